@@ -1,0 +1,1 @@
+//! Adapters: one module per external system (filled in by the registry, payment and postal work).

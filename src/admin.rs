@@ -1,0 +1,211 @@
+//! Operator endpoints under `/v1/admin` (admin role only): suspend and resume clients
+//! (regulation art. 23.3), reload the config, read the admin audit trail.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::auth::{Identity, require_admin};
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::parse_json;
+use crate::gateway::Gateway;
+use crate::store::AdminAction;
+use crate::telemetry::RequestContext;
+
+/// Optional body of suspend/resume.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateChangeBody {
+    /// Why, for the audit trail (at most 500 characters).
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/admin/clients/{id}/suspend`.
+pub async fn suspend(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    change_state(&gw, &identity, &ctx, &client_id, true, &body).await
+}
+
+/// `POST /v1/admin/clients/{id}/resume`.
+pub async fn resume(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    change_state(&gw, &identity, &ctx, &client_id, false, &body).await
+}
+
+async fn change_state(
+    gw: &Gateway,
+    identity: &Identity,
+    ctx: &RequestContext,
+    client_id: &str,
+    suspend: bool,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    require_admin(identity)?;
+    let body: StateChangeBody = if body.iter().all(u8::is_ascii_whitespace) {
+        StateChangeBody::default()
+    } else {
+        parse_json(body)?
+    };
+    if body
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 500)
+    {
+        return Err(ApiError::validation(vec![crate::error::FieldError {
+            field: "reason".into(),
+            code: "too_long".into(),
+            message: "at most 500 characters".into(),
+        }]));
+    }
+    if !gw.runtime().clients.contains_key(client_id) {
+        return Err(ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có tài khoản kết nối với mã này.",
+            "No client with this id is configured.",
+        ));
+    }
+    if suspend && client_id == &*identity.client.id {
+        return Err(ApiError::invalid_request(
+            "Không thể tự tạm dừng tài khoản đang dùng để gọi.",
+            "An admin client cannot suspend itself.",
+        ));
+    }
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: if suspend { "suspend" } else { "resume" },
+        target: Some(client_id),
+        detail: body.reason.as_deref(),
+        request_id: &ctx.request_id,
+    };
+    let changed = gw
+        .store
+        .set_suspended(client_id, suspend, &action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    gw.set_suspended_local(client_id, suspend);
+    tracing::info!(actor = %identity.client.id, target = client_id, suspended = suspend, changed, "client state changed");
+    Ok(Json(
+        serde_json::json!({ "client_id": client_id, "suspended": suspend, "changed": changed }),
+    )
+    .into_response())
+}
+
+/// `GET /v1/admin/clients`: every configured client with its live state.
+pub async fn list_clients(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+) -> Result<Response, ApiError> {
+    require_admin(&identity)?;
+    let runtime = gw.runtime();
+    let mut clients: Vec<_> = runtime
+        .clients
+        .values()
+        .map(|c| {
+            serde_json::json!({
+                "id": &*c.id,
+                "name": c.name,
+                "role": c.role,
+                "suspended": gw.is_suspended(&c.id),
+                "rate_limit": c.limiter.as_ref().map(|l| serde_json::json!({
+                    "per_minute": l.config().per_minute,
+                    "burst": l.config().burst.unwrap_or(l.config().per_minute),
+                })),
+            })
+        })
+        .collect();
+    clients.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    Ok(Json(serde_json::json!({ "clients": clients })).into_response())
+}
+
+/// Query of `GET /v1/admin/audit`.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// How many records, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/admin/audit`: the latest admin actions.
+pub async fn audit(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    require_admin(&identity)?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::invalid_request(
+            "Tham số truy vấn không hợp lệ.",
+            format!("Invalid query: {e}."),
+        )
+    })?;
+    let records = gw
+        .store
+        .admin_audit(q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "records": records })).into_response())
+}
+
+/// `POST /v1/admin/reload`: validates the config again and swaps it in, or refuses and keeps the old one.
+pub async fn reload(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Response, ApiError> {
+    require_admin(&identity)?;
+    match reload_and_record(&gw, &identity.client.id, &ctx.request_id).await {
+        Ok(notes) => {
+            Ok(Json(serde_json::json!({ "reloaded": true, "notes": notes })).into_response())
+        }
+        Err(reason) => Err(ApiError::new(ErrorCode::ConfigRejected)
+            .with_detail(
+                format!("Cấu hình mới bị từ chối: {reason}"),
+                format!("The new configuration was refused: {reason}"),
+            )
+            .with_extension("reason", reason.into())),
+    }
+}
+
+/// Reloads, counts, logs and audits the outcome. Shared by the admin endpoint and SIGHUP.
+pub async fn reload_and_record(
+    gw: &Gateway,
+    actor: &str,
+    request_id: &str,
+) -> Result<Vec<String>, String> {
+    let result = gw.reload().await.map_err(|e| e.to_string());
+    gw.metrics.reload(result.is_ok());
+    let detail = match &result {
+        Ok(notes) if notes.is_empty() => "applied".to_owned(),
+        Ok(notes) => format!("applied; {}", notes.join("; ")),
+        Err(reason) => format!("refused: {reason}"),
+    };
+    match &result {
+        Ok(_) => tracing::info!(actor, outcome = %detail, "config reloaded"),
+        Err(_) => {
+            tracing::warn!(actor, outcome = %detail, "config reload refused; the running config stays")
+        }
+    }
+    let action = AdminAction {
+        actor,
+        action: "reload",
+        target: None,
+        detail: Some(&detail),
+        request_id,
+    };
+    if let Err(e) = gw.store.record_admin_action(&action).await {
+        tracing::error!(error = %e, "could not record the reload in the admin audit");
+    }
+    result
+}

@@ -1,0 +1,215 @@
+//! `POST /oauth/token`: the OAuth2 client-credentials grant (RFC 6749 §4.4) with
+//! `client_secret_basic` and `client_secret_post` (§2.3.1).
+//!
+//! Errors carry RFC 6749 §5.2's `error` and `error_description` next to the problem members,
+//! and use `application/json` as §5.2 requires, so both OAuth2 libraries and our callers can read them.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, HeaderValue, header};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::gateway::Gateway;
+use crate::telemetry::LoggedClient;
+
+fn oauth_error(code: ErrorCode, error: &str, description: &str) -> ApiError {
+    let mut e = ApiError::new(code)
+        .with_extension("error", error.into())
+        .with_extension("error_description", description.into());
+    e.plain_json = true;
+    e
+}
+
+fn invalid_request(description: &str) -> ApiError {
+    oauth_error(ErrorCode::InvalidRequest, "invalid_request", description)
+}
+
+fn invalid_client() -> ApiError {
+    oauth_error(
+        ErrorCode::Unauthenticated,
+        "invalid_client",
+        "client authentication failed",
+    )
+    .with_header(
+        header::WWW_AUTHENTICATE,
+        r#"Basic realm="lienthong", charset="UTF-8""#,
+    )
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (as RFC 6749 §2.3.1 asks for Basic credentials).
+fn form_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| invalid_client())?;
+    let Some((scheme, b64)) = value.split_once(' ') else {
+        return Err(invalid_client());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(invalid_client());
+    }
+    let decoded = STANDARD.decode(b64.trim()).map_err(|_| invalid_client())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| invalid_client())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(invalid_client)?;
+    Ok(Some((form_decode(id), form_decode(secret))))
+}
+
+/// The token endpoint handler.
+pub async fn token(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    match issue(&gw, &headers, body).await {
+        Ok(resp) => resp,
+        Err((err, client)) => {
+            let mut resp = err.into_response();
+            if let Some(c) = client {
+                resp.extensions_mut().insert(LoggedClient(c));
+            }
+            resp
+        }
+    }
+}
+
+type Failure = (ApiError, Option<Arc<str>>);
+
+async fn issue(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Failure> {
+    let body = body.map_err(|r| (crate::extract::body_rejection(&r), None))?;
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+        .unwrap_or(false);
+    if !form_type {
+        return Err((
+            invalid_request("the body must be application/x-www-form-urlencoded"),
+            None,
+        ));
+    }
+    let mut params: Vec<(String, String)> = Vec::new();
+    for (k, v) in form_urlencoded::parse(&body) {
+        if params.iter().any(|(pk, _)| *pk == k) {
+            return Err((
+                invalid_request(&format!("parameter `{k}` is repeated")),
+                None,
+            ));
+        }
+        params.push((k.into_owned(), v.into_owned()));
+    }
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+
+    let basic = basic_credentials(headers).map_err(|e| (e, None))?;
+    let (client_id, secret) = match (basic, param("client_secret")) {
+        (Some(_), Some(_)) => {
+            return Err((
+                invalid_request(
+                    "use one client authentication method, not both Basic and client_secret",
+                ),
+                None,
+            ));
+        }
+        (Some((id, secret)), None) => {
+            if param("client_id").is_some_and(|b| b != id) {
+                return Err((
+                    invalid_request("client_id differs from the Basic credentials"),
+                    None,
+                ));
+            }
+            (id, secret)
+        }
+        (None, Some(secret)) => match param("client_id") {
+            Some(id) => (id.to_owned(), secret.to_owned()),
+            None => {
+                return Err((
+                    invalid_request("client_id is required with client_secret"),
+                    None,
+                ));
+            }
+        },
+        (None, None) => return Err((invalid_client(), None)),
+    };
+
+    match param("grant_type") {
+        None => return Err((invalid_request("grant_type is required"), None)),
+        Some("client_credentials") => {}
+        Some(_) => {
+            return Err((
+                oauth_error(
+                    ErrorCode::InvalidRequest,
+                    "unsupported_grant_type",
+                    "only client_credentials is supported",
+                ),
+                None,
+            ));
+        }
+    }
+
+    let runtime = gw.runtime();
+    let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    let client = runtime.clients.get(&client_id);
+    // Compare against a dummy hash for unknown clients so timing does not reveal which ids exist.
+    let stored = client.and_then(|c| c.secret_sha256).unwrap_or([0u8; 32]);
+    let ok = bool::from(stored.ct_eq(&presented)) && client.and_then(|c| c.secret_sha256).is_some();
+    let Some(client) = client.filter(|_| ok) else {
+        gw.metrics.auth_failure("invalid_client_secret");
+        return Err((invalid_client(), None));
+    };
+    if gw.is_suspended(&client.id) {
+        return Err((
+            oauth_error(
+                ErrorCode::ClientSuspended,
+                "unauthorized_client",
+                "this client is suspended",
+            ),
+            Some(client.id.clone()),
+        ));
+    }
+    let token = runtime
+        .tokens
+        .issue(&client.id, SystemTime::now())
+        .map_err(|e| (ApiError::internal(&e), Some(client.id.clone())))?;
+    let body = serde_json::json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": runtime.tokens.lifetime().as_secs(),
+    });
+    let mut resp = axum::Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp.extensions_mut()
+        .insert(LoggedClient(client.id.clone()));
+    Ok(resp)
+}

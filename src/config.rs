@@ -1,0 +1,765 @@
+//! The gateway's TOML configuration: its shape, its defaults and its validation.
+//!
+//! Every table denies unknown keys. [`Config::validate`] checks what serde cannot (references between
+//! tables, URL shapes, exclusive options) and names the offending key. Secrets are never written in
+//! the file: a [`SecretRef`] says where to read one (`env:NAME` or `file:PATH`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration problem, naming the key and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key, or a value of the wrong type.
+    #[error("{0}")]
+    Parse(String),
+    /// A key holds a value that is not valid.
+    #[error("`{key}`: {reason}")]
+    Invalid {
+        /// Dotted path of the key, e.g. `clients[1].allow[0].service`.
+        key: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where to accept connections. At least one.
+    pub listeners: Vec<ListenerConfig>,
+    /// Size and time limits applied to every caller.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Token issuing and verification.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// The systems allowed to call the gateway. Anyone else is refused.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// The upstream services, by name (the name appears in URLs and access rules).
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceConfig>,
+    /// Where state is kept.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Logs and metrics.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// One listening socket.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Address and port, e.g. `0.0.0.0:8443`. Port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Serve plain HTTP. Must be said explicitly; meant for loopback or behind a TLS-terminating proxy.
+    #[serde(default)]
+    pub plain_http: bool,
+    /// Serve HTTPS with these settings.
+    pub tls: Option<TlsConfig>,
+}
+
+/// HTTPS settings of a listener.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the server certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The PEM private key: `file:PATH` or `env:NAME` (holding the PEM text).
+    pub key: SecretRef,
+    /// PEM bundle of CAs whose client certificates are accepted (enables mTLS).
+    pub client_ca: Option<PathBuf>,
+    /// Whether a client certificate is `optional` (other credentials still work) or `required`.
+    #[serde(default)]
+    pub client_auth: ClientAuthMode,
+}
+
+/// Whether a listener demands client certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMode {
+    /// A certificate is verified when presented; callers may use tokens or keys instead.
+    #[default]
+    Optional,
+    /// Every connection must present a certificate signed by `client_ca`.
+    Required,
+}
+
+/// Limits applied at the edge.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body accepted, in bytes (default 1 MiB). Larger → 413.
+    pub body_bytes: u64,
+    /// Largest request head (request line and headers) accepted, in bytes (default 16 KiB).
+    pub header_bytes: usize,
+    /// Longest time to receive and answer one request, in milliseconds (default 30 s). Longer → 408.
+    pub request_timeout_ms: u64,
+    /// Longest time a client may take to send a request head, and to stay idle between requests
+    /// on a kept-alive connection, in milliseconds (default 10 s). Guards against slow clients.
+    pub header_read_timeout_ms: u64,
+    /// How long in-flight requests may finish after SIGTERM, in milliseconds (default 30 s).
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            body_bytes: 1024 * 1024,
+            header_bytes: 16 * 1024,
+            request_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            drain_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// OAuth2 token settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HMAC key that signs access tokens (HS256), at least 32 bytes. Replicas must share it.
+    /// When absent a random key is made at start: tokens then die with the process.
+    pub token_signing_key: Option<SecretRef>,
+    /// Older keys still accepted for verification during a key rotation.
+    pub previous_signing_keys: Vec<SecretRef>,
+    /// Lifetime of an issued access token, in seconds (default 900).
+    pub token_lifetime_s: u64,
+    /// `iss` and `aud` of issued tokens.
+    pub issuer: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_signing_key: None,
+            previous_signing_keys: Vec::new(),
+            token_lifetime_s: 900,
+            issuer: "lienthong".into(),
+        }
+    }
+}
+
+/// A system allowed to call the gateway.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Stable identifier (also the OAuth2 `client_id`): letters, digits, `-`, `_`, `.`.
+    pub id: String,
+    /// Human name shown to operators.
+    #[serde(default)]
+    pub name: String,
+    /// `client` (default) or `admin` (may use `/v1/admin`).
+    #[serde(default)]
+    pub role: Role,
+    /// SHA-256 hashes (hex) of the client's API keys. `lienthong keys new` makes both.
+    #[serde(default)]
+    pub api_keys_sha256: Vec<String>,
+    /// SHA-256 hash (hex) of the client's OAuth2 secret, for `POST /oauth/token`.
+    pub client_secret_sha256: Option<String>,
+    /// Client certificates that identify this client (mTLS).
+    #[serde(default)]
+    pub certificates: Vec<CertificateMatch>,
+    /// Requests allowed per minute, with a burst. Absent: unlimited.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// What the client may call. Nothing is allowed unless listed here.
+    #[serde(default)]
+    pub allow: Vec<AllowRule>,
+}
+
+/// A caller role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An ordinary calling system.
+    #[default]
+    Client,
+    /// An operator's system: may suspend clients, reload config, read admin data.
+    Admin,
+}
+
+/// How a client certificate is recognised. Exactly one field is set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateMatch {
+    /// SHA-256 fingerprint of the DER certificate, hex (colons allowed).
+    pub sha256: Option<String>,
+    /// The subject distinguished name as printed in RFC 4514 form, e.g. `CN=portal,O=Tinh`.
+    pub subject: Option<String>,
+    /// A subject alternative name: `dns:NAME`, `uri:URI` or `email:ADDR`.
+    pub san: Option<String>,
+}
+
+/// A per-client GCRA rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per minute.
+    pub per_minute: u32,
+    /// Requests that may arrive at once (default: `per_minute`).
+    pub burst: Option<u32>,
+}
+
+/// Permission to call some operations of one service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowRule {
+    /// The service name, a key of `[services]`.
+    pub service: String,
+    /// Operation names, or `["*"]` for all of the service's operations.
+    pub operations: Vec<String>,
+}
+
+/// An upstream service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// How the gateway talks to it.
+    pub kind: ServiceKind,
+    /// What the service is, for `GET /v1/services`.
+    #[serde(default)]
+    pub description: String,
+    /// Base URL, `http://` or `https://`, no query. Callers can only add a path below it.
+    pub base_url: String,
+    /// Upper bound for one upstream call, in milliseconds (default 10 s). Longer → 504.
+    #[serde(default = "default_upstream_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Upper bound for opening a connection, in milliseconds (default 2 s).
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Calls carry citizens' personal data: `X-User-Id` and `X-Dossier-Id` are required.
+    #[serde(default)]
+    pub personal_data: bool,
+    /// PEM bundle of CAs trusted for an `https://` upstream (default: the public web roots).
+    pub ca_bundle: Option<PathBuf>,
+    /// For `passthrough`: which methods and paths are forwarded, each under an operation name.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+fn default_upstream_timeout_ms() -> u64 {
+    10_000
+}
+fn default_connect_timeout_ms() -> u64 {
+    2_000
+}
+
+/// How a service is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    /// A REST upstream forwarded as is under `/v1/proxy/{service}/…`.
+    Passthrough,
+}
+
+/// One forwarded route of a pass-through service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Operation name used in access rules, e.g. `list_procedures`.
+    pub operation: String,
+    /// Allowed HTTP methods, e.g. `["GET"]`.
+    pub methods: Vec<String>,
+    /// Path below the base URL: exact (`/procedures`), with one-segment parameters
+    /// (`/procedures/{id}`), or a prefix ending in `/*` (`/procedures/*`).
+    pub path: String,
+}
+
+/// Where state (suspensions, admin audit, later payments) is kept.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (created if missing) or `sqlite::memory:`.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://lienthong.db".into(),
+        }
+    }
+}
+
+/// Logging and metrics.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// `json` (default, for production) or `text` (for people).
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `lienthong=debug,info` (default `info`).
+    pub log_level: String,
+    /// One line per request on the `access` target (default true).
+    pub access_log: bool,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+            access_log: true,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// Where to read a secret: `env:NAME` or `file:PATH`. Printing one shows the reference, never the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    source: SecretSource,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum SecretSource {
+    Env(String),
+    File(PathBuf),
+    /// Only built in code (demo mode); the config file cannot hold a literal secret.
+    Inline(Vec<u8>),
+}
+
+impl SecretRef {
+    /// A secret given in code, for demo mode and tests.
+    pub fn inline(value: impl Into<Vec<u8>>) -> Self {
+        Self {
+            source: SecretSource::Inline(value.into()),
+        }
+    }
+
+    /// Reads the secret's bytes. A trailing newline of a file is trimmed.
+    pub fn resolve(&self) -> Result<Vec<u8>, String> {
+        match &self.source {
+            SecretSource::Env(name) => std::env::var(name)
+                .map(|v| v.into_bytes())
+                .map_err(|_| format!("environment variable {name} is not set")),
+            SecretSource::File(path) => {
+                let mut v = std::fs::read(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                while v.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    v.pop();
+                }
+                Ok(v)
+            }
+            SecretSource::Inline(v) => Ok(v.clone()),
+        }
+    }
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            SecretSource::Env(n) => write!(f, "env:{n}"),
+            SecretSource::File(p) => write!(f, "file:{}", p.display()),
+            SecretSource::Inline(_) => f.write_str("<inline secret>"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if let Some(name) = s.strip_prefix("env:").filter(|n| !n.is_empty()) {
+            Ok(Self {
+                source: SecretSource::Env(name.to_owned()),
+            })
+        } else if let Some(path) = s.strip_prefix("file:").filter(|p| !p.is_empty()) {
+            Ok(Self {
+                source: SecretSource::File(PathBuf::from(path)),
+            })
+        } else {
+            Err(serde::de::Error::custom(
+                "a secret must be a reference `env:NAME` or `file:PATH`, never the secret itself",
+            ))
+        }
+    }
+}
+
+/// Parses a SHA-256 hash written in hex (colons allowed, any case).
+pub fn parse_sha256_hex(s: &str) -> Option<[u8; 32]> {
+    let clean: String = s.chars().filter(|c| *c != ':').collect();
+    let bytes = hex::decode(clean).ok()?;
+    bytes.try_into().ok()
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot: references, shapes and exclusive options.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listeners.is_empty() {
+            return Err(ConfigError::invalid(
+                "listeners",
+                "at least one listener is required",
+            ));
+        }
+        for (i, l) in self.listeners.iter().enumerate() {
+            let key = format!("listeners[{i}]");
+            match (l.plain_http, &l.tls) {
+                (true, Some(_)) => {
+                    return Err(ConfigError::invalid(
+                        key,
+                        "set either `plain_http = true` or `tls`, not both",
+                    ));
+                }
+                (false, None) => {
+                    return Err(ConfigError::invalid(
+                        key,
+                        "a listener needs `tls`; plain HTTP must be asked for with `plain_http = true`",
+                    ));
+                }
+                (false, Some(tls)) => {
+                    if tls.client_auth == ClientAuthMode::Required && tls.client_ca.is_none() {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.tls.client_auth"),
+                            "`required` needs `client_ca`",
+                        ));
+                    }
+                }
+                (true, None) => {}
+            }
+        }
+        let l = &self.limits;
+        for (k, v) in [
+            ("limits.body_bytes", l.body_bytes),
+            ("limits.header_bytes", l.header_bytes as u64),
+            ("limits.request_timeout_ms", l.request_timeout_ms),
+            ("limits.header_read_timeout_ms", l.header_read_timeout_ms),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::invalid(k, "must be greater than 0"));
+            }
+        }
+        if l.header_bytes < 8192 {
+            return Err(ConfigError::invalid(
+                "limits.header_bytes",
+                "must be at least 8192",
+            ));
+        }
+        if self.auth.token_lifetime_s == 0 || self.auth.token_lifetime_s > 86_400 {
+            return Err(ConfigError::invalid(
+                "auth.token_lifetime_s",
+                "must be between 1 and 86400",
+            ));
+        }
+
+        for (name, svc) in &self.services {
+            let key = format!("services.{name}");
+            if !valid_name(name) {
+                return Err(ConfigError::invalid(
+                    key,
+                    "service names use letters, digits, `-`, `_`, `.`",
+                ));
+            }
+            let uri: http::Uri = svc.base_url.parse().map_err(|e| {
+                ConfigError::invalid(format!("{key}.base_url"), format!("not a URL: {e}"))
+            })?;
+            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.base_url"),
+                    "must be an absolute http:// or https:// URL",
+                ));
+            }
+            if uri.query().is_some() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.base_url"),
+                    "must not have a query",
+                ));
+            }
+            if svc.timeout_ms == 0 || svc.connect_timeout_ms == 0 {
+                return Err(ConfigError::invalid(
+                    format!("{key}.timeout_ms"),
+                    "timeouts must be greater than 0",
+                ));
+            }
+            match svc.kind {
+                ServiceKind::Passthrough => {
+                    if svc.routes.is_empty() {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.routes"),
+                            "a passthrough service needs at least one route",
+                        ));
+                    }
+                }
+            }
+            for (j, r) in svc.routes.iter().enumerate() {
+                let rkey = format!("{key}.routes[{j}]");
+                if !valid_name(&r.operation) {
+                    return Err(ConfigError::invalid(
+                        format!("{rkey}.operation"),
+                        "operation names use letters, digits, `-`, `_`, `.`",
+                    ));
+                }
+                if r.methods.is_empty() {
+                    return Err(ConfigError::invalid(
+                        format!("{rkey}.methods"),
+                        "list at least one method",
+                    ));
+                }
+                for m in &r.methods {
+                    if http::Method::from_bytes(m.as_bytes()).is_err()
+                        || m.chars().any(|c| c.is_ascii_lowercase())
+                    {
+                        return Err(ConfigError::invalid(
+                            format!("{rkey}.methods"),
+                            format!("`{m}` is not an upper-case HTTP method"),
+                        ));
+                    }
+                }
+                crate::proxy::RoutePattern::parse(&r.path)
+                    .map_err(|reason| ConfigError::invalid(format!("{rkey}.path"), reason))?;
+            }
+        }
+
+        let mut ids = HashSet::new();
+        let mut api_keys = HashSet::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let key = format!("clients[{i}]");
+            if !valid_name(&c.id) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.id"),
+                    "client ids use letters, digits, `-`, `_`, `.` (1 to 64)",
+                ));
+            }
+            if !ids.insert(c.id.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.id"),
+                    format!("duplicate client id `{}`", c.id),
+                ));
+            }
+            for (j, h) in c.api_keys_sha256.iter().enumerate() {
+                let hash = parse_sha256_hex(h).ok_or_else(|| {
+                    ConfigError::invalid(
+                        format!("{key}.api_keys_sha256[{j}]"),
+                        "must be a SHA-256 hash in hex (64 digits)",
+                    )
+                })?;
+                if !api_keys.insert(hash) {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.api_keys_sha256[{j}]"),
+                        "this key hash is already used",
+                    ));
+                }
+            }
+            if let Some(h) = &c.client_secret_sha256
+                && parse_sha256_hex(h).is_none()
+            {
+                return Err(ConfigError::invalid(
+                    format!("{key}.client_secret_sha256"),
+                    "must be a SHA-256 hash in hex (64 digits)",
+                ));
+            }
+            for (j, m) in c.certificates.iter().enumerate() {
+                let mkey = format!("{key}.certificates[{j}]");
+                let set = [m.sha256.is_some(), m.subject.is_some(), m.san.is_some()]
+                    .iter()
+                    .filter(|b| **b)
+                    .count();
+                if set != 1 {
+                    return Err(ConfigError::invalid(
+                        mkey,
+                        "set exactly one of `sha256`, `subject`, `san`",
+                    ));
+                }
+                if let Some(h) = &m.sha256
+                    && parse_sha256_hex(h).is_none()
+                {
+                    return Err(ConfigError::invalid(
+                        format!("{mkey}.sha256"),
+                        "must be a SHA-256 fingerprint in hex",
+                    ));
+                }
+                if let Some(s) = &m.san
+                    && !["dns:", "uri:", "email:"].iter().any(|p| s.starts_with(p))
+                {
+                    return Err(ConfigError::invalid(
+                        format!("{mkey}.san"),
+                        "must start with `dns:`, `uri:` or `email:`",
+                    ));
+                }
+            }
+            if let Some(rl) = &c.rate_limit {
+                if rl.per_minute == 0 {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.rate_limit.per_minute"),
+                        "must be greater than 0",
+                    ));
+                }
+                if rl.burst == Some(0) {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.rate_limit.burst"),
+                        "must be greater than 0",
+                    ));
+                }
+            }
+            for (j, rule) in c.allow.iter().enumerate() {
+                let akey = format!("{key}.allow[{j}]");
+                let Some(svc) = self.services.get(&rule.service) else {
+                    return Err(ConfigError::invalid(
+                        format!("{akey}.service"),
+                        format!("unknown service `{}`", rule.service),
+                    ));
+                };
+                if rule.operations.is_empty() {
+                    return Err(ConfigError::invalid(
+                        format!("{akey}.operations"),
+                        "list at least one operation, or `*`",
+                    ));
+                }
+                let known: HashSet<&str> =
+                    svc.routes.iter().map(|r| r.operation.as_str()).collect();
+                for op in &rule.operations {
+                    if op != "*" && !known.contains(op.as_str()) {
+                        return Err(ConfigError::invalid(
+                            format!("{akey}.operations"),
+                            format!("service `{}` has no operation `{op}`", rule.service),
+                        ));
+                    }
+                }
+            }
+        }
+        if !(self.store.url.starts_with("sqlite:")) {
+            return Err(ConfigError::invalid(
+                "store.url",
+                "must be `sqlite://PATH` or `sqlite::memory:`",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_level)
+            .map_err(|e| ConfigError::invalid("telemetry.log_level", e.to_string()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [[listeners]]
+        addr = "127.0.0.1:0"
+        plain_http = true
+    "#;
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_is_valid_with_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.limits.body_bytes, 1024 * 1024);
+        assert_eq!(c.auth.token_lifetime_s, 900);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = err(&format!("{MINIMAL}\n[limits]\nbody_byts = 3\n"));
+        assert!(e.contains("body_byts"), "{e}");
+    }
+
+    #[test]
+    fn plain_http_must_be_explicit() {
+        let e = err("[[listeners]]\naddr = \"127.0.0.1:0\"\n");
+        assert!(
+            e.contains("listeners[0]") && e.contains("plain_http"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn secrets_must_be_references() {
+        let e = err(&format!(
+            "{MINIMAL}\n[auth]\ntoken_signing_key = \"hunter2hunter2\"\n"
+        ));
+        assert!(e.contains("env:NAME"), "{e}");
+        assert!(
+            !e.contains("hunter2hunter2") || e.contains("token_signing_key"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn allow_rules_must_name_known_services_and_operations() {
+        let base = format!(
+            "{MINIMAL}\n[services.cat]\nkind = \"passthrough\"\nbase_url = \"http://127.0.0.1:9\"\n[[services.cat.routes]]\noperation = \"list\"\nmethods = [\"GET\"]\npath = \"/x\"\n"
+        );
+        let e = err(&format!(
+            "{base}\n[[clients]]\nid = \"a\"\n[[clients.allow]]\nservice = \"nope\"\noperations = [\"*\"]\n"
+        ));
+        assert!(
+            e.contains("clients[0].allow[0].service") && e.contains("nope"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{base}\n[[clients]]\nid = \"a\"\n[[clients.allow]]\nservice = \"cat\"\noperations = [\"delete\"]\n"
+        ));
+        assert!(e.contains("clients[0].allow[0].operations"), "{e}");
+        Config::parse(&format!("{base}\n[[clients]]\nid = \"a\"\n[[clients.allow]]\nservice = \"cat\"\noperations = [\"list\"]\n")).unwrap();
+    }
+
+    #[test]
+    fn secret_debug_never_shows_the_value() {
+        let s = SecretRef::inline(b"topsecret".to_vec());
+        assert!(!format!("{s:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn sha256_hex_parsing() {
+        assert!(parse_sha256_hex(&"ab".repeat(32)).is_some());
+        assert!(parse_sha256_hex(&format!("{}AB", "AB:".repeat(31))).is_some());
+        assert!(parse_sha256_hex("abcd").is_none());
+    }
+}

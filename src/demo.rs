@@ -1,0 +1,143 @@
+//! `serve --demo`: a complete gateway on 127.0.0.1 with fixed, documented credentials and the mock
+//! upstreams started in-process. The credentials are valid only in demo mode: they live in this
+//! file, never in a config a deployment reads.
+
+use std::net::SocketAddr;
+
+use crate::config::{
+    AllowRule, AuthConfig, ClientConfig, Config, LimitsConfig, ListenerConfig, LogFormat,
+    RateLimitConfig, Role, RouteConfig, SecretRef, ServiceConfig, ServiceKind, StoreConfig,
+    TelemetryConfig,
+};
+use crate::keys::sha256_hex;
+
+/// The demo portal client's id.
+pub const PORTAL_CLIENT: &str = "demo-portal";
+/// The demo portal client's API key.
+pub const PORTAL_API_KEY: &str = "demo-portal-key";
+/// The demo portal client's OAuth2 secret.
+pub const PORTAL_SECRET: &str = "demo-portal-secret";
+/// The demo admin client's id.
+pub const ADMIN_CLIENT: &str = "demo-admin";
+/// The demo admin client's API key.
+pub const ADMIN_API_KEY: &str = "demo-admin-key";
+
+fn route(operation: &str, method: &str, path: &str) -> RouteConfig {
+    RouteConfig {
+        operation: operation.into(),
+        methods: vec![method.into()],
+        path: path.into(),
+    }
+}
+
+/// The demo configuration, listening on `127.0.0.1:port`, with services routed to `catalogue`.
+pub fn config(port: u16, catalogue: SocketAddr) -> Config {
+    let mut services = std::collections::BTreeMap::new();
+    services.insert(
+        "catalogue".to_owned(),
+        ServiceConfig {
+            kind: ServiceKind::Passthrough,
+            description: "Danh mục thủ tục hành chính (mock of the provincial integration platform's catalogue)".into(),
+            base_url: format!("http://{catalogue}"),
+            timeout_ms: 10_000,
+            connect_timeout_ms: 2_000,
+            personal_data: false,
+            ca_bundle: None,
+            routes: vec![route("list_procedures", "GET", "/procedures"), route("get_procedure", "GET", "/procedures/{code}")],
+        },
+    );
+    services.insert(
+        "dossiers".to_owned(),
+        ServiceConfig {
+            kind: ServiceKind::Passthrough,
+            description:
+                "Hồ sơ một cửa (mock; carries personal data: X-User-Id and X-Dossier-Id required)"
+                    .into(),
+            base_url: format!("http://{catalogue}"),
+            timeout_ms: 10_000,
+            connect_timeout_ms: 2_000,
+            personal_data: true,
+            ca_bundle: None,
+            routes: vec![route("get_dossier", "GET", "/dossiers/{id}")],
+        },
+    );
+    let allow_all = |svc: &str| AllowRule {
+        service: svc.into(),
+        operations: vec!["*".into()],
+    };
+    Config {
+        listeners: vec![ListenerConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            plain_http: true,
+            tls: None,
+        }],
+        limits: LimitsConfig::default(),
+        auth: AuthConfig {
+            token_signing_key: Some(SecretRef::inline(
+                b"demo-only-token-signing-key-not-for-production".to_vec(),
+            )),
+            ..AuthConfig::default()
+        },
+        clients: vec![
+            ClientConfig {
+                id: PORTAL_CLIENT.into(),
+                name: "Cổng dịch vụ công (demo)".into(),
+                role: Role::Client,
+                api_keys_sha256: vec![sha256_hex(PORTAL_API_KEY)],
+                client_secret_sha256: Some(sha256_hex(PORTAL_SECRET)),
+                certificates: vec![],
+                rate_limit: Some(RateLimitConfig {
+                    per_minute: 6000,
+                    burst: Some(200),
+                }),
+                allow: vec![allow_all("catalogue"), allow_all("dossiers")],
+            },
+            ClientConfig {
+                id: ADMIN_CLIENT.into(),
+                name: "Trung tâm CNTT tỉnh (demo operator)".into(),
+                role: Role::Admin,
+                api_keys_sha256: vec![sha256_hex(ADMIN_API_KEY)],
+                client_secret_sha256: None,
+                certificates: vec![],
+                rate_limit: None,
+                allow: vec![allow_all("catalogue")],
+            },
+        ],
+        services,
+        store: StoreConfig {
+            url: "sqlite::memory:".into(),
+        },
+        telemetry: TelemetryConfig {
+            log_format: LogFormat::Text,
+            ..TelemetryConfig::default()
+        },
+    }
+}
+
+/// What demo mode prints at start: credentials and a few calls to try.
+pub fn banner(addr: SocketAddr) -> String {
+    format!(
+        r#"lienthong demo gateway on http://{addr}  (demo credentials; never use them elsewhere)
+  portal client  {PORTAL_CLIENT}: API key {PORTAL_API_KEY}, OAuth2 secret {PORTAL_SECRET}
+  admin client   {ADMIN_CLIENT}: API key {ADMIN_API_KEY}
+
+Try:
+  curl -s http://{addr}/v1/services -H 'Authorization: Bearer {PORTAL_API_KEY}'
+  curl -s http://{addr}/v1/proxy/catalogue/procedures -H 'Authorization: Bearer {PORTAL_API_KEY}'
+  curl -s http://{addr}/oauth/token -u {PORTAL_CLIENT}:{PORTAL_SECRET} -d grant_type=client_credentials
+  curl -s http://{addr}/v1/proxy/dossiers/dossiers/HS-2026-0001 -H 'Authorization: Bearer {PORTAL_API_KEY}' \
+       -H 'X-User-Id: canbo.demo' -H 'X-Dossier-Id: HS-2026-0001'
+  curl -s -X POST http://{addr}/v1/admin/clients/{PORTAL_CLIENT}/suspend -H 'Authorization: Bearer {ADMIN_API_KEY}'
+  curl -s http://{addr}/metrics
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn demo_config_is_valid() {
+        let c = super::config(8080, "127.0.0.1:9".parse().unwrap());
+        c.validate().unwrap();
+    }
+}

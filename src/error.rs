@@ -1,0 +1,493 @@
+//! The one place where every error a caller can see becomes an RFC 9457 `application/problem+json`
+//! response with a stable `code`.
+//!
+//! Handlers return [`ApiError`]. Its `IntoResponse` does not render the body: it parks the error in
+//! the response extensions, and the outermost middleware ([`crate::telemetry::edge`]) renders it,
+//! because only that layer knows the request id and the caller's language.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+/// The stable, machine-readable kind of an error. The wire name (`code`) never changes once published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// No credentials, or credentials that do not identify a client.
+    Unauthenticated,
+    /// The client is known but may not call this service or operation.
+    Forbidden,
+    /// The client is suspended by an operator (regulation art. 23.3).
+    ClientSuspended,
+    /// No such resource, or one the caller may not see.
+    NotFound,
+    /// The route exists but not for this HTTP method.
+    MethodNotAllowed,
+    /// The request is malformed (bad JSON, missing header, bad query).
+    InvalidRequest,
+    /// The request is well-formed but its fields are not valid; see `errors`.
+    ValidationFailed,
+    /// The body is larger than the configured limit.
+    PayloadTooLarge,
+    /// The body's media type is not one this endpoint accepts.
+    UnsupportedMediaType,
+    /// The caller was too slow to send its request.
+    RequestTimeout,
+    /// The caller's rate limit is exhausted; see `Retry-After`.
+    RateLimited,
+    /// A new configuration was refused; the running one stays.
+    ConfigRejected,
+    /// The upstream answered with something we could not use.
+    UpstreamError,
+    /// The upstream could not be reached or is shed by a circuit breaker.
+    UpstreamUnavailable,
+    /// The upstream did not answer in time.
+    UpstreamTimeout,
+    /// A fault of the gateway itself. Details go to the log, never to the caller.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 16] = [
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::ClientSuspended,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::InvalidRequest,
+        Self::ValidationFailed,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::RequestTimeout,
+        Self::RateLimited,
+        Self::ConfigRejected,
+        Self::UpstreamError,
+        Self::UpstreamUnavailable,
+        Self::UpstreamTimeout,
+        Self::Internal,
+    ];
+
+    /// The stable snake_case name sent as `code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::ClientSuspended => "client_suspended",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::InvalidRequest => "invalid_request",
+            Self::ValidationFailed => "validation_failed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
+            Self::RateLimited => "rate_limited",
+            Self::ConfigRejected => "config_rejected",
+            Self::UpstreamError => "upstream_error",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::ClientSuspended => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::ValidationFailed | Self::ConfigRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::UpstreamError => StatusCode::BAD_GATEWAY,
+            Self::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Looks a code up by its wire name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// Short English title (RFC 9457 `title` is the same for every occurrence of a type).
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "Authentication required",
+            Self::Forbidden => "Forbidden",
+            Self::ClientSuspended => "Client suspended",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::InvalidRequest => "Invalid request",
+            Self::ValidationFailed => "Validation failed",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::RequestTimeout => "Request timeout",
+            Self::RateLimited => "Too many requests",
+            Self::ConfigRejected => "Configuration rejected",
+            Self::UpstreamError => "Upstream error",
+            Self::UpstreamUnavailable => "Upstream unavailable",
+            Self::UpstreamTimeout => "Upstream timeout",
+            Self::Internal => "Internal error",
+        }
+    }
+
+    /// The default human explanation in the given language.
+    pub fn default_detail(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Self::Unauthenticated, Lang::Vi) => {
+                "Yêu cầu xác thực: thiếu thông tin xác thực hoặc thông tin không hợp lệ."
+            }
+            (Self::Unauthenticated, Lang::En) => {
+                "Authentication is required: credentials are missing or not valid."
+            }
+            (Self::Forbidden, Lang::Vi) => "Bên gọi không có quyền thực hiện thao tác này.",
+            (Self::Forbidden, Lang::En) => "The caller is not allowed to perform this operation.",
+            (Self::ClientSuspended, Lang::Vi) => {
+                "Tài khoản kết nối đã bị tạm dừng bởi cán bộ vận hành."
+            }
+            (Self::ClientSuspended, Lang::En) => "This client has been suspended by an operator.",
+            (Self::NotFound, Lang::Vi) => "Không tìm thấy tài nguyên được yêu cầu.",
+            (Self::NotFound, Lang::En) => "The requested resource was not found.",
+            (Self::MethodNotAllowed, Lang::Vi) => {
+                "Phương thức HTTP không được hỗ trợ cho địa chỉ này."
+            }
+            (Self::MethodNotAllowed, Lang::En) => {
+                "This HTTP method is not supported for this resource."
+            }
+            (Self::InvalidRequest, Lang::Vi) => "Yêu cầu không đúng định dạng.",
+            (Self::InvalidRequest, Lang::En) => "The request is malformed.",
+            (Self::ValidationFailed, Lang::Vi) => {
+                "Dữ liệu gửi lên không hợp lệ; xem danh sách lỗi theo từng trường."
+            }
+            (Self::ValidationFailed, Lang::En) => {
+                "The submitted data is not valid; see the per-field errors."
+            }
+            (Self::PayloadTooLarge, Lang::Vi) => "Nội dung yêu cầu vượt quá kích thước cho phép.",
+            (Self::PayloadTooLarge, Lang::En) => "The request body exceeds the allowed size.",
+            (Self::UnsupportedMediaType, Lang::Vi) => {
+                "Kiểu nội dung của yêu cầu không được hỗ trợ."
+            }
+            (Self::UnsupportedMediaType, Lang::En) => {
+                "The request's content type is not supported."
+            }
+            (Self::RequestTimeout, Lang::Vi) => {
+                "Yêu cầu không được gửi hoặc xử lý kịp trong thời gian cho phép."
+            }
+            (Self::RequestTimeout, Lang::En) => {
+                "The request was not received or processed within the allowed time."
+            }
+            (Self::RateLimited, Lang::Vi) => {
+                "Vượt quá giới hạn tần suất gọi; vui lòng thử lại sau."
+            }
+            (Self::RateLimited, Lang::En) => "Rate limit exceeded; retry later.",
+            (Self::ConfigRejected, Lang::Vi) => {
+                "Cấu hình mới không hợp lệ; cấu hình đang chạy được giữ nguyên."
+            }
+            (Self::ConfigRejected, Lang::En) => {
+                "The new configuration is not valid; the running one stays."
+            }
+            (Self::UpstreamError, Lang::Vi) => {
+                "Hệ thống bên ngoài trả về lỗi hoặc phản hồi không hợp lệ."
+            }
+            (Self::UpstreamError, Lang::En) => {
+                "The external system returned an error or an unusable reply."
+            }
+            (Self::UpstreamUnavailable, Lang::Vi) => "Hệ thống bên ngoài tạm thời không sẵn sàng.",
+            (Self::UpstreamUnavailable, Lang::En) => {
+                "The external system is temporarily unavailable."
+            }
+            (Self::UpstreamTimeout, Lang::Vi) => "Hệ thống bên ngoài không phản hồi kịp thời.",
+            (Self::UpstreamTimeout, Lang::En) => "The external system did not answer in time.",
+            (Self::Internal, Lang::Vi) => "Lỗi nội bộ của cổng kết nối.",
+            (Self::Internal, Lang::En) => "Internal gateway error.",
+        }
+    }
+}
+
+/// The language of `detail`, chosen from `Accept-Language` (Vietnamese unless the caller prefers English).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// Vietnamese, the default.
+    #[default]
+    Vi,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// Picks the best of vi/en from an `Accept-Language` header (RFC 9110 §12.5.4), defaulting to Vietnamese.
+    pub fn from_headers(headers: &HeaderMap) -> Lang {
+        let Some(value) = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Lang::Vi;
+        };
+        let mut best: Option<(Lang, f32)> = None;
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                })
+                .unwrap_or(1.0);
+            let lang = if tag == "vi" || tag.starts_with("vi-") {
+                Lang::Vi
+            } else if tag == "en" || tag.starts_with("en-") {
+                Lang::En
+            } else {
+                continue;
+            };
+            if q > 0.0 && best.is_none_or(|(_, bq)| q > bq) {
+                best = Some((lang, q));
+            }
+        }
+        best.map(|(l, _)| l).unwrap_or(Lang::Vi)
+    }
+}
+
+/// One invalid field of a `validation_failed` problem.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON pointer-ish name of the field, e.g. `citizen_id` or `items[2].amount_vnd`.
+    pub field: String,
+    /// Stable machine code of the failure, e.g. `required`, `format`, `check_digit`.
+    pub code: String,
+    /// Human explanation (English; fields are for programs first).
+    pub message: String,
+}
+
+/// Text in both languages, for details that are more specific than the code's default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detail {
+    /// Vietnamese text.
+    pub vi: String,
+    /// English text.
+    pub en: String,
+}
+
+/// An error on its way to the caller. Build one with [`ApiError::new`] and the `with_*` helpers.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// What kind of error.
+    pub code: ErrorCode,
+    /// A more specific explanation than the code's default, in both languages.
+    pub detail: Option<Detail>,
+    /// Per-field errors for `validation_failed`.
+    pub errors: Vec<FieldError>,
+    /// Seconds after which a retry may succeed (`Retry-After`).
+    pub retry_after: Option<u64>,
+    /// Extra response headers (e.g. `WWW-Authenticate`, rate-limit headers).
+    pub headers: HeaderMap,
+    /// Extra members of the problem object (e.g. the upstream's own fault code).
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// Send as `application/json` instead of `application/problem+json`, for protocols that
+    /// mandate it (the OAuth2 token endpoint, RFC 6749 §5.2). The members are the same.
+    pub plain_json: bool,
+}
+
+impl ApiError {
+    /// A bare error of this kind.
+    pub fn new(code: ErrorCode) -> Self {
+        Self {
+            code,
+            detail: None,
+            errors: Vec::new(),
+            retry_after: None,
+            headers: HeaderMap::new(),
+            extensions: serde_json::Map::new(),
+            plain_json: false,
+        }
+    }
+
+    /// Sets a specific explanation in Vietnamese and English.
+    pub fn with_detail(mut self, vi: impl Into<String>, en: impl Into<String>) -> Self {
+        self.detail = Some(Detail {
+            vi: vi.into(),
+            en: en.into(),
+        });
+        self
+    }
+
+    /// Adds a response header. Invalid values are dropped rather than panicking.
+    pub fn with_header(mut self, name: http::HeaderName, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.append(name, v);
+        }
+        self
+    }
+
+    /// Sets `Retry-After` in seconds.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Adds an extension member to the problem object.
+    pub fn with_extension(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.extensions.insert(key.to_owned(), value);
+        self
+    }
+
+    /// A `validation_failed` error with these field errors.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let mut e = Self::new(ErrorCode::ValidationFailed);
+        e.errors = errors;
+        e
+    }
+
+    /// An `invalid_request` with a specific explanation.
+    pub fn invalid_request(vi: impl Into<String>, en: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest).with_detail(vi, en)
+    }
+
+    /// An `unauthenticated` error carrying the RFC 6750 challenge.
+    pub fn unauthenticated(invalid_token: bool) -> Self {
+        let challenge = if invalid_token {
+            r#"Bearer realm="lienthong", error="invalid_token""#
+        } else {
+            r#"Bearer realm="lienthong""#
+        };
+        Self::new(ErrorCode::Unauthenticated).with_header(header::WWW_AUTHENTICATE, challenge)
+    }
+
+    /// An `internal` error. The cause is logged here, by kind only, and never sent to the caller.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorCode::Internal)
+    }
+
+    /// Renders the problem document for a request with this id, path and language.
+    pub fn to_problem(&self, request_id: &str, lang: Lang) -> serde_json::Value {
+        let detail = match (&self.detail, lang) {
+            (Some(d), Lang::Vi) => d.vi.as_str(),
+            (Some(d), Lang::En) => d.en.as_str(),
+            (None, l) => self.code.default_detail(l),
+        };
+        let mut obj = serde_json::Map::new();
+        obj.insert("type".into(), problem_type(self.code).into());
+        obj.insert("title".into(), self.code.title().into());
+        obj.insert("status".into(), self.code.status().as_u16().into());
+        obj.insert("detail".into(), detail.into());
+        obj.insert(
+            "instance".into(),
+            format!("urn:lienthong:request:{request_id}").into(),
+        );
+        obj.insert("code".into(), self.code.as_str().into());
+        obj.insert("request_id".into(), request_id.into());
+        if !self.errors.is_empty() {
+            obj.insert(
+                "errors".into(),
+                serde_json::to_value(&self.errors).unwrap_or_default(),
+            );
+        }
+        if let Some(s) = self.retry_after {
+            obj.insert("retry_after".into(), s.into());
+        }
+        for (k, v) in &self.extensions {
+            obj.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        serde_json::Value::Object(obj)
+    }
+
+    /// Renders the full HTTP response. Called by the edge middleware only.
+    pub fn render(&self, request_id: &str, lang: Lang) -> Response {
+        let body = self.to_problem(request_id, lang).to_string();
+        let mut resp = (self.code.status(), body).into_response();
+        let h = resp.headers_mut();
+        let media_type = if self.plain_json {
+            "application/json"
+        } else {
+            "application/problem+json"
+        };
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+        h.insert(
+            header::CONTENT_LANGUAGE,
+            HeaderValue::from_static(match lang {
+                Lang::Vi => "vi",
+                Lang::En => "en",
+            }),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(s) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        for (name, value) in &self.headers {
+            h.append(name.clone(), value.clone());
+        }
+        resp
+    }
+}
+
+/// The `type` URI of a problem: a path on the gateway itself, where `GET` documents the code.
+pub fn problem_type(code: ErrorCode) -> String {
+    format!("/problems/{}", code.as_str())
+}
+
+/// Marker left in response extensions so the edge renders the problem body.
+#[derive(Debug, Clone)]
+pub struct PendingProblem(pub ApiError);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = self.code.status().into_response();
+        resp.extensions_mut().insert(PendingProblem(self));
+        resp
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code.as_str())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lang(v: &str) -> Lang {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_str(v).unwrap());
+        Lang::from_headers(&h)
+    }
+
+    #[test]
+    fn accept_language_picks_by_quality_and_defaults_to_vietnamese() {
+        assert_eq!(Lang::from_headers(&HeaderMap::new()), Lang::Vi);
+        assert_eq!(lang("en-US,en;q=0.9"), Lang::En);
+        assert_eq!(lang("fr, en;q=0.5, vi;q=0.8"), Lang::Vi);
+        assert_eq!(lang("vi;q=0.1, en;q=0.9"), Lang::En);
+        assert_eq!(lang("de"), Lang::Vi);
+        assert_eq!(lang("en;q=0"), Lang::Vi);
+    }
+
+    #[test]
+    fn problem_has_all_rfc9457_members_and_code() {
+        let e = ApiError::new(ErrorCode::Forbidden);
+        let p = e.to_problem("abc", Lang::En);
+        assert_eq!(p["type"], "/problems/forbidden");
+        assert_eq!(p["status"], 403);
+        assert_eq!(p["code"], "forbidden");
+        assert_eq!(p["request_id"], "abc");
+        assert_eq!(p["instance"], "urn:lienthong:request:abc");
+        assert!(p["detail"].as_str().unwrap().contains("not allowed"));
+    }
+
+    #[test]
+    fn codes_are_unique_and_round_trip() {
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_name(c.as_str()), Some(c));
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The gateway's shared state: the live [`Runtime`] built from the config (swapped atomically on
+//! reload), the store, the suspended-client set and the metrics.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::auth::jwt::TokenService;
+use crate::config::{Config, ConfigError, Role};
+use crate::proxy::Service;
+use crate::ratelimit::ClientLimiter;
+use crate::store::Store;
+use crate::telemetry::metrics::Metrics;
+
+/// What a client may call within one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedOps {
+    /// Every operation of the service.
+    All,
+    /// Only these operations.
+    Some(HashSet<String>),
+}
+
+/// A configured client, ready for per-request checks.
+pub struct ClientEntry {
+    /// Client id.
+    pub id: Arc<str>,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// SHA-256 of the OAuth2 client secret.
+    pub secret_sha256: Option<[u8; 32]>,
+    /// Allowed operations per service name.
+    pub allow: HashMap<String, AllowedOps>,
+    /// Rate limiter, when the client has a limit.
+    pub limiter: Option<Arc<ClientLimiter>>,
+}
+
+impl ClientEntry {
+    /// Whether this client may call `operation` of `service` (deny by default).
+    pub fn may_call(&self, service: &str, operation: &str) -> bool {
+        match self.allow.get(service) {
+            Some(AllowedOps::All) => true,
+            Some(AllowedOps::Some(ops)) => ops.contains(operation),
+            None => false,
+        }
+    }
+}
+
+/// Everything derived from one config. Immutable; a reload builds a new one.
+pub struct Runtime {
+    /// The config it was built from.
+    pub config: Config,
+    /// Clients by id.
+    pub clients: HashMap<String, Arc<ClientEntry>>,
+    /// Credential lookup tables.
+    pub credentials: crate::auth::CredentialIndex,
+    /// Access-token issuer and verifier.
+    pub tokens: TokenService,
+    /// Upstream services by name.
+    pub services: BTreeMap<String, Arc<Service>>,
+}
+
+/// Where the config comes from, for reloads.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// A file, read again on reload.
+    File(PathBuf),
+    /// Built in code (demo mode, tests): reload re-validates the same config.
+    Fixed(Box<Config>),
+}
+
+/// A runtime build failure (a secret that cannot be read, a CA bundle that cannot be parsed…).
+pub type BuildError = ConfigError;
+
+impl Runtime {
+    /// Builds a runtime from a validated config, keeping the previous runtime's rate-limiter state
+    /// for clients whose quota did not change.
+    pub fn build(
+        config: Config,
+        previous: Option<&Runtime>,
+        ephemeral_key: &[u8],
+    ) -> Result<Runtime, BuildError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            reason,
+        };
+        let mut keys = Vec::new();
+        match &config.auth.token_signing_key {
+            Some(k) => keys.push(
+                k.resolve()
+                    .map_err(|e| invalid("auth.token_signing_key", e))?,
+            ),
+            None => keys.push(ephemeral_key.to_vec()),
+        }
+        for (i, k) in config.auth.previous_signing_keys.iter().enumerate() {
+            keys.push(
+                k.resolve()
+                    .map_err(|e| invalid(&format!("auth.previous_signing_keys[{i}]"), e))?,
+            );
+        }
+        let tokens = TokenService::new(
+            keys,
+            &config.auth.issuer,
+            Duration::from_secs(config.auth.token_lifetime_s),
+        )
+        .map_err(|e| invalid("auth.token_signing_key", e))?;
+
+        let mut services = BTreeMap::new();
+        for (name, svc) in &config.services {
+            let built =
+                Service::build(name, svc).map_err(|e| invalid(&format!("services.{name}"), e))?;
+            services.insert(name.clone(), Arc::new(built));
+        }
+
+        let mut clients = HashMap::new();
+        for c in &config.clients {
+            let limiter = c.rate_limit.map(|rl| {
+                previous
+                    .and_then(|p| p.clients.get(&c.id))
+                    .and_then(|old| old.limiter.clone())
+                    .filter(|old| old.config() == rl)
+                    .unwrap_or_else(|| Arc::new(ClientLimiter::new(rl)))
+            });
+            let mut allow: HashMap<String, AllowedOps> = HashMap::new();
+            for rule in &c.allow {
+                let entry = allow
+                    .entry(rule.service.clone())
+                    .or_insert_with(|| AllowedOps::Some(HashSet::new()));
+                if rule.operations.iter().any(|o| o == "*") {
+                    *entry = AllowedOps::All;
+                } else if let AllowedOps::Some(set) = entry {
+                    set.extend(rule.operations.iter().cloned());
+                }
+            }
+            clients.insert(
+                c.id.clone(),
+                Arc::new(ClientEntry {
+                    id: Arc::from(c.id.as_str()),
+                    name: c.name.clone(),
+                    role: c.role,
+                    secret_sha256: c
+                        .client_secret_sha256
+                        .as_deref()
+                        .and_then(crate::config::parse_sha256_hex),
+                    allow,
+                    limiter,
+                }),
+            );
+        }
+        let credentials = crate::auth::CredentialIndex::build(&config);
+        Ok(Runtime {
+            config,
+            clients,
+            credentials,
+            tokens,
+            services,
+        })
+    }
+}
+
+/// The gateway: shared by every request and background task.
+pub struct Gateway {
+    runtime: ArcSwap<Runtime>,
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    suspended: ArcSwap<HashSet<String>>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    source: ConfigSource,
+    /// Signs tokens when the config names no key; lives as long as the process.
+    ephemeral_key: Vec<u8>,
+    reload_lock: tokio::sync::Mutex<()>,
+    /// When the gateway started.
+    pub started: Instant,
+}
+
+impl Gateway {
+    /// Builds the gateway from a validated config and an opened store, loading the suspended set.
+    pub async fn new(
+        config: Config,
+        source: ConfigSource,
+        store: Arc<dyn Store>,
+    ) -> Result<Arc<Gateway>, anyhow::Error> {
+        let ephemeral_key: Vec<u8> = (0..48).map(|_| rand::random::<u8>()).collect();
+        if config.auth.token_signing_key.is_none() {
+            tracing::warn!(
+                "auth.token_signing_key is not set: access tokens are signed with a random key and die with this process"
+            );
+        }
+        let runtime = Runtime::build(config, None, &ephemeral_key)?;
+        let suspended: HashSet<String> = store.suspended_clients().await?.into_iter().collect();
+        Ok(Arc::new(Gateway {
+            runtime: ArcSwap::from_pointee(runtime),
+            store,
+            suspended: ArcSwap::from_pointee(suspended),
+            metrics: Metrics::new(),
+            source,
+            ephemeral_key,
+            reload_lock: tokio::sync::Mutex::new(()),
+            started: Instant::now(),
+        }))
+    }
+
+    /// The live runtime. Cheap; hold it for the length of one request.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Whether a client is suspended right now.
+    pub fn is_suspended(&self, client_id: &str) -> bool {
+        self.suspended.load().contains(client_id)
+    }
+
+    /// Replaces the in-memory suspended set (after a store change).
+    pub fn set_suspended_local(&self, client_id: &str, suspended: bool) {
+        self.suspended.rcu(|cur| {
+            let mut next = HashSet::clone(cur);
+            if suspended {
+                next.insert(client_id.to_owned());
+            } else {
+                next.remove(client_id);
+            }
+            next
+        });
+    }
+
+    /// Re-reads and validates the config and swaps it in atomically. On any error the running config
+    /// stays and the error says why. Returns notes on settings that need a restart to change.
+    pub async fn reload(&self) -> Result<Vec<String>, ConfigError> {
+        let _guard = self.reload_lock.lock().await;
+        let config = match &self.source {
+            ConfigSource::File(path) => Config::load(path)?,
+            ConfigSource::Fixed(c) => {
+                c.validate()?;
+                (**c).clone()
+            }
+        };
+        let current = self.runtime.load_full();
+        let mut notes = Vec::new();
+        if config.listeners != current.config.listeners {
+            notes.push("listeners changed: restart to apply".to_owned());
+        }
+        if config.store != current.config.store {
+            notes.push("store changed: restart to apply".to_owned());
+        }
+        if config.telemetry != current.config.telemetry {
+            notes.push("telemetry changed: restart to apply".to_owned());
+        }
+        let runtime = Runtime::build(config, Some(&current), &self.ephemeral_key)?;
+        self.runtime.store(Arc::new(runtime));
+        Ok(notes)
+    }
+}

@@ -1,0 +1,69 @@
+//! Unauthenticated operational endpoints: `/healthz` (alive), `/readyz` (config loaded and store
+//! reachable), `/metrics` (Prometheus) and `/problems/{code}` (what an error code means).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+use crate::error::{ApiError, ErrorCode, Lang};
+use crate::gateway::Gateway;
+
+/// `GET /healthz`: the process is alive and serving.
+pub async fn healthz() -> Response {
+    Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+/// `GET /readyz`: ready to take traffic (config loaded, store answering within 2 s).
+pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+    let runtime = gw.runtime();
+    let store = match tokio::time::timeout(Duration::from_secs(2), gw.store.ping()).await {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: store unreachable");
+            "unreachable".to_owned()
+        }
+        Err(_) => "timeout".to_owned(),
+    };
+    let ready = store == "ok";
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": {
+            "config": { "status": "ok", "clients": runtime.clients.len(), "services": runtime.services.len() },
+            "store": { "status": store },
+        },
+        "uptime_s": gw.started.elapsed().as_secs(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `GET /metrics`: Prometheus metrics in the OpenMetrics text format.
+pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    let mut resp = gw.metrics.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    resp
+}
+
+/// `GET /problems/{code}`: documents an error code (the target of every problem's `type`).
+pub async fn problem_doc(Path(code): Path<String>) -> Result<Response, ApiError> {
+    let code = ErrorCode::from_name(&code).ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    Ok(Json(serde_json::json!({
+        "code": code.as_str(),
+        "status": code.status().as_u16(),
+        "title": code.title(),
+        "description": { "vi": code.default_detail(Lang::Vi), "en": code.default_detail(Lang::En) },
+    }))
+    .into_response())
+}

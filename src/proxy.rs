@@ -1,0 +1,473 @@
+//! Generic pass-through services: a config-declared REST upstream forwarded as is under
+//! `/v1/proxy/{service}/{path}` behind every edge policy.
+//!
+//! Callers choose only the path below the configured base URL; the scheme and host are fixed by
+//! config. Paths are checked before matching (no dot segments, no encoded slashes) so that what the
+//! access rule approved is exactly what the upstream receives.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::header::{self, HeaderName};
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::auth::Identity;
+use crate::config::ServiceConfig;
+use crate::error::{ApiError, ErrorCode};
+use crate::gateway::Gateway;
+use crate::server::ConnInfo;
+use crate::telemetry::{LoggedService, RequestContext, UpstreamLatency};
+
+/// The HTTP client used for upstreams: pooled, kept alive, HTTP or HTTPS.
+pub type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+
+/// A path pattern of a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePattern {
+    segments: Vec<Segment>,
+    prefix: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param,
+}
+
+impl RoutePattern {
+    /// Parses `/a/{id}/b` or `/a/*`.
+    pub fn parse(pattern: &str) -> Result<RoutePattern, String> {
+        let Some(rest) = pattern.strip_prefix('/') else {
+            return Err("must start with `/`".into());
+        };
+        let (rest, prefix) = match rest.strip_suffix("*") {
+            Some(r) if r.is_empty() || r.ends_with('/') => (r.trim_end_matches('/'), true),
+            Some(_) => return Err("`*` is only allowed as the last segment, after `/`".into()),
+            None => (rest, false),
+        };
+        let mut segments = Vec::new();
+        if !rest.is_empty() {
+            for seg in rest.split('/') {
+                if seg.is_empty() || seg == "." || seg == ".." {
+                    return Err("empty or dot segments are not allowed".into());
+                }
+                if seg.starts_with('{') && seg.ends_with('}') && seg.len() > 2 {
+                    segments.push(Segment::Param);
+                } else if seg.contains(['{', '}', '*', '?', '#', '%']) {
+                    return Err(format!(
+                        "segment `{seg}` is not a literal, a `{{param}}` or a final `*`"
+                    ));
+                } else {
+                    segments.push(Segment::Literal(seg.to_owned()));
+                }
+            }
+        }
+        Ok(RoutePattern { segments, prefix })
+    }
+
+    /// Whether a checked path matches.
+    pub fn matches(&self, path: &str) -> bool {
+        let trimmed = path.strip_prefix('/').unwrap_or(path);
+        let parts: Vec<&str> = if trimmed.is_empty() {
+            Vec::new()
+        } else {
+            trimmed.split('/').collect()
+        };
+        if self.prefix {
+            if parts.len() < self.segments.len() {
+                return false;
+            }
+        } else if parts.len() != self.segments.len() {
+            return false;
+        }
+        self.segments.iter().zip(&parts).all(|(s, p)| match s {
+            Segment::Literal(l) => l == p,
+            Segment::Param => !p.is_empty(),
+        })
+    }
+}
+
+/// Refuses paths that could mean something else upstream than what the access rule saw.
+pub fn check_path(path: &str) -> Result<(), &'static str> {
+    if !path.starts_with('/') {
+        return Err("the path must start with /");
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || path.contains('\\') {
+        return Err("encoded slashes are not allowed in the path");
+    }
+    if lower.contains("%2e") || lower.contains("%00") {
+        return Err("encoded dots or NUL are not allowed in the path");
+    }
+    for seg in path[1..].split('/') {
+        if seg == "." || seg == ".." {
+            return Err("dot segments are not allowed in the path");
+        }
+    }
+    if path.len() > 1 && path[1..].split('/').any(str::is_empty) && !path.ends_with('/') {
+        return Err("empty path segments are not allowed");
+    }
+    Ok(())
+}
+
+struct Route {
+    operation: String,
+    methods: Vec<Method>,
+    pattern: RoutePattern,
+}
+
+/// A pass-through service ready to forward.
+pub struct Service {
+    /// Service name.
+    pub name: Arc<str>,
+    /// Its config.
+    pub config: ServiceConfig,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    host_header: HeaderValue,
+    base_path: String,
+    routes: Vec<Route>,
+    timeout: Duration,
+    client: UpstreamClient,
+}
+
+impl Service {
+    /// Builds the service and its connection pool.
+    pub fn build(name: &str, config: &ServiceConfig) -> Result<Service, String> {
+        let uri: Uri = config
+            .base_url
+            .parse()
+            .map_err(|e| format!("base_url: {e}"))?;
+        let scheme = uri.scheme().cloned().ok_or("base_url has no scheme")?;
+        let authority = uri.authority().cloned().ok_or("base_url has no host")?;
+        let host_header = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        let base_path = uri.path().trim_end_matches('/').to_owned();
+        let mut routes = Vec::new();
+        for r in &config.routes {
+            let methods = r
+                .methods
+                .iter()
+                .map(|m| Method::from_bytes(m.as_bytes()).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?;
+            routes.push(Route {
+                operation: r.operation.clone(),
+                methods,
+                pattern: RoutePattern::parse(&r.path)?,
+            });
+        }
+        let client = upstream_client(config)?;
+        Ok(Service {
+            name: Arc::from(name),
+            config: config.clone(),
+            scheme,
+            authority,
+            host_header,
+            base_path,
+            routes,
+            timeout: Duration::from_millis(config.timeout_ms),
+            client,
+        })
+    }
+
+    /// The distinct operation names of this service, in config order.
+    pub fn operations(&self) -> Vec<&str> {
+        let mut ops: Vec<&str> = Vec::new();
+        for r in &self.routes {
+            if !ops.contains(&r.operation.as_str()) {
+                ops.push(&r.operation);
+            }
+        }
+        ops
+    }
+
+    /// The operation a method and path map to: `Ok(op)`, or `Err(true)` when the path is known but
+    /// not for this method, `Err(false)` when no route matches.
+    fn route(&self, method: &Method, path: &str) -> Result<&str, bool> {
+        let mut path_known = false;
+        for r in &self.routes {
+            if r.pattern.matches(path) {
+                if r.methods.contains(method) {
+                    return Ok(&r.operation);
+                }
+                path_known = true;
+            }
+        }
+        Err(path_known)
+    }
+}
+
+fn upstream_client(config: &ServiceConfig) -> Result<UpstreamClient, String> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_millis(config.connect_timeout_ms)));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    let tls = crate::tls::upstream_client_config(config.ca_bundle.as_deref())?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(1024)
+        .build(connector))
+}
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus the caller's own
+/// credentials, which are for the gateway only.
+const DROPPED_REQUEST_HEADERS: [HeaderName; 11] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::HOST,
+    header::AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+];
+
+const DROPPED_RESPONSE_HEADERS: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Header naming the calling client, set by the gateway for the upstream (a caller's own is dropped).
+pub const CLIENT_HEADER: HeaderName = HeaderName::from_static("x-lienthong-client");
+
+fn strip_hop_by_hop(headers: &mut HeaderMap, fixed: &[HeaderName]) {
+    // Headers named in Connection are hop-by-hop too.
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in listed.iter().chain(fixed) {
+        headers.remove(name);
+    }
+}
+
+/// The pass-through handler for `/v1/proxy/{service}/{*path}`.
+pub async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    let raw_path = req.uri().path();
+    let rest = raw_path.strip_prefix("/v1/proxy/").unwrap_or("");
+    let (service_name, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let runtime = gw.runtime();
+    let Some(service) = runtime.services.get(service_name).cloned() else {
+        return ApiError::new(ErrorCode::NotFound).into_response();
+    };
+    let log = LoggedService {
+        service: service.name.clone(),
+        operation: None,
+    };
+    match forward_to(&gw, &service, path.to_owned(), req).await {
+        Ok(resp) | Err(resp) => with_log(resp, log),
+    }
+}
+
+fn with_log(mut resp: Response, mut log: LoggedService) -> Response {
+    if let Some(op) = resp.extensions_mut().remove::<OperationName>() {
+        log.operation = Some(op.0);
+    }
+    resp.extensions_mut().insert(log);
+    resp
+}
+
+#[derive(Clone)]
+struct OperationName(Arc<str>);
+
+async fn forward_to(
+    gw: &Gateway,
+    service: &Service,
+    path: String,
+    req: Request,
+) -> Result<Response, Response> {
+    let fail = |e: ApiError| e.into_response();
+    check_path(&path).map_err(|why| {
+        fail(ApiError::invalid_request(
+            format!("Đường dẫn không hợp lệ: {why}."),
+            format!("Invalid path: {why}."),
+        ))
+    })?;
+    let operation = match service.route(req.method(), &path) {
+        Ok(op) => op,
+        Err(true) => return Err(fail(ApiError::new(ErrorCode::MethodNotAllowed))),
+        Err(false) => return Err(fail(ApiError::new(ErrorCode::NotFound))),
+    };
+    let op_name = OperationName(Arc::from(operation));
+    let tag = |mut r: Response| {
+        r.extensions_mut().insert(op_name.clone());
+        r
+    };
+    let identity = req.extensions().get::<Identity>().cloned();
+    let Some(identity) = identity else {
+        return Err(tag(fail(ApiError::unauthenticated(false))));
+    };
+    if !identity.client.may_call(&service.name, operation) {
+        return Err(tag(fail(ApiError::new(ErrorCode::Forbidden))));
+    }
+    if service.config.personal_data {
+        crate::access::require_personal_data_headers(req.headers()).map_err(|e| tag(fail(e)))?;
+    }
+
+    let ctx = req.extensions().get::<RequestContext>().cloned();
+    let peer = req
+        .extensions()
+        .get::<ConnInfo>()
+        .map(|c| (c.peer.ip(), c.tls));
+    let (mut parts, body) = req.into_parts();
+
+    let mut path_and_query = String::with_capacity(service.base_path.len() + path.len() + 64);
+    path_and_query.push_str(&service.base_path);
+    path_and_query.push_str(&path);
+    if let Some(q) = parts.uri.query() {
+        path_and_query.push('?');
+        path_and_query.push_str(q);
+    }
+    let uri = Uri::builder()
+        .scheme(service.scheme.clone())
+        .authority(service.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| {
+            tag(fail(ApiError::invalid_request(
+                "Đường dẫn không hợp lệ.",
+                "Invalid path.",
+            )))
+        })?;
+
+    let mut headers = std::mem::take(&mut parts.headers);
+    strip_hop_by_hop(&mut headers, &DROPPED_REQUEST_HEADERS);
+    headers.remove(&CLIENT_HEADER);
+    headers.insert(header::HOST, service.host_header.clone());
+    if let Ok(v) = HeaderValue::from_str(&identity.client.id) {
+        headers.insert(CLIENT_HEADER, v);
+    }
+    if let Some(ctx) = &ctx {
+        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+            headers.insert(crate::telemetry::REQUEST_ID, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&ctx.trace.child_header()) {
+            headers.insert(crate::telemetry::TRACEPARENT, v);
+        }
+    }
+    if let Some((ip, tls)) = peer {
+        let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prev) => format!("{prev}, {ip}"),
+            None => ip.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            headers.insert("x-forwarded-for", v);
+        }
+        headers.insert(
+            "x-forwarded-proto",
+            HeaderValue::from_static(if tls { "https" } else { "http" }),
+        );
+    }
+
+    // The edge has already wrapped the body in the configured size limit.
+    let mut upstream_req = http::Request::new(body);
+    *upstream_req.method_mut() = parts.method;
+    *upstream_req.uri_mut() = uri;
+    *upstream_req.headers_mut() = headers;
+
+    let started = Instant::now();
+    let result = tokio::time::timeout(service.timeout, service.client.request(upstream_req)).await;
+    let latency = UpstreamLatency(started.elapsed());
+    gw.metrics.upstream_latency(&service.name, latency.0);
+    let upstream_resp = match result {
+        Err(_) => {
+            return Err(tag(with_latency(
+                fail(ApiError::new(ErrorCode::UpstreamTimeout)),
+                latency,
+            )));
+        }
+        Ok(Err(e)) => {
+            return Err(tag(with_latency(
+                fail(map_client_error(&service.name, &e)),
+                latency,
+            )));
+        }
+        Ok(Ok(r)) => r,
+    };
+    let (mut parts, body) = upstream_resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers, &DROPPED_RESPONSE_HEADERS);
+    let resp = Response::from_parts(parts, Body::new(body));
+    Ok(tag(with_latency(resp, latency)))
+}
+
+fn with_latency(mut resp: Response, latency: UpstreamLatency) -> Response {
+    resp.extensions_mut().insert(latency);
+    resp
+}
+
+fn map_client_error(service: &str, e: &hyper_util::client::legacy::Error) -> ApiError {
+    // The request body may have been cut by the edge's size limit while streaming.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return ApiError::new(ErrorCode::PayloadTooLarge);
+        }
+        source = s.source();
+    }
+    if e.is_connect() {
+        tracing::warn!(service, error = %e, "upstream connection failed");
+        ApiError::new(ErrorCode::UpstreamUnavailable).with_retry_after(1)
+    } else {
+        tracing::warn!(service, error = %e, "upstream request failed");
+        ApiError::new(ErrorCode::UpstreamError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_exact_params_and_prefixes() {
+        let p = RoutePattern::parse("/procedures/{id}").unwrap();
+        assert!(p.matches("/procedures/12"));
+        assert!(!p.matches("/procedures"));
+        assert!(!p.matches("/procedures/12/x"));
+        let p = RoutePattern::parse("/procedures/*").unwrap();
+        assert!(p.matches("/procedures/12/x"));
+        assert!(p.matches("/procedures"));
+        assert!(!p.matches("/other"));
+        let p = RoutePattern::parse("/*").unwrap();
+        assert!(p.matches("/anything/at/all"));
+        assert!(RoutePattern::parse("procedures").is_err());
+        assert!(RoutePattern::parse("/a*").is_err());
+        assert!(RoutePattern::parse("/a/../b").is_err());
+    }
+
+    #[test]
+    fn path_check_refuses_traversal_and_encoded_separators() {
+        assert!(check_path("/procedures/12").is_ok());
+        assert!(check_path("/procedures/").is_ok());
+        assert!(check_path("/a/../admin").is_err());
+        assert!(check_path("/a/%2e%2e/admin").is_err());
+        assert!(check_path("/a%2Fb").is_err());
+        assert!(check_path("/a\\b").is_err());
+        assert!(check_path("/a//b").is_err());
+    }
+}

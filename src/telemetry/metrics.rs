@@ -1,0 +1,200 @@
+//! Prometheus metrics, served at `/metrics` in the OpenMetrics text format.
+//!
+//! Labels only ever hold configured names (client ids, service names) or fixed words, never
+//! anything a caller typed, so cardinality stays bounded and no personal data gets in.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    client: String,
+    service: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabel {
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientLabel {
+    client: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ]
+    .into_iter()
+}
+
+/// Every metric the gateway exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<ServiceLabel, Histogram, fn() -> Histogram>,
+    upstream_latency: Family<ServiceLabel, Histogram, fn() -> Histogram>,
+    rate_limited: Family<ClientLabel, Counter>,
+    auth_failures: Family<ReasonLabel, Counter>,
+    reloads: Family<OutcomeLabel, Counter>,
+    in_flight: Gauge,
+}
+
+fn new_histogram() -> Histogram {
+    Histogram::new(latency_buckets())
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("lienthong");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by client, service and status",
+            requests.clone(),
+        );
+        let latency = Family::<ServiceLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            new_histogram,
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to response head, by service",
+            latency.clone(),
+        );
+        let upstream_latency =
+            Family::<ServiceLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+                new_histogram,
+            );
+        registry.register(
+            "upstream_duration_seconds",
+            "Time an upstream took to answer, by service",
+            upstream_latency.clone(),
+        );
+        let rate_limited = Family::<ClientLabel, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by a client rate limit",
+            rate_limited.clone(),
+        );
+        let auth_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Requests refused for failed authentication, by reason",
+            auth_failures.clone(),
+        );
+        let reloads = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads, by outcome",
+            reloads.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "requests_in_flight",
+            "Requests being handled now",
+            in_flight.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            upstream_latency,
+            rate_limited,
+            auth_failures,
+            reloads,
+            in_flight,
+        }
+    }
+
+    /// Counts one answered request and its latency.
+    pub fn request(&self, client: &str, service: &str, status: u16, latency: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                client: client.to_owned(),
+                service: service.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&ServiceLabel {
+                service: service.to_owned(),
+            })
+            .observe(latency.as_secs_f64());
+    }
+
+    /// Records one upstream call's latency.
+    pub fn upstream_latency(&self, service: &str, latency: Duration) {
+        self.upstream_latency
+            .get_or_create(&ServiceLabel {
+                service: service.to_owned(),
+            })
+            .observe(latency.as_secs_f64());
+    }
+
+    /// Counts a rate-limit refusal.
+    pub fn rate_limited(&self, client: &str) {
+        self.rate_limited
+            .get_or_create(&ClientLabel {
+                client: client.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts an authentication failure.
+    pub fn auth_failure(&self, reason: &str) {
+        self.auth_failures
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a reload attempt.
+    pub fn reload(&self, ok: bool) {
+        let outcome = if ok { "applied" } else { "refused" };
+        self.reloads
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The in-flight gauge.
+    pub fn in_flight(&self) -> &Gauge {
+        &self.in_flight
+    }
+
+    /// Renders the OpenMetrics text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
