@@ -1,0 +1,275 @@
+//! The real `lienthong` binary: config checking, key generation, SIGHUP reload and SIGTERM draining.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lienthong");
+
+fn write_config(dir: &std::path::Path, upstream: &str, extra: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("token.key"), common::TOKEN_KEY).unwrap();
+    let text = common::config_text(upstream, dir, extra)
+        .replace("log_level = \"warn\"", "log_level = \"info\"");
+    let path = dir.join("lienthong.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn check_config_exit_codes_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "http://127.0.0.1:9", "");
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[limits]\n", "[limits]\nbody_limit = 5\n");
+    std::fs::write(&bad, text).unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("body_limit") && err.contains("unknown field"),
+        "{err}"
+    );
+
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("service = \"dossiers\"", "service = \"dosiers\"");
+    std::fs::write(&bad, text).unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("clients[0].allow[1].service") && err.contains("dosiers"),
+        "{err}"
+    );
+
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("token.key", "missing.key");
+    std::fs::write(&bad, text).unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auth.token_signing_key"));
+}
+
+#[test]
+fn keys_new_prints_the_key_once_and_its_hash_line() {
+    let out = Command::new(BIN)
+        .args(["keys", "new", "--client", "portal"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let help = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        help.contains(&format!(
+            "api_keys_sha256 = [\"{}\"]",
+            lienthong::keys::sha256_hex(&key)
+        )),
+        "{help}"
+    );
+    assert!(
+        !help.contains(&key),
+        "the key itself is printed once, on stdout"
+    );
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains(env!("CARGO_PKG_VERSION"))
+    );
+}
+
+struct Gateway {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary and waits for its `listening` log line.
+fn spawn_gateway(config: &std::path::Path) -> Gateway {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["message"] == "listening"
+            {
+                let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the gateway did not start");
+    Gateway { child, addr }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_requests() {
+    common::install_crypto();
+    let upstream = lienthong_mocks::spawn(
+        lienthong_mocks::catalogue::router(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &upstream.url(), "");
+    let mut gw = spawn_gateway(&config);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://{}/v1/proxy/cat/slow?ms=1500", gw.addr);
+    let in_flight = tokio::spawn({
+        let http = http.clone();
+        async move { http.get(url).bearer_auth("portal-key").send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    signal(&gw.child, "TERM");
+    let resp = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request was cut");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["slept_ms"],
+        1500
+    );
+    let started = Instant::now();
+    loop {
+        if let Some(status) = gw.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "did not exit after draining"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        tokio::net::TcpStream::connect(&gw.addr).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_valid_config_and_keeps_running_config_on_invalid() {
+    common::install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "http://127.0.0.1:9", "");
+    let gw = spawn_gateway(&config);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://{}/v1/services", gw.addr);
+    let status = |key: &'static str| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            http.get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status("late-key").await, 401);
+
+    let extra = format!(
+        "\n[[clients]]\nid = \"late\"\napi_keys_sha256 = [\"{}\"]\n",
+        lienthong::keys::sha256_hex("late-key")
+    );
+    let text = std::fs::read_to_string(&config).unwrap() + &extra;
+    std::fs::write(&config, &text).unwrap();
+    signal(&gw.child, "HUP");
+    let started = Instant::now();
+    while status("late-key").await != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "SIGHUP did not reload"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    std::fs::write(&config, text.replace("[limits]", "[limitz]")).unwrap();
+    signal(&gw.child, "HUP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(status("late-key").await, 200, "the running config stays");
+    assert_eq!(status("portal-key").await, 200);
+    let audit: serde_json::Value = http
+        .get(format!("http://{}/v1/admin/audit", gw.addr))
+        .bearer_auth("ops-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let details: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        details[0].starts_with("refused") && details[1] == "applied",
+        "{details:?}"
+    );
+}
+
+#[test]
+fn example_config_in_deploy_is_valid() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/lienthong.example.toml");
+    lienthong::config::Config::load(&path).unwrap();
+}

@@ -1,0 +1,216 @@
+//! Test harness: the real router served on 127.0.0.1:0 against the catalogue mock.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lienthong::config::Config;
+use lienthong::gateway::{ConfigSource, Gateway};
+use lienthong::keys::sha256_hex;
+use lienthong::server::{ConnSettings, RunningServer};
+use lienthong_mocks::RunningMock;
+
+/// The token signing key every test config uses (written to a file: secrets are never inline).
+pub const TOKEN_KEY: &[u8] = b"test-token-signing-key-0123456789abcdef";
+
+pub struct Harness {
+    pub base: String,
+    pub gw: Arc<Gateway>,
+    pub server: Option<RunningServer>,
+    pub upstream: RunningMock,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+}
+
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The standard test config. `{UPSTREAM}`, `{DIR}` are filled in by [`start`]; `extra` is appended.
+pub fn config_text(upstream: &str, dir: &std::path::Path, extra: &str) -> String {
+    let dir = dir.display();
+    format!(
+        r#"
+[[listeners]]
+addr = "127.0.0.1:0"
+plain_http = true
+
+[limits]
+body_bytes = 4096
+request_timeout_ms = 5000
+
+[auth]
+token_signing_key = "file:{dir}/token.key"
+token_lifetime_s = 900
+
+[store]
+url = "sqlite://{dir}/state.db"
+
+[telemetry]
+log_format = "json"
+log_level = "warn"
+
+[services.cat]
+kind = "passthrough"
+description = "catalogue"
+base_url = "{upstream}"
+routes = [
+  {{ operation = "list", methods = ["GET"], path = "/procedures" }},
+  {{ operation = "get", methods = ["GET"], path = "/procedures/{{code}}" }},
+  {{ operation = "echo", methods = ["GET", "POST", "PUT"], path = "/echo/*" }},
+  {{ operation = "slow", methods = ["GET"], path = "/slow" }},
+]
+
+[services.dossiers]
+kind = "passthrough"
+base_url = "{upstream}"
+personal_data = true
+routes = [{{ operation = "get", methods = ["GET"], path = "/dossiers/{{id}}" }}]
+
+[services.down]
+kind = "passthrough"
+base_url = "http://127.0.0.1:1"
+connect_timeout_ms = 500
+routes = [{{ operation = "get", methods = ["GET"], path = "/*" }}]
+
+[services.tight]
+kind = "passthrough"
+base_url = "{upstream}"
+timeout_ms = 200
+routes = [{{ operation = "slow", methods = ["GET"], path = "/slow" }}]
+
+[[clients]]
+id = "portal"
+name = "Citizen portal"
+api_keys_sha256 = ["{portal_key}"]
+client_secret_sha256 = "{portal_secret}"
+allow = [
+  {{ service = "cat", operations = ["list", "get", "echo", "slow"] }},
+  {{ service = "dossiers", operations = ["*"] }},
+  {{ service = "down", operations = ["*"] }},
+  {{ service = "tight", operations = ["*"] }},
+]
+
+[[clients]]
+id = "narrow"
+api_keys_sha256 = ["{narrow_key}"]
+allow = [{{ service = "cat", operations = ["list"] }}]
+
+[[clients]]
+id = "limited"
+api_keys_sha256 = ["{limited_key}"]
+rate_limit = {{ per_minute = 60, burst = 3 }}
+allow = [{{ service = "cat", operations = ["*"] }}]
+
+[[clients]]
+id = "ops"
+role = "admin"
+api_keys_sha256 = ["{ops_key}"]
+{extra}
+"#,
+        portal_key = sha256_hex("portal-key"),
+        portal_secret = sha256_hex("portal-secret"),
+        narrow_key = sha256_hex("narrow-key"),
+        limited_key = sha256_hex("limited-key"),
+        ops_key = sha256_hex("ops-key"),
+    )
+}
+
+/// Starts the catalogue mock and a gateway with the standard config plus `extra`.
+pub async fn start(extra: &str) -> Harness {
+    install_crypto();
+    let upstream = lienthong_mocks::spawn(
+        lienthong_mocks::catalogue::router(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token.key"), TOKEN_KEY).unwrap();
+    let text = config_text(&upstream.url(), dir.path(), extra);
+    let config_path = dir.path().join("lienthong.toml");
+    std::fs::write(&config_path, &text).unwrap();
+    start_with(upstream, dir, config_path).await
+}
+
+pub async fn start_with(
+    upstream: RunningMock,
+    dir: tempfile::TempDir,
+    config_path: PathBuf,
+) -> Harness {
+    let config = Config::load(&config_path).unwrap();
+    let store = lienthong::store::open(&config.store.url).await.unwrap();
+    let gw = Gateway::new(
+        config.clone(),
+        ConfigSource::File(config_path.clone()),
+        store,
+    )
+    .await
+    .unwrap();
+    let listeners = lienthong::server::bind_all(&config.listeners)
+        .await
+        .unwrap();
+    let server = RunningServer::start(
+        listeners,
+        lienthong::router(gw.clone()),
+        ConnSettings::from_config(&config),
+    );
+    let scheme = if config.listeners[0].tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let base = format!("{scheme}://{}", server.addrs[0]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    Harness {
+        base,
+        gw,
+        server: Some(server),
+        upstream,
+        http,
+        dir,
+        config_path,
+    }
+}
+
+impl Harness {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path)).bearer_auth(key)
+    }
+
+    pub fn post(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path)).bearer_auth(key)
+    }
+}
+
+/// Reads a problem response and checks the RFC 9457 members every problem has.
+pub async fn problem(resp: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let request_id = resp
+        .headers()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert_eq!(body["type"], format!("/problems/{code}"));
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    assert_eq!(body["request_id"], request_id.as_str());
+    body
+}

@@ -1,0 +1,172 @@
+//! Client certificates over a real TLS listener: mapped by subject, fingerprint or SAN; unknown
+//! certificates refused; other credentials still work where certificates are optional.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+struct Pki {
+    ca_pem: String,
+    ca_der: Vec<u8>,
+}
+
+struct Leaf {
+    cert_pem: String,
+    key_pem: String,
+    der: Vec<u8>,
+}
+
+fn ca() -> (Pki, CertificateParams, KeyPair) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Test CA");
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (
+        Pki {
+            ca_pem: cert.pem(),
+            ca_der: cert.der().to_vec(),
+        },
+        params,
+        key,
+    )
+}
+
+fn leaf(issuer: &Issuer<'_, KeyPair>, sans: &[&str], cn: &str) -> Leaf {
+    let mut params =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "So TTTT");
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, issuer).unwrap();
+    Leaf {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        der: cert.der().to_vec(),
+    }
+}
+
+fn client(pki: &Pki, identity: Option<&Leaf>) -> reqwest::Client {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(pki.ca_der.clone()))
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match identity {
+        Some(leaf) => builder
+            .with_client_auth_cert(
+                vec![rustls_pki_types::CertificateDer::from(leaf.der.clone())],
+                rustls_pki_types::PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_backend_preconfigured(config)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn client_certificates_identify_clients() {
+    common::install_crypto();
+    let (pki, ca_params, ca_key) = ca();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server = leaf(&issuer, &["localhost", "127.0.0.1"], "lienthong");
+    let by_subject = leaf(&issuer, &[], "portal-cert");
+    let by_fingerprint = leaf(&issuer, &[], "some-agency");
+    let by_san = leaf(&issuer, &["agency.example"], "agency");
+    let stranger = leaf(&issuer, &[], "stranger");
+    let (rogue_pki, rogue_params, rogue_key) = ca();
+    let rogue = leaf(&Issuer::new(rogue_params, rogue_key), &[], "portal-cert");
+    drop(rogue_pki);
+
+    let upstream = lienthong_mocks::spawn(
+        lienthong_mocks::catalogue::router(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("token.key"), common::TOKEN_KEY).unwrap();
+    std::fs::write(p.join("server.crt"), &server.cert_pem).unwrap();
+    std::fs::write(p.join("server.key"), &server.key_pem).unwrap();
+    std::fs::write(p.join("ca.crt"), &pki.ca_pem).unwrap();
+    let fingerprint = hex::encode(Sha256::digest(&by_fingerprint.der));
+    let extra = format!(
+        r#"
+[[clients]]
+id = "by-subject"
+certificates = [{{ subject = "CN=portal-cert, O=So TTTT" }}]
+[[clients]]
+id = "by-fingerprint"
+certificates = [{{ sha256 = "{fingerprint}" }}]
+[[clients]]
+id = "by-san"
+certificates = [{{ san = "dns:agency.example" }}]
+"#
+    );
+    let text = common::config_text(&upstream.url(), p, &extra).replacen(
+        "plain_http = true",
+        &format!(
+            "tls = {{ cert = \"{d}/server.crt\", key = \"file:{d}/server.key\", client_ca = \"{d}/ca.crt\", client_auth = \"optional\" }}",
+            d = p.display()
+        ),
+        1,
+    );
+    let config_path = p.join("lienthong.toml");
+    std::fs::write(&config_path, text).unwrap();
+    let h = common::start_with(upstream, dir, config_path).await;
+    let url = h.url("/v1/services").replace("127.0.0.1", "localhost");
+
+    for (leaf, expected) in [
+        (&by_subject, "by-subject"),
+        (&by_fingerprint, "by-fingerprint"),
+        (&by_san, "by-san"),
+    ] {
+        let resp = client(&pki, Some(leaf)).get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{expected}");
+        assert_eq!(resp.json::<Value>().await.unwrap()["client_id"], expected);
+    }
+    // Signed by our CA but mapped to no client.
+    let resp = client(&pki, Some(&stranger))
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    // No certificate: other credentials still work because certificates are optional here.
+    assert_eq!(
+        client(&pki, None).get(&url).send().await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        client(&pki, None)
+            .get(&url)
+            .bearer_auth("portal-key")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // A certificate from another CA fails the handshake, whatever its subject says.
+    assert!(client(&pki, Some(&rogue)).get(&url).send().await.is_err());
+}
