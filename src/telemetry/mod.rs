@@ -264,9 +264,11 @@ pub fn init_logging(cfg: &TelemetryConfig) -> Option<LogGuard> {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .finish(std::io::stdout());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(writer)
+        .with_ansi(ansi);
     let installed = match cfg.log_format {
         LogFormat::Json => builder
             .json()

@@ -1,0 +1,572 @@
+//! What every mock shares: the request journal, fault injection and the `/__admin` API.
+//!
+//! A system's router is wrapped by [`MockControl::wrap`]: each request is classified into an
+//! operation, journaled, delayed and possibly failed according to the fault rules, which come from
+//! config at start and can be changed at run time through `/__admin/faults`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderValue, StatusCode, header};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Largest request body a mock reads (larger → 413, like a real front end would).
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Longest body text kept in a journal entry.
+const JOURNAL_BODY_LIMIT: usize = 64 * 1024;
+/// Entries kept per system; the oldest go first.
+const JOURNAL_CAPACITY: usize = 100_000;
+
+/// One request as a mock saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JournalEntry {
+    /// Sequence number, from 1, per system.
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
+    /// The system's name for the operation (e.g. `TraCuuThongTinCongDan`), when recognised.
+    pub operation: Option<String>,
+    /// HTTP method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Raw query string.
+    pub query: Option<String>,
+    /// Request headers (lower-case names).
+    pub headers: BTreeMap<String, String>,
+    /// Request body as text (lossy UTF-8, cut at 64 KiB).
+    pub body: String,
+    /// Status answered (0 when the connection was dropped or never answered).
+    pub status: u16,
+    /// The fault injected, if any.
+    pub fault: Option<String>,
+}
+
+/// Filters of journal queries (`/__admin/journal?operation=…&method=…&path=…&status=…`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct JournalFilter {
+    /// Exact operation name.
+    pub operation: Option<String>,
+    /// Exact method.
+    pub method: Option<String>,
+    /// Substring of the path.
+    pub path: Option<String>,
+    /// Exact status.
+    pub status: Option<u16>,
+    /// Substring of the body.
+    pub body_contains: Option<String>,
+    /// Most entries returned (newest kept), default all.
+    pub limit: Option<usize>,
+}
+
+impl JournalFilter {
+    fn matches(&self, e: &JournalEntry) -> bool {
+        self.operation.as_ref().is_none_or(|o| e.operation.as_ref() == Some(o))
+            && self.method.as_ref().is_none_or(|m| e.method.eq_ignore_ascii_case(m))
+            && self.path.as_ref().is_none_or(|p| e.path.contains(p.as_str()))
+            && self.status.is_none_or(|s| e.status == s)
+            && self.body_contains.as_ref().is_none_or(|b| e.body.contains(b.as_str()))
+    }
+}
+
+/// Added delay.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Latency {
+    /// Always this many milliseconds.
+    Fixed {
+        /// Milliseconds.
+        ms: u64,
+    },
+    /// Uniformly between the bounds (seeded).
+    Uniform {
+        /// Lower bound, ms.
+        min_ms: u64,
+        /// Upper bound, ms.
+        max_ms: u64,
+    },
+}
+
+/// What goes wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// A SOAP Fault (SOAP systems), in HTTP 500 or, with `in_http_200`, inside HTTP 200.
+    SoapFault {
+        /// `faultcode`, e.g. `soap:Server`.
+        #[serde(default)]
+        code: Option<String>,
+        /// `faultstring`.
+        #[serde(default)]
+        message: Option<String>,
+        /// Send the fault with HTTP 200, as some servers do.
+        #[serde(default)]
+        in_http_200: bool,
+    },
+    /// An HTTP error status with a short body.
+    Status {
+        /// e.g. 500, 502, 503.
+        status: u16,
+    },
+    /// 429 with `Retry-After`.
+    TooManyRequests {
+        /// Seconds in `Retry-After`.
+        retry_after_s: u64,
+    },
+    /// Never answer (the connection stays open; the caller must time out).
+    NeverAnswer,
+    /// Close the connection without an answer.
+    ConnectionReset,
+    /// Promise the whole body in `Content-Length`, send half, then close.
+    Truncated,
+    /// A 200 whose body is cut in the middle of the document.
+    Malformed,
+    /// A 200 with an HTML error page instead of the expected type.
+    WrongContentType,
+}
+
+impl FaultKind {
+    fn name(&self) -> &'static str {
+        match self {
+            FaultKind::SoapFault { .. } => "soap_fault",
+            FaultKind::Status { .. } => "status",
+            FaultKind::TooManyRequests { .. } => "too_many_requests",
+            FaultKind::NeverAnswer => "never_answer",
+            FaultKind::ConnectionReset => "connection_reset",
+            FaultKind::Truncated => "truncated",
+            FaultKind::Malformed => "malformed",
+            FaultKind::WrongContentType => "wrong_content_type",
+        }
+    }
+}
+
+/// One fault rule. The first rule whose `operation` matches (or that has none) applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// Only this operation (default: every operation of the system).
+    #[serde(default)]
+    pub operation: Option<String>,
+    /// Delay before answering.
+    #[serde(default)]
+    pub latency: Option<Latency>,
+    /// The failure, if any (a rule may only add latency).
+    #[serde(default, flatten)]
+    pub fault: Option<FaultKind>,
+    /// Probability that the failure happens on a request, 0–1 (default 1).
+    #[serde(default = "one")]
+    pub rate: f64,
+    /// Apply to this many matching requests, then remove the rule (default: until cleared).
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// How a system renders a SOAP Fault: `(faultcode, faultstring) -> XML`.
+pub type SoapFaultRenderer = fn(&str, &str) -> String;
+
+/// Classifies a request into an operation name from its method, path, headers and body.
+pub type Classifier = fn(&http::request::Parts, &[u8]) -> Option<String>;
+
+/// The shared control state of one mock system.
+pub struct MockControl {
+    /// The system's name (`population`, `vnpay`, …).
+    pub system: &'static str,
+    journal: Mutex<Vec<JournalEntry>>,
+    seq: AtomicU64,
+    faults: Mutex<Vec<FaultRule>>,
+    initial_faults: Vec<FaultRule>,
+    rng: Mutex<ChaCha8Rng>,
+    seed: u64,
+    scenario: Mutex<serde_json::Value>,
+    on_reset: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    soap_fault: Option<SoapFaultRenderer>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock cannot leave these plain collections inconsistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl MockControl {
+    /// A control for a system, with start-up fault rules and a seed for random latency and rates.
+    pub fn new(system: &'static str, faults: Vec<FaultRule>, seed: u64) -> Arc<MockControl> {
+        Arc::new(MockControl {
+            system,
+            journal: Mutex::new(Vec::new()),
+            seq: AtomicU64::new(0),
+            faults: Mutex::new(faults.clone()),
+            initial_faults: faults,
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x6d6f636b)),
+            seed,
+            scenario: Mutex::new(serde_json::Value::Object(Default::default())),
+            on_reset: Mutex::new(Vec::new()),
+            soap_fault: None,
+        })
+    }
+
+    /// The same, for a SOAP system that renders faults with `renderer`.
+    pub fn new_soap(system: &'static str, faults: Vec<FaultRule>, seed: u64, renderer: SoapFaultRenderer) -> Arc<MockControl> {
+        let mut c = Self::new(system, faults, seed);
+        if let Some(m) = Arc::get_mut(&mut c) {
+            m.soap_fault = Some(renderer);
+        }
+        c
+    }
+
+    /// Registers system state to clear on `POST /__admin/reset`.
+    pub fn on_reset(&self, f: impl Fn() + Send + Sync + 'static) {
+        lock(&self.on_reset).push(Box::new(f));
+    }
+
+    /// Journal entries matching a filter, oldest first.
+    pub fn journal(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
+        let j = lock(&self.journal);
+        let mut out: Vec<JournalEntry> = j.iter().filter(|e| filter.matches(e)).cloned().collect();
+        if let Some(limit) = filter.limit
+            && out.len() > limit
+        {
+            out.drain(..out.len() - limit);
+        }
+        out
+    }
+
+    /// How many journal entries match.
+    pub fn count(&self, filter: &JournalFilter) -> usize {
+        lock(&self.journal).iter().filter(|e| filter.matches(e)).count()
+    }
+
+    /// Clears the journal.
+    pub fn clear_journal(&self) {
+        lock(&self.journal).clear();
+    }
+
+    /// Adds a fault rule at the end.
+    pub fn add_fault(&self, rule: FaultRule) {
+        lock(&self.faults).push(rule);
+    }
+
+    /// Replaces every fault rule.
+    pub fn set_faults(&self, rules: Vec<FaultRule>) {
+        *lock(&self.faults) = rules;
+    }
+
+    /// The current fault rules.
+    pub fn faults(&self) -> Vec<FaultRule> {
+        lock(&self.faults).clone()
+    }
+
+    /// The scenario state (system-specific JSON object).
+    pub fn scenario(&self) -> serde_json::Value {
+        lock(&self.scenario).clone()
+    }
+
+    /// Merges keys into the scenario state.
+    pub fn merge_scenario(&self, patch: serde_json::Value) {
+        let mut s = lock(&self.scenario);
+        if let (Some(obj), serde_json::Value::Object(p)) = (s.as_object_mut(), patch) {
+            for (k, v) in p {
+                obj.insert(k, v);
+            }
+        }
+    }
+
+    /// Back to the start: empty journal, start-up fault rules, empty scenario, system state reset.
+    pub fn reset(&self) {
+        self.clear_journal();
+        self.set_faults(self.initial_faults.clone());
+        *lock(&self.scenario) = serde_json::Value::Object(Default::default());
+        *lock(&self.rng) = ChaCha8Rng::seed_from_u64(self.seed ^ 0x6d6f636b);
+        for f in lock(&self.on_reset).iter() {
+            f();
+        }
+    }
+
+    /// A seeded random number in [0, 1), for systems that need their own randomness.
+    pub fn random(&self) -> f64 {
+        lock(&self.rng).random::<f64>()
+    }
+
+    /// Picks the rule for an operation and decides, by its rate, whether the fault fires.
+    fn decide(&self, operation: Option<&str>) -> (Option<Duration>, Option<FaultKind>) {
+        let mut rules = lock(&self.faults);
+        let Some(idx) = rules.iter().position(|r| r.operation.is_none() || r.operation.as_deref() == operation) else {
+            return (None, None);
+        };
+        let mut rng = lock(&self.rng);
+        let rule = &mut rules[idx];
+        let delay = rule.latency.map(|l| match l {
+            Latency::Fixed { ms } => Duration::from_millis(ms),
+            Latency::Uniform { min_ms, max_ms } => {
+                Duration::from_millis(if max_ms > min_ms { rng.random_range(min_ms..=max_ms) } else { min_ms })
+            }
+        });
+        let fires = rule.fault.is_some() && rng.random::<f64>() < rule.rate;
+        let fault = if fires { rule.fault.clone() } else { None };
+        if let Some(n) = rule.times.as_mut() {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                rules.remove(idx);
+            }
+        }
+        (delay, fault)
+    }
+
+    fn record(&self, mut entry: JournalEntry) {
+        entry.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut j = lock(&self.journal);
+        if j.len() >= JOURNAL_CAPACITY {
+            j.drain(..JOURNAL_CAPACITY / 10);
+        }
+        j.push(entry);
+    }
+
+    /// Wraps a system's router: the `/__admin` API, then journal and faults around every other route.
+    pub fn wrap(self: &Arc<Self>, router: Router, classify: Classifier) -> Router {
+        let admin = admin_router(self.clone());
+        let guarded = router.layer(axum::middleware::from_fn_with_state((self.clone(), classify), control_layer));
+        admin.merge(guarded)
+    }
+}
+
+/// Marker on a response: drop the connection instead of answering (see [`crate::serve`]).
+#[derive(Clone, Copy, Debug)]
+pub struct DropConnection;
+
+async fn control_layer(State((control, classify)): State<(Arc<MockControl>, Classifier)>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+    };
+    let operation = classify(&parts, &bytes);
+    let mut entry = JournalEntry {
+        seq: 0,
+        at_ms: now_ms(),
+        operation: operation.clone(),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: String::from_utf8_lossy(&bytes[..bytes.len().min(JOURNAL_BODY_LIMIT)]).into_owned(),
+        status: 0,
+        fault: None,
+    };
+    let (delay, fault) = control.decide(operation.as_deref());
+    entry.fault = fault.as_ref().map(|f| f.name().to_owned());
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    let req = Request::from_parts(parts, Body::from(bytes));
+    let resp = match fault {
+        None => next.run(req).await,
+        Some(FaultKind::SoapFault { code, message, in_http_200 }) => {
+            let code = code.unwrap_or_else(|| "soap:Server".to_owned());
+            let message = message.unwrap_or_else(|| "Lỗi hệ thống, vui lòng thử lại sau".to_owned());
+            let xml = match control.soap_fault {
+                Some(render) => render(&code, &message),
+                None => default_soap_fault(&code, &message),
+            };
+            let status = if in_http_200 { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
+            (status, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()
+        }
+        Some(FaultKind::Status { status }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let text = status.canonical_reason().unwrap_or("error");
+            (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        }
+        Some(FaultKind::TooManyRequests { retry_after_s }) => {
+            let mut r = (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            r
+        }
+        Some(FaultKind::NeverAnswer) => {
+            entry.status = 0;
+            control.record(entry);
+            // Long enough for any caller to give up; bounded so a forgotten test cannot hang forever.
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            return (StatusCode::GATEWAY_TIMEOUT, "").into_response();
+        }
+        Some(FaultKind::ConnectionReset) => {
+            let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            r.extensions_mut().insert(DropConnection);
+            r
+        }
+        Some(FaultKind::Truncated) => {
+            let resp = next.run(req).await;
+            let (mut parts, body) = resp.into_parts();
+            let full = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(full.len()));
+            let half = full.slice(..full.len() / 2);
+            Response::from_parts(parts, Body::new(TruncatedBody { data: Some(half) }))
+        }
+        Some(FaultKind::Malformed) => {
+            let resp = next.run(req).await;
+            let (mut parts, body) = resp.into_parts();
+            let full = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let cut = full.slice(..full.len() / 2);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.status = StatusCode::OK;
+            Response::from_parts(parts, Body::from(cut))
+        }
+        Some(FaultKind::WrongContentType) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<!DOCTYPE html><html><head><title>Thông báo</title></head><body><h1>Hệ thống đang bảo trì</h1></body></html>",
+        )
+            .into_response(),
+    };
+    entry.status = if resp.extensions().get::<DropConnection>().is_some() { 0 } else { resp.status().as_u16() };
+    control.record(entry);
+    resp
+}
+
+/// A body that sends its data and then fails, so the connection closes short of `Content-Length`.
+struct TruncatedBody {
+    data: Option<Bytes>,
+}
+
+impl http_body::Body for TruncatedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        match self.data.take() {
+            Some(d) => Poll::Ready(Some(Ok(http_body::Frame::data(d)))),
+            None => Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "truncated by fault injection")))),
+        }
+    }
+}
+
+/// A SOAP 1.1 Fault envelope.
+pub fn default_soap_fault(code: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><soap:Fault><faultcode>{}</faultcode><faultstring>{}</faultstring></soap:Fault></soap:Body></soap:Envelope>",
+        xml_escape(code),
+        xml_escape(message)
+    )
+}
+
+/// Escapes text for XML content and attribute values.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn admin_router(control: Arc<MockControl>) -> Router {
+    Router::new()
+        .route("/__admin/journal", get(admin_journal).delete(admin_clear_journal))
+        .route("/__admin/journal/count", get(admin_count))
+        .route("/__admin/faults", get(admin_faults).post(admin_add_fault).put(admin_set_faults).delete(admin_clear_faults))
+        .route("/__admin/scenario", get(admin_scenario).put(admin_merge_scenario))
+        .route("/__admin/reset", post(admin_reset))
+        .route("/__admin/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .with_state(control)
+}
+
+async fn admin_journal(State(c): State<Arc<MockControl>>, Query(f): Query<JournalFilter>) -> Response {
+    Json(serde_json::json!({ "system": c.system, "entries": c.journal(&f) })).into_response()
+}
+
+async fn admin_count(State(c): State<Arc<MockControl>>, Query(f): Query<JournalFilter>) -> Response {
+    Json(serde_json::json!({ "count": c.count(&f) })).into_response()
+}
+
+async fn admin_clear_journal(State(c): State<Arc<MockControl>>) -> StatusCode {
+    c.clear_journal();
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_faults(State(c): State<Arc<MockControl>>) -> Response {
+    Json(serde_json::json!({ "faults": c.faults() })).into_response()
+}
+
+fn bad_request(e: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+}
+
+async fn admin_add_fault(State(c): State<Arc<MockControl>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<FaultRule>(&body) {
+        Ok(rule) => {
+            c.add_fault(rule);
+            (StatusCode::CREATED, Json(serde_json::json!({ "faults": c.faults() }))).into_response()
+        }
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn admin_set_faults(State(c): State<Arc<MockControl>>, body: Bytes) -> Response {
+    #[derive(Deserialize)]
+    struct Set {
+        faults: Vec<FaultRule>,
+    }
+    match serde_json::from_slice::<Set>(&body) {
+        Ok(set) => {
+            c.set_faults(set.faults);
+            Json(serde_json::json!({ "faults": c.faults() })).into_response()
+        }
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn admin_clear_faults(State(c): State<Arc<MockControl>>) -> StatusCode {
+    c.set_faults(Vec::new());
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_scenario(State(c): State<Arc<MockControl>>) -> Response {
+    Json(c.scenario()).into_response()
+}
+
+async fn admin_merge_scenario(State(c): State<Arc<MockControl>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) if v.is_object() => {
+            c.merge_scenario(v);
+            Json(c.scenario()).into_response()
+        }
+        Ok(_) => bad_request("the scenario must be a JSON object"),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn admin_reset(State(c): State<Arc<MockControl>>) -> StatusCode {
+    c.reset();
+    StatusCode::NO_CONTENT
+}
+
+/// Timing helper for handlers that want to report how long they took.
+pub fn elapsed_ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}

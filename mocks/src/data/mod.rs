@@ -1,0 +1,1 @@
+//! Mock data (being written).

@@ -1,0 +1,1 @@
+//! Mock of an external system (being written).
