@@ -5,6 +5,7 @@
 //! config at start and can be changed at run time through `/__admin/faults`.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -73,11 +74,22 @@ pub struct JournalFilter {
 
 impl JournalFilter {
     fn matches(&self, e: &JournalEntry) -> bool {
-        self.operation.as_ref().is_none_or(|o| e.operation.as_ref() == Some(o))
-            && self.method.as_ref().is_none_or(|m| e.method.eq_ignore_ascii_case(m))
-            && self.path.as_ref().is_none_or(|p| e.path.contains(p.as_str()))
+        self.operation
+            .as_ref()
+            .is_none_or(|o| e.operation.as_ref() == Some(o))
+            && self
+                .method
+                .as_ref()
+                .is_none_or(|m| e.method.eq_ignore_ascii_case(m))
+            && self
+                .path
+                .as_ref()
+                .is_none_or(|p| e.path.contains(p.as_str()))
             && self.status.is_none_or(|s| e.status == s)
-            && self.body_contains.as_ref().is_none_or(|b| e.body.contains(b.as_str()))
+            && self
+                .body_contains
+                .as_ref()
+                .is_none_or(|b| e.body.contains(b.as_str()))
     }
 }
 
@@ -153,24 +165,133 @@ impl FaultKind {
 }
 
 /// One fault rule. The first rule whose `operation` matches (or that has none) applies.
+///
+/// On the wire (config and `/__admin/faults`) a rule is one flat object, e.g.
+/// `{"operation": "querydr", "kind": "status", "status": 503, "rate": 0.5, "times": 3, "latency": {"ms": 200}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawFaultRule", into = "RawFaultRule")]
 pub struct FaultRule {
     /// Only this operation (default: every operation of the system).
-    #[serde(default)]
     pub operation: Option<String>,
     /// Delay before answering.
-    #[serde(default)]
     pub latency: Option<Latency>,
     /// The failure, if any (a rule may only add latency).
-    #[serde(default, flatten)]
     pub fault: Option<FaultKind>,
     /// Probability that the failure happens on a request, 0–1 (default 1).
-    #[serde(default = "one")]
     pub rate: f64,
     /// Apply to this many matching requests, then remove the rule (default: until cleared).
-    #[serde(default)]
     pub times: Option<u32>,
+}
+
+/// The flat wire form of a [`FaultRule`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFaultRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    operation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    latency: Option<Latency>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    in_http_200: bool,
+    #[serde(default = "one")]
+    rate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    times: Option<u32>,
+}
+
+impl TryFrom<RawFaultRule> for FaultRule {
+    type Error = String;
+
+    fn try_from(r: RawFaultRule) -> Result<Self, String> {
+        if !(0.0..=1.0).contains(&r.rate) {
+            return Err("`rate` must be between 0 and 1".into());
+        }
+        if r.times == Some(0) {
+            return Err("`times` must be at least 1".into());
+        }
+        let fault = match r.kind.as_deref() {
+            None => None,
+            Some("soap_fault") => Some(FaultKind::SoapFault {
+                code: r.code,
+                message: r.message,
+                in_http_200: r.in_http_200,
+            }),
+            Some("status") => {
+                let status = r
+                    .status
+                    .ok_or("`status` is required with kind = \"status\"")?;
+                if !(100..=599).contains(&status) {
+                    return Err("`status` must be an HTTP status code".into());
+                }
+                Some(FaultKind::Status { status })
+            }
+            Some("too_many_requests") => Some(FaultKind::TooManyRequests {
+                retry_after_s: r.retry_after_s.unwrap_or(1),
+            }),
+            Some("never_answer") => Some(FaultKind::NeverAnswer),
+            Some("connection_reset") => Some(FaultKind::ConnectionReset),
+            Some("truncated") => Some(FaultKind::Truncated),
+            Some("malformed") => Some(FaultKind::Malformed),
+            Some("wrong_content_type") => Some(FaultKind::WrongContentType),
+            Some(other) => {
+                return Err(format!(
+                    "unknown fault kind `{other}` (soap_fault, status, too_many_requests, never_answer, connection_reset, truncated, malformed, wrong_content_type)"
+                ));
+            }
+        };
+        if fault.is_none() && r.latency.is_none() {
+            return Err("a rule needs a `kind`, a `latency`, or both".into());
+        }
+        Ok(FaultRule {
+            operation: r.operation,
+            latency: r.latency,
+            fault,
+            rate: r.rate,
+            times: r.times,
+        })
+    }
+}
+
+impl From<FaultRule> for RawFaultRule {
+    fn from(f: FaultRule) -> Self {
+        let mut raw = RawFaultRule {
+            operation: f.operation,
+            latency: f.latency,
+            rate: f.rate,
+            times: f.times,
+            ..Default::default()
+        };
+        if let Some(kind) = &f.fault {
+            raw.kind = Some(kind.name().to_owned());
+            match kind {
+                FaultKind::SoapFault {
+                    code,
+                    message,
+                    in_http_200,
+                } => {
+                    raw.code = code.clone();
+                    raw.message = message.clone();
+                    raw.in_http_200 = *in_http_200;
+                }
+                FaultKind::Status { status } => raw.status = Some(*status),
+                FaultKind::TooManyRequests { retry_after_s } => {
+                    raw.retry_after_s = Some(*retry_after_s)
+                }
+                _ => {}
+            }
+        }
+        raw
+    }
 }
 
 fn one() -> f64 {
@@ -204,7 +325,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl MockControl {
@@ -225,7 +349,12 @@ impl MockControl {
     }
 
     /// The same, for a SOAP system that renders faults with `renderer`.
-    pub fn new_soap(system: &'static str, faults: Vec<FaultRule>, seed: u64, renderer: SoapFaultRenderer) -> Arc<MockControl> {
+    pub fn new_soap(
+        system: &'static str,
+        faults: Vec<FaultRule>,
+        seed: u64,
+        renderer: SoapFaultRenderer,
+    ) -> Arc<MockControl> {
         let mut c = Self::new(system, faults, seed);
         if let Some(m) = Arc::get_mut(&mut c) {
             m.soap_fault = Some(renderer);
@@ -252,7 +381,10 @@ impl MockControl {
 
     /// How many journal entries match.
     pub fn count(&self, filter: &JournalFilter) -> usize {
-        lock(&self.journal).iter().filter(|e| filter.matches(e)).count()
+        lock(&self.journal)
+            .iter()
+            .filter(|e| filter.matches(e))
+            .count()
     }
 
     /// Clears the journal.
@@ -309,16 +441,21 @@ impl MockControl {
     /// Picks the rule for an operation and decides, by its rate, whether the fault fires.
     fn decide(&self, operation: Option<&str>) -> (Option<Duration>, Option<FaultKind>) {
         let mut rules = lock(&self.faults);
-        let Some(idx) = rules.iter().position(|r| r.operation.is_none() || r.operation.as_deref() == operation) else {
+        let Some(idx) = rules
+            .iter()
+            .position(|r| r.operation.is_none() || r.operation.as_deref() == operation)
+        else {
             return (None, None);
         };
         let mut rng = lock(&self.rng);
         let rule = &mut rules[idx];
         let delay = rule.latency.map(|l| match l {
             Latency::Fixed { ms } => Duration::from_millis(ms),
-            Latency::Uniform { min_ms, max_ms } => {
-                Duration::from_millis(if max_ms > min_ms { rng.random_range(min_ms..=max_ms) } else { min_ms })
-            }
+            Latency::Uniform { min_ms, max_ms } => Duration::from_millis(if max_ms > min_ms {
+                rng.random_range(min_ms..=max_ms)
+            } else {
+                min_ms
+            }),
         });
         let fires = rule.fault.is_some() && rng.random::<f64>() < rule.rate;
         let fault = if fires { rule.fault.clone() } else { None };
@@ -343,7 +480,10 @@ impl MockControl {
     /// Wraps a system's router: the `/__admin` API, then journal and faults around every other route.
     pub fn wrap(self: &Arc<Self>, router: Router, classify: Classifier) -> Router {
         let admin = admin_router(self.clone());
-        let guarded = router.layer(axum::middleware::from_fn_with_state((self.clone(), classify), control_layer));
+        let guarded = router.layer(axum::middleware::from_fn_with_state(
+            (self.clone(), classify),
+            control_layer,
+        ));
         admin.merge(guarded)
     }
 }
@@ -352,7 +492,11 @@ impl MockControl {
 #[derive(Clone, Copy, Debug)]
 pub struct DropConnection;
 
-async fn control_layer(State((control, classify)): State<(Arc<MockControl>, Classifier)>, req: Request, next: Next) -> Response {
+async fn control_layer(
+    State((control, classify)): State<(Arc<MockControl>, Classifier)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
@@ -368,7 +512,12 @@ async fn control_layer(State((control, classify)): State<(Arc<MockControl>, Clas
         headers: parts
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: String::from_utf8_lossy(&bytes[..bytes.len().min(JOURNAL_BODY_LIMIT)]).into_owned(),
         status: 0,
@@ -420,7 +569,7 @@ async fn control_layer(State((control, classify)): State<(Arc<MockControl>, Clas
             let full = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
             parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(full.len()));
             let half = full.slice(..full.len() / 2);
-            Response::from_parts(parts, Body::new(TruncatedBody { data: Some(half) }))
+            Response::from_parts(parts, Body::new(TruncatedBody { data: Some(half), pause: None }))
         }
         Some(FaultKind::Malformed) => {
             let resp = next.run(req).await;
@@ -438,25 +587,43 @@ async fn control_layer(State((control, classify)): State<(Arc<MockControl>, Clas
         )
             .into_response(),
     };
-    entry.status = if resp.extensions().get::<DropConnection>().is_some() { 0 } else { resp.status().as_u16() };
+    entry.status = if resp.extensions().get::<DropConnection>().is_some() {
+        0
+    } else {
+        resp.status().as_u16()
+    };
     control.record(entry);
     resp
 }
 
 /// A body that sends its data and then fails, so the connection closes short of `Content-Length`.
+/// The failure comes a moment later, so the head and the first half are flushed first.
 struct TruncatedBody {
     data: Option<Bytes>,
+    pause: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl http_body::Body for TruncatedBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
-    fn poll_frame(mut self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        match self.data.take() {
-            Some(d) => Poll::Ready(Some(Ok(http_body::Frame::data(d)))),
-            None => Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "truncated by fault injection")))),
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        if let Some(d) = self.data.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(d))));
         }
+        let pause = self
+            .pause
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(50))));
+        if pause.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "truncated by fault injection",
+        ))))
     }
 }
 
@@ -487,20 +654,41 @@ pub fn xml_escape(s: &str) -> String {
 
 fn admin_router(control: Arc<MockControl>) -> Router {
     Router::new()
-        .route("/__admin/journal", get(admin_journal).delete(admin_clear_journal))
+        .route(
+            "/__admin/journal",
+            get(admin_journal).delete(admin_clear_journal),
+        )
         .route("/__admin/journal/count", get(admin_count))
-        .route("/__admin/faults", get(admin_faults).post(admin_add_fault).put(admin_set_faults).delete(admin_clear_faults))
-        .route("/__admin/scenario", get(admin_scenario).put(admin_merge_scenario))
+        .route(
+            "/__admin/faults",
+            get(admin_faults)
+                .post(admin_add_fault)
+                .put(admin_set_faults)
+                .delete(admin_clear_faults),
+        )
+        .route(
+            "/__admin/scenario",
+            get(admin_scenario).put(admin_merge_scenario),
+        )
         .route("/__admin/reset", post(admin_reset))
-        .route("/__admin/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/__admin/health",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
         .with_state(control)
 }
 
-async fn admin_journal(State(c): State<Arc<MockControl>>, Query(f): Query<JournalFilter>) -> Response {
+async fn admin_journal(
+    State(c): State<Arc<MockControl>>,
+    Query(f): Query<JournalFilter>,
+) -> Response {
     Json(serde_json::json!({ "system": c.system, "entries": c.journal(&f) })).into_response()
 }
 
-async fn admin_count(State(c): State<Arc<MockControl>>, Query(f): Query<JournalFilter>) -> Response {
+async fn admin_count(
+    State(c): State<Arc<MockControl>>,
+    Query(f): Query<JournalFilter>,
+) -> Response {
     Json(serde_json::json!({ "count": c.count(&f) })).into_response()
 }
 
@@ -514,14 +702,22 @@ async fn admin_faults(State(c): State<Arc<MockControl>>) -> Response {
 }
 
 fn bad_request(e: impl std::fmt::Display) -> Response {
-    (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({ "error": e.to_string() })),
+    )
+        .into_response()
 }
 
 async fn admin_add_fault(State(c): State<Arc<MockControl>>, body: Bytes) -> Response {
     match serde_json::from_slice::<FaultRule>(&body) {
         Ok(rule) => {
             c.add_fault(rule);
-            (StatusCode::CREATED, Json(serde_json::json!({ "faults": c.faults() }))).into_response()
+            (
+                StatusCode::CREATED,
+                Json(serde_json::json!({ "faults": c.faults() })),
+            )
+                .into_response()
         }
         Err(e) => bad_request(e),
     }
