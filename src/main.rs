@@ -36,6 +36,15 @@ enum Command {
         #[arg(long, env = "LIENTHONG_WORKER_THREADS")]
         worker_threads: Option<usize>,
     },
+    /// Run a mock of every external system on loopback ports, for testers and the portal's developers.
+    Mocks {
+        /// The mocks config file (TOML; see docs/mocks.md). Without it, documented defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seed of the generated data and of random faults (overrides the config).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Validate a config file: exit 0 when valid, 2 with the key and the reason when not.
     CheckConfig {
         /// The TOML config file.
@@ -65,6 +74,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
+        Command::Mocks { config, seed } => run_mocks(config, seed),
         Command::Keys {
             command: KeysCommand::New { client, kind },
         } => {
@@ -118,6 +128,71 @@ fn main() -> ExitCode {
     }
 }
 
+fn run_mocks(config: Option<PathBuf>, seed: Option<u64>) -> ExitCode {
+    let mut cfg = match &config {
+        Some(path) => match lienthong_mocks::set::MocksConfig::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: invalid mocks config {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => lienthong_mocks::set::MocksConfig::default(),
+    };
+    if let Some(seed) = seed {
+        cfg.seed = seed;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        eprintln!(
+            "generating data (seed {}) and starting the mocks…",
+            cfg.seed
+        );
+        let set = match lienthong_mocks::set::MockSet::start(&cfg).await {
+            Ok(set) => set,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "lienthong mocks, seed {}: {} citizens, {} enterprises\n",
+            cfg.seed,
+            set.data.citizens.len(),
+            set.data.enterprises.len()
+        );
+        print!("{}", set.table());
+        println!("Well-known records: docs/mock-data.md. Stop with Ctrl-C.");
+        wait_for_stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn wait_for_stop() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 fn check_config(file: &std::path::Path) -> ExitCode {
     let config = match Config::load(file) {
         Ok(c) => c,
@@ -150,23 +225,36 @@ fn check_config(file: &std::path::Path) -> ExitCode {
 }
 
 async fn serve_demo(port: u16) -> anyhow::Result<()> {
-    let catalogue = lienthong_mocks::spawn(
-        lienthong_mocks::catalogue::router(),
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .context("starting the demo catalogue mock")?;
-    let config = lienthong::demo::config(port, catalogue.addr);
+    // Every mock in-process on free ports, with the bank callbacks pointed at this gateway.
+    let mut mocks = lienthong_mocks::set::MocksConfig {
+        ports: lienthong_mocks::set::Ports::any(),
+        ..Default::default()
+    };
+    for m in &mut mocks.vnpay.merchants {
+        m.ipn_url = format!("http://127.0.0.1:{port}/v1/providers/vnpay/ipn");
+    }
+    for p in &mut mocks.payment_platform.partners {
+        p.callback_url = format!("http://127.0.0.1:{port}/v1/providers/payment-platform/callback");
+    }
+    let set = lienthong_mocks::set::MockSet::start(&mocks)
+        .await
+        .context("starting the mocks")?;
+    let catalogue = set
+        .get("catalogue")
+        .map(|s| s.mock.addr)
+        .context("the catalogue mock is missing")?;
+    let config = lienthong::demo::config(port, catalogue);
     let addr = config.listeners[0].addr;
     print!("{}", lienthong::demo::banner(addr));
+    println!("\nMock upstreams (seed {}):\n{}", mocks.seed, set.table());
     let source = ConfigSource::Fixed(Box::new(config.clone()));
-    serve(config, source, Some(catalogue)).await
+    serve(config, source, Some(set)).await
 }
 
 async fn serve(
     config: Config,
     source: ConfigSource,
-    _keep_alive: Option<lienthong_mocks::RunningMock>,
+    _mocks: Option<lienthong_mocks::set::MockSet>,
 ) -> anyhow::Result<()> {
     let _log_guard = lienthong::telemetry::init_logging(&config.telemetry);
     let store = lienthong::store::open(&config.store.url)

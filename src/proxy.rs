@@ -186,19 +186,23 @@ impl Service {
         ops
     }
 
-    /// The operation a method and path map to: `Ok(op)`, or `Err(true)` when the path is known but
-    /// not for this method, `Err(false)` when no route matches.
-    fn route(&self, method: &Method, path: &str) -> Result<&str, bool> {
-        let mut path_known = false;
+    /// The operation a method and path map to: `Ok(op)`, or `Err(allowed)` with the methods the path
+    /// allows (empty when no route matches the path at all).
+    fn route(&self, method: &Method, path: &str) -> Result<&str, Vec<&Method>> {
+        let mut allowed = Vec::new();
         for r in &self.routes {
             if r.pattern.matches(path) {
                 if r.methods.contains(method) {
                     return Ok(&r.operation);
                 }
-                path_known = true;
+                for m in &r.methods {
+                    if !allowed.contains(&m) {
+                        allowed.push(m);
+                    }
+                }
             }
         }
-        Err(path_known)
+        Err(allowed)
     }
 }
 
@@ -311,8 +315,17 @@ async fn forward_to(
     })?;
     let operation = match service.route(req.method(), &path) {
         Ok(op) => op,
-        Err(true) => return Err(fail(ApiError::new(ErrorCode::MethodNotAllowed))),
-        Err(false) => return Err(fail(ApiError::new(ErrorCode::NotFound))),
+        Err(allowed) if allowed.is_empty() => return Err(fail(ApiError::new(ErrorCode::NotFound))),
+        Err(allowed) => {
+            let allow = allowed
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(fail(
+                ApiError::new(ErrorCode::MethodNotAllowed).with_header(header::ALLOW, &allow),
+            ));
+        }
     };
     let op_name = OperationName(Arc::from(operation));
     let tag = |mut r: Response| {

@@ -40,8 +40,18 @@ fn ca() -> (Pki, CertificateParams, KeyPair) {
 }
 
 fn leaf(issuer: &Issuer<'_, KeyPair>, sans: &[&str], cn: &str) -> Leaf {
+    leaf_with(issuer, sans, cn, |_| {})
+}
+
+fn leaf_with(
+    issuer: &Issuer<'_, KeyPair>,
+    sans: &[&str],
+    cn: &str,
+    adjust: impl FnOnce(&mut CertificateParams),
+) -> Leaf {
     let mut params =
         CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    adjust(&mut params);
     params.distinguished_name.push(DnType::CommonName, cn);
     params
         .distinguished_name
@@ -93,6 +103,10 @@ async fn client_certificates_identify_clients() {
     let by_fingerprint = leaf(&issuer, &[], "some-agency");
     let by_san = leaf(&issuer, &["agency.example"], "agency");
     let stranger = leaf(&issuer, &[], "stranger");
+    let expired = leaf_with(&issuer, &[], "portal-cert", |p| {
+        p.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+        p.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    });
     let (rogue_pki, rogue_params, rogue_key) = ca();
     let rogue = leaf(&Issuer::new(rogue_params, rogue_key), &[], "portal-cert");
     drop(rogue_pki);
@@ -167,6 +181,7 @@ certificates = [{{ san = "dns:agency.example" }}]
             .status(),
         200
     );
-    // A certificate from another CA fails the handshake, whatever its subject says.
+    // A certificate from another CA, or an expired one, fails the handshake whatever its subject says.
     assert!(client(&pki, Some(&rogue)).get(&url).send().await.is_err());
+    assert!(client(&pki, Some(&expired)).get(&url).send().await.is_err());
 }

@@ -22,6 +22,25 @@ fn procedures() -> Value {
     ])
 }
 
+/// Names the operation of a catalogue request, for the journal and per-operation faults.
+pub fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<String> {
+    let path = parts.uri.path();
+    let op = if path == "/procedures" {
+        "list_procedures"
+    } else if path.starts_with("/procedures/") {
+        "get_procedure"
+    } else if path.starts_with("/dossiers/") {
+        "get_dossier"
+    } else if path.starts_with("/echo") {
+        "echo"
+    } else if path == "/slow" {
+        "slow"
+    } else {
+        return None;
+    };
+    Some(op.to_owned())
+}
+
 /// The catalogue mock's routes.
 pub fn router() -> Router {
     Router::new()

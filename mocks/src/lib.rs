@@ -12,6 +12,7 @@ pub mod enterprise;
 pub mod notary;
 pub mod payment_platform;
 pub mod population;
+pub mod set;
 pub mod vnpay;
 pub mod vnpost;
 
@@ -69,7 +70,10 @@ pub async fn spawn(router: Router, addr: SocketAddr) -> std::io::Result<RunningM
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30));
         let builder = Arc::new(builder);
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -90,7 +94,9 @@ pub async fn spawn(router: Router, addr: SocketAddr) -> std::io::Result<RunningM
                         Ok(resp)
                     }
                 });
-                let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
+                let _ = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });

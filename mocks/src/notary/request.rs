@@ -1,0 +1,271 @@
+//! Reading a notary request: the envelope, the WS-Security UsernameToken, the `SOAPAction`, the
+//! operation (the Body's first child element, namespace-resolved) and the validated fields.
+
+use http::HeaderMap;
+
+use crate::population::xml::{self, Element, SOAP11_NS, same_secret};
+
+use super::fault::Refusal;
+use super::{NOTARY_NS, Settings};
+
+/// WS-Security 1.0 `wsse` namespace.
+pub(crate) const WSSE_NS: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+/// The UsernameToken profile's `PasswordText` type.
+pub(crate) const PASSWORD_TEXT: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText";
+
+/// The two operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Operation {
+    /// `TraCuuVanBan`: look up a document.
+    Lookup,
+    /// `XacThucVanBan`: verify a document's SHA-256.
+    Verify,
+}
+
+impl Operation {
+    /// The element (and journal) name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Operation::Lookup => "TraCuuVanBan",
+            Operation::Verify => "XacThucVanBan",
+        }
+    }
+
+    fn from_element(e: &Element) -> Option<Operation> {
+        if e.ns.as_deref() != Some(NOTARY_NS) {
+            return None;
+        }
+        match e.local.as_str() {
+            "TraCuuVanBan" => Some(Operation::Lookup),
+            "XacThucVanBan" => Some(Operation::Verify),
+            _ => None,
+        }
+    }
+}
+
+/// A validated request.
+#[derive(Debug, Clone)]
+pub(crate) struct Query {
+    /// Which operation.
+    pub op: Operation,
+    /// `MaYeuCau`, echoed in the reply.
+    pub request_id: String,
+    /// `SoVanBan`.
+    pub number: String,
+    /// `MaToChuc`.
+    pub office: String,
+    /// `MaBam` (verify only), lowercase hex.
+    pub hash: Option<String>,
+}
+
+struct Envelope<'a> {
+    header: Option<&'a Element>,
+    operation: &'a Element,
+}
+
+fn envelope(root: &Element) -> Result<Envelope<'_>, Refusal> {
+    if root.local == "Envelope" && root.ns.as_deref() != Some(SOAP11_NS) {
+        return Err(Refusal::VersionMismatch);
+    }
+    if !root.is(SOAP11_NS, "Envelope") {
+        return Err(Refusal::Malformed(
+            "the root element is not a SOAP 1.1 Envelope".to_owned(),
+        ));
+    }
+    let mut children = root.children.iter();
+    let mut next = children.next();
+    let header = next.filter(|e| e.is(SOAP11_NS, "Header"));
+    if header.is_some() {
+        next = children.next();
+    }
+    let body = next
+        .filter(|e| e.is(SOAP11_NS, "Body"))
+        .ok_or_else(|| Refusal::Malformed("the Envelope has no Body".to_owned()))?;
+    let operation = body
+        .children
+        .first()
+        .ok_or_else(|| Refusal::Malformed("the Body is empty".to_owned()))?;
+    Ok(Envelope { header, operation })
+}
+
+/// The operation of a request body, for the journal.
+pub(crate) fn classify(body: &[u8]) -> Option<&'static str> {
+    let root = xml::parse(body).ok()?;
+    let env = envelope(&root).ok()?;
+    Operation::from_element(env.operation).map(Operation::name)
+}
+
+fn text<'a>(parent: &'a Element, ns: &str, name: &str) -> Option<&'a str> {
+    parent.child(ns, name).map(Element::trimmed)
+}
+
+/// Checks the WS-Security UsernameToken (PasswordText) of the header.
+fn authenticate(header: Option<&Element>, settings: &Settings) -> Result<(), Refusal> {
+    let token = header
+        .and_then(|h| h.child(WSSE_NS, "Security"))
+        .and_then(|s| s.child(WSSE_NS, "UsernameToken"))
+        .ok_or(Refusal::MissingSecurity)?;
+    let user = text(token, WSSE_NS, "Username")
+        .filter(|u| !u.is_empty())
+        .ok_or(Refusal::MissingSecurity)?;
+    let password = token
+        .child(WSSE_NS, "Password")
+        .ok_or(Refusal::MissingSecurity)?;
+    match password.attr(None, "Type").map(str::trim) {
+        None => {}
+        Some(t) if t == PASSWORD_TEXT => {}
+        Some(_) => return Err(Refusal::UnsupportedPasswordType),
+    }
+    let user_ok = same_secret(user.as_bytes(), settings.username.as_bytes());
+    // The password is compared as sent (no trimming): it is a secret, not a token.
+    let pass_ok = same_secret(password.text.as_bytes(), settings.password.as_bytes());
+    if user_ok && pass_ok {
+        Ok(())
+    } else {
+        Err(Refusal::BadCredentials)
+    }
+}
+
+/// Refuses header blocks marked `mustUnderstand` other than `wsse:Security`.
+fn must_understand(header: Option<&Element>) -> Result<(), Refusal> {
+    let Some(header) = header else {
+        return Ok(());
+    };
+    for block in &header.children {
+        let mu = matches!(
+            block.attr(Some(SOAP11_NS), "mustUnderstand").map(str::trim),
+            Some("1" | "true")
+        );
+        if mu && !block.is(WSSE_NS, "Security") {
+            return Err(Refusal::MustUnderstand(format!(
+                "{{{}}}{}",
+                block.ns.as_deref().unwrap_or(""),
+                block.local
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `SOAPAction` must be present; when not empty it must name the Body's operation.
+fn soap_action(headers: &HeaderMap, op: Operation) -> Result<(), Refusal> {
+    let value = headers
+        .get("soapaction")
+        .ok_or(Refusal::MissingSoapAction)?
+        .to_str()
+        .map_err(|_| Refusal::SoapActionMismatch)?
+        .trim()
+        .trim_matches('"');
+    if value.is_empty() || value == format!("{NOTARY_NS}/{}", op.name()) {
+        Ok(())
+    } else {
+        Err(Refusal::SoapActionMismatch)
+    }
+}
+
+fn field<'a>(op: &'a Element, name: &'static str) -> Result<Option<&'a str>, Refusal> {
+    let mut found = op.children_named(NOTARY_NS, name);
+    let Some(e) = found.next() else {
+        return Ok(None);
+    };
+    if found.next().is_some() || !e.children.is_empty() {
+        return Err(Refusal::InvalidField(name));
+    }
+    let text = e.trimmed();
+    Ok((!e.is_nil() && !text.is_empty()).then_some(text))
+}
+
+fn required<'a>(op: &'a Element, name: &'static str) -> Result<&'a str, Refusal> {
+    field(op, name)?.ok_or(Refusal::MissingField(name))
+}
+
+fn digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `{serial}/{year}/{kind}`: 1–6 digits, four digits, then letters and slashes.
+pub(crate) fn is_document_number(s: &str) -> bool {
+    let mut parts = s.splitn(3, '/');
+    let (Some(serial), Some(year), Some(kind)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    (1..=6).contains(&serial.len())
+        && serial.bytes().all(|b| b.is_ascii_digit())
+        && digits(year, 4)
+        && !kind.is_empty()
+        && s.chars().count() <= 64
+        && kind
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '/' || c == '-')
+}
+
+/// Parses, authenticates and validates a request.
+pub(crate) fn parse(
+    body: &[u8],
+    headers: &HeaderMap,
+    settings: &Settings,
+) -> Result<Query, Refusal> {
+    let root = xml::parse(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let env = envelope(&root)?;
+    authenticate(env.header, settings)?;
+    must_understand(env.header)?;
+    let op_el = env.operation;
+    let op = Operation::from_element(op_el).ok_or_else(|| {
+        Refusal::UnknownOperation(format!(
+            "{{{}}}{}",
+            op_el.ns.as_deref().unwrap_or(""),
+            op_el.local
+        ))
+    })?;
+    soap_action(headers, op)?;
+
+    let request_id = required(op_el, "MaYeuCau")?;
+    if request_id.chars().count() > 64 || request_id.chars().any(char::is_control) {
+        return Err(Refusal::InvalidField("MaYeuCau"));
+    }
+    let official = required(op_el, "MaCanBo")?;
+    if !(digits(official, 12) || digits(official, 9)) {
+        return Err(Refusal::InvalidField("MaCanBo"));
+    }
+    let number = required(op_el, "SoVanBan")?;
+    if !is_document_number(number) {
+        return Err(Refusal::InvalidField("SoVanBan"));
+    }
+    let office = required(op_el, "MaToChuc")?;
+    if !digits(office, 5) {
+        return Err(Refusal::InvalidField("MaToChuc"));
+    }
+    let hash = match op {
+        Operation::Lookup => None,
+        Operation::Verify => {
+            let h = required(op_el, "MaBam")?;
+            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Refusal::InvalidField("MaBam"));
+            }
+            Some(h.to_ascii_lowercase())
+        }
+    };
+    Ok(Query {
+        op,
+        request_id: request_id.to_owned(),
+        number: number.to_owned(),
+        office: office.to_owned(),
+        hash,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_numbers() {
+        assert!(is_document_number("123/2026/HĐMB"));
+        assert!(is_document_number("501/2026/SCT/BS"));
+        assert!(!is_document_number("123/26/HĐMB"));
+        assert!(!is_document_number("abc/2026/HĐMB"));
+        assert!(!is_document_number("123/2026/"));
+        assert!(!is_document_number("123/2026/HĐ MB"));
+    }
+}

@@ -1,1 +1,0 @@
-//! Mock of an external system (being written).

@@ -1,0 +1,239 @@
+//! Mock of the national population database (Ministry of Public Security, C06) behind the
+//! integration platform: SOAP 1.1 at `POST /dancuquocgia`, WSDL at `GET /dancuquocgia?wsdl`.
+//!
+//! The contract is in `schemas/population/` (README, WSDL, XSD, golden messages). Operations:
+//! `TraCuuThongTinCongDan` (look up a citizen, integration code 037) and
+//! `XacThucThongTinCongDan` (verify that a citizen exists, service code 033). Every request is
+//! authenticated with the C06 headers (`ApiKey`, `Timestamp`, signed `Authorization`,
+//! `SOAPAction`); every refusal is a SOAP Fault in HTTP 500 with a numeric detail code.
+
+mod auth;
+mod fault;
+mod reply;
+mod request;
+pub(crate) mod xml;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, Method, StatusCode, Uri, header};
+
+use crate::control::xml_escape;
+use crate::data::{Citizen, Dataset, REFERENCE_DATE};
+use crate::{FaultRule, MockControl, StartedSystem};
+
+use fault::Refusal;
+use request::{Birth, Operation, Query};
+
+/// The system's short name.
+pub const NAME: &str = "population";
+/// The SOAP endpoint's path (our choice; the real path is private).
+pub const PATH: &str = "/dancuquocgia";
+/// The WSDL, served at `GET /dancuquocgia?wsdl`.
+pub const WSDL: &str = include_str!("../../../schemas/population/population.wsdl");
+/// The operations' schema (namespace `http://dancuquocgia.bca`), served at `GET /population.xsd`.
+pub const XSD: &str = include_str!("../../../schemas/population/population.xsd");
+/// The citizen records' schema (namespace `http://www.mic.gov.vn/dancu/1.0`), served at
+/// `GET /dancu.xsd`.
+pub const DANCU_XSD: &str = include_str!("../../../schemas/population/dancu.xsd");
+/// The address written in the WSDL file, replaced by the address the caller used when served.
+pub const WSDL_ADDRESS: &str = "http://localhost:8080/dancuquocgia";
+
+const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+
+/// Settings from the mocks config file.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The platform account in `Authorization` (default `lienthong`).
+    pub username: String,
+    /// The shared secret in the signature (default `demo-c06-secret`).
+    pub secret: String,
+    /// The `ApiKey` header's value (default `demo-c06-apikey`).
+    pub api_key: String,
+    /// Start-up fault rules.
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            username: "lienthong".to_owned(),
+            secret: "demo-c06-secret".to_owned(),
+            api_key: "demo-c06-apikey".to_owned(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+struct Shared {
+    settings: Settings,
+    data: Arc<Dataset>,
+}
+
+/// The system's routes, wrapped with the shared journal, faults and `/__admin` API.
+pub fn router(settings: &Settings, data: Arc<Dataset>, control: Arc<MockControl>) -> Router {
+    let shared = Arc::new(Shared {
+        settings: settings.clone(),
+        data,
+    });
+    let routes = Router::new()
+        .route(PATH, get(describe).post(soap))
+        .route("/population.xsd", get(|| async { xml_file(XSD) }))
+        .route("/dancu.xsd", get(|| async { xml_file(DANCU_XSD) }))
+        .with_state(shared);
+    control.wrap(routes, classify)
+}
+
+/// Starts the mock on `addr`.
+pub async fn start(
+    settings: &Settings,
+    data: Arc<Dataset>,
+    seed: u64,
+    addr: SocketAddr,
+) -> std::io::Result<StartedSystem> {
+    let control = MockControl::new_soap(NAME, settings.faults.clone(), seed, fault::injected_fault);
+    let mock = crate::spawn(router(settings, data, control.clone()), addr).await?;
+    let endpoint = format!("{}{}", mock.url(), PATH);
+    Ok(StartedSystem {
+        name: NAME,
+        credentials: vec![
+            ("SOAP endpoint".to_owned(), endpoint.clone()),
+            ("WSDL".to_owned(), format!("{endpoint}?wsdl")),
+            ("username".to_owned(), settings.username.clone()),
+            ("secret".to_owned(), settings.secret.clone()),
+            ("ApiKey".to_owned(), settings.api_key.clone()),
+        ],
+        mock,
+        control,
+    })
+}
+
+/// The journal's operation name: the Body's first element for SOAP calls, `wsdl`/`xsd` for the
+/// contract files.
+fn classify(parts: &http::request::Parts, body: &[u8]) -> Option<String> {
+    let path = parts.uri.path();
+    match parts.method {
+        Method::POST if path == PATH => request::classify(body).map(str::to_owned),
+        Method::GET if path == PATH => Some("wsdl".to_owned()),
+        Method::GET if path.ends_with(".xsd") => Some("xsd".to_owned()),
+        _ => None,
+    }
+}
+
+fn xml_file(text: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// `GET /dancuquocgia?wsdl` serves the WSDL (its address rewritten to the one the caller used);
+/// a bare `GET` answers a short HTML page, as SOAP stacks do.
+async fn describe(headers: HeaderMap, uri: Uri, RawQuery(query): RawQuery) -> Response {
+    if query.is_some_and(|q| q.eq_ignore_ascii_case("wsdl")) {
+        let address = auth::signed_url(&headers, &uri)
+            .map(|u| xml_escape(&u))
+            .unwrap_or_else(|| WSDL_ADDRESS.to_owned());
+        return (
+            [(header::CONTENT_TYPE, CONTENT_TYPE)],
+            WSDL.replace(WSDL_ADDRESS, &address),
+        )
+            .into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<html><body><h1>dancuquocgia</h1><p>SOAP 1.1 endpoint. WSDL: <a href=\"?wsdl\">?wsdl</a></p></body></html>",
+    )
+        .into_response()
+}
+
+async fn soap(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    match handle(&shared, &headers, &uri, &body) {
+        Ok(xml) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], xml).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `text/xml`, in UTF-8 when a charset is given.
+fn content_type_ok(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = value.split(';');
+    let media = parts.next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("text/xml") {
+        return false;
+    }
+    parts.all(|p| match p.split_once('=') {
+        Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
+            v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        }
+        _ => true,
+    })
+}
+
+fn handle(shared: &Shared, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<String, Refusal> {
+    auth::check(headers, uri, &shared.settings, now_ms())?;
+    if !content_type_ok(headers) {
+        return Err(Refusal::UnsupportedMediaType);
+    }
+    let query = request::parse(body)?;
+    let found = find(&shared.data, &query);
+    match query.op {
+        Operation::Lookup => {
+            let citizen = found.ok_or(Refusal::NotFound)?;
+            Ok(reply::lookup(&query, citizen, &shared.data, REFERENCE_DATE))
+        }
+        Operation::Verify => Ok(reply::verify(&query, found.is_some())),
+    }
+}
+
+/// The citizen with this id (or old id) whose name and date of birth agree with the query.
+/// A citizen whose record only holds a birth year matches any date of that year.
+fn find<'a>(data: &'a Dataset, q: &Query) -> Option<&'a Citizen> {
+    let citizen = match (&q.personal_id, &q.old_id) {
+        (Some(id), old) => {
+            let c = data.citizen(id)?;
+            if old.as_ref().is_some_and(|o| c.old_id.as_ref() != Some(o)) {
+                return None;
+            }
+            c
+        }
+        (None, Some(old)) => data.citizen_by_old_id(old)?,
+        (None, None) => return None,
+    };
+    let name = citizen
+        .full_name_ascii_upper()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if name != q.name {
+        return None;
+    }
+    let dob = &citizen.date_of_birth;
+    let birth_ok = match q.birth {
+        Birth::Year(y) => y == dob.year,
+        Birth::Date { year, .. } if citizen.birth_year_only => year == dob.year,
+        Birth::Date { year, month, day } => (year, month, day) == (dob.year, dob.month, dob.day),
+    };
+    birth_ok.then_some(citizen)
+}

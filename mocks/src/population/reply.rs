@@ -1,0 +1,323 @@
+//! Rendering the population database's replies, with the real system's quirks on purpose:
+//! namespace prefixes that change between replies, absent relatives as empty elements or
+//! `xsi:nil`, two address schemes, and a one-element list.
+
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+use crate::control::xml_escape;
+use crate::data::{Address, Citizen, Dataset, Date, Relative};
+
+use super::request::{BCA_NS, Query};
+use super::xml::{SOAP11_NS, XSI_NS};
+
+/// The namespace of the citizen records in a lookup reply.
+pub(crate) const DANCU_NS: &str = "http://www.mic.gov.vn/dancu/1.0";
+
+/// How a reply spells its namespaces, chosen from the request id (`MaYeuCau`):
+/// the first byte of `sha256(MaYeuCau)` modulo 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    /// 0: `S:` envelope, `ns3:` operation namespace, `ns2:` records declared on the wrapper.
+    Ns2,
+    /// 1: `soap:` envelope, default operation namespace, `dc:` records declared on the collection.
+    Dc,
+    /// 2: `soapenv:` envelope, `bca:` operation namespace, records in a default namespace.
+    Default,
+}
+
+impl Style {
+    /// The style of the reply to this request id.
+    pub(crate) fn for_request(request_id: &str) -> Style {
+        match Sha256::digest(request_id.as_bytes())[0] % 3 {
+            0 => Style::Ns2,
+            1 => Style::Dc,
+            _ => Style::Default,
+        }
+    }
+
+    fn env(self) -> &'static str {
+        match self {
+            Style::Ns2 => "S",
+            Style::Dc => "soap",
+            Style::Default => "soapenv",
+        }
+    }
+
+    fn bca(self) -> &'static str {
+        match self {
+            Style::Ns2 => "ns3:",
+            Style::Dc => "",
+            Style::Default => "bca:",
+        }
+    }
+
+    fn wrapper_decl(self) -> String {
+        match self {
+            Style::Ns2 => format!(" xmlns:ns3=\"{BCA_NS}\" xmlns:ns2=\"{DANCU_NS}\""),
+            Style::Dc => format!(" xmlns=\"{BCA_NS}\""),
+            Style::Default => format!(" xmlns:bca=\"{BCA_NS}\""),
+        }
+    }
+
+    fn dancu(self) -> &'static str {
+        match self {
+            Style::Ns2 => "ns2:",
+            Style::Dc => "dc:",
+            Style::Default => "",
+        }
+    }
+
+    fn collection_decl(self) -> String {
+        match self {
+            Style::Ns2 => String::new(),
+            Style::Dc => format!(" xmlns:dc=\"{DANCU_NS}\""),
+            Style::Default => format!(" xmlns=\"{DANCU_NS}\""),
+        }
+    }
+}
+
+/// Appends elements with one prefix.
+struct Writer<'a> {
+    out: &'a mut String,
+    p: &'static str,
+}
+
+impl Writer<'_> {
+    fn open(&mut self, name: &str) {
+        let _ = write!(self.out, "<{}{}>", self.p, name);
+    }
+
+    fn close(&mut self, name: &str) {
+        let _ = write!(self.out, "</{}{}>", self.p, name);
+    }
+
+    /// `<p:name>text</p:name>`, or `<p:name/>` when the text is empty.
+    fn leaf(&mut self, name: &str, text: &str) {
+        if text.is_empty() {
+            let _ = write!(self.out, "<{}{}/>", self.p, name);
+        } else {
+            let _ = write!(
+                self.out,
+                "<{p}{name}>{}</{p}{name}>",
+                xml_escape(text),
+                p = self.p
+            );
+        }
+    }
+
+    fn nil(&mut self, name: &str) {
+        let _ = write!(self.out, "<{}{} xsi:nil=\"true\"/>", self.p, name);
+    }
+}
+
+fn envelope_start(out: &mut String, style: Style) {
+    let env = style.env();
+    let _ = write!(
+        out,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><{env}:Envelope xmlns:{env}=\"{SOAP11_NS}\" xmlns:xsi=\"{XSI_NS}\"><{env}:Body>"
+    );
+}
+
+fn envelope_end(out: &mut String, style: Style) {
+    let env = style.env();
+    let _ = write!(out, "</{env}:Body></{env}:Envelope>");
+}
+
+/// Whether absent relatives of this citizen come as `xsi:nil="true"` (even digit sum of the
+/// personal id) rather than as empty elements (odd).
+pub(crate) fn absent_as_nil(personal_id: &str) -> bool {
+    personal_id
+        .bytes()
+        .map(|b| u32::from(b.wrapping_sub(b'0')))
+        .sum::<u32>()
+        % 2
+        == 0
+}
+
+/// Whether the current addresses (`ThuongTru`, `NoiOHienTai`) of this citizen use the post-2025
+/// scheme `{MaDonViHanhChinh, ChiTiet, QuocGia}`: personal ids ending in an even digit.
+pub(crate) fn new_address_scheme(personal_id: &str) -> bool {
+    personal_id
+        .bytes()
+        .last()
+        .is_some_and(|b| b.is_ascii_digit() && (b - b'0') % 2 == 0)
+}
+
+fn address(w: &mut Writer<'_>, name: &str, a: &Address, new_scheme: bool) {
+    w.open(name);
+    if new_scheme && !a.new_commune_code.is_empty() {
+        w.leaf("MaDonViHanhChinh", &a.new_commune_code);
+    } else {
+        w.leaf("MaTinhThanh", &a.province_code);
+        w.leaf("MaQuanHuyen", &a.district_code);
+        w.leaf("MaPhuongXa", &a.ward_code);
+    }
+    w.leaf("ChiTiet", &a.detail);
+    w.leaf("QuocGia", &a.country);
+    w.close(name);
+}
+
+fn relative(w: &mut Writer<'_>, name: &str, r: Option<&Relative>, nil: bool) {
+    match r {
+        Some(r) => {
+            w.open(name);
+            w.leaf("HoVaTen", &r.full_name);
+            w.leaf("QuocTich", &r.nationality);
+            w.leaf("SoDinhDanh", r.personal_id.as_deref().unwrap_or(""));
+            w.leaf("SoCMND", r.old_id.as_deref().unwrap_or(""));
+            w.close(name);
+        }
+        None if nil => w.nil(name),
+        None => w.leaf(name, ""),
+    }
+}
+
+/// `TrangThaiCongDan`: 1 alive, 2 deceased, 3 missing.
+fn status_code(status: &str) -> &'static str {
+    match status {
+        "deceased" => "2",
+        "missing" => "3",
+        _ => "1",
+    }
+}
+
+/// One `CongDan` record.
+fn citizen(w: &mut Writer<'_>, c: &Citizen, data: &Dataset, today: Date) {
+    let nil = absent_as_nil(&c.personal_id);
+    let new_scheme = new_address_scheme(&c.personal_id);
+    w.open("CongDan");
+    w.leaf("SoDinhDanh", &c.personal_id);
+    w.leaf("SoCMND", c.old_id.as_deref().unwrap_or(""));
+    w.open("HoVaTen");
+    w.leaf("Ho", &c.family_name);
+    w.leaf("ChuDem", &c.middle_name);
+    w.leaf("Ten", &c.given_name);
+    w.close("HoVaTen");
+    w.leaf("GioiTinh", &c.sex.code().to_string());
+    w.open("DanToc");
+    w.leaf("MaDanToc", &c.ethnicity.code);
+    w.leaf("TenGoiKhac", &c.ethnicity.name);
+    w.close("DanToc");
+    w.open("TonGiao");
+    w.leaf("MaTonGiao", &c.religion.code);
+    w.leaf("TenGoiKhac", &c.religion.name);
+    w.close("TonGiao");
+    w.leaf("QuocTich", &c.nationality);
+    w.leaf("TinhTrangHonNhan", &c.marital_status.to_string());
+    w.leaf("NhomMau", c.blood_group.as_deref().unwrap_or(""));
+    let dob = if c.birth_year_only {
+        format!("{:04}", c.date_of_birth.year)
+    } else {
+        c.date_of_birth.yyyymmdd()
+    };
+    w.leaf("NgayThangNamSinh", &dob);
+    address(w, "NoiDangKyKhaiSinh", &c.birth_registration, false);
+    address(w, "QueQuan", &c.hometown, false);
+    address(w, "ThuongTru", &c.permanent_address, new_scheme);
+    address(w, "NoiOHienTai", &c.current_address, new_scheme);
+    relative(w, "Cha", c.father.as_ref(), nil);
+    relative(w, "Me", c.mother.as_ref(), nil);
+    relative(w, "VoChong", c.spouse.as_ref(), nil);
+    // A parent represents a minor; age counted on the data set's reference date so that replies
+    // stay the same from one day to the next.
+    let representative = if c.age_on(&today) < 18 {
+        c.father.as_ref().or(c.mother.as_ref())
+    } else {
+        None
+    };
+    relative(w, "NguoiDaiDien", representative, nil);
+    w.open("ChuHo");
+    w.leaf("QuanHe", &c.household.relation_to_head);
+    let head = data.citizen(&c.household.head_id);
+    w.leaf("HoVaTen", &head.map(Citizen::full_name).unwrap_or_default());
+    w.leaf("SoDinhDanh", &c.household.head_id);
+    w.leaf(
+        "SoCMND",
+        head.and_then(|h| h.old_id.as_deref()).unwrap_or(""),
+    );
+    w.close("ChuHo");
+    w.leaf("SoSoHoKhau", &c.household.number);
+    w.leaf("TrangThaiCongDan", status_code(&c.status));
+    w.close("CongDan");
+}
+
+/// The reply to `TraCuuThongTinCongDan`.
+pub(crate) fn lookup(q: &Query, c: &Citizen, data: &Dataset, today: Date) -> String {
+    let style = Style::for_request(&q.request_id);
+    let mut out = String::with_capacity(4096);
+    envelope_start(&mut out, style);
+    let bca = style.bca();
+    let _ = write!(
+        out,
+        "<{bca}TraCuuThongTinCongDanResponse{}>",
+        style.wrapper_decl()
+    );
+    Writer {
+        out: &mut out,
+        p: bca,
+    }
+    .leaf("MaYeuCau", &q.request_id);
+    let dc = style.dancu();
+    let _ = write!(out, "<{dc}CongdanCollection{}>", style.collection_decl());
+    citizen(
+        &mut Writer {
+            out: &mut out,
+            p: dc,
+        },
+        c,
+        data,
+        today,
+    );
+    let _ = write!(
+        out,
+        "</{dc}CongdanCollection></{bca}TraCuuThongTinCongDanResponse>"
+    );
+    envelope_end(&mut out, style);
+    out
+}
+
+/// The reply to `XacThucThongTinCongDan`.
+pub(crate) fn verify(q: &Query, exists: bool) -> String {
+    let style = Style::for_request(&q.request_id);
+    let mut out = String::with_capacity(512);
+    envelope_start(&mut out, style);
+    let bca = style.bca();
+    let decl = match style {
+        Style::Ns2 => format!(" xmlns:ns3=\"{BCA_NS}\""),
+        _ => style.wrapper_decl(),
+    };
+    let _ = write!(out, "<{bca}XacThucThongTinCongDanResponse{decl}>");
+    let mut w = Writer {
+        out: &mut out,
+        p: bca,
+    };
+    w.leaf("MaYeuCau", &q.request_id);
+    w.leaf("TonTai", if exists { "true" } else { "false" });
+    let _ = write!(out, "</{bca}XacThucThongTinCongDanResponse>");
+    envelope_end(&mut out, style);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn styles_spread_over_request_ids() {
+        let styles: std::collections::HashSet<_> = (0..30)
+            .map(|i| format!("{i}"))
+            .map(|id| format!("{:?}", Style::for_request(&id)))
+            .collect();
+        assert_eq!(styles.len(), 3);
+    }
+
+    #[test]
+    fn quirk_rules() {
+        assert!(new_address_scheme("046090001234"));
+        assert!(!new_address_scheme("079201000111"));
+        assert!(absent_as_nil("000000000011"));
+        assert!(!absent_as_nil("000000000001"));
+    }
+}

@@ -1,0 +1,326 @@
+//! Reading a population request: the envelope, the operation (the Body's first child element,
+//! namespace-resolved) and the validated fields.
+
+use super::fault::Refusal;
+use super::xml::{self, Element, SOAP11_NS, XmlError};
+
+/// The request namespace of the population database.
+pub(crate) const BCA_NS: &str = "http://dancuquocgia.bca";
+
+/// The two operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Operation {
+    /// `TraCuuThongTinCongDan`, integration code 037.
+    Lookup,
+    /// `XacThucThongTinCongDan`, service code 033.
+    Verify,
+}
+
+impl Operation {
+    /// The element (and journal) name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Operation::Lookup => "TraCuuThongTinCongDan",
+            Operation::Verify => "XacThucThongTinCongDan",
+        }
+    }
+
+    /// The `MaTichHop` this operation must carry.
+    pub(crate) fn integration_code(self) -> &'static str {
+        match self {
+            Operation::Lookup => "037",
+            Operation::Verify => "033",
+        }
+    }
+
+    fn from_element(e: &Element) -> Option<Operation> {
+        if e.ns.as_deref() != Some(BCA_NS) {
+            return None;
+        }
+        match e.local.as_str() {
+            "TraCuuThongTinCongDan" => Some(Operation::Lookup),
+            "XacThucThongTinCongDan" => Some(Operation::Verify),
+            _ => None,
+        }
+    }
+}
+
+/// The date of birth asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Birth {
+    /// `NgayThangNam` (yyyyMMdd).
+    Date {
+        /// Year.
+        year: i32,
+        /// Month 1–12.
+        month: u8,
+        /// Day 1–31.
+        day: u8,
+    },
+    /// `Nam` (year only).
+    Year(i32),
+}
+
+/// A validated request.
+#[derive(Debug, Clone)]
+pub(crate) struct Query {
+    /// Which operation.
+    pub op: Operation,
+    /// `MaYeuCau`, echoed in the reply.
+    pub request_id: String,
+    /// `SoDinhDanh`.
+    pub personal_id: Option<String>,
+    /// `SoCMND`.
+    pub old_id: Option<String>,
+    /// `HoVaTen`, white space collapsed.
+    pub name: String,
+    /// `NgayThangNamSinh`.
+    pub birth: Birth,
+}
+
+/// Parses and checks the envelope, returning the operation's element.
+pub(crate) fn operation_element(root: &Element) -> Result<&Element, Refusal> {
+    if root.local == "Envelope" && root.ns.as_deref() != Some(SOAP11_NS) {
+        return Err(Refusal::VersionMismatch);
+    }
+    if !root.is(SOAP11_NS, "Envelope") {
+        return Err(Refusal::Malformed(
+            "the root element is not a SOAP 1.1 Envelope".to_owned(),
+        ));
+    }
+    let mut children = root.children.iter();
+    let mut next = children.next();
+    if let Some(header) = next.filter(|e| e.is(SOAP11_NS, "Header")) {
+        if let Some(block) = header.children.iter().find(|b| {
+            matches!(
+                b.attr(Some(SOAP11_NS), "mustUnderstand").map(str::trim),
+                Some("1" | "true")
+            )
+        }) {
+            return Err(Refusal::MustUnderstand(format!(
+                "{{{}}}{}",
+                block.ns.as_deref().unwrap_or(""),
+                block.local
+            )));
+        }
+        next = children.next();
+    }
+    let body = next
+        .filter(|e| e.is(SOAP11_NS, "Body"))
+        .ok_or_else(|| Refusal::Malformed("the Envelope has no Body".to_owned()))?;
+    body.children
+        .first()
+        .ok_or_else(|| Refusal::Malformed("the Body is empty".to_owned()))
+}
+
+/// The operation of a request body, for the journal (header blocks are not checked here).
+pub(crate) fn classify(body: &[u8]) -> Option<&'static str> {
+    let root = xml::parse(body).ok()?;
+    if !root.is(SOAP11_NS, "Envelope") {
+        return None;
+    }
+    let op = root.child(SOAP11_NS, "Body")?.children.first()?;
+    Operation::from_element(op).map(Operation::name)
+}
+
+fn malformed(e: XmlError) -> Refusal {
+    Refusal::Malformed(e.to_string())
+}
+
+/// A text field: `None` when absent, empty or `xsi:nil`; refused when repeated or structured.
+fn field<'a>(op: &'a Element, name: &'static str) -> Result<Option<&'a str>, Refusal> {
+    let mut found = op.children_named(BCA_NS, name);
+    let Some(e) = found.next() else {
+        return Ok(None);
+    };
+    if found.next().is_some() || !e.children.is_empty() {
+        return Err(Refusal::InvalidField(name));
+    }
+    let text = e.trimmed();
+    Ok((!e.is_nil() && !text.is_empty()).then_some(text))
+}
+
+fn required<'a>(op: &'a Element, name: &'static str) -> Result<&'a str, Refusal> {
+    field(op, name)?.ok_or(Refusal::MissingField(name))
+}
+
+fn digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn plain_code(op: &Element, name: &'static str) -> Result<(), Refusal> {
+    let v = required(op, name)?;
+    if v.chars().count() > 64 || v.chars().any(char::is_control) {
+        return Err(Refusal::InvalidField(name));
+    }
+    Ok(())
+}
+
+fn birth(op: &Element) -> Result<Birth, Refusal> {
+    const NAME: &str = "NgayThangNamSinh";
+    let mut found = op.children_named(BCA_NS, NAME);
+    let e = found.next().ok_or(Refusal::MissingField(NAME))?;
+    if found.next().is_some() {
+        return Err(Refusal::InvalidField(NAME));
+    }
+    let full = field(e, "NgayThangNam")?;
+    let year = field(e, "Nam")?;
+    let year = match year {
+        None => None,
+        Some(y) if digits(y, 4) => {
+            Some(y.parse::<i32>().map_err(|_| Refusal::InvalidField("Nam"))?)
+        }
+        Some(_) => return Err(Refusal::InvalidField("Nam")),
+    };
+    if year.is_some_and(|y| y < 1800) {
+        return Err(Refusal::InvalidField("Nam"));
+    }
+    match (full, year) {
+        (None, None) => Err(Refusal::MissingField(NAME)),
+        (None, Some(y)) => Ok(Birth::Year(y)),
+        (Some(d), y) => {
+            let parsed = parse_yyyymmdd(d).ok_or(Refusal::InvalidField("NgayThangNam"))?;
+            if let Birth::Date { year, .. } = parsed
+                && y.is_some_and(|y| y != year)
+            {
+                return Err(Refusal::InvalidField(NAME));
+            }
+            Ok(parsed)
+        }
+    }
+}
+
+fn parse_yyyymmdd(s: &str) -> Option<Birth> {
+    if !digits(s, 8) {
+        return None;
+    }
+    let year: i32 = s.get(0..4)?.parse().ok()?;
+    let month: u8 = s.get(4..6)?.parse().ok()?;
+    let day: u8 = s.get(6..8)?.parse().ok()?;
+    let m = time::Month::try_from(month).ok()?;
+    time::Date::from_calendar_date(year, m, day).ok()?;
+    (year >= 1800).then_some(Birth::Date { year, month, day })
+}
+
+/// Parses a body into a validated query.
+pub(crate) fn parse(body: &[u8]) -> Result<Query, Refusal> {
+    let root = xml::parse(body).map_err(malformed)?;
+    let op_el = operation_element(&root)?;
+    let op = Operation::from_element(op_el).ok_or_else(|| {
+        Refusal::UnknownOperation(format!(
+            "{{{}}}{}",
+            op_el.ns.as_deref().unwrap_or(""),
+            op_el.local
+        ))
+    })?;
+
+    let request_id = required(op_el, "MaYeuCau")?;
+    if request_id.chars().count() > 64 || request_id.chars().any(char::is_control) {
+        return Err(Refusal::InvalidField("MaYeuCau"));
+    }
+    plain_code(op_el, "MaDVC")?;
+    let integration = required(op_el, "MaTichHop")?;
+    if integration != op.integration_code() {
+        return Err(Refusal::WrongIntegrationCode);
+    }
+    let official = required(op_el, "MaCanBo")?;
+    if !(digits(official, 12) || digits(official, 9)) {
+        return Err(Refusal::InvalidField("MaCanBo"));
+    }
+    plain_code(op_el, "MaDonVi")?;
+    plain_code(op_el, "TaiKhoan")?;
+
+    let personal_id = field(op_el, "SoDinhDanh")?;
+    if personal_id.is_some_and(|p| !digits(p, 12)) {
+        return Err(Refusal::InvalidField("SoDinhDanh"));
+    }
+    let old_id = field(op_el, "SoCMND")?;
+    if old_id.is_some_and(|p| !digits(p, 9)) {
+        return Err(Refusal::InvalidField("SoCMND"));
+    }
+    if personal_id.is_none() && old_id.is_none() {
+        return Err(Refusal::MissingField("SoDinhDanh"));
+    }
+
+    let name = required(op_el, "HoVaTen")?;
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.len() > 100 || !name.bytes().all(|b| b.is_ascii_uppercase() || b == b' ') {
+        return Err(Refusal::InvalidField("HoVaTen"));
+    }
+    let birth = birth(op_el)?;
+
+    Ok(Query {
+        op,
+        request_id: request_id.to_owned(),
+        personal_id: personal_id.map(str::to_owned),
+        old_id: old_id.map(str::to_owned),
+        name,
+        birth,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(op: &str, fields: &str) -> String {
+        format!(
+            r#"<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><q:{op} xmlns:q="http://dancuquocgia.bca">{fields}</q:{op}></e:Body></e:Envelope>"#
+        )
+    }
+
+    const GOOD: &str = "<q:MaYeuCau>r1</q:MaYeuCau><q:MaDVC>DVC</q:MaDVC><q:MaTichHop>037</q:MaTichHop><q:MaCanBo>046090001234</q:MaCanBo><q:MaDonVi>U</q:MaDonVi><q:TaiKhoan>T</q:TaiKhoan><q:SoDinhDanh>046090001234</q:SoDinhDanh><q:HoVaTen> NGUYEN  VAN AN </q:HoVaTen><q:NgayThangNamSinh><q:NgayThangNam>19900315</q:NgayThangNam></q:NgayThangNamSinh>";
+
+    #[test]
+    fn reads_a_lookup() {
+        let q = parse(request("TraCuuThongTinCongDan", GOOD).as_bytes()).unwrap();
+        assert_eq!(q.op, Operation::Lookup);
+        assert_eq!(q.name, "NGUYEN VAN AN");
+        assert_eq!(
+            q.birth,
+            Birth::Date {
+                year: 1990,
+                month: 3,
+                day: 15
+            }
+        );
+        assert_eq!(q.old_id, None);
+    }
+
+    #[test]
+    fn refuses_bad_fields() {
+        let cases = [
+            (
+                GOOD.replace("19900315", "19900230"),
+                Refusal::InvalidField("NgayThangNam"),
+            ),
+            (
+                GOOD.replace("NGUYEN", "Nguyen"),
+                Refusal::InvalidField("HoVaTen"),
+            ),
+            (
+                GOOD.replace(">037<", ">033<"),
+                Refusal::WrongIntegrationCode,
+            ),
+            (
+                GOOD.replace("<q:MaDVC>DVC</q:MaDVC>", ""),
+                Refusal::MissingField("MaDVC"),
+            ),
+            (
+                GOOD.replace(
+                    "<q:SoDinhDanh>046090001234</q:SoDinhDanh>",
+                    "<q:SoDinhDanh>04609000123</q:SoDinhDanh>",
+                ),
+                Refusal::InvalidField("SoDinhDanh"),
+            ),
+        ];
+        for (fields, want) in cases {
+            let got = parse(request("TraCuuThongTinCongDan", &fields).as_bytes()).unwrap_err();
+            assert_eq!(got, want, "{fields}");
+        }
+        assert!(matches!(
+            parse(request("Other", GOOD).as_bytes()).unwrap_err(),
+            Refusal::UnknownOperation(_)
+        ));
+    }
+}

@@ -1,0 +1,89 @@
+//! A minimal outbound HTTP/1.1 client (hyper-util's legacy client) for server-to-server
+//! notifications: VNPay's IPN and the payment platform's Confirm callback.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// Longest answer body read from a merchant.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// What the other side answered.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Body (lossy UTF-8).
+    pub body: String,
+}
+
+/// A plain-HTTP client without connection reuse (each notification on a fresh connection, so a
+/// merchant closing idle connections can never make an attempt fail spuriously).
+#[derive(Clone)]
+pub(crate) struct Outbound {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Outbound {
+    /// A new client.
+    pub fn new() -> Outbound {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(connector);
+        Outbound { client }
+    }
+
+    /// Sends one request and reads the answer, all within `timeout`.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+        timeout: Duration,
+    ) -> Result<Answer, String> {
+        let uri: http::Uri = url.parse().map_err(|e| format!("bad URL {url:?}: {e}"))?;
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::USER_AGENT, "lienthong-mocks");
+        let payload = match body {
+            Some((content_type, bytes)) => {
+                builder = builder.header(header::CONTENT_TYPE, content_type);
+                Bytes::from(bytes)
+            }
+            None => Bytes::new(),
+        };
+        let req = builder
+            .body(Full::new(payload))
+            .map_err(|e| format!("bad request: {e}"))?;
+        let exchange = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| format!("request failed: {e}"))?;
+            let status = resp.status().as_u16();
+            let body = Limited::new(resp.into_body(), MAX_ANSWER)
+                .collect()
+                .await
+                .map_err(|e| format!("reading the answer failed: {e}"))?
+                .to_bytes();
+            Ok(Answer {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            })
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        }
+    }
+}
