@@ -15,10 +15,12 @@ pub mod health;
 pub mod keys;
 pub mod proxy;
 pub mod ratelimit;
+pub mod resilience;
 pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod validate;
 
 use std::sync::Arc;
 

@@ -13,6 +13,7 @@ pub mod notary;
 pub mod payment_platform;
 pub mod population;
 pub mod set;
+mod soap;
 pub mod vnpay;
 pub mod vnpost;
 

@@ -5,6 +5,9 @@
 
 mod common;
 
+use common::soap::{self, fault_of, parse, parses};
+use common::{add_fault, admin};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,173 +17,23 @@ use base64::engine::general_purpose::STANDARD;
 use lienthong_mocks::StartedSystem;
 use lienthong_mocks::data::{Dataset, well_known};
 use lienthong_mocks::population::{self, Settings};
-use quick_xml::NsReader;
-use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 const SEED: u64 = 7;
 const BCA: &str = "http://dancuquocgia.bca";
 const DANCU: &str = "http://www.mic.gov.vn/dancu/1.0";
-const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 const SOAP: &str = "http://schemas.xmlsoap.org/soap/envelope/";
-
-// ---------------------------------------------------------------- XML, compared by structure
-
-/// A namespace-resolved element; text trimmed, namespace declarations dropped.
-#[derive(Debug, Clone, PartialEq)]
-struct Node {
-    ns: String,
-    name: String,
-    attrs: BTreeMap<(String, String), String>,
-    text: String,
-    children: Vec<Node>,
-}
-
-impl Node {
-    /// Depth-first search by local name.
-    fn find(&self, name: &str) -> Option<&Node> {
-        if self.name == name {
-            return Some(self);
-        }
-        self.children.iter().find_map(|c| c.find(name))
-    }
-
-    fn get(&self, name: &str) -> &Node {
-        self.find(name)
-            .unwrap_or_else(|| panic!("no <{name}> in {self:#?}"))
-    }
-
-    fn child(&self, name: &str) -> Option<&Node> {
-        self.children.iter().find(|c| c.name == name)
-    }
-
-    fn text_of(&self, name: &str) -> &str {
-        &self.get(name).text
-    }
-
-    fn is_nil(&self) -> bool {
-        self.attrs
-            .get(&(XSI.to_owned(), "nil".to_owned()))
-            .map(String::as_str)
-            == Some("true")
-    }
-}
-
-fn ns_of(r: ResolveResult<'_>) -> String {
-    match r {
-        ResolveResult::Bound(ns) => String::from_utf8(ns.0.to_vec()).unwrap(),
-        ResolveResult::Unbound => String::new(),
-        ResolveResult::Unknown(p) => panic!("unbound prefix {p:?}"),
-    }
-}
-
-fn parse(xml: &str) -> Node {
-    let mut reader = NsReader::from_str(xml);
-    let mut stack: Vec<Node> = Vec::new();
-    loop {
-        let ev = reader
-            .read_event()
-            .unwrap_or_else(|e| panic!("not XML ({e}): {xml}"));
-        match ev {
-            Event::Start(ref s) | Event::Empty(ref s) => {
-                let (r, local) = reader.resolve_element(s.name());
-                let mut node = Node {
-                    ns: ns_of(r),
-                    name: String::from_utf8(local.as_ref().to_vec()).unwrap(),
-                    attrs: BTreeMap::new(),
-                    text: String::new(),
-                    children: Vec::new(),
-                };
-                for a in s.attributes() {
-                    let a = a.unwrap();
-                    if a.key.as_namespace_binding().is_some() {
-                        continue;
-                    }
-                    let (r, local) = reader.resolve_attribute(a.key);
-                    node.attrs.insert(
-                        (
-                            ns_of(r),
-                            String::from_utf8(local.as_ref().to_vec()).unwrap(),
-                        ),
-                        a.unescape_value().unwrap().into_owned(),
-                    );
-                }
-                if matches!(ev, Event::Empty(_)) {
-                    if let Some(parent) = stack.last_mut() {
-                        parent.children.push(node);
-                    } else {
-                        return node;
-                    }
-                } else {
-                    stack.push(node);
-                }
-            }
-            Event::End(_) => {
-                let mut node = stack.pop().unwrap();
-                node.text = node.text.trim().to_owned();
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(node),
-                    None => return node,
-                }
-            }
-            Event::Text(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t.unescape().unwrap());
-                }
-            }
-            Event::Eof => panic!("document ended early: {xml}"),
-            _ => {}
-        }
-    }
-}
-
-fn parses(xml: &str) -> bool {
-    std::panic::catch_unwind(|| parse(xml)).is_ok()
-}
 
 // ---------------------------------------------------------------- the mock and its callers
 
-fn golden_path(name: &str) -> String {
-    format!(
-        "{}/../schemas/population/golden/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
 fn golden(name: &str) -> String {
-    std::fs::read_to_string(golden_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    soap::golden("population", name)
 }
 
-/// Compares a reply with a golden reply by structure. `LIENTHONG_BLESS=1` rewrites the golden
-/// file instead (then read the diff before committing it).
+/// Compares a reply with a golden reply by structure (`LIENTHONG_BLESS=1` rewrites it).
 fn assert_golden(reply: &str, name: &str) {
-    if std::env::var("LIENTHONG_BLESS").as_deref() == Ok("1") {
-        std::fs::write(golden_path(name), pretty(reply)).unwrap();
-        return;
-    }
-    assert_eq!(
-        parse(reply),
-        parse(&golden(name)),
-        "reply differs from {name}:\n{reply}"
-    );
-}
-
-/// Indents an XML document (text-only elements stay on one line) for golden files.
-fn pretty(xml: &str) -> String {
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut writer = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 2);
-    loop {
-        match reader.read_event().unwrap() {
-            Event::Eof => break,
-            Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => {}
-            ev => writer.write_event(ev).unwrap(),
-        }
-    }
-    let mut out = String::from_utf8(writer.into_inner()).unwrap();
-    out.push('\n');
-    out
+    soap::assert_golden("population", reply, name)
 }
 
 async fn start_with(settings: Settings, seed: u64) -> StartedSystem {
@@ -248,17 +101,6 @@ async fn call(http: &reqwest::Client, sys: &StartedSystem, body: &str) -> (u16, 
     (status, text)
 }
 
-/// (faultcode, MaLoi) of a fault reply.
-fn fault_of(xml: &str) -> (String, u32) {
-    let root = parse(xml);
-    let fault = root.get("Fault");
-    assert!(!fault.text_of("faultstring").is_empty(), "{xml}");
-    (
-        fault.text_of("faultcode").to_owned(),
-        fault.text_of("MaLoi").parse().unwrap(),
-    )
-}
-
 /// A request in the SoapUI style (`dan:` prefix) with the given fields of the operation.
 fn request(op: &str, fields: &str) -> String {
     format!(
@@ -293,26 +135,6 @@ fn verify(id: &str, name: &str, birth: &str) -> String {
 
 fn full(date: &str) -> String {
     format!("<dan:NgayThangNam>{date}</dan:NgayThangNam>")
-}
-
-async fn admin(http: &reqwest::Client, sys: &StartedSystem, path: &str) -> Value {
-    http.get(format!("{}{path}", sys.mock.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn add_fault(http: &reqwest::Client, sys: &StartedSystem, rule: Value) {
-    let resp = http
-        .post(format!("{}/__admin/faults", sys.mock.url()))
-        .json(&rule)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
 }
 
 // ---------------------------------------------------------------- contract files

@@ -202,25 +202,13 @@ async fn start_merchant() -> (Log, String, lienthong_mocks::RunningMock) {
 }
 
 async fn wait_for(log: &Log, n: usize, within: Duration) -> Vec<ReceivedIpn> {
-    let deadline = Instant::now() + within;
-    loop {
-        let got = log.lock().unwrap().received.clone();
-        if got.len() >= n || Instant::now() > deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::wait_for(n, within, || log.lock().unwrap().received.clone()).await
 }
 
 // ---------- helpers ----------
 
 fn client() -> reqwest::Client {
-    let _ = common::http();
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    common::http_no_redirect()
 }
 
 fn settings(ipn_url: &str) -> Settings {

@@ -1,9 +1,9 @@
 //! Every refusal of the notary records service, as a SOAP 1.1 Fault with a numeric detail code.
 
 use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
 
 use crate::control::xml_escape;
+use crate::soap::{self, Kind, Violation};
 
 use super::NOTARY_NS;
 
@@ -51,9 +51,8 @@ pub(crate) enum Refusal {
     NotFound,
 }
 
-impl Refusal {
-    /// The numeric code in the fault's `detail`.
-    pub(crate) fn code(&self) -> u16 {
+impl soap::Fault for Refusal {
+    fn code(&self) -> u16 {
         match self {
             Refusal::MissingSecurity => 1001,
             Refusal::BadCredentials => 1002,
@@ -71,76 +70,39 @@ impl Refusal {
         }
     }
 
-    fn faultcode(&self) -> &'static str {
+    fn kind(&self) -> Kind<'_> {
         match self {
-            Refusal::VersionMismatch => "soap:VersionMismatch",
-            Refusal::MustUnderstand(_) => "soap:MustUnderstand",
-            _ => "soap:Client",
+            Refusal::UnsupportedMediaType => Kind::UnsupportedMediaType,
+            Refusal::Malformed(why) => Kind::Malformed(why),
+            Refusal::VersionMismatch => Kind::VersionMismatch,
+            Refusal::MustUnderstand(_) => Kind::MustUnderstand,
+            _ => Kind::Other,
         }
     }
 
-    fn status(&self) -> StatusCode {
-        match self {
-            Refusal::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn description(&self) -> String {
-        match self {
-            Refusal::Malformed(why) => format!("{self}: {why}"),
-            _ => self.to_string(),
-        }
+    /// The notary detail block.
+    fn detail(code: u16, description: &str) -> String {
+        format!(
+            "<nt:ChiTietLoi xmlns:nt=\"{NOTARY_NS}\"><nt:MaLoi>{code}</nt:MaLoi><nt:MoTa>{}</nt:MoTa></nt:ChiTietLoi>",
+            xml_escape(description)
+        )
     }
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let xml = fault_xml(
-            self.faultcode(),
-            &self.to_string(),
-            self.code(),
-            &self.description(),
-        );
-        (
-            self.status(),
-            [(header::CONTENT_TYPE, super::CONTENT_TYPE)],
-            xml,
-        )
-            .into_response()
+        soap::fault_response(&self)
     }
 }
 
-/// A SOAP 1.1 Fault envelope with the notary service's detail block.
-pub(crate) fn fault_xml(
-    faultcode: &str,
-    faultstring: &str,
-    code: u16,
-    description: &str,
-) -> String {
-    format!(
-        concat!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?>",
-            "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">",
-            "<soap:Body><soap:Fault><faultcode>{}</faultcode><faultstring>{}</faultstring>",
-            "<detail><nt:ChiTietLoi xmlns:nt=\"{}\"><nt:MaLoi>{}</nt:MaLoi><nt:MoTa>{}</nt:MoTa></nt:ChiTietLoi></detail>",
-            "</soap:Fault></soap:Body></soap:Envelope>"
-        ),
-        xml_escape(faultcode),
-        xml_escape(faultstring),
-        NOTARY_NS,
-        code,
-        xml_escape(description)
-    )
-}
-
-/// The renderer given to the shared control layer for injected faults: `soap:Server` faults carry
-/// detail code 9999, any other fault code 9000.
-pub(crate) fn injected_fault(faultcode: &str, message: &str) -> String {
-    let code = if faultcode.ends_with(":Server") || faultcode == "Server" {
-        9999
-    } else {
-        9000
-    };
-    fault_xml(faultcode, message, code, message)
+impl From<Violation> for Refusal {
+    fn from(v: Violation) -> Self {
+        match v {
+            Violation::Malformed(why) => Refusal::Malformed(why),
+            Violation::VersionMismatch => Refusal::VersionMismatch,
+            Violation::MustUnderstand(block) => Refusal::MustUnderstand(block),
+            Violation::MissingField(name) => Refusal::MissingField(name),
+            Violation::InvalidField(name) => Refusal::InvalidField(name),
+        }
+    }
 }

@@ -3,7 +3,8 @@
 
 use http::HeaderMap;
 
-use crate::population::xml::{self, Element, SOAP11_NS, same_secret};
+use crate::soap::xml::{self, Element, same_secret};
+use crate::soap::{self, Violation, digits};
 
 use super::fault::Refusal;
 use super::{NOTARY_NS, Settings};
@@ -59,41 +60,11 @@ pub(crate) struct Query {
     pub hash: Option<String>,
 }
 
-struct Envelope<'a> {
-    header: Option<&'a Element>,
-    operation: &'a Element,
-}
-
-fn envelope(root: &Element) -> Result<Envelope<'_>, Refusal> {
-    if root.local == "Envelope" && root.ns.as_deref() != Some(SOAP11_NS) {
-        return Err(Refusal::VersionMismatch);
-    }
-    if !root.is(SOAP11_NS, "Envelope") {
-        return Err(Refusal::Malformed(
-            "the root element is not a SOAP 1.1 Envelope".to_owned(),
-        ));
-    }
-    let mut children = root.children.iter();
-    let mut next = children.next();
-    let header = next.filter(|e| e.is(SOAP11_NS, "Header"));
-    if header.is_some() {
-        next = children.next();
-    }
-    let body = next
-        .filter(|e| e.is(SOAP11_NS, "Body"))
-        .ok_or_else(|| Refusal::Malformed("the Envelope has no Body".to_owned()))?;
-    let operation = body
-        .children
-        .first()
-        .ok_or_else(|| Refusal::Malformed("the Body is empty".to_owned()))?;
-    Ok(Envelope { header, operation })
-}
-
 /// The operation of a request body, for the journal.
 pub(crate) fn classify(body: &[u8]) -> Option<&'static str> {
     let root = xml::parse(body).ok()?;
-    let env = envelope(&root).ok()?;
-    Operation::from_element(env.operation).map(Operation::name)
+    let op = soap::envelope(&root).ok()?.operation().ok()?;
+    Operation::from_element(op).map(Operation::name)
 }
 
 fn text<'a>(parent: &'a Element, ns: &str, name: &str) -> Option<&'a str> {
@@ -127,27 +98,6 @@ fn authenticate(header: Option<&Element>, settings: &Settings) -> Result<(), Ref
     }
 }
 
-/// Refuses header blocks marked `mustUnderstand` other than `wsse:Security`.
-fn must_understand(header: Option<&Element>) -> Result<(), Refusal> {
-    let Some(header) = header else {
-        return Ok(());
-    };
-    for block in &header.children {
-        let mu = matches!(
-            block.attr(Some(SOAP11_NS), "mustUnderstand").map(str::trim),
-            Some("1" | "true")
-        );
-        if mu && !block.is(WSSE_NS, "Security") {
-            return Err(Refusal::MustUnderstand(format!(
-                "{{{}}}{}",
-                block.ns.as_deref().unwrap_or(""),
-                block.local
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// `SOAPAction` must be present; when not empty it must name the Body's operation.
 fn soap_action(headers: &HeaderMap, op: Operation) -> Result<(), Refusal> {
     let value = headers
@@ -164,24 +114,8 @@ fn soap_action(headers: &HeaderMap, op: Operation) -> Result<(), Refusal> {
     }
 }
 
-fn field<'a>(op: &'a Element, name: &'static str) -> Result<Option<&'a str>, Refusal> {
-    let mut found = op.children_named(NOTARY_NS, name);
-    let Some(e) = found.next() else {
-        return Ok(None);
-    };
-    if found.next().is_some() || !e.children.is_empty() {
-        return Err(Refusal::InvalidField(name));
-    }
-    let text = e.trimmed();
-    Ok((!e.is_nil() && !text.is_empty()).then_some(text))
-}
-
-fn required<'a>(op: &'a Element, name: &'static str) -> Result<&'a str, Refusal> {
-    field(op, name)?.ok_or(Refusal::MissingField(name))
-}
-
-fn digits(s: &str, n: usize) -> bool {
-    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+fn required<'a>(op: &'a Element, name: &'static str) -> Result<&'a str, Violation> {
+    soap::required(op, NOTARY_NS, name)
 }
 
 /// `{serial}/{year}/{kind}`: 1–6 digits, four digits, then letters and slashes.
@@ -206,18 +140,13 @@ pub(crate) fn parse(
     headers: &HeaderMap,
     settings: &Settings,
 ) -> Result<Query, Refusal> {
-    let root = xml::parse(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
-    let env = envelope(&root)?;
+    let root = soap::parse(body)?;
+    let env = soap::envelope(&root)?;
+    let op_el = env.operation()?;
     authenticate(env.header, settings)?;
-    must_understand(env.header)?;
-    let op_el = env.operation;
-    let op = Operation::from_element(op_el).ok_or_else(|| {
-        Refusal::UnknownOperation(format!(
-            "{{{}}}{}",
-            op_el.ns.as_deref().unwrap_or(""),
-            op_el.local
-        ))
-    })?;
+    env.must_understand(|block| block.is(WSSE_NS, "Security"))?;
+    let op = Operation::from_element(op_el)
+        .ok_or_else(|| Refusal::UnknownOperation(soap::qualified(op_el)))?;
     soap_action(headers, op)?;
 
     let request_id = required(op_el, "MaYeuCau")?;

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::Method;
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::sign::{self, CONFIRM_FIELDS, SHORT_REPLY_FIELDS};
 use super::{CallbackAttempt, Order, Outcome, Shared};
+use crate::vnpay::outbound::{self, now_ms};
 use crate::vnpay::sign::hex_eq;
 
 /// How the platform delivers the next Confirm callbacks (`callback_mode` of the scenario).
@@ -184,11 +185,6 @@ pub(crate) fn spawn(shared: &Arc<Shared>, plan: Plan) {
     });
 }
 
-fn current(weak: &Weak<Shared>, generation: u64) -> Option<Arc<Shared>> {
-    weak.upgrade()
-        .filter(|s| s.generation.load(Ordering::SeqCst) == generation)
-}
-
 async fn run(weak: Weak<Shared>, generation: u64, plan: Arc<Plan>) {
     if plan.mode == CallbackMode::Late {
         tokio::time::sleep(plan.delay).await;
@@ -198,31 +194,17 @@ async fn run(weak: Weak<Shared>, generation: u64, plan: Arc<Plan>) {
     } else {
         1
     };
-    for attempt in 0..=plan.retries.len() {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(
-                plan.retries.get(attempt - 1).copied().unwrap_or(0),
-            ))
-            .await;
-        }
-        let Some(shared) = current(&weak, generation) else {
-            return;
-        };
-        let number = attempt as u32 + 1;
-        let n = if attempt == 0 { copies.max(1) } else { 1 };
-        let mut set = tokio::task::JoinSet::new();
-        for copy in 1..=n {
-            let (shared, plan) = (shared.clone(), plan.clone());
-            set.spawn(async move { send(&shared, &plan, number, copy).await });
-        }
-        let mut accepted = false;
-        while let Some(r) = set.join_next().await {
-            accepted |= r.unwrap_or(false);
-        }
-        if accepted {
-            return;
-        }
-    }
+    outbound::deliver(
+        &weak,
+        generation,
+        &plan.retries,
+        copies,
+        |shared, number, copy| {
+            let plan = plan.clone();
+            async move { send(&shared, &plan, number, copy).await }
+        },
+    )
+    .await;
 }
 
 /// Judges the partner's reply (see `CallbackAttempt::verdict`).
@@ -277,10 +259,7 @@ async fn send(shared: &Shared, plan: &Plan, attempt: u32, copy: u32) -> bool {
     };
     let verdict = judge(plan, status, reply.as_deref());
     let accepted = verdict == "accepted";
-    let at_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let at_ms = now_ms();
     let mut book = shared.book();
     if shared.generation.load(Ordering::SeqCst) != plan.generation {
         // The mock was reset while this callback was in flight.

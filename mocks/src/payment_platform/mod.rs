@@ -194,6 +194,12 @@ fn first_ma_giao_dich(seed: u64) -> u64 {
     250_000_000 + (seed % 1_000) * 10_000
 }
 
+impl crate::vnpay::outbound::Generational for Shared {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+}
+
 impl Shared {
     fn new(settings: &Settings, seed: u64, control: Arc<MockControl>) -> Shared {
         Shared {

@@ -4,24 +4,19 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use http::{HeaderMap, Uri, header};
+use http::{HeaderMap, Uri};
 use sha2::{Digest, Sha256};
 
 use super::Settings;
 use super::fault::Refusal;
-use super::xml::same_secret;
+use crate::soap::xml::same_secret;
 
 /// Largest accepted distance between the caller's `Timestamp` and the server's clock.
 pub(crate) const MAX_SKEW_MS: u64 = 5 * 60 * 1000;
 
 /// The URL the signature covers: `http://{Host header}{path}` (no query string).
 pub(crate) fn signed_url(headers: &HeaderMap, uri: &Uri) -> Option<String> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))?;
-    Some(format!("http://{}{}", host, uri.path()))
+    crate::soap::caller_url(headers, uri, uri.path())
 }
 
 /// The signature the caller must send: lowercase hex SHA-256 of `url + user + timestamp + secret`.

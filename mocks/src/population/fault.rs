@@ -1,9 +1,9 @@
 //! Every refusal of the population database, as a SOAP 1.1 Fault with a numeric detail code.
 
 use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
 
 use crate::control::xml_escape;
+use crate::soap::{self, Kind, Violation};
 
 use super::request::BCA_NS;
 
@@ -63,9 +63,8 @@ pub(crate) enum Refusal {
     NotFound,
 }
 
-impl Refusal {
-    /// The numeric code in the fault's `detail`.
-    pub(crate) fn code(&self) -> u16 {
+impl soap::Fault for Refusal {
+    fn code(&self) -> u16 {
         match self {
             Refusal::MissingApiKey => 1001,
             Refusal::BadApiKey => 1002,
@@ -87,77 +86,39 @@ impl Refusal {
         }
     }
 
-    fn faultcode(&self) -> &'static str {
+    fn kind(&self) -> Kind<'_> {
         match self {
-            Refusal::VersionMismatch => "soap:VersionMismatch",
-            Refusal::MustUnderstand(_) => "soap:MustUnderstand",
-            _ => "soap:Client",
+            Refusal::UnsupportedMediaType => Kind::UnsupportedMediaType,
+            Refusal::Malformed(why) => Kind::Malformed(why),
+            Refusal::VersionMismatch => Kind::VersionMismatch,
+            Refusal::MustUnderstand(_) => Kind::MustUnderstand,
+            _ => Kind::Other,
         }
     }
 
-    fn status(&self) -> StatusCode {
-        match self {
-            Refusal::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// The technical description in the detail (`MoTaLoi`).
-    fn description(&self) -> String {
-        match self {
-            Refusal::Malformed(why) => format!("{self}: {why}"),
-            _ => self.to_string(),
-        }
+    /// The population detail block.
+    fn detail(code: u16, description: &str) -> String {
+        format!(
+            "<ThongTinLoi xmlns=\"{BCA_NS}\"><MaLoi>{code}</MaLoi><MoTaLoi>{}</MoTaLoi></ThongTinLoi>",
+            xml_escape(description)
+        )
     }
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let xml = fault_xml(
-            self.faultcode(),
-            &self.to_string(),
-            self.code(),
-            &self.description(),
-        );
-        (
-            self.status(),
-            [(header::CONTENT_TYPE, super::CONTENT_TYPE)],
-            xml,
-        )
-            .into_response()
+        soap::fault_response(&self)
     }
 }
 
-/// A SOAP 1.1 Fault envelope with the population database's detail block.
-pub(crate) fn fault_xml(
-    faultcode: &str,
-    faultstring: &str,
-    code: u16,
-    description: &str,
-) -> String {
-    format!(
-        concat!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?>",
-            "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">",
-            "<soap:Body><soap:Fault><faultcode>{}</faultcode><faultstring>{}</faultstring>",
-            "<detail><ThongTinLoi xmlns=\"{}\"><MaLoi>{}</MaLoi><MoTaLoi>{}</MoTaLoi></ThongTinLoi></detail>",
-            "</soap:Fault></soap:Body></soap:Envelope>"
-        ),
-        xml_escape(faultcode),
-        xml_escape(faultstring),
-        BCA_NS,
-        code,
-        xml_escape(description)
-    )
-}
-
-/// The renderer given to the shared control layer for injected faults: `soap:Server` faults carry
-/// detail code 9999, any other fault code 9000.
-pub(crate) fn injected_fault(faultcode: &str, message: &str) -> String {
-    let code = if faultcode.ends_with(":Server") || faultcode == "Server" {
-        9999
-    } else {
-        9000
-    };
-    fault_xml(faultcode, message, code, message)
+impl From<Violation> for Refusal {
+    fn from(v: Violation) -> Self {
+        match v {
+            Violation::Malformed(why) => Refusal::Malformed(why),
+            Violation::VersionMismatch => Refusal::VersionMismatch,
+            Violation::MustUnderstand(block) => Refusal::MustUnderstand(block),
+            Violation::MissingField(name) => Refusal::MissingField(name),
+            Violation::InvalidField(name) => Refusal::InvalidField(name),
+        }
+    }
 }

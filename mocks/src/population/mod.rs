@@ -11,7 +11,6 @@ mod auth;
 mod fault;
 mod reply;
 mod request;
-pub(crate) mod xml;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,12 +19,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use http::{HeaderMap, Method, StatusCode, Uri, header};
+use http::{HeaderMap, Uri};
 
-use crate::control::xml_escape;
 use crate::data::{Citizen, Dataset, REFERENCE_DATE};
+use crate::soap::{self, Service, xml_file};
 use crate::{FaultRule, MockControl, StartedSystem};
 
 use fault::Refusal;
@@ -45,7 +44,14 @@ pub const DANCU_XSD: &str = include_str!("../../../schemas/population/dancu.xsd"
 /// The address written in the WSDL file, replaced by the address the caller used when served.
 pub const WSDL_ADDRESS: &str = "http://localhost:8080/dancuquocgia";
 
-const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+const SERVICE: Service = Service {
+    name: NAME,
+    path: PATH,
+    title: "dancuquocgia",
+    wsdl: WSDL,
+    wsdl_address: WSDL_ADDRESS,
+    operation: request::classify,
+};
 
 /// Settings from the mocks config file.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -88,7 +94,7 @@ pub fn router(settings: &Settings, data: Arc<Dataset>, control: Arc<MockControl>
         .route("/population.xsd", get(|| async { xml_file(XSD) }))
         .route("/dancu.xsd", get(|| async { xml_file(DANCU_XSD) }))
         .with_state(shared);
-    control.wrap(routes, classify)
+    control.wrap(routes, |parts, body| SERVICE.classify(parts, body))
 }
 
 /// Starts the mock on `addr`.
@@ -98,37 +104,14 @@ pub async fn start(
     seed: u64,
     addr: SocketAddr,
 ) -> std::io::Result<StartedSystem> {
-    let control = MockControl::new_soap(NAME, settings.faults.clone(), seed, fault::injected_fault);
-    let mock = crate::spawn(router(settings, data, control.clone()), addr).await?;
-    let endpoint = format!("{}{}", mock.url(), PATH);
-    Ok(StartedSystem {
-        name: NAME,
-        credentials: vec![
-            ("SOAP endpoint".to_owned(), endpoint.clone()),
-            ("WSDL".to_owned(), format!("{endpoint}?wsdl")),
-            ("username".to_owned(), settings.username.clone()),
-            ("secret".to_owned(), settings.secret.clone()),
-            ("ApiKey".to_owned(), settings.api_key.clone()),
-        ],
-        mock,
-        control,
-    })
-}
-
-/// The journal's operation name: the Body's first element for SOAP calls, `wsdl`/`xsd` for the
-/// contract files.
-fn classify(parts: &http::request::Parts, body: &[u8]) -> Option<String> {
-    let path = parts.uri.path();
-    match parts.method {
-        Method::POST if path == PATH => request::classify(body).map(str::to_owned),
-        Method::GET if path == PATH => Some("wsdl".to_owned()),
-        Method::GET if path.ends_with(".xsd") => Some("xsd".to_owned()),
-        _ => None,
-    }
-}
-
-fn xml_file(text: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+    let control = soap::control::<Refusal>(NAME, settings.faults.clone(), seed);
+    let routes = router(settings, data, control.clone());
+    let credentials = vec![
+        ("username".to_owned(), settings.username.clone()),
+        ("secret".to_owned(), settings.secret.clone()),
+        ("ApiKey".to_owned(), settings.api_key.clone()),
+    ];
+    SERVICE.start(control, routes, addr, credentials).await
 }
 
 fn now_ms() -> u64 {
@@ -138,24 +121,8 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// `GET /dancuquocgia?wsdl` serves the WSDL (its address rewritten to the one the caller used);
-/// a bare `GET` answers a short HTML page, as SOAP stacks do.
 async fn describe(headers: HeaderMap, uri: Uri, RawQuery(query): RawQuery) -> Response {
-    if query.is_some_and(|q| q.eq_ignore_ascii_case("wsdl")) {
-        let address = auth::signed_url(&headers, &uri)
-            .map(|u| xml_escape(&u))
-            .unwrap_or_else(|| WSDL_ADDRESS.to_owned());
-        return (
-            [(header::CONTENT_TYPE, CONTENT_TYPE)],
-            WSDL.replace(WSDL_ADDRESS, &address),
-        )
-            .into_response();
-    }
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        "<html><body><h1>dancuquocgia</h1><p>SOAP 1.1 endpoint. WSDL: <a href=\"?wsdl\">?wsdl</a></p></body></html>",
-    )
-        .into_response()
+    SERVICE.describe(&headers, &uri, query.as_deref())
 }
 
 async fn soap(
@@ -164,36 +131,12 @@ async fn soap(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    match handle(&shared, &headers, &uri, &body) {
-        Ok(xml) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], xml).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
-}
-
-/// `text/xml`, in UTF-8 when a charset is given.
-fn content_type_ok(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let mut parts = value.split(';');
-    let media = parts.next().unwrap_or("").trim();
-    if !media.eq_ignore_ascii_case("text/xml") {
-        return false;
-    }
-    parts.all(|p| match p.split_once('=') {
-        Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
-            v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
-        }
-        _ => true,
-    })
+    soap::respond(handle(&shared, &headers, &uri, &body))
 }
 
 fn handle(shared: &Shared, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<String, Refusal> {
     auth::check(headers, uri, &shared.settings, now_ms())?;
-    if !content_type_ok(headers) {
+    if !soap::content_type_ok(headers) {
         return Err(Refusal::UnsupportedMediaType);
     }
     let query = request::parse(body)?;

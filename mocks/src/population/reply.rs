@@ -10,7 +10,7 @@ use crate::control::xml_escape;
 use crate::data::{Address, Citizen, Dataset, Date, Relative};
 
 use super::request::{BCA_NS, Query};
-use super::xml::{SOAP11_NS, XSI_NS};
+use crate::soap::xml::{SOAP11_NS, XSI_NS};
 
 /// The namespace of the citizen records in a lookup reply.
 pub(crate) const DANCU_NS: &str = "http://www.mic.gov.vn/dancu/1.0";

@@ -2,7 +2,8 @@
 //! namespace-resolved) and the validated fields.
 
 use super::fault::Refusal;
-use super::xml::{self, Element, SOAP11_NS, XmlError};
+use crate::soap::xml::{self, Element, SOAP11_NS};
+use crate::soap::{self, Violation, digits};
 
 /// The request namespace of the population database.
 pub(crate) const BCA_NS: &str = "http://dancuquocgia.bca";
@@ -78,39 +79,12 @@ pub(crate) struct Query {
     pub birth: Birth,
 }
 
-/// Parses and checks the envelope, returning the operation's element.
-pub(crate) fn operation_element(root: &Element) -> Result<&Element, Refusal> {
-    if root.local == "Envelope" && root.ns.as_deref() != Some(SOAP11_NS) {
-        return Err(Refusal::VersionMismatch);
-    }
-    if !root.is(SOAP11_NS, "Envelope") {
-        return Err(Refusal::Malformed(
-            "the root element is not a SOAP 1.1 Envelope".to_owned(),
-        ));
-    }
-    let mut children = root.children.iter();
-    let mut next = children.next();
-    if let Some(header) = next.filter(|e| e.is(SOAP11_NS, "Header")) {
-        if let Some(block) = header.children.iter().find(|b| {
-            matches!(
-                b.attr(Some(SOAP11_NS), "mustUnderstand").map(str::trim),
-                Some("1" | "true")
-            )
-        }) {
-            return Err(Refusal::MustUnderstand(format!(
-                "{{{}}}{}",
-                block.ns.as_deref().unwrap_or(""),
-                block.local
-            )));
-        }
-        next = children.next();
-    }
-    let body = next
-        .filter(|e| e.is(SOAP11_NS, "Body"))
-        .ok_or_else(|| Refusal::Malformed("the Envelope has no Body".to_owned()))?;
-    body.children
-        .first()
-        .ok_or_else(|| Refusal::Malformed("the Body is empty".to_owned()))
+/// Parses and checks the envelope (no header block may be `mustUnderstand`), returning the
+/// operation's element.
+pub(crate) fn operation_element(root: &Element) -> Result<&Element, Violation> {
+    let env = soap::envelope(root)?;
+    env.must_understand(|_| false)?;
+    env.operation()
 }
 
 /// The operation of a request body, for the journal (header blocks are not checked here).
@@ -123,29 +97,13 @@ pub(crate) fn classify(body: &[u8]) -> Option<&'static str> {
     Operation::from_element(op).map(Operation::name)
 }
 
-fn malformed(e: XmlError) -> Refusal {
-    Refusal::Malformed(e.to_string())
-}
-
 /// A text field: `None` when absent, empty or `xsi:nil`; refused when repeated or structured.
-fn field<'a>(op: &'a Element, name: &'static str) -> Result<Option<&'a str>, Refusal> {
-    let mut found = op.children_named(BCA_NS, name);
-    let Some(e) = found.next() else {
-        return Ok(None);
-    };
-    if found.next().is_some() || !e.children.is_empty() {
-        return Err(Refusal::InvalidField(name));
-    }
-    let text = e.trimmed();
-    Ok((!e.is_nil() && !text.is_empty()).then_some(text))
+fn field<'a>(op: &'a Element, name: &'static str) -> Result<Option<&'a str>, Violation> {
+    soap::field(op, BCA_NS, name)
 }
 
-fn required<'a>(op: &'a Element, name: &'static str) -> Result<&'a str, Refusal> {
-    field(op, name)?.ok_or(Refusal::MissingField(name))
-}
-
-fn digits(s: &str, n: usize) -> bool {
-    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+fn required<'a>(op: &'a Element, name: &'static str) -> Result<&'a str, Violation> {
+    soap::required(op, BCA_NS, name)
 }
 
 fn plain_code(op: &Element, name: &'static str) -> Result<(), Refusal> {
@@ -204,15 +162,10 @@ fn parse_yyyymmdd(s: &str) -> Option<Birth> {
 
 /// Parses a body into a validated query.
 pub(crate) fn parse(body: &[u8]) -> Result<Query, Refusal> {
-    let root = xml::parse(body).map_err(malformed)?;
+    let root = soap::parse(body)?;
     let op_el = operation_element(&root)?;
-    let op = Operation::from_element(op_el).ok_or_else(|| {
-        Refusal::UnknownOperation(format!(
-            "{{{}}}{}",
-            op_el.ns.as_deref().unwrap_or(""),
-            op_el.local
-        ))
-    })?;
+    let op = Operation::from_element(op_el)
+        .ok_or_else(|| Refusal::UnknownOperation(soap::qualified(op_el)))?;
 
     let request_id = required(op_el, "MaYeuCau")?;
     if request_id.chars().count() > 64 || request_id.chars().any(char::is_control) {

@@ -2,11 +2,12 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::Method;
 use serde::{Deserialize, Serialize};
 
+use super::outbound::{self, current, now_ms};
 use super::sign::{self, HASH_TYPE};
 use super::{IpnAttempt, Order, Outcome, Shared};
 
@@ -285,11 +286,6 @@ pub(crate) fn spawn(shared: &Arc<Shared>, plan: Plan) {
     });
 }
 
-fn current(weak: &Weak<Shared>, generation: u64) -> Option<Arc<Shared>> {
-    weak.upgrade()
-        .filter(|s| s.generation.load(Ordering::SeqCst) == generation)
-}
-
 async fn run(weak: Weak<Shared>, generation: u64, plan: Plan) {
     match (&plan.scenario.ipn_mode, plan.scenario.out_of_order) {
         (IpnMode::Late, _) => {
@@ -336,35 +332,17 @@ async fn deliver(
     msg: &Message,
     copies: u32,
 ) -> bool {
-    for attempt in 0..=plan.retries.len() {
-        if attempt > 0 {
-            let delay = plan.retries.get(attempt - 1).copied().unwrap_or(0);
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        let Some(shared) = current(weak, generation) else {
-            return false;
-        };
-        let n = if attempt == 0 { copies.max(1) } else { 1 };
-        let number = attempt as u32 + 1;
-        let accepted = if n == 1 {
-            send(&shared, &plan.view, msg, number, 1).await
-        } else {
-            let mut set = tokio::task::JoinSet::new();
-            for copy in 1..=n {
-                let (shared, msg, view) = (shared.clone(), msg.clone(), plan.view.clone());
-                set.spawn(async move { send(&shared, &view, &msg, number, copy).await });
-            }
-            let mut any = false;
-            while let Some(r) = set.join_next().await {
-                any |= r.unwrap_or(false);
-            }
-            any
-        };
-        if accepted {
-            return true;
-        }
-    }
-    false
+    outbound::deliver(
+        weak,
+        generation,
+        &plan.retries,
+        copies,
+        |shared, number, copy| {
+            let (msg, view) = (msg.clone(), plan.view.clone());
+            async move { send(&shared, &view, &msg, number, copy).await }
+        },
+    )
+    .await
 }
 
 /// The parts of a plan one send needs.
@@ -392,10 +370,7 @@ async fn send(shared: &Shared, plan: &PlanView, msg: &Message, attempt: u32, cop
         .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
         .and_then(|v| v.get("RspCode").and_then(|c| c.as_str()).map(str::to_owned));
     let accepted = status == Some(200) && matches!(rsp_code.as_deref(), Some("00") | Some("02"));
-    let at_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let at_ms = now_ms();
     let mut book = shared.book();
     if shared.generation.load(Ordering::SeqCst) != plan.generation {
         // The mock was reset while this IPN was in flight: it belongs to a forgotten past.

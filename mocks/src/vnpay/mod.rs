@@ -230,6 +230,12 @@ fn first_transaction_no(seed: u64) -> u64 {
     14_000_000 + (seed % 1_000) * 1_000
 }
 
+impl crate::vnpay::outbound::Generational for Shared {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+}
+
 impl Shared {
     fn new(settings: &Settings, seed: u64, control: Arc<MockControl>) -> Shared {
         Shared {

@@ -1,7 +1,9 @@
 //! A minimal outbound HTTP/1.1 client (hyper-util's legacy client) for server-to-server
-//! notifications: VNPay's IPN and the payment platform's Confirm callback.
+//! notifications: VNPay's IPN and the payment platform's Confirm callback, with their shared
+//! retry loop.
 
-use std::time::Duration;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{Method, Request, header};
@@ -86,4 +88,64 @@ impl Outbound {
             Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
         }
     }
+}
+
+/// A mock whose outbound notifications belong to a generation, bumped by each reset: a task of an
+/// older generation stops.
+pub(crate) trait Generational: Send + Sync + 'static {
+    /// The current generation.
+    fn generation(&self) -> u64;
+}
+
+/// The mock's state while it still runs in this generation (`None` once reset or dropped).
+pub(crate) fn current<S: Generational>(weak: &Weak<S>, generation: u64) -> Option<Arc<S>> {
+    weak.upgrade().filter(|s| s.generation() == generation)
+}
+
+/// Delivers one notification: the first attempt as `copies` concurrent copies, then one copy after
+/// each delay (ms) of `retries`, until a copy is accepted. `send(shared, attempt, copy)` sends and
+/// records one copy (attempts and copies count from 1). Stops, unaccepted, when the mock is reset
+/// or dropped.
+pub(crate) async fn deliver<S, Fut>(
+    weak: &Weak<S>,
+    generation: u64,
+    retries: &[u64],
+    copies: u32,
+    send: impl Fn(Arc<S>, u32, u32) -> Fut,
+) -> bool
+where
+    S: Generational,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    for attempt in 0..=retries.len() {
+        if attempt > 0 {
+            let delay = retries.get(attempt - 1).copied().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let Some(shared) = current(weak, generation) else {
+            return false;
+        };
+        let n = if attempt == 0 { copies.max(1) } else { 1 };
+        let number = attempt as u32 + 1;
+        let mut set = tokio::task::JoinSet::new();
+        for copy in 1..=n {
+            set.spawn(send(shared.clone(), number, copy));
+        }
+        let mut accepted = false;
+        while let Some(r) = set.join_next().await {
+            accepted |= r.unwrap_or(false);
+        }
+        if accepted {
+            return true;
+        }
+    }
+    false
+}
+
+/// Milliseconds since the Unix epoch, when an attempt is recorded.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -1,0 +1,3 @@
+//! Resilience per upstream: circuit breaker (and, with the registry adapters, retries and caps).
+
+pub mod breaker;

@@ -1,0 +1,266 @@
+//! Validation of identifiers and fields before any upstream call (the registries charge, log and
+//! rate-limit every call, and a malformed one must never leave the gateway).
+//!
+//! Rules follow the public definitions: the 12-digit personal ID `PPP G YY NNNNNN` (province of birth
+//! registration, century-and-sex digit, year of birth), the 9-digit old ID, and the 10-digit tax code
+//! with its weighted check digit and optional `-NNN` branch suffix.
+
+use crate::error::FieldError;
+
+/// Sex as encoded in a personal ID's century digit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sex {
+    /// Even century digit.
+    Male,
+    /// Odd century digit.
+    Female,
+}
+
+/// The parts of a well-formed personal ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonalId {
+    /// Province code of the birth registration (1–96 in the 63-province scheme).
+    pub province: u16,
+    /// Sex.
+    pub sex: Sex,
+    /// Year of birth (century from the G digit, years from YY).
+    pub birth_year: i32,
+}
+
+/// Old-scheme province codes in use (001–096 with gaps), as the ID's first three digits.
+fn known_province(code: u16) -> bool {
+    const CODES: [u16; 63] = [
+        1, 2, 4, 6, 8, 10, 11, 12, 14, 15, 17, 19, 20, 22, 24, 25, 26, 27, 30, 31, 33, 34, 35, 36,
+        37, 38, 40, 42, 44, 45, 46, 48, 49, 51, 52, 54, 56, 58, 60, 62, 64, 66, 67, 68, 70, 72, 74,
+        75, 77, 79, 80, 82, 83, 84, 86, 87, 89, 91, 92, 93, 94, 95, 96,
+    ];
+    CODES.contains(&code)
+}
+
+/// Parses a 12-digit personal ID. `Err` names the problem.
+pub fn parse_personal_id(id: &str) -> Result<PersonalId, &'static str> {
+    if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("must be exactly 12 digits");
+    }
+    let d = |r: std::ops::Range<usize>| id[r].parse::<u16>().unwrap_or(0);
+    let province = d(0..3);
+    if !known_province(province) {
+        return Err("the first three digits are not a province code");
+    }
+    let g = d(3..4);
+    let yy = i32::from(d(4..6));
+    // G: 0/1 → 1900s, 2/3 → 2000s, 4/5 → 2100s, 6/7 → 2200s, 8/9 → 2300s; even = male.
+    let century = 1900 + 100 * i32::from(g / 2);
+    if century > 2100 {
+        return Err("the century digit is out of range");
+    }
+    let sex = if g % 2 == 0 { Sex::Male } else { Sex::Female };
+    Ok(PersonalId {
+        province,
+        sex,
+        birth_year: century + yy,
+    })
+}
+
+/// Whether an old 9-digit ID (CMND) is well formed.
+pub fn is_old_id(id: &str) -> bool {
+    id.len() == 9 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Checks a tax code (`NNNNNNNNNN` or `NNNNNNNNNN-NNN`): its weighted check digit, non-zero body and
+/// branch. Returns the problem, if any.
+pub fn tax_code_problem(code: &str) -> Option<&'static str> {
+    let (main, branch) = match code.split_once('-') {
+        Some((m, b)) => (m, Some(b)),
+        None => (code, None),
+    };
+    if main.len() != 10 || !main.bytes().all(|b| b.is_ascii_digit()) {
+        return Some("must be 10 digits, optionally followed by -NNN for a branch");
+    }
+    if let Some(b) = branch
+        && (b.len() != 3 || !b.bytes().all(|c| c.is_ascii_digit()) || b == "000")
+    {
+        return Some("a branch suffix is 3 digits other than 000");
+    }
+    let digits: Vec<u32> = main.bytes().map(|b| u32::from(b - b'0')).collect();
+    if digits[2..9].iter().all(|d| *d == 0) {
+        return Some("digits 3 to 9 cannot all be zero");
+    }
+    const WEIGHTS: [u32; 9] = [31, 29, 23, 19, 17, 13, 7, 5, 3];
+    let sum: u32 = digits[..9].iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
+    let rem = sum % 11;
+    if rem == 0 {
+        return Some("the check digit is wrong");
+    }
+    let check = (10 - rem) % 10;
+    if digits[9] != check {
+        return Some("the check digit is wrong");
+    }
+    None
+}
+
+/// A calendar date from `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Date {
+    /// Year.
+    pub year: i32,
+    /// Month 1–12.
+    pub month: u8,
+    /// Day 1–31.
+    pub day: u8,
+}
+
+impl Date {
+    /// Parses `YYYY-MM-DD`, checking the day exists.
+    pub fn parse_iso(s: &str) -> Option<Date> {
+        let b = s.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let year: i32 = s[0..4].parse().ok()?;
+        let month: u8 = s[5..7].parse().ok()?;
+        let day: u8 = s[8..10].parse().ok()?;
+        let m = time::Month::try_from(month).ok()?;
+        time::Date::from_calendar_date(year, m, day).ok()?;
+        Some(Date { year, month, day })
+    }
+
+    /// `YYYYMMDD`.
+    pub fn compact(&self) -> String {
+        format!("{:04}{:02}{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// Helper collecting field errors.
+#[derive(Default, Debug)]
+pub struct Errors(pub Vec<FieldError>);
+
+impl Errors {
+    /// Records one error.
+    pub fn add(&mut self, field: &str, code: &str, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Whether any were recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Checks a citizen's ID against a date of birth: the century digit and YY must agree with the year.
+pub fn check_citizen_identity(errors: &mut Errors, citizen_id: &str, date_of_birth: &str) {
+    let id = match parse_personal_id(citizen_id) {
+        Ok(id) => Some(id),
+        Err(why) => {
+            errors.add("citizen_id", "format", why);
+            None
+        }
+    };
+    let dob = Date::parse_iso(date_of_birth);
+    if dob.is_none() {
+        errors.add(
+            "date_of_birth",
+            "format",
+            "must be a real date written YYYY-MM-DD",
+        );
+    }
+    if let (Some(id), Some(dob)) = (id, dob) {
+        if dob.year != id.birth_year {
+            errors.add(
+                "date_of_birth",
+                "mismatch",
+                format!(
+                    "the personal ID says the holder was born in {}",
+                    id.birth_year
+                ),
+            );
+        }
+        let today = time::OffsetDateTime::now_utc().date();
+        if dob.year > today.year() {
+            errors.add("date_of_birth", "range", "is in the future");
+        }
+    }
+}
+
+/// Checks a full name: 2–100 characters, letters, spaces, `'`, `-`, `.` only.
+pub fn check_full_name(errors: &mut Errors, field: &str, name: &str) {
+    let trimmed = name.trim();
+    let len = trimmed.chars().count();
+    if !(2..=100).contains(&len) {
+        errors.add(field, "length", "must be 2 to 100 characters");
+    } else if !trimmed
+        .chars()
+        .all(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '-' | '.'))
+    {
+        errors.add(
+            field,
+            "format",
+            "may contain only letters, spaces, ' - and .",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tax_codes_follow_the_weighted_check_digit() {
+        assert_eq!(tax_code_problem("0100233488"), None);
+        assert_eq!(tax_code_problem("0314409058-002"), None);
+        assert!(tax_code_problem("0100233480").is_some());
+        assert!(tax_code_problem("0314409058-000").is_some());
+        assert!(tax_code_problem("0100000000").is_some());
+        assert!(tax_code_problem("010023348").is_some());
+        assert!(tax_code_problem("01002334881").is_some());
+        assert!(tax_code_problem("0314409058-02").is_some());
+    }
+
+    #[test]
+    fn personal_ids_carry_province_sex_and_year() {
+        assert_eq!(
+            parse_personal_id("046090001234"),
+            Ok(PersonalId {
+                province: 46,
+                sex: Sex::Male,
+                birth_year: 1990
+            })
+        );
+        assert_eq!(
+            parse_personal_id("046305000999"),
+            Ok(PersonalId {
+                province: 46,
+                sex: Sex::Female,
+                birth_year: 2005
+            })
+        );
+        assert!(
+            parse_personal_id("003090001234").is_err(),
+            "003 is not a province"
+        );
+        assert!(parse_personal_id("04609000123").is_err());
+        assert!(parse_personal_id("04609000123a").is_err());
+    }
+
+    #[test]
+    fn identity_and_birth_date_must_agree() {
+        let mut e = Errors::default();
+        check_citizen_identity(&mut e, "046090001234", "1990-03-15");
+        assert!(e.is_empty(), "{e:?}");
+        let mut e = Errors::default();
+        check_citizen_identity(&mut e, "046090001234", "1991-03-15");
+        assert_eq!(e.0[0].code, "mismatch");
+        let mut e = Errors::default();
+        check_citizen_identity(&mut e, "046090001234", "1990-02-30");
+        assert_eq!(e.0[0].field, "date_of_birth");
+        let mut e = Errors::default();
+        check_full_name(&mut e, "full_name", "Nguyễn Văn An");
+        check_full_name(&mut e, "full_name", "X");
+        check_full_name(&mut e, "full_name", "Robert'); DROP");
+        assert_eq!(e.0.len(), 2);
+    }
+}
