@@ -68,6 +68,18 @@ pub struct Config {
     /// Logs and metrics.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// The personal-data audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// Personal-data audit trail settings.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// HMAC key that turns citizen IDs into audit subjects (`env:NAME` or `file:PATH`, at least 32
+    /// bytes). Keep it stable: `lienthong audit search` needs the same key to find a citizen's records.
+    pub subject_key: Option<SecretRef>,
 }
 
 /// One listening socket.

@@ -111,6 +111,11 @@ pub fn config(port: u16, catalogue: SocketAddr) -> Config {
             log_format: LogFormat::Text,
             ..TelemetryConfig::default()
         },
+        audit: crate::config::AuditConfig {
+            subject_key: Some(SecretRef::inline(
+                b"demo-only-audit-subject-key-not-for-production".to_vec(),
+            )),
+        },
     }
 }
 

@@ -50,10 +50,43 @@ enum Command {
         /// The TOML config file.
         file: PathBuf,
     },
+    /// Read the personal-data audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Make credentials.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole hash chain; exit 1 and name the first broken record when it is broken.
+    Verify {
+        /// The gateway's config file (for the store).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Who accessed a citizen's data, and when.
+    Search {
+        /// The gateway's config file (for the store and `audit.subject_key`).
+        #[arg(long)]
+        config: PathBuf,
+        /// The citizen's 12-digit personal ID (hashed with the subject key; never stored).
+        #[arg(long)]
+        citizen_id: String,
+        /// From this day (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// To this day (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long)]
+        to: Option<String>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -75,6 +108,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Mocks { config, seed } => run_mocks(config, seed),
+        Command::Audit { command } => run_audit(command),
         Command::Keys {
             command: KeysCommand::New { client, kind },
         } => {
@@ -126,6 +160,123 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn run_audit(command: AuditCommand) -> ExitCode {
+    let path = match &command {
+        AuditCommand::Verify { config } | AuditCommand::Search { config, .. } => config.clone(),
+    };
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: invalid config {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let store = match lienthong::store::open(&config.store.url).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: opening the store: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match command {
+            AuditCommand::Verify { .. } => {
+                let result = lienthong::audit::verify_store(store.as_ref(), |n| {
+                    if n % 50_000 == 0 {
+                        eprintln!("… {n} records checked");
+                    }
+                })
+                .await;
+                match result {
+                    Ok(Ok((n, head))) => {
+                        println!("audit chain intact: {n} records, head {head}");
+                        ExitCode::SUCCESS
+                    }
+                    Ok(Err(broken)) => {
+                        println!("audit chain BROKEN at record {}: {}", broken.id, broken.reason);
+                        ExitCode::from(1)
+                    }
+                    Err(e) => {
+                        eprintln!("error: reading the audit trail: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            AuditCommand::Search { citizen_id, from, to, json, .. } => {
+                let Some(key) = config.audit.subject_key.as_ref() else {
+                    eprintln!("error: `audit.subject_key` is not set in the config: records cannot be searched by citizen");
+                    return ExitCode::from(2);
+                };
+                let key = match key.resolve() {
+                    Ok(k) => k,
+                    Err(e) => {
+                        eprintln!("error: `audit.subject_key`: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+                let day_ms = |d: &Option<String>, end: bool| -> Result<i64, String> {
+                    let Some(d) = d else { return Ok(if end { i64::MAX } else { 0 }) };
+                    let date = lienthong::validate::Date::parse_iso(d).ok_or(format!("`{d}` is not a date YYYY-MM-DD"))?;
+                    let month = time::Month::try_from(date.month).map_err(|e| e.to_string())?;
+                    let day = time::Date::from_calendar_date(date.year, month, date.day).map_err(|e| e.to_string())?;
+                    let start = day.midnight().assume_utc().unix_timestamp() * 1000;
+                    Ok(if end { start + 86_400_000 - 1 } else { start })
+                };
+                let (from_ms, to_ms) = match (day_ms(&from, false), day_ms(&to, true)) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    (Err(e), _) | (_, Err(e)) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+                let subject = lienthong::audit::SubjectKey::new(key).subject(citizen_id.trim());
+                let records = match store.audit_by_subject(&subject, from_ms, to_ms, 100_000).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("error: reading the audit trail: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                if json {
+                    for r in &records {
+                        println!("{}", serde_json::to_string(r).unwrap_or_default());
+                    }
+                } else {
+                    println!("{:<24} {:<16} {:<16} {:<16} {:<22} {:<10} request_id", "time (UTC)", "client", "user", "dossier", "service/operation", "outcome");
+                    for r in &records {
+                        let e = &r.event;
+                        let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.at_ms) * 1_000_000)
+                            .ok()
+                            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                            .unwrap_or_else(|| e.at_ms.to_string());
+                        println!(
+                            "{at:<24} {:<16} {:<16} {:<16} {:<22} {:<10} {}",
+                            e.client_id,
+                            e.user_id,
+                            e.dossier_id,
+                            format!("{}/{}", e.service, e.operation),
+                            e.outcome,
+                            e.request_id
+                        );
+                    }
+                    eprintln!("{} record(s)", records.len());
+                }
+                ExitCode::SUCCESS
+            }
+        }
+    })
 }
 
 fn run_mocks(config: Option<PathBuf>, seed: Option<u64>) -> ExitCode {

@@ -273,3 +273,98 @@ fn example_config_in_deploy_is_valid() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/lienthong.example.toml");
     lienthong::config::Config::load(&path).unwrap();
 }
+
+#[tokio::test]
+async fn audit_search_and_verify_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "http://127.0.0.1:9", "");
+    std::fs::write(
+        dir.path().join("audit.key"),
+        b"audit-subject-key-0123456789abcdef",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&config).unwrap()
+        + &format!(
+            "\n[audit]\nsubject_key = \"file:{}/audit.key\"\n",
+            dir.path().display()
+        );
+    std::fs::write(&config, text).unwrap();
+    let cfg = lienthong::config::Config::load(&config).unwrap();
+    let store = lienthong::store::open(&cfg.store.url).await.unwrap();
+    let key = lienthong::audit::SubjectKey::new(b"audit-subject-key-0123456789abcdef".to_vec());
+    for (n, citizen) in ["046090001234", "079201000111", "046090001234"]
+        .iter()
+        .enumerate()
+    {
+        let event = lienthong::audit::AuditEvent {
+            at_ms: 1_795_000_000_000 + n as i64,
+            request_id: format!("req-{n}"),
+            client_id: "portal".into(),
+            user_id: format!("canbo{n}"),
+            dossier_id: "HS-9".into(),
+            service: "population".into(),
+            operation: "lookup".into(),
+            subject: key.subject(citizen),
+            outcome: "ok".into(),
+            latency_ms: 5,
+        };
+        store.append_audit(&event).await.unwrap();
+    }
+    drop(store);
+
+    let out = Command::new(BIN)
+        .args([
+            "audit",
+            "search",
+            "--citizen-id",
+            "046090001234",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("canbo0") && table.contains("canbo2") && !table.contains("canbo1"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("046090001234"),
+        "the citizen id is not in the trail"
+    );
+
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 3 records"));
+
+    // Tamper with record 2 behind the trigger's back.
+    let db = dir.path().join("state.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER pd_audit_no_update")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE pd_audit SET dossier_id = 'HS-other' WHERE id = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BROKEN at record 2"));
+}

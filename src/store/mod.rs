@@ -9,6 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::audit::{AuditEvent, AuditRecord};
+
 pub use sqlite::SqliteStore;
 
 /// A store failure. Callers see `internal`; the cause goes to the log.
@@ -75,6 +77,22 @@ pub trait Store: Send + Sync {
     async fn record_admin_action(&self, action: &AdminAction<'_>) -> Result<(), StoreError>;
     /// The latest admin audit records, newest first.
     async fn admin_audit(&self, limit: u32) -> Result<Vec<AdminAuditRecord>, StoreError>;
+    /// Appends a personal-data audit record to the hash chain, durably, and returns it.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<AuditRecord, StoreError>;
+    /// Audit records in id order starting after `after_id`, at most `limit` (for verification).
+    async fn audit_records(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Audit records about one subject between two times (inclusive, Unix ms), oldest first.
+    async fn audit_by_subject(
+        &self,
+        subject: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 /// Opens the store named by a URL and brings its schema up to date.

@@ -11,9 +11,33 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{AdminAction, AdminAuditRecord, Store, StoreError, now_ms};
+use crate::audit::{AuditEvent, AuditRecord, GENESIS, chain_hash};
+
+const AUDIT_COLUMNS: &str = "id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash";
+
+fn audit_row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, sqlx::Error> {
+    Ok(AuditRecord {
+        id: r.try_get("id")?,
+        event: AuditEvent {
+            at_ms: r.try_get("at_ms")?,
+            request_id: r.try_get("request_id")?,
+            client_id: r.try_get("client_id")?,
+            user_id: r.try_get("user_id")?,
+            dossier_id: r.try_get("dossier_id")?,
+            service: r.try_get("service")?,
+            operation: r.try_get("operation")?,
+            subject: r.try_get("subject")?,
+            outcome: r.try_get("outcome")?,
+            latency_ms: r.try_get("latency_ms")?,
+        },
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
 
 /// Schema migrations, applied in order, each once. Never edit a published one: add a new one.
-const MIGRATIONS: &[(i64, &str)] = &[(
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
     1,
     "CREATE TABLE client_state (
         client_id TEXT PRIMARY KEY,
@@ -29,7 +53,29 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         detail TEXT,
         request_id TEXT NOT NULL
     );",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE pd_audit (
+            id BIGINT PRIMARY KEY,
+            at_ms BIGINT NOT NULL,
+            request_id TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            dossier_id TEXT NOT NULL,
+            service TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            latency_ms BIGINT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX pd_audit_subject ON pd_audit (subject, at_ms);
+        CREATE TRIGGER pd_audit_no_update BEFORE UPDATE ON pd_audit BEGIN SELECT RAISE(ABORT, 'pd_audit is append-only'); END;
+        CREATE TRIGGER pd_audit_no_delete BEFORE DELETE ON pd_audit BEGIN SELECT RAISE(ABORT, 'pd_audit is append-only'); END;",
+    ),
+];
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
@@ -165,6 +211,45 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn append_audit(&self, event: &AuditEvent) -> Result<AuditRecord, StoreError> {
+        self.append_audit_inner(event).await
+    }
+
+    async fn audit_records(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let sql =
+            format!("SELECT {AUDIT_COLUMNS} FROM pd_audit WHERE id > $1 ORDER BY id LIMIT $2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(audit_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn audit_by_subject(
+        &self,
+        subject: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM pd_audit WHERE subject = $1 AND at_ms >= $2 AND at_ms <= $3 ORDER BY id LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(subject)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(audit_row).collect::<Result<_, _>>()?)
+    }
+
     async fn admin_audit(&self, limit: u32) -> Result<Vec<AdminAuditRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, at_ms, actor, action, target, detail, request_id FROM admin_audit ORDER BY id DESC LIMIT $1",
@@ -188,6 +273,48 @@ impl Store for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    async fn append_audit_inner(&self, e: &AuditEvent) -> Result<AuditRecord, StoreError> {
+        // IMMEDIATE takes the write lock first, so two appends cannot chain from the same head.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, hash FROM pd_audit ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (id, prev_hash) = match head {
+            Some((id, hash)) => (id + 1, hash),
+            None => (1, GENESIS.to_owned()),
+        };
+        let hash = chain_hash(id, &prev_hash, e);
+        sqlx::query(
+            "INSERT INTO pd_audit (id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(id)
+        .bind(e.at_ms)
+        .bind(&e.request_id)
+        .bind(&e.client_id)
+        .bind(&e.user_id)
+        .bind(&e.dossier_id)
+        .bind(&e.service)
+        .bind(&e.operation)
+        .bind(&e.subject)
+        .bind(&e.outcome)
+        .bind(e.latency_ms)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(AuditRecord {
+            id,
+            event: e.clone(),
+            prev_hash,
+            hash,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +327,93 @@ mod tests {
             detail: Some("test"),
             request_id: "r1",
         }
+    }
+
+    fn event(n: i64, subject: &str) -> AuditEvent {
+        AuditEvent {
+            at_ms: 1_000 + n,
+            request_id: format!("r{n}"),
+            client_id: "portal".into(),
+            user_id: "canbo01".into(),
+            dossier_id: "HS-1".into(),
+            service: "population".into(),
+            operation: "lookup".into(),
+            subject: subject.into(),
+            outcome: "ok".into(),
+            latency_ms: 3,
+        }
+    }
+
+    #[tokio::test]
+    async fn audit_chain_is_append_only_and_detects_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let mut tasks = Vec::new();
+        let store = std::sync::Arc::new(store);
+        for n in 0..20 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .append_audit(&event(n, if n % 2 == 0 { "s-even" } else { "s-odd" }))
+                    .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let all = store.audit_records(0, 100).await.unwrap();
+        assert_eq!(all.len(), 20);
+        assert!(
+            crate::audit::verify_run(&all, GENESIS.into(), 1).is_ok(),
+            "concurrent appends chain correctly"
+        );
+        assert_eq!(
+            store
+                .audit_by_subject("s-even", 0, i64::MAX, 100)
+                .await
+                .unwrap()
+                .len(),
+            10
+        );
+        assert_eq!(
+            store
+                .audit_by_subject("s-even", 1_000, 1_004, 100)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+
+        // The table refuses edits and deletions…
+        assert!(
+            sqlx::query("UPDATE pd_audit SET outcome = 'x' WHERE id = 3")
+                .execute(&store.pool)
+                .await
+                .is_err()
+        );
+        assert!(
+            sqlx::query("DELETE FROM pd_audit WHERE id = 3")
+                .execute(&store.pool)
+                .await
+                .is_err()
+        );
+        // …and someone who drops the guard to edit a row is caught at that row.
+        sqlx::query("DROP TRIGGER pd_audit_no_update")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE pd_audit SET user_id = 'other' WHERE id = 7")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let all = store.audit_records(0, 100).await.unwrap();
+        assert_eq!(
+            crate::audit::verify_run(&all, GENESIS.into(), 1)
+                .unwrap_err()
+                .id,
+            7
+        );
     }
 
     #[tokio::test]
