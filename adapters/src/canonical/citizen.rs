@@ -1,0 +1,1 @@
+//! Canonical citizen types (being written).

@@ -1,0 +1,1 @@
+//! Canonical enterprise types (being written).

@@ -1,0 +1,1 @@
+//! Canonical notary types (being written).
