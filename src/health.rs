@@ -67,3 +67,16 @@ pub async fn problem_doc(Path(code): Path<String>) -> Result<Response, ApiError>
     }))
     .into_response())
 }
+
+/// The gateway's OpenAPI document (`schemas/openapi.json`).
+pub const OPENAPI: &str = include_str!("../schemas/openapi.json");
+
+/// `GET /openapi.json`: the OpenAPI document of this API.
+pub async fn openapi() -> Response {
+    let mut resp = OPENAPI.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}

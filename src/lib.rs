@@ -50,6 +50,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi))
         .route("/problems/{code}", get(health::problem_doc))
         .route("/oauth/token", post(auth::token_endpoint::token))
         .merge(authenticated)
