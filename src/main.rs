@@ -44,6 +44,9 @@ enum Command {
         /// Seed of the generated data and of random faults (overrides the config).
         #[arg(long)]
         seed: Option<u64>,
+        /// Your own records, JSON or CSV (docs/mock-data.md), added to the generated ones.
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Validate a config file: exit 0 when valid, 2 with the key and the reason when not.
     CheckConfig {
@@ -107,7 +110,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
-        Command::Mocks { config, seed } => run_mocks(config, seed),
+        Command::Mocks { config, seed, data } => run_mocks(config, seed, data),
         Command::Audit { command } => run_audit(command),
         Command::Keys {
             command: KeysCommand::New { client, kind },
@@ -279,7 +282,7 @@ fn run_audit(command: AuditCommand) -> ExitCode {
     })
 }
 
-fn run_mocks(config: Option<PathBuf>, seed: Option<u64>) -> ExitCode {
+fn run_mocks(config: Option<PathBuf>, seed: Option<u64>, data: Option<PathBuf>) -> ExitCode {
     let mut cfg = match &config {
         Some(path) => match lienthong_mocks::set::MocksConfig::load(path) {
             Ok(c) => c,
@@ -292,6 +295,9 @@ fn run_mocks(config: Option<PathBuf>, seed: Option<u64>) -> ExitCode {
     };
     if let Some(seed) = seed {
         cfg.seed = seed;
+    }
+    if data.is_some() {
+        cfg.data_file = data;
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

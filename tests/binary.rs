@@ -368,3 +368,70 @@ async fn audit_search_and_verify_from_the_command_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("BROKEN at record 2"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mocks_command_starts_every_system_and_prints_where() {
+    common::install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("mocks.toml");
+    std::fs::write(
+        &cfg,
+        "citizens = 20\nenterprises = 5\n[ports]\ncatalogue = 0\npopulation = 0\nenterprise = 0\nnotary = 0\nvnpay = 0\npayment_platform = 0\nvnpost = 0\n",
+    )
+    .unwrap();
+    let data =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/data/example-citizens.csv");
+    let mut child = Command::new(BIN)
+        .args(["mocks", "--seed", "3", "--config"])
+        .arg(&cfg)
+        .arg("--data")
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut urls = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while urls.len() < 7 && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            if parts.len() == 2
+                && !parts[0].ends_with(':')
+                && parts[1].starts_with("http://127.0.0.1:")
+            {
+                urls.insert(parts[0].to_owned(), parts[1].to_owned());
+            }
+        }
+    }
+    let names: Vec<&str> = urls.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "catalogue",
+            "enterprise",
+            "notary",
+            "payment_platform",
+            "population",
+            "vnpay",
+            "vnpost"
+        ]
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for url in urls.values() {
+        let resp = http
+            .get(format!("{url}/__admin/health"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{url}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
