@@ -74,13 +74,29 @@ impl AdapterError {
     /// Maps a reqwest transport error: timeouts and connection failures are retry-safe.
     pub fn from_transport(e: &reqwest::Error) -> Self {
         if e.is_timeout() {
-            Self::new(ErrorKind::Timeout, Origin::Upstream, "the upstream did not answer in time")
+            Self::new(
+                ErrorKind::Timeout,
+                Origin::Upstream,
+                "the upstream did not answer in time",
+            )
         } else if e.is_connect() {
-            Self::new(ErrorKind::Unavailable, Origin::Upstream, "the upstream could not be reached")
+            Self::new(
+                ErrorKind::Unavailable,
+                Origin::Upstream,
+                "the upstream could not be reached",
+            )
         } else if e.is_body() || e.is_decode() {
-            Self::new(ErrorKind::Protocol, Origin::Upstream, "the upstream's reply was cut or unreadable")
+            Self::new(
+                ErrorKind::Protocol,
+                Origin::Upstream,
+                "the upstream's reply was cut or unreadable",
+            )
         } else {
-            Self::new(ErrorKind::Unavailable, Origin::Upstream, "the connection to the upstream failed")
+            Self::new(
+                ErrorKind::Unavailable,
+                Origin::Upstream,
+                "the connection to the upstream failed",
+            )
         }
     }
 }

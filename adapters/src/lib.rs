@@ -13,3 +13,4 @@ pub use error::{AdapterError, ErrorKind, Origin};
 pub mod enterprise;
 pub mod notary;
 pub mod population;
+pub mod reply;
