@@ -132,17 +132,8 @@ fn main() -> ExitCode {
             port,
             worker_threads,
         } => {
-            let mut rt = tokio::runtime::Builder::new_multi_thread();
-            rt.enable_all();
-            if let Some(n) = worker_threads.filter(|n| *n > 0) {
-                rt.worker_threads(n);
-            }
-            let rt = match rt.build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(rt) = runtime(worker_threads) else {
+                return ExitCode::FAILURE;
             };
             let result = match (config, demo) {
                 (Some(path), _) => match Config::load(&path) {
@@ -176,15 +167,8 @@ fn run_audit(command: AuditCommand) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime(Some(1)) else {
+        return ExitCode::FAILURE;
     };
     rt.block_on(async move {
         let store = match lienthong::store::open(&config.store.url).await {
@@ -299,15 +283,8 @@ fn run_mocks(config: Option<PathBuf>, seed: Option<u64>, data: Option<PathBuf>) 
     if data.is_some() {
         cfg.data_file = data;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime(None) else {
+        return ExitCode::FAILURE;
     };
     rt.block_on(async move {
         eprintln!(
@@ -346,6 +323,22 @@ async fn wait_for_stop() {
         }
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// A Tokio runtime with `workers` threads (default: one per core); reports a failure itself.
+fn runtime(workers: Option<usize>) -> Option<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = workers.filter(|n| *n > 0) {
+        builder.worker_threads(n);
+    }
+    match builder.build() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            None
         }
     }
 }

@@ -224,37 +224,27 @@ fn upstream_client(config: &ServiceConfig) -> Result<UpstreamClient, String> {
         .build(connector))
 }
 
-/// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus the caller's own
-/// credentials, which are for the gateway only.
-const DROPPED_REQUEST_HEADERS: [HeaderName; 11] = [
+/// Headers that belong to one connection and are never forwarded either way (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
     header::TE,
     header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
-    header::HOST,
-    header::AUTHORIZATION,
-    HeaderName::from_static("proxy-connection"),
 ];
 
-const DROPPED_RESPONSE_HEADERS: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
+/// Request headers that are for the gateway only: the caller's credentials, and `Host`, which the
+/// gateway sets to the upstream's.
+const GATEWAY_ONLY_REQUEST_HEADERS: [HeaderName; 2] = [header::HOST, header::AUTHORIZATION];
 
 /// Header naming the calling client, set by the gateway for the upstream (a caller's own is dropped).
 pub const CLIENT_HEADER: HeaderName = HeaderName::from_static("x-lienthong-client");
 
-fn strip_hop_by_hop(headers: &mut HeaderMap, fixed: &[HeaderName]) {
+fn strip_hop_by_hop(headers: &mut HeaderMap, extra: &[HeaderName]) {
     // Headers named in Connection are hop-by-hop too.
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -263,7 +253,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, fixed: &[HeaderName]) {
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
-    for name in listed.iter().chain(fixed) {
+    for name in listed.iter().chain(&HOP_BY_HOP).chain(extra) {
         headers.remove(name);
     }
 }
@@ -370,7 +360,7 @@ async fn forward_to(
         })?;
 
     let mut headers = std::mem::take(&mut parts.headers);
-    strip_hop_by_hop(&mut headers, &DROPPED_REQUEST_HEADERS);
+    strip_hop_by_hop(&mut headers, &GATEWAY_ONLY_REQUEST_HEADERS);
     headers.remove(&CLIENT_HEADER);
     headers.insert(header::HOST, service.host_header.clone());
     if let Ok(v) = HeaderValue::from_str(&identity.client.id) {
@@ -424,7 +414,7 @@ async fn forward_to(
         Ok(Ok(r)) => r,
     };
     let (mut parts, body) = upstream_resp.into_parts();
-    strip_hop_by_hop(&mut parts.headers, &DROPPED_RESPONSE_HEADERS);
+    strip_hop_by_hop(&mut parts.headers, &[]);
     let resp = Response::from_parts(parts, Body::new(body));
     Ok(tag(with_latency(resp, latency)))
 }
