@@ -77,6 +77,13 @@ struct ServiceView<'a> {
     base_path: String,
 }
 
+fn registry_base_path(kind: crate::config::ServiceKind) -> &'static str {
+    match kind {
+        crate::config::ServiceKind::Passthrough => "/v1/proxy",
+        crate::config::ServiceKind::Population => "/v1/citizens",
+    }
+}
+
 /// `GET /v1/services`: the services and operations this caller may use, nothing more.
 pub async fn list_services(
     State(gw): State<Arc<Gateway>>,
@@ -85,21 +92,28 @@ pub async fn list_services(
     let runtime = gw.runtime();
     let client = &identity.client;
     let services: Vec<ServiceView> = runtime
+        .config
         .services
-        .values()
-        .filter_map(|svc| {
-            let ops: Vec<&str> = svc
-                .operations()
+        .iter()
+        .filter_map(|(name, cfg)| {
+            let (ops, base_path): (Vec<&str>, String) = match runtime.services.get(name) {
+                Some(svc) => (svc.operations(), format!("/v1/proxy/{name}")),
+                None => (
+                    cfg.kind.fixed_operations().to_vec(),
+                    registry_base_path(cfg.kind).to_owned(),
+                ),
+            };
+            let ops: Vec<&str> = ops
                 .into_iter()
-                .filter(|op| client.may_call(&svc.name, op))
+                .filter(|op| client.may_call(name, op))
                 .collect();
             (!ops.is_empty()).then(|| ServiceView {
-                name: &svc.name,
-                description: &svc.config.description,
-                kind: "passthrough",
-                personal_data: svc.config.personal_data,
+                name,
+                description: &cfg.description,
+                kind: cfg.kind.as_str(),
+                personal_data: cfg.personal_data,
                 operations: ops,
-                base_path: format!("/v1/proxy/{}", svc.name),
+                base_path,
             })
         })
         .collect();

@@ -271,6 +271,29 @@ pub struct ServiceConfig {
     /// For `passthrough`: which methods and paths are forwarded, each under an operation name.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// For `population`: the integration account and its secrets.
+    pub population: Option<PopulationUpstream>,
+    /// Circuit breaker of this upstream (registry kinds).
+    #[serde(default)]
+    pub breaker: crate::resilience::breaker::BreakerConfig,
+}
+
+/// The population database's integration account (C06 signed headers).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationUpstream {
+    /// The account's user name (the `user` of the signature).
+    pub username: String,
+    /// The signature secret (`env:NAME` or `file:PATH`).
+    pub secret: SecretRef,
+    /// The `ApiKey` header's value (`env:NAME` or `file:PATH`).
+    pub api_key: SecretRef,
+    /// `MaDVC`: the calling unit's code.
+    pub service_unit_code: String,
+    /// `MaDonVi`: the officials' unit.
+    pub unit_code: String,
+    /// `TaiKhoan`: the integration account named in each request.
+    pub account: String,
 }
 
 fn default_upstream_timeout_ms() -> u64 {
@@ -286,6 +309,27 @@ fn default_connect_timeout_ms() -> u64 {
 pub enum ServiceKind {
     /// A REST upstream forwarded as is under `/v1/proxy/{service}/…`.
     Passthrough,
+    /// The national population database (SOAP), behind `/v1/citizens/verify` and `/v1/citizens/lookup`;
+    /// operations `verify` and `lookup`. Always carries personal data.
+    Population,
+}
+
+impl ServiceKind {
+    /// The fixed operations of a registry kind (pass-through services name theirs in `routes`).
+    pub fn fixed_operations(self) -> &'static [&'static str] {
+        match self {
+            ServiceKind::Passthrough => &[],
+            ServiceKind::Population => &["verify", "lookup"],
+        }
+    }
+
+    /// Lower-case name, as in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::Passthrough => "passthrough",
+            ServiceKind::Population => "population",
+        }
+    }
 }
 
 /// One forwarded route of a pass-through service.
@@ -546,6 +590,44 @@ impl Config {
                         ));
                     }
                 }
+                ServiceKind::Population => {
+                    if !svc.routes.is_empty() {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.routes"),
+                            "a population service has fixed operations: no routes",
+                        ));
+                    }
+                    if svc.population.is_none() {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.population"),
+                            "the integration account is required",
+                        ));
+                    }
+                    if !svc.personal_data {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.personal_data"),
+                            "the population database always carries personal data: set it to true",
+                        ));
+                    }
+                    if self
+                        .services
+                        .values()
+                        .filter(|s| s.kind == ServiceKind::Population)
+                        .count()
+                        > 1
+                    {
+                        return Err(ConfigError::invalid(
+                            key,
+                            "only one population service may be configured",
+                        ));
+                    }
+                }
+            }
+            if svc.kind != ServiceKind::Population && svc.population.is_some() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.population"),
+                    "only for kind = \"population\"",
+                ));
             }
             for (j, r) in svc.routes.iter().enumerate() {
                 let rkey = format!("{key}.routes[{j}]");
@@ -671,8 +753,9 @@ impl Config {
                         "list at least one operation, or `*`",
                     ));
                 }
-                let known: HashSet<&str> =
+                let mut known: HashSet<&str> =
                     svc.routes.iter().map(|r| r.operation.as_str()).collect();
+                known.extend(svc.kind.fixed_operations());
                 for op in &rule.operations {
                     if op != "*" && !known.contains(op.as_str()) {
                         return Err(ConfigError::invalid(

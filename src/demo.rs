@@ -43,6 +43,8 @@ pub fn config(port: u16, catalogue: SocketAddr) -> Config {
             connect_timeout_ms: 2_000,
             personal_data: false,
             ca_bundle: None,
+            population: None,
+            breaker: Default::default(),
             routes: vec![route("list_procedures", "GET", "/procedures"), route("get_procedure", "GET", "/procedures/{code}")],
         },
     );
@@ -58,6 +60,8 @@ pub fn config(port: u16, catalogue: SocketAddr) -> Config {
             connect_timeout_ms: 2_000,
             personal_data: true,
             ca_bundle: None,
+            population: None,
+            breaker: Default::default(),
             routes: vec![route("get_dossier", "GET", "/dossiers/{id}")],
         },
     );

@@ -61,8 +61,12 @@ pub struct Runtime {
     pub credentials: crate::auth::CredentialIndex,
     /// Access-token issuer and verifier.
     pub tokens: TokenService,
-    /// Upstream services by name.
+    /// Pass-through services by name.
     pub services: BTreeMap<String, Arc<Service>>,
+    /// The population database service, if configured.
+    pub population: Option<Arc<crate::registry::population::PopulationService>>,
+    /// Keyed hash of citizen IDs for the audit trail.
+    pub audit_key: crate::audit::SubjectKey,
 }
 
 /// Where the config comes from, for reloads.
@@ -111,11 +115,26 @@ impl Runtime {
         .map_err(|e| invalid("auth.token_signing_key", e))?;
 
         let mut services = BTreeMap::new();
+        let mut population = None;
         for (name, svc) in &config.services {
-            let built =
-                Service::build(name, svc).map_err(|e| invalid(&format!("services.{name}"), e))?;
-            services.insert(name.clone(), Arc::new(built));
+            match svc.kind {
+                crate::config::ServiceKind::Passthrough => {
+                    let built = Service::build(name, svc)
+                        .map_err(|e| invalid(&format!("services.{name}"), e))?;
+                    services.insert(name.clone(), Arc::new(built));
+                }
+                crate::config::ServiceKind::Population => {
+                    let built = crate::registry::population::PopulationService::build(name, svc)?;
+                    population = Some(Arc::new(built));
+                }
+            }
         }
+        let audit_key = match &config.audit.subject_key {
+            Some(k) => crate::audit::SubjectKey::new(
+                k.resolve().map_err(|e| invalid("audit.subject_key", e))?,
+            ),
+            None => crate::audit::SubjectKey::new(ephemeral_key.to_vec()),
+        };
 
         let mut clients = HashMap::new();
         for c in &config.clients {
@@ -159,6 +178,8 @@ impl Runtime {
             credentials,
             tokens,
             services,
+            population,
+            audit_key,
         })
     }
 }

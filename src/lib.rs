@@ -17,6 +17,7 @@ pub mod health;
 pub mod keys;
 pub mod proxy;
 pub mod ratelimit;
+pub mod registry;
 pub mod resilience;
 pub mod server;
 pub mod store;
@@ -38,6 +39,8 @@ use crate::gateway::Gateway;
 pub fn router(gw: Arc<Gateway>) -> Router {
     let authenticated = Router::new()
         .route("/v1/services", get(access::list_services))
+        .route("/v1/citizens/verify", post(registry::population::verify))
+        .route("/v1/citizens/lookup", post(registry::population::lookup))
         .route("/v1/proxy/{service}", any(proxy::forward))
         .route("/v1/proxy/{service}/{*path}", any(proxy::forward))
         .route("/v1/admin/clients", get(admin::list_clients))
