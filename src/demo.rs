@@ -30,9 +30,43 @@ fn route(operation: &str, method: &str, path: &str) -> RouteConfig {
     }
 }
 
-/// The demo configuration, listening on `127.0.0.1:port`, with services routed to `catalogue`.
-pub fn config(port: u16, catalogue: SocketAddr) -> Config {
+/// Where the demo's upstream mocks listen.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoUpstreams {
+    /// The catalogue mock (pass-through services).
+    pub catalogue: SocketAddr,
+    /// The population database mock.
+    pub population: SocketAddr,
+}
+
+/// The demo configuration, listening on `127.0.0.1:port`, with every service routed to the mocks.
+pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
+    let catalogue = upstreams.catalogue;
     let mut services = std::collections::BTreeMap::new();
+    services.insert(
+        "population".to_owned(),
+        ServiceConfig {
+            kind: ServiceKind::Population,
+            description:
+                "Cơ sở dữ liệu quốc gia về dân cư (mock): /v1/citizens/verify, /v1/citizens/lookup"
+                    .into(),
+            base_url: format!("http://{}/dancuquocgia", upstreams.population),
+            timeout_ms: 10_000,
+            connect_timeout_ms: 2_000,
+            personal_data: true,
+            ca_bundle: None,
+            population: Some(crate::config::PopulationUpstream {
+                username: "lienthong".into(),
+                secret: SecretRef::inline(b"demo-c06-secret".to_vec()),
+                api_key: SecretRef::inline(b"demo-c06-apikey".to_vec()),
+                service_unit_code: "46001".into(),
+                unit_code: "46001".into(),
+                account: "lienthong.demo".into(),
+            }),
+            breaker: Default::default(),
+            routes: vec![],
+        },
+    );
     services.insert(
         "catalogue".to_owned(),
         ServiceConfig {
@@ -94,7 +128,11 @@ pub fn config(port: u16, catalogue: SocketAddr) -> Config {
                     per_minute: 6000,
                     burst: Some(200),
                 }),
-                allow: vec![allow_all("catalogue"), allow_all("dossiers")],
+                allow: vec![
+                    allow_all("catalogue"),
+                    allow_all("dossiers"),
+                    allow_all("population"),
+                ],
             },
             ClientConfig {
                 id: ADMIN_CLIENT.into(),
@@ -136,6 +174,9 @@ Try:
   curl -s http://{addr}/oauth/token -u {PORTAL_CLIENT}:{PORTAL_SECRET} -d grant_type=client_credentials
   curl -s http://{addr}/v1/proxy/dossiers/dossiers/HS-2026-0001 -H 'Authorization: Bearer {PORTAL_API_KEY}' \
        -H 'X-User-Id: canbo.demo' -H 'X-Dossier-Id: HS-2026-0001'
+  curl -s http://{addr}/v1/citizens/verify -H 'Authorization: Bearer {PORTAL_API_KEY}' \
+       -H 'X-User-Id: 046185000123' -H 'X-Dossier-Id: HS-2026-0001' -H 'Content-Type: application/json' \
+       -d '{{"citizen_id":"046090001234","full_name":"Nguyễn Văn An","date_of_birth":"1990-03-15"}}'
   curl -s -X POST http://{addr}/v1/admin/clients/{PORTAL_CLIENT}/suspend -H 'Authorization: Bearer {ADMIN_API_KEY}'
   curl -s http://{addr}/metrics
 "#
@@ -146,7 +187,13 @@ Try:
 mod tests {
     #[test]
     fn demo_config_is_valid() {
-        let c = super::config(8080, "127.0.0.1:9".parse().unwrap());
+        let c = super::config(
+            8080,
+            super::DemoUpstreams {
+                catalogue: "127.0.0.1:9".parse().unwrap(),
+                population: "127.0.0.1:9".parse().unwrap(),
+            },
+        );
         c.validate().unwrap();
     }
 }

@@ -393,7 +393,17 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         .get("catalogue")
         .map(|s| s.mock.addr)
         .context("the catalogue mock is missing")?;
-    let config = lienthong::demo::config(port, catalogue);
+    let population = set
+        .get("population")
+        .map(|s| s.mock.addr)
+        .context("the population mock is missing")?;
+    let config = lienthong::demo::config(
+        port,
+        lienthong::demo::DemoUpstreams {
+            catalogue,
+            population,
+        },
+    );
     let addr = config.listeners[0].addr;
     print!("{}", lienthong::demo::banner(addr));
     println!("\nMock upstreams (seed {}):\n{}", mocks.seed, set.table());
