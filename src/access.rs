@@ -81,6 +81,7 @@ fn registry_base_path(kind: crate::config::ServiceKind) -> &'static str {
     match kind {
         crate::config::ServiceKind::Passthrough => "/v1/proxy",
         crate::config::ServiceKind::Population => "/v1/citizens",
+        crate::config::ServiceKind::Enterprise => "/v1/enterprises",
     }
 }
 

@@ -273,9 +273,47 @@ pub struct ServiceConfig {
     pub routes: Vec<RouteConfig>,
     /// For `population`: the integration account and its secrets.
     pub population: Option<PopulationUpstream>,
+    /// For `enterprise`: the NGSP OAuth2 client.
+    pub enterprise: Option<EnterpriseUpstream>,
     /// Circuit breaker of this upstream (registry kinds).
     #[serde(default)]
     pub breaker: crate::resilience::breaker::BreakerConfig,
+    /// Reply cache (registry kinds that allow it; `enterprise` caches by default).
+    pub cache: Option<CacheConfig>,
+}
+
+/// The enterprise registry's OAuth2 client (NGSP consumer key and secret).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnterpriseUpstream {
+    /// Token endpoint URL (default `{base_url}/token`).
+    pub token_url: Option<String>,
+    /// Consumer key (`client_id`).
+    pub client_id: String,
+    /// Consumer secret (`env:NAME` or `file:PATH`).
+    pub client_secret: SecretRef,
+}
+
+/// Reply cache settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// How long a reply is fresh, in seconds (0 turns the cache off).
+    pub ttl_s: u64,
+    /// How long past that a reply may still be served when the upstream fails, in seconds.
+    pub max_stale_s: u64,
+    /// Most entries held.
+    pub capacity: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            ttl_s: 3600,
+            max_stale_s: 86_400,
+            capacity: 100_000,
+        }
+    }
 }
 
 /// The population database's integration account (C06 signed headers).
@@ -312,6 +350,9 @@ pub enum ServiceKind {
     /// The national population database (SOAP), behind `/v1/citizens/verify` and `/v1/citizens/lookup`;
     /// operations `verify` and `lookup`. Always carries personal data.
     Population,
+    /// The national enterprise registry (JSON behind NGSP OAuth2), behind
+    /// `GET /v1/enterprises/{code}`; operation `lookup`. Cached.
+    Enterprise,
 }
 
 impl ServiceKind {
@@ -320,6 +361,7 @@ impl ServiceKind {
         match self {
             ServiceKind::Passthrough => &[],
             ServiceKind::Population => &["verify", "lookup"],
+            ServiceKind::Enterprise => &["lookup"],
         }
     }
 
@@ -328,6 +370,7 @@ impl ServiceKind {
         match self {
             ServiceKind::Passthrough => "passthrough",
             ServiceKind::Population => "population",
+            ServiceKind::Enterprise => "enterprise",
         }
     }
 }
@@ -590,6 +633,7 @@ impl Config {
                         ));
                     }
                 }
+                ServiceKind::Enterprise => {}
                 ServiceKind::Population => {
                     if !svc.routes.is_empty() {
                         return Err(ConfigError::invalid(
@@ -622,6 +666,38 @@ impl Config {
                         ));
                     }
                 }
+            }
+            if svc.kind == ServiceKind::Enterprise {
+                if !svc.routes.is_empty() {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.routes"),
+                        "an enterprise service has fixed operations: no routes",
+                    ));
+                }
+                if svc.enterprise.is_none() {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.enterprise"),
+                        "the OAuth2 client is required",
+                    ));
+                }
+                if self
+                    .services
+                    .values()
+                    .filter(|s| s.kind == ServiceKind::Enterprise)
+                    .count()
+                    > 1
+                {
+                    return Err(ConfigError::invalid(
+                        key,
+                        "only one enterprise service may be configured",
+                    ));
+                }
+            }
+            if svc.kind != ServiceKind::Enterprise && svc.enterprise.is_some() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.enterprise"),
+                    "only for kind = \"enterprise\"",
+                ));
             }
             if svc.kind != ServiceKind::Population && svc.population.is_some() {
                 return Err(ConfigError::invalid(

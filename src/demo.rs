@@ -37,12 +37,37 @@ pub struct DemoUpstreams {
     pub catalogue: SocketAddr,
     /// The population database mock.
     pub population: SocketAddr,
+    /// The enterprise registry mock.
+    pub enterprise: SocketAddr,
 }
 
 /// The demo configuration, listening on `127.0.0.1:port`, with every service routed to the mocks.
 pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
     let catalogue = upstreams.catalogue;
     let mut services = std::collections::BTreeMap::new();
+    services.insert(
+        "enterprise".to_owned(),
+        ServiceConfig {
+            kind: ServiceKind::Enterprise,
+            description:
+                "Cơ sở dữ liệu quốc gia về đăng ký doanh nghiệp (mock): /v1/enterprises/{code}"
+                    .into(),
+            base_url: format!("http://{}", upstreams.enterprise),
+            timeout_ms: 10_000,
+            connect_timeout_ms: 2_000,
+            personal_data: false,
+            ca_bundle: None,
+            population: None,
+            breaker: Default::default(),
+            enterprise: Some(crate::config::EnterpriseUpstream {
+                token_url: None,
+                client_id: "demo-ngsp-key".into(),
+                client_secret: SecretRef::inline(b"demo-ngsp-secret".to_vec()),
+            }),
+            cache: None,
+            routes: vec![],
+        },
+    );
     services.insert(
         "population".to_owned(),
         ServiceConfig {
@@ -64,6 +89,8 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
                 account: "lienthong.demo".into(),
             }),
             breaker: Default::default(),
+            enterprise: None,
+            cache: None,
             routes: vec![],
         },
     );
@@ -79,6 +106,8 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             ca_bundle: None,
             population: None,
             breaker: Default::default(),
+            enterprise: None,
+            cache: None,
             routes: vec![route("list_procedures", "GET", "/procedures"), route("get_procedure", "GET", "/procedures/{code}")],
         },
     );
@@ -96,6 +125,8 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             ca_bundle: None,
             population: None,
             breaker: Default::default(),
+            enterprise: None,
+            cache: None,
             routes: vec![route("get_dossier", "GET", "/dossiers/{id}")],
         },
     );
@@ -132,6 +163,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
                     allow_all("catalogue"),
                     allow_all("dossiers"),
                     allow_all("population"),
+                    allow_all("enterprise"),
                 ],
             },
             ClientConfig {
@@ -177,6 +209,7 @@ Try:
   curl -s http://{addr}/v1/citizens/verify -H 'Authorization: Bearer {PORTAL_API_KEY}' \
        -H 'X-User-Id: 046185000123' -H 'X-Dossier-Id: HS-2026-0001' -H 'Content-Type: application/json' \
        -d '{{"citizen_id":"046090001234","full_name":"Nguyễn Văn An","date_of_birth":"1990-03-15"}}'
+  curl -si http://{addr}/v1/enterprises/0314409058 -H 'Authorization: Bearer {PORTAL_API_KEY}'
   curl -s -X POST http://{addr}/v1/admin/clients/{PORTAL_CLIENT}/suspend -H 'Authorization: Bearer {ADMIN_API_KEY}'
   curl -s http://{addr}/metrics
 "#
@@ -192,6 +225,7 @@ mod tests {
             super::DemoUpstreams {
                 catalogue: "127.0.0.1:9".parse().unwrap(),
                 population: "127.0.0.1:9".parse().unwrap(),
+                enterprise: "127.0.0.1:9".parse().unwrap(),
             },
         );
         c.validate().unwrap();

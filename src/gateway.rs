@@ -63,6 +63,8 @@ pub struct Runtime {
     pub tokens: TokenService,
     /// Pass-through services by name.
     pub services: BTreeMap<String, Arc<Service>>,
+    /// The enterprise registry service, if configured.
+    pub enterprise: Option<Arc<crate::registry::enterprise::EnterpriseService>>,
     /// The population database service, if configured.
     pub population: Option<Arc<crate::registry::population::PopulationService>>,
     /// Keyed hash of citizen IDs for the audit trail.
@@ -116,12 +118,17 @@ impl Runtime {
 
         let mut services = BTreeMap::new();
         let mut population = None;
+        let mut enterprise = None;
         for (name, svc) in &config.services {
             match svc.kind {
                 crate::config::ServiceKind::Passthrough => {
                     let built = Service::build(name, svc)
                         .map_err(|e| invalid(&format!("services.{name}"), e))?;
                     services.insert(name.clone(), Arc::new(built));
+                }
+                crate::config::ServiceKind::Enterprise => {
+                    let built = crate::registry::enterprise::EnterpriseService::build(name, svc)?;
+                    enterprise = Some(Arc::new(built));
                 }
                 crate::config::ServiceKind::Population => {
                     let built = crate::registry::population::PopulationService::build(name, svc)?;
@@ -179,6 +186,7 @@ impl Runtime {
             tokens,
             services,
             population,
+            enterprise,
             audit_key,
         })
     }

@@ -41,6 +41,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v1/services", get(access::list_services))
         .route("/v1/citizens/verify", post(registry::population::verify))
         .route("/v1/citizens/lookup", post(registry::population::lookup))
+        .route("/v1/enterprises/{code}", get(registry::enterprise::lookup))
         .route("/v1/proxy/{service}", any(proxy::forward))
         .route("/v1/proxy/{service}/{*path}", any(proxy::forward))
         .route("/v1/admin/clients", get(admin::list_clients))

@@ -397,11 +397,16 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         .get("population")
         .map(|s| s.mock.addr)
         .context("the population mock is missing")?;
+    let enterprise = set
+        .get("enterprise")
+        .map(|s| s.mock.addr)
+        .context("the enterprise mock is missing")?;
     let config = lienthong::demo::config(
         port,
         lienthong::demo::DemoUpstreams {
             catalogue,
             population,
+            enterprise,
         },
     );
     let addr = config.listeners[0].addr;

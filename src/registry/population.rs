@@ -64,16 +64,7 @@ impl PopulationService {
             verify_integration_code: "033".into(),
             max_reply_bytes: 2 * 1024 * 1024,
         };
-        let tls = crate::tls::upstream_client_config(config.ca_bundle.as_deref())
-            .map_err(|e| invalid("ca_bundle", e))?;
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .no_proxy()
-            .build()
-            .map_err(|e| invalid("base_url", e.to_string()))?;
+        let http = crate::registry::http_client(name, config)?;
         let client = Client::new(settings, http)
             .map_err(|e| invalid(&format!("population.{}", e.field), e.reason))?;
         Ok(PopulationService {
@@ -194,48 +185,27 @@ async fn call(
         dossier_id: dossier_id.clone(),
     };
 
-    let mut upstream_latency = None;
-    let outcome: Result<Response, ApiError> = match service.breaker.try_acquire() {
-        Err(open) => Err(crate::registry::breaker_open(open.retry_after)),
-        Ok(permit) => {
-            let upstream_started = Instant::now();
-            let result = tokio::time::timeout(service.timeout, async {
-                match op {
-                    Operation::Verify => service
-                        .client
-                        .verify(&query, &call_ctx)
-                        .await
-                        .map(|m| Json(serde_json::json!({ "match": m })).into_response()),
-                    Operation::Lookup => service
-                        .client
-                        .lookup(&query, &call_ctx)
-                        .await
-                        .map(|r| Json(r).into_response()),
-                }
-            })
-            .await;
-            let elapsed = upstream_started.elapsed();
-            upstream_latency = Some(elapsed);
-            gw.metrics.upstream_latency(&service.name, elapsed);
-            match result {
-                Err(_) => {
-                    service.breaker.record(permit, false);
-                    Err(ApiError::new(ErrorCode::UpstreamTimeout))
-                }
-                Ok(Ok(resp)) => {
-                    service.breaker.record(permit, true);
-                    Ok(resp)
-                }
-                Ok(Err(e)) => {
-                    service
-                        .breaker
-                        .record(permit, !crate::registry::is_upstream_failure(&e));
-                    tracing::info!(service = %service.name, kind = ?e.kind, origin = ?e.origin, upstream_code = e.upstream_code.as_deref(), "registry call failed");
-                    Err(crate::registry::adapter_problem(&e))
-                }
+    let (outcome, upstream_latency) = crate::registry::guarded_call(
+        gw,
+        &service.name,
+        &service.breaker,
+        service.timeout,
+        async {
+            match op {
+                Operation::Verify => service
+                    .client
+                    .verify(&query, &call_ctx)
+                    .await
+                    .map(|m| Json(serde_json::json!({ "match": m })).into_response()),
+                Operation::Lookup => service
+                    .client
+                    .lookup(&query, &call_ctx)
+                    .await
+                    .map(|r| Json(r).into_response()),
             }
-        }
-    };
+        },
+    )
+    .await;
 
     // The audit record is durable before any answer leaves; without it, no personal data goes out.
     let event = AuditEvent {

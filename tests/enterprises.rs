@@ -1,0 +1,217 @@
+//! The enterprise registry behind `GET /v1/enterprises/{code}`: caching with single-flight and
+//! stale-if-error, validation, errors. The real router against the enterprise mock.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Harness, problem};
+use serde_json::{Value, json};
+
+struct Setup {
+    h: Harness,
+    registry: lienthong_mocks::StartedSystem,
+}
+
+async fn setup(cache: &str) -> Setup {
+    common::install_crypto();
+    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 10, 20));
+    let registry = lienthong_mocks::enterprise::start(
+        &lienthong_mocks::enterprise::Settings::default(),
+        data,
+        42,
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let upstream = lienthong_mocks::spawn(
+        lienthong_mocks::catalogue::router(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token.key"), common::TOKEN_KEY).unwrap();
+    std::fs::write(dir.path().join("ngsp.secret"), "demo-ngsp-secret").unwrap();
+    let extra = format!(
+        r#"
+[[clients]]
+id = "agency"
+api_keys_sha256 = ["{key}"]
+allow = [{{ service = "enterprise", operations = ["lookup"] }}]
+
+[services.enterprise]
+kind = "enterprise"
+base_url = "{url}"
+timeout_ms = 2000
+cache = {cache}
+enterprise = {{ client_id = "demo-ngsp-key", client_secret = "file:{d}/ngsp.secret" }}
+"#,
+        key = lienthong::keys::sha256_hex("agency-key"),
+        url = registry.mock.url(),
+        d = dir.path().display(),
+    );
+    let text = common::config_text(&upstream.url(), dir.path(), &extra);
+    let path = dir.path().join("lienthong.toml");
+    std::fs::write(&path, text).unwrap();
+    let h = common::start_with(upstream, dir, path).await;
+    Setup { h, registry }
+}
+
+async fn lookups(s: &Setup) -> u64 {
+    let url = format!(
+        "{}/__admin/journal/count?operation=chiTietDoanhNghiep",
+        s.registry.mock.url()
+    );
+    let v: Value =
+        s.h.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    v["count"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn records_are_canonical_cached_and_representatives_always_a_list() {
+    let s = setup("{ ttl_s = 3600 }").await;
+    let resp =
+        s.h.get("/v1/enterprises/0100233488", "agency-key")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["cache-status"],
+        "lienthong; fwd=miss; stored"
+    );
+    let one: Value = resp.json().await.unwrap();
+    assert_eq!(one["enterprise_code"], "0100233488");
+    assert_eq!(
+        one["representatives"].as_array().unwrap().len(),
+        1,
+        "an object upstream, a list here"
+    );
+    let resp =
+        s.h.get("/v1/enterprises/0100233488", "agency-key")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.headers()["cache-status"], "lienthong; hit");
+    assert_eq!(lookups(&s).await, 1);
+
+    let three: Value =
+        s.h.get("/v1/enterprises/0314409058", "agency-key")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(three["representatives"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        three["business_lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["main"] == true)
+            .count(),
+        1
+    );
+
+    let resp =
+        s.h.get("/v1/enterprises/0100233480", "agency-key")
+            .send()
+            .await
+            .unwrap();
+    let body = problem(resp, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "enterprise_code");
+    let resp =
+        s.h.get("/v1/enterprises/0101243150", "agency-key")
+            .send()
+            .await
+            .unwrap();
+    problem(resp, 404, "not_found").await;
+    let resp =
+        s.h.get("/v1/enterprises/0100233488", "portal-key")
+            .send()
+            .await
+            .unwrap();
+    problem(resp, 403, "forbidden").await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_identical_lookups_make_one_upstream_call() {
+    let s = setup("{ ttl_s = 3600 }").await;
+    // Slow the registry down so that all fifty arrive while the first is in flight.
+    s.h.http
+        .post(format!("{}/__admin/faults", s.registry.mock.url()))
+        .json(&json!({"operation": "chiTietDoanhNghiep", "latency": {"ms": 300}}))
+        .send()
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let req = s.h.get("/v1/enterprises/0314409058", "agency-key");
+        tasks.push(tokio::spawn(async move { req.send().await.unwrap() }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        statuses.push((
+            r.status().as_u16(),
+            r.headers()["cache-status"].to_str().unwrap().to_owned(),
+        ));
+    }
+    assert!(statuses.iter().all(|(s, _)| *s == 200));
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|(_, c)| c.contains("stored"))
+            .count(),
+        1
+    );
+    assert_eq!(lookups(&s).await, 1, "checked in the mock's journal");
+}
+
+#[tokio::test]
+async fn stale_entries_are_served_when_the_registry_fails() {
+    let s = setup("{ ttl_s = 1, max_stale_s = 60 }").await;
+    assert_eq!(
+        s.h.get("/v1/enterprises/0100233488", "agency-key")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    s.h.http
+        .post(format!("{}/__admin/faults", s.registry.mock.url()))
+        .json(&json!({"operation": "chiTietDoanhNghiep", "kind": "status", "status": 503}))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let resp =
+        s.h.get("/v1/enterprises/0100233488", "agency-key")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["cache-status"],
+        "lienthong; hit; fwd=stale; detail=stale-if-error"
+    );
+    // Nothing cached for this one: the failure goes through.
+    let resp =
+        s.h.get("/v1/enterprises/0314409058", "agency-key")
+            .send()
+            .await
+            .unwrap();
+    assert!(resp.status().is_server_error(), "{}", resp.status());
+}
