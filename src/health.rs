@@ -29,11 +29,27 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
         Err(_) => "timeout".to_owned(),
     };
     let ready = store == "ok";
+    // Registry upstreams: their breaker states. An open breaker does not make the gateway unready
+    // (other services still work); it is reported so operators see the incident (art. 21).
+    let mut upstreams = serde_json::Map::new();
+    if let Some(p) = &runtime.population {
+        upstreams.insert(
+            p.name.to_string(),
+            serde_json::json!({ "kind": "population", "breaker": p.breaker.state().as_str() }),
+        );
+    }
+    if let Some(e) = &runtime.enterprise {
+        upstreams.insert(
+            e.name.to_string(),
+            serde_json::json!({ "kind": "enterprise", "breaker": e.breaker.state().as_str() }),
+        );
+    }
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
         "checks": {
-            "config": { "status": "ok", "clients": runtime.clients.len(), "services": runtime.services.len() },
+            "config": { "status": "ok", "clients": runtime.clients.len(), "services": runtime.config.services.len() },
             "store": { "status": store },
+            "upstreams": upstreams,
         },
         "uptime_s": gw.started.elapsed().as_secs(),
         "version": env!("CARGO_PKG_VERSION"),
@@ -48,6 +64,23 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
 
 /// `GET /metrics`: Prometheus metrics in the OpenMetrics text format.
 pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    let runtime = gw.runtime();
+    let breakers = [
+        runtime
+            .population
+            .as_ref()
+            .map(|p| (&p.name, p.breaker.state())),
+        runtime
+            .enterprise
+            .as_ref()
+            .map(|e| (&e.name, e.breaker.state())),
+    ];
+    for (name, state) in breakers.into_iter().flatten() {
+        gw.metrics.breaker_open(
+            name,
+            state != crate::resilience::breaker::BreakerState::Closed,
+        );
+    }
     let mut resp = gw.metrics.render().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -283,6 +283,32 @@ async fn timeout_gives_504_and_the_breaker_sheds_load_until_a_probe_succeeds() {
     assert!(resp.headers().contains_key("retry-after"));
     problem(resp, 503, "upstream_unavailable").await;
     assert_eq!(journal_count(&s, "XacThucThongTinCongDan").await, before);
+    let ready: Value =
+        s.h.http
+            .get(s.h.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        ready["checks"]["upstreams"]["population"]["breaker"],
+        "open"
+    );
+    let metrics =
+        s.h.http
+            .get(s.h.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    assert!(
+        metrics.contains(r#"lienthong_upstream_breaker_open{service="population"} 1"#),
+        "{metrics}"
+    );
     // Other services are unaffected.
     assert_eq!(
         s.h.get("/v1/proxy/cat/procedures", "portal-key")

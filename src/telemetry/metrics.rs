@@ -56,6 +56,7 @@ pub struct Metrics {
     auth_failures: Family<ReasonLabel, Counter>,
     reloads: Family<OutcomeLabel, Counter>,
     in_flight: Gauge,
+    breaker_open: Family<ServiceLabel, Gauge>,
 }
 
 fn new_histogram() -> Histogram {
@@ -119,6 +120,12 @@ impl Metrics {
             "Requests being handled now",
             in_flight.clone(),
         );
+        let breaker_open = Family::<ServiceLabel, Gauge>::default();
+        registry.register(
+            "upstream_breaker_open",
+            "1 while the upstream's circuit breaker is open or half-open, else 0",
+            breaker_open.clone(),
+        );
         Self {
             registry,
             requests,
@@ -128,6 +135,7 @@ impl Metrics {
             auth_failures,
             reloads,
             in_flight,
+            breaker_open,
         }
     }
 
@@ -182,6 +190,15 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// Records whether an upstream's breaker is open (open or half-open) right now.
+    pub fn breaker_open(&self, service: &str, open: bool) {
+        self.breaker_open
+            .get_or_create(&ServiceLabel {
+                service: service.to_owned(),
+            })
+            .set(i64::from(open));
     }
 
     /// The in-flight gauge.
