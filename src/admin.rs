@@ -209,3 +209,40 @@ pub async fn reload_and_record(
     }
     result
 }
+
+/// `POST /v1/admin/cache/purge`: drops every cached registry reply (admin), e.g. after the registry
+/// corrected a record. Recorded in the admin audit.
+pub async fn purge_cache(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Response, ApiError> {
+    require_admin(&identity)?;
+    let runtime = gw.runtime();
+    let mut purged = Vec::new();
+    if let Some(e) = &runtime.enterprise
+        && e.purge()
+    {
+        purged.push(e.name.to_string());
+    }
+    let detail = format!(
+        "purged: {}",
+        if purged.is_empty() {
+            "-".to_owned()
+        } else {
+            purged.join(", ")
+        }
+    );
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "cache_purge",
+        target: None,
+        detail: Some(&detail),
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "purged": purged })).into_response())
+}

@@ -48,6 +48,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v1/admin/clients/{id}/suspend", post(admin::suspend))
         .route("/v1/admin/clients/{id}/resume", post(admin::resume))
         .route("/v1/admin/reload", post(admin::reload))
+        .route("/v1/admin/cache/purge", post(admin::purge_cache))
         .route("/v1/admin/audit", get(admin::audit))
         .route_layer(from_fn_with_state(gw.clone(), auth::require_client));
     Router::new()
