@@ -296,15 +296,7 @@ async fn timeout_gives_504_and_the_breaker_sheds_load_until_a_probe_succeeds() {
         ready["checks"]["upstreams"]["population"]["breaker"],
         "open"
     );
-    let metrics =
-        s.h.http
-            .get(s.h.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let metrics = s.h.metrics().await;
     assert!(
         metrics.contains(r#"lienthong_upstream_breaker_open{service="population"} 1"#),
         "{metrics}"

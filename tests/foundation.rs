@@ -205,15 +205,7 @@ async fn expired_none_and_forged_tokens_are_refused() {
     let resp = h.get("/v1/services", malformed).send().await.unwrap();
     problem(resp, 401, "unauthenticated").await;
 
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics().await;
     assert!(
         metrics.contains(r#"lienthong_auth_failures_total{reason="expired_token"} 1"#),
         "{metrics}"
@@ -435,15 +427,7 @@ async fn rate_limit_answers_429_with_headers() {
             .status(),
         200
     );
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics().await;
     assert!(
         metrics.contains(r#"lienthong_rate_limited_total{client="limited"} 1"#),
         "{metrics}"
@@ -730,15 +714,7 @@ async fn health_readiness_and_metrics() {
         .send()
         .await
         .unwrap();
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics().await;
     assert!(
         metrics
             .contains(r#"lienthong_requests_total{client="portal",service="cat",status="200"} 1"#),
