@@ -82,6 +82,7 @@ fn registry_base_path(kind: crate::config::ServiceKind) -> &'static str {
         crate::config::ServiceKind::Passthrough => "/v1/proxy",
         crate::config::ServiceKind::Population => "/v1/citizens",
         crate::config::ServiceKind::Enterprise => "/v1/enterprises",
+        crate::config::ServiceKind::Notary => "/v1/notary/documents",
     }
 }
 

@@ -275,6 +275,8 @@ pub struct ServiceConfig {
     pub population: Option<PopulationUpstream>,
     /// For `enterprise`: the NGSP OAuth2 client.
     pub enterprise: Option<EnterpriseUpstream>,
+    /// For `notary`: the WS-Security account.
+    pub notary: Option<NotaryUpstream>,
     /// Circuit breaker of this upstream (registry kinds).
     #[serde(default)]
     pub breaker: crate::resilience::breaker::BreakerConfig,
@@ -292,6 +294,16 @@ pub struct EnterpriseUpstream {
     pub client_id: String,
     /// Consumer secret (`env:NAME` or `file:PATH`).
     pub client_secret: SecretRef,
+}
+
+/// The notary records service's WS-Security UsernameToken account.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotaryUpstream {
+    /// User name.
+    pub username: String,
+    /// Password (`env:NAME` or `file:PATH`).
+    pub password: SecretRef,
 }
 
 /// Reply cache settings.
@@ -353,6 +365,9 @@ pub enum ServiceKind {
     /// The national enterprise registry (JSON behind NGSP OAuth2), behind
     /// `GET /v1/enterprises/{code}`; operation `lookup`. Cached.
     Enterprise,
+    /// Notary and certification records (SOAP), behind `/v1/notary/documents/lookup` and `/verify`;
+    /// operations `lookup` and `verify`. Always carries personal data (the parties).
+    Notary,
 }
 
 impl ServiceKind {
@@ -362,6 +377,7 @@ impl ServiceKind {
             ServiceKind::Passthrough => &[],
             ServiceKind::Population => &["verify", "lookup"],
             ServiceKind::Enterprise => &["lookup"],
+            ServiceKind::Notary => &["lookup", "verify"],
         }
     }
 
@@ -371,6 +387,7 @@ impl ServiceKind {
             ServiceKind::Passthrough => "passthrough",
             ServiceKind::Population => "population",
             ServiceKind::Enterprise => "enterprise",
+            ServiceKind::Notary => "notary",
         }
     }
 }
@@ -634,6 +651,38 @@ impl Config {
                     }
                 }
                 ServiceKind::Enterprise => {}
+                ServiceKind::Notary => {
+                    if !svc.routes.is_empty() {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.routes"),
+                            "a notary service has fixed operations: no routes",
+                        ));
+                    }
+                    if svc.notary.is_none() {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.notary"),
+                            "the WS-Security account is required",
+                        ));
+                    }
+                    if !svc.personal_data {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.personal_data"),
+                            "notarised documents name their parties: set it to true",
+                        ));
+                    }
+                    if self
+                        .services
+                        .values()
+                        .filter(|s| s.kind == ServiceKind::Notary)
+                        .count()
+                        > 1
+                    {
+                        return Err(ConfigError::invalid(
+                            key,
+                            "only one notary service may be configured",
+                        ));
+                    }
+                }
                 ServiceKind::Population => {
                     if !svc.routes.is_empty() {
                         return Err(ConfigError::invalid(
@@ -692,6 +741,12 @@ impl Config {
                         "only one enterprise service may be configured",
                     ));
                 }
+            }
+            if svc.kind != ServiceKind::Notary && svc.notary.is_some() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.notary"),
+                    "only for kind = \"notary\"",
+                ));
             }
             if svc.kind != ServiceKind::Enterprise && svc.enterprise.is_some() {
                 return Err(ConfigError::invalid(

@@ -63,6 +63,8 @@ pub struct Runtime {
     pub tokens: TokenService,
     /// Pass-through services by name.
     pub services: BTreeMap<String, Arc<Service>>,
+    /// The notary records service, if configured.
+    pub notary: Option<Arc<crate::registry::notary::NotaryService>>,
     /// The enterprise registry service, if configured.
     pub enterprise: Option<Arc<crate::registry::enterprise::EnterpriseService>>,
     /// The population database service, if configured.
@@ -119,12 +121,17 @@ impl Runtime {
         let mut services = BTreeMap::new();
         let mut population = None;
         let mut enterprise = None;
+        let mut notary = None;
         for (name, svc) in &config.services {
             match svc.kind {
                 crate::config::ServiceKind::Passthrough => {
                     let built = Service::build(name, svc)
                         .map_err(|e| invalid(&format!("services.{name}"), e))?;
                     services.insert(name.clone(), Arc::new(built));
+                }
+                crate::config::ServiceKind::Notary => {
+                    let built = crate::registry::notary::NotaryService::build(name, svc)?;
+                    notary = Some(Arc::new(built));
                 }
                 crate::config::ServiceKind::Enterprise => {
                     let built = crate::registry::enterprise::EnterpriseService::build(name, svc)?;
@@ -187,6 +194,7 @@ impl Runtime {
             services,
             population,
             enterprise,
+            notary,
             audit_key,
         })
     }

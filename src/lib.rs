@@ -42,6 +42,14 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v1/citizens/verify", post(registry::population::verify))
         .route("/v1/citizens/lookup", post(registry::population::lookup))
         .route("/v1/enterprises/{code}", get(registry::enterprise::lookup))
+        .route(
+            "/v1/notary/documents/lookup",
+            post(registry::notary::lookup),
+        )
+        .route(
+            "/v1/notary/documents/verify",
+            post(registry::notary::verify),
+        )
         .route("/v1/proxy/{service}", any(proxy::forward))
         .route("/v1/proxy/{service}/{*path}", any(proxy::forward))
         .route("/v1/admin/clients", get(admin::list_clients))

@@ -3,6 +3,7 @@
 //! attempt, bounded by the service timeout) → personal-data audit record → response.
 
 pub mod enterprise;
+pub mod notary;
 pub mod population;
 
 use std::time::Duration;

@@ -1,0 +1,119 @@
+//! Notary records behind `/v1/notary/documents/lookup` and `/verify`: the real router against the
+//! notary mock.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::problem;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+#[tokio::test]
+async fn documents_are_looked_up_verified_and_audited() {
+    common::install_crypto();
+    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 30, 5));
+    let notary = lienthong_mocks::notary::start(
+        &Default::default(),
+        data,
+        42,
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let upstream = lienthong_mocks::spawn(
+        lienthong_mocks::catalogue::router(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token.key"), common::TOKEN_KEY).unwrap();
+    std::fs::write(dir.path().join("notary.password"), "demo-notary-secret").unwrap();
+    let extra = format!(
+        r#"
+[[clients]]
+id = "registrar"
+api_keys_sha256 = ["{key}"]
+allow = [{{ service = "notary", operations = ["*"] }}]
+
+[services.notary]
+kind = "notary"
+base_url = "{url}/notary"
+personal_data = true
+notary = {{ username = "lienthong", password = "file:{d}/notary.password" }}
+"#,
+        key = lienthong::keys::sha256_hex("registrar-key"),
+        url = notary.mock.url(),
+        d = dir.path().display(),
+    );
+    let text = common::config_text(&upstream.url(), dir.path(), &extra);
+    let path = dir.path().join("lienthong.toml");
+    std::fs::write(&path, text).unwrap();
+    let h = common::start_with(upstream, dir, path).await;
+    let post = |path: &'static str, body: Value| {
+        h.post(path, "registrar-key")
+            .header("x-user-id", "046185000123")
+            .header("x-dossier-id", "HS-7")
+            .json(&body)
+            .send()
+    };
+
+    let resp = post(
+        "/v1/notary/documents/lookup",
+        json!({"document_number": "123/2026/HĐMB", "office_code": "46001"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let record: Value = resp.json().await.unwrap();
+    assert_eq!(record["document_number"], "123/2026/HĐMB");
+    assert!(
+        record["parties"].as_array().is_some_and(|p| !p.is_empty()),
+        "{record}"
+    );
+
+    let good = hex::encode(Sha256::digest("46001|123/2026/HĐMB".as_bytes()));
+    let resp = post(
+        "/v1/notary/documents/verify",
+        json!({"document_number": "123/2026/HĐMB", "office_code": "46001", "sha256": good}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap()["valid"], true);
+    let resp = post("/v1/notary/documents/verify", json!({"document_number": "123/2026/HĐMB", "office_code": "46001", "sha256": "0".repeat(64)})).await.unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap()["valid"], false);
+
+    let resp = post(
+        "/v1/notary/documents/verify",
+        json!({"document_number": "123/2026/HĐMB", "office_code": "46 001", "sha256": "xyz"}),
+    )
+    .await
+    .unwrap();
+    let body = problem(resp, 422, "validation_failed").await;
+    assert_eq!(body["errors"].as_array().unwrap().len(), 2);
+    let resp = post(
+        "/v1/notary/documents/lookup",
+        json!({"document_number": "999/2026/KHONG", "office_code": "46001"}),
+    )
+    .await
+    .unwrap();
+    problem(resp, 404, "not_found").await;
+    let resp = h
+        .post("/v1/notary/documents/lookup", "registrar-key")
+        .json(&json!({"document_number": "1", "office_code": "46001"}))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 400, "invalid_request").await;
+
+    let records = h.gw.store.audit_records(0, 100).await.unwrap();
+    assert_eq!(
+        records.len(),
+        4,
+        "every call that reached the registry is audited"
+    );
+    assert_eq!(records[0].event.service, "notary");
+    assert_eq!(records[3].event.outcome, "not_found");
+}
