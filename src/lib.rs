@@ -51,6 +51,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             post(registry::notary::verify),
         )
         .route("/v1/proxy/{service}", any(proxy::forward))
+        .route("/v1/proxy/{service}/", any(proxy::forward))
         .route("/v1/proxy/{service}/{*path}", any(proxy::forward))
         .route("/v1/admin/clients", get(admin::list_clients))
         .route("/v1/admin/clients/{id}/suspend", post(admin::suspend))

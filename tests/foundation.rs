@@ -573,6 +573,10 @@ async fn pass_through_forwards_cleanly() {
         "this hop is the new parent"
     );
 
+    // The service root with a trailing slash is routed (`down` allows `/*`; its upstream is closed).
+    let resp = h.get("/v1/proxy/down/", "portal-key").send().await.unwrap();
+    problem(resp, 503, "upstream_unavailable").await;
+
     // A request id that is not well formed is replaced.
     let resp = h
         .get("/v1/proxy/cat/procedures", "portal-key")
