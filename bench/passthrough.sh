@@ -35,6 +35,7 @@
 #                the log and perfstat.tsv), and during the first lienthong run `perf record`
 #                samples lienthong (cpu-clock, DWARF call graphs) into DIR/perf-lienthong.data.
 #                Needs `perf` (Debian: linux-perf).
+#   -s FILE      only print the summary of the results.tsv of an earlier run (kept with -o), and exit
 #   -n           do not run `cargo build --release` (use target/release/lienthong as is)
 #   -B FILE      lienthong binary to run instead of target/release/lienthong (implies -n), e.g. a
 #                copy kept aside so that later builds of the working tree do not change it mid-study
@@ -67,7 +68,50 @@ LT_PORT=18083
 die() { echo "passthrough.sh: FAIL: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
 
-while getopts "c:d:W:t:w:r:P:T:V:C:o:B:Q:Fnh" opt; do
+# Summary of a results.tsv: per target, medians over the runs during which other processes took at
+# most 5% of the CPUs (all runs, flagged, when a target has no such run).
+summarize() { # results.tsv
+    awk -F'\t' '
+    NR == 1 { next }
+    {
+        t = $2; clean = ($11 <= 5)
+        if (!(t in seen)) { seen[t] = 1; order[++k] = t }
+        na[t]++; A_rps[t, na[t]] = $3; A_p99[t, na[t]] = $4; A_p50[t, na[t]] = $5; A_cpu[t, na[t]] = $8
+        if (clean) { nc[t]++; C_rps[t, nc[t]] = $3; C_p99[t, nc[t]] = $4; C_p50[t, nc[t]] = $5; C_cpu[t, nc[t]] = $8 }
+        else suspect++
+    }
+    function median(arr, t, cnt,   i, j, v, tmp) {
+        for (i = 1; i <= cnt; i++) v[i] = arr[t, i]
+        for (i = 2; i <= cnt; i++) { tmp = v[i]; for (j = i - 1; j >= 1 && v[j] > tmp; j--) v[j + 1] = v[j]; v[j + 1] = tmp }
+        return cnt % 2 ? v[(cnt + 1) / 2] : (v[cnt / 2] + v[cnt / 2 + 1]) / 2
+    }
+    END {
+        for (i = 1; i <= k; i++) {
+            t = order[i]
+            if (nc[t] > 0) { R[t] = median(C_rps, t, nc[t]); P[t] = median(C_p99, t, nc[t]); M[t] = median(C_p50, t, nc[t]); C[t] = median(C_cpu, t, nc[t]); used[t] = nc[t] "/" na[t] }
+            else { R[t] = median(A_rps, t, na[t]); P[t] = median(A_p99, t, na[t]); M[t] = median(A_p50, t, na[t]); C[t] = median(A_cpu, t, na[t]); used[t] = na[t] "/" na[t] " SUSPECT" }
+        }
+        printf "%-10s %12s %9s %9s %14s %10s %12s  %s\n", "target", "req/s", "p50 ms", "p99 ms", "p99 added ms", "rps/nginx", "CPU us/req", "runs used"
+        for (i = 1; i <= k; i++) {
+            t = order[i]
+            added = ("direct" in R && t != "direct") ? sprintf("%+.3f", P[t] - P["direct"]) : "-"
+            ratio = ("nginx" in R && R["nginx"] > 0) ? sprintf("%.3f", R[t] / R["nginx"]) : "-"
+            printf "%-10s %12.1f %9.3f %9.3f %14s %10s %12.1f  %s\n", t, R[t], M[t], P[t], added, ratio, C[t], used[t]
+        }
+        if (("nginx" in R) && ("lienthong" in R)) {
+            printf "\nlienthong/nginx rps: %.3fx", R["lienthong"] / R["nginx"]
+            if ("direct" in R) printf "; p99 added over direct: nginx %+.3f ms, lienthong %+.3f ms", P["nginx"] - P["direct"], P["lienthong"] - P["direct"]
+            printf "\n"
+            ok = (R["lienthong"] >= R["nginx"]) && (("direct" in R) ? (P["lienthong"] - P["direct"] <= 1.0) : 1)
+            printf "target (lienthong >= 1.0x nginx rps, p99 added <= 1 ms): %s\n", ok ? "MET" : "NOT MET"
+        }
+        printf "(medians; CPU us/req: the proxy under test, for direct the upstream nginx; runs used: runs with\n"
+        printf " at most 5%% of the CPUs taken by other processes / all runs kept)\n"
+        if (suspect) printf "WARNING: %d run(s) kept while the machine was busy were left out of the medians\n", suspect
+    }' "$1"
+}
+
+while getopts "c:d:W:t:w:r:P:T:V:C:o:B:Q:Fs:nh" opt; do
     case "$opt" in
         c) CONNS=$OPTARG ;;
         d) DURATION=$OPTARG ;;
@@ -83,6 +127,7 @@ while getopts "c:d:W:t:w:r:P:T:V:C:o:B:Q:Fnh" opt; do
         n) BUILD=0 ;;
         Q) QUIET_WAIT=$OPTARG ;;
         F) PERF=1 ;;
+        s) summarize "$OPTARG"; exit 0 ;;
         B) BIN=$(realpath "$OPTARG"); BUILD=0 ;;
         h) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option (see -h)" ;;
@@ -111,11 +156,18 @@ chmod 755 "$TMP"  # nginx workers run as an unprivileged user when started by ro
 [ -n "$OUT" ] && mkdir -p "$OUT"
 RAW="${OUT:-$TMP}"
 PIDS=()
+WRK_JOB=""     # the background job running wrk, while one runs
+PERF_PIDS=()   # perf stat / perf record, with -F
 declare -A ROLE_PID=()  # upstream, proxy, lienthong -> pid
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [ -n "$WRK_JOB" ]; then  # the job's child is `timeout`, which passes the signal on to wrk
+        for c in $(pgrep -P "$WRK_JOB" || true); do kill -TERM "$c" 2>/dev/null || true; done
+        wait "$WRK_JOB" 2>/dev/null || true
+    fi
+    for pid in "${PERF_PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
@@ -124,7 +176,15 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
-    if [ -z "$OUT" ]; then rm -rf "$TMP"; fi
+    if [ -n "$OUT" ]; then  # keep the small logs; lienthong's access log can be hundreds of MB
+        for f in upstream/error.log proxy/error.log lienthong.stderr lienthong.toml; do
+            if [ -f "$TMP/$f" ]; then cp "$TMP/$f" "$OUT/${f//\//-}"; fi
+        done
+        if [ -f "$TMP/lienthong.log" ]; then
+            { head -n 5 "$TMP/lienthong.log"; echo "..."; tail -n 5 "$TMP/lienthong.log"; } >"$OUT/lienthong-log-excerpt.txt"
+        fi
+    fi
+    rm -rf "$TMP"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -255,9 +315,14 @@ run_wrk() { # target seconds outfile [timefile]
     url=$(url_of "$target")
     local args=(-t"$WRK_THREADS" -c"$CONNS" -d"${secs}s" --timeout 5s --latency)
     [ "$target" = lienthong ] && args+=(-H "$AUTH")
-    local TIMEFORMAT='%R %U %S'
-    { time timeout $((secs + 30)) "${PIN_LOAD[@]}" wrk "${args[@]}" "$url" >"$out" 2>&1; } 2>"$timefile" \
-        || die "wrk against $target failed: $(cat "$out")"
+    local TIMEFORMAT='%R %U %S' rc=0
+    # In the background, so that a signal to this script is handled at once (a trap waits for a
+    # foreground command to finish); `time` gives wrk's CPU time through `timeout`, which waits for it.
+    { time timeout $((secs + 30)) "${PIN_LOAD[@]}" wrk "${args[@]}" "$url" >"$out" 2>&1; } 2>"$timefile" &
+    WRK_JOB=$!
+    wait "$WRK_JOB" || rc=$?
+    WRK_JOB=""
+    [ "$rc" = 0 ] || die "wrk against $target failed (exit $rc): $(cat "$out")"
 }
 
 to_ms() { # "1.23ms" | "850.00us" | "1.02s" -> ms
@@ -322,11 +387,13 @@ measure() { # round target; appends one line to $RESULTS (or to $REJECTED when r
                 -p "$(echo "$proxy_pid" $(pgrep -P "$proxy_pid" || true) | tr ' ' ,)" \
                 -o "$pstat_out" -- sleep "$DURATION" >/dev/null 2>&1 &
             pstat=$!
+            PERF_PIDS+=("$pstat")
             if [ "$target" = lienthong ] && [ "$round" = 1 ]; then
                 perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$proxy_pid" \
                     -o "$RAW/perf-lienthong.data" -- sleep "$(( DURATION > 6 ? DURATION - 4 : DURATION ))" \
                     >"$RAW/perf-record.log" 2>&1 &
                 prec=$!
+                PERF_PIDS+=("$prec")
             fi
         fi
         up0=$(tree_ticks "${ROLE_PID[upstream]}"); read -r pu0 ps0 < <(tree_ticks_split "$proxy_pid"); all0=$(total_busy_ticks)
@@ -335,6 +402,7 @@ measure() { # round target; appends one line to $RESULTS (or to $REJECTED when r
         px0=$((pu0 + ps0)); px1=$((pu1 + ps1))
         if [ -n "$pstat" ]; then wait "$pstat" || true; fi
         if [ -n "$prec" ]; then wait "$prec" || log "perf record failed: $(cat "$RAW/perf-record.log")"; fi
+        PERF_PIDS=()
         check_wrk "$target" "$out"
         rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
         p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
@@ -400,34 +468,7 @@ echo
 echo "lienthong pass-through benchmark  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) CPUs"
 echo "wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s --latency, warm-up ${WARMUP}s, rounds $ROUNDS (median), pin $PIN"
 want lienthong && echo "lienthong --worker-threads $WORKERS, config variant: $VARIANT"
-awk -F'\t' -v rounds="$ROUNDS" '
-    NR == 1 { next }
-    { n[$2]++; rps[$2, n[$2]] = $3; p99[$2, n[$2]] = $4; p50[$2, n[$2]] = $5; cpu[$2, n[$2]] = $8
-      if ($11 > maxforeign) maxforeign = $11
-      if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } }
-    function median(arr, t, cnt,   i, j, v, tmp) {
-        for (i = 1; i <= cnt; i++) v[i] = arr[t, i]
-        for (i = 2; i <= cnt; i++) { tmp = v[i]; for (j = i - 1; j >= 1 && v[j] > tmp; j--) v[j + 1] = v[j]; v[j + 1] = tmp }
-        return cnt % 2 ? v[(cnt + 1) / 2] : (v[cnt / 2] + v[cnt / 2 + 1]) / 2
-    }
-    END {
-        for (i = 1; i <= k; i++) { t = order[i]; R[t] = median(rps, t, n[t]); P[t] = median(p99, t, n[t]); M[t] = median(p50, t, n[t]); C[t] = median(cpu, t, n[t]) }
-        printf "%-10s %12s %9s %9s %14s %10s %15s\n", "target", "req/s", "p50 ms", "p99 ms", "p99 added ms", "rps/nginx", "server CPU us/req"
-        for (i = 1; i <= k; i++) {
-            t = order[i]
-            added = ("direct" in R && t != "direct") ? sprintf("%+.3f", P[t] - P["direct"]) : "-"
-            ratio = ("nginx" in R && R["nginx"] > 0) ? sprintf("%.3f", R[t] / R["nginx"]) : "-"
-            printf "%-10s %12.1f %9.3f %9.3f %14s %10s %15.1f\n", t, R[t], M[t], P[t], added, ratio, C[t]
-        }
-        if (("nginx" in R) && ("lienthong" in R)) {
-            printf "\nlienthong/nginx rps: %.3fx", R["lienthong"] / R["nginx"]
-            if ("direct" in R) printf "; p99 added over direct: nginx %+.3f ms, lienthong %+.3f ms", P["nginx"] - P["direct"], P["lienthong"] - P["direct"]
-            printf "\n"
-            ok = (R["lienthong"] >= R["nginx"]) && (("direct" in R) ? (P["lienthong"] - P["direct"] <= 1.0) : 1)
-            printf "target (lienthong >= 1.0x nginx rps, p99 added <= 1 ms): %s\n", ok ? "MET" : "NOT MET"
-        }
-        printf "(server CPU: the proxy under test; for direct, the upstream nginx.) max foreign CPU during a run: %.1f%%%s\n", maxforeign, ((maxforeign > 5) ? "  <- machine was busy: results suspect" : "")
-    }' "$RESULTS"
+summarize "$RESULTS"
 if [ -s "$REJECTED" ]; then echo "$(wc -l <"$REJECTED") run(s) redone because the machine was busy (see rejected.tsv)"; fi
 if [ -n "$OUT" ]; then echo "raw wrk outputs and logs: $OUT"; fi
 exit 0
