@@ -39,12 +39,36 @@ pub struct DemoUpstreams {
     pub population: SocketAddr,
     /// The enterprise registry mock.
     pub enterprise: SocketAddr,
+    /// The notary records mock.
+    pub notary: SocketAddr,
 }
 
 /// The demo configuration, listening on `127.0.0.1:port`, with every service routed to the mocks.
 pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
     let catalogue = upstreams.catalogue;
     let mut services = std::collections::BTreeMap::new();
+    services.insert(
+        "notary".to_owned(),
+        ServiceConfig {
+            kind: ServiceKind::Notary,
+            description:
+                "Hồ sơ công chứng, chứng thực (mock): /v1/notary/documents/lookup, /verify".into(),
+            base_url: format!("http://{}/notary", upstreams.notary),
+            timeout_ms: 10_000,
+            connect_timeout_ms: 2_000,
+            personal_data: true,
+            ca_bundle: None,
+            population: None,
+            breaker: Default::default(),
+            enterprise: None,
+            notary: Some(crate::config::NotaryUpstream {
+                username: "lienthong".into(),
+                password: SecretRef::inline(b"demo-notary-secret".to_vec()),
+            }),
+            cache: None,
+            routes: vec![],
+        },
+    );
     services.insert(
         "enterprise".to_owned(),
         ServiceConfig {
@@ -168,6 +192,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
                     allow_all("dossiers"),
                     allow_all("population"),
                     allow_all("enterprise"),
+                    allow_all("notary"),
                 ],
             },
             ClientConfig {
@@ -230,6 +255,7 @@ mod tests {
                 catalogue: "127.0.0.1:9".parse().unwrap(),
                 population: "127.0.0.1:9".parse().unwrap(),
                 enterprise: "127.0.0.1:9".parse().unwrap(),
+                notary: "127.0.0.1:9".parse().unwrap(),
             },
         );
         c.validate().unwrap();

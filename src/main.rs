@@ -401,12 +401,17 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         .get("enterprise")
         .map(|s| s.mock.addr)
         .context("the enterprise mock is missing")?;
+    let notary = set
+        .get("notary")
+        .map(|s| s.mock.addr)
+        .context("the notary mock is missing")?;
     let config = lienthong::demo::config(
         port,
         lienthong::demo::DemoUpstreams {
             catalogue,
             population,
             enterprise,
+            notary,
         },
     );
     let addr = config.listeners[0].addr;
