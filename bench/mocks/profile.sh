@@ -68,12 +68,12 @@ wait "$WRK"
 grep -E "Requests/sec|Non-2xx|Socket errors" "$OUT/wrk.txt" || true
 
 perf report -i "$OUT/perf.data" --children --sort symbol --stdio -g none 2>/dev/null \
-    | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' >"$OUT/inclusive.txt"
+    | grep -v '^#' | grep -v '^$' | sed 's/  */ /g; s/ - - *$//; s/ *$//' >"$OUT/inclusive.txt"
 perf report -i "$OUT/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null \
-    | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' >"$OUT/dso.txt"
+    | grep -v '^#' | grep -v '^$' | sed 's/  */ /g; s/ *$//' >"$OUT/dso.txt"
 share() { # label regex: the largest inclusive % of a symbol matching regex
     local v
-    v="$(grep -E "$2" "$OUT/inclusive.txt" | awk '{ sub(/%/, "", $1); if ($1 > m) m = $1 } END { printf "%.1f", m + 0 }')"
+    v="$( (grep -E "$2" "$OUT/inclusive.txt" || true) | awk '{ sub(/%/, "", $1); if ($1 > m) m = $1 } END { printf "%.1f", m + 0 }')"
     printf '  %-58s %5s %%\n' "$1" "$v"
 }
 echo "Inclusive share of our mock's on-CPU samples ($(grep -c . "$OUT/inclusive.txt") symbols; $OUT):"
@@ -90,4 +90,4 @@ echo "Self time by library:"
 head -5 "$OUT/dso.txt" | sed 's/^/  /'
 echo "Top self symbols:"
 perf report -i "$OUT/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null \
-    | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | cut -c1-110 | head -12 | sed 's/^/  /'
+    | grep -v '^#' | grep -v '^$' | sed 's/  */ /g; s/ - - *$//' | cut -c1-110 | head -12 | sed 's/^/  /'
