@@ -452,6 +452,34 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// Turns axum's own plain-text rejections (a bad path parameter, say) into problems.
+pub(crate) fn rejections_to_problems(resp: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = resp.status();
+    let is_problem = resp.extensions().get::<PendingProblem>().is_some();
+    let is_plain = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if is_problem || !is_plain || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let code = match status.as_u16() {
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        413 => ErrorCode::PayloadTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        422 => ErrorCode::ValidationFailed,
+        s if s >= 500 => ErrorCode::Internal,
+        _ => ErrorCode::InvalidRequest,
+    };
+    let mut out = ApiError::new(code).into_response();
+    *out.extensions_mut() = resp.into_parts().0.extensions;
+    out.extensions_mut()
+        .insert(PendingProblem(ApiError::new(code)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,15 +28,18 @@ pub mod validate;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get, post};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::gateway::Gateway;
 
-/// The gateway's whole HTTP surface. Tests call it directly; the server serves it.
-pub fn router(gw: Arc<Gateway>) -> Router {
+/// The gateway's whole HTTP surface as one service, the edge around the routes. Tests call it
+/// directly; the server serves it.
+pub type App = telemetry::Edge<Router>;
+
+/// Builds the [`App`] for a gateway.
+pub fn router(gw: Arc<Gateway>) -> App {
     let authenticated = Router::new()
         .route("/v1/services", get(access::list_services))
         .route("/v1/citizens/verify", post(registry::population::verify))
@@ -60,7 +63,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v1/admin/cache/purge", post(admin::purge_cache))
         .route("/v1/admin/audit", get(admin::audit))
         .route_layer(from_fn_with_state(gw.clone(), auth::require_client));
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -70,37 +73,6 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .merge(authenticated)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed) })
-        .layer(map_response(rejections_to_problems))
-        // The edge wraps bodies in the configured limit itself.
-        .layer(DefaultBodyLimit::disable())
-        .layer(from_fn_with_state(gw.clone(), telemetry::edge))
-        .with_state(gw)
-}
-
-/// Turns axum's own plain-text rejections (a bad path parameter, say) into problems.
-async fn rejections_to_problems(resp: axum::response::Response) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let status = resp.status();
-    let is_problem = resp.extensions().get::<error::PendingProblem>().is_some();
-    let is_plain = resp
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
-    if is_problem || !is_plain || !(status.is_client_error() || status.is_server_error()) {
-        return resp;
-    }
-    let code = match status.as_u16() {
-        404 => ErrorCode::NotFound,
-        405 => ErrorCode::MethodNotAllowed,
-        413 => ErrorCode::PayloadTooLarge,
-        415 => ErrorCode::UnsupportedMediaType,
-        422 => ErrorCode::ValidationFailed,
-        s if s >= 500 => ErrorCode::Internal,
-        _ => ErrorCode::InvalidRequest,
-    };
-    let mut out = ApiError::new(code).into_response();
-    *out.extensions_mut() = resp.into_parts().0.extensions;
-    out.extensions_mut()
-        .insert(error::PendingProblem(ApiError::new(code)));
-    out
+        .with_state(gw.clone());
+    telemetry::Edge::new(gw, routes)
 }

@@ -74,22 +74,18 @@ impl RoutePattern {
     /// Whether a checked path matches.
     pub fn matches(&self, path: &str) -> bool {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let parts: Vec<&str> = if trimmed.is_empty() {
-            Vec::new()
-        } else {
-            trimmed.split('/').collect()
-        };
-        if self.prefix {
-            if parts.len() < self.segments.len() {
+        let mut parts = trimmed.split('/').filter(|_| !trimmed.is_empty());
+        for segment in &self.segments {
+            let ok = match (segment, parts.next()) {
+                (_, None) => false,
+                (Segment::Literal(l), Some(p)) => l == p,
+                (Segment::Param, Some(p)) => !p.is_empty(),
+            };
+            if !ok {
                 return false;
             }
-        } else if parts.len() != self.segments.len() {
-            return false;
         }
-        self.segments.iter().zip(&parts).all(|(s, p)| match s {
-            Segment::Literal(l) => l == p,
-            Segment::Param => !p.is_empty(),
-        })
+        self.prefix || parts.next().is_none()
     }
 }
 
@@ -98,12 +94,19 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
     if !path.starts_with('/') {
         return Err("the path must start with /");
     }
-    let lower = path.to_ascii_lowercase();
-    if lower.contains("%2f") || lower.contains("%5c") || path.contains('\\') {
+    if path.contains('\\') {
         return Err("encoded slashes are not allowed in the path");
     }
-    if lower.contains("%2e") || lower.contains("%00") {
-        return Err("encoded dots or NUL are not allowed in the path");
+    for escape in path.split('%').skip(1) {
+        match escape.as_bytes().get(..2).map(|h| h.to_ascii_lowercase()) {
+            Some(h) if h == b"2f" || h == b"5c" => {
+                return Err("encoded slashes are not allowed in the path");
+            }
+            Some(h) if h == b"2e" || h == b"00" => {
+                return Err("encoded dots or NUL are not allowed in the path");
+            }
+            _ => {}
+        }
     }
     for seg in path[1..].split('/') {
         if seg == "." || seg == ".." {
@@ -117,7 +120,7 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
 }
 
 struct Route {
-    operation: String,
+    operation: Arc<str>,
     methods: Vec<Method>,
     pattern: RoutePattern,
 }
@@ -156,7 +159,7 @@ impl Service {
                 .map(|m| Method::from_bytes(m.as_bytes()).map_err(|e| e.to_string()))
                 .collect::<Result<_, _>>()?;
             routes.push(Route {
-                operation: r.operation.clone(),
+                operation: Arc::from(r.operation.as_str()),
                 methods,
                 pattern: RoutePattern::parse(&r.path)?,
             });
@@ -179,7 +182,7 @@ impl Service {
     pub fn operations(&self) -> Vec<&str> {
         let mut ops: Vec<&str> = Vec::new();
         for r in &self.routes {
-            if !ops.contains(&r.operation.as_str()) {
+            if !ops.contains(&&*r.operation) {
                 ops.push(&r.operation);
             }
         }
@@ -188,7 +191,7 @@ impl Service {
 
     /// The operation a method and path map to: `Ok(op)`, or `Err(allowed)` with the methods the path
     /// allows (empty when no route matches the path at all).
-    fn route(&self, method: &Method, path: &str) -> Result<&str, Vec<&Method>> {
+    fn route(&self, method: &Method, path: &str) -> Result<&Arc<str>, Vec<&Method>> {
         let mut allowed = Vec::new();
         for r in &self.routes {
             if r.pattern.matches(path) {
@@ -241,6 +244,9 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 /// gateway sets to the upstream's.
 const GATEWAY_ONLY_REQUEST_HEADERS: [HeaderName; 2] = [header::HOST, header::AUTHORIZATION];
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 /// Header naming the calling client, set by the gateway for the upstream (a caller's own is dropped).
 pub const CLIENT_HEADER: HeaderName = HeaderName::from_static("x-lienthong-client");
 
@@ -253,14 +259,22 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, extra: &[HeaderName]) {
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
-    for name in listed.iter().chain(&HOP_BY_HOP).chain(extra) {
+    // One pass over the few headers present, rather than one lookup per name that might be.
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| HOP_BY_HOP.contains(n) || extra.contains(n) || listed.contains(n))
+        .cloned()
+        .collect();
+    for name in &doomed {
         headers.remove(name);
     }
 }
 
 /// The pass-through handler for `/v1/proxy/{service}/{*path}`.
 pub async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    let raw_path = req.uri().path();
+    // A Uri clone shares its bytes: the path can be borrowed while the request moves on.
+    let uri = req.uri().clone();
+    let raw_path = uri.path();
     let rest = raw_path.strip_prefix("/v1/proxy/").unwrap_or("");
     let (service_name, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -274,7 +288,7 @@ pub async fn forward(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         service: service.name.clone(),
         operation: None,
     };
-    match forward_to(&gw, &service, path.to_owned(), req).await {
+    match forward_to(&gw, &service, path, req).await {
         Ok(resp) | Err(resp) => with_log(resp, log),
     }
 }
@@ -293,17 +307,17 @@ struct OperationName(Arc<str>);
 async fn forward_to(
     gw: &Gateway,
     service: &Service,
-    path: String,
+    path: &str,
     req: Request,
 ) -> Result<Response, Response> {
     let fail = |e: ApiError| e.into_response();
-    check_path(&path).map_err(|why| {
+    check_path(path).map_err(|why| {
         fail(ApiError::invalid_request(
             format!("Đường dẫn không hợp lệ: {why}."),
             format!("Invalid path: {why}."),
         ))
     })?;
-    let operation = match service.route(req.method(), &path) {
+    let operation = match service.route(req.method(), path) {
         Ok(op) => op,
         Err(allowed) if allowed.is_empty() => return Err(fail(ApiError::new(ErrorCode::NotFound))),
         Err(allowed) => {
@@ -317,7 +331,7 @@ async fn forward_to(
             ));
         }
     };
-    let op_name = OperationName(Arc::from(operation));
+    let op_name = OperationName(operation.clone());
     let tag = |mut r: Response| {
         r.extensions_mut().insert(op_name.clone());
         r
@@ -342,7 +356,7 @@ async fn forward_to(
 
     let mut path_and_query = String::with_capacity(service.base_path.len() + path.len() + 64);
     path_and_query.push_str(&service.base_path);
-    path_and_query.push_str(&path);
+    path_and_query.push_str(path);
     if let Some(q) = parts.uri.query() {
         path_and_query.push('?');
         path_and_query.push_str(q);
@@ -370,20 +384,20 @@ async fn forward_to(
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
             headers.insert(crate::telemetry::REQUEST_ID, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&ctx.trace.child_header()) {
+        if let Ok(v) = HeaderValue::try_from(ctx.trace.child_header()) {
             headers.insert(crate::telemetry::TRACEPARENT, v);
         }
     }
     if let Some((ip, tls)) = peer {
-        let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(prev) => format!("{prev}, {ip}"),
             None => ip.to_string(),
         };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
-            headers.insert("x-forwarded-for", v);
+        if let Ok(v) = HeaderValue::try_from(xff) {
+            headers.insert(X_FORWARDED_FOR, v);
         }
         headers.insert(
-            "x-forwarded-proto",
+            X_FORWARDED_PROTO,
             HeaderValue::from_static(if tls { "https" } else { "http" }),
         );
     }

@@ -22,6 +22,8 @@ pub struct ClientLimiter {
     interval: Duration,
     limiter: Limiter,
     clock: DefaultClock,
+    /// `RateLimit-Policy`, the same on every response.
+    policy: Option<HeaderValue>,
 }
 
 /// The outcome of one check, ready to become headers.
@@ -45,12 +47,16 @@ impl ClientLimiter {
         let clock = DefaultClock::default();
         let limiter = RateLimiter::direct_with_clock(quota, clock.clone())
             .with_middleware::<StateInformationMiddleware>();
+        let interval = quota.replenish_interval();
+        let window = ceil_secs(interval * burst).max(1);
+        let policy = HeaderValue::try_from(format!("\"client\";q={burst};w={window}")).ok();
         Self {
             config,
             burst,
-            interval: quota.replenish_interval(),
+            interval,
             limiter,
             clock,
+            policy,
         }
     }
 
@@ -84,13 +90,11 @@ impl ClientLimiter {
 
     /// Writes `RateLimit-Policy` and `RateLimit` for this decision.
     pub fn write_headers(&self, d: &RateDecision, headers: &mut HeaderMap) {
-        let window = ceil_secs(self.interval * self.burst).max(1);
-        if let Ok(v) = HeaderValue::from_str(&format!("\"client\";q={};w={window}", self.burst)) {
-            headers.insert("ratelimit-policy", v);
+        if let Some(policy) = &self.policy {
+            headers.insert("ratelimit-policy", policy.clone());
         }
-        if let Ok(v) =
-            HeaderValue::from_str(&format!("\"client\";r={};t={}", d.remaining, d.reset_s))
-        {
+        let state = format!("\"client\";r={};t={}", d.remaining, d.reset_s);
+        if let Ok(v) = HeaderValue::try_from(state) {
             headers.insert("ratelimit", v);
         }
     }

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -92,7 +91,7 @@ impl RunningServer {
     /// Starts serving `router` on the bound listeners.
     pub fn start(
         listeners: Vec<BoundListener>,
-        router: Router,
+        router: crate::App,
         settings: ConnSettings,
     ) -> RunningServer {
         let (stop, stop_rx) = watch::channel(false);
@@ -113,7 +112,7 @@ impl RunningServer {
 
 async fn accept_loop(
     l: BoundListener,
-    router: Router,
+    router: crate::App,
     settings: ConnSettings,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -205,7 +204,7 @@ async fn accept_loop(
 async fn serve_connection<I>(
     io: TokioIo<I>,
     info: ConnInfo,
-    router: Router,
+    router: crate::App,
     builder: Arc<auto::Builder<TokioExecutor>>,
     mut stop: watch::Receiver<bool>,
 ) where

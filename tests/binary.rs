@@ -111,6 +111,8 @@ fn keys_new_prints_the_key_once_and_its_hash_line() {
 struct Gateway {
     child: Child,
     addr: String,
+    /// Every line the gateway wrote to standard output so far.
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Gateway {
@@ -131,8 +133,11 @@ fn spawn_gateway(config: &std::path::Path) -> Gateway {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = lines.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            kept.lock().unwrap().push(line.clone());
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                 && v["message"] == "listening"
             {
@@ -143,7 +148,11 @@ fn spawn_gateway(config: &std::path::Path) -> Gateway {
     let addr = rx
         .recv_timeout(Duration::from_secs(20))
         .expect("the gateway did not start");
-    Gateway { child, addr }
+    Gateway {
+        child,
+        addr,
+        stdout: lines,
+    }
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -434,4 +443,75 @@ async fn mocks_command_starts_every_system_and_prints_where() {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_has_one_json_line_per_request_and_no_identifiers() {
+    common::install_crypto();
+    let upstream = lienthong_mocks::spawn(
+        lienthong_mocks::catalogue::router(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &format!("http://{}", upstream.addr), "");
+    let mut gw = spawn_gateway(&config);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let ok = http
+        .get(format!(
+            "http://{}/v1/proxy/dossiers/dossiers/046200001234",
+            gw.addr
+        ))
+        .bearer_auth("portal-key")
+        .header("x-request-id", "access-log-test-1")
+        .send()
+        .await
+        .unwrap();
+    let missing = http
+        .get(format!("http://{}/v1/nowhere/079300001111", gw.addr))
+        .header("x-request-id", "access-log-test-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let ok_status = ok.status().as_u16();
+    signal(&gw.child, "TERM");
+    let _ = gw.child.wait();
+    // The reader thread ends at end of file; give it a moment to take the last lines.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = gw.stdout.lock().unwrap().clone();
+    let access: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "access")
+        .collect();
+    let first = access
+        .iter()
+        .find(|v| v["request_id"] == "access-log-test-1")
+        .expect("an access line for the proxied request");
+    assert_eq!(first["status"], ok_status);
+    assert_eq!(
+        first["path"], "/v1/proxy/dossiers",
+        "the proxied path is cut"
+    );
+    assert_eq!(first["client"], "portal");
+    assert_eq!(first["service"], "dossiers");
+    assert_eq!(first["method"], "GET");
+    assert_eq!(first["level"], "INFO");
+    assert!(first["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(first["latency_ms"].as_f64().unwrap() >= 0.0);
+    let second = access
+        .iter()
+        .find(|v| v["request_id"] == "access-log-test-2")
+        .expect("an access line for the unknown path");
+    assert_eq!(second["path"], "/v1/nowhere/***");
+    assert_eq!(second["code"], "not_found");
+    assert_eq!(second["client"], "-");
+    for line in &lines {
+        assert!(
+            !line.contains("046200001234") && !line.contains("079300001111"),
+            "an identifier reached the log: {line}"
+        );
+    }
 }

@@ -3,20 +3,37 @@
 //! Labels only ever hold configured names (client ids, service names) or fixed words, never
 //! anything a caller typed, so cardinality stays bounded and no personal data gets in.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// A label value taken from the config (a client id, a service name): shared, so labelling a
+/// request copies no bytes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Name(Arc<str>);
+
+impl EncodeLabelValue for Name {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        (&*self.0).encode(encoder)
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    client: String,
-    service: String,
+    client: Name,
+    service: Name,
     status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestServiceLabel {
+    service: Name,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -50,7 +67,9 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    latency: Family<ServiceLabel, Histogram, fn() -> Histogram>,
+    latency: Family<RequestServiceLabel, Histogram, fn() -> Histogram>,
+    /// Label for requests that reached no client or service.
+    none: Name,
     upstream_latency: Family<ServiceLabel, Histogram, fn() -> Histogram>,
     rate_limited: Family<ClientLabel, Counter>,
     auth_failures: Family<ReasonLabel, Counter>,
@@ -79,9 +98,10 @@ impl Metrics {
             "Requests answered, by client, service and status",
             requests.clone(),
         );
-        let latency = Family::<ServiceLabel, Histogram, fn() -> Histogram>::new_with_constructor(
-            new_histogram,
-        );
+        let latency =
+            Family::<RequestServiceLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+                new_histogram,
+            );
         registry.register(
             "request_duration_seconds",
             "Time from request to response head, by service",
@@ -130,6 +150,7 @@ impl Metrics {
             registry,
             requests,
             latency,
+            none: Name(Arc::from("-")),
             upstream_latency,
             rate_limited,
             auth_failures,
@@ -139,20 +160,28 @@ impl Metrics {
         }
     }
 
-    /// Counts one answered request and its latency.
-    pub fn request(&self, client: &str, service: &str, status: u16, latency: Duration) {
+    /// Counts one answered request and its latency; `None` is labelled `-`.
+    pub fn request(
+        &self,
+        client: Option<&Arc<str>>,
+        service: Option<&Arc<str>>,
+        status: u16,
+        latency: Duration,
+    ) {
+        let name = |n: Option<&Arc<str>>| n.map_or_else(|| self.none.clone(), |n| Name(n.clone()));
+        let service = name(service);
+        self.latency
+            .get_or_create(&RequestServiceLabel {
+                service: service.clone(),
+            })
+            .observe(latency.as_secs_f64());
         self.requests
             .get_or_create(&RequestLabels {
-                client: client.to_owned(),
-                service: service.to_owned(),
+                client: name(client),
+                service,
                 status,
             })
             .inc();
-        self.latency
-            .get_or_create(&ServiceLabel {
-                service: service.to_owned(),
-            })
-            .observe(latency.as_secs_f64());
     }
 
     /// Records one upstream call's latency.

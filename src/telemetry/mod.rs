@@ -1,17 +1,18 @@
 //! Telemetry and the edge of every request: request ids, W3C trace context, body and time limits,
 //! rendering of problem documents, the access log line and request metrics.
 
+pub mod access_log;
 pub mod metrics;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, header};
 use http_body_util::Limited;
+use tower::ServiceExt;
 
 use crate::config::{LogFormat, TelemetryConfig};
 use crate::error::{ApiError, ErrorCode, Lang, PendingProblem};
@@ -34,62 +35,81 @@ pub struct RequestContext {
 }
 
 /// W3C Trace Context (`traceparent`) of this hop.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TraceContext {
-    /// 16-byte trace id, lowercase hex.
-    pub trace_id: String,
-    /// Our own 8-byte span id, lowercase hex: the parent id we pass upstream.
-    pub span_id: String,
-    /// Trace flags, 2 hex digits.
-    pub flags: String,
+    /// 16-byte trace id.
+    pub trace_id: [u8; 16],
+    /// Our own 8-byte span id: the parent id we pass upstream.
+    pub span_id: [u8; 8],
+    /// Trace flags.
+    pub flags: u8,
 }
 
-fn is_lower_hex(s: &str, len: usize) -> bool {
-    s.len() == len
-        && s.bytes()
+/// Decodes exactly `N` bytes of lowercase hex (W3C forbids uppercase).
+fn lower_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N
+        || !s
+            .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn random_hex(bytes: usize) -> String {
-    let v: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
-    hex::encode(v)
+    {
+        return None;
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
 }
 
 impl TraceContext {
     /// Continues the caller's trace when its `traceparent` is valid, else starts a new one.
     pub fn from_headers(headers: &http::HeaderMap) -> TraceContext {
-        let span_id = random_hex(8);
-        if let Some(v) = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok()) {
-            let parts: Vec<&str> = v.trim().split('-').collect();
-            // Version 00 has exactly four fields; later versions may append more (W3C §3.2.4).
-            if parts.len() >= 4
-                && is_lower_hex(parts[0], 2)
-                && parts[0] != "ff"
-                && (parts[0] != "00" || parts.len() == 4)
-                && is_lower_hex(parts[1], 32)
-                && parts[1].bytes().any(|b| b != b'0')
-                && is_lower_hex(parts[2], 16)
-                && parts[2].bytes().any(|b| b != b'0')
-                && is_lower_hex(parts[3], 2)
-            {
-                return TraceContext {
-                    trace_id: parts[1].to_owned(),
-                    span_id,
-                    flags: parts[3].to_owned(),
-                };
-            }
+        let span_id = rand::random::<u64>().to_be_bytes();
+        let caller = headers
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_traceparent);
+        match caller {
+            Some((trace_id, flags)) => TraceContext {
+                trace_id,
+                span_id,
+                flags,
+            },
+            None => TraceContext {
+                trace_id: rand::random::<u128>().to_be_bytes(),
+                span_id,
+                flags: 0,
+            },
         }
-        TraceContext {
-            trace_id: random_hex(16),
-            span_id,
-            flags: "00".to_owned(),
-        }
+    }
+
+    /// The trace id as 32 lowercase hex digits.
+    pub fn trace_id_hex(&self) -> String {
+        hex::encode(self.trace_id)
     }
 
     /// The `traceparent` to send upstream, naming this hop as the parent.
     pub fn child_header(&self) -> String {
-        format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
+        format!(
+            "00-{}-{}-{:02x}",
+            hex::encode(self.trace_id),
+            hex::encode(self.span_id),
+            self.flags
+        )
     }
+}
+
+/// The trace id and flags of a valid `traceparent` (W3C Trace Context §3.2).
+fn parse_traceparent(v: &str) -> Option<([u8; 16], u8)> {
+    let mut parts = v.trim().split('-');
+    let version: [u8; 1] = lower_hex(parts.next()?)?;
+    let trace_id: [u8; 16] = lower_hex(parts.next()?)?;
+    let parent_id: [u8; 8] = lower_hex(parts.next()?)?;
+    let flags: [u8; 1] = lower_hex(parts.next()?)?;
+    // Version 00 has exactly four fields; later versions may append more (§3.2.4).
+    let valid = version[0] != 0xff
+        && (version[0] != 0 || parts.next().is_none())
+        && trace_id != [0; 16]
+        && parent_id != [0; 8];
+    valid.then_some((trace_id, flags[0]))
 }
 
 /// Accepts a caller's request id when it is 1–128 characters of `[A-Za-z0-9._:-]`.
@@ -124,26 +144,28 @@ pub struct CacheOutcome(pub &'static str);
 /// Masks every run of 9 or more digits: personal ID numbers never reach a log line.
 pub fn mask_digits(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut run = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            run.push(c);
-            continue;
+    let mut run_start = None;
+    for (i, c) in s.char_indices() {
+        match (c.is_ascii_digit(), run_start) {
+            (true, None) => run_start = Some(i),
+            (true, Some(_)) => {}
+            (false, start) => {
+                if let Some(start) = start {
+                    push_digit_run(&mut out, &s[start..i]);
+                    run_start = None;
+                }
+                out.push(c);
+            }
         }
-        flush_run(&mut out, &mut run);
-        out.push(c);
     }
-    flush_run(&mut out, &mut run);
+    if let Some(start) = run_start {
+        push_digit_run(&mut out, &s[start..]);
+    }
     out
 }
 
-fn flush_run(out: &mut String, run: &mut String) {
-    if run.len() >= 9 {
-        out.push_str("***");
-    } else {
-        out.push_str(run);
-    }
-    run.clear();
+fn push_digit_run(out: &mut String, run: &str) {
+    out.push_str(if run.len() >= 9 { "***" } else { run });
 }
 
 /// The path as it may appear in logs: proxied paths are cut to the service (they are the
@@ -164,18 +186,74 @@ fn loggable_path(path: &str) -> String {
     p
 }
 
-/// The outermost middleware: request id, trace context, limits, problem rendering, access log, metrics.
-pub async fn edge(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next) -> Response {
+/// The outermost layer of every request, wrapped around the whole router (not each route, which
+/// would clone and box every layer per request): request id, trace context, limits, problem
+/// rendering, access log, metrics.
+#[derive(Clone)]
+pub struct Edge<S> {
+    gw: Arc<Gateway>,
+    inner: S,
+}
+
+impl<S> Edge<S> {
+    /// Wraps `inner`, which sees every request after the edge has prepared it.
+    pub fn new(gw: Arc<Gateway>, inner: S) -> Self {
+        Edge { gw, inner }
+    }
+}
+
+impl<S> tower::Service<Request> for Edge<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        // The inner service is driven with `oneshot`, which waits for its readiness itself.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let gw = self.gw.clone();
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(edge(gw, req, inner).await) })
+    }
+}
+
+async fn edge<S>(gw: Arc<Gateway>, mut req: Request, inner: S) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+{
     let started = Instant::now();
     let request_id: Arc<str> = match req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
         Some(v) if valid_request_id(v) => Arc::from(v),
-        _ => Arc::from(uuid::Uuid::now_v7().to_string()),
+        _ => {
+            let mut buf = uuid::Uuid::encode_buffer();
+            Arc::from(&*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf))
+        }
     };
     let lang = Lang::from_headers(req.headers());
     let trace = TraceContext::from_headers(req.headers());
     let method = req.method().clone();
     let path = loggable_path(req.uri().path());
-    let limits = gw.runtime().config.limits.clone();
+    let (limits, access_log) = {
+        let runtime = gw.runtime();
+        (
+            runtime.config.limits.clone(),
+            runtime.config.telemetry.access_log,
+        )
+    };
     gw.metrics.in_flight().inc();
 
     let declared_len = req
@@ -187,20 +265,23 @@ pub async fn edge(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next) 
         ApiError::new(ErrorCode::PayloadTooLarge).into_response()
     } else {
         let limit = usize::try_from(limits.body_bytes).unwrap_or(usize::MAX);
-        let trace_id = trace.trace_id.clone();
+        let trace_id = trace.trace_id_hex();
         req.extensions_mut().insert(RequestContext {
             request_id: request_id.clone(),
             trace,
             lang,
         });
-        let req = req.map(|b| Body::new(Limited::new(b, limit)));
+        let mut req = req.map(|b| Body::new(Limited::new(b, limit)));
+        // The limit above is the only one: axum's own default for extractors stays off.
+        DefaultBodyLimit::disable().apply(&mut req);
         match tokio::time::timeout(
             Duration::from_millis(limits.request_timeout_ms),
-            next.run(req),
+            inner.oneshot(req),
         )
         .await
         {
-            Ok(r) => r,
+            Ok(Ok(r)) => crate::error::rejections_to_problems(r),
+            Ok(Err(never)) => match never {},
             Err(_) => {
                 tracing::warn!(request_id = %request_id, trace_id, "request timed out");
                 ApiError::new(ErrorCode::RequestTimeout).into_response()
@@ -214,7 +295,8 @@ pub async fn edge(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next) 
         problem_code = Some(err.code.as_str());
         let mut rendered = err.render(&request_id, lang);
         for (name, value) in resp.headers() {
-            if !rendered.headers().contains_key(name) {
+            // The length was the placeholder body's (the router sets it); the new body has its own.
+            if name != header::CONTENT_LENGTH && !rendered.headers().contains_key(name) {
                 rendered.headers_mut().append(name.clone(), value.clone());
             }
         }
@@ -233,23 +315,26 @@ pub async fn edge(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next) 
     let status = resp.status().as_u16();
     let client_label = client.as_deref().unwrap_or("-");
     let service_label = service.as_ref().map(|s| &*s.service).unwrap_or("-");
-    gw.metrics
-        .request(client_label, service_label, status, latency);
-    if gw.runtime().config.telemetry.access_log {
-        tracing::info!(
-            target: "access",
-            request_id = %request_id,
-            method = %method,
-            path = %path,
+    gw.metrics.request(
+        client.as_ref(),
+        service.as_ref().map(|s| &s.service),
+        status,
+        latency,
+    );
+    if access_log {
+        access_log::write(&access_log::AccessLine {
+            request_id: &request_id,
+            method: method.as_str(),
+            path: &path,
             status,
-            latency_ms = latency.as_secs_f64() * 1000.0,
-            upstream_ms = upstream.map(|u| u.as_secs_f64() * 1000.0),
-            client = client_label,
-            service = service_label,
-            operation = service.as_ref().and_then(|s| s.operation.as_deref()),
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            upstream_ms: upstream.map(|u| u.as_secs_f64() * 1000.0),
+            client: client_label,
+            service: service_label,
+            operation: service.as_ref().and_then(|s| s.operation.as_deref()),
             cache,
-            code = problem_code,
-        );
+            code: problem_code,
+        });
     }
     resp
 }
@@ -264,6 +349,7 @@ pub fn init_logging(cfg: &TelemetryConfig) -> Option<LogGuard> {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .finish(std::io::stdout());
+    access_log::install(writer.clone(), cfg.log_format);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -292,9 +378,9 @@ mod tests {
             HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         );
         let t = TraceContext::from_headers(&h);
-        assert_eq!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(t.flags, "01");
-        assert_ne!(t.span_id, "00f067aa0ba902b7");
+        assert_eq!(t.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(t.flags, 1);
+        assert_ne!(hex::encode(t.span_id), "00f067aa0ba902b7");
         assert!(
             t.child_header()
                 .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
@@ -307,7 +393,7 @@ mod tests {
         ] {
             h.insert(TRACEPARENT, HeaderValue::from_static(bad));
             assert_ne!(
-                TraceContext::from_headers(&h).trace_id,
+                TraceContext::from_headers(&h).trace_id_hex(),
                 "4bf92f3577b34da6a3ce929d0e0e4736",
                 "{bad}"
             );
