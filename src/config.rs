@@ -268,6 +268,11 @@ pub struct ServiceConfig {
     pub personal_data: bool,
     /// PEM bundle of CAs trusted for an `https://` upstream (default: the public web roots).
     pub ca_bundle: Option<PathBuf>,
+    /// PEM client certificate chain (leaf first) presented to an `https://` upstream that asks for
+    /// one (mTLS). Needs `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's PEM private key: `file:PATH` or `env:NAME` (holding the PEM text).
+    pub client_key: Option<SecretRef>,
     /// For `passthrough`: which methods and paths are forwarded, each under an operation name.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -282,6 +287,11 @@ pub struct ServiceConfig {
     pub breaker: crate::resilience::breaker::BreakerConfig,
     /// Reply cache (registry kinds that allow it; `enterprise` caches by default).
     pub cache: Option<CacheConfig>,
+    /// Retries of failed reads (registry kinds; default: 3 attempts, 50 ms–1 s full-jitter
+    /// backoff, a budget of 20 % of recent calls plus 3 per second).
+    pub retry: Option<crate::resilience::retry::RetryConfig>,
+    /// Concurrency and rate caps on calls to the upstream (registry kinds; default: none).
+    pub outbound: Option<crate::resilience::limits::OutboundConfig>,
 }
 
 /// The enterprise registry's OAuth2 client (NGSP consumer key and secret).
@@ -641,8 +651,44 @@ impl Config {
                     "timeouts must be greater than 0",
                 ));
             }
+            match (&svc.client_cert, &svc.client_key) {
+                (Some(_), None) => {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.client_key"),
+                        "`client_cert` needs its `client_key`",
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.client_cert"),
+                        "`client_key` needs its `client_cert`",
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(retry) = &svc.retry {
+                retry
+                    .check(svc.timeout_ms)
+                    .map_err(|(k, why)| ConfigError::invalid(format!("{key}.retry.{k}"), why))?;
+            }
+            if let Some(outbound) = &svc.outbound {
+                outbound
+                    .check(svc.timeout_ms)
+                    .map_err(|(k, why)| ConfigError::invalid(format!("{key}.outbound.{k}"), why))?;
+            }
             match svc.kind {
                 ServiceKind::Passthrough => {
+                    for (set, field) in [
+                        (svc.retry.is_some(), "retry"),
+                        (svc.outbound.is_some(), "outbound"),
+                    ] {
+                        if set {
+                            return Err(ConfigError::invalid(
+                                format!("{key}.{field}"),
+                                "only for registry kinds (population, enterprise, notary)",
+                            ));
+                        }
+                    }
                     if svc.routes.is_empty() {
                         return Err(ConfigError::invalid(
                             format!("{key}.routes"),
