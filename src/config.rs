@@ -1023,6 +1023,71 @@ mod tests {
     }
 
     #[test]
+    fn upstream_resilience_and_client_certificate_keys_are_checked() {
+        let svc = |kind: &str, keys: &str| {
+            let account = match kind {
+                "notary" => {
+                    "personal_data = true\nnotary = { username = \"u\", password = \"env:P\" }"
+                }
+                _ => "routes = [{ operation = \"list\", methods = [\"GET\"], path = \"/x\" }]",
+            };
+            format!(
+                "{MINIMAL}\n[services.s]\nkind = \"{kind}\"\nbase_url = \"https://127.0.0.1:9\"\ntimeout_ms = 2000\n{account}\n{keys}\n"
+            )
+        };
+        let c = Config::parse(&svc(
+            "notary",
+            "retry = { max_attempts = 2, attempt_timeout_ms = 800 }\noutbound = { max_concurrent = 4, max_rps = 10 }\nclient_cert = \"/c.pem\"\nclient_key = \"file:/c.key\"",
+        ))
+        .unwrap();
+        let s = &c.services["s"];
+        assert_eq!(s.retry.unwrap().max_attempts, 2);
+        assert_eq!(s.outbound.unwrap().max_concurrent, Some(4));
+        for (kind, keys, named) in [
+            (
+                "notary",
+                "client_cert = \"/c.pem\"",
+                "services.s.client_key",
+            ),
+            (
+                "passthrough",
+                "client_key = \"file:/c.key\"",
+                "services.s.client_cert",
+            ),
+            (
+                "passthrough",
+                "retry = { max_attempts = 2 }",
+                "services.s.retry",
+            ),
+            (
+                "passthrough",
+                "outbound = { max_concurrent = 2 }",
+                "services.s.outbound",
+            ),
+            (
+                "notary",
+                "retry = { attempt_timeout_ms = 5000 }",
+                "services.s.retry.attempt_timeout_ms",
+            ),
+            (
+                "notary",
+                "outbound = { max_rps = 5, max_per_minute = 60 }",
+                "services.s.outbound.max_rps",
+            ),
+            (
+                "notary",
+                "retry = { budget_percent = 150 }",
+                "services.s.retry.budget_percent",
+            ),
+        ] {
+            let e = err(&svc(kind, keys));
+            assert!(e.contains(named), "{keys}: {e}");
+        }
+        let e = err(&svc("notary", "retry = { max_attemps = 2 }"));
+        assert!(e.contains("max_attemps"), "{e}");
+    }
+
+    #[test]
     fn secret_debug_never_shows_the_value() {
         let s = SecretRef::inline(b"topsecret".to_vec());
         assert!(!format!("{s:?}").contains("topsecret"));

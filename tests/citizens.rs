@@ -99,16 +99,7 @@ async fn journal_count(s: &Setup, operation: &str) -> u64 {
         "{}/__admin/journal/count?operation={operation}",
         s.population.mock.url()
     );
-    let v: Value =
-        s.h.http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    v["count"].as_u64().unwrap()
+    s.h.fetch_json(&url).await["count"].as_u64().unwrap()
 }
 
 #[tokio::test]
@@ -365,15 +356,7 @@ async fn the_officials_id_is_sent_upstream_and_must_be_an_id_number() {
         "{}/__admin/journal?operation={VERIFY_OP}",
         s.population.mock.url()
     );
-    let journal: Value =
-        s.h.http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let journal = s.h.fetch_json(&url).await;
     let sent = journal["entries"][0]["body"].as_str().unwrap();
     assert!(sent.contains(&format!("MaCanBo>{CLERK}<")), "{sent}");
 }

@@ -173,10 +173,7 @@ impl OutboundLimits {
             }
         };
         if let Some(rate) = &self.rate {
-            loop {
-                let Err(not_until) = rate.check() else {
-                    break;
-                };
+            while let Err(not_until) = rate.check() {
                 let wait = not_until.wait_time_from(self.clock.now());
                 if Instant::now() + wait > give_up {
                     return Err(Shed {
