@@ -268,6 +268,11 @@ pub struct ServiceConfig {
     pub personal_data: bool,
     /// PEM bundle of CAs trusted for an `https://` upstream (default: the public web roots).
     pub ca_bundle: Option<PathBuf>,
+    /// PEM client certificate chain (leaf first) presented to an `https://` upstream that asks for
+    /// one (mTLS). Needs `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's PEM private key: `file:PATH` or `env:NAME` (holding the PEM text).
+    pub client_key: Option<SecretRef>,
     /// For `passthrough`: which methods and paths are forwarded, each under an operation name.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -282,6 +287,11 @@ pub struct ServiceConfig {
     pub breaker: crate::resilience::breaker::BreakerConfig,
     /// Reply cache (registry kinds that allow it; `enterprise` caches by default).
     pub cache: Option<CacheConfig>,
+    /// Retries of failed reads (registry kinds; default: 3 attempts, 50 ms–1 s full-jitter
+    /// backoff, a budget of 20 % of recent calls plus 3 per second).
+    pub retry: Option<crate::resilience::retry::RetryConfig>,
+    /// Concurrency and rate caps on calls to the upstream (registry kinds; default: none).
+    pub outbound: Option<crate::resilience::limits::OutboundConfig>,
 }
 
 /// The enterprise registry's OAuth2 client (NGSP consumer key and secret).
@@ -641,8 +651,44 @@ impl Config {
                     "timeouts must be greater than 0",
                 ));
             }
+            match (&svc.client_cert, &svc.client_key) {
+                (Some(_), None) => {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.client_key"),
+                        "`client_cert` needs its `client_key`",
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.client_cert"),
+                        "`client_key` needs its `client_cert`",
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(retry) = &svc.retry {
+                retry
+                    .check(svc.timeout_ms)
+                    .map_err(|(k, why)| ConfigError::invalid(format!("{key}.retry.{k}"), why))?;
+            }
+            if let Some(outbound) = &svc.outbound {
+                outbound
+                    .check(svc.timeout_ms)
+                    .map_err(|(k, why)| ConfigError::invalid(format!("{key}.outbound.{k}"), why))?;
+            }
             match svc.kind {
                 ServiceKind::Passthrough => {
+                    for (set, field) in [
+                        (svc.retry.is_some(), "retry"),
+                        (svc.outbound.is_some(), "outbound"),
+                    ] {
+                        if set {
+                            return Err(ConfigError::invalid(
+                                format!("{key}.{field}"),
+                                "only for registry kinds (population, enterprise, notary)",
+                            ));
+                        }
+                    }
                     if svc.routes.is_empty() {
                         return Err(ConfigError::invalid(
                             format!("{key}.routes"),
@@ -974,6 +1020,71 @@ mod tests {
         ));
         assert!(e.contains("clients[0].allow[0].operations"), "{e}");
         Config::parse(&format!("{base}\n[[clients]]\nid = \"a\"\n[[clients.allow]]\nservice = \"cat\"\noperations = [\"list\"]\n")).unwrap();
+    }
+
+    #[test]
+    fn upstream_resilience_and_client_certificate_keys_are_checked() {
+        let svc = |kind: &str, keys: &str| {
+            let account = match kind {
+                "notary" => {
+                    "personal_data = true\nnotary = { username = \"u\", password = \"env:P\" }"
+                }
+                _ => "routes = [{ operation = \"list\", methods = [\"GET\"], path = \"/x\" }]",
+            };
+            format!(
+                "{MINIMAL}\n[services.s]\nkind = \"{kind}\"\nbase_url = \"https://127.0.0.1:9\"\ntimeout_ms = 2000\n{account}\n{keys}\n"
+            )
+        };
+        let c = Config::parse(&svc(
+            "notary",
+            "retry = { max_attempts = 2, attempt_timeout_ms = 800 }\noutbound = { max_concurrent = 4, max_rps = 10 }\nclient_cert = \"/c.pem\"\nclient_key = \"file:/c.key\"",
+        ))
+        .unwrap();
+        let s = &c.services["s"];
+        assert_eq!(s.retry.unwrap().max_attempts, 2);
+        assert_eq!(s.outbound.unwrap().max_concurrent, Some(4));
+        for (kind, keys, named) in [
+            (
+                "notary",
+                "client_cert = \"/c.pem\"",
+                "services.s.client_key",
+            ),
+            (
+                "passthrough",
+                "client_key = \"file:/c.key\"",
+                "services.s.client_cert",
+            ),
+            (
+                "passthrough",
+                "retry = { max_attempts = 2 }",
+                "services.s.retry",
+            ),
+            (
+                "passthrough",
+                "outbound = { max_concurrent = 2 }",
+                "services.s.outbound",
+            ),
+            (
+                "notary",
+                "retry = { attempt_timeout_ms = 5000 }",
+                "services.s.retry.attempt_timeout_ms",
+            ),
+            (
+                "notary",
+                "outbound = { max_rps = 5, max_per_minute = 60 }",
+                "services.s.outbound.max_rps",
+            ),
+            (
+                "notary",
+                "retry = { budget_percent = 150 }",
+                "services.s.retry.budget_percent",
+            ),
+        ] {
+            let e = err(&svc(kind, keys));
+            assert!(e.contains(named), "{keys}: {e}");
+        }
+        let e = err(&svc("notary", "retry = { max_attemps = 2 }"));
+        assert!(e.contains("max_attemps"), "{e}");
     }
 
     #[test]

@@ -32,16 +32,10 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     // Registry upstreams: their breaker states. An open breaker does not make the gateway unready
     // (other services still work); it is reported so operators see the incident (art. 21).
     let mut upstreams = serde_json::Map::new();
-    if let Some(p) = &runtime.population {
+    for (kind, guard) in registry_guards(&runtime) {
         upstreams.insert(
-            p.name.to_string(),
-            serde_json::json!({ "kind": "population", "breaker": p.breaker.state().as_str() }),
-        );
-    }
-    if let Some(e) = &runtime.enterprise {
-        upstreams.insert(
-            e.name.to_string(),
-            serde_json::json!({ "kind": "enterprise", "breaker": e.breaker.state().as_str() }),
+            guard.name.to_string(),
+            serde_json::json!({ "kind": kind, "breaker": guard.breaker.state().as_str() }),
         );
     }
     let body = serde_json::json!({
@@ -62,23 +56,32 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `GET /metrics`: Prometheus metrics in the OpenMetrics text format.
-pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
-    let runtime = gw.runtime();
-    let breakers = [
+/// The guard of every configured registry upstream, with its kind.
+fn registry_guards(
+    runtime: &crate::gateway::Runtime,
+) -> impl Iterator<Item = (&'static str, &crate::resilience::guard::UpstreamGuard)> {
+    [
         runtime
             .population
             .as_ref()
-            .map(|p| (&p.name, p.breaker.state())),
+            .map(|p| ("population", &p.guard)),
         runtime
             .enterprise
             .as_ref()
-            .map(|e| (&e.name, e.breaker.state())),
-    ];
-    for (name, state) in breakers.into_iter().flatten() {
+            .map(|e| ("enterprise", &e.guard)),
+        runtime.notary.as_ref().map(|n| ("notary", &n.guard)),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// `GET /metrics`: Prometheus metrics in the OpenMetrics text format.
+pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    let runtime = gw.runtime();
+    for (_, guard) in registry_guards(&runtime) {
         gw.metrics.breaker_open(
-            name,
-            state != crate::resilience::breaker::BreakerState::Closed,
+            &guard.name,
+            guard.breaker.state() != crate::resilience::breaker::BreakerState::Closed,
         );
     }
     let mut resp = gw.metrics.render().into_response();

@@ -215,7 +215,8 @@ fn upstream_client(config: &ServiceConfig) -> Result<UpstreamClient, String> {
     http.set_nodelay(true);
     http.set_connect_timeout(Some(Duration::from_millis(config.connect_timeout_ms)));
     http.set_keepalive(Some(Duration::from_secs(60)));
-    let tls = crate::tls::upstream_client_config(config.ca_bundle.as_deref())?;
+    let tls =
+        crate::tls::upstream_client_config(config).map_err(|(key, why)| format!("{key}: {why}"))?;
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()

@@ -1,5 +1,6 @@
 //! TLS with rustls (ring provider): server configs for HTTPS listeners, with optional client
-//! certificate verification, and client configs for HTTPS upstreams.
+//! certificate verification, and client configs for HTTPS upstreams, with an optional client
+//! certificate.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::{ClientAuthMode, TlsConfig};
+use crate::config::{ClientAuthMode, ServiceConfig, TlsConfig};
 
 /// The crypto provider used everywhere.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -71,17 +72,32 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
     Ok(Arc::new(config))
 }
 
-/// Builds the rustls client config for an HTTPS upstream: its own CA bundle, or the public web roots.
-pub fn upstream_client_config(ca_bundle: Option<&Path>) -> Result<ClientConfig, String> {
-    let roots = match ca_bundle {
-        Some(path) => load_roots(path)?,
+/// Builds the rustls client config for an HTTPS upstream: its own CA bundle (`ca_bundle`) or the
+/// public web roots, and the client certificate (`client_cert`, `client_key`) when one is
+/// configured. A failure names the service key at fault.
+pub fn upstream_client_config(
+    service: &ServiceConfig,
+) -> Result<ClientConfig, (&'static str, String)> {
+    let roots = match &service.ca_bundle {
+        Some(path) => load_roots(path).map_err(|e| ("ca_bundle", e))?,
         None => RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         },
     };
-    Ok(ClientConfig::builder_with_provider(provider())
+    let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        .map_err(|e| ("ca_bundle", e.to_string()))?
+        .with_root_certificates(roots);
+    match (&service.client_cert, &service.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = load_certs(cert).map_err(|e| ("client_cert", e))?;
+            let pem = key.resolve().map_err(|e| ("client_key", e))?;
+            let key = PrivateKeyDer::from_pem_slice(&pem)
+                .map_err(|e| ("client_key", format!("no usable PEM private key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| ("client_key", format!("does not fit client_cert: {e}")))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
 }

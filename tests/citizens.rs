@@ -18,7 +18,8 @@ struct Setup {
     population: lienthong_mocks::StartedSystem,
 }
 
-async fn setup(breaker: &str, timeout_ms: u64) -> Setup {
+/// A gateway with the population service; `service_keys` are TOML lines of its table.
+async fn setup(service_keys: &str) -> Setup {
     common::install_crypto();
     let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 50, 5));
     let population = lienthong_mocks::population::start(
@@ -61,9 +62,9 @@ allow = [{{ service = "population", operations = ["verify"] }}]
 kind = "population"
 base_url = "{url}/dancuquocgia"
 personal_data = true
-timeout_ms = {timeout_ms}
-breaker = {breaker}
 population = {{ username = "lienthong", secret = "file:{d}/c06.secret", api_key = "file:{d}/c06.apikey", service_unit_code = "46001", unit_code = "46001", account = "lienthong.hue" }}
+
+{service_keys}
 
 [audit]
 subject_key = "file:{d}/audit.key"
@@ -98,21 +99,12 @@ async fn journal_count(s: &Setup, operation: &str) -> u64 {
         "{}/__admin/journal/count?operation={operation}",
         s.population.mock.url()
     );
-    let v: Value =
-        s.h.http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    v["count"].as_u64().unwrap()
+    s.h.fetch_json(&url).await["count"].as_u64().unwrap()
 }
 
 #[tokio::test]
 async fn verify_and_lookup_translate_to_canonical_json_and_are_audited() {
-    let s = setup("{}", 5000).await;
+    let s = setup("timeout_ms = 5000").await;
     let h = &s.h;
     let an = citizen("046090001234", "Nguyễn Văn An", "1990-03-15");
     let resp = post(h, "/v1/citizens/verify", "clerk-key", &an).await;
@@ -178,7 +170,7 @@ async fn verify_and_lookup_translate_to_canonical_json_and_are_audited() {
 
 #[tokio::test]
 async fn invalid_input_is_refused_before_any_upstream_call() {
-    let s = setup("{}", 5000).await;
+    let s = setup("timeout_ms = 5000").await;
     let h = &s.h;
     let resp = post(
         h,
@@ -233,7 +225,7 @@ async fn invalid_input_is_refused_before_any_upstream_call() {
 
 #[tokio::test]
 async fn soap_faults_become_upstream_errors_with_the_upstream_code() {
-    let s = setup("{}", 5000).await;
+    let s = setup("timeout_ms = 5000").await;
     let faults = format!("{}/__admin/faults", s.population.mock.url());
     s.h.http
         .post(&faults)
@@ -254,7 +246,7 @@ async fn soap_faults_become_upstream_errors_with_the_upstream_code() {
 
 #[tokio::test]
 async fn timeout_gives_504_and_the_breaker_sheds_load_until_a_probe_succeeds() {
-    let s = setup("{ consecutive_failures = 2, open_ms = 1500 }", 300).await;
+    let s = setup("timeout_ms = 300\nbreaker = { consecutive_failures = 2, open_ms = 1500 }").await;
     let faults = format!("{}/__admin/faults", s.population.mock.url());
     let an = citizen("046090001234", "Nguyễn Văn An", "1990-03-15");
     s.h.http
@@ -324,4 +316,185 @@ async fn timeout_gives_504_and_the_breaker_sheds_load_until_a_probe_succeeds() {
             .status(),
         200
     );
+}
+
+async fn inject(s: &Setup, rule: Value) {
+    let url = format!("{}/__admin/faults", s.population.mock.url());
+    let resp = s.h.http.post(url).json(&rule).send().await.unwrap();
+    assert!(resp.status().is_success(), "fault rule refused: {rule}");
+}
+
+fn an() -> Value {
+    citizen("046090001234", "Nguyễn Văn An", "1990-03-15")
+}
+
+const VERIFY_OP: &str = "XacThucThongTinCongDan";
+
+#[tokio::test]
+async fn the_officials_id_is_sent_upstream_and_must_be_an_id_number() {
+    let s = setup("timeout_ms = 5000").await;
+    let resp =
+        s.h.post("/v1/citizens/verify", "clerk-key")
+            .header("x-user-id", "clerk.hue")
+            .header("x-dossier-id", "HS-2026-0042")
+            .json(&an())
+            .send()
+            .await
+            .unwrap();
+    let body = problem(resp, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "X-User-Id", "{body}");
+    assert_eq!(journal_count(&s, VERIFY_OP).await, 0);
+    assert!(s.h.gw.store.audit_records(0, 10).await.unwrap().is_empty());
+
+    assert_eq!(
+        post(&s.h, "/v1/citizens/verify", "clerk-key", &an())
+            .await
+            .status(),
+        200
+    );
+    let url = format!(
+        "{}/__admin/journal?operation={VERIFY_OP}",
+        s.population.mock.url()
+    );
+    let journal = s.h.fetch_json(&url).await;
+    let sent = journal["entries"][0]["body"].as_str().unwrap();
+    assert!(sent.contains(&format!("MaCanBo>{CLERK}<")), "{sent}");
+}
+
+#[tokio::test]
+async fn failed_reads_are_retried_after_no_answer_or_503_and_never_after_other_answers() {
+    let s = setup(
+        "timeout_ms = 3000
+breaker = { consecutive_failures = 50, min_calls = 50 }
+retry = { max_attempts = 2, base_delay_ms = 5, max_delay_ms = 20, attempt_timeout_ms = 400 }",
+    )
+    .await;
+    let cases = [
+        (json!({"kind": "status", "status": 503, "times": 1}), 200, 2),
+        (json!({"kind": "never_answer", "times": 1}), 200, 2),
+        (json!({"kind": "connection_reset", "times": 1}), 200, 2),
+        (json!({"kind": "status", "status": 400, "times": 1}), 502, 1),
+        (
+            json!({"kind": "too_many_requests", "retry_after_s": 1, "times": 1}),
+            502,
+            1,
+        ),
+        // A server fault (the mock's 9999 "try again later") is an answer: not retried.
+        (json!({"kind": "soap_fault", "times": 1}), 502, 1),
+    ];
+    for (rule, status, calls) in cases {
+        let before = journal_count(&s, VERIFY_OP).await;
+        inject(&s, rule.clone()).await;
+        let resp = post(&s.h, "/v1/citizens/verify", "clerk-key", &an()).await;
+        assert_eq!(resp.status().as_u16(), status, "{rule}");
+        assert_eq!(journal_count(&s, VERIFY_OP).await - before, calls, "{rule}");
+    }
+    let metrics = s.h.metrics().await;
+    assert!(
+        metrics.contains(r#"lienthong_upstream_retries_total{service="population"} 3"#),
+        "{metrics}"
+    );
+    // One audit record per request, however many attempts it took.
+    assert_eq!(s.h.gw.store.audit_records(0, 100).await.unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn the_retry_budget_stops_retries_once_spent() {
+    let s = setup(
+        "timeout_ms = 5000
+breaker = { consecutive_failures = 100, min_calls = 100 }
+retry = { max_attempts = 6, base_delay_ms = 1, max_delay_ms = 5, budget_percent = 0, budget_min_per_s = 1, budget_window_s = 5 }",
+    )
+    .await;
+    inject(&s, json!({"kind": "status", "status": 503})).await;
+    let resp = post(&s.h, "/v1/citizens/verify", "clerk-key", &an()).await;
+    problem(resp, 503, "upstream_unavailable").await;
+    assert_eq!(
+        journal_count(&s, VERIFY_OP).await,
+        6,
+        "five retries: the whole budget"
+    );
+    let resp = post(&s.h, "/v1/citizens/verify", "clerk-key", &an()).await;
+    problem(resp, 503, "upstream_unavailable").await;
+    assert_eq!(
+        journal_count(&s, VERIFY_OP).await,
+        7,
+        "budget spent: no retry"
+    );
+    let metrics = s.h.metrics().await;
+    assert!(
+        metrics.contains(r#"lienthong_upstream_retries_total{service="population"} 5"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"lienthong_upstream_retry_budget_exhausted_total{service="population"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_upstream_sheds_calls_with_503_and_retry_after() {
+    let s =
+        setup("timeout_ms = 5000\noutbound = { max_concurrent = 1, queue_timeout_ms = 50 }").await;
+    inject(&s, json!({"latency": {"ms": 1500}, "times": 1})).await;
+    let slow = {
+        let (http, url) = (s.h.http.clone(), s.h.url("/v1/citizens/verify"));
+        tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth("clerk-key")
+                .header("x-user-id", CLERK)
+                .header("x-dossier-id", "HS-2026-0042")
+                .json(&an())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    let in_flight = r#"lienthong_upstream_in_flight{service="population"} 1"#;
+    let started = Instant::now();
+    while !s.h.metrics().await.contains(in_flight) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the slow call never went"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let resp = post(&s.h, "/v1/citizens/verify", "clerk-key", &an()).await;
+    assert!(resp.headers().contains_key("retry-after"));
+    let body = problem(resp, 503, "upstream_unavailable").await;
+    assert_eq!(body["limit"], "concurrency", "{body}");
+    assert_eq!(slow.await.unwrap(), 200);
+    assert_eq!(
+        journal_count(&s, VERIFY_OP).await,
+        1,
+        "the shed call never went"
+    );
+    let metrics = s.h.metrics().await;
+    assert!(
+        metrics
+            .contains(r#"lienthong_upstream_shed_total{service="population",cap="concurrency"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"lienthong_upstream_in_flight{service="population"} 0"#));
+}
+
+#[tokio::test]
+async fn the_outbound_rate_cap_protects_the_upstream() {
+    let s = setup(
+        "timeout_ms = 5000\noutbound = { max_per_minute = 60, burst = 1, queue_timeout_ms = 0 }",
+    )
+    .await;
+    assert_eq!(
+        post(&s.h, "/v1/citizens/verify", "clerk-key", &an())
+            .await
+            .status(),
+        200
+    );
+    let resp = post(&s.h, "/v1/citizens/verify", "clerk-key", &an()).await;
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body = problem(resp, 503, "upstream_unavailable").await;
+    assert_eq!(body["limit"], "rate", "{body}");
+    assert_eq!(journal_count(&s, VERIFY_OP).await, 1);
 }

@@ -16,16 +16,16 @@ struct Setup {
 }
 
 async fn setup(cache: &str) -> Setup {
+    setup_with(cache, lienthong_mocks::enterprise::Settings::default()).await
+}
+
+async fn setup_with(cache: &str, registry: lienthong_mocks::enterprise::Settings) -> Setup {
     common::install_crypto();
     let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 10, 20));
-    let registry = lienthong_mocks::enterprise::start(
-        &lienthong_mocks::enterprise::Settings::default(),
-        data,
-        42,
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let registry =
+        lienthong_mocks::enterprise::start(&registry, data, 42, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
     let upstream = lienthong_mocks::spawn(
         lienthong_mocks::catalogue::router(),
         "127.0.0.1:0".parse().unwrap(),
@@ -65,16 +65,7 @@ async fn lookups(s: &Setup) -> u64 {
         "{}/__admin/journal/count?operation=chiTietDoanhNghiep",
         s.registry.mock.url()
     );
-    let v: Value =
-        s.h.http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    v["count"].as_u64().unwrap()
+    s.h.fetch_json(&url).await["count"].as_u64().unwrap()
 }
 
 #[tokio::test]
@@ -214,4 +205,96 @@ async fn stale_entries_are_served_when_the_registry_fails() {
             .await
             .unwrap();
     assert!(resp.status().is_server_error(), "{}", resp.status());
+}
+
+/// The registry's journal: operation, status and bearer token of each request, oldest first.
+async fn journal(s: &Setup) -> Vec<(String, u16, String)> {
+    let url = format!("{}/__admin/journal", s.registry.mock.url());
+    let v = s.h.fetch_json(&url).await;
+    v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["operation"].as_str().unwrap_or_default().to_owned(),
+                e["status"].as_u64().unwrap() as u16,
+                e["headers"]["authorization"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn lookup_status(s: &Setup, code: &str) -> u16 {
+    s.h.get(&format!("/v1/enterprises/{code}"), "agency-key")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_once_then_replaced_and_the_call_succeeds() {
+    let s = setup("{ ttl_s = 0 }").await;
+    assert_eq!(lookup_status(&s, "0100233488").await, 200);
+    // The registry forgets every token it issued (and its journal).
+    let reset = format!("{}/__admin/reset", s.registry.mock.url());
+    assert!(
+        s.h.http
+            .post(reset)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    assert_eq!(lookup_status(&s, "0100233488").await, 200);
+    let j = journal(&s).await;
+    let steps: Vec<(&str, u16)> = j.iter().map(|(op, st, _)| (op.as_str(), *st)).collect();
+    assert_eq!(
+        steps,
+        [
+            ("chiTietDoanhNghiep", 401),
+            ("token", 200),
+            ("chiTietDoanhNghiep", 200)
+        ]
+    );
+    assert_ne!(j[0].2, j[2].2, "the refused token is not sent again");
+    // The new token is kept: the next call needs no token request.
+    assert_eq!(lookup_status(&s, "0314409058").await, 200);
+    assert_eq!(journal(&s).await.len(), 4);
+}
+
+#[tokio::test]
+async fn a_short_lived_token_is_replaced_before_it_expires() {
+    let registry = lienthong_mocks::enterprise::Settings {
+        token_ttl_s: 1,
+        ..Default::default()
+    };
+    let s = setup_with("{ ttl_s = 0 }", registry).await;
+    assert_eq!(lookup_status(&s, "0100233488").await, 200);
+    assert_eq!(lookup_status(&s, "0100233488").await, 200);
+    // Past half the token's one-second life, the gateway fetches a new one before calling.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(lookup_status(&s, "0100233488").await, 200);
+    let steps: Vec<(String, u16)> = journal(&s)
+        .await
+        .into_iter()
+        .map(|(op, st, _)| (op, st))
+        .collect();
+    let expected: Vec<(String, u16)> = [
+        ("token", 200),
+        ("chiTietDoanhNghiep", 200),
+        ("chiTietDoanhNghiep", 200),
+        ("token", 200),
+        ("chiTietDoanhNghiep", 200),
+    ]
+    .iter()
+    .map(|(op, st)| (op.to_string(), *st))
+    .collect();
+    assert_eq!(steps, expected, "no call was refused");
 }

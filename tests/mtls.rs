@@ -6,64 +6,10 @@ mod common;
 
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use common::pki::{Leaf, Pki, ca, leaf, leaf_with};
+use rcgen::Issuer;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-struct Pki {
-    ca_pem: String,
-    ca_der: Vec<u8>,
-}
-
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: Vec<u8>,
-}
-
-fn ca() -> (Pki, CertificateParams, KeyPair) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "Test CA");
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (
-        Pki {
-            ca_pem: cert.pem(),
-            ca_der: cert.der().to_vec(),
-        },
-        params,
-        key,
-    )
-}
-
-fn leaf(issuer: &Issuer<'_, KeyPair>, sans: &[&str], cn: &str) -> Leaf {
-    leaf_with(issuer, sans, cn, |_| {})
-}
-
-fn leaf_with(
-    issuer: &Issuer<'_, KeyPair>,
-    sans: &[&str],
-    cn: &str,
-    adjust: impl FnOnce(&mut CertificateParams),
-) -> Leaf {
-    let mut params =
-        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    adjust(&mut params);
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "So TTTT");
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    Leaf {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        der: cert.der().to_vec(),
-    }
-}
 
 fn client(pki: &Pki, identity: Option<&Leaf>) -> reqwest::Client {
     use rustls_pki_types::pem::PemObject;

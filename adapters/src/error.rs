@@ -43,6 +43,10 @@ pub struct AdapterError {
     pub retry_safe: bool,
     /// The upstream's own error code, kept for the problem document.
     pub upstream_code: Option<String>,
+    /// The HTTP status of the reply that carried the failure; `None` when no reply came (connect
+    /// failure, reset, timeout) or the failure was found before sending. The gateway's retry
+    /// decision tells a proxy's 502/503/504 from other errors by it.
+    pub status: Option<u16>,
     /// A short description without personal data (safe to log).
     pub message: String,
 }
@@ -55,6 +59,7 @@ impl AdapterError {
             origin,
             retry_safe: matches!(kind, ErrorKind::Unavailable | ErrorKind::Timeout),
             upstream_code: None,
+            status: None,
             message: message.into(),
         }
     }
@@ -62,6 +67,12 @@ impl AdapterError {
     /// Keeps the upstream's own code.
     pub fn with_upstream_code(mut self, code: impl Into<String>) -> Self {
         self.upstream_code = Some(code.into());
+        self
+    }
+
+    /// Records the HTTP status of the reply that carried the failure.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
         self
     }
 

@@ -17,7 +17,7 @@ use crate::cache::{Cache, CachePolicy};
 use crate::config::{CacheConfig, ConfigError, ServiceConfig};
 use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::gateway::Gateway;
-use crate::resilience::breaker::CircuitBreaker;
+use crate::resilience::guard::{GuardConfig, UpstreamGuard};
 use crate::telemetry::{CacheOutcome, LoggedService, RequestContext, UpstreamLatency};
 
 /// The configured enterprise registry, ready to call.
@@ -25,9 +25,8 @@ pub struct EnterpriseService {
     /// Service name.
     pub name: Arc<str>,
     client: Client,
-    /// Its circuit breaker.
-    pub breaker: CircuitBreaker,
-    timeout: Duration,
+    /// Its guard: circuit breaker, caps, time limits, retries.
+    pub guard: UpstreamGuard,
     cache: Option<Cache<String, Arc<EnterpriseRecord>, ApiError>>,
 }
 
@@ -61,8 +60,7 @@ impl EnterpriseService {
         Ok(EnterpriseService {
             name: Arc::from(name),
             client,
-            breaker: CircuitBreaker::new(config.breaker),
-            timeout: Duration::from_millis(config.timeout_ms),
+            guard: UpstreamGuard::new(name, GuardConfig::of(config)),
             cache,
         })
     }
@@ -90,12 +88,10 @@ pub async fn lookup(
 ) -> Response {
     let runtime = gw.runtime();
     let Some(service) = runtime.enterprise.clone() else {
-        return ApiError::new(ErrorCode::NotFound)
-            .with_detail(
-                "Dịch vụ tra cứu doanh nghiệp chưa được cấu hình.",
-                "No enterprise service is configured.",
-            )
-            .into_response();
+        return crate::registry::not_configured(
+            "Dịch vụ tra cứu doanh nghiệp chưa được cấu hình.",
+            "No enterprise service is configured.",
+        );
     };
     let log = LoggedService {
         service: service.name.clone(),
@@ -132,14 +128,12 @@ pub async fn lookup(
         request_id: ctx.request_id.to_string(),
     };
     let fetch = || async {
-        let (result, latency) = crate::registry::guarded_call(
-            &gw,
-            &service.name,
-            &service.breaker,
-            service.timeout,
-            async { service.client.lookup(&code, &call_ctx).await.map(Arc::new) },
-        )
-        .await;
+        let (client, code, call_ctx) = (&service.client, &code, &call_ctx);
+        let (result, latency) =
+            crate::registry::guarded_call(&gw, &service.guard, move || async move {
+                client.lookup(code, call_ctx).await.map(Arc::new)
+            })
+            .await;
         if let Some(l) = latency {
             tracing::debug!(service = %service.name, upstream_ms = l.as_secs_f64() * 1000.0, "enterprise fetched");
         }

@@ -1,16 +1,21 @@
 //! Registry services: the canonical JSON endpoints in front of the national registries. Each call
-//! runs validation → access rights and personal-data headers → circuit breaker → adapter (one
-//! attempt, bounded by the service timeout) → personal-data audit record → response.
+//! runs access rights and personal-data headers → validation → the upstream's guard (circuit
+//! breaker, concurrency and rate caps, time limits, retries of safe reads) → adapter →
+//! personal-data audit record → response.
 
 pub mod enterprise;
 pub mod notary;
+pub mod personal;
 pub mod population;
 
 use std::time::Duration;
 
+use axum::response::{IntoResponse, Response};
 use lienthong_adapters::{AdapterError, ErrorKind, Origin};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::resilience::guard::{CallKind, Failure, UpstreamGuard};
+use crate::resilience::limits::{Cap, Shed};
 
 /// Maps an adapter failure to the caller's problem, keeping the upstream's own code.
 pub fn adapter_problem(e: &AdapterError) -> ApiError {
@@ -36,12 +41,6 @@ pub fn adapter_problem(e: &AdapterError) -> ApiError {
     }
 }
 
-/// Whether an outcome counts against the upstream's health (breaker): the caller's own mistakes and
-/// records that do not exist do not.
-pub fn is_upstream_failure(e: &AdapterError) -> bool {
-    !matches!(e.kind, ErrorKind::NotFound) && e.origin != Origin::Caller
-}
-
 /// A breaker refusal as a problem: 503 at once, with `Retry-After`.
 pub fn breaker_open(retry_after: Duration) -> ApiError {
     ApiError::new(ErrorCode::UpstreamUnavailable)
@@ -53,46 +52,65 @@ pub fn breaker_open(retry_after: Duration) -> ApiError {
         .with_extension("circuit", "open".into())
 }
 
-/// One guarded upstream call: the breaker's permission, the service timeout, the outcome reported
-/// to the breaker, the latency to metrics. Returns the result as a problem-ready value and the time
-/// spent upstream (`None` when the breaker refused).
-pub async fn guarded_call<T, F>(
+/// A call refused by the upstream's concurrency or rate cap: 503 with `Retry-After`.
+pub fn shed(shed: Shed) -> ApiError {
+    let (vi, en) = match shed.cap {
+        Cap::Concurrency => (
+            "Hệ thống nguồn đang nhận đủ số yêu cầu đồng thời cho phép; vui lòng thử lại sau.",
+            "The source system is taking as many concurrent calls as agreed; try again shortly.",
+        ),
+        Cap::Rate => (
+            "Đã đạt giới hạn tốc độ gửi yêu cầu tới hệ thống nguồn; vui lòng thử lại sau.",
+            "The agreed call rate to the source system is reached; try again shortly.",
+        ),
+    };
+    ApiError::new(ErrorCode::UpstreamUnavailable)
+        .with_detail(vi, en)
+        .with_retry_after(shed.retry_after.as_secs_f64().ceil().max(1.0) as u64)
+        .with_extension("limit", shed.cap.as_str().into())
+}
+
+/// The problem for a guarded call's failure.
+pub fn failure_problem(failure: &Failure) -> ApiError {
+    match failure {
+        Failure::Adapter(e) => adapter_problem(e),
+        Failure::Timeout => ApiError::new(ErrorCode::UpstreamTimeout),
+        Failure::Open { retry_after } => breaker_open(*retry_after),
+        Failure::Shed(s) => shed(*s),
+    }
+}
+
+/// One guarded upstream read (see [`UpstreamGuard`]): breaker, caps, time limits and retries,
+/// latency to metrics. `call` makes one attempt. Returns the result as a problem-ready value and
+/// the time spent upstream (`None` when no attempt went).
+pub async fn guarded_call<T, F, Fut>(
     gw: &crate::gateway::Gateway,
-    service: &str,
-    breaker: &crate::resilience::breaker::CircuitBreaker,
-    timeout: Duration,
+    guard: &UpstreamGuard,
     call: F,
 ) -> (Result<T, ApiError>, Option<Duration>)
 where
-    F: std::future::Future<Output = Result<T, AdapterError>>,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AdapterError>>,
 {
-    let permit = match breaker.try_acquire() {
-        Ok(p) => p,
-        Err(open) => return (Err(breaker_open(open.retry_after)), None),
-    };
-    let started = std::time::Instant::now();
-    let result = tokio::time::timeout(timeout, call).await;
-    let elapsed = started.elapsed();
-    gw.metrics.upstream_latency(service, elapsed);
-    let outcome = match result {
-        Err(_) => {
-            breaker.record(permit, false);
-            Err(ApiError::new(ErrorCode::UpstreamTimeout))
+    let outcome = guard.call(&gw.metrics, CallKind::Read, call).await;
+    let result = outcome.result.map_err(|failure| {
+        if let Failure::Adapter(e) = &failure {
+            tracing::info!(service = %guard.name, attempts = outcome.attempts, kind = ?e.kind, origin = ?e.origin, upstream_code = e.upstream_code.as_deref(), "registry call failed");
         }
-        Ok(Ok(v)) => {
-            breaker.record(permit, true);
-            Ok(v)
-        }
-        Ok(Err(e)) => {
-            breaker.record(permit, !is_upstream_failure(&e));
-            tracing::info!(service, kind = ?e.kind, origin = ?e.origin, upstream_code = e.upstream_code.as_deref(), "registry call failed");
-            Err(adapter_problem(&e))
-        }
-    };
-    (outcome, Some(elapsed))
+        failure_problem(&failure)
+    });
+    (result, outcome.upstream_time)
 }
 
-/// An HTTP client for one registry upstream: its CA bundle, connect and total timeouts, pooled.
+/// The 404 of a registry endpoint whose service is not configured.
+pub fn not_configured(vi: &str, en: &str) -> Response {
+    ApiError::new(ErrorCode::NotFound)
+        .with_detail(vi, en)
+        .into_response()
+}
+
+/// An HTTP client for one registry upstream: its CA bundle and client certificate, connect and
+/// total timeouts, pooled.
 pub fn http_client(
     name: &str,
     config: &crate::config::ServiceConfig,
@@ -101,8 +119,7 @@ pub fn http_client(
         key: format!("services.{name}.{key}"),
         reason,
     };
-    let tls = crate::tls::upstream_client_config(config.ca_bundle.as_deref())
-        .map_err(|e| invalid("ca_bundle", e))?;
+    let tls = crate::tls::upstream_client_config(config).map_err(|(key, why)| invalid(key, why))?;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .connect_timeout(Duration::from_millis(config.connect_timeout_ms))

@@ -3,7 +3,6 @@
 //! record (subject: a keyed hash of the office code and document number) before the answer.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Extension, State};
@@ -12,14 +11,13 @@ use lienthong_adapters::canonical::notary::{DocumentQuery, DocumentVerifyQuery};
 use lienthong_adapters::notary::{CallContext, Client, Settings};
 use serde::Deserialize;
 
-use crate::audit::AuditEvent;
 use crate::auth::Identity;
 use crate::config::{ConfigError, ServiceConfig};
-use crate::error::{ApiError, ErrorCode};
 use crate::extract::JsonBody;
 use crate::gateway::Gateway;
-use crate::resilience::breaker::CircuitBreaker;
-use crate::telemetry::{LoggedService, RequestContext, UpstreamLatency};
+use crate::registry::personal::PersonalDataCall;
+use crate::resilience::guard::{GuardConfig, UpstreamGuard};
+use crate::telemetry::RequestContext;
 use crate::validate::Errors;
 
 /// The configured notary service, ready to call.
@@ -27,9 +25,8 @@ pub struct NotaryService {
     /// Service name.
     pub name: Arc<str>,
     client: Client,
-    /// Its circuit breaker.
-    pub breaker: CircuitBreaker,
-    timeout: Duration,
+    /// Its guard: circuit breaker, caps, time limits, retries.
+    pub guard: UpstreamGuard,
 }
 
 impl NotaryService {
@@ -55,8 +52,7 @@ impl NotaryService {
         Ok(NotaryService {
             name: Arc::from(name),
             client,
-            breaker: CircuitBreaker::new(config.breaker),
-            timeout: Duration::from_millis(config.timeout_ms),
+            guard: UpstreamGuard::new(name, GuardConfig::of(config)),
         })
     }
 }
@@ -95,47 +91,13 @@ pub async fn verify(
     call(&gw, &identity, &ctx, &headers, body.0, "verify").await
 }
 
-fn header(headers: &http::HeaderMap, name: &str) -> String {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-async fn call(
-    gw: &Gateway,
-    identity: &Identity,
-    ctx: &RequestContext,
-    headers: &http::HeaderMap,
-    body: DocumentRequest,
-    op: &'static str,
-) -> Response {
-    let started = Instant::now();
-    let runtime = gw.runtime();
-    let Some(service) = runtime.notary.clone() else {
-        return ApiError::new(ErrorCode::NotFound)
-            .with_detail(
-                "Dịch vụ tra cứu công chứng chưa được cấu hình.",
-                "No notary service is configured.",
-            )
-            .into_response();
-    };
-    let log = LoggedService {
-        service: service.name.clone(),
-        operation: Some(Arc::from(op)),
-    };
-    let respond = |mut resp: Response| {
-        resp.extensions_mut().insert(log.clone());
-        resp
-    };
-    if !identity.client.may_call(&service.name, op) {
-        return respond(ApiError::new(ErrorCode::Forbidden).into_response());
-    }
-    if let Err(e) = crate::access::require_personal_data_headers(headers) {
-        return respond(e.into_response());
-    }
-    let mut errors = Errors::default();
+/// The body's fields, checked for `op`; the document number and office code come back trimmed,
+/// the hash in lower case.
+fn check_document(
+    errors: &mut Errors,
+    body: &DocumentRequest,
+    op: &str,
+) -> (String, String, Option<String>) {
     let number = body.document_number.trim().to_owned();
     let office = body.office_code.trim().to_owned();
     if number.is_empty() || number.chars().count() > 64 {
@@ -154,74 +116,69 @@ async fn call(
         ("lookup", Some(_)) => errors.add("sha256", "unexpected", "only for verify"),
         _ => {}
     }
-    if !errors.is_empty() {
-        return respond(ApiError::validation(errors.0).into_response());
-    }
+    (number, office, sha256)
+}
 
-    let user_id = header(headers, crate::access::USER_ID_HEADER);
-    let dossier_id = header(headers, crate::access::DOSSIER_ID_HEADER);
+async fn call(
+    gw: &Gateway,
+    identity: &Identity,
+    ctx: &RequestContext,
+    headers: &http::HeaderMap,
+    body: DocumentRequest,
+    op: &'static str,
+) -> Response {
+    let runtime = gw.runtime();
+    let Some(service) = runtime.notary.clone() else {
+        return crate::registry::not_configured(
+            "Dịch vụ tra cứu công chứng chưa được cấu hình.",
+            "No notary service is configured.",
+        );
+    };
+    let mut field_errors = Errors::default();
+    let (number, office, sha256) = check_document(&mut field_errors, &body, op);
+    let admitted = PersonalDataCall::admit(identity, ctx, headers, &service.name, op, |errors| {
+        errors.0.extend(field_errors.0)
+    });
+    let call = match admitted {
+        Ok(call) => call,
+        Err(refusal) => return refusal,
+    };
+
     let call_ctx = CallContext {
         request_id: ctx.request_id.to_string(),
-        official_id: user_id.clone(),
+        official_id: call.official_id.clone(),
     };
-    let (outcome, upstream_latency) = crate::registry::guarded_call(
-        gw,
-        &service.name,
-        &service.breaker,
-        service.timeout,
-        async {
+    let verify = DocumentVerifyQuery {
+        document_number: number.clone(),
+        office_code: office.clone(),
+        sha256: sha256.unwrap_or_default(),
+    };
+    let lookup = DocumentQuery {
+        document_number: number.clone(),
+        office_code: office.clone(),
+    };
+    let (client, verify, lookup, call_ctx) = (&service.client, &verify, &lookup, &call_ctx);
+    let (outcome, upstream_latency) =
+        crate::registry::guarded_call(gw, &service.guard, move || async move {
             if op == "verify" {
-                let q = DocumentVerifyQuery {
-                    document_number: number.clone(),
-                    office_code: office.clone(),
-                    sha256: sha256.clone().unwrap_or_default(),
-                };
-                service
-                    .client
-                    .verify(&q, &call_ctx)
+                client
+                    .verify(verify, call_ctx)
                     .await
                     .map(|v| Json(v).into_response())
             } else {
-                let q = DocumentQuery {
-                    document_number: number.clone(),
-                    office_code: office.clone(),
-                };
-                service
-                    .client
-                    .lookup(&q, &call_ctx)
+                client
+                    .lookup(lookup, call_ctx)
                     .await
                     .map(|r| Json(r).into_response())
             }
-        },
+        })
+        .await;
+    call.finish(
+        gw,
+        &runtime.audit_key,
+        &format!("notary:{office}:{number}"),
+        outcome,
+        upstream_latency,
     )
-    .await;
-
-    let event = AuditEvent {
-        at_ms: crate::store::now_ms(),
-        request_id: ctx.request_id.to_string(),
-        client_id: identity.client.id.to_string(),
-        user_id,
-        dossier_id,
-        service: service.name.to_string(),
-        operation: op.to_owned(),
-        subject: runtime
-            .audit_key
-            .subject(&format!("notary:{office}:{number}")),
-        outcome: match &outcome {
-            Ok(_) => "ok".to_owned(),
-            Err(e) => e.code.as_str().to_owned(),
-        },
-        latency_ms: started.elapsed().as_millis() as i64,
-    };
-    if let Err(e) = gw.store.append_audit(&event).await {
-        return respond(ApiError::internal(&e).into_response());
-    }
-    let mut resp = match outcome {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    if let Some(l) = upstream_latency {
-        resp.extensions_mut().insert(UpstreamLatency(l));
-    }
-    respond(resp)
+    .await
 }

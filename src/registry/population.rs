@@ -2,7 +2,6 @@
 //! Personal data travels in bodies, never in URLs; every call leaves an audit record first.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Extension, State};
@@ -11,24 +10,22 @@ use lienthong_adapters::canonical::citizen::CitizenQuery;
 use lienthong_adapters::population::{CallContext, Client, Settings};
 use serde::Deserialize;
 
-use crate::audit::AuditEvent;
 use crate::auth::Identity;
 use crate::config::{ConfigError, ServiceConfig};
-use crate::error::{ApiError, ErrorCode};
 use crate::extract::JsonBody;
 use crate::gateway::Gateway;
-use crate::resilience::breaker::CircuitBreaker;
-use crate::telemetry::{LoggedService, RequestContext, UpstreamLatency};
-use crate::validate::{Errors, check_citizen_identity, check_full_name};
+use crate::registry::personal::PersonalDataCall;
+use crate::resilience::guard::{GuardConfig, UpstreamGuard};
+use crate::telemetry::RequestContext;
+use crate::validate::{check_citizen_identity, check_full_name};
 
 /// The configured population service, ready to call.
 pub struct PopulationService {
     /// Service name (for access rules, logs, metrics).
     pub name: Arc<str>,
     client: Client,
-    /// Its circuit breaker.
-    pub breaker: CircuitBreaker,
-    timeout: Duration,
+    /// Its guard: circuit breaker, caps, time limits, retries.
+    pub guard: UpstreamGuard,
 }
 
 impl PopulationService {
@@ -70,8 +67,7 @@ impl PopulationService {
         Ok(PopulationService {
             name: Arc::from(name),
             client,
-            breaker: CircuitBreaker::new(config.breaker),
-            timeout: Duration::from_millis(config.timeout_ms),
+            guard: UpstreamGuard::new(name, GuardConfig::of(config)),
         })
     }
 }
@@ -125,14 +121,6 @@ impl Operation {
     }
 }
 
-fn header(headers: &http::HeaderMap, name: &str) -> String {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 async fn call(
     gw: &Gateway,
     identity: &Identity,
@@ -141,39 +129,29 @@ async fn call(
     body: CitizenRequest,
     op: Operation,
 ) -> Response {
-    let started = Instant::now();
     let runtime = gw.runtime();
     let Some(service) = runtime.population.clone() else {
-        return ApiError::new(ErrorCode::NotFound)
-            .with_detail(
-                "Dịch vụ tra cứu dân cư chưa được cấu hình.",
-                "No population service is configured.",
-            )
-            .into_response();
+        return crate::registry::not_configured(
+            "Dịch vụ tra cứu dân cư chưa được cấu hình.",
+            "No population service is configured.",
+        );
     };
-    let log = LoggedService {
-        service: service.name.clone(),
-        operation: Some(Arc::from(op.as_str())),
+    let admitted = PersonalDataCall::admit(
+        identity,
+        ctx,
+        headers,
+        &service.name,
+        op.as_str(),
+        |errors| {
+            check_citizen_identity(errors, &body.citizen_id, &body.date_of_birth);
+            check_full_name(errors, "full_name", &body.full_name);
+        },
+    );
+    let call = match admitted {
+        Ok(call) => call,
+        Err(refusal) => return refusal,
     };
-    let respond = |mut resp: Response| {
-        resp.extensions_mut().insert(log.clone());
-        resp
-    };
-    if !identity.client.may_call(&service.name, op.as_str()) {
-        return respond(ApiError::new(ErrorCode::Forbidden).into_response());
-    }
-    if let Err(e) = crate::access::require_personal_data_headers(headers) {
-        return respond(e.into_response());
-    }
-    let mut errors = Errors::default();
-    check_citizen_identity(&mut errors, &body.citizen_id, &body.date_of_birth);
-    check_full_name(&mut errors, "full_name", &body.full_name);
-    if !errors.is_empty() {
-        return respond(ApiError::validation(errors.0).into_response());
-    }
 
-    let user_id = header(headers, crate::access::USER_ID_HEADER);
-    let dossier_id = header(headers, crate::access::DOSSIER_ID_HEADER);
     let query = CitizenQuery {
         citizen_id: body.citizen_id.clone(),
         full_name: body.full_name.trim().to_owned(),
@@ -181,57 +159,30 @@ async fn call(
     };
     let call_ctx = CallContext {
         request_id: ctx.request_id.to_string(),
-        official_id: user_id.clone(),
-        dossier_id: dossier_id.clone(),
+        official_id: call.official_id.clone(),
+        dossier_id: call.dossier_id.clone(),
     };
-
-    let (outcome, upstream_latency) = crate::registry::guarded_call(
-        gw,
-        &service.name,
-        &service.breaker,
-        service.timeout,
-        async {
+    let (client, query, call_ctx) = (&service.client, &query, &call_ctx);
+    let (outcome, upstream_latency) =
+        crate::registry::guarded_call(gw, &service.guard, move || async move {
             match op {
-                Operation::Verify => service
-                    .client
-                    .verify(&query, &call_ctx)
+                Operation::Verify => client
+                    .verify(query, call_ctx)
                     .await
                     .map(|m| Json(serde_json::json!({ "match": m })).into_response()),
-                Operation::Lookup => service
-                    .client
-                    .lookup(&query, &call_ctx)
+                Operation::Lookup => client
+                    .lookup(query, call_ctx)
                     .await
                     .map(|r| Json(r).into_response()),
             }
-        },
+        })
+        .await;
+    call.finish(
+        gw,
+        &runtime.audit_key,
+        &body.citizen_id,
+        outcome,
+        upstream_latency,
     )
-    .await;
-
-    // The audit record is durable before any answer leaves; without it, no personal data goes out.
-    let event = AuditEvent {
-        at_ms: crate::store::now_ms(),
-        request_id: ctx.request_id.to_string(),
-        client_id: identity.client.id.to_string(),
-        user_id,
-        dossier_id,
-        service: service.name.to_string(),
-        operation: op.as_str().to_owned(),
-        subject: runtime.audit_key.subject(&body.citizen_id),
-        outcome: match &outcome {
-            Ok(_) => "ok".to_owned(),
-            Err(e) => e.code.as_str().to_owned(),
-        },
-        latency_ms: started.elapsed().as_millis() as i64,
-    };
-    if let Err(e) = gw.store.append_audit(&event).await {
-        return respond(ApiError::internal(&e).into_response());
-    }
-    let mut resp = match outcome {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    if let Some(l) = upstream_latency {
-        resp.extensions_mut().insert(UpstreamLatency(l));
-    }
-    respond(resp)
+    .await
 }

@@ -83,11 +83,23 @@ pub struct Open {
     pub retry_after: Duration,
 }
 
-/// Leave to make one call. Report its outcome with [`CircuitBreaker::record`].
+/// Leave to make one call. Report its outcome with [`CircuitBreaker::record`]. A permit dropped
+/// without an outcome (the call was shed before it went, or the caller went away) counts for
+/// nothing, and a probe's place is given back so that another call can probe.
 #[derive(Debug)]
 #[must_use = "report the call's outcome with CircuitBreaker::record"]
-pub struct Permit {
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
     probe: bool,
+    reported: bool,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.probe && !self.reported {
+            self.breaker.lock().probe_in_flight = false;
+        }
+    }
 }
 
 impl CircuitBreaker {
@@ -126,10 +138,14 @@ impl CircuitBreaker {
 
     /// Asks to make a call: granted while closed, refused while open, granted to one probe at a
     /// time once the open period is over.
-    pub fn try_acquire(&self) -> Result<Permit, Open> {
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Open> {
         let mut inner = self.lock();
         match inner.state {
-            BreakerState::Closed => Ok(Permit { probe: false }),
+            BreakerState::Closed => Ok(Permit {
+                breaker: self,
+                probe: false,
+                reported: false,
+            }),
             BreakerState::Open | BreakerState::HalfOpen => {
                 let open_for = Duration::from_millis(self.config.open_ms);
                 let elapsed = inner.opened_at.map(|t| t.elapsed()).unwrap_or(open_for);
@@ -145,13 +161,18 @@ impl CircuitBreaker {
                 }
                 inner.state = BreakerState::HalfOpen;
                 inner.probe_in_flight = true;
-                Ok(Permit { probe: true })
+                Ok(Permit {
+                    breaker: self,
+                    probe: true,
+                    reported: false,
+                })
             }
         }
     }
 
     /// Reports a call's outcome.
-    pub fn record(&self, permit: Permit, success: bool) {
+    pub fn record(&self, mut permit: Permit<'_>, success: bool) {
+        permit.reported = true;
         let mut inner = self.lock();
         if permit.probe {
             inner.probe_in_flight = false;
@@ -243,6 +264,22 @@ mod tests {
             b.try_acquire().unwrap_err().retry_after,
             Duration::from_millis(1000)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_dropped_without_an_outcome_lets_another_probe_go() {
+        let b = breaker();
+        for _ in 0..3 {
+            call(&b, false).unwrap();
+        }
+        tokio::time::advance(Duration::from_millis(1000)).await;
+        let probe = b.try_acquire().unwrap();
+        assert!(b.try_acquire().is_err());
+        drop(probe);
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        let probe = b.try_acquire().expect("the probe's place was given back");
+        b.record(probe, true);
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[tokio::test(start_paused = true)]

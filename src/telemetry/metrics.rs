@@ -42,6 +42,12 @@ struct ServiceLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShedLabels {
+    service: String,
+    cap: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClientLabel {
     client: String,
 }
@@ -76,6 +82,21 @@ pub struct Metrics {
     reloads: Family<OutcomeLabel, Counter>,
     in_flight: Gauge,
     breaker_open: Family<ServiceLabel, Gauge>,
+    upstream_retries: Family<ServiceLabel, Counter>,
+    upstream_retry_budget_exhausted: Family<ServiceLabel, Counter>,
+    upstream_in_flight: Family<ServiceLabel, Gauge>,
+    upstream_shed: Family<ShedLabels, Counter>,
+}
+
+/// One upstream attempt counted in flight; the count goes down when this is dropped.
+#[derive(Debug)]
+#[must_use = "the attempt counts as in flight only while this is held"]
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 fn new_histogram() -> Histogram {
@@ -146,6 +167,30 @@ impl Metrics {
             "1 while the upstream's circuit breaker is open or half-open, else 0",
             breaker_open.clone(),
         );
+        let upstream_retries = Family::<ServiceLabel, Counter>::default();
+        registry.register(
+            "upstream_retries",
+            "Retries of failed reads sent to an upstream, by service",
+            upstream_retries.clone(),
+        );
+        let upstream_retry_budget_exhausted = Family::<ServiceLabel, Counter>::default();
+        registry.register(
+            "upstream_retry_budget_exhausted",
+            "Failed reads not retried because the upstream's retry budget was spent",
+            upstream_retry_budget_exhausted.clone(),
+        );
+        let upstream_in_flight = Family::<ServiceLabel, Gauge>::default();
+        registry.register(
+            "upstream_in_flight",
+            "Calls to an upstream in flight now, by service",
+            upstream_in_flight.clone(),
+        );
+        let upstream_shed = Family::<ShedLabels, Counter>::default();
+        registry.register(
+            "upstream_shed",
+            "Calls refused before reaching an upstream by its concurrency or rate cap",
+            upstream_shed.clone(),
+        );
         Self {
             registry,
             requests,
@@ -157,6 +202,10 @@ impl Metrics {
             reloads,
             in_flight,
             breaker_open,
+            upstream_retries,
+            upstream_retry_budget_exhausted,
+            upstream_in_flight,
+            upstream_shed,
         }
     }
 
@@ -228,6 +277,46 @@ impl Metrics {
                 service: service.to_owned(),
             })
             .set(i64::from(open));
+    }
+
+    /// Counts one retry sent to an upstream.
+    pub fn upstream_retry(&self, service: &str) {
+        self.upstream_retries
+            .get_or_create(&ServiceLabel {
+                service: service.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a retry refused by the upstream's retry budget.
+    pub fn upstream_retry_budget_exhausted(&self, service: &str) {
+        self.upstream_retry_budget_exhausted
+            .get_or_create(&ServiceLabel {
+                service: service.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a call refused by an upstream's `cap` (`concurrency` or `rate`).
+    pub fn upstream_shed(&self, service: &str, cap: &str) {
+        self.upstream_shed
+            .get_or_create(&ShedLabels {
+                service: service.to_owned(),
+                cap: cap.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one upstream attempt in flight until the returned value is dropped.
+    pub fn upstream_in_flight(&self, service: &str) -> InFlight {
+        let gauge = self
+            .upstream_in_flight
+            .get_or_create(&ServiceLabel {
+                service: service.to_owned(),
+            })
+            .clone();
+        gauge.inc();
+        InFlight(gauge)
     }
 
     /// The in-flight gauge.

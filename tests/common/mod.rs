@@ -1,6 +1,8 @@
 //! Test harness: the real router served on 127.0.0.1:0 against the catalogue mock.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod pki;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -191,6 +193,18 @@ impl Harness {
             .await
             .unwrap()
             .text()
+            .await
+            .unwrap()
+    }
+
+    /// GETs any URL (a mock's `/__admin`, say) and reads the JSON answer.
+    pub async fn fetch_json(&self, url: &str) -> serde_json::Value {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
             .await
             .unwrap()
     }

@@ -95,6 +95,7 @@ pub fn from_status(status: u16, body: &[u8]) -> AdapterError {
         _ => protocol(format!("unexpected HTTP status {status}")),
     }
     .with_upstream_code(code)
+    .with_status(status)
 }
 
 /// A failed token request: RFC 6749 §5.2 errors are our credentials' or configuration's fault.
@@ -109,7 +110,8 @@ pub fn from_token_status(status: u16, body: &[u8]) -> AdapterError {
             Origin::Internal,
             format!("the token endpoint refused our client credentials (HTTP {status})"),
         )
-        .with_upstream_code(oauth_error.unwrap_or_else(|| status.to_string())),
+        .with_upstream_code(oauth_error.unwrap_or_else(|| status.to_string()))
+        .with_status(status),
         _ => from_status(status, body),
     }
 }

@@ -110,4 +110,5 @@ pub fn from_status(status: u16) -> AdapterError {
         _ => protocol(format!("unexpected HTTP status {status}")),
     }
     .with_upstream_code(status.to_string())
+    .with_status(status)
 }

@@ -118,7 +118,7 @@ pub fn from_status(status: u16) -> AdapterError {
             format!("the population database answered an unexpected HTTP {status}"),
         ),
     };
-    err.with_upstream_code(code)
+    err.with_upstream_code(code).with_status(status)
 }
 
 /// A reply that does not follow the contract.
