@@ -225,6 +225,11 @@ pub async fn purge_cache(
     {
         purged.push(e.name.to_string());
     }
+    if let Some(p) = &runtime.population
+        && p.purge()
+    {
+        purged.push(p.name.to_string());
+    }
     let detail = format!(
         "purged: {}",
         if purged.is_empty() {

@@ -285,8 +285,11 @@ pub struct ServiceConfig {
     /// Circuit breaker of this upstream (registry kinds).
     #[serde(default)]
     pub breaker: crate::resilience::breaker::BreakerConfig,
-    /// Reply cache (registry kinds that allow it; `enterprise` caches by default).
+    /// Reply cache: for `enterprise` its lookups (default 1 h), for `population` its verify answers
+    /// (default 5 min; `ttl_s = 0` turns it off).
     pub cache: Option<CacheConfig>,
+    /// For `population`: cache of full citizen records, off unless set.
+    pub lookup_cache: Option<CacheConfig>,
     /// Retries of failed reads (registry kinds; default: 3 attempts, 50 ms–1 s full-jitter
     /// backoff, a budget of 20 % of recent calls plus 3 per second).
     pub retry: Option<crate::resilience::retry::RetryConfig>,
@@ -675,6 +678,12 @@ impl Config {
                 outbound
                     .check(svc.timeout_ms)
                     .map_err(|(k, why)| ConfigError::invalid(format!("{key}.outbound.{k}"), why))?;
+            }
+            if svc.lookup_cache.is_some() && svc.kind != ServiceKind::Population {
+                return Err(ConfigError::invalid(
+                    format!("{key}.lookup_cache"),
+                    "only for a population service",
+                ));
             }
             match svc.kind {
                 ServiceKind::Passthrough => {

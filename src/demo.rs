@@ -70,6 +70,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
                 password: SecretRef::inline(b"demo-notary-secret".to_vec()),
             }),
             cache: None,
+            lookup_cache: None,
             routes: vec![],
         },
     );
@@ -98,6 +99,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             }),
             notary: None,
             cache: None,
+            lookup_cache: None,
             routes: vec![],
         },
     );
@@ -129,6 +131,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             enterprise: None,
             notary: None,
             cache: None,
+            lookup_cache: None,
             routes: vec![],
         },
     );
@@ -151,6 +154,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             enterprise: None,
             notary: None,
             cache: None,
+            lookup_cache: None,
             routes: vec![route("list_procedures", "GET", "/procedures"), route("get_procedure", "GET", "/procedures/{code}")],
         },
     );
@@ -175,6 +179,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             enterprise: None,
             notary: None,
             cache: None,
+            lookup_cache: None,
             routes: vec![route("get_dossier", "GET", "/dossiers/{id}")],
         },
     );

@@ -46,6 +46,15 @@ async fn setup(service_keys: &str) -> Setup {
     )
     .unwrap();
     let d = dir.path().display();
+    // Most tests count upstream calls: the verify cache is off unless a test configures one.
+    let verify_cache = if service_keys
+        .lines()
+        .any(|l| l.trim_start().starts_with("cache "))
+    {
+        ""
+    } else {
+        "cache = { ttl_s = 0 }"
+    };
     let extra = format!(
         r#"
 [[clients]]
@@ -64,6 +73,7 @@ base_url = "{url}/dancuquocgia"
 personal_data = true
 population = {{ username = "lienthong", secret = "file:{d}/c06.secret", api_key = "file:{d}/c06.apikey", service_unit_code = "46001", unit_code = "46001", account = "lienthong.hue" }}
 
+{verify_cache}
 {service_keys}
 
 [audit]
@@ -497,4 +507,78 @@ async fn the_outbound_rate_cap_protects_the_upstream() {
     let body = problem(resp, 503, "upstream_unavailable").await;
     assert_eq!(body["limit"], "rate", "{body}");
     assert_eq!(journal_count(&s, VERIFY_OP).await, 1);
+}
+
+#[tokio::test]
+async fn verify_answers_are_cached_and_still_audited_records_are_not_cached_by_default() {
+    let s = setup("cache = { ttl_s = 300 }").await;
+    let h = &s.h;
+    let an = citizen("046090001234", "Nguyễn Văn An", "1990-03-15");
+
+    // 50 concurrent identical verifies on a cold cache: one upstream call, 50 answers.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let request = h
+            .post("/v1/citizens/verify", "clerk-key")
+            .header("x-user-id", CLERK)
+            .header("x-dossier-id", "HS-2026-0042")
+            .json(&an);
+        calls.spawn(async move { request.send().await.unwrap() });
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    while let Some(resp) = calls.join_next().await {
+        let resp = resp.unwrap();
+        assert_eq!(resp.status(), 200);
+        let status = resp.headers()["cache-status"].to_str().unwrap().to_owned();
+        assert_eq!(
+            resp.json::<Value>().await.unwrap(),
+            json!({ "match": true })
+        );
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    assert_eq!(journal_count(&s, VERIFY_OP).await, 1, "{statuses:?}");
+    assert_eq!(statuses.get("lienthong; fwd=miss; stored"), Some(&1));
+
+    // Later: a hit. A different name is a different question, asked upstream.
+    let resp = post(h, "/v1/citizens/verify", "clerk-key", &an).await;
+    assert_eq!(resp.headers()["cache-status"], "lienthong; hit");
+    let other = citizen("046090001234", "Nguyễn Văn Bình", "1990-03-15");
+    let resp = post(h, "/v1/citizens/verify", "clerk-key", &other).await;
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({ "match": false })
+    );
+    assert_eq!(journal_count(&s, VERIFY_OP).await, 2);
+
+    // Full records go upstream every time unless `lookup_cache` is set.
+    for _ in 0..2 {
+        let resp = post(h, "/v1/citizens/lookup", "clerk-key", &an).await;
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers().get("cache-status").is_none());
+    }
+    assert_eq!(journal_count(&s, "TraCuuThongTinCongDan").await, 2);
+
+    // Every answer, cached or not, left its audit record.
+    let records = h.gw.store.audit_records(0, 1000).await.unwrap();
+    assert_eq!(records.len(), 50 + 2 + 2);
+
+    // An admin purge empties the cache: the next verify is asked upstream again.
+    let resp = h
+        .post("/v1/admin/cache/purge", "ops-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.json::<Value>().await.unwrap()["purged"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("population"))
+    );
+    let resp = post(h, "/v1/citizens/verify", "clerk-key", &an).await;
+    assert_eq!(
+        resp.headers()["cache-status"],
+        "lienthong; fwd=miss; stored"
+    );
+    assert_eq!(journal_count(&s, VERIFY_OP).await, 3);
 }

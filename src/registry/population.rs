@@ -1,22 +1,33 @@
 //! `POST /v1/citizens/verify` and `POST /v1/citizens/lookup`: the national population database.
-//! Personal data travels in bodies, never in URLs; every call leaves an audit record first.
+//! Personal data travels in bodies, never in URLs; every call leaves an audit record first, cache
+//! hits included.
+//!
+//! Verify answers are cached briefly by default (`cache`, 5 minutes), full records only when
+//! `lookup_cache` is set. Cache keys are a keyed hash of the query, never the query itself.
 
 use std::sync::Arc;
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
-use lienthong_adapters::canonical::citizen::CitizenQuery;
+use hmac::{Hmac, Mac};
+use http::HeaderValue;
+use lienthong_adapters::canonical::citizen::{CitizenQuery, CitizenRecord};
 use lienthong_adapters::population::{CallContext, Client, Settings};
 use serde::Deserialize;
+use sha2::Sha256;
 
 use crate::auth::Identity;
-use crate::config::{ConfigError, ServiceConfig};
+use crate::cache::{Cache, CacheOutcome, CachePolicy};
+use crate::config::{CacheConfig, ConfigError, ServiceConfig};
+use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::gateway::Gateway;
 use crate::registry::personal::PersonalDataCall;
 use crate::resilience::guard::{GuardConfig, UpstreamGuard};
-use crate::telemetry::RequestContext;
+use crate::telemetry::{self, RequestContext};
 use crate::validate::{check_citizen_identity, check_full_name};
 
 /// The configured population service, ready to call.
@@ -26,6 +37,31 @@ pub struct PopulationService {
     client: Client,
     /// Its guard: circuit breaker, caps, time limits, retries.
     pub guard: UpstreamGuard,
+    verify_cache: Option<Cache<QueryKey, bool, ApiError>>,
+    lookup_cache: Option<Cache<QueryKey, Arc<CitizenRecord>, ApiError>>,
+    /// Keys the cache's query hashes; random per build, as the caches live only in memory.
+    key_secret: [u8; 32],
+}
+
+/// A cache key: HMAC-SHA-256 of the query under a per-process secret, so that no citizen id, name
+/// or date of birth is held as a key.
+type QueryKey = [u8; 32];
+
+/// Verify answers are fresh for 5 minutes and may serve for an hour while the database is down.
+const VERIFY_CACHE_DEFAULT: CacheConfig = CacheConfig {
+    ttl_s: 300,
+    max_stale_s: 3600,
+    capacity: 100_000,
+};
+
+fn cache_of<V: Clone + Send + Sync + 'static>(
+    c: CacheConfig,
+) -> Option<Cache<QueryKey, V, ApiError>> {
+    let policy = CachePolicy {
+        ttl: Duration::from_secs(c.ttl_s),
+        max_stale: Duration::from_secs(c.max_stale_s),
+    };
+    (c.ttl_s > 0).then(|| Cache::new(policy, c.capacity))
 }
 
 impl PopulationService {
@@ -68,7 +104,29 @@ impl PopulationService {
             name: Arc::from(name),
             client,
             guard: UpstreamGuard::new(name, GuardConfig::of(config)),
+            verify_cache: cache_of(config.cache.unwrap_or(VERIFY_CACHE_DEFAULT)),
+            lookup_cache: config.lookup_cache.and_then(cache_of),
+            key_secret: rand::random(),
         })
+    }
+
+    /// Drops every cached answer (admin purge); returns whether there was a cache.
+    pub fn purge(&self) -> bool {
+        let caches = [
+            self.verify_cache.as_ref().map(|c| c.purge_all()),
+            self.lookup_cache.as_ref().map(|c| c.purge_all()),
+        ];
+        caches.iter().any(Option::is_some)
+    }
+
+    fn key(&self, q: &CitizenQuery) -> QueryKey {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key_secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        for part in [&q.citizen_id, &q.full_name, &q.date_of_birth] {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -162,21 +220,43 @@ async fn call(
         official_id: call.official_id.clone(),
         dossier_id: call.dossier_id.clone(),
     };
-    let (client, query, call_ctx) = (&service.client, &query, &call_ctx);
-    let (outcome, upstream_latency) =
-        crate::registry::guarded_call(gw, &service.guard, move || async move {
-            match op {
-                Operation::Verify => client
-                    .verify(query, call_ctx)
+    let (client, query, call_ctx, guard) = (&service.client, &query, &call_ctx, &service.guard);
+    let started = std::time::Instant::now();
+    let (outcome, cached) = match op {
+        Operation::Verify => {
+            let fetch = || async move {
+                crate::registry::guarded_call(gw, guard, move || client.verify(query, call_ctx))
                     .await
-                    .map(|m| Json(serde_json::json!({ "match": m })).into_response()),
-                Operation::Lookup => client
-                    .lookup(query, call_ctx)
-                    .await
-                    .map(|r| Json(r).into_response()),
-            }
-        })
-        .await;
+                    .0
+            };
+            let (answer, cached) =
+                cached_or_fetch(&service.verify_cache, || service.key(query), fetch).await;
+            let answer = answer.map(|m| Json(serde_json::json!({ "match": m })).into_response());
+            (answer, cached)
+        }
+        Operation::Lookup => {
+            let fetch = || async move {
+                crate::registry::guarded_call(gw, guard, move || async move {
+                    client.lookup(query, call_ctx).await.map(Arc::new)
+                })
+                .await
+                .0
+            };
+            let (record, cached) =
+                cached_or_fetch(&service.lookup_cache, || service.key(query), fetch).await;
+            (record.map(|r| Json(&*r).into_response()), cached)
+        }
+    };
+    let upstream_latency = (cached != Some(CacheOutcome::Hit)).then(|| started.elapsed());
+    let outcome = outcome.map(|mut resp| {
+        if let Some(c) = cached {
+            resp.headers_mut()
+                .insert("cache-status", HeaderValue::from_static(c.header_value()));
+            resp.extensions_mut()
+                .insert(telemetry::CacheOutcome(c.as_str()));
+        }
+        resp
+    });
     call.finish(
         gw,
         &runtime.audit_key,
@@ -185,4 +265,25 @@ async fn call(
         upstream_latency,
     )
     .await
+}
+
+/// The value from `cache` when there is one (loading it once for concurrent callers), else from
+/// `fetch`; with how it was obtained when a cache was asked.
+async fn cached_or_fetch<V, F, Fut>(
+    cache: &Option<Cache<QueryKey, V, ApiError>>,
+    key: impl FnOnce() -> QueryKey,
+    fetch: F,
+) -> (Result<V, ApiError>, Option<CacheOutcome>)
+where
+    V: Clone + Send + Sync + 'static,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<V, ApiError>>,
+{
+    match cache {
+        Some(cache) => match cache.get_or_load(key(), fetch).await {
+            Ok((v, outcome)) => (Ok(v), Some(outcome)),
+            Err(e) => (Err(e), None),
+        },
+        None => (fetch().await, None),
+    }
 }
