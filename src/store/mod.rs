@@ -2,6 +2,7 @@
 //! ledger, idempotency keys, outbox and personal-data audit later. SQLite is the embedded default;
 //! PostgreSQL implements the same trait for scale-out, so SQL here stays portable.
 
+pub mod group_commit;
 mod sqlite;
 
 use std::sync::Arc;
@@ -19,6 +20,12 @@ pub enum StoreError {
     /// The database refused or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The batch holding this write failed to commit; nothing of it was written.
+    #[error("the write was not committed: {0}")]
+    BatchFailed(String),
+    /// The write never reached a batch (the store is shutting down or its batch failed to start).
+    #[error("the write was not committed")]
+    NotWritten,
     /// The URL names no supported backend.
     #[error("unsupported store url (expected sqlite://PATH or sqlite::memory:)")]
     UnsupportedUrl,

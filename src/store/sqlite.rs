@@ -80,6 +80,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Durable writes that many requests make at once (the audit chain) go through here.
+    group: super::group_commit::GroupCommit,
 }
 
 impl SqliteStore {
@@ -113,7 +115,8 @@ impl SqliteStore {
             })
             .connect_with(options)
             .await?;
-        let store = SqliteStore { pool };
+        let group = super::group_commit::GroupCommit::start(pool.clone());
+        let store = SqliteStore { pool, group };
         store.migrate().await?;
         Ok(store)
     }
@@ -212,7 +215,10 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<AuditRecord, StoreError> {
-        self.append_audit_inner(event).await
+        let event = event.clone();
+        self.group
+            .write(move |conn| Box::pin(async move { append_audit_on(conn, event).await }))
+            .await
     }
 
     async fn audit_records(
@@ -273,46 +279,46 @@ impl Store for SqliteStore {
     }
 }
 
-impl SqliteStore {
-    async fn append_audit_inner(&self, e: &AuditEvent) -> Result<AuditRecord, StoreError> {
-        // IMMEDIATE takes the write lock first, so two appends cannot chain from the same head.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let head: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, hash FROM pd_audit ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (id, prev_hash) = match head {
-            Some((id, hash)) => (id + 1, hash),
-            None => (1, GENESIS.to_owned()),
-        };
-        let hash = chain_hash(id, &prev_hash, e);
-        sqlx::query(
-            "INSERT INTO pd_audit (id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(id)
-        .bind(e.at_ms)
-        .bind(&e.request_id)
-        .bind(&e.client_id)
-        .bind(&e.user_id)
-        .bind(&e.dossier_id)
-        .bind(&e.service)
-        .bind(&e.operation)
-        .bind(&e.subject)
-        .bind(&e.outcome)
-        .bind(e.latency_ms)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(AuditRecord {
-            id,
-            event: e.clone(),
-            prev_hash,
-            hash,
-        })
-    }
+/// Appends one record to the audit chain, inside the caller's transaction (the group commit's),
+/// which is what keeps two appends from chaining from the same head.
+async fn append_audit_on(
+    conn: &mut sqlx::SqliteConnection,
+    e: AuditEvent,
+) -> Result<AuditRecord, StoreError> {
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, hash FROM pd_audit ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (id, prev_hash) = match head {
+        Some((id, hash)) => (id + 1, hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let hash = chain_hash(id, &prev_hash, &e);
+    sqlx::query(
+        "INSERT INTO pd_audit (id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(id)
+    .bind(e.at_ms)
+    .bind(&e.request_id)
+    .bind(&e.client_id)
+    .bind(&e.user_id)
+    .bind(&e.dossier_id)
+    .bind(&e.service)
+    .bind(&e.operation)
+    .bind(&e.subject)
+    .bind(&e.outcome)
+    .bind(e.latency_ms)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(AuditRecord {
+        id,
+        event: e,
+        prev_hash,
+        hash,
+    })
 }
 
 #[cfg(test)]
@@ -413,6 +419,66 @@ mod tests {
                 .unwrap_err()
                 .id,
             7
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_appends_share_commits_and_keep_one_valid_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("g.db").display());
+        let store = std::sync::Arc::new(SqliteStore::open(&url).await.unwrap());
+        let mut appends = tokio::task::JoinSet::new();
+        for n in 0..300 {
+            let store = store.clone();
+            appends.spawn(async move { store.append_audit(&event(n, "s")).await.unwrap().id });
+        }
+        let mut ids = Vec::new();
+        while let Some(id) = appends.join_next().await {
+            ids.push(id.unwrap());
+        }
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            (1..=300).collect::<Vec<_>>(),
+            "every append got its own place"
+        );
+        let records = store.audit_records(0, 1000).await.unwrap();
+        assert!(crate::audit::verify_run(&records, GENESIS.into(), 1).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_is_rolled_back_alone_and_reported_to_its_caller() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let ok = store.group.write(|conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO admin_audit (at_ms, actor, action, request_id) VALUES (1, 'a', 'x', 'r1')")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        });
+        let failing = store.group.write(|conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO admin_audit (at_ms, actor, action, request_id) VALUES (2, 'b', 'y', 'r2')")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("INSERT INTO no_such_table VALUES (1)")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        });
+        let (ok, failing) = tokio::join!(ok, failing);
+        assert!(ok.is_ok());
+        assert!(failing.is_err());
+        let actors: Vec<String> = sqlx::query_scalar("SELECT actor FROM admin_audit")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            actors,
+            ["a"],
+            "the failed write left nothing, the other stayed"
         );
     }
 
