@@ -246,3 +246,74 @@ pub async fn purge_cache(
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(serde_json::json!({ "purged": purged })).into_response())
 }
+
+/// Query of `GET /v1/admin/payments/outbox`.
+#[derive(Debug, Deserialize)]
+pub struct OutboxQuery {
+    /// `failed` (default: given up, replayable), `pending` or `delivered`.
+    pub state: Option<String>,
+    /// How many, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/admin/payments/outbox?state=failed`: portal notifications by delivery state.
+pub async fn payment_outbox(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    query: Result<Query<OutboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    require_admin(&identity)?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::invalid_request(
+            "Tham số truy vấn không hợp lệ.",
+            format!("Invalid query: {e}."),
+        )
+    })?;
+    let state = q.state.unwrap_or_else(|| "failed".into());
+    if !matches!(state.as_str(), "failed" | "pending" | "delivered") {
+        return Err(ApiError::validation(vec![crate::error::FieldError {
+            field: "state".into(),
+            code: "enum".into(),
+            message: "one of failed, pending, delivered".into(),
+        }]));
+    }
+    let events = gw
+        .store
+        .outbox_by_state(&state, q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "state": state, "events": events })).into_response())
+}
+
+/// `POST /v1/admin/payments/outbox/{id}/replay`: puts a given-up notification back in the queue.
+pub async fn replay_payment_event(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(event_id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&identity)?;
+    let replayed = gw
+        .store
+        .outbox_replay(&event_id, crate::store::now_ms())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if !replayed {
+        return Err(ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có thông báo thất bại với mã này.",
+            "No failed notification with this id.",
+        ));
+    }
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "outbox_replay",
+        target: Some(&event_id),
+        detail: None,
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "event_id": event_id, "replayed": true })).into_response())
+}

@@ -63,6 +63,27 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Compare a provider's daily statement with the payment ledger; exit 1 when discrepancies remain.
+    Reconcile {
+        /// The gateway's config file (for the store and the merchants).
+        #[arg(long, env = "LIENTHONG_CONFIG")]
+        config: PathBuf,
+        /// The provider (`vnpay`).
+        #[arg(long)]
+        provider: String,
+        /// The statement's day, YYYY-MM-DD (GMT+7).
+        #[arg(long)]
+        date: String,
+        /// The statement file (VNPay's CSV).
+        #[arg(long)]
+        statement: PathBuf,
+        /// The merchant code (default: the provider's first configured merchant).
+        #[arg(long)]
+        merchant: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -112,6 +133,33 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(&file),
         Command::Mocks { config, seed, data } => run_mocks(config, seed, data),
         Command::Audit { command } => run_audit(command),
+        Command::Reconcile {
+            config,
+            provider,
+            date,
+            statement,
+            merchant,
+            json,
+        } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: invalid config {}: {e}", config.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let Some(rt) = runtime(Some(1)) else {
+                return ExitCode::FAILURE;
+            };
+            ExitCode::from(rt.block_on(lienthong::payments::reconcile::command(
+                &config,
+                &provider,
+                &date,
+                &statement,
+                merchant.as_deref(),
+                json,
+            )))
+        }
         Command::Keys {
             command: KeysCommand::New { client, kind },
         } => {
@@ -385,6 +433,7 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
     }
     for p in &mut mocks.payment_platform.partners {
         p.callback_url = format!("http://127.0.0.1:{port}/v1/providers/payment-platform/callback");
+        p.return_url = format!("http://127.0.0.1:{port}/v1/providers/payment-platform/return");
     }
     let set = lienthong_mocks::set::MockSet::start(&mocks)
         .await
@@ -405,6 +454,14 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         .get("notary")
         .map(|s| s.mock.addr)
         .context("the notary mock is missing")?;
+    let vnpay = set
+        .get("vnpay")
+        .map(|s| s.mock.addr)
+        .context("the VNPay mock is missing")?;
+    let payment_platform = set
+        .get("payment_platform")
+        .map(|s| s.mock.addr)
+        .context("the payment platform mock is missing")?;
     let config = lienthong::demo::config(
         port,
         lienthong::demo::DemoUpstreams {
@@ -412,6 +469,8 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
             population,
             enterprise,
             notary,
+            vnpay,
+            payment_platform,
         },
     );
     let addr = config.listeners[0].addr;
@@ -439,6 +498,7 @@ async fn serve(
     for l in &listeners {
         tracing::info!(addr = %l.local_addr, "listening");
     }
+    let workers = lienthong::payments::spawn_workers(gw.clone());
     let server = RunningServer::start(
         listeners,
         lienthong::router(gw.clone()),
@@ -460,6 +520,9 @@ async fn serve(
     }
     tracing::info!("shutting down: no new connections, draining in-flight requests");
     server.shutdown().await;
+    for w in workers {
+        w.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
