@@ -137,6 +137,18 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
+/// A query string, or `invalid_request` saying what is wrong with it.
+fn query_params<T>(
+    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    query.map(|Query(q)| q).map_err(|e| {
+        ApiError::invalid_request(
+            "Tham số truy vấn không hợp lệ.",
+            format!("Invalid query: {e}."),
+        )
+    })
+}
+
 /// `GET /v1/admin/audit`: the latest admin actions.
 pub async fn audit(
     State(gw): State<Arc<Gateway>>,
@@ -144,12 +156,7 @@ pub async fn audit(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     require_admin(&identity)?;
-    let Query(q) = query.map_err(|e| {
-        ApiError::invalid_request(
-            "Tham số truy vấn không hợp lệ.",
-            format!("Invalid query: {e}."),
-        )
-    })?;
+    let q = query_params(query)?;
     let records = gw
         .store
         .admin_audit(q.limit.unwrap_or(100).clamp(1, 1000))
@@ -263,12 +270,7 @@ pub async fn payment_outbox(
     query: Result<Query<OutboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     require_admin(&identity)?;
-    let Query(q) = query.map_err(|e| {
-        ApiError::invalid_request(
-            "Tham số truy vấn không hợp lệ.",
-            format!("Invalid query: {e}."),
-        )
-    })?;
+    let q = query_params(query)?;
     let state = q.state.unwrap_or_else(|| "failed".into());
     if !matches!(state.as_str(), "failed" | "pending" | "delivered") {
         return Err(ApiError::validation(vec![crate::error::FieldError {

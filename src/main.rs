@@ -141,15 +141,9 @@ fn main() -> ExitCode {
             merchant,
             json,
         } => {
-            let config = match Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: invalid config {}: {e}", config.display());
-                    return ExitCode::from(2);
-                }
-            };
-            let Some(rt) = runtime(Some(1)) else {
-                return ExitCode::FAILURE;
+            let (config, rt) = match load_for_command(&config) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
             };
             ExitCode::from(rt.block_on(lienthong::payments::reconcile::command(
                 &config,
@@ -204,19 +198,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// The config and a one-thread runtime for an offline command; the failure is reported already.
+fn load_for_command(path: &std::path::Path) -> Result<(Config, tokio::runtime::Runtime), ExitCode> {
+    let config = Config::load(path).map_err(|e| {
+        eprintln!("error: invalid config {}: {e}", path.display());
+        ExitCode::from(2)
+    })?;
+    let rt = runtime(Some(1)).ok_or(ExitCode::FAILURE)?;
+    Ok((config, rt))
+}
+
 fn run_audit(command: AuditCommand) -> ExitCode {
     let path = match &command {
         AuditCommand::Verify { config } | AuditCommand::Search { config, .. } => config.clone(),
     };
-    let config = match Config::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: invalid config {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
-    };
-    let Some(rt) = runtime(Some(1)) else {
-        return ExitCode::FAILURE;
+    let (config, rt) = match load_for_command(&path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     rt.block_on(async move {
         let store = match lienthong::store::open(&config.store.url).await {
@@ -438,39 +436,20 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
     let set = lienthong_mocks::set::MockSet::start(&mocks)
         .await
         .context("starting the mocks")?;
-    let catalogue = set
-        .get("catalogue")
-        .map(|s| s.mock.addr)
-        .context("the catalogue mock is missing")?;
-    let population = set
-        .get("population")
-        .map(|s| s.mock.addr)
-        .context("the population mock is missing")?;
-    let enterprise = set
-        .get("enterprise")
-        .map(|s| s.mock.addr)
-        .context("the enterprise mock is missing")?;
-    let notary = set
-        .get("notary")
-        .map(|s| s.mock.addr)
-        .context("the notary mock is missing")?;
-    let vnpay = set
-        .get("vnpay")
-        .map(|s| s.mock.addr)
-        .context("the VNPay mock is missing")?;
-    let payment_platform = set
-        .get("payment_platform")
-        .map(|s| s.mock.addr)
-        .context("the payment platform mock is missing")?;
+    let addr = |name: &str| {
+        set.get(name)
+            .map(|s| s.mock.addr)
+            .with_context(|| format!("the {name} mock is missing"))
+    };
     let config = lienthong::demo::config(
         port,
         lienthong::demo::DemoUpstreams {
-            catalogue,
-            population,
-            enterprise,
-            notary,
-            vnpay,
-            payment_platform,
+            catalogue: addr("catalogue")?,
+            population: addr("population")?,
+            enterprise: addr("enterprise")?,
+            notary: addr("notary")?,
+            vnpay: addr("vnpay")?,
+            payment_platform: addr("payment_platform")?,
         },
     );
     let addr = config.listeners[0].addr;

@@ -218,6 +218,17 @@ poll_interval_ms = 3600000
     }
 }
 
+/// Sends a request and reads its JSON answer.
+trait JsonBody {
+    async fn json_body(self) -> Value;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    async fn json_body(self) -> Value {
+        self.send().await.unwrap().json().await.unwrap()
+    }
+}
+
 fn order(provider: &str, dossier: &str) -> Value {
     json!({
         "dossier_id": dossier,
@@ -261,12 +272,8 @@ impl Env {
     async fn payment(&self, id: &str) -> Value {
         self.h
             .get(&format!("/v1/payments/{id}"), "payer-key")
-            .send()
+            .json_body()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     async fn wait_status(&self, id: &str, status: &str) -> Value {
@@ -293,12 +300,8 @@ impl Env {
         self.h
             .http
             .get(self.h.url(&format!("/v1/providers/vnpay/ipn?{q}")))
-            .send()
+            .json_body()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 }
 
@@ -325,6 +328,18 @@ fn ipn_params<'a>(
         ("vnp_SecureHashType", "HmacSHA512"),
     ]
 }
+
+/// `(txn_ref, vnp_Amount, vnp_ResponseCode, vnp_TransactionNo, key, expected RspCode, (payment,
+/// its status afterwards))`.
+type IpnStep<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<(&'a str, &'a str)>,
+);
 
 fn check_signature(header: &str, body: &str) {
     let (t, v1) = header
@@ -409,12 +424,8 @@ async fn vnpay_full_flow_pays_records_once_notifies_and_issues_a_receipt() {
     let r: Value = env
         .h
         .get(&format!("/v1/payments/{id}/receipt"), "payer-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     assert_eq!(r["dossier_id"], "HS-1");
     assert_eq!(r["items"].as_array().unwrap().len(), 2);
     assert_eq!(r["provider"], "vnpay");
@@ -479,12 +490,8 @@ async fn payment_platform_full_flow_through_its_confirm_callback() {
     let attempts: Value = env
         .raw
         .get(format!("{}/__admin/callbacks", env.platform.mock.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     let list = attempts["attempts"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{attempts}");
     assert_eq!(list[0]["verdict"], "accepted", "{attempts}");
@@ -500,12 +507,8 @@ async fn payment_platform_full_flow_through_its_confirm_callback() {
         .http
         .post(env.h.url("/v1/providers/payment-platform/callback"))
         .json(&forged)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     assert_eq!(reply["MaLoi"], "01");
     assert_eq!(env.payment(id).await["status"], "paid");
 }
@@ -589,81 +592,98 @@ async fn ipn_answers_each_rsp_code_in_vnpay_order() {
     let b_id = b["payment_id"].as_str().unwrap();
     let b_ref = env.ledger(b_id).await.txn_ref;
 
-    let code = |v: Value| v["RspCode"].as_str().unwrap().to_owned();
-    // 97: wrong key.
-    assert_eq!(
-        code(
-            env.ipn(&ipn_params(&a_ref, "7000000", "00", "901"), "other")
-                .await
+    // Each step: (txn_ref, vnp_Amount, vnp_ResponseCode, vnp_TransactionNo, key, expected RspCode,
+    // the order's status afterwards).
+    let steps: [IpnStep; 9] = [
+        // 97: wrong key; it wins over a wrong order and amount too.
+        (
+            &a_ref,
+            "7000000",
+            "00",
+            "901",
+            "other",
+            "97",
+            Some((a_id, "pending")),
         ),
-        "97"
-    );
-    // 97 wins over everything else (wrong order and amount too).
-    assert_eq!(
-        code(
-            env.ipn(&ipn_params("nope", "1", "00", "901"), "other")
-                .await
+        ("nope", "1", "00", "901", "other", "97", None),
+        // 01: no such order.
+        ("nope", "7000000", "00", "901", VNPAY_SECRET, "01", None),
+        // 04: the amount (× 100) differs.
+        (
+            &a_ref,
+            "70000",
+            "00",
+            "901",
+            VNPAY_SECRET,
+            "04",
+            Some((a_id, "pending")),
         ),
-        "97"
-    );
-    // 01: no such order.
-    assert_eq!(
-        code(
-            env.ipn(&ipn_params("nope", "7000000", "00", "901"), VNPAY_SECRET)
-                .await
+        // 00, then 02 for the same IPN again.
+        (
+            &a_ref,
+            "7000000",
+            "00",
+            "901",
+            VNPAY_SECRET,
+            "00",
+            Some((a_id, "paid")),
         ),
-        "01"
-    );
-    // 04: amount (× 100) differs.
-    assert_eq!(
-        code(
-            env.ipn(&ipn_params(&a_ref, "70000", "00", "901"), VNPAY_SECRET)
-                .await
+        (
+            &a_ref,
+            "7000000",
+            "00",
+            "901",
+            VNPAY_SECRET,
+            "02",
+            Some((a_id, "paid")),
         ),
-        "04"
-    );
-    assert_eq!(env.payment(a_id).await["status"], "pending");
-    // 00, then 02 for the same IPN again.
-    assert_eq!(
-        code(
-            env.ipn(&ipn_params(&a_ref, "7000000", "00", "901"), VNPAY_SECRET)
-                .await
+        // A failure code marks the order failed (answered 00), and it stays failed.
+        (
+            &b_ref,
+            "7000000",
+            "24",
+            "0",
+            VNPAY_SECRET,
+            "00",
+            Some((b_id, "failed")),
         ),
-        "00"
-    );
-    assert_eq!(env.payment(a_id).await["status"], "paid");
-    assert_eq!(
-        code(
-            env.ipn(&ipn_params(&a_ref, "7000000", "00", "901"), VNPAY_SECRET)
-                .await
+        (
+            &b_ref,
+            "7000000",
+            "00",
+            "902",
+            VNPAY_SECRET,
+            "02",
+            Some((b_id, "failed")),
         ),
-        "02"
-    );
-    // A failure code marks the order failed (answered 00), and it stays failed.
-    assert_eq!(
-        code(
-            env.ipn(&ipn_params(&b_ref, "7000000", "24", "0"), VNPAY_SECRET)
-                .await
+        (
+            &b_ref,
+            "7000000",
+            "24",
+            "0",
+            VNPAY_SECRET,
+            "02",
+            Some((b_id, "failed")),
         ),
-        "00"
-    );
-    let b_now = env.payment(b_id).await;
-    assert_eq!(b_now["status"], "failed");
-    assert_eq!(b_now["failure_code"], "24");
-    assert_eq!(
-        code(
-            env.ipn(&ipn_params(&b_ref, "7000000", "00", "902"), VNPAY_SECRET)
-                .await
-        ),
-        "02"
-    );
-    assert_eq!(env.payment(b_id).await["status"], "failed");
+    ];
+    for (n, (txn_ref, amount, response, txn_no, key, expected, after)) in
+        steps.into_iter().enumerate()
+    {
+        let got = env
+            .ipn(&ipn_params(txn_ref, amount, response, txn_no), key)
+            .await;
+        assert_eq!(got["RspCode"], expected, "step {n}: {got}");
+        if let Some((id, status)) = after {
+            assert_eq!(env.payment(id).await["status"], status, "step {n}");
+        }
+    }
+    assert_eq!(env.payment(b_id).await["failure_code"], "24");
     // 99: signed but unusable (no vnp_TxnRef).
     let broken: Vec<(&str, &str)> = ipn_params(&a_ref, "7000000", "00", "903")
         .into_iter()
         .filter(|(k, _)| *k != "vnp_TxnRef")
         .collect();
-    assert_eq!(code(env.ipn(&broken, VNPAY_SECRET).await), "99");
+    assert_eq!(env.ipn(&broken, VNPAY_SECRET).await["RspCode"], "99");
     // Every message was kept.
     assert_eq!(env.h.gw.store.evidence_for(a_id).await.unwrap().len(), 3);
 }
@@ -705,7 +725,7 @@ async fn hundred_concurrent_identical_ipns_make_one_ledger_entry() {
         let http = env.h.http.clone();
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
-            let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            let v: Value = http.get(url).json_body().await;
             v["RspCode"].as_str().unwrap().to_owned()
         }));
     }
@@ -876,12 +896,8 @@ async fn given_up_notifications_are_listed_and_replayed_by_an_admin() {
     let failed: Value = env
         .h
         .get("/v1/admin/payments/outbox?state=failed", "ops-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     let events = failed["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{failed}");
     assert_eq!(events[0]["event_type"], "payment.failed");

@@ -165,6 +165,15 @@ fn source_allowed(provider: &dyn PaymentProvider, conn: &Option<Extension<ConnIn
     }
 }
 
+fn not_configured() -> Response {
+    ApiError::new(ErrorCode::NotFound)
+        .with_detail(
+            "Kênh thanh toán này chưa được cấu hình.",
+            "This payment provider is not configured.",
+        )
+        .into_response()
+}
+
 fn json(status: StatusCode, v: serde_json::Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
@@ -212,7 +221,7 @@ pub async fn platform_callback(
     body: Bytes,
 ) -> Response {
     let Some(platform) = configured(&gw.runtime().payments, |s| s.platform.clone()) else {
-        return ApiError::new(ErrorCode::NotFound).into_response();
+        return not_configured();
     };
     if !source_allowed(platform.as_ref(), &conn) {
         tracing::warn!("platform callback from an address outside the allowlist refused");
@@ -296,7 +305,7 @@ async fn return_redirect(
 /// `GET /v1/providers/vnpay/return`.
 pub async fn vnpay_return(State(gw): State<Arc<Gateway>>, RawQuery(query): RawQuery) -> Response {
     let Some(vnpay) = configured(&gw.runtime().payments, |s| s.vnpay.clone()) else {
-        return ApiError::new(ErrorCode::NotFound).into_response();
+        return not_configured();
     };
     let raw = query.unwrap_or_default();
     let verified = vnpay.verify_query(&raw);
@@ -309,7 +318,7 @@ pub async fn platform_return(
     RawQuery(query): RawQuery,
 ) -> Response {
     let Some(platform) = configured(&gw.runtime().payments, |s| s.platform.clone()) else {
-        return ApiError::new(ErrorCode::NotFound).into_response();
+        return not_configured();
     };
     let raw = query.unwrap_or_default();
     let verified = match lienthong_adapters::vnpay::wire::parse_query(&raw) {

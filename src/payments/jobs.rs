@@ -123,14 +123,15 @@ pub async fn sweep_once(gw: &Gateway) -> SweepReport {
 
 /// Runs [`sweep_once`] every `sweep_interval_s`, for as long as the process lives.
 pub async fn run(gw: Arc<Gateway>) {
-    loop {
-        let interval = gw
+    let interval = |gw: &Gateway| {
+        let s = gw
             .runtime()
             .payments
             .as_ref()
-            .map(|s| s.settings.sweep_interval_s)
-            .unwrap_or(60);
-        tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
+            .map(|s| s.settings.sweep_interval_s);
+        Duration::from_secs(s.unwrap_or(60).max(1))
+    };
+    super::run_every(gw, interval, |gw| async move {
         let r = sweep_once(&gw).await;
         if r.queried > 0 {
             tracing::info!(
@@ -141,5 +142,6 @@ pub async fn run(gw: Arc<Gateway>) {
                 "payment sweep"
             );
         }
-    }
+    })
+    .await;
 }

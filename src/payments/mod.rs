@@ -341,6 +341,22 @@ pub async fn expire(
     settle(store, p, s).await
 }
 
+/// Runs `round` after every `interval(gw)`, for as long as the process lives (the interval is read
+/// again each time, so a reload applies at the next round).
+pub async fn run_every<F, Fut>(
+    gw: Arc<crate::gateway::Gateway>,
+    interval: fn(&crate::gateway::Gateway) -> Duration,
+    round: F,
+) where
+    F: Fn(Arc<crate::gateway::Gateway>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tokio::time::sleep(interval(&gw)).await;
+        round(gw.clone()).await;
+    }
+}
+
 /// Starts the background workers (provider queries and expiry; outbox delivery). They read the
 /// live runtime on every round, so a reload applies at the next one.
 pub fn spawn_workers(gw: Arc<crate::gateway::Gateway>) -> Vec<tokio::task::JoinHandle<()>> {

@@ -107,16 +107,17 @@ pub async fn deliver_due(gw: &Gateway) -> usize {
 
 /// Polls the outbox for as long as the process lives.
 pub async fn run(gw: Arc<Gateway>) {
-    loop {
-        let interval = gw
-            .runtime()
+    let interval = |gw: &Gateway| {
+        gw.runtime()
             .payments
             .as_ref()
             .and_then(|s| s.webhook.as_ref().map(|w| w.poll_interval))
-            .unwrap_or(Duration::from_secs(1));
-        tokio::time::sleep(interval).await;
+            .unwrap_or(Duration::from_secs(1))
+    };
+    super::run_every(gw, interval, |gw| async move {
         deliver_due(&gw).await;
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -1,23 +1,10 @@
 //! A cheap reachability check: the merchant API answers an empty JSON object with a JSON refusal
 //! (03). It proves VNPay is up; only a real `querydr` proves our secret.
 
-use super::{Client, errors};
+use super::Client;
 use crate::AdapterError;
 
 /// Ok when the merchant API answers JSON.
 pub async fn check(client: &Client) -> Result<(), AdapterError> {
-    let resp = client
-        .http_client()
-        .post(&client.settings().api_url)
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .map_err(|e| errors::from_transport(&e))?;
-    let reply = crate::reply::Reply::read(resp, 64 * 1024).await?;
-    if reply.status >= 500 {
-        return Err(errors::from_status(reply.status));
-    }
-    serde_json::from_slice::<serde_json::Value>(&reply.body)
-        .map(|_| ())
-        .map_err(|_| errors::protocol("the merchant API did not answer JSON"))
+    crate::reply::answers_json(client.http_client(), &client.settings().api_url).await
 }
