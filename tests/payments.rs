@@ -1043,3 +1043,195 @@ async fn reconciliation_reports_each_kind_of_discrepancy() {
     assert_eq!(changes[0].source, "reconcile");
     assert!(changes[0].note.as_deref().unwrap().contains("statement"));
 }
+
+/// The real binary, killed with SIGKILL while IPNs arrive: every IPN answered 00 is in the ledger
+/// after a restart, nothing is recorded twice, and the rest settle when VNPay retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_ipns_arrive_loses_no_answered_payment() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::AtomicUsize;
+
+    common::install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("token.key"), common::TOKEN_KEY).unwrap();
+    std::fs::write(d.join("vnpay.secret"), VNPAY_SECRET).unwrap();
+    let extra = format!(
+        r#"
+[services.payments]
+kind = "payments"
+base_url = "{PUBLIC_BASE}"
+
+[payments]
+sweep_interval_s = 3600
+
+[payments.vnpay]
+pay_url = "http://127.0.0.1:9/paymentv2/vpcpay.html"
+api_url = "http://127.0.0.1:9/merchant_webapi/api/transaction"
+merchants = [{{ agency = "stp", tmn_code = "{TMN}", hash_secret = "file:{dir}/vnpay.secret" }}]
+"#,
+        dir = d.display()
+    );
+    let text = common::config_text("http://127.0.0.1:9", d, &extra)
+        .replace("log_level = \"warn\"", "log_level = \"info\"");
+    let config_path = d.join("lienthong.toml");
+    std::fs::write(&config_path, &text).unwrap();
+
+    // 300 pending orders in the ledger.
+    const N: usize = 300;
+    let config = lienthong::config::Config::load(&config_path).unwrap();
+    let refs: Vec<String> = (0..N).map(|i| format!("CRASH{i:05}")).collect();
+    {
+        let store = lienthong::store::open(&config.store.url).await.unwrap();
+        let now = lienthong::store::now_ms();
+        for (i, r) in refs.iter().enumerate() {
+            let record = PaymentRecord {
+                id: format!("crash-{i:05}"),
+                client_id: "portal".into(),
+                provider: "vnpay".into(),
+                merchant: TMN.into(),
+                agency: "stp".into(),
+                txn_ref: r.clone(),
+                dossier_id: format!("HS-C{i}"),
+                payer: None,
+                description: "x".into(),
+                amount_vnd: 70_000,
+                return_url: "https://portal.example/".into(),
+                pay_url: "https://pay.example/".into(),
+                provider_created: "20260101080000".into(),
+                status: PaymentStatus::Pending,
+                created_at_ms: now,
+                expires_at_ms: now + 900_000,
+                updated_at_ms: now,
+                provider_txn_no: None,
+                bank_code: None,
+                paid_at_ms: None,
+                failure_code: None,
+                receipt_no: None,
+                items: vec![PaymentItem {
+                    code: "F".into(),
+                    name: "F".into(),
+                    amount_vnd: 70_000,
+                }],
+            };
+            store
+                .insert_payment(&lienthong::store::NewPayment {
+                    record,
+                    idempotency: None,
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let ipn_url = |addr: &str, i: usize| {
+        let txn_no = format!("{}", 50_000_000 + i);
+        let q = sign::signed_query(
+            VNPAY_SECRET,
+            &ipn_params(&refs[i], "7000000", "00", &txn_no),
+        );
+        format!("http://{addr}/v1/providers/vnpay/ipn?{q}")
+    };
+    let spawn = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["message"] == "listening"
+                {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        (child, addr)
+    };
+
+    let (mut child, addr) = spawn();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let (http, url, answered) = (http.clone(), ipn_url(&addr, i), answered.clone());
+        tasks.push(tokio::spawn(async move {
+            // Each IPN twice (VNPay's duplicates), one after the other.
+            let mut codes = Vec::new();
+            for _ in 0..2 {
+                let Ok(resp) = http.get(&url).send().await else {
+                    break;
+                };
+                let Ok(v) = resp.json::<Value>().await else {
+                    break;
+                };
+                answered.fetch_add(1, Ordering::SeqCst);
+                codes.push(v["RspCode"].as_str().unwrap_or_default().to_owned());
+            }
+            codes
+        }));
+    }
+    while answered.load(Ordering::SeqCst) < N / 2 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let mut confirmed = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let codes = t.await.unwrap();
+        assert!(
+            codes.iter().all(|c| c == "00" || c == "02"),
+            "{i}: {codes:?}"
+        );
+        if codes.iter().any(|c| c == "00") {
+            confirmed.push(i);
+        }
+    }
+    assert!(
+        !confirmed.is_empty() && confirmed.len() < N,
+        "{}",
+        confirmed.len()
+    );
+
+    // After the restart every confirmed payment is there, once.
+    let (mut child, addr) = spawn();
+    let store = lienthong::store::open(&config.store.url).await.unwrap();
+    for &i in &confirmed {
+        let p = store
+            .payment(&format!("crash-{i:05}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.status, PaymentStatus::Paid, "{i} was answered 00");
+    }
+    // VNPay retries the rest: each is recorded exactly once.
+    for i in 0..N {
+        let v: Value = http.get(ipn_url(&addr, i)).json_body().await;
+        let code = v["RspCode"].as_str().unwrap();
+        if confirmed.contains(&i) {
+            assert_eq!(code, "02", "{i}");
+        } else {
+            assert!(code == "00" || code == "02", "{i}: {code}");
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for i in 0..N {
+        let id = format!("crash-{i:05}");
+        assert_eq!(
+            store.payment(&id).await.unwrap().unwrap().status,
+            PaymentStatus::Paid
+        );
+        assert_eq!(store.payment_changes(&id).await.unwrap().len(), 1, "{id}");
+    }
+    assert_eq!(
+        store.outbox_by_state("pending", 1000).await.unwrap().len(),
+        N
+    );
+}
