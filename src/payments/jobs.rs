@@ -32,6 +32,15 @@ pub async fn sweep_once(gw: &Gateway) -> SweepReport {
         return report;
     };
     let now = now_ms();
+    let retention =
+        i64::try_from(svc.settings.idempotency_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    if let Err(e) = gw
+        .store
+        .purge_idempotency_keys(now.saturating_sub(retention))
+        .await
+    {
+        tracing::warn!(error = %e, "could not purge old idempotency keys");
+    }
     let query_after =
         i64::try_from(svc.settings.query_after_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     let ttl = i64::try_from(svc.settings.order_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX);

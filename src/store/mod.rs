@@ -115,6 +115,8 @@ pub trait Store: Send + Sync {
     async fn idempotency_complete(&self, response: &IdempotentResponse) -> Result<(), StoreError>;
     /// Forgets a key whose request failed in a way worth retrying.
     async fn idempotency_abandon(&self, client_id: &str, key: &str) -> Result<(), StoreError>;
+    /// Deletes keys created before `before_ms` (past their retention). Returns how many.
+    async fn purge_idempotency_keys(&self, before_ms: i64) -> Result<u64, StoreError>;
     /// Inserts a pending payment with its fee lines, completing its idempotency key in the same
     /// transaction.
     async fn insert_payment(&self, payment: &NewPayment) -> Result<(), StoreError>;

@@ -168,6 +168,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
+    /// The ledger's group-commit writer (see `sqlite_payments`).
+    pub(super) ledger_writer: super::sqlite_payments::LedgerWriter,
 }
 
 impl SqliteStore {
@@ -201,7 +203,11 @@ impl SqliteStore {
             })
             .connect_with(options)
             .await?;
-        let store = SqliteStore { pool };
+        let ledger_writer = super::sqlite_payments::LedgerWriter::start(pool.clone());
+        let store = SqliteStore {
+            pool,
+            ledger_writer,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -356,6 +362,10 @@ impl Store for SqliteStore {
 
     async fn idempotency_abandon(&self, client_id: &str, key: &str) -> Result<(), StoreError> {
         self.idempotency_abandon_inner(client_id, key).await
+    }
+
+    async fn purge_idempotency_keys(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.purge_idempotency_keys_inner(before_ms).await
     }
 
     async fn insert_payment(&self, payment: &NewPayment) -> Result<(), StoreError> {

@@ -1,11 +1,17 @@
-//! The payment ledger on SQLite. Every state change is one `BEGIN IMMEDIATE` transaction holding
-//! the conditional UPDATE (`… WHERE status = <the one allowed previous state>`), the history row,
-//! the outbox event and the evidence; with WAL and `synchronous = FULL` it is on disk when
-//! `commit` returns, so a callback is answered only after its effect is durable. The SQL itself is
-//! portable (the PostgreSQL store runs the same statements).
+//! The payment ledger on SQLite. A state change is the conditional UPDATE (`… WHERE status = <the
+//! one allowed previous state>`), the history row, the outbox event and the evidence, all or
+//! nothing; with WAL and `synchronous = FULL` it is on disk when `commit` returns, so a callback is
+//! answered only after its effect is durable. The SQL itself is portable (the PostgreSQL store runs
+//! the same statements).
+//!
+//! Group commit: every fsync costs milliseconds and SQLite has one writer, so state changes and
+//! evidence go through one writer task that takes everything queued, applies each under its own
+//! SAVEPOINT (one failure does not undo the others) and commits them with a single fsync. Nobody is
+//! answered before that commit.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use super::sqlite::SqliteStore;
 use super::{
@@ -82,6 +88,209 @@ async fn insert_evidence(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// A write for the group-commit writer.
+enum LedgerJob {
+    Settle(
+        Box<Settlement>,
+        oneshot::Sender<Result<SettleOutcome, StoreError>>,
+    ),
+    Evidence(Box<Evidence>, oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// Most writes committed together.
+const MAX_BATCH: usize = 256;
+
+/// The handle of the group-commit writer task.
+pub(super) struct LedgerWriter {
+    jobs: mpsc::Sender<LedgerJob>,
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Database(sqlx::Error::WorkerCrashed)
+}
+
+impl LedgerWriter {
+    /// Starts the writer task on the current runtime.
+    pub(super) fn start(pool: SqlitePool) -> LedgerWriter {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(write_loop(pool, rx));
+        LedgerWriter { jobs }
+    }
+
+    async fn settle(&self, s: &Settlement) -> Result<SettleOutcome, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(LedgerJob::Settle(Box::new(s.clone()), tx))
+            .await
+            .map_err(|_| writer_gone())?;
+        rx.await.map_err(|_| writer_gone())?
+    }
+
+    async fn evidence(&self, e: &Evidence) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(LedgerJob::Evidence(Box::new(e.clone()), tx))
+            .await
+            .map_err(|_| writer_gone())?;
+        rx.await.map_err(|_| writer_gone())?
+    }
+}
+
+async fn write_loop(pool: SqlitePool, mut rx: mpsc::Receiver<LedgerJob>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        write_batch(&pool, batch).await;
+    }
+}
+
+/// The outcome of one job, held until the commit.
+enum Done {
+    Settle(
+        oneshot::Sender<Result<SettleOutcome, StoreError>>,
+        Result<SettleOutcome, StoreError>,
+    ),
+    Evidence(
+        oneshot::Sender<Result<(), StoreError>>,
+        Result<(), StoreError>,
+    ),
+}
+
+async fn write_batch(pool: &SqlitePool, batch: Vec<LedgerJob>) {
+    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let msg = e.to_string();
+            for job in batch {
+                let err = || StoreError::Database(sqlx::Error::Protocol(msg.clone()));
+                match job {
+                    LedgerJob::Settle(_, reply) => drop(reply.send(Err(err()))),
+                    LedgerJob::Evidence(_, reply) => drop(reply.send(Err(err()))),
+                }
+            }
+            return;
+        }
+    };
+    let mut done = Vec::with_capacity(batch.len());
+    for job in batch {
+        // Each job under its own savepoint: a failure undoes that job only.
+        let savepoint = sqlx::query("SAVEPOINT ledger_job").execute(&mut *tx).await;
+        let result = match &job {
+            LedgerJob::Settle(s, _) => match savepoint {
+                Ok(_) => apply_settlement(&mut tx, s).await.map(Some),
+                Err(e) => Err(e.into()),
+            },
+            LedgerJob::Evidence(e, _) => match savepoint {
+                Ok(_) => insert_evidence(&mut tx, e)
+                    .await
+                    .map(|_| None)
+                    .map_err(StoreError::from),
+                Err(e) => Err(e.into()),
+            },
+        };
+        let end = if result.is_ok() {
+            "RELEASE ledger_job"
+        } else {
+            "ROLLBACK TO ledger_job; RELEASE ledger_job"
+        };
+        if let Err(e) = sqlx::raw_sql(end).execute(&mut *tx).await {
+            tracing::error!(error = %e, "ledger savepoint failed");
+        }
+        done.push(match job {
+            LedgerJob::Settle(_, reply) => {
+                Done::Settle(reply, result.map(|o| o.unwrap_or(SettleOutcome::NotFound)))
+            }
+            LedgerJob::Evidence(_, reply) => Done::Evidence(reply, result.map(|_| ())),
+        });
+    }
+    let committed = tx.commit().await.map_err(|e| e.to_string());
+    for d in done {
+        let failed = |msg: &String| StoreError::Database(sqlx::Error::Protocol(msg.clone()));
+        match (d, &committed) {
+            (Done::Settle(reply, r), Ok(())) => drop(reply.send(r)),
+            (Done::Settle(reply, _), Err(m)) => drop(reply.send(Err(failed(m)))),
+            (Done::Evidence(reply, r), Ok(())) => drop(reply.send(r)),
+            (Done::Evidence(reply, _), Err(m)) => drop(reply.send(Err(failed(m)))),
+        }
+    }
+}
+
+/// One state change inside the writer's transaction.
+async fn apply_settlement(
+    tx: &mut Transaction<'_, Sqlite>,
+    s: &Settlement,
+) -> Result<SettleOutcome, StoreError> {
+    let Some(from) = s.to.required_previous() else {
+        return Ok(SettleOutcome::Unchanged(PaymentStatus::Pending));
+    };
+    let updated = sqlx::query(
+        "UPDATE payments SET status = $1, updated_at_ms = $2,
+            provider_txn_no = COALESCE($3, provider_txn_no), bank_code = COALESCE($4, bank_code),
+            paid_at_ms = COALESCE($5, paid_at_ms), failure_code = COALESCE($6, failure_code),
+            receipt_no = COALESCE($7, receipt_no)
+         WHERE id = $8 AND status = $9",
+    )
+    .bind(s.to.as_str())
+    .bind(s.at_ms)
+    .bind(&s.provider_txn_no)
+    .bind(&s.bank_code)
+    .bind(s.paid_at_ms)
+    .bind(&s.failure_code)
+    .bind(&s.receipt_no)
+    .bind(&s.payment_id)
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await;
+    let outcome = match updated {
+        // SQLite undoes only the failed statement, so the evidence is still recorded below.
+        // (PostgreSQL aborts the transaction: there the savepoint must be rolled back first.)
+        Err(e) if is_unique_violation(&e) => SettleOutcome::DuplicateProviderTxn,
+        Err(e) => return Err(e.into()),
+        Ok(done) if done.rows_affected() == 1 => {
+            sqlx::query("INSERT INTO payment_changes (payment_id, at_ms, from_status, to_status, source, note) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&s.payment_id)
+                .bind(s.at_ms)
+                .bind(from.as_str())
+                .bind(s.to.as_str())
+                .bind(&s.source)
+                .bind(&s.note)
+                .execute(&mut **tx)
+                .await?;
+            if let Some(ev) = &s.event {
+                sqlx::query("INSERT INTO outbox (id, payment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)")
+                    .bind(&ev.id)
+                    .bind(&s.payment_id)
+                    .bind(&ev.event_type)
+                    .bind(&ev.payload)
+                    .bind(s.at_ms)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            SettleOutcome::Applied
+        }
+        Ok(_) => {
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT status FROM payments WHERE id = $1")
+                    .bind(&s.payment_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            match current.as_deref().and_then(PaymentStatus::parse) {
+                Some(st) => SettleOutcome::Unchanged(st),
+                None => SettleOutcome::NotFound,
+            }
+        }
+    };
+    if let Some(e) = &s.evidence {
+        insert_evidence(tx, e).await?;
+    }
+    Ok(outcome)
 }
 
 impl SqliteStore {
@@ -217,6 +426,17 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub(super) async fn purge_idempotency_keys_inner(
+        &self,
+        before_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub(super) async fn insert_payment_inner(&self, n: &NewPayment) -> Result<(), StoreError> {
         let p = &n.record;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -349,81 +569,11 @@ impl SqliteStore {
     }
 
     pub(super) async fn settle_inner(&self, s: &Settlement) -> Result<SettleOutcome, StoreError> {
-        let Some(from) = s.to.required_previous() else {
-            return Ok(SettleOutcome::Unchanged(PaymentStatus::Pending));
-        };
-        // IMMEDIATE: the write lock first, so concurrent callbacks queue instead of deadlocking.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let updated = sqlx::query(
-            "UPDATE payments SET status = $1, updated_at_ms = $2,
-                provider_txn_no = COALESCE($3, provider_txn_no), bank_code = COALESCE($4, bank_code),
-                paid_at_ms = COALESCE($5, paid_at_ms), failure_code = COALESCE($6, failure_code),
-                receipt_no = COALESCE($7, receipt_no)
-             WHERE id = $8 AND status = $9",
-        )
-        .bind(s.to.as_str())
-        .bind(s.at_ms)
-        .bind(&s.provider_txn_no)
-        .bind(&s.bank_code)
-        .bind(s.paid_at_ms)
-        .bind(&s.failure_code)
-        .bind(&s.receipt_no)
-        .bind(&s.payment_id)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await;
-        let outcome = match updated {
-            Err(e) if is_unique_violation(&e) => {
-                // The statement failed alone; the transaction is still usable for the evidence.
-                SettleOutcome::DuplicateProviderTxn
-            }
-            Err(e) => return Err(e.into()),
-            Ok(done) if done.rows_affected() == 1 => {
-                sqlx::query("INSERT INTO payment_changes (payment_id, at_ms, from_status, to_status, source, note) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(&s.payment_id)
-                    .bind(s.at_ms)
-                    .bind(from.as_str())
-                    .bind(s.to.as_str())
-                    .bind(&s.source)
-                    .bind(&s.note)
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(ev) = &s.event {
-                    sqlx::query("INSERT INTO outbox (id, payment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)")
-                        .bind(&ev.id)
-                        .bind(&s.payment_id)
-                        .bind(&ev.event_type)
-                        .bind(&ev.payload)
-                        .bind(s.at_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                SettleOutcome::Applied
-            }
-            Ok(_) => {
-                let current: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM payments WHERE id = $1")
-                        .bind(&s.payment_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                match current.as_deref().and_then(PaymentStatus::parse) {
-                    Some(st) => SettleOutcome::Unchanged(st),
-                    None => SettleOutcome::NotFound,
-                }
-            }
-        };
-        if let Some(e) = &s.evidence {
-            insert_evidence(&mut tx, e).await?;
-        }
-        tx.commit().await?;
-        Ok(outcome)
+        self.ledger_writer.settle(s).await
     }
 
     pub(super) async fn record_evidence_inner(&self, e: &Evidence) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        insert_evidence(&mut tx, e).await?;
-        tx.commit().await?;
-        Ok(())
+        self.ledger_writer.evidence(e).await
     }
 
     pub(super) async fn evidence_for_inner(
@@ -677,6 +827,11 @@ mod tests {
                 .unwrap(),
             IdempotencyBegin::Started
         );
+        assert_eq!(s.purge_idempotency_keys(0).await.unwrap(), 0);
+        assert_eq!(s.purge_idempotency_keys(i64::MAX).await.unwrap(), 2);
+        s.idempotency_begin("c", "k", "f1", 1_000_000, 60_000)
+            .await
+            .unwrap();
         // Expired keys are forgotten.
         assert_eq!(
             s.idempotency_begin("c", "k", "f2", -1, 60_000)
