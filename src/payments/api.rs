@@ -163,11 +163,59 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
     }
 }
 
-/// Canonical JSON of the body (keys sorted, no whitespace), hashed: the same request written
-/// differently is still the same request.
+/// Canonical JSON of the body (object keys sorted at every level, no whitespace), hashed: the same
+/// request written differently is still the same request.
 fn fingerprint(body: &[u8]) -> Result<String, ApiError> {
+    fn write(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    out.push(':');
+                    if let Some(v) = map.get(k) {
+                        write(v, out);
+                    }
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
     let v: serde_json::Value = crate::extract::parse_json(body)?;
-    Ok(hex::encode(Sha256::digest(v.to_string().as_bytes())))
+    let mut canonical = String::new();
+    write(&v, &mut canonical);
+    Ok(hex::encode(Sha256::digest(canonical.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fingerprints_ignore_key_order_and_whitespace_only() {
+        let a = super::fingerprint(br#"{"b":1,"a":{"y":[1,{"q":2,"p":3}],"x":"s"}}"#).unwrap();
+        let b = super::fingerprint(
+            b"{ \"a\": {\"x\": \"s\", \"y\": [1, {\"p\": 3, \"q\": 2}]}, \"b\": 1 }",
+        )
+        .unwrap();
+        let c = super::fingerprint(br#"{"b":1,"a":{"y":[{"q":2,"p":3},1],"x":"s"}}"#).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c, "array order matters");
+    }
 }
 
 fn json_response(status: StatusCode, body: String, location: Option<&str>) -> Response {
