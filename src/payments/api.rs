@@ -203,21 +203,6 @@ fn fingerprint(body: &[u8]) -> Result<String, ApiError> {
     Ok(hex::encode(Sha256::digest(canonical.as_bytes())))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fingerprints_ignore_key_order_and_whitespace_only() {
-        let a = super::fingerprint(br#"{"b":1,"a":{"y":[1,{"q":2,"p":3}],"x":"s"}}"#).unwrap();
-        let b = super::fingerprint(
-            b"{ \"a\": {\"x\": \"s\", \"y\": [1, {\"p\": 3, \"q\": 2}]}, \"b\": 1 }",
-        )
-        .unwrap();
-        let c = super::fingerprint(br#"{"b":1,"a":{"y":[{"q":2,"p":3},1],"x":"s"}}"#).unwrap();
-        assert_eq!(a, b);
-        assert_ne!(a, c, "array order matters");
-    }
-}
-
 fn json_response(status: StatusCode, body: String, location: Option<&str>) -> Response {
     let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
@@ -483,4 +468,19 @@ pub async fn get(
         Err(e) => e.into_response(),
     };
     logged(&svc, "read", resp)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fingerprints_ignore_key_order_and_whitespace_only() {
+        let a = super::fingerprint(br#"{"b":1,"a":{"y":[1,{"q":2,"p":3}],"x":"s"}}"#).unwrap();
+        let b = super::fingerprint(
+            b"{ \"a\": {\"x\": \"s\", \"y\": [1, {\"p\": 3, \"q\": 2}]}, \"b\": 1 }",
+        )
+        .unwrap();
+        let c = super::fingerprint(br#"{"b":1,"a":{"y":[{"q":2,"p":3},1],"x":"s"}}"#).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c, "array order matters");
+    }
 }
