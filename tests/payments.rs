@@ -341,6 +341,40 @@ type IpnStep<'a> = (
     Option<(&'a str, &'a str)>,
 );
 
+/// A pending VNPay order as the ledger stores it, created now.
+fn pending_record(id: &str, txn_ref: &str, amount_vnd: i64) -> PaymentRecord {
+    let now = lienthong::store::now_ms();
+    PaymentRecord {
+        id: id.into(),
+        client_id: "payer".into(),
+        provider: "vnpay".into(),
+        merchant: TMN.into(),
+        agency: "stp".into(),
+        txn_ref: txn_ref.into(),
+        dossier_id: format!("HS-{txn_ref}"),
+        payer: None,
+        description: "x".into(),
+        amount_vnd,
+        return_url: "https://portal.example/".into(),
+        pay_url: "https://pay.example/".into(),
+        provider_created: "20260101080000".into(),
+        status: PaymentStatus::Pending,
+        created_at_ms: now,
+        expires_at_ms: now + 900_000,
+        updated_at_ms: now,
+        provider_txn_no: None,
+        bank_code: None,
+        paid_at_ms: None,
+        failure_code: None,
+        receipt_no: None,
+        items: vec![PaymentItem {
+            code: "F".into(),
+            name: "F".into(),
+            amount_vnd,
+        }],
+    }
+}
+
 fn check_signature(header: &str, body: &str) {
     let (t, v1) = header
         .split_once(",v1=")
@@ -772,33 +806,9 @@ async fn missing_ipn_is_settled_by_querydr_and_unpaid_orders_expire() {
     // An order nobody opened at the bank, already past its expiry.
     let now = lienthong::store::now_ms();
     let stale = PaymentRecord {
-        id: "0190f3a2-7b1c-7def-8123-000000000001".into(),
-        client_id: "payer".into(),
-        provider: "vnpay".into(),
-        merchant: TMN.into(),
-        agency: "stp".into(),
-        txn_ref: "STALE0001".into(),
-        dossier_id: "HS-11".into(),
-        payer: None,
-        description: "x".into(),
-        amount_vnd: 50_000,
-        return_url: "https://portal.example/".into(),
-        pay_url: "https://pay.example/".into(),
-        provider_created: "20260101080000".into(),
-        status: PaymentStatus::Pending,
         created_at_ms: now - 2_000_000,
         expires_at_ms: now - 1_000_000,
-        updated_at_ms: now - 2_000_000,
-        provider_txn_no: None,
-        bank_code: None,
-        paid_at_ms: None,
-        failure_code: None,
-        receipt_no: None,
-        items: vec![PaymentItem {
-            code: "F".into(),
-            name: "F".into(),
-            amount_vnd: 50_000,
-        }],
+        ..pending_record("0190f3a2-7b1c-7def-8123-000000000001", "STALE0001", 50_000)
     };
     env.h
         .gw
@@ -1084,37 +1094,8 @@ merchants = [{{ agency = "stp", tmn_code = "{TMN}", hash_secret = "file:{dir}/vn
     let refs: Vec<String> = (0..N).map(|i| format!("CRASH{i:05}")).collect();
     {
         let store = lienthong::store::open(&config.store.url).await.unwrap();
-        let now = lienthong::store::now_ms();
         for (i, r) in refs.iter().enumerate() {
-            let record = PaymentRecord {
-                id: format!("crash-{i:05}"),
-                client_id: "portal".into(),
-                provider: "vnpay".into(),
-                merchant: TMN.into(),
-                agency: "stp".into(),
-                txn_ref: r.clone(),
-                dossier_id: format!("HS-C{i}"),
-                payer: None,
-                description: "x".into(),
-                amount_vnd: 70_000,
-                return_url: "https://portal.example/".into(),
-                pay_url: "https://pay.example/".into(),
-                provider_created: "20260101080000".into(),
-                status: PaymentStatus::Pending,
-                created_at_ms: now,
-                expires_at_ms: now + 900_000,
-                updated_at_ms: now,
-                provider_txn_no: None,
-                bank_code: None,
-                paid_at_ms: None,
-                failure_code: None,
-                receipt_no: None,
-                items: vec![PaymentItem {
-                    code: "F".into(),
-                    name: "F".into(),
-                    amount_vnd: 70_000,
-                }],
-            };
+            let record = pending_record(&format!("crash-{i:05}"), r, 70_000);
             store
                 .insert_payment(&lienthong::store::NewPayment {
                     record,
@@ -1158,21 +1139,29 @@ merchants = [{{ agency = "stp", tmn_code = "{TMN}", hash_secret = "file:{dir}/vn
     let (mut child, addr) = spawn();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let answered = Arc::new(AtomicUsize::new(0));
+    // 16 senders, each going through its share of the orders, like VNPay's IPN workers.
+    const SENDERS: usize = 16;
     let mut tasks = Vec::new();
-    for i in 0..N {
-        let (http, url, answered) = (http.clone(), ipn_url(&addr, i), answered.clone());
+    for w in 0..SENDERS {
+        let (http, answered) = (http.clone(), answered.clone());
+        let urls: Vec<(usize, String)> = (w..N)
+            .step_by(SENDERS)
+            .map(|i| (i, ipn_url(&addr, i)))
+            .collect();
         tasks.push(tokio::spawn(async move {
-            // Each IPN twice (VNPay's duplicates), one after the other.
-            let mut codes = Vec::new();
-            for _ in 0..2 {
-                let Ok(resp) = http.get(&url).send().await else {
-                    break;
-                };
-                let Ok(v) = resp.json::<Value>().await else {
-                    break;
-                };
-                answered.fetch_add(1, Ordering::SeqCst);
-                codes.push(v["RspCode"].as_str().unwrap_or_default().to_owned());
+            let mut codes: Vec<(usize, String)> = Vec::new();
+            'orders: for (i, url) in urls {
+                // Each IPN twice (VNPay's duplicates), one after the other.
+                for _ in 0..2 {
+                    let Ok(resp) = http.get(&url).send().await else {
+                        break 'orders;
+                    };
+                    let Ok(v) = resp.json::<Value>().await else {
+                        break 'orders;
+                    };
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    codes.push((i, v["RspCode"].as_str().unwrap_or_default().to_owned()));
+                }
             }
             codes
         }));
@@ -1183,14 +1172,12 @@ merchants = [{{ agency = "stp", tmn_code = "{TMN}", hash_secret = "file:{dir}/vn
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let mut confirmed = Vec::new();
-    for (i, t) in tasks.into_iter().enumerate() {
-        let codes = t.await.unwrap();
-        assert!(
-            codes.iter().all(|c| c == "00" || c == "02"),
-            "{i}: {codes:?}"
-        );
-        if codes.iter().any(|c| c == "00") {
-            confirmed.push(i);
+    for t in tasks {
+        for (i, code) in t.await.unwrap() {
+            assert!(code == "00" || code == "02", "{i}: {code}");
+            if code == "00" {
+                confirmed.push(i);
+            }
         }
     }
     assert!(
