@@ -1052,6 +1052,55 @@ async fn reconciliation_reports_each_kind_of_discrepancy() {
     let changes = env.h.gw.store.payment_changes(pending_id).await.unwrap();
     assert_eq!(changes[0].source, "reconcile");
     assert!(changes[0].note.as_deref().unwrap().contains("statement"));
+
+    // A statement that agrees with the ledger: nothing to report, exit 0.
+    let (from, to) = lienthong::payments::reconcile::day_bounds_ms(
+        time::Date::parse(
+            &iso_day,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .unwrap(),
+    );
+    let mut clean = String::from(
+        "TxnRef,TransactionNo,Amount,BankCode,PayDate,ResponseCode,TransactionStatus,TransactionType\r\n",
+    );
+    for p in env
+        .h
+        .gw
+        .store
+        .paid_payments_between("vnpay", from, to)
+        .await
+        .unwrap()
+    {
+        clean.push_str(&format!(
+            "{},{},{},NCB,{day}090000,00,00,01\r\n",
+            p.txn_ref,
+            p.provider_txn_no.unwrap(),
+            p.amount_vnd * 100
+        ));
+    }
+    std::fs::write(&statement, &clean).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args([
+            "reconcile",
+            "--provider",
+            "vnpay",
+            "--date",
+            &iso_day,
+            "--config",
+        ])
+        .arg(&env.h.config_path)
+        .arg("--statement")
+        .arg(&statement)
+        .output()
+        .await
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(
+        table.contains("0 discrepancy") && table.contains("matched"),
+        "{table}"
+    );
 }
 
 /// The real binary, killed with SIGKILL while IPNs arrive: every IPN answered 00 is in the ledger

@@ -630,12 +630,18 @@ impl SqliteStore {
         error: &str,
         next: Option<i64>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, state = CASE WHEN $2 IS NULL THEN 'failed' ELSE 'pending' END, next_attempt_at_ms = COALESCE($2, next_attempt_at_ms) WHERE id = $3 AND state = 'pending'")
-            .bind(error)
-            .bind(next)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        // Two statements rather than `CASE WHEN $2 IS NULL`: PostgreSQL cannot type a parameter
+        // that is only compared with NULL.
+        let query = match next {
+            Some(at) => sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at_ms = $2 WHERE id = $3 AND state = 'pending'")
+                .bind(error)
+                .bind(at)
+                .bind(id),
+            None => sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, state = 'failed' WHERE id = $2 AND state = 'pending'")
+                .bind(error)
+                .bind(id),
+        };
+        query.execute(&self.pool).await?;
         Ok(())
     }
 
