@@ -319,3 +319,30 @@ pub async fn replay_payment_event(
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(serde_json::json!({ "event_id": event_id, "replayed": true })).into_response())
 }
+
+/// `POST /v1/admin/payments/sweep`: runs the query-and-expire job now (it also runs on its own
+/// every `payments.sweep_interval_s`). Audited.
+pub async fn sweep_payments(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Response, ApiError> {
+    require_admin(&identity)?;
+    let report = crate::payments::jobs::sweep_once(&gw).await;
+    let detail = format!(
+        "queried {}, settled {}, expired {}, errors {}",
+        report.queried, report.settled, report.expired, report.errors
+    );
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "payments_sweep",
+        target: None,
+        detail: Some(&detail),
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(report).into_response())
+}

@@ -64,6 +64,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v1/payments/{id}", get(payments::api::get))
         .route("/v1/payments/{id}/receipt", get(payments::receipt::get))
         .route("/v1/admin/payments/outbox", get(admin::payment_outbox))
+        .route("/v1/admin/payments/sweep", post(admin::sweep_payments))
         .route(
             "/v1/admin/payments/outbox/{id}/replay",
             post(admin::replay_payment_event),
