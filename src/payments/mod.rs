@@ -180,24 +180,20 @@ pub enum Applied {
     NotFound,
 }
 
-/// A receipt number: the payment day (GMT+7) and the random tail of the payment id.
+/// A receipt number: the payment day (GMT+7) and the payment id's hex digits (unique because the
+/// id is).
 pub fn receipt_number(payment_id: &str, paid_at_ms: i64) -> String {
     let day = time::OffsetDateTime::from_unix_timestamp(paid_at_ms / 1000)
         .map(lienthong_adapters::canonical::payment::format_gmt7)
         .unwrap_or_default();
-    let tail: String = payment_id
+    let id: String = payment_id
         .chars()
-        .filter(char::is_ascii_hexdigit)
-        .collect::<Vec<_>>()
-        .iter()
-        .rev()
-        .take(12)
-        .rev()
+        .filter(char::is_ascii_alphanumeric)
         .collect();
     format!(
         "BL{}-{}",
         day.get(..8).unwrap_or("00000000"),
-        tail.to_ascii_uppercase()
+        id.to_ascii_uppercase()
     )
 }
 
@@ -371,8 +367,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn receipt_numbers_carry_the_day_and_the_id_tail() {
+    fn receipt_numbers_carry_the_day_and_the_id() {
         let n = receipt_number("0190f3a2-7b1c-7def-8123-456789abcdef", 1_767_230_100_000);
-        assert_eq!(n, "BL20260101-456789ABCDEF");
+        assert_eq!(n, "BL20260101-0190F3A27B1C7DEF8123456789ABCDEF");
     }
 }
