@@ -712,6 +712,12 @@ async fn ipn_answers_each_rsp_code_in_vnpay_order() {
         }
     }
     assert_eq!(env.payment(b_id).await["failure_code"], "24");
+    // The paid IPN for the failed order is kept, marked for review.
+    let b_evidence = env.h.gw.store.evidence_for(b_id).await.unwrap();
+    assert!(
+        b_evidence.iter().any(|e| e.verdict == "paid_after_close"),
+        "{b_evidence:?}"
+    );
     // 99: signed but unusable (no vnp_TxnRef).
     let broken: Vec<(&str, &str)> = ipn_params(&a_ref, "7000000", "00", "903")
         .into_iter()

@@ -129,11 +129,22 @@ pub async fn handle_notification(
         return refuse(Verdict::InvalidAmount, Some(&payment)).await;
     }
     if payment.status != PaymentStatus::Pending {
-        if matches!(n.outcome, ProviderOutcome::Paid { .. })
-            && payment.status != PaymentStatus::Paid
-        {
-            // Money taken for an order we closed: reconciliation reports it; log it loudly now.
-            tracing::error!(payment_id = %payment.id, status = payment.status.as_str(), provider = name, "paid notification for an order that is no longer pending");
+        let paid_after_close = matches!(n.outcome, ProviderOutcome::Paid { .. })
+            && !matches!(
+                payment.status,
+                PaymentStatus::Paid | PaymentStatus::Refunded
+            );
+        if paid_after_close {
+            // Money taken for an order already failed or expired: states only move forward, so
+            // the message is kept as evidence under its own verdict, reconciliation lists it
+            // (`paid_at_bank_not_here`), and operators are told now.
+            tracing::error!(payment_id = %payment.id, status = payment.status.as_str(), provider = name, "paid notification for a closed order: needs a refund or review");
+            let e = evidence(name, kind, raw, Some(&payment), "paid_after_close");
+            if let Err(err) = store.record_evidence(&e).await {
+                tracing::error!(error = %err, "could not keep a provider message as evidence");
+                return Verdict::Error;
+            }
+            return Verdict::AlreadySettled;
         }
         return refuse(Verdict::AlreadySettled, Some(&payment)).await;
     }
