@@ -659,7 +659,7 @@ pub struct RouteConfig {
     pub path: String,
 }
 
-/// Where state (suspensions, admin audit, later payments) is kept.
+/// Where state (suspensions, audit trails, the payment ledger) is kept.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {

@@ -1,6 +1,6 @@
-//! Durable state behind one trait: client suspensions and the admin audit table now; the payment
-//! ledger, idempotency keys, outbox and personal-data audit later. SQLite is the embedded default;
-//! PostgreSQL implements the same trait for scale-out, so SQL here stays portable.
+//! Durable state behind one trait: client suspensions, the admin audit table, the personal-data
+//! audit trail, and the payment ledger with its idempotency keys, evidence and outbox. SQLite is the
+//! embedded default; PostgreSQL implements the same trait for scale-out, so SQL here stays portable.
 
 mod payments;
 mod sqlite;
