@@ -9,7 +9,7 @@
 //! SAVEPOINT (one failure does not undo the others) and commits them with a single fsync. Nobody is
 //! answered before that commit.
 
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -74,10 +74,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-async fn insert_evidence(
-    tx: &mut Transaction<'_, Sqlite>,
-    e: &Evidence,
-) -> Result<(), sqlx::Error> {
+async fn insert_evidence(conn: &mut SqliteConnection, e: &Evidence) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO provider_messages (at_ms, provider, kind, payment_id, raw, verdict) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(e.at_ms)
         .bind(&e.provider)
@@ -85,7 +82,7 @@ async fn insert_evidence(
         .bind(&e.payment_id)
         .bind(&e.raw)
         .bind(&e.verdict)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }
@@ -222,9 +219,10 @@ async fn write_batch(pool: &SqlitePool, batch: Vec<LedgerJob>) {
     }
 }
 
-/// One state change inside the writer's transaction.
+/// One state change inside the caller's transaction (the writer's batch). Takes a plain connection
+/// so that any batching writer can run it.
 async fn apply_settlement(
-    tx: &mut Transaction<'_, Sqlite>,
+    conn: &mut SqliteConnection,
     s: &Settlement,
 ) -> Result<SettleOutcome, StoreError> {
     let Some(from) = s.to.required_previous() else {
@@ -246,7 +244,7 @@ async fn apply_settlement(
     .bind(&s.receipt_no)
     .bind(&s.payment_id)
     .bind(from.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await;
     let outcome = match updated {
         // SQLite undoes only the failed statement, so the evidence is still recorded below.
@@ -261,7 +259,7 @@ async fn apply_settlement(
                 .bind(s.to.as_str())
                 .bind(&s.source)
                 .bind(&s.note)
-                .execute(&mut **tx)
+                .execute(&mut *conn)
                 .await?;
             if let Some(ev) = &s.event {
                 sqlx::query("INSERT INTO outbox (id, payment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)")
@@ -270,7 +268,7 @@ async fn apply_settlement(
                     .bind(&ev.event_type)
                     .bind(&ev.payload)
                     .bind(s.at_ms)
-                    .execute(&mut **tx)
+                    .execute(&mut *conn)
                     .await?;
             }
             SettleOutcome::Applied
@@ -279,7 +277,7 @@ async fn apply_settlement(
             let current: Option<String> =
                 sqlx::query_scalar("SELECT status FROM payments WHERE id = $1")
                     .bind(&s.payment_id)
-                    .fetch_optional(&mut **tx)
+                    .fetch_optional(&mut *conn)
                     .await?;
             match current.as_deref().and_then(PaymentStatus::parse) {
                 Some(st) => SettleOutcome::Unchanged(st),
@@ -288,7 +286,7 @@ async fn apply_settlement(
         }
     };
     if let Some(e) = &s.evidence {
-        insert_evidence(tx, e).await?;
+        insert_evidence(conn, e).await?;
     }
     Ok(outcome)
 }
