@@ -137,6 +137,18 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
+/// A query string, or `invalid_request` saying what is wrong with it.
+fn query_params<T>(
+    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    query.map(|Query(q)| q).map_err(|e| {
+        ApiError::invalid_request(
+            "Tham số truy vấn không hợp lệ.",
+            format!("Invalid query: {e}."),
+        )
+    })
+}
+
 /// `GET /v1/admin/audit`: the latest admin actions.
 pub async fn audit(
     State(gw): State<Arc<Gateway>>,
@@ -144,12 +156,7 @@ pub async fn audit(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     require_admin(&identity)?;
-    let Query(q) = query.map_err(|e| {
-        ApiError::invalid_request(
-            "Tham số truy vấn không hợp lệ.",
-            format!("Invalid query: {e}."),
-        )
-    })?;
+    let q = query_params(query)?;
     let records = gw
         .store
         .admin_audit(q.limit.unwrap_or(100).clamp(1, 1000))
@@ -250,4 +257,97 @@ pub async fn purge_cache(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(serde_json::json!({ "purged": purged })).into_response())
+}
+
+/// Query of `GET /v1/admin/payments/outbox`.
+#[derive(Debug, Deserialize)]
+pub struct OutboxQuery {
+    /// `failed` (default: given up, replayable), `pending` or `delivered`.
+    pub state: Option<String>,
+    /// How many, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/admin/payments/outbox?state=failed`: portal notifications by delivery state.
+pub async fn payment_outbox(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    query: Result<Query<OutboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    require_admin(&identity)?;
+    let q = query_params(query)?;
+    let state = q.state.unwrap_or_else(|| "failed".into());
+    if !matches!(state.as_str(), "failed" | "pending" | "delivered") {
+        return Err(ApiError::validation(vec![crate::error::FieldError {
+            field: "state".into(),
+            code: "enum".into(),
+            message: "one of failed, pending, delivered".into(),
+        }]));
+    }
+    let events = gw
+        .store
+        .outbox_by_state(&state, q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "state": state, "events": events })).into_response())
+}
+
+/// `POST /v1/admin/payments/outbox/{id}/replay`: puts a given-up notification back in the queue.
+pub async fn replay_payment_event(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(event_id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&identity)?;
+    let replayed = gw
+        .store
+        .outbox_replay(&event_id, crate::store::now_ms())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if !replayed {
+        return Err(ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có thông báo thất bại với mã này.",
+            "No failed notification with this id.",
+        ));
+    }
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "outbox_replay",
+        target: Some(&event_id),
+        detail: None,
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "event_id": event_id, "replayed": true })).into_response())
+}
+
+/// `POST /v1/admin/payments/sweep`: runs the query-and-expire job now (it also runs on its own
+/// every `payments.sweep_interval_s`). Audited.
+pub async fn sweep_payments(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Response, ApiError> {
+    require_admin(&identity)?;
+    let report = crate::payments::jobs::sweep_once(&gw).await;
+    let detail = format!(
+        "queried {}, settled {}, expired {}, errors {}",
+        report.queried, report.settled, report.expired, report.errors
+    );
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "payments_sweep",
+        target: None,
+        detail: Some(&detail),
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(report).into_response())
 }

@@ -71,6 +71,255 @@ pub struct Config {
     /// The personal-data audit trail.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Fee payments: providers and their merchants, timings, the portal's webhook. Needed by a
+    /// service of kind `payments`.
+    pub payments: Option<PaymentsConfig>,
+}
+
+/// Fee payments (regulation art. 7.3, 11.2, 15).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// How long a citizen has to pay an order, in seconds (default 900). Unpaid after that → `expired`.
+    #[serde(default = "default_order_ttl_s")]
+    pub order_ttl_s: u64,
+    /// Query the provider about orders still pending this many seconds after creation (default 300):
+    /// the bank's notification may never come.
+    #[serde(default = "default_query_after_s")]
+    pub query_after_s: u64,
+    /// How often the query-and-expire job runs, in seconds (default 60).
+    #[serde(default = "default_sweep_interval_s")]
+    pub sweep_interval_s: u64,
+    /// How long an `Idempotency-Key` and its response are kept, in seconds (default and minimum 86 400).
+    #[serde(default = "default_idempotency_ttl_s")]
+    pub idempotency_ttl_s: u64,
+    /// VNPay (merchant API 2.1.0).
+    pub vnpay: Option<VnpayConfig>,
+    /// The national payment platform.
+    pub payment_platform: Option<PaymentPlatformConfig>,
+    /// Where payment events are POSTed (the portal). Absent: events stay in the outbox.
+    pub webhook: Option<WebhookConfig>,
+}
+
+fn default_order_ttl_s() -> u64 {
+    900
+}
+fn default_query_after_s() -> u64 {
+    300
+}
+fn default_sweep_interval_s() -> u64 {
+    60
+}
+fn default_idempotency_ttl_s() -> u64 {
+    86_400
+}
+
+/// VNPay settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VnpayConfig {
+    /// The pay page, e.g. `https://sandbox.vnpayment.vn/paymentv2/vpcpay.html`.
+    pub pay_url: String,
+    /// The merchant web API (`querydr`), e.g. `https://sandbox.vnpayment.vn/merchant_webapi/api/transaction`.
+    pub api_url: String,
+    /// When not empty, IPNs are accepted only from these addresses or CIDR blocks (the signature is
+    /// checked either way).
+    #[serde(default)]
+    pub ipn_allowed_ips: Vec<String>,
+    /// One merchant (`vnp_TmnCode`) per agency. The first is the default.
+    pub merchants: Vec<VnpayMerchant>,
+}
+
+/// One VNPay merchant.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VnpayMerchant {
+    /// The agency's code (orders name it in `agency`).
+    pub agency: String,
+    /// `vnp_TmnCode` (8 characters).
+    pub tmn_code: String,
+    /// `vnp_HashSecret` (`env:NAME` or `file:PATH`).
+    pub hash_secret: SecretRef,
+}
+
+/// National payment platform settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentPlatformConfig {
+    /// The message endpoint, e.g. `https://thanhtoan.dichvucong.gov.vn/api/v1/payment`.
+    pub api_url: String,
+    /// When not empty, callbacks are accepted only from these addresses or CIDR blocks.
+    #[serde(default)]
+    pub callback_allowed_ips: Vec<String>,
+    /// One partner (`MaDoiTac`) per agency. The first is the default.
+    pub merchants: Vec<PaymentPlatformMerchant>,
+}
+
+/// One partner of the national payment platform.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentPlatformMerchant {
+    /// The agency's code.
+    pub agency: String,
+    /// `MaDoiTac`.
+    pub ma_doi_tac: String,
+    /// The hash key of `MaXacThuc` (`env:NAME` or `file:PATH`).
+    pub hash_key: SecretRef,
+}
+
+/// The portal's payment webhook.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http(s)://` URL events are POSTed to.
+    pub url: String,
+    /// HMAC-SHA256 key of `Lienthong-Signature` (`env:NAME` or `file:PATH`, at least 32 bytes).
+    pub secret: SecretRef,
+    /// Upper bound of one delivery, in milliseconds (default 5000).
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Give up (the event becomes `failed`, replayable by an admin) after this many seconds of
+    /// retries (default 86 400).
+    #[serde(default = "default_webhook_give_up_s")]
+    pub give_up_after_s: u64,
+    /// How often the outbox is polled, in milliseconds (default 1000).
+    #[serde(default = "default_webhook_poll_ms")]
+    pub poll_interval_ms: u64,
+}
+
+fn default_webhook_timeout_ms() -> u64 {
+    5_000
+}
+fn default_webhook_give_up_s() -> u64 {
+    86_400
+}
+fn default_webhook_poll_ms() -> u64 {
+    1_000
+}
+
+/// Parses `ADDR` or `ADDR/PREFIX` into an address and a prefix length.
+pub fn parse_cidr(s: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: std::net::IpAddr = addr.trim().parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max)?,
+        None => max,
+    };
+    Some((addr, prefix))
+}
+
+impl PaymentsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let http_url = |key: &str, url: &str| -> Result<(), ConfigError> {
+            let uri: http::Uri = url
+                .parse()
+                .map_err(|e| ConfigError::invalid(key, format!("not a URL: {e}")))?;
+            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must be an absolute http:// or https:// URL",
+                ));
+            }
+            Ok(())
+        };
+        let cidrs = |key: &str, list: &[String]| -> Result<(), ConfigError> {
+            for (i, c) in list.iter().enumerate() {
+                if parse_cidr(c).is_none() {
+                    return Err(ConfigError::invalid(
+                        format!("{key}[{i}]"),
+                        "must be an IP address or a CIDR block",
+                    ));
+                }
+            }
+            Ok(())
+        };
+        if self.order_ttl_s == 0 || self.sweep_interval_s == 0 {
+            return Err(ConfigError::invalid(
+                "payments.order_ttl_s",
+                "order_ttl_s and sweep_interval_s must be greater than 0",
+            ));
+        }
+        if self.idempotency_ttl_s < 86_400 {
+            return Err(ConfigError::invalid(
+                "payments.idempotency_ttl_s",
+                "keys are kept at least 24 hours (86400)",
+            ));
+        }
+        if self.vnpay.is_none() && self.payment_platform.is_none() {
+            return Err(ConfigError::invalid(
+                "payments",
+                "configure at least one provider: `vnpay` or `payment_platform`",
+            ));
+        }
+        if let Some(v) = &self.vnpay {
+            http_url("payments.vnpay.pay_url", &v.pay_url)?;
+            http_url("payments.vnpay.api_url", &v.api_url)?;
+            cidrs("payments.vnpay.ipn_allowed_ips", &v.ipn_allowed_ips)?;
+            if v.merchants.is_empty() {
+                return Err(ConfigError::invalid(
+                    "payments.vnpay.merchants",
+                    "list at least one merchant",
+                ));
+            }
+            let mut agencies = HashSet::new();
+            for (i, m) in v.merchants.iter().enumerate() {
+                if m.tmn_code.len() != 8 || !m.tmn_code.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(ConfigError::invalid(
+                        format!("payments.vnpay.merchants[{i}].tmn_code"),
+                        "vnp_TmnCode is 8 letters or digits",
+                    ));
+                }
+                if !valid_name(&m.agency) || !agencies.insert(m.agency.as_str()) {
+                    return Err(ConfigError::invalid(
+                        format!("payments.vnpay.merchants[{i}].agency"),
+                        "agency codes use letters, digits, `-`, `_`, `.`, once per provider",
+                    ));
+                }
+            }
+        }
+        if let Some(p) = &self.payment_platform {
+            http_url("payments.payment_platform.api_url", &p.api_url)?;
+            cidrs(
+                "payments.payment_platform.callback_allowed_ips",
+                &p.callback_allowed_ips,
+            )?;
+            if p.merchants.is_empty() {
+                return Err(ConfigError::invalid(
+                    "payments.payment_platform.merchants",
+                    "list at least one merchant",
+                ));
+            }
+            let mut agencies = HashSet::new();
+            for (i, m) in p.merchants.iter().enumerate() {
+                if m.ma_doi_tac.is_empty() || m.ma_doi_tac.len() > 64 {
+                    return Err(ConfigError::invalid(
+                        format!("payments.payment_platform.merchants[{i}].ma_doi_tac"),
+                        "must be 1 to 64 characters",
+                    ));
+                }
+                if !valid_name(&m.agency) || !agencies.insert(m.agency.as_str()) {
+                    return Err(ConfigError::invalid(
+                        format!("payments.payment_platform.merchants[{i}].agency"),
+                        "agency codes use letters, digits, `-`, `_`, `.`, once per provider",
+                    ));
+                }
+            }
+        }
+        if let Some(w) = &self.webhook {
+            http_url("payments.webhook.url", &w.url)?;
+            if w.timeout_ms == 0 || w.poll_interval_ms == 0 {
+                return Err(ConfigError::invalid(
+                    "payments.webhook.timeout_ms",
+                    "timeout_ms and poll_interval_ms must be greater than 0",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Personal-data audit trail settings.
@@ -381,6 +630,9 @@ pub enum ServiceKind {
     /// Notary and certification records (SOAP), behind `/v1/notary/documents/lookup` and `/verify`;
     /// operations `lookup` and `verify`. Always carries personal data (the parties).
     Notary,
+    /// Fee payments behind `/v1/payments` (operations `create` and `read`), set up in `[payments]`.
+    /// Its `base_url` is the gateway's own public URL, under which providers send citizens back.
+    Payments,
 }
 
 impl ServiceKind {
@@ -391,6 +643,7 @@ impl ServiceKind {
             ServiceKind::Population => &["verify", "lookup"],
             ServiceKind::Enterprise => &["lookup"],
             ServiceKind::Notary => &["lookup", "verify"],
+            ServiceKind::Payments => &["create", "read"],
         }
     }
 
@@ -401,6 +654,7 @@ impl ServiceKind {
             ServiceKind::Population => "population",
             ServiceKind::Enterprise => "enterprise",
             ServiceKind::Notary => "notary",
+            ServiceKind::Payments => "payments",
         }
     }
 }
@@ -418,7 +672,7 @@ pub struct RouteConfig {
     pub path: String,
 }
 
-/// Where state (suspensions, admin audit, later payments) is kept.
+/// Where state (suspensions, audit trails, the payment ledger) is kept.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
@@ -706,6 +960,34 @@ impl Config {
                     }
                 }
                 ServiceKind::Enterprise => {}
+                ServiceKind::Payments => {
+                    if !svc.routes.is_empty() {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.routes"),
+                            "a payments service has fixed operations: no routes",
+                        ));
+                    }
+                    if self.payments.is_none() {
+                        return Err(ConfigError::invalid(
+                            "payments",
+                            format!(
+                                "service `{name}` is of kind payments: the [payments] table is required"
+                            ),
+                        ));
+                    }
+                    if self
+                        .services
+                        .values()
+                        .filter(|s| s.kind == ServiceKind::Payments)
+                        .count()
+                        > 1
+                    {
+                        return Err(ConfigError::invalid(
+                            key,
+                            "only one payments service may be configured",
+                        ));
+                    }
+                }
                 ServiceKind::Notary => {
                     if !svc.routes.is_empty() {
                         return Err(ConfigError::invalid(
@@ -951,6 +1233,9 @@ impl Config {
                     }
                 }
             }
+        }
+        if let Some(p) = &self.payments {
+            p.validate()?;
         }
         if !(self.store.url.starts_with("sqlite:")) {
             return Err(ConfigError::invalid(

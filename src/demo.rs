@@ -41,6 +41,49 @@ pub struct DemoUpstreams {
     pub enterprise: SocketAddr,
     /// The notary records mock.
     pub notary: SocketAddr,
+    /// The VNPay mock (the mock bank).
+    pub vnpay: SocketAddr,
+    /// The national payment platform mock.
+    pub payment_platform: SocketAddr,
+}
+
+/// The demo VNPay merchant (the VNPay mock's default merchant).
+pub const VNPAY_TMN_CODE: &str = "DEMO0001";
+/// The demo VNPay hash secret (the VNPay mock's default): testers sign their own IPNs with it.
+pub const VNPAY_HASH_SECRET: &str = "demo-vnpay-secret";
+/// The demo payment platform partner (the platform mock's default).
+pub const PLATFORM_PARTNER: &str = "DEMO-HUE";
+/// The demo payment platform hash key (the platform mock's default).
+pub const PLATFORM_HASH_KEY: &str = "demo-ptt-hashkey";
+
+/// The demo payments section: both providers on the mocks, one merchant each for a demo agency.
+fn payments_config(upstreams: &DemoUpstreams) -> crate::config::PaymentsConfig {
+    crate::config::PaymentsConfig {
+        order_ttl_s: 900,
+        query_after_s: 60,
+        sweep_interval_s: 15,
+        idempotency_ttl_s: 86_400,
+        vnpay: Some(crate::config::VnpayConfig {
+            pay_url: format!("http://{}/paymentv2/vpcpay.html", upstreams.vnpay),
+            api_url: format!("http://{}/merchant_webapi/api/transaction", upstreams.vnpay),
+            ipn_allowed_ips: vec![],
+            merchants: vec![crate::config::VnpayMerchant {
+                agency: "demo-agency".into(),
+                tmn_code: VNPAY_TMN_CODE.into(),
+                hash_secret: SecretRef::inline(VNPAY_HASH_SECRET.as_bytes().to_vec()),
+            }],
+        }),
+        payment_platform: Some(crate::config::PaymentPlatformConfig {
+            api_url: format!("http://{}/api/v1/payment", upstreams.payment_platform),
+            callback_allowed_ips: vec![],
+            merchants: vec![crate::config::PaymentPlatformMerchant {
+                agency: "demo-agency".into(),
+                ma_doi_tac: PLATFORM_PARTNER.into(),
+                hash_key: SecretRef::inline(PLATFORM_HASH_KEY.as_bytes().to_vec()),
+            }],
+        }),
+        webhook: None,
+    }
 }
 
 /// The demo configuration, listening on `127.0.0.1:port`, with every service routed to the mocks.
@@ -183,6 +226,31 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             routes: vec![route("get_dossier", "GET", "/dossiers/{id}")],
         },
     );
+    services.insert(
+        "payments".to_owned(),
+        ServiceConfig {
+            kind: ServiceKind::Payments,
+            description:
+                "Thanh toán phí, lệ phí (VNPay và nền tảng thanh toán quốc gia, mock): /v1/payments"
+                    .into(),
+            base_url: format!("http://127.0.0.1:{port}"),
+            timeout_ms: 10_000,
+            connect_timeout_ms: 2_000,
+            personal_data: false,
+            ca_bundle: None,
+            client_cert: None,
+            client_key: None,
+            retry: None,
+            outbound: None,
+            population: None,
+            breaker: Default::default(),
+            enterprise: None,
+            notary: None,
+            cache: None,
+            lookup_cache: None,
+            routes: vec![],
+        },
+    );
     let allow_all = |svc: &str| AllowRule {
         service: svc.into(),
         operations: vec!["*".into()],
@@ -218,6 +286,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
                     allow_all("population"),
                     allow_all("enterprise"),
                     allow_all("notary"),
+                    allow_all("payments"),
                 ],
             },
             ClientConfig {
@@ -244,6 +313,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
                 b"demo-only-audit-subject-key-not-for-production".to_vec(),
             )),
         },
+        payments: Some(payments_config(&upstreams)),
     }
 }
 
@@ -265,6 +335,12 @@ Try:
        -d '{{"citizen_id":"046090001234","full_name":"Nguyễn Văn An","date_of_birth":"1990-03-15"}}'
   curl -si http://{addr}/v1/enterprises/0314409058 -H 'Authorization: Bearer {PORTAL_API_KEY}'
   curl -s -X POST http://{addr}/v1/admin/clients/{PORTAL_CLIENT}/suspend -H 'Authorization: Bearer {ADMIN_API_KEY}'
+  curl -s http://{addr}/v1/payments -H 'Authorization: Bearer {PORTAL_API_KEY}' -H 'Idempotency-Key: "demo-1"' \
+       -H 'Content-Type: application/json' -d '{{"dossier_id":"HS-2026-0001","provider":"vnpay","amount_vnd":50000,
+       "description":"Le phi chung thuc","return_url":"https://portal.example/ket-qua",
+       "items":[{{"code":"LP-CT","name":"Le phi chung thuc","amount_vnd":50000}}]}}'
+  (open the pay_url, append &mock_choice=pay to pay at once; VNPay merchant {VNPAY_TMN_CODE},
+   hash secret {VNPAY_HASH_SECRET}: sign your own IPNs to GET http://{addr}/v1/providers/vnpay/ipn)
   curl -s http://{addr}/metrics
 "#
     )
@@ -281,6 +357,8 @@ mod tests {
                 population: "127.0.0.1:9".parse().unwrap(),
                 enterprise: "127.0.0.1:9".parse().unwrap(),
                 notary: "127.0.0.1:9".parse().unwrap(),
+                vnpay: "127.0.0.1:9".parse().unwrap(),
+                payment_platform: "127.0.0.1:9".parse().unwrap(),
             },
         );
         c.validate().unwrap();

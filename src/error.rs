@@ -44,11 +44,17 @@ pub enum ErrorCode {
     UpstreamTimeout,
     /// A fault of the gateway itself. Details go to the log, never to the caller.
     Internal,
+    /// A request that must carry an `Idempotency-Key` header came without a valid one.
+    IdempotencyKeyRequired,
+    /// The `Idempotency-Key` was already used by this client for a different request.
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still being processed.
+    IdempotencyKeyInProgress,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -65,6 +71,9 @@ impl ErrorCode {
         Self::UpstreamUnavailable,
         Self::UpstreamTimeout,
         Self::Internal,
+        Self::IdempotencyKeyRequired,
+        Self::IdempotencyKeyReused,
+        Self::IdempotencyKeyInProgress,
     ];
 
     /// The stable snake_case name sent as `code`.
@@ -86,6 +95,9 @@ impl ErrorCode {
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::Internal => "internal",
+            Self::IdempotencyKeyRequired => "idempotency_key_required",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotencyKeyInProgress => "idempotency_key_in_progress",
         }
     }
 
@@ -96,7 +108,9 @@ impl ErrorCode {
             Self::Forbidden | Self::ClientSuspended => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest | Self::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             Self::ValidationFailed | Self::ConfigRejected => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -133,6 +147,9 @@ impl ErrorCode {
             Self::UpstreamUnavailable => "Upstream unavailable",
             Self::UpstreamTimeout => "Upstream timeout",
             Self::Internal => "Internal error",
+            Self::IdempotencyKeyRequired => "Idempotency-Key required",
+            Self::IdempotencyKeyReused => "Idempotency-Key reused",
+            Self::IdempotencyKeyInProgress => "Request in progress",
         }
     }
 
@@ -205,6 +222,24 @@ impl ErrorCode {
             (Self::UpstreamTimeout, Lang::En) => "The external system did not answer in time.",
             (Self::Internal, Lang::Vi) => "Lỗi nội bộ của cổng kết nối.",
             (Self::Internal, Lang::En) => "Internal gateway error.",
+            (Self::IdempotencyKeyRequired, Lang::Vi) => {
+                "Yêu cầu này phải có tiêu đề Idempotency-Key (1 đến 255 ký tự ASCII hiển thị)."
+            }
+            (Self::IdempotencyKeyRequired, Lang::En) => {
+                "This request needs an Idempotency-Key header (1 to 255 visible ASCII characters)."
+            }
+            (Self::IdempotencyKeyReused, Lang::Vi) => {
+                "Idempotency-Key này đã được dùng cho một yêu cầu khác; hãy dùng khóa mới."
+            }
+            (Self::IdempotencyKeyReused, Lang::En) => {
+                "This Idempotency-Key was already used for a different request; use a new key."
+            }
+            (Self::IdempotencyKeyInProgress, Lang::Vi) => {
+                "Yêu cầu đầu tiên với Idempotency-Key này vẫn đang được xử lý; hãy thử lại sau."
+            }
+            (Self::IdempotencyKeyInProgress, Lang::En) => {
+                "The first request with this Idempotency-Key is still being processed; retry later."
+            }
         }
     }
 }

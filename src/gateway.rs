@@ -71,6 +71,8 @@ pub struct Runtime {
     pub population: Option<Arc<crate::registry::population::PopulationService>>,
     /// Keyed hash of citizen IDs for the audit trail.
     pub audit_key: crate::audit::SubjectKey,
+    /// Fee payments, if configured.
+    pub payments: Option<Arc<crate::payments::PaymentsService>>,
 }
 
 /// Where the config comes from, for reloads.
@@ -122,6 +124,7 @@ impl Runtime {
         let mut population = None;
         let mut enterprise = None;
         let mut notary = None;
+        let mut payments = None;
         for (name, svc) in &config.services {
             match svc.kind {
                 crate::config::ServiceKind::Passthrough => {
@@ -140,6 +143,14 @@ impl Runtime {
                 crate::config::ServiceKind::Population => {
                     let built = crate::registry::population::PopulationService::build(name, svc)?;
                     population = Some(Arc::new(built));
+                }
+                crate::config::ServiceKind::Payments => {
+                    let cfg = config
+                        .payments
+                        .as_ref()
+                        .ok_or_else(|| invalid("payments", "required".into()))?;
+                    let built = crate::payments::PaymentsService::build(name, svc, cfg)?;
+                    payments = Some(Arc::new(built));
                 }
             }
         }
@@ -196,6 +207,7 @@ impl Runtime {
             enterprise,
             notary,
             audit_key,
+            payments,
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod gateway;
 pub mod health;
 pub mod keys;
+pub mod payments;
 pub mod proxy;
 pub mod ratelimit;
 pub mod registry;
@@ -62,6 +63,15 @@ pub fn router(gw: Arc<Gateway>) -> App {
         .route("/v1/admin/reload", post(admin::reload))
         .route("/v1/admin/cache/purge", post(admin::purge_cache))
         .route("/v1/admin/audit", get(admin::audit))
+        .route("/v1/payments", post(payments::api::create))
+        .route("/v1/payments/{id}", get(payments::api::get))
+        .route("/v1/payments/{id}/receipt", get(payments::receipt::get))
+        .route("/v1/admin/payments/outbox", get(admin::payment_outbox))
+        .route("/v1/admin/payments/sweep", post(admin::sweep_payments))
+        .route(
+            "/v1/admin/payments/outbox/{id}/replay",
+            post(admin::replay_payment_event),
+        )
         .route_layer(from_fn_with_state(gw.clone(), auth::require_client));
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
@@ -70,6 +80,23 @@ pub fn router(gw: Arc<Gateway>) -> App {
         .route("/openapi.json", get(health::openapi))
         .route("/problems/{code}", get(health::problem_doc))
         .route("/oauth/token", post(auth::token_endpoint::token))
+        // Providers authenticate by their signature, not by a client credential.
+        .route(
+            "/v1/providers/vnpay/ipn",
+            get(payments::callbacks::vnpay_ipn),
+        )
+        .route(
+            "/v1/providers/vnpay/return",
+            get(payments::callbacks::vnpay_return),
+        )
+        .route(
+            "/v1/providers/payment-platform/callback",
+            post(payments::callbacks::platform_callback),
+        )
+        .route(
+            "/v1/providers/payment-platform/return",
+            get(payments::callbacks::platform_return),
+        )
         .merge(authenticated)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed) })

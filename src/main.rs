@@ -68,6 +68,27 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Compare a provider's daily statement with the payment ledger; exit 1 when discrepancies remain.
+    Reconcile {
+        /// The gateway's config file (for the store and the merchants).
+        #[arg(long, env = "LIENTHONG_CONFIG")]
+        config: PathBuf,
+        /// The provider (`vnpay`).
+        #[arg(long)]
+        provider: String,
+        /// The statement's day, YYYY-MM-DD (GMT+7).
+        #[arg(long)]
+        date: String,
+        /// The statement file (VNPay's CSV).
+        #[arg(long)]
+        statement: PathBuf,
+        /// The merchant code (default: the provider's first configured merchant).
+        #[arg(long)]
+        merchant: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -117,6 +138,27 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(&file),
         Command::Mocks { config, seed, data } => run_mocks(config, seed, data),
         Command::Audit { command } => run_audit(command),
+        Command::Reconcile {
+            config,
+            provider,
+            date,
+            statement,
+            merchant,
+            json,
+        } => {
+            let (config, rt) = match load_for_command(&config) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            };
+            ExitCode::from(rt.block_on(lienthong::payments::reconcile::command(
+                &config,
+                &provider,
+                &date,
+                &statement,
+                merchant.as_deref(),
+                json,
+            )))
+        }
         Command::Keys {
             command: KeysCommand::New { client, kind },
         } => {
@@ -161,19 +203,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// The config and a one-thread runtime for an offline command; the failure is reported already.
+fn load_for_command(path: &std::path::Path) -> Result<(Config, tokio::runtime::Runtime), ExitCode> {
+    let config = Config::load(path).map_err(|e| {
+        eprintln!("error: invalid config {}: {e}", path.display());
+        ExitCode::from(2)
+    })?;
+    let rt = runtime(Some(1)).ok_or(ExitCode::FAILURE)?;
+    Ok((config, rt))
+}
+
 fn run_audit(command: AuditCommand) -> ExitCode {
     let path = match &command {
         AuditCommand::Verify { config } | AuditCommand::Search { config, .. } => config.clone(),
     };
-    let config = match Config::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: invalid config {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
-    };
-    let Some(rt) = runtime(Some(1)) else {
-        return ExitCode::FAILURE;
+    let (config, rt) = match load_for_command(&path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     rt.block_on(async move {
         let store = match lienthong::store::open(&config.store.url).await {
@@ -390,33 +436,25 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
     }
     for p in &mut mocks.payment_platform.partners {
         p.callback_url = format!("http://127.0.0.1:{port}/v1/providers/payment-platform/callback");
+        p.return_url = format!("http://127.0.0.1:{port}/v1/providers/payment-platform/return");
     }
     let set = lienthong_mocks::set::MockSet::start(&mocks)
         .await
         .context("starting the mocks")?;
-    let catalogue = set
-        .get("catalogue")
-        .map(|s| s.mock.addr)
-        .context("the catalogue mock is missing")?;
-    let population = set
-        .get("population")
-        .map(|s| s.mock.addr)
-        .context("the population mock is missing")?;
-    let enterprise = set
-        .get("enterprise")
-        .map(|s| s.mock.addr)
-        .context("the enterprise mock is missing")?;
-    let notary = set
-        .get("notary")
-        .map(|s| s.mock.addr)
-        .context("the notary mock is missing")?;
+    let addr = |name: &str| {
+        set.get(name)
+            .map(|s| s.mock.addr)
+            .with_context(|| format!("the {name} mock is missing"))
+    };
     let config = lienthong::demo::config(
         port,
         lienthong::demo::DemoUpstreams {
-            catalogue,
-            population,
-            enterprise,
-            notary,
+            catalogue: addr("catalogue")?,
+            population: addr("population")?,
+            enterprise: addr("enterprise")?,
+            notary: addr("notary")?,
+            vnpay: addr("vnpay")?,
+            payment_platform: addr("payment_platform")?,
         },
     );
     let addr = config.listeners[0].addr;
@@ -444,6 +482,7 @@ async fn serve(
     for l in &listeners {
         tracing::info!(addr = %l.local_addr, "listening");
     }
+    let workers = lienthong::payments::spawn_workers(gw.clone());
     let server = RunningServer::start(
         listeners,
         lienthong::router(gw.clone()),
@@ -465,6 +504,9 @@ async fn serve(
     }
     tracing::info!("shutting down: no new connections, draining in-flight requests");
     server.shutdown().await;
+    for w in workers {
+        w.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -72,6 +72,18 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
     Ok(Arc::new(config))
 }
 
+/// A client config for HTTPS peers with public certificates and no client certificate (e.g. the
+/// portal's webhook).
+pub fn public_client_config() -> Result<ClientConfig, String> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        })
+        .with_no_client_auth())
+}
+
 /// Builds the rustls client config for an HTTPS upstream: its own CA bundle (`ca_bundle`) or the
 /// public web roots, and the client certificate (`client_cert`, `client_key`) when one is
 /// configured. A failure names the service key at fault.

@@ -12,5 +12,7 @@ pub mod error;
 pub use error::{AdapterError, ErrorKind, Origin};
 pub mod enterprise;
 pub mod notary;
+pub mod payment_platform;
 pub mod population;
 pub mod reply;
+pub mod vnpay;

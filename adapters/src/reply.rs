@@ -82,3 +82,34 @@ impl Reply {
         mime == "text/xml" || mime == "application/xml" || mime.ends_with("+xml")
     }
 }
+
+/// A cheap reachability check for JSON APIs: POST `{}` and expect a JSON answer below HTTP 500
+/// (a refusal proves the service is up; it does not prove credentials).
+pub async fn answers_json(http: &reqwest::Client, url: &str) -> Result<(), AdapterError> {
+    let resp = http
+        .post(url)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .map_err(|e| AdapterError::from_transport(&e).retry_safe(true))?;
+    let status = resp.status().as_u16();
+    let reply = Reply::read(resp, 64 * 1024).await?;
+    if status >= 500 {
+        return Err(AdapterError::new(
+            ErrorKind::Fault,
+            Origin::Upstream,
+            format!("the upstream answered HTTP {status}"),
+        )
+        .retry_safe(true));
+    }
+    serde_json::from_slice::<serde_json::Value>(&reply.body)
+        .map(|_| ())
+        .map_err(|_| {
+            AdapterError::new(
+                ErrorKind::Protocol,
+                Origin::Upstream,
+                "the upstream did not answer JSON",
+            )
+            .retry_safe(true)
+        })
+}

@@ -1,9 +1,11 @@
-//! Durable state behind one trait: client suspensions and the admin audit table now; the payment
-//! ledger, idempotency keys, outbox and personal-data audit later. SQLite is the embedded default;
-//! PostgreSQL implements the same trait for scale-out, so SQL here stays portable.
+//! Durable state behind one trait: client suspensions, the admin audit table, the personal-data
+//! audit trail, and the payment ledger with its idempotency keys, evidence and outbox. SQLite is the
+//! embedded default; PostgreSQL implements the same trait for scale-out, so SQL here stays portable.
 
 pub mod group_commit;
+mod payments;
 mod sqlite;
+mod sqlite_payments;
 
 use std::sync::Arc;
 
@@ -12,6 +14,10 @@ use serde::Serialize;
 
 use crate::audit::{AuditEvent, AuditRecord};
 
+pub use payments::{
+    Evidence, IdempotencyBegin, IdempotentResponse, NewOutboxEvent, NewPayment, OutboxEvent,
+    PaymentChange, PaymentItem, PaymentRecord, PaymentStatus, SettleOutcome, Settlement,
+};
 pub use sqlite::SqliteStore;
 
 /// A store failure. Callers see `internal`; the cause goes to the log.
@@ -100,6 +106,77 @@ pub trait Store: Send + Sync {
         to_ms: i64,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Claims an idempotency key for a request with this fingerprint. A key whose first request
+    /// has been running longer than `lease_ms` is taken over (its process died); a key older than
+    /// `ttl_ms` is forgotten.
+    async fn idempotency_begin(
+        &self,
+        client_id: &str,
+        key: &str,
+        fingerprint: &str,
+        ttl_ms: i64,
+        lease_ms: i64,
+    ) -> Result<IdempotencyBegin, StoreError>;
+    /// Stores the finished response of a key (for responses not written with a payment).
+    async fn idempotency_complete(&self, response: &IdempotentResponse) -> Result<(), StoreError>;
+    /// Forgets a key whose request failed in a way worth retrying.
+    async fn idempotency_abandon(&self, client_id: &str, key: &str) -> Result<(), StoreError>;
+    /// Deletes keys created before `before_ms` (past their retention). Returns how many.
+    async fn purge_idempotency_keys(&self, before_ms: i64) -> Result<u64, StoreError>;
+    /// Inserts a pending payment with its fee lines, completing its idempotency key in the same
+    /// transaction.
+    async fn insert_payment(&self, payment: &NewPayment) -> Result<(), StoreError>;
+    /// One payment with its fee lines.
+    async fn payment(&self, id: &str) -> Result<Option<PaymentRecord>, StoreError>;
+    /// The payment a provider message names.
+    async fn payment_by_ref(
+        &self,
+        provider: &str,
+        merchant: &str,
+        txn_ref: &str,
+    ) -> Result<Option<PaymentRecord>, StoreError>;
+    /// Pending payments created at or before `created_before_ms`, oldest first.
+    async fn pending_payments(
+        &self,
+        created_before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<PaymentRecord>, StoreError>;
+    /// Payments of a provider paid (or refunded after being paid) between two times (Unix ms, inclusive).
+    async fn paid_payments_between(
+        &self,
+        provider: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<PaymentRecord>, StoreError>;
+    /// A payment's recorded state changes, oldest first.
+    async fn payment_changes(&self, id: &str) -> Result<Vec<PaymentChange>, StoreError>;
+    /// Applies a forward-only state change with its outbox event and evidence, in one durable
+    /// transaction. A change from a state other than the required one changes nothing.
+    async fn settle(&self, settlement: &Settlement) -> Result<SettleOutcome, StoreError>;
+    /// Keeps a provider message that changed nothing (refused, duplicate, unknown order).
+    async fn record_evidence(&self, evidence: &Evidence) -> Result<(), StoreError>;
+    /// Evidence about one payment, oldest first.
+    async fn evidence_for(&self, payment_id: &str) -> Result<Vec<Evidence>, StoreError>;
+    /// Outbox events due for delivery at `now_ms`, oldest first.
+    async fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
+    /// Marks an event delivered.
+    async fn outbox_delivered(&self, id: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Records a failed attempt: retry at `next_attempt_at_ms`, or give up (`failed`) when `None`.
+    async fn outbox_attempt_failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
+    /// Events in a state (`pending`, `delivered`, `failed`), newest first.
+    async fn outbox_by_state(
+        &self,
+        state: &str,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
+    /// Puts a given-up event back in the queue for delivery now. Returns whether it was `failed`.
+    async fn outbox_replay(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
 }
 
 /// Opens the store named by a URL and brings its schema up to date.

@@ -10,7 +10,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{AdminAction, AdminAuditRecord, Store, StoreError, now_ms};
+use super::{
+    AdminAction, AdminAuditRecord, Evidence, IdempotencyBegin, IdempotentResponse, NewPayment,
+    OutboxEvent, PaymentChange, PaymentRecord, SettleOutcome, Settlement, Store, StoreError,
+    now_ms,
+};
 use crate::audit::{AuditEvent, AuditRecord, GENESIS, chain_hash};
 
 const AUDIT_COLUMNS: &str = "id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash";
@@ -75,13 +79,98 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE TRIGGER pd_audit_no_update BEFORE UPDATE ON pd_audit BEGIN SELECT RAISE(ABORT, 'pd_audit is append-only'); END;
         CREATE TRIGGER pd_audit_no_delete BEFORE DELETE ON pd_audit BEGIN SELECT RAISE(ABORT, 'pd_audit is append-only'); END;",
     ),
+    (
+        3,
+        "CREATE TABLE payments (
+            id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            merchant TEXT NOT NULL,
+            agency TEXT NOT NULL,
+            txn_ref TEXT NOT NULL,
+            dossier_id TEXT NOT NULL,
+            payer TEXT,
+            description TEXT NOT NULL,
+            amount_vnd BIGINT NOT NULL CHECK (amount_vnd > 0),
+            return_url TEXT NOT NULL,
+            pay_url TEXT NOT NULL,
+            provider_created TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'paid', 'failed', 'expired', 'refunded')),
+            created_at_ms BIGINT NOT NULL,
+            expires_at_ms BIGINT NOT NULL,
+            updated_at_ms BIGINT NOT NULL,
+            provider_txn_no TEXT,
+            bank_code TEXT,
+            paid_at_ms BIGINT,
+            failure_code TEXT,
+            receipt_no TEXT UNIQUE,
+            UNIQUE (provider, merchant, txn_ref),
+            UNIQUE (provider, provider_txn_no)
+        );
+        CREATE INDEX payments_pending ON payments (status, created_at_ms);
+        CREATE INDEX payments_paid ON payments (provider, paid_at_ms);
+        CREATE TABLE payment_items (
+            payment_id TEXT NOT NULL REFERENCES payments (id),
+            line INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            name TEXT NOT NULL,
+            amount_vnd BIGINT NOT NULL,
+            PRIMARY KEY (payment_id, line)
+        );
+        CREATE TABLE payment_changes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            payment_id TEXT NOT NULL REFERENCES payments (id),
+            at_ms BIGINT NOT NULL,
+            from_status TEXT NOT NULL,
+            to_status TEXT NOT NULL,
+            source TEXT NOT NULL,
+            note TEXT
+        );
+        CREATE INDEX payment_changes_payment ON payment_changes (payment_id, id);
+        CREATE TABLE provider_messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at_ms BIGINT NOT NULL,
+            provider TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payment_id TEXT,
+            raw TEXT NOT NULL,
+            verdict TEXT NOT NULL
+        );
+        CREATE INDEX provider_messages_payment ON provider_messages (payment_id, id);
+        CREATE TABLE idempotency_keys (
+            client_id TEXT NOT NULL,
+            idem_key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('running', 'done')),
+            status_code INTEGER,
+            response TEXT,
+            created_at_ms BIGINT NOT NULL,
+            PRIMARY KEY (client_id, idem_key)
+        );
+        CREATE TABLE outbox (
+            id TEXT PRIMARY KEY,
+            payment_id TEXT NOT NULL REFERENCES payments (id),
+            event_type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts BIGINT NOT NULL DEFAULT 0,
+            created_at_ms BIGINT NOT NULL,
+            next_attempt_at_ms BIGINT NOT NULL,
+            delivered_at_ms BIGINT,
+            last_error TEXT
+        );
+        CREATE INDEX outbox_due ON outbox (state, next_attempt_at_ms);
+        CREATE TRIGGER provider_messages_no_update BEFORE UPDATE ON provider_messages BEGIN SELECT RAISE(ABORT, 'provider_messages is append-only'); END;
+        CREATE TRIGGER provider_messages_no_delete BEFORE DELETE ON provider_messages BEGIN SELECT RAISE(ABORT, 'provider_messages is append-only'); END;",
+    ),
 ];
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
-    pool: SqlitePool,
-    /// Durable writes that many requests make at once (the audit chain) go through here.
-    group: super::group_commit::GroupCommit,
+    pub(super) pool: SqlitePool,
+    /// Durable writes that many requests make at once (the audit chain, payment callbacks) go
+    /// through here: one transaction and one fsync per batch.
+    pub(super) group: super::group_commit::GroupCommit,
 }
 
 impl SqliteStore {
@@ -254,6 +343,111 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(audit_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn idempotency_begin(
+        &self,
+        client_id: &str,
+        key: &str,
+        fingerprint: &str,
+        ttl_ms: i64,
+        lease_ms: i64,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        self.idempotency_begin_inner(client_id, key, fingerprint, ttl_ms, lease_ms)
+            .await
+    }
+
+    async fn idempotency_complete(&self, response: &IdempotentResponse) -> Result<(), StoreError> {
+        self.idempotency_complete_inner(response).await
+    }
+
+    async fn idempotency_abandon(&self, client_id: &str, key: &str) -> Result<(), StoreError> {
+        self.idempotency_abandon_inner(client_id, key).await
+    }
+
+    async fn purge_idempotency_keys(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.purge_idempotency_keys_inner(before_ms).await
+    }
+
+    async fn insert_payment(&self, payment: &NewPayment) -> Result<(), StoreError> {
+        self.insert_payment_inner(payment).await
+    }
+
+    async fn payment(&self, id: &str) -> Result<Option<PaymentRecord>, StoreError> {
+        self.payment_inner(id).await
+    }
+
+    async fn payment_by_ref(
+        &self,
+        provider: &str,
+        merchant: &str,
+        txn_ref: &str,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        self.payment_by_ref_inner(provider, merchant, txn_ref).await
+    }
+
+    async fn pending_payments(
+        &self,
+        created_before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<PaymentRecord>, StoreError> {
+        self.pending_payments_inner(created_before_ms, limit).await
+    }
+
+    async fn paid_payments_between(
+        &self,
+        provider: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<PaymentRecord>, StoreError> {
+        self.paid_payments_between_inner(provider, from_ms, to_ms)
+            .await
+    }
+
+    async fn payment_changes(&self, id: &str) -> Result<Vec<PaymentChange>, StoreError> {
+        self.payment_changes_inner(id).await
+    }
+
+    async fn settle(&self, settlement: &Settlement) -> Result<SettleOutcome, StoreError> {
+        self.settle_inner(settlement).await
+    }
+
+    async fn record_evidence(&self, evidence: &Evidence) -> Result<(), StoreError> {
+        self.record_evidence_inner(evidence).await
+    }
+
+    async fn evidence_for(&self, payment_id: &str) -> Result<Vec<Evidence>, StoreError> {
+        self.evidence_for_inner(payment_id).await
+    }
+
+    async fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.outbox_due_inner(now_ms, limit).await
+    }
+
+    async fn outbox_delivered(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.outbox_delivered_inner(id, at_ms).await
+    }
+
+    async fn outbox_attempt_failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.outbox_attempt_failed_inner(id, error, next_attempt_at_ms)
+            .await
+    }
+
+    async fn outbox_by_state(
+        &self,
+        state: &str,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.outbox_by_state_inner(state, limit).await
+    }
+
+    async fn outbox_replay(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.outbox_replay_inner(id, now_ms).await
     }
 
     async fn admin_audit(&self, limit: u32) -> Result<Vec<AdminAuditRecord>, StoreError> {

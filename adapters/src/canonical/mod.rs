@@ -4,3 +4,4 @@
 pub mod citizen;
 pub mod enterprise;
 pub mod notary;
+pub mod payment;

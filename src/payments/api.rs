@@ -1,0 +1,486 @@
+//! `POST /v1/payments` (with `Idempotency-Key`, draft-ietf-httpapi-idempotency-key-header) and
+//! `GET /v1/payments/{id}`. A client sees only its own payments: another's id is 404.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
+use lienthong_adapters::canonical::payment::{PayOrder, format_gmt7};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::auth::Identity;
+use crate::error::{ApiError, ErrorCode};
+use crate::gateway::Gateway;
+use crate::store::{
+    IdempotencyBegin, IdempotentResponse, NewPayment, PaymentItem, PaymentRecord, PaymentStatus,
+    now_ms,
+};
+use crate::telemetry::LoggedService;
+use crate::validate::Errors;
+
+use super::{PaymentsService, rfc3339};
+
+/// How long a first request may hold its key before another may take it over (its process died).
+const IDEMPOTENCY_LEASE_MS: i64 = 60_000;
+
+/// Body of `POST /v1/payments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePayment {
+    /// The dossier the fee is for.
+    pub dossier_id: String,
+    /// `vnpay` or `payment_platform`.
+    pub provider: String,
+    /// Total, VND; must equal the sum of the items.
+    pub amount_vnd: i64,
+    /// What is paid for.
+    pub description: String,
+    /// Where the citizen goes back to (`http(s)://`).
+    pub return_url: String,
+    /// Fee lines.
+    pub items: Vec<PaymentItem>,
+    /// The agency whose merchant account receives it (default: the provider's first merchant).
+    pub agency: Option<String>,
+    /// The payer's name, for the receipt.
+    pub payer_name: Option<String>,
+    /// The citizen's IP address, passed to the provider.
+    pub payer_ip: Option<String>,
+}
+
+pub(crate) fn service(gw: &Gateway) -> Result<Arc<PaymentsService>, ApiError> {
+    gw.runtime().payments.clone().ok_or_else(|| {
+        ApiError::new(ErrorCode::NotFound).with_detail(
+            "Dịch vụ thanh toán chưa được cấu hình.",
+            "No payments service is configured.",
+        )
+    })
+}
+
+pub(crate) fn logged(svc: &PaymentsService, op: &'static str, mut resp: Response) -> Response {
+    resp.extensions_mut().insert(LoggedService {
+        service: svc.name.clone(),
+        operation: Some(Arc::from(op)),
+    });
+    resp
+}
+
+/// The idempotency key: an RFC 8941 sf-string (quoted) or, leniently, the bare text.
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let raw = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::new(ErrorCode::IdempotencyKeyRequired))?
+        .trim();
+    let key = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(raw);
+    if key.is_empty()
+        || key.len() > 255
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    {
+        return Err(ApiError::new(ErrorCode::IdempotencyKeyRequired));
+    }
+    Ok(key.to_owned())
+}
+
+fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError> {
+    let mut errors = Errors::default();
+    let text = |errors: &mut Errors, field: &str, v: &str, max: usize| {
+        if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+            errors.add(
+                field,
+                "length",
+                format!("must be 1 to {max} characters, no control characters"),
+            );
+        }
+    };
+    text(&mut errors, "dossier_id", &body.dossier_id, 64);
+    text(&mut errors, "description", &body.description, 255);
+    if svc.provider(&body.provider).is_none() {
+        errors.add(
+            "provider",
+            "unknown",
+            "not a configured provider (vnpay, payment_platform)",
+        );
+    }
+    if body.amount_vnd <= 0 || body.amount_vnd >= 1_000_000_000 {
+        errors.add(
+            "amount_vnd",
+            "range",
+            "must be between 1 and 999 999 999 VND",
+        );
+    }
+    match body.return_url.parse::<http::Uri>() {
+        Ok(u)
+            if matches!(u.scheme_str(), Some("http" | "https"))
+                && u.authority().is_some()
+                && body.return_url.is_ascii() => {}
+        _ => errors.add("return_url", "format", "must be an absolute http(s) URL"),
+    }
+    if body.items.is_empty() || body.items.len() > 50 {
+        errors.add("items", "length", "list 1 to 50 fee lines");
+    }
+    for (i, item) in body.items.iter().enumerate() {
+        text(&mut errors, &format!("items[{i}].code"), &item.code, 64);
+        text(&mut errors, &format!("items[{i}].name"), &item.name, 255);
+        if item.amount_vnd <= 0 {
+            errors.add(
+                &format!("items[{i}].amount_vnd"),
+                "range",
+                "must be positive",
+            );
+        }
+    }
+    let sum = body
+        .items
+        .iter()
+        .try_fold(0i64, |acc, i| acc.checked_add(i.amount_vnd));
+    if sum != Some(body.amount_vnd) {
+        errors.add(
+            "amount_vnd",
+            "sum",
+            "must equal the sum of the items' amount_vnd",
+        );
+    }
+    if let Some(p) = &body.payer_name {
+        text(&mut errors, "payer_name", p, 128);
+    }
+    if let Some(ip) = &body.payer_ip
+        && ip.parse::<std::net::IpAddr>().is_err()
+    {
+        errors.add("payer_ip", "format", "must be an IP address");
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors.0))
+    }
+}
+
+/// Canonical JSON of the body (object keys sorted at every level, no whitespace), hashed: the same
+/// request written differently is still the same request.
+fn fingerprint(body: &[u8]) -> Result<String, ApiError> {
+    fn write(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    out.push(':');
+                    if let Some(v) = map.get(k) {
+                        write(v, out);
+                    }
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let v: serde_json::Value = crate::extract::parse_json(body)?;
+    let mut canonical = String::new();
+    write(&v, &mut canonical);
+    Ok(hex::encode(Sha256::digest(canonical.as_bytes())))
+}
+
+fn json_response(status: StatusCode, body: String, location: Option<&str>) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Some(l) = location.and_then(|l| http::HeaderValue::from_str(l).ok()) {
+        resp.headers_mut().insert(header::LOCATION, l);
+    }
+    resp
+}
+
+/// `POST /v1/payments` → 201 `{payment_id, status, pay_url, expires_at}`.
+pub async fn create(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let svc = match service(&gw) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let resp = match create_inner(&gw, &svc, &identity, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    logged(&svc, "create", resp)
+}
+
+async fn create_inner(
+    gw: &Gateway,
+    svc: &PaymentsService,
+    identity: &Identity,
+    headers: &HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let client = &identity.client;
+    if !client.may_call(&svc.name, "create") {
+        return Err(ApiError::new(ErrorCode::Forbidden));
+    }
+    let key = idempotency_key(headers)?;
+    if !crate::extract::is_json_content_type(headers) {
+        return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
+    }
+    let bytes = body.map_err(|r| crate::extract::body_rejection(&r))?;
+    let fp = fingerprint(&bytes)?;
+    let req: CreatePayment = crate::extract::parse_json(&bytes)?;
+    validate(&req, svc)?;
+
+    let ttl_ms =
+        i64::try_from(svc.settings.idempotency_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let store = gw.store.as_ref();
+    match store
+        .idempotency_begin(&client.id, &key, &fp, ttl_ms, IDEMPOTENCY_LEASE_MS)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        IdempotencyBegin::Started => {}
+        IdempotencyBegin::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let id = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["payment_id"].as_str().map(str::to_owned));
+            let location = id.map(|id| format!("/v1/payments/{id}"));
+            return Ok(json_response(status, body, location.as_deref()));
+        }
+        IdempotencyBegin::Mismatch => return Err(ApiError::new(ErrorCode::IdempotencyKeyReused)),
+        IdempotencyBegin::InProgress => {
+            return Err(ApiError::new(ErrorCode::IdempotencyKeyInProgress).with_retry_after(1));
+        }
+    }
+    let result = open_payment(gw, svc, identity, &key, req).await;
+    if result.is_err()
+        && let Err(e) = store.idempotency_abandon(&client.id, &key).await
+    {
+        tracing::error!(error = %e, "could not release an idempotency key");
+    }
+    result
+}
+
+async fn open_payment(
+    gw: &Gateway,
+    svc: &PaymentsService,
+    identity: &Identity,
+    key: &str,
+    req: CreatePayment,
+) -> Result<Response, ApiError> {
+    let provider = svc
+        .provider(&req.provider)
+        .ok_or_else(|| ApiError::new(ErrorCode::ValidationFailed))?;
+    let merchants = provider.merchants();
+    let merchant = match &req.agency {
+        None => merchants.first(),
+        Some(a) => merchants.iter().find(|m| &m.agency == a),
+    }
+    .ok_or_else(|| {
+        ApiError::validation(vec![crate::error::FieldError {
+            field: "agency".into(),
+            code: "unknown".into(),
+            message: "the provider has no merchant for this agency".into(),
+        }])
+    })?
+    .clone();
+    let id = uuid::Uuid::now_v7();
+    let created_ms = now_ms();
+    let expires_ms = created_ms
+        + i64::try_from(svc.settings.order_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX / 2);
+    let at = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+            .map(format_gmt7)
+            .unwrap_or_default()
+    };
+    let txn_ref = id.simple().to_string();
+    let order = PayOrder {
+        txn_ref: txn_ref.clone(),
+        amount_vnd: u64::try_from(req.amount_vnd).unwrap_or(0),
+        description: req.description.clone(),
+        created: at(created_ms),
+        expires: at(expires_ms),
+        return_url: format!(
+            "{}/v1/providers/{}/return",
+            svc.public_base,
+            req.provider.replace('_', "-")
+        ),
+        ip_addr: req.payer_ip.clone().unwrap_or_else(|| "127.0.0.1".into()),
+        receipt_info: serde_json::json!({
+            "MaHoSo": req.dossier_id,
+            "HoTenNguoiNop": req.payer_name,
+            "NoiDungThanhToan": req.description,
+            "PhiLePhi": req.items.iter().map(|i| serde_json::json!({
+                "LoaiPhiLePhi": "LePhi",
+                "MaPhiLePhi": i.code,
+                "TenPhiLePhi": i.name,
+                "SoTien": i.amount_vnd.to_string(),
+            })).collect::<Vec<_>>(),
+        }),
+    };
+    let pay_url = provider
+        .open(&merchant.code, &order)
+        .await
+        .map_err(|e| crate::registry::adapter_problem(&e))?;
+    let record = PaymentRecord {
+        id: id.to_string(),
+        client_id: identity.client.id.to_string(),
+        provider: provider.name().to_owned(),
+        merchant: merchant.code.clone(),
+        agency: merchant.agency.clone(),
+        txn_ref,
+        dossier_id: req.dossier_id,
+        payer: req.payer_name,
+        description: req.description,
+        amount_vnd: req.amount_vnd,
+        return_url: req.return_url,
+        pay_url: pay_url.clone(),
+        provider_created: order.created,
+        status: PaymentStatus::Pending,
+        created_at_ms: created_ms,
+        expires_at_ms: expires_ms,
+        updated_at_ms: created_ms,
+        provider_txn_no: None,
+        bank_code: None,
+        paid_at_ms: None,
+        failure_code: None,
+        receipt_no: None,
+        items: req.items,
+    };
+    let body = serde_json::json!({
+        "payment_id": record.id,
+        "status": "pending",
+        "pay_url": pay_url,
+        "expires_at": rfc3339(expires_ms),
+    })
+    .to_string();
+    gw.store
+        .insert_payment(&NewPayment {
+            record: record.clone(),
+            idempotency: Some(IdempotentResponse {
+                client_id: identity.client.id.to_string(),
+                key: key.to_owned(),
+                status: 201,
+                body: body.clone(),
+            }),
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    tracing::info!(payment_id = %record.id, provider = %record.provider, agency = %record.agency, "payment opened");
+    Ok(json_response(
+        StatusCode::CREATED,
+        body,
+        Some(&format!("/v1/payments/{}", record.id)),
+    ))
+}
+
+/// The payment the caller may read, or 404.
+pub(crate) async fn own_payment(
+    gw: &Gateway,
+    svc: &PaymentsService,
+    identity: &Identity,
+    id: &str,
+) -> Result<PaymentRecord, ApiError> {
+    if !identity.client.may_call(&svc.name, "read") {
+        return Err(ApiError::new(ErrorCode::Forbidden));
+    }
+    let not_found = || {
+        ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có giao dịch thanh toán với mã này.",
+            "No payment with this id.",
+        )
+    };
+    if id.len() > 64 {
+        return Err(not_found());
+    }
+    match gw
+        .store
+        .payment(id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        Some(p) if p.client_id == *identity.client.id => Ok(p),
+        _ => Err(not_found()),
+    }
+}
+
+/// The caller's view of a payment.
+pub fn view(p: &PaymentRecord) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "payment_id": p.id,
+        "status": p.status.as_str(),
+        "dossier_id": p.dossier_id,
+        "provider": p.provider,
+        "agency": p.agency,
+        "amount_vnd": p.amount_vnd,
+        "description": p.description,
+        "items": p.items,
+        "created_at": rfc3339(p.created_at_ms),
+        "expires_at": rfc3339(p.expires_at_ms),
+    });
+    if p.status == PaymentStatus::Pending {
+        v["pay_url"] = p.pay_url.clone().into();
+    }
+    if let Some(code) = &p.failure_code {
+        v["failure_code"] = code.clone().into();
+    }
+    if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) {
+        v["receipt"] = super::receipt::receipt_json(p);
+    }
+    v
+}
+
+/// `GET /v1/payments/{id}` → the payment, with its receipt once paid.
+pub async fn get(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Response {
+    let svc = match service(&gw) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let resp = match own_payment(&gw, &svc, &identity, &id).await {
+        Ok(p) => axum::Json(view(&p)).into_response(),
+        Err(e) => e.into_response(),
+    };
+    logged(&svc, "read", resp)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fingerprints_ignore_key_order_and_whitespace_only() {
+        let a = super::fingerprint(br#"{"b":1,"a":{"y":[1,{"q":2,"p":3}],"x":"s"}}"#).unwrap();
+        let b = super::fingerprint(
+            b"{ \"a\": {\"x\": \"s\", \"y\": [1, {\"p\": 3, \"q\": 2}]}, \"b\": 1 }",
+        )
+        .unwrap();
+        let c = super::fingerprint(br#"{"b":1,"a":{"y":[{"q":2,"p":3},1],"x":"s"}}"#).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c, "array order matters");
+    }
+}

@@ -1,0 +1,145 @@
+//! Portal notifications: the outbox worker POSTs each event to the portal's webhook, signed
+//! `Lienthong-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, with the event id in
+//! the body and in `Lienthong-Event-Id` for dedupe. At least once: a failure is retried with
+//! exponential backoff and jitter until `give_up_after_s`, then the event is `failed` and an admin
+//! can replay it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::gateway::Gateway;
+use crate::store::{OutboxEvent, now_ms};
+
+use super::Webhook;
+
+/// The signature header's value for a body sent at `t` (Unix seconds).
+pub fn signature(secret: &[u8], t: i64, body: &str) -> String {
+    let hex = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(mut mac) => {
+            mac.update(format!("{t}.{body}").as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    };
+    format!("t={t},v1={hex}")
+}
+
+/// Delay before retry number `attempt` (1 = after the first failure): 2 s doubling up to 1 h,
+/// with "equal jitter" (half fixed, half random) so retries of many events spread out.
+pub fn backoff_ms(attempt: i64) -> i64 {
+    let exp = 2_000i64.saturating_mul(1i64 << attempt.clamp(0, 30).min(21));
+    let capped = exp.min(3_600_000);
+    capped / 2 + rand::random_range(0..=capped / 2)
+}
+
+async fn deliver(webhook: &Webhook, ev: &OutboxEvent) -> Result<(), String> {
+    let t = now_ms() / 1000;
+    let resp = webhook
+        .http
+        .post(&webhook.url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(
+            "lienthong-signature",
+            signature(&webhook.secret, t, &ev.payload),
+        )
+        .header("lienthong-event-id", &ev.id)
+        .body(ev.payload.clone())
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                "timeout".to_owned()
+            } else {
+                "connection failed".to_owned()
+            }
+        })?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}", resp.status().as_u16()))
+    }
+}
+
+/// Delivers every due event once. Returns how many were delivered.
+pub async fn deliver_due(gw: &Gateway) -> usize {
+    let Some(svc) = gw.runtime().payments.clone() else {
+        return 0;
+    };
+    let Some(webhook) = svc.webhook.as_ref() else {
+        return 0;
+    };
+    let due = match gw.store.outbox_due(now_ms(), 100).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "outbox read failed");
+            return 0;
+        }
+    };
+    let mut delivered = 0;
+    for ev in due {
+        let result = deliver(webhook, &ev).await;
+        let now = now_ms();
+        let stored = match &result {
+            Ok(()) => {
+                delivered += 1;
+                gw.store.outbox_delivered(&ev.id, now).await
+            }
+            Err(reason) => {
+                let give_up = now - ev.created_at_ms >= webhook.give_up_after_ms;
+                let next = (!give_up).then(|| now + backoff_ms(ev.attempts + 1));
+                if give_up {
+                    tracing::error!(event_id = %ev.id, event = %ev.event_type, attempts = ev.attempts + 1, reason, "portal notification given up; replay it through the admin API");
+                } else {
+                    tracing::warn!(event_id = %ev.id, event = %ev.event_type, attempts = ev.attempts + 1, reason, "portal notification failed; retrying");
+                }
+                gw.store.outbox_attempt_failed(&ev.id, reason, next).await
+            }
+        };
+        if let Err(e) = stored {
+            tracing::error!(error = %e, "outbox write failed");
+        }
+    }
+    delivered
+}
+
+/// Polls the outbox for as long as the process lives.
+pub async fn run(gw: Arc<Gateway>) {
+    let interval = |gw: &Gateway| {
+        gw.runtime()
+            .payments
+            .as_ref()
+            .and_then(|s| s.webhook.as_ref().map(|w| w.poll_interval))
+            .unwrap_or(Duration::from_secs(1))
+    };
+    super::run_every(gw, interval, |gw| async move {
+        deliver_due(&gw).await;
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_hmac_sha256_of_t_dot_body() {
+        // Python: hmac.new(b"k" * 32, b"1700000000.{}", hashlib.sha256).hexdigest()
+        let s = signature(&[b'k'; 32], 1_700_000_000, "{}");
+        assert_eq!(
+            s,
+            "t=1700000000,v1=0b3b35525c10b3757ffa78df69037021fc3168d8390a51a4fcb4a8d56a25b557"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 1..40 {
+            let d = backoff_ms(attempt);
+            let base = (2_000i64 << attempt.min(21)).min(3_600_000);
+            assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d}");
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The provider seam: what the ledger needs of any payment provider. The wire formats live in the
+//! adapters crate (`lienthong_adapters::vnpay`, `::payment_platform`); this file only picks the
+//! merchant and hands over.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use lienthong_adapters::AdapterError;
+use lienthong_adapters::canonical::payment::{CallbackError, Notification, PayOrder, StatusReply};
+use lienthong_adapters::{payment_platform, vnpay};
+
+use crate::store::PaymentRecord;
+
+/// A merchant account of a provider, for one agency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merchant {
+    /// The agency's code.
+    pub agency: String,
+    /// The provider's merchant code.
+    pub code: String,
+}
+
+/// A payment provider.
+#[async_trait]
+pub trait PaymentProvider: Send + Sync {
+    /// `vnpay` or `payment_platform` (stored with each payment).
+    fn name(&self) -> &'static str;
+    /// The configured merchants; the first is the default.
+    fn merchants(&self) -> Vec<Merchant>;
+    /// Opens an order at the provider and returns the URL the citizen pays at.
+    async fn open(&self, merchant: &str, order: &PayOrder) -> Result<String, AdapterError>;
+    /// Verifies a notification (a query string or a body) and reads it.
+    fn verify(&self, raw: &[u8]) -> Result<Notification, CallbackError>;
+    /// Asks the provider for a payment's state.
+    async fn query(&self, payment: &PaymentRecord) -> Result<StatusReply, AdapterError>;
+    /// Whether notifications may come from this address (always, without an allowlist).
+    fn allowed_source(&self, ip: IpAddr) -> bool;
+}
+
+/// An IP allowlist of addresses and CIDR blocks; empty allows everyone.
+#[derive(Debug, Clone, Default)]
+pub struct Allowlist(Vec<(IpAddr, u8)>);
+
+impl Allowlist {
+    /// From config strings (validated already; invalid ones are skipped).
+    pub fn new(list: &[String]) -> Allowlist {
+        Allowlist(
+            list.iter()
+                .filter_map(|s| crate::config::parse_cidr(s))
+                .collect(),
+        )
+    }
+
+    /// Whether `ip` is allowed.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.0.is_empty()
+            || self.0.iter().any(|(net, prefix)| match (net, ip) {
+                (IpAddr::V4(n), IpAddr::V4(a)) => {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
+                    u32::from(*n) & mask == u32::from(a) & mask
+                }
+                (IpAddr::V6(n), IpAddr::V6(a)) => {
+                    let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
+                    u128::from(*n) & mask == u128::from(a) & mask
+                }
+                _ => false,
+            })
+    }
+}
+
+/// VNPay, one client per merchant.
+pub struct VnpayProvider {
+    /// `(agency, client)`.
+    pub clients: Vec<(String, vnpay::Client)>,
+    /// IPN source allowlist.
+    pub allow: Allowlist,
+}
+
+impl VnpayProvider {
+    /// The client of a merchant.
+    pub fn client(&self, tmn_code: &str) -> Option<&vnpay::Client> {
+        self.clients
+            .iter()
+            .map(|(_, c)| c)
+            .find(|c| c.settings().tmn_code == tmn_code)
+    }
+
+    /// Decodes and verifies a return or IPN query string.
+    pub fn verify_query(&self, raw: &str) -> Result<Notification, CallbackError> {
+        let params =
+            vnpay::wire::parse_query(raw).map_err(|e| CallbackError::Malformed(e.to_string()))?;
+        let tmn = vnpay::wire::param(&params, "vnp_TmnCode");
+        // Without the merchant's secret the signature cannot be right.
+        let client = self.client(tmn).ok_or(CallbackError::BadSignature)?;
+        client.verify_notification(&params)
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for VnpayProvider {
+    fn name(&self) -> &'static str {
+        "vnpay"
+    }
+
+    fn merchants(&self) -> Vec<Merchant> {
+        self.clients
+            .iter()
+            .map(|(agency, c)| Merchant {
+                agency: agency.clone(),
+                code: c.settings().tmn_code.clone(),
+            })
+            .collect()
+    }
+
+    async fn open(&self, merchant: &str, order: &PayOrder) -> Result<String, AdapterError> {
+        let client = self
+            .client(merchant)
+            .ok_or_else(|| vnpay::errors::config("unknown VNPay merchant"))?;
+        Ok(client.pay_url(order))
+    }
+
+    fn verify(&self, raw: &[u8]) -> Result<Notification, CallbackError> {
+        let raw = std::str::from_utf8(raw)
+            .map_err(|_| CallbackError::Malformed("the query is not UTF-8".into()))?;
+        self.verify_query(raw)
+    }
+
+    async fn query(&self, p: &PaymentRecord) -> Result<StatusReply, AdapterError> {
+        let client = self
+            .client(&p.merchant)
+            .ok_or_else(|| vnpay::errors::config("unknown VNPay merchant"))?;
+        client.querydr(&p.txn_ref, &p.provider_created).await
+    }
+
+    fn allowed_source(&self, ip: IpAddr) -> bool {
+        self.allow.allows(ip)
+    }
+}
+
+/// The national payment platform, one client per partner.
+pub struct PlatformProvider {
+    /// `(agency, client)`.
+    pub clients: Vec<(String, payment_platform::Client)>,
+    /// Callback source allowlist.
+    pub allow: Allowlist,
+}
+
+impl PlatformProvider {
+    /// The client of a partner.
+    pub fn client(&self, ma_doi_tac: &str) -> Option<&payment_platform::Client> {
+        self.clients
+            .iter()
+            .map(|(_, c)| c)
+            .find(|c| c.settings().ma_doi_tac == ma_doi_tac)
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for PlatformProvider {
+    fn name(&self) -> &'static str {
+        "payment_platform"
+    }
+
+    fn merchants(&self) -> Vec<Merchant> {
+        self.clients
+            .iter()
+            .map(|(agency, c)| Merchant {
+                agency: agency.clone(),
+                code: c.settings().ma_doi_tac.clone(),
+            })
+            .collect()
+    }
+
+    async fn open(&self, merchant: &str, order: &PayOrder) -> Result<String, AdapterError> {
+        let client = self
+            .client(merchant)
+            .ok_or_else(|| payment_platform::errors::config("unknown platform partner"))?;
+        client.init(order).await
+    }
+
+    fn verify(&self, raw: &[u8]) -> Result<Notification, CallbackError> {
+        let msg: serde_json::Value = serde_json::from_slice(raw)
+            .map_err(|_| CallbackError::Malformed("the body is not JSON".into()))?;
+        let partner = lienthong_adapters::canonical::payment::json_text(&msg, "MaDoiTac");
+        let client = self.client(&partner).ok_or(CallbackError::BadSignature)?;
+        client.verify_callback(&msg)
+    }
+
+    async fn query(&self, p: &PaymentRecord) -> Result<StatusReply, AdapterError> {
+        let client = self
+            .client(&p.merchant)
+            .ok_or_else(|| payment_platform::errors::config("unknown platform partner"))?;
+        client.get_bill(&p.txn_ref, &p.provider_created).await
+    }
+
+    fn allowed_source(&self, ip: IpAddr) -> bool {
+        self.allow.allows(ip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowlist_matches_cidr_blocks() {
+        let a = Allowlist::new(&["10.0.0.0/8".into(), "2001:db8::1".into()]);
+        assert!(a.allows("10.2.3.4".parse().unwrap()));
+        assert!(a.allows("::ffff:10.2.3.4".parse().unwrap()));
+        assert!(!a.allows("11.0.0.1".parse().unwrap()));
+        assert!(a.allows("2001:db8::1".parse().unwrap()));
+        assert!(!a.allows("2001:db8::2".parse().unwrap()));
+        assert!(Allowlist::new(&[]).allows("1.2.3.4".parse().unwrap()));
+        let all = Allowlist::new(&["0.0.0.0/0".into()]);
+        assert!(all.allows("1.2.3.4".parse().unwrap()));
+    }
+}

@@ -1,0 +1,1284 @@
+//! End-to-end tests of fee payments: the real router on 127.0.0.1:0, the VNPay and payment
+//! platform mocks as the bank, a test portal receiving the webhook.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use hmac::{Hmac, Mac};
+use lienthong::keys::sha256_hex;
+use lienthong::store::{PaymentItem, PaymentRecord, PaymentStatus};
+use lienthong_mocks::data::Dataset;
+use lienthong_mocks::vnpay::sign;
+use lienthong_mocks::{StartedSystem, payment_platform, vnpay};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+const TMN: &str = "DEMO0001";
+const VNPAY_SECRET: &str = "test-vnpay-secret";
+const PARTNER: &str = "DEMO-HUE";
+const PLATFORM_KEY: &str = "test-ptt-hashkey";
+const WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789abcdef";
+const PUBLIC_BASE: &str = "http://gateway.test";
+
+/// What the test portal received.
+#[derive(Default)]
+struct Portal {
+    up: AtomicBool,
+    received: Mutex<Vec<(String, String, String)>>,
+}
+
+async fn portal_hook(
+    State(p): State<Arc<Portal>>,
+    headers: http::HeaderMap,
+    body: String,
+) -> axum::response::Response {
+    if !p.up.load(Ordering::SeqCst) {
+        return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    p.received
+        .lock()
+        .unwrap()
+        .push((h("lienthong-signature"), h("lienthong-event-id"), body));
+    http::StatusCode::NO_CONTENT.into_response()
+}
+
+struct Env {
+    h: common::Harness,
+    vnpay: StartedSystem,
+    platform: StartedSystem,
+    portal: Arc<Portal>,
+    raw: reqwest::Client,
+}
+
+#[derive(Clone)]
+struct Options {
+    order_ttl_s: u64,
+    query_after_s: u64,
+    give_up_after_s: u64,
+    ipn_allowed_ips: &'static str,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            order_ttl_s: 900,
+            query_after_s: 0,
+            give_up_after_s: 86_400,
+            ipn_allowed_ips: "[]",
+        }
+    }
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+async fn start(opts: Options) -> Env {
+    common::install_crypto();
+    let data = Arc::new(Dataset::generate(7, 0, 0));
+    let vnpay = vnpay::start(
+        &vnpay::Settings {
+            merchants: vec![vnpay::Merchant {
+                tmn_code: TMN.into(),
+                hash_secret: VNPAY_SECRET.into(),
+                ipn_url: "http://127.0.0.1:1/unset".into(),
+            }],
+            ipn_retries: vec![100, 300],
+            ipn_timeout_ms: 5_000,
+            ..Default::default()
+        },
+        data.clone(),
+        7,
+        any_port(),
+    )
+    .await
+    .unwrap();
+    let platform = payment_platform::start(
+        &payment_platform::Settings {
+            partners: vec![payment_platform::Partner {
+                ma_doi_tac: PARTNER.into(),
+                hash_key: PLATFORM_KEY.into(),
+                callback_url: "http://127.0.0.1:1/unset".into(),
+                return_url: String::new(),
+            }],
+            callback_retries: vec![100, 300],
+            callback_timeout_ms: 5_000,
+            ..Default::default()
+        },
+        data,
+        7,
+        any_port(),
+    )
+    .await
+    .unwrap();
+    let portal = Arc::new(Portal::default());
+    portal.up.store(true, Ordering::SeqCst);
+    let hook = lienthong_mocks::spawn(
+        axum::Router::new()
+            .route("/hooks/payments", axum::routing::post(portal_hook))
+            .with_state(portal.clone()),
+        any_port(),
+    )
+    .await
+    .unwrap();
+    let upstream = lienthong_mocks::spawn(lienthong_mocks::catalogue::router(), any_port())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("token.key"), common::TOKEN_KEY).unwrap();
+    std::fs::write(d.join("vnpay.secret"), VNPAY_SECRET).unwrap();
+    std::fs::write(d.join("ptt.key"), PLATFORM_KEY).unwrap();
+    std::fs::write(d.join("webhook.secret"), WEBHOOK_SECRET).unwrap();
+    let extra = format!(
+        r#"
+[[clients]]
+id = "payer"
+api_keys_sha256 = ["{payer}"]
+allow = [{{ service = "payments", operations = ["*"] }}]
+
+[[clients]]
+id = "other"
+api_keys_sha256 = ["{other}"]
+allow = [{{ service = "payments", operations = ["*"] }}]
+
+[services.payments]
+kind = "payments"
+base_url = "{PUBLIC_BASE}"
+
+[payments]
+order_ttl_s = {ttl}
+query_after_s = {query_after}
+sweep_interval_s = 3600
+
+[payments.vnpay]
+pay_url = "{vnpay}/paymentv2/vpcpay.html"
+api_url = "{vnpay}/merchant_webapi/api/transaction"
+ipn_allowed_ips = {allow}
+merchants = [{{ agency = "stp", tmn_code = "{TMN}", hash_secret = "file:{dir}/vnpay.secret" }}]
+
+[payments.payment_platform]
+api_url = "{platform}/api/v1/payment"
+merchants = [{{ agency = "stp", ma_doi_tac = "{PARTNER}", hash_key = "file:{dir}/ptt.key" }}]
+
+[payments.webhook]
+url = "{hook}/hooks/payments"
+secret = "file:{dir}/webhook.secret"
+give_up_after_s = {give_up}
+poll_interval_ms = 3600000
+"#,
+        payer = sha256_hex("payer-key"),
+        other = sha256_hex("other-key"),
+        ttl = opts.order_ttl_s,
+        query_after = opts.query_after_s,
+        allow = opts.ipn_allowed_ips,
+        give_up = opts.give_up_after_s,
+        vnpay = vnpay.mock.url(),
+        platform = platform.mock.url(),
+        hook = hook.url(),
+        dir = d.display(),
+    );
+    let text = common::config_text(&upstream.url(), d, &extra);
+    let config_path = d.join("lienthong.toml");
+    std::fs::write(&config_path, &text).unwrap();
+    let h = common::start_with(upstream, dir, config_path).await;
+    // The banks call back the gateway, whose port is known only now.
+    vnpay
+        .control
+        .merge_scenario(json!({ "ipn_url": h.url("/v1/providers/vnpay/ipn") }));
+    platform.control.merge_scenario(
+        json!({ "callback_url": h.url("/v1/providers/payment-platform/callback") }),
+    );
+    std::mem::forget(hook);
+    let raw = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Env {
+        h,
+        vnpay,
+        platform,
+        portal,
+        raw,
+    }
+}
+
+/// Sends a request and reads its JSON answer.
+trait JsonBody {
+    async fn json_body(self) -> Value;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    async fn json_body(self) -> Value {
+        self.send().await.unwrap().json().await.unwrap()
+    }
+}
+
+fn order(provider: &str, dossier: &str) -> Value {
+    json!({
+        "dossier_id": dossier,
+        "provider": provider,
+        "amount_vnd": 70_000,
+        "description": "Lệ phí chứng thực (bản sao) <b>",
+        "return_url": "https://portal.example/ket-qua?ho_so=1",
+        "payer_name": "Nguyễn Văn <An>",
+        "items": [
+            { "code": "LP-CT", "name": "Lệ phí chứng thực", "amount_vnd": 50_000 },
+            { "code": "PHI-BS", "name": "Phí bản sao", "amount_vnd": 20_000 }
+        ]
+    })
+}
+
+impl Env {
+    async fn create(&self, key: &str, idem: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut req = self
+            .h
+            .post("/v1/payments", key)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(k) = idem {
+            req = req.header("idempotency-key", format!("\"{k}\""));
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn open(&self, provider: &str, dossier: &str) -> Value {
+        let resp = self
+            .create(
+                "payer-key",
+                Some(&format!("k-{dossier}")),
+                &order(provider, dossier),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        resp.json().await.unwrap()
+    }
+
+    async fn payment(&self, id: &str) -> Value {
+        self.h
+            .get(&format!("/v1/payments/{id}"), "payer-key")
+            .json_body()
+            .await
+    }
+
+    async fn wait_status(&self, id: &str, status: &str) -> Value {
+        for _ in 0..200 {
+            let p = self.payment(id).await;
+            if p["status"] == status {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "payment {id} never became {status}: {}",
+            self.payment(id).await
+        );
+    }
+
+    async fn ledger(&self, id: &str) -> PaymentRecord {
+        self.h.gw.store.payment(id).await.unwrap().unwrap()
+    }
+
+    /// Sends a signed IPN for a payment as VNPay would.
+    async fn ipn(&self, params: &[(&str, &str)], secret: &str) -> Value {
+        let q = sign::signed_query(secret, params);
+        self.h
+            .http
+            .get(self.h.url(&format!("/v1/providers/vnpay/ipn?{q}")))
+            .json_body()
+            .await
+    }
+}
+
+fn ipn_params<'a>(
+    txn_ref: &'a str,
+    amount: &'a str,
+    response: &'a str,
+    txn_no: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("vnp_TmnCode", TMN),
+        ("vnp_TxnRef", txn_ref),
+        ("vnp_Amount", amount),
+        ("vnp_BankCode", "NCB"),
+        ("vnp_CardType", "ATM"),
+        ("vnp_OrderInfo", "Le phi"),
+        ("vnp_PayDate", "20260101081500"),
+        ("vnp_ResponseCode", response),
+        (
+            "vnp_TransactionStatus",
+            if response == "00" { "00" } else { "02" },
+        ),
+        ("vnp_TransactionNo", txn_no),
+        ("vnp_SecureHashType", "HmacSHA512"),
+    ]
+}
+
+/// `(txn_ref, vnp_Amount, vnp_ResponseCode, vnp_TransactionNo, key, expected RspCode, (payment,
+/// its status afterwards))`.
+type IpnStep<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<(&'a str, &'a str)>,
+);
+
+/// A pending VNPay order as the ledger stores it, created now.
+fn pending_record(id: &str, txn_ref: &str, amount_vnd: i64) -> PaymentRecord {
+    let now = lienthong::store::now_ms();
+    PaymentRecord {
+        id: id.into(),
+        client_id: "payer".into(),
+        provider: "vnpay".into(),
+        merchant: TMN.into(),
+        agency: "stp".into(),
+        txn_ref: txn_ref.into(),
+        dossier_id: format!("HS-{txn_ref}"),
+        payer: None,
+        description: "x".into(),
+        amount_vnd,
+        return_url: "https://portal.example/".into(),
+        pay_url: "https://pay.example/".into(),
+        provider_created: "20260101080000".into(),
+        status: PaymentStatus::Pending,
+        created_at_ms: now,
+        expires_at_ms: now + 900_000,
+        updated_at_ms: now,
+        provider_txn_no: None,
+        bank_code: None,
+        paid_at_ms: None,
+        failure_code: None,
+        receipt_no: None,
+        items: vec![PaymentItem {
+            code: "F".into(),
+            name: "F".into(),
+            amount_vnd,
+        }],
+    }
+}
+
+fn check_signature(header: &str, body: &str) {
+    let (t, v1) = header
+        .split_once(",v1=")
+        .map(|(t, v)| (t.trim_start_matches("t="), v))
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    assert_eq!(hex::encode(mac.finalize().into_bytes()), v1);
+}
+
+#[tokio::test]
+async fn vnpay_full_flow_pays_records_once_notifies_and_issues_a_receipt() {
+    let env = start(Options::default()).await;
+    let created = env.open("vnpay", "HS-1").await;
+    let id = created["payment_id"].as_str().unwrap();
+    assert_eq!(created["status"], "pending");
+    let pay_url = created["pay_url"].as_str().unwrap();
+    assert!(pay_url.starts_with(&env.vnpay.mock.url()), "{pay_url}");
+    assert!(
+        pay_url.contains("vnp_Amount=7000000&"),
+        "amount × 100: {pay_url}"
+    );
+
+    // The citizen pays at the mock bank: a redirect to our return URL, and an IPN.
+    let paid = env
+        .raw
+        .get(format!("{pay_url}&mock_choice=pay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 302);
+    let back = paid.headers()["location"].to_str().unwrap().to_owned();
+    let query = back
+        .strip_prefix(&format!("{PUBLIC_BASE}/v1/providers/vnpay/return?"))
+        .expect("back to our return URL");
+
+    let p = env.wait_status(id, "paid").await;
+    assert_eq!(p["receipt"]["total_vnd"], 70_000);
+    assert!(
+        p["receipt"]["receipt_no"]
+            .as_str()
+            .unwrap()
+            .starts_with("BL")
+    );
+    assert!(p.get("pay_url").is_none());
+
+    // The return URL verifies and sends the citizen to the portal.
+    let ret = env
+        .raw
+        .get(env.h.url(&format!("/v1/providers/vnpay/return?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ret.status(), 303);
+    let loc = ret.headers()["location"].to_str().unwrap();
+    assert!(
+        loc.starts_with("https://portal.example/ket-qua?ho_so=1&payment_id=")
+            && loc.contains("outcome=paid")
+            && loc.contains("status=paid"),
+        "{loc}"
+    );
+    let tampered = query.replace("vnp_Amount=7000000", "vnp_Amount=100");
+    let bad = env
+        .raw
+        .get(env.h.url(&format!("/v1/providers/vnpay/return?{tampered}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    // Exactly one state change; the IPN is kept as evidence.
+    assert_eq!(env.h.gw.store.payment_changes(id).await.unwrap().len(), 1);
+    let evidence = env.h.gw.store.evidence_for(id).await.unwrap();
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.kind == "ipn" && e.verdict == "applied")
+    );
+
+    // Receipt: JSON, and escaped printable HTML.
+    let r: Value = env
+        .h
+        .get(&format!("/v1/payments/{id}/receipt"), "payer-key")
+        .json_body()
+        .await;
+    assert_eq!(r["dossier_id"], "HS-1");
+    assert_eq!(r["items"].as_array().unwrap().len(), 2);
+    assert_eq!(r["provider"], "vnpay");
+    assert!(r["provider_txn_no"].is_string());
+    let html = env
+        .h
+        .get(&format!("/v1/payments/{id}/receipt"), "payer-key")
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        html.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = html.text().await.unwrap();
+    assert!(html.contains("Nguyễn Văn &lt;An&gt;") && !html.contains("<An>"));
+    assert!(html.contains("(bản sao) &lt;b&gt;"));
+    assert!(html.contains("70.000"));
+
+    // Another client cannot see it.
+    let other = env
+        .h
+        .get(&format!("/v1/payments/{id}"), "other-key")
+        .send()
+        .await
+        .unwrap();
+    common::problem(other, 404, "not_found").await;
+
+    // The portal is told, signed, once.
+    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 1);
+    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 0);
+    let got = env.portal.received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let (sig, event_id, body) = &got[0];
+    check_signature(sig, body);
+    let ev: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(ev["type"], "payment.paid");
+    assert_eq!(ev["id"], event_id.as_str());
+    assert_eq!(ev["data"]["payment_id"], id);
+}
+
+#[tokio::test]
+async fn payment_platform_full_flow_through_its_confirm_callback() {
+    let env = start(Options::default()).await;
+    let created = env.open("payment_platform", "HS-2").await;
+    let id = created["payment_id"].as_str().unwrap();
+    let pay_url = created["pay_url"].as_str().unwrap();
+    assert!(pay_url.starts_with(&env.platform.mock.url()), "{pay_url}");
+    let resp = env
+        .raw
+        .get(format!("{pay_url}&mock_choice=pay"))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success() || resp.status().is_redirection());
+    let p = env.wait_status(id, "paid").await;
+    assert_eq!(p["receipt"]["provider"], "payment_platform");
+    // The platform accepted our signed reply: no retries.
+    let attempts: Value = env
+        .raw
+        .get(format!("{}/__admin/callbacks", env.platform.mock.url()))
+        .json_body()
+        .await;
+    let list = attempts["attempts"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{attempts}");
+    assert_eq!(list[0]["verdict"], "accepted", "{attempts}");
+
+    // A forged callback is refused (MaLoi 01) and changes nothing.
+    let forged = json!({
+        "LoaiBanTin": "Confirm", "MaLoi": "24", "MaDoiTac": PARTNER, "MaThamChieu": env.ledger(id).await.txn_ref,
+        "SoTien": 70000, "MaTienTe": "VND", "MaGiaoDich": "", "MaNganHang": "VCB",
+        "ThoiGianGD": "20260101081500", "ThongTinGiaoDich": "x", "MaXacThuc": "00"
+    });
+    let reply: Value = env
+        .h
+        .http
+        .post(env.h.url("/v1/providers/payment-platform/callback"))
+        .json(&forged)
+        .json_body()
+        .await;
+    assert_eq!(reply["MaLoi"], "01");
+    assert_eq!(env.payment(id).await["status"], "paid");
+}
+
+#[tokio::test]
+async fn idempotency_key_rules() {
+    let env = start(Options::default()).await;
+    let body = order("vnpay", "HS-3");
+    let missing = env.create("payer-key", None, &body).await;
+    common::problem(missing, 400, "idempotency_key_required").await;
+
+    let first = env.create("payer-key", Some("abc"), &body).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    // The same request, written with its keys in another order: the stored response again.
+    let mut reordered = serde_json::Map::new();
+    for (k, v) in body.as_object().unwrap().iter().rev() {
+        reordered.insert(k.clone(), v.clone());
+    }
+    let again = env
+        .h
+        .post("/v1/payments", "payer-key")
+        .header("content-type", "application/json")
+        .header("idempotency-key", "\"abc\"")
+        .body(serde_json::to_string_pretty(&Value::Object(reordered)).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 201);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first);
+
+    let mut changed = body.clone();
+    changed["dossier_id"] = "HS-OTHER".into();
+    let reused = env.create("payer-key", Some("abc"), &changed).await;
+    common::problem(reused, 422, "idempotency_key_reused").await;
+
+    // Keys are scoped to the client.
+    let other = env.create("other-key", Some("abc"), &body).await;
+    assert_eq!(other.status(), 201);
+    let other: Value = other.json().await.unwrap();
+    assert_ne!(other["payment_id"], first["payment_id"]);
+
+    // While the first request is still running: 409.
+    env.platform
+        .control
+        .add_fault(lienthong_mocks::control::FaultRule {
+            operation: Some("Init".into()),
+            latency: Some(lienthong_mocks::control::Latency::Fixed { ms: 800 }),
+            fault: None,
+            rate: 1.0,
+            times: Some(1),
+        });
+    let slow_body = order("payment_platform", "HS-4");
+    let (a, b) = tokio::join!(env.create("payer-key", Some("slow"), &slow_body), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        env.create("payer-key", Some("slow"), &slow_body).await
+    });
+    assert_eq!(a.status(), 201);
+    common::problem(b, 409, "idempotency_key_in_progress").await;
+
+    // Validation: the amount must be the sum of the items; nothing is stored under the key.
+    let mut bad = order("vnpay", "HS-5");
+    bad["amount_vnd"] = 1.into();
+    let resp = env.create("payer-key", Some("bad"), &bad).await;
+    let p = common::problem(resp, 422, "validation_failed").await;
+    assert!(p["errors"].to_string().contains("amount_vnd"), "{p}");
+    let ok = env
+        .create("payer-key", Some("bad"), &order("vnpay", "HS-5"))
+        .await;
+    assert_eq!(ok.status(), 201);
+}
+
+#[tokio::test]
+async fn ipn_answers_each_rsp_code_in_vnpay_order() {
+    let env = start(Options::default()).await;
+    let a = env.open("vnpay", "HS-6").await;
+    let a_id = a["payment_id"].as_str().unwrap();
+    let a_ref = env.ledger(a_id).await.txn_ref;
+    let b = env.open("vnpay", "HS-7").await;
+    let b_id = b["payment_id"].as_str().unwrap();
+    let b_ref = env.ledger(b_id).await.txn_ref;
+
+    // Each step: (txn_ref, vnp_Amount, vnp_ResponseCode, vnp_TransactionNo, key, expected RspCode,
+    // the order's status afterwards).
+    let steps: [IpnStep; 9] = [
+        // 97: wrong key; it wins over a wrong order and amount too.
+        (
+            &a_ref,
+            "7000000",
+            "00",
+            "901",
+            "other",
+            "97",
+            Some((a_id, "pending")),
+        ),
+        ("nope", "1", "00", "901", "other", "97", None),
+        // 01: no such order.
+        ("nope", "7000000", "00", "901", VNPAY_SECRET, "01", None),
+        // 04: the amount (× 100) differs.
+        (
+            &a_ref,
+            "70000",
+            "00",
+            "901",
+            VNPAY_SECRET,
+            "04",
+            Some((a_id, "pending")),
+        ),
+        // 00, then 02 for the same IPN again.
+        (
+            &a_ref,
+            "7000000",
+            "00",
+            "901",
+            VNPAY_SECRET,
+            "00",
+            Some((a_id, "paid")),
+        ),
+        (
+            &a_ref,
+            "7000000",
+            "00",
+            "901",
+            VNPAY_SECRET,
+            "02",
+            Some((a_id, "paid")),
+        ),
+        // A failure code marks the order failed (answered 00), and it stays failed.
+        (
+            &b_ref,
+            "7000000",
+            "24",
+            "0",
+            VNPAY_SECRET,
+            "00",
+            Some((b_id, "failed")),
+        ),
+        (
+            &b_ref,
+            "7000000",
+            "00",
+            "902",
+            VNPAY_SECRET,
+            "02",
+            Some((b_id, "failed")),
+        ),
+        (
+            &b_ref,
+            "7000000",
+            "24",
+            "0",
+            VNPAY_SECRET,
+            "02",
+            Some((b_id, "failed")),
+        ),
+    ];
+    for (n, (txn_ref, amount, response, txn_no, key, expected, after)) in
+        steps.into_iter().enumerate()
+    {
+        let got = env
+            .ipn(&ipn_params(txn_ref, amount, response, txn_no), key)
+            .await;
+        assert_eq!(got["RspCode"], expected, "step {n}: {got}");
+        if let Some((id, status)) = after {
+            assert_eq!(env.payment(id).await["status"], status, "step {n}");
+        }
+    }
+    assert_eq!(env.payment(b_id).await["failure_code"], "24");
+    // The paid IPN for the failed order is kept, marked for review.
+    let b_evidence = env.h.gw.store.evidence_for(b_id).await.unwrap();
+    assert!(
+        b_evidence.iter().any(|e| e.verdict == "paid_after_close"),
+        "{b_evidence:?}"
+    );
+    // 99: signed but unusable (no vnp_TxnRef).
+    let broken: Vec<(&str, &str)> = ipn_params(&a_ref, "7000000", "00", "903")
+        .into_iter()
+        .filter(|(k, _)| *k != "vnp_TxnRef")
+        .collect();
+    assert_eq!(env.ipn(&broken, VNPAY_SECRET).await["RspCode"], "99");
+    // Every message was kept.
+    assert_eq!(env.h.gw.store.evidence_for(a_id).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn ipn_source_allowlist_refuses_other_addresses() {
+    let env = start(Options {
+        ipn_allowed_ips: r#"["10.0.0.0/8"]"#,
+        ..Options::default()
+    })
+    .await;
+    let a = env.open("vnpay", "HS-8").await;
+    let txn_ref = env.ledger(a["payment_id"].as_str().unwrap()).await.txn_ref;
+    let q = sign::signed_query(VNPAY_SECRET, &ipn_params(&txn_ref, "7000000", "00", "1"));
+    let resp = env
+        .h
+        .http
+        .get(env.h.url(&format!("/v1/providers/vnpay/ipn?{q}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        env.payment(a["payment_id"].as_str().unwrap()).await["status"],
+        "pending"
+    );
+}
+
+#[tokio::test]
+async fn hundred_concurrent_identical_ipns_make_one_ledger_entry() {
+    let env = Arc::new(start(Options::default()).await);
+    let a = env.open("vnpay", "HS-9").await;
+    let id = a["payment_id"].as_str().unwrap().to_owned();
+    let txn_ref = env.ledger(&id).await.txn_ref;
+    let q = sign::signed_query(VNPAY_SECRET, &ipn_params(&txn_ref, "7000000", "00", "777"));
+    let url = env.h.url(&format!("/v1/providers/vnpay/ipn?{q}"));
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let http = env.h.http.clone();
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let v: Value = http.get(url).json_body().await;
+            v["RspCode"].as_str().unwrap().to_owned()
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    assert!(codes.iter().all(|c| c == "00" || c == "02"), "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| *c == "00").count(), 1, "{codes:?}");
+    assert_eq!(env.h.gw.store.payment_changes(&id).await.unwrap().len(), 1);
+    assert_eq!(
+        env.h
+            .gw
+            .store
+            .outbox_by_state("pending", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(env.h.gw.store.evidence_for(&id).await.unwrap().len(), 100);
+}
+
+#[tokio::test]
+async fn missing_ipn_is_settled_by_querydr_and_unpaid_orders_expire() {
+    let env = start(Options::default()).await;
+    env.vnpay
+        .control
+        .merge_scenario(json!({ "ipn_mode": "none" }));
+    let a = env.open("vnpay", "HS-10").await;
+    let id = a["payment_id"].as_str().unwrap();
+    let resp = env
+        .raw
+        .get(format!(
+            "{}&mock_choice=pay",
+            a["pay_url"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    assert_eq!(env.payment(id).await["status"], "pending", "no IPN came");
+
+    // An order nobody opened at the bank, already past its expiry.
+    let now = lienthong::store::now_ms();
+    let stale = PaymentRecord {
+        created_at_ms: now - 2_000_000,
+        expires_at_ms: now - 1_000_000,
+        ..pending_record("0190f3a2-7b1c-7def-8123-000000000001", "STALE0001", 50_000)
+    };
+    env.h
+        .gw
+        .store
+        .insert_payment(&lienthong::store::NewPayment {
+            record: stale.clone(),
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+
+    // The job runs on its interval; an admin can run it now.
+    let report = env
+        .h
+        .post("/v1/admin/payments/sweep", "ops-key")
+        .json_body()
+        .await;
+    assert_eq!(report["queried"], 2, "{report}");
+    assert_eq!(report["settled"], 1, "{report}");
+    assert_eq!(report["expired"], 1, "{report}");
+    let p = env.payment(id).await;
+    assert_eq!(p["status"], "paid");
+    assert!(p["receipt"]["provider_txn_no"].is_string());
+    assert_eq!(env.ledger(&stale.id).await.status, PaymentStatus::Expired);
+    let changes = env.h.gw.store.payment_changes(id).await.unwrap();
+    assert_eq!(changes[0].source, "query");
+    let events: Vec<String> = env
+        .h
+        .gw
+        .store
+        .outbox_by_state("pending", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert!(
+        events.contains(&"payment.paid".to_owned())
+            && events.contains(&"payment.expired".to_owned()),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn webhook_down_then_up_is_delivered_after_backoff() {
+    let env = start(Options::default()).await;
+    let a = env.open("vnpay", "HS-12").await;
+    let id = a["payment_id"].as_str().unwrap();
+    let txn_ref = env.ledger(id).await.txn_ref;
+    env.ipn(&ipn_params(&txn_ref, "7000000", "00", "555"), VNPAY_SECRET)
+        .await;
+
+    env.portal.up.store(false, Ordering::SeqCst);
+    let before = lienthong::store::now_ms();
+    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 0);
+    let pending = env.h.gw.store.outbox_by_state("pending", 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].attempts, 1);
+    assert_eq!(pending[0].last_error.as_deref(), Some("HTTP 503"));
+    // Backoff: the first retry comes 1 to 4 s later, not at once.
+    let delay = pending[0].next_attempt_at_ms - before;
+    assert!((1_000..=4_500).contains(&delay), "{delay}");
+    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 0);
+
+    // The portal comes back; once the retry is due it is delivered.
+    env.portal.up.store(true, Ordering::SeqCst);
+    let mut delivered = 0;
+    for _ in 0..100 {
+        delivered += lienthong::payments::outbox::deliver_due(&env.h.gw).await;
+        if delivered > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(delivered, 1);
+    assert_eq!(env.portal.received.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn given_up_notifications_are_listed_and_replayed_by_an_admin() {
+    let env = start(Options {
+        give_up_after_s: 0,
+        ..Options::default()
+    })
+    .await;
+    let a = env.open("vnpay", "HS-13").await;
+    let txn_ref = env.ledger(a["payment_id"].as_str().unwrap()).await.txn_ref;
+    env.ipn(&ipn_params(&txn_ref, "7000000", "24", "0"), VNPAY_SECRET)
+        .await;
+    env.portal.up.store(false, Ordering::SeqCst);
+    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 0);
+
+    let forbidden = env
+        .h
+        .get("/v1/admin/payments/outbox", "payer-key")
+        .send()
+        .await
+        .unwrap();
+    common::problem(forbidden, 403, "forbidden").await;
+    let failed: Value = env
+        .h
+        .get("/v1/admin/payments/outbox?state=failed", "ops-key")
+        .json_body()
+        .await;
+    let events = failed["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{failed}");
+    assert_eq!(events[0]["event_type"], "payment.failed");
+    let event_id = events[0]["id"].as_str().unwrap();
+
+    env.portal.up.store(true, Ordering::SeqCst);
+    let replay = env
+        .h
+        .post(
+            &format!("/v1/admin/payments/outbox/{event_id}/replay"),
+            "ops-key",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 200);
+    let again = env
+        .h
+        .post(
+            &format!("/v1/admin/payments/outbox/{event_id}/replay"),
+            "ops-key",
+        )
+        .send()
+        .await
+        .unwrap();
+    common::problem(again, 404, "not_found").await;
+    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 1);
+    let got = env.portal.received.lock().unwrap().clone();
+    assert_eq!(got[0].1, event_id);
+}
+
+fn today_gmt7() -> (String, String) {
+    let t = time::OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(7, 0, 0).unwrap());
+    (
+        format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day()),
+        format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
+    )
+}
+
+#[tokio::test]
+async fn reconciliation_reports_each_kind_of_discrepancy() {
+    let env = start(Options::default()).await;
+    // Matched: paid through the IPN. (Two, so that the statement's tampering hits only one.)
+    for d in ["HS-20", "HS-21", "HS-22"] {
+        let a = env.open("vnpay", d).await;
+        env.raw
+            .get(format!(
+                "{}&mock_choice=pay",
+                a["pay_url"].as_str().unwrap()
+            ))
+            .send()
+            .await
+            .unwrap();
+        env.wait_status(a["payment_id"].as_str().unwrap(), "paid")
+            .await;
+    }
+    // Paid at the bank, pending here: the IPN never came.
+    env.vnpay
+        .control
+        .merge_scenario(json!({ "ipn_mode": "none" }));
+    let pending = env.open("vnpay", "HS-23").await;
+    env.raw
+        .get(format!(
+            "{}&mock_choice=pay",
+            pending["pay_url"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let pending_id = pending["payment_id"].as_str().unwrap();
+    // Paid here, unknown to the bank.
+    let ghost = env.open("vnpay", "HS-24").await;
+    let ghost_ref = env
+        .ledger(ghost["payment_id"].as_str().unwrap())
+        .await
+        .txn_ref;
+    let (day, iso_day) = today_gmt7();
+    let pay_date = format!("{day}000001");
+    let ghost_ipn: Vec<(&str, &str)> = ipn_params(&ghost_ref, "7000000", "00", "99999999")
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "vnp_PayDate" {
+                (k, pay_date.as_str())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    assert_eq!(env.ipn(&ghost_ipn, VNPAY_SECRET).await["RspCode"], "00");
+    // The statement, with an unknown paid line, a changed amount and a duplicated line.
+    env.vnpay.control.merge_scenario(json!({
+        "statement_discrepancies": ["extra_paid", "changed_amount", "duplicate_line"]
+    }));
+    let hash = sign::pipe_hash(VNPAY_SECRET, &[TMN, &day]);
+    let csv = env
+        .raw
+        .get(format!(
+            "{}/merchant_webapi/statement?tmn_code={TMN}&date={day}&secure_hash={hash}",
+            env.vnpay.mock.url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let statement = env.h.dir.path().join("statement.csv");
+    std::fs::write(&statement, &csv).unwrap();
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args([
+            "reconcile",
+            "--provider",
+            "vnpay",
+            "--date",
+            &iso_day,
+            "--json",
+            "--config",
+        ])
+        .arg(&env.h.config_path)
+        .arg("--statement")
+        .arg(&statement)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "discrepancies remain: {stderr}");
+    assert!(
+        stderr.contains("reconciled"),
+        "progress on stderr: {stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let count = |k: &str| report["counts"][k].as_u64().unwrap_or(0);
+    assert!(count("matched") >= 1, "{report}");
+    assert_eq!(count("settled_from_statement"), 1, "{report}");
+    assert_eq!(count("paid_at_bank_not_here"), 1, "{report}");
+    assert_eq!(count("missing_at_bank"), 1, "{report}");
+    assert_eq!(count("amount_mismatch"), 1, "{report}");
+    assert_eq!(count("duplicate"), 1, "{report}");
+    // The pending payment was settled, with an audit note.
+    assert_eq!(env.payment(pending_id).await["status"], "paid");
+    let changes = env.h.gw.store.payment_changes(pending_id).await.unwrap();
+    assert_eq!(changes[0].source, "reconcile");
+    assert!(changes[0].note.as_deref().unwrap().contains("statement"));
+
+    // A statement that agrees with the ledger: nothing to report, exit 0.
+    let (from, to) = lienthong::payments::reconcile::day_bounds_ms(
+        time::Date::parse(
+            &iso_day,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .unwrap(),
+    );
+    let mut clean = String::from(
+        "TxnRef,TransactionNo,Amount,BankCode,PayDate,ResponseCode,TransactionStatus,TransactionType\r\n",
+    );
+    for p in env
+        .h
+        .gw
+        .store
+        .paid_payments_between("vnpay", from, to)
+        .await
+        .unwrap()
+    {
+        clean.push_str(&format!(
+            "{},{},{},NCB,{day}090000,00,00,01\r\n",
+            p.txn_ref,
+            p.provider_txn_no.unwrap(),
+            p.amount_vnd * 100
+        ));
+    }
+    std::fs::write(&statement, &clean).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args([
+            "reconcile",
+            "--provider",
+            "vnpay",
+            "--date",
+            &iso_day,
+            "--config",
+        ])
+        .arg(&env.h.config_path)
+        .arg("--statement")
+        .arg(&statement)
+        .output()
+        .await
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(
+        table.contains("0 discrepancy") && table.contains("matched"),
+        "{table}"
+    );
+}
+
+/// The real binary, killed with SIGKILL while IPNs arrive: every IPN answered 00 is in the ledger
+/// after a restart, nothing is recorded twice, and the rest settle when VNPay retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_ipns_arrive_loses_no_answered_payment() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::AtomicUsize;
+
+    common::install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("token.key"), common::TOKEN_KEY).unwrap();
+    std::fs::write(d.join("vnpay.secret"), VNPAY_SECRET).unwrap();
+    let extra = format!(
+        r#"
+[services.payments]
+kind = "payments"
+base_url = "{PUBLIC_BASE}"
+
+[payments]
+sweep_interval_s = 3600
+
+[payments.vnpay]
+pay_url = "http://127.0.0.1:9/paymentv2/vpcpay.html"
+api_url = "http://127.0.0.1:9/merchant_webapi/api/transaction"
+merchants = [{{ agency = "stp", tmn_code = "{TMN}", hash_secret = "file:{dir}/vnpay.secret" }}]
+"#,
+        dir = d.display()
+    );
+    let text = common::config_text("http://127.0.0.1:9", d, &extra)
+        .replace("log_level = \"warn\"", "log_level = \"info\"");
+    let config_path = d.join("lienthong.toml");
+    std::fs::write(&config_path, &text).unwrap();
+
+    // 300 pending orders in the ledger.
+    const N: usize = 300;
+    let config = lienthong::config::Config::load(&config_path).unwrap();
+    let refs: Vec<String> = (0..N).map(|i| format!("CRASH{i:05}")).collect();
+    {
+        let store = lienthong::store::open(&config.store.url).await.unwrap();
+        for (i, r) in refs.iter().enumerate() {
+            let record = pending_record(&format!("crash-{i:05}"), r, 70_000);
+            store
+                .insert_payment(&lienthong::store::NewPayment {
+                    record,
+                    idempotency: None,
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let ipn_url = |addr: &str, i: usize| {
+        let txn_no = format!("{}", 50_000_000 + i);
+        let q = sign::signed_query(
+            VNPAY_SECRET,
+            &ipn_params(&refs[i], "7000000", "00", &txn_no),
+        );
+        format!("http://{addr}/v1/providers/vnpay/ipn?{q}")
+    };
+    let spawn = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["message"] == "listening"
+                {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        (child, addr)
+    };
+
+    let (mut child, addr) = spawn();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let answered = Arc::new(AtomicUsize::new(0));
+    // 16 senders, each going through its share of the orders, like VNPay's IPN workers.
+    const SENDERS: usize = 16;
+    let mut tasks = Vec::new();
+    for w in 0..SENDERS {
+        let (http, answered) = (http.clone(), answered.clone());
+        let urls: Vec<(usize, String)> = (w..N)
+            .step_by(SENDERS)
+            .map(|i| (i, ipn_url(&addr, i)))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let mut codes: Vec<(usize, String)> = Vec::new();
+            'orders: for (i, url) in urls {
+                // Each IPN twice (VNPay's duplicates), one after the other.
+                for _ in 0..2 {
+                    let Ok(resp) = http.get(&url).send().await else {
+                        break 'orders;
+                    };
+                    let Ok(v) = resp.json::<Value>().await else {
+                        break 'orders;
+                    };
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    codes.push((i, v["RspCode"].as_str().unwrap_or_default().to_owned()));
+                }
+            }
+            codes
+        }));
+    }
+    while answered.load(Ordering::SeqCst) < N / 2 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let mut confirmed = Vec::new();
+    for t in tasks {
+        for (i, code) in t.await.unwrap() {
+            assert!(code == "00" || code == "02", "{i}: {code}");
+            if code == "00" {
+                confirmed.push(i);
+            }
+        }
+    }
+    assert!(
+        !confirmed.is_empty() && confirmed.len() < N,
+        "{}",
+        confirmed.len()
+    );
+
+    // After the restart every confirmed payment is there, once.
+    let (mut child, addr) = spawn();
+    let store = lienthong::store::open(&config.store.url).await.unwrap();
+    for &i in &confirmed {
+        let p = store
+            .payment(&format!("crash-{i:05}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.status, PaymentStatus::Paid, "{i} was answered 00");
+    }
+    // VNPay retries the rest: each is recorded exactly once.
+    for i in 0..N {
+        let v: Value = http.get(ipn_url(&addr, i)).json_body().await;
+        let code = v["RspCode"].as_str().unwrap();
+        if confirmed.contains(&i) {
+            assert_eq!(code, "02", "{i}");
+        } else {
+            assert!(code == "00" || code == "02", "{i}: {code}");
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for i in 0..N {
+        let id = format!("crash-{i:05}");
+        assert_eq!(
+            store.payment(&id).await.unwrap().unwrap().status,
+            PaymentStatus::Paid
+        );
+        assert_eq!(store.payment_changes(&id).await.unwrap().len(), 1, "{id}");
+    }
+    assert_eq!(
+        store.outbox_by_state("pending", 1000).await.unwrap().len(),
+        N
+    );
+}
