@@ -4,9 +4,23 @@
 #   nginx      wrk -> nginx reverse proxy -> upstream          http://127.0.0.1:18082/
 #   lienthong  wrk -> lienthong (auth, ACL, rate limit, access log) -> upstream
 #                                                               http://127.0.0.1:18083/v1/proxy/fixed
-# and prints requests/s, p99 latency, the lienthong/nginx rps ratio and the p99 each proxy adds over
-# direct. Fails loudly if any response is not 2xx, or on socket errors. Everything listens on
-# 127.0.0.1 only; every process started here is stopped on exit.
+# and, when asked for with -T, the registry paths of the same lienthong process:
+#   verify     wrk -> lienthong -> population database mock: the translated path (JSON -> C06-signed
+#              SOAP -> JSON, a durable audit record per call), no cache; bench/verify.lua rotates
+#              over well-known citizens          POST http://127.0.0.1:18083/v1/citizens/verify
+#   enterprise wrk -> lienthong, answered from its cache (filled before the runs): the cache-hit path
+#                                                 GET http://127.0.0.1:18083/v1/enterprises/0314409058
+# The registry mocks run as their own process (`lienthong mocks --config bench/mocks-registry.toml
+# --seed 42`: population on 18101, enterprise registry on 18102), placed like the upstream nginx;
+# their CPU is the "upstream" CPU of the verify and enterprise runs. With verify, lienthong uses a
+# file store in the temp dir (sqlite://TMP/bench.db) instead of sqlite::memory:, so that the audit
+# is durable as in production.
+# Prints requests/s, p99 latency, the lienthong/nginx rps ratio and the p99 each proxy adds over
+# direct, and with the registry targets verify/lienthong (target >= 0.7) and enterprise/nginx
+# (target >= 1.5). Fails loudly if any response is not 2xx, or on socket errors, or (registry
+# targets) if a verify is not a match before the runs, the mock did not receive every verify, or
+# the enterprise registry was called during an enterprise run (it must be all cache hits).
+# Everything listens on 127.0.0.1 only; every process started here is stopped on exit.
 #
 # Needs nginx and wrk (bench/setup.sh installs them). See docs/performance.md for results.
 #
@@ -18,9 +32,11 @@
 #   -w N         lienthong --worker-threads           (default 2)
 #   -r ROUNDS    measured rounds; targets interleaved; medians reported (default 1)
 #   -P MODE      CPU pinning: none | split           (default none)
-#                split: wrk + upstream nginx on CPU 0, the proxy under test (nginx or lienthong,
-#                every thread of it) on CPU 1. Needs 2+ CPUs.
-#   -T LIST      targets, comma-separated subset of direct,nginx,lienthong (default all three)
+#                split: wrk + upstream nginx (and the mocks) on CPU 0, the proxy under test (nginx
+#                or lienthong, every thread of it) on CPU 1. Needs 2+ CPUs.
+#   -T LIST      targets, comma-separated subset of direct,nginx,lienthong,verify,enterprise, taking
+#                turns in the order given (default direct,nginx,lienthong); the registry run:
+#                -T nginx,lienthong,verify,enterprise
 #   -V VARIANT   lienthong config variant, for diagnostics only:
 #                full (default: bench/lienthong-bench.toml as is) | no-access-log |
 #                no-rate-limit | no-access-log-no-rate-limit
@@ -36,9 +52,10 @@
 #                samples lienthong (cpu-clock, DWARF call graphs) into DIR/perf-lienthong.data.
 #                Needs `perf` (Debian: linux-perf).
 #   -s FILE      only print the summary of the results.tsv of an earlier run (kept with -o), and exit
-#   -n           do not run `cargo build --release` (use target/release/lienthong as is)
-#   -B FILE      lienthong binary to run instead of target/release/lienthong (implies -n), e.g. a
-#                copy kept aside so that later builds of the working tree do not change it mid-study
+#   -n           do not run `cargo build --release` (use $CARGO_TARGET_DIR/release/lienthong, by
+#                default target/release/lienthong, as is)
+#   -B FILE      lienthong binary to run instead (implies -n), e.g. a copy kept aside so that
+#                later builds of the working tree do not change it mid-study; it also runs the mocks
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,12 +75,29 @@ OUT=""
 BUILD=1
 QUIET_WAIT=0
 PERF=0
-BIN="$ROOT/target/release/lienthong"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/lienthong"
 
 API_KEY="bench-key-0123456789"
 UP_PORT=18081
 NGX_PORT=18082
 LT_PORT=18083
+# The registry targets: mocks config and ports (as in bench/mocks-registry.toml and the services
+# of bench/lienthong-bench.toml), the wrk script of verify, the enterprise looked up.
+MOCKS_CONFIG="$BENCH/mocks-registry.toml"
+POP_PORT=18101
+ENT_PORT=18102
+VERIFY_LUA="$BENCH/verify.lua"
+# The headers of every verify (curl and wrk): X-User-Id is the official who asks, a 12-digit
+# personal id number (the gateway refuses anything else on personal-data endpoints); X-Dossier-Id
+# the dossier the access is for. Both are audited.
+VERIFY_HEADERS=(-H "Content-Type: application/json" -H "X-User-Id: 046185000123" -H "X-Dossier-Id: HS-BENCH-0001")
+ENTERPRISE_CODE=0314409058
+# The secrets lienthong-bench.toml names: the mocks' documented default credentials, and an audit
+# subject key used only here.
+export LIENTHONG_BENCH_C06_SECRET=demo-c06-secret
+export LIENTHONG_BENCH_C06_APIKEY=demo-c06-apikey
+export LIENTHONG_BENCH_NGSP_SECRET=demo-ngsp-secret
+export LIENTHONG_BENCH_AUDIT_KEY=bench-only-audit-subject-key-not-for-production
 
 die() { echo "passthrough.sh: FAIL: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -105,8 +139,17 @@ summarize() { # results.tsv
             ok = (R["lienthong"] >= R["nginx"]) && (("direct" in R) ? (P["lienthong"] - P["direct"] <= 1.0) : 1)
             printf "target (lienthong >= 1.0x nginx rps, p99 added <= 1 ms): %s\n", ok ? "MET" : "NOT MET"
         }
-        printf "(medians; CPU us/req: the proxy under test, for direct the upstream nginx; runs used: runs with\n"
-        printf " at most 5%% of the CPUs taken by other processes / all runs kept)\n"
+        if (("verify" in R) && ("lienthong" in R) && R["lienthong"] > 0) {
+            v = R["verify"] / R["lienthong"]
+            printf "verify/lienthong rps: %.3fx (target >= 0.7: %s)\n", v, v >= 0.7 ? "MET" : "NOT MET"
+        }
+        if (("enterprise" in R) && ("nginx" in R) && R["nginx"] > 0) {
+            e = R["enterprise"] / R["nginx"]
+            printf "enterprise/nginx rps: %.3fx (target >= 1.5: %s)\n", e, e >= 1.5 ? "MET" : "NOT MET"
+        }
+        printf "(medians; CPU us/req: the proxy under test (lienthong for verify and enterprise), for direct\n"
+        printf " the upstream nginx; runs used: runs with at most 5%% of the CPUs taken by other processes /\n"
+        printf " all runs kept)\n"
         if (suspect) printf "WARNING: %d run(s) kept while the machine was busy were left out of the medians\n", suspect
     }' "$1"
 }
@@ -141,9 +184,12 @@ case "$PIN" in none|split) ;; *) die "-P must be none or split" ;; esac
 if [ "$PIN" = split ] && [ "$(nproc)" -lt 2 ]; then die "-P split needs 2 CPUs"; fi
 IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
 for t in "${TARGET_LIST[@]}"; do
-    case "$t" in direct|nginx|lienthong) ;; *) die "unknown target $t" ;; esac
+    case "$t" in direct|nginx|lienthong|verify|enterprise) ;; *) die "unknown target $t" ;; esac
 done
 want() { [[ ",$TARGETS," == *",$1,"* ]]; }
+# lienthong serves the lienthong, verify and enterprise targets; the mocks serve the last two.
+want_registry() { want verify || want enterprise; }
+want_gateway() { want lienthong || want_registry; }
 
 command -v nginx >/dev/null || die "nginx not found: run bench/setup.sh"
 command -v wrk >/dev/null || die "wrk not found: run bench/setup.sh"
@@ -158,7 +204,7 @@ RAW="${OUT:-$TMP}"
 PIDS=()
 WRK_JOB=""     # the background job running wrk, while one runs
 PERF_PIDS=()   # perf stat / perf record, with -F
-declare -A ROLE_PID=()  # upstream, proxy, lienthong -> pid
+declare -A ROLE_PID=()  # upstream, proxy, lienthong, mocks -> pid
 
 cleanup() {
     local rc=$?
@@ -177,7 +223,7 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     if [ -n "$OUT" ]; then  # keep the small logs; lienthong's access log can be hundreds of MB
-        for f in upstream/error.log proxy/error.log lienthong.stderr lienthong.toml; do
+        for f in upstream/error.log proxy/error.log lienthong.stderr lienthong.toml mocks.log mocks.stderr; do
             if [ -f "$TMP/$f" ]; then cp "$TMP/$f" "$OUT/${f//\//-}"; fi
         done
         if [ -f "$TMP/lienthong.log" ]; then
@@ -214,12 +260,12 @@ http_status() { # url [curl args...]
     curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$url" || true
 }
 
-for p in $UP_PORT $NGX_PORT $LT_PORT; do
+for p in $UP_PORT $NGX_PORT $LT_PORT $(want_registry && echo $POP_PORT $ENT_PORT); do
     port_open "$p" && die "127.0.0.1:$p is already in use; stop whatever listens there"
 done
 
 # ---- lienthong binary and config ----------------------------------------------------------------
-if want lienthong; then
+if want_gateway; then
     if [ "$BUILD" = 1 ]; then
         log "cargo build --release"
         (cd "$ROOT" && timeout 3600 cargo build --release) || die "cargo build --release failed"
@@ -238,6 +284,14 @@ if want lienthong; then
     if [ "$VARIANT" != full ]; then
         cmp -s "$CONFIG" "$LT_CONFIG" && die "variant $VARIANT changed nothing in $CONFIG"
         log "DIAGNOSTIC variant $VARIANT: $(diff "$CONFIG" "$LT_CONFIG" | grep '^[<>]' | tr '\n' ' ')"
+    fi
+    if want verify; then
+        # A file store, as in production: the personal-data audit record of each verify is written
+        # durably before the answer. (sqlite://ABSOLUTE-PATH; the file is created at start.)
+        sed -i "s|^url = \"sqlite::memory:\"|url = \"sqlite://$TMP/bench.db\"|" "$LT_CONFIG"
+        grep -q "^url = \"sqlite://$TMP/bench.db\"" "$LT_CONFIG" \
+            || die "the verify target needs a file store: no url = \"sqlite::memory:\" to replace in $CONFIG"
+        log "lienthong store: sqlite://$TMP/bench.db (durable audit of verify)"
     fi
     "$BIN" check-config "$LT_CONFIG" >/dev/null || die "lienthong check-config failed"
 fi
@@ -259,12 +313,20 @@ if want nginx; then
     start_nginx proxy "$BENCH/nginx-proxy.conf" $NGX_PORT "${PIN_PROXY[@]}"
     [ "$(http_status "http://127.0.0.1:$NGX_PORT/")" = 200 ] || die "nginx proxy does not answer 200"
 fi
+if want_registry; then
+    "${PIN_UP[@]}" "$BIN" mocks --config "$MOCKS_CONFIG" --seed 42 >"$TMP/mocks.log" 2>"$TMP/mocks.stderr" &
+    PIDS+=($!)
+    ROLE_PID[mocks]=$!
+    wait_port $POP_PORT "$!" "mocks (population)"
+    wait_port $ENT_PORT "$!" "mocks (enterprise)"
+    log "mocks (pid $!): population on 127.0.0.1:$POP_PORT, enterprise registry on 127.0.0.1:$ENT_PORT ${PIN_UP[*]:+[${PIN_UP[*]}]}"
+fi
 # `/v1/proxy/fixed` forwards to the upstream's `/`, the same path the direct and nginx runs request.
 # (`/v1/proxy/fixed/`, with the trailing slash, answers 404 in lienthong: the `{*path}` route does
 # not match an empty path.)
 LT_URL="http://127.0.0.1:$LT_PORT/v1/proxy/fixed"
 AUTH="Authorization: Bearer $API_KEY"
-if want lienthong; then
+if want_gateway; then
     "${PIN_PROXY[@]}" "$BIN" serve --config "$LT_CONFIG" --worker-threads "$WORKERS" \
         >"$TMP/lienthong.log" 2>"$TMP/lienthong.stderr" &
     PIDS+=($!)
@@ -277,6 +339,35 @@ if want lienthong; then
     [ "$s" = 401 ] || die "lienthong answers $s without a key (expected 401: is auth on?)"
     log "lienthong: 200 with the bench key, 401 without (auth is on)"
 fi
+VERIFY_URL="http://127.0.0.1:$LT_PORT/v1/citizens/verify"
+ENTERPRISE_URL="http://127.0.0.1:$LT_PORT/v1/enterprises/$ENTERPRISE_CODE"
+if want verify; then
+    # Every body verify.lua sends (one JSON object a line there) must be a match, so that the load
+    # measures real matches.
+    n=0
+    while IFS= read -r body; do
+        reply=$(curl -s --max-time 10 -w '\n%{http_code}' -H "$AUTH" "${VERIFY_HEADERS[@]}" \
+            --data-binary "$body" "$VERIFY_URL" || true)
+        s=${reply##*$'\n'}
+        [ "$s" = 200 ] || die "verify answers $s, not 200, to a citizen of $VERIFY_LUA: ${reply%$'\n'*}"
+        tr -d ' \n' <<<"${reply%$'\n'*}" | grep -q '"match":true' \
+            || die "verify does not answer {\"match\": true} to a citizen of $VERIFY_LUA: ${reply%$'\n'*}"
+        n=$((n + 1))
+    done < <(grep -o '{"citizen_id"[^}]*}' "$VERIFY_LUA")
+    [ "$n" -gt 0 ] || die "no request body found in $VERIFY_LUA"
+    log "verify: 200 {\"match\": true} for each of the $n citizens of $(basename "$VERIFY_LUA")"
+fi
+if want enterprise; then
+    # The first lookup fills the cache (and fetches the registry token); every later one must be a hit.
+    s=$(http_status "$ENTERPRISE_URL" -H "$AUTH")
+    [ "$s" = 200 ] || die "enterprise answers $s, not 200"
+    resp_head=$(curl -s -o /dev/null -D - --max-time 5 -H "$AUTH" "$ENTERPRISE_URL" || true)
+    grep -qi '^HTTP/[0-9.]* 200' <<<"$resp_head" || die "enterprise answers, the second time: $(head -n 1 <<<"$resp_head")"
+    cs=$(grep -i '^cache-status:' <<<"$resp_head" | tr -d '\r' || true)
+    [[ ${cs,,} == "cache-status: lienthong; hit" ]] \
+        || die "enterprise's second lookup is not a cache hit (${cs:-no Cache-Status header})"
+    log "enterprise: 200, then 200 with \"$cs\" (cache filled)"
+fi
 
 # ---- load ---------------------------------------------------------------------------------------
 url_of() {
@@ -284,6 +375,8 @@ url_of() {
         direct) echo "http://127.0.0.1:$UP_PORT/" ;;
         nginx) echo "http://127.0.0.1:$NGX_PORT/" ;;
         lienthong) echo "$LT_URL" ;;
+        verify) echo "$VERIFY_URL" ;;
+        enterprise) echo "$ENTERPRISE_URL" ;;
     esac
 }
 
@@ -314,7 +407,10 @@ run_wrk() { # target seconds outfile [timefile]
     local target=$1 secs=$2 out=$3 timefile=${4:-/dev/null} url
     url=$(url_of "$target")
     local args=(-t"$WRK_THREADS" -c"$CONNS" -d"${secs}s" --timeout 5s --latency)
-    [ "$target" = lienthong ] && args+=(-H "$AUTH")
+    case "$target" in
+        lienthong|enterprise) args+=(-H "$AUTH") ;;
+        verify) args+=(-H "$AUTH" "${VERIFY_HEADERS[@]}" -s "$VERIFY_LUA") ;;
+    esac
     local TIMEFORMAT='%R %U %S' rc=0
     # In the background, so that a signal to this script is handled at once (a trap waits for a
     # foreground command to finish); `time` gives wrk's CPU time through `timeout`, which waits for it.
@@ -366,19 +462,58 @@ wait_quiet() { # target; sets $busy
     if [ "$busy" -gt 10 ]; then log "WARNING: machine already ${busy}% busy before the $1 run: results are suspect"; fi
 }
 
+# The registry mocks' journals (docs/mocks.md, admin API): what the upstream of the verify and
+# enterprise targets really received. Cleared before each of their runs, which also keeps the
+# mocks' memory bounded.
+journal_clear() { # port
+    local s
+    s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X DELETE "http://127.0.0.1:$1/__admin/journal" || true)
+    [ "$s" = 204 ] || die "cannot clear the journal of the mock on 127.0.0.1:$1 (status $s)"
+}
+journal_count() { # port query -> number of journaled requests matching the query
+    local reply
+    reply=$(curl -s --max-time 30 "http://127.0.0.1:$1/__admin/journal/count?$2" || true)
+    [[ $reply =~ \"count\":([0-9]+) ]] || die "cannot read the journal of the mock on 127.0.0.1:$1: $reply"
+    echo "${BASH_REMATCH[1]}"
+}
+# After a verify or enterprise run (warm-up included): verify must have reached the population
+# database once per answer (no cache anywhere: the path measured is the translated one), and
+# enterprise never have reached the registry (every answer a cache hit).
+check_upstream_calls() { # target requests-answered
+    local n
+    case "$1" in
+        verify)
+            n=$(journal_count $POP_PORT "operation=XacThucThongTinCongDan&status=200")
+            [ "$n" -ge "$2" ] || die "verify: the population mock answered $n verifications, fewer than the $2 answers wrk received: some were not translated"
+            log "verify: the population mock answered $n verifications for $2 answers (warm-up included)" ;;
+        enterprise)
+            n=$(journal_count $ENT_PORT "")
+            [ "$n" = 0 ] || die "enterprise: the registry mock received $n requests during the run: not every answer was a cache hit"
+            log "enterprise: the registry mock received no request for $2 answers (warm-up included): all cache hits" ;;
+    esac
+}
+
 measure() { # round target; appends one line to $RESULTS (or to $REJECTED when redone)
     local round=$1 target=$2 attempt=0 out proxy_pid up0 px0 all0 up1 px1 all1 rps p99 p50 reqs
     local wall wrk_u wrk_s acct px_us up_us wrk_us foreign line pu0 ps0 pu1 ps1
+    local up_pid=${ROLE_PID[upstream]} warm_reqs
     case "$target" in
         direct) proxy_pid=${ROLE_PID[upstream]} ;;
         nginx) proxy_pid=${ROLE_PID[proxy]} ;;
         lienthong) proxy_pid=${ROLE_PID[lienthong]} ;;
+        verify|enterprise) proxy_pid=${ROLE_PID[lienthong]}; up_pid=${ROLE_PID[mocks]} ;;
     esac
     while :; do
         wait_quiet "$target"
+        case "$target" in
+            verify) journal_clear $POP_PORT ;;
+            enterprise) journal_clear $ENT_PORT ;;
+        esac
+        warm_reqs=0
         if [ "$WARMUP" -gt 0 ]; then
             run_wrk "$target" "$WARMUP" "$RAW/warmup-$round-$target.txt"
             check_wrk "$target (warm-up)" "$RAW/warmup-$round-$target.txt"
+            warm_reqs=$(awk '/requests in/ {print $1}' "$RAW/warmup-$round-$target.txt")
         fi
         out="$RAW/wrk-$round-$target.txt"
         local pstat="" prec="" pstat_out="$RAW/perfstat-$round-$target.csv"
@@ -396,9 +531,9 @@ measure() { # round target; appends one line to $RESULTS (or to $REJECTED when r
                 PERF_PIDS+=("$prec")
             fi
         fi
-        up0=$(tree_ticks "${ROLE_PID[upstream]}"); read -r pu0 ps0 < <(tree_ticks_split "$proxy_pid"); all0=$(total_busy_ticks)
+        up0=$(tree_ticks "$up_pid"); read -r pu0 ps0 < <(tree_ticks_split "$proxy_pid"); all0=$(total_busy_ticks)
         run_wrk "$target" "$DURATION" "$out" "$RAW/time-$round-$target.txt"
-        up1=$(tree_ticks "${ROLE_PID[upstream]}"); read -r pu1 ps1 < <(tree_ticks_split "$proxy_pid"); all1=$(total_busy_ticks)
+        up1=$(tree_ticks "$up_pid"); read -r pu1 ps1 < <(tree_ticks_split "$proxy_pid"); all1=$(total_busy_ticks)
         px0=$((pu0 + ps0)); px1=$((pu1 + ps1))
         if [ -n "$pstat" ]; then wait "$pstat" || true; fi
         if [ -n "$prec" ]; then wait "$prec" || log "perf record failed: $(cat "$RAW/perf-record.log")"; fi
@@ -408,6 +543,7 @@ measure() { # round target; appends one line to $RESULTS (or to $REJECTED when r
         p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
         p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
         reqs=$(awk '/requests in/ {print $1}' "$out")
+        check_upstream_calls "$target" $((warm_reqs + reqs))
         read -r wall wrk_u wrk_s <"$RAW/time-$round-$target.txt"
         acct=$(awk -v hz="$HZ" -v n="$NCPU" -v reqs="$reqs" -v wall="$wall" -v wu="$wrk_u" -v ws="$wrk_s" \
             -v up=$((up1 - up0)) -v px=$((px1 - px0)) -v all=$((all1 - all0)) \
@@ -450,24 +586,34 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-# lienthong's own count of answers by status, from its Prometheus metrics: everything must be 200.
-if want lienthong; then
+# lienthong's own count of answers by status, from its Prometheus metrics: everything must be 200,
+# and each target's service must count at least as many 200s as wrk completed against it.
+if want_gateway; then
     metrics=$(curl -s --max-time 5 "http://127.0.0.1:$LT_PORT/metrics") || die "cannot read /metrics"
-    ok=$(awk '/^lienthong_requests_total\{/ && /status="200"/ {s += $NF} END {print s + 0}' <<<"$metrics")
     bad=$(awk '/^lienthong_requests_total\{/ && !/status="200"/ {s += $NF} END {print s + 0}' <<<"$metrics")
-    sent=$(awk -F'\t' '$2 == "lienthong" {s += $6} END {print s + 0}' "$RESULTS")
-    log "lienthong /metrics: $ok answers 200, $bad other statuses (measured runs sent $sent)"
+    log "lienthong /metrics: $bad answers with a status other than 200"
     [ "$bad" -le 1 ] || die "lienthong answered $bad requests with a status other than 200:
 $(grep '^lienthong_requests_total{' <<<"$metrics" | grep -v 'status="200"')"
     # (the one allowed non-200 is the deliberate 401 check above)
-    [ "$ok" -ge "$sent" ] || die "lienthong counted $ok 200s, fewer than the $sent requests wrk completed"
+    for target in lienthong verify enterprise; do
+        want "$target" || continue
+        case "$target" in lienthong) svc=fixed ;; verify) svc=population ;; enterprise) svc=enterprise ;; esac
+        ok=$(awk -v svc="service=\"$svc\"" '/^lienthong_requests_total\{/ && index($0, svc) && /status="200"/ {s += $NF}
+            END {print s + 0}' <<<"$metrics")
+        sent=$(awk -F'\t' -v t="$target" '$2 == t {s += $6} END {print s + 0}' "$RESULTS")
+        log "lienthong /metrics: service $svc ($target): $ok answers 200 (measured runs sent $sent)"
+        [ "$ok" -ge "$sent" ] || die "lienthong counted $ok 200s for $svc, fewer than the $sent $target requests wrk completed"
+    done
+    # A retry means an upstream failed under load (and the answer came late): worth knowing.
+    retries=$(awk '/^lienthong_upstream_retries_total\{/ {s += $NF} END {print s + 0}' <<<"$metrics")
+    [ "$retries" = 0 ] || log "WARNING: lienthong retried $retries upstream calls during the runs"
 fi
 
 # ---- summary ------------------------------------------------------------------------------------
 echo
 echo "lienthong pass-through benchmark  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) CPUs"
 echo "wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s --latency, warm-up ${WARMUP}s, rounds $ROUNDS (median), pin $PIN"
-want lienthong && echo "lienthong --worker-threads $WORKERS, config variant: $VARIANT"
+want_gateway && echo "lienthong --worker-threads $WORKERS, config variant: $VARIANT"
 summarize "$RESULTS"
 if [ -s "$REJECTED" ]; then echo "$(wc -l <"$REJECTED") run(s) redone because the machine was busy (see rejected.tsv)"; fi
 if [ -n "$OUT" ]; then echo "raw wrk outputs and logs: $OUT"; fi
