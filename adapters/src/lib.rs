@@ -16,3 +16,4 @@ pub mod payment_platform;
 pub mod population;
 pub mod reply;
 pub mod vnpay;
+pub mod vnpost;

@@ -5,3 +5,4 @@ pub mod citizen;
 pub mod enterprise;
 pub mod notary;
 pub mod payment;
+pub mod shipment;
