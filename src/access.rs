@@ -84,6 +84,7 @@ fn registry_base_path(kind: crate::config::ServiceKind) -> &'static str {
         crate::config::ServiceKind::Enterprise => "/v1/enterprises",
         crate::config::ServiceKind::Notary => "/v1/notary/documents",
         crate::config::ServiceKind::Payments => "/v1/payments",
+        crate::config::ServiceKind::Shipments => "/v1/shipments",
     }
 }
 

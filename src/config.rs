@@ -74,6 +74,166 @@ pub struct Config {
     /// Fee payments: providers and their merchants, timings, the portal's webhook. Needed by a
     /// service of kind `payments`.
     pub payments: Option<PaymentsConfig>,
+    /// Shipments by public postal service: polling, the agencies' sender addresses, the portal's
+    /// webhook, the carrier's push callback. Needed by a service of kind `shipments`.
+    pub shipments: Option<ShipmentsConfig>,
+}
+
+/// Shipments by public postal service (regulation art. 16.2).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentsConfig {
+    /// How long an `Idempotency-Key` and its response are kept, in seconds (default and minimum 86 400).
+    #[serde(default = "default_idempotency_ttl_s")]
+    pub idempotency_ttl_s: u64,
+    /// How often open shipments are polled at the carrier, in seconds (default 300, at least 1).
+    #[serde(default = "default_poll_interval_s")]
+    pub poll_interval_s: u64,
+    /// Shipments asked about in one carrier call (default 100, at most 100).
+    #[serde(default = "default_poll_batch")]
+    pub poll_batch: u32,
+    /// A shipment that does not move is polled less and less often: the interval doubles after each
+    /// unchanged poll, up to this many seconds (default 21 600).
+    #[serde(default = "default_max_poll_backoff_s")]
+    pub max_poll_backoff_s: u64,
+    /// The sending agencies, with the address the carrier collects from. The first is the default.
+    pub senders: Vec<SenderConfig>,
+    /// Where `shipment.status_changed` events are POSTed (the portal), signed like payment events.
+    /// Absent: events stay in the outbox.
+    pub webhook: Option<WebhookConfig>,
+    /// HMAC-SHA256 key of the carrier's push callback (`X-VNPost-Signature`) at
+    /// `POST /v1/carriers/vnpost/push` (`env:NAME` or `file:PATH`, at least 16 bytes). Absent: the
+    /// endpoint answers 404 and only polling tracks shipments.
+    pub push_secret: Option<SecretRef>,
+}
+
+fn default_poll_interval_s() -> u64 {
+    300
+}
+fn default_poll_batch() -> u32 {
+    100
+}
+fn default_max_poll_backoff_s() -> u64 {
+    21_600
+}
+
+/// One sending agency and the address the carrier collects from.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderConfig {
+    /// The agency's code (shipments name it in `agency`).
+    pub agency: String,
+    /// Name shown to the carrier.
+    pub name: String,
+    /// Phone number (Vietnamese, `0` and 9 digits or `+84…`).
+    pub phone: String,
+    /// Street part of the address.
+    pub address: String,
+    /// Province code (2 digits, 63- or 34-province scheme).
+    pub province_code: String,
+    /// District code (3 digits; only in the 63-province scheme).
+    pub district_code: Option<String>,
+    /// Commune (ward) code (5 digits).
+    pub commune_code: String,
+}
+
+/// The postal carrier's account.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VnpostUpstream {
+    /// Account name (`TenDangNhap`).
+    pub username: String,
+    /// Password (`MatKhau`; `env:NAME` or `file:PATH`).
+    pub password: SecretRef,
+    /// The account's customer code, sent with orders and quotes.
+    pub customer_code: Option<String>,
+}
+
+impl ShipmentsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.idempotency_ttl_s < 86_400 {
+            return Err(ConfigError::invalid(
+                "shipments.idempotency_ttl_s",
+                "keys are kept at least 24 hours (86400)",
+            ));
+        }
+        if self.poll_interval_s == 0 {
+            return Err(ConfigError::invalid(
+                "shipments.poll_interval_s",
+                "must be at least 1",
+            ));
+        }
+        if self.poll_batch == 0 || self.poll_batch > 100 {
+            return Err(ConfigError::invalid(
+                "shipments.poll_batch",
+                "must be 1 to 100 (the carrier's batch limit)",
+            ));
+        }
+        if self.max_poll_backoff_s < self.poll_interval_s {
+            return Err(ConfigError::invalid(
+                "shipments.max_poll_backoff_s",
+                "must not be less than poll_interval_s",
+            ));
+        }
+        if self.senders.is_empty() {
+            return Err(ConfigError::invalid(
+                "shipments.senders",
+                "list at least one sending agency",
+            ));
+        }
+        let mut agencies = HashSet::new();
+        for (i, sender) in self.senders.iter().enumerate() {
+            let key = format!("shipments.senders[{i}]");
+            if !valid_name(&sender.agency) || !agencies.insert(sender.agency.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.agency"),
+                    "agency codes use letters, digits, `-`, `_`, `.`, once each",
+                ));
+            }
+            let mut errors = crate::validate::Errors::default();
+            crate::validate::check_postal_party(
+                &mut errors,
+                &key,
+                &crate::validate::PostalParty {
+                    name: &sender.name,
+                    phone: &sender.phone,
+                    address: &sender.address,
+                    province_code: &sender.province_code,
+                    district_code: sender.district_code.as_deref(),
+                    commune_code: &sender.commune_code,
+                },
+            );
+            if let Some(e) = errors.0.first() {
+                return Err(ConfigError::invalid(e.field.clone(), e.message.clone()));
+            }
+        }
+        if let Some(w) = &self.webhook {
+            w.validate("shipments.webhook")?;
+        }
+        Ok(())
+    }
+}
+
+impl WebhookConfig {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let uri: http::Uri = self
+            .url
+            .parse()
+            .map_err(|e| ConfigError::invalid(format!("{key}.url"), format!("not a URL: {e}")))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+            return Err(ConfigError::invalid(
+                format!("{key}.url"),
+                "must be an absolute http:// or https:// URL",
+            ));
+        }
+        if self.timeout_ms == 0 || self.poll_interval_ms == 0 {
+            return Err(ConfigError::invalid(
+                format!("{key}.timeout_ms"),
+                "timeout_ms and poll_interval_ms must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Fee payments (regulation art. 7.3, 11.2, 15).
@@ -310,13 +470,7 @@ impl PaymentsConfig {
             }
         }
         if let Some(w) = &self.webhook {
-            http_url("payments.webhook.url", &w.url)?;
-            if w.timeout_ms == 0 || w.poll_interval_ms == 0 {
-                return Err(ConfigError::invalid(
-                    "payments.webhook.timeout_ms",
-                    "timeout_ms and poll_interval_ms must be greater than 0",
-                ));
-            }
+            w.validate("payments.webhook")?;
         }
         Ok(())
     }
@@ -544,6 +698,9 @@ pub struct ServiceConfig {
     pub retry: Option<crate::resilience::retry::RetryConfig>,
     /// Concurrency and rate caps on calls to the upstream (registry kinds; default: none).
     pub outbound: Option<crate::resilience::limits::OutboundConfig>,
+    /// The postal carrier's account (kind `shipments`).
+    #[serde(default)]
+    pub vnpost: Option<VnpostUpstream>,
 }
 
 /// The enterprise registry's OAuth2 client (NGSP consumer key and secret).
@@ -633,6 +790,10 @@ pub enum ServiceKind {
     /// Fee payments behind `/v1/payments` (operations `create` and `read`), set up in `[payments]`.
     /// Its `base_url` is the gateway's own public URL, under which providers send citizens back.
     Payments,
+    /// Shipments by public postal service behind `/v1/shipments` (operations `create`, `read`,
+    /// `cancel`, `quote`), set up in `[shipments]`. Its `base_url` is the carrier's API (VNPost),
+    /// its account in `vnpost`.
+    Shipments,
 }
 
 impl ServiceKind {
@@ -644,6 +805,7 @@ impl ServiceKind {
             ServiceKind::Enterprise => &["lookup"],
             ServiceKind::Notary => &["lookup", "verify"],
             ServiceKind::Payments => &["create", "read"],
+            ServiceKind::Shipments => &["create", "read", "cancel", "quote"],
         }
     }
 
@@ -655,6 +817,7 @@ impl ServiceKind {
             ServiceKind::Enterprise => "enterprise",
             ServiceKind::Notary => "notary",
             ServiceKind::Payments => "payments",
+            ServiceKind::Shipments => "shipments",
         }
     }
 }
@@ -988,6 +1151,40 @@ impl Config {
                         ));
                     }
                 }
+                ServiceKind::Shipments => {
+                    if !svc.routes.is_empty() {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.routes"),
+                            "a shipments service has fixed operations: no routes",
+                        ));
+                    }
+                    if svc.vnpost.is_none() {
+                        return Err(ConfigError::invalid(
+                            format!("{key}.vnpost"),
+                            "a shipments service needs the carrier account (`username`, `password`)",
+                        ));
+                    }
+                    if self.shipments.is_none() {
+                        return Err(ConfigError::invalid(
+                            "shipments",
+                            format!(
+                                "service `{name}` is of kind shipments: the [shipments] table is required"
+                            ),
+                        ));
+                    }
+                    if self
+                        .services
+                        .values()
+                        .filter(|s| s.kind == ServiceKind::Shipments)
+                        .count()
+                        > 1
+                    {
+                        return Err(ConfigError::invalid(
+                            key,
+                            "only one shipments service may be configured",
+                        ));
+                    }
+                }
                 ServiceKind::Notary => {
                     if !svc.routes.is_empty() {
                         return Err(ConfigError::invalid(
@@ -1236,6 +1433,9 @@ impl Config {
         }
         if let Some(p) = &self.payments {
             p.validate()?;
+        }
+        if let Some(s) = &self.shipments {
+            s.validate()?;
         }
         if !(self.store.url.starts_with("sqlite:")) {
             return Err(ConfigError::invalid(

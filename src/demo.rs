@@ -45,6 +45,36 @@ pub struct DemoUpstreams {
     pub vnpay: SocketAddr,
     /// The national payment platform mock.
     pub payment_platform: SocketAddr,
+    /// The VNPost mock (the postal carrier).
+    pub vnpost: SocketAddr,
+}
+
+/// The demo VNPost account (the VNPost mock's default).
+pub const VNPOST_USERNAME: &str = "0900000001";
+/// The demo VNPost password (the VNPost mock's default).
+pub const VNPOST_PASSWORD: &str = "demo-vnpost-password";
+/// The key the VNPost mock signs its status pushes with in demo mode.
+pub const VNPOST_PUSH_SECRET: &str = "demo-vnpost-push-secret";
+
+/// The demo shipments section: the province's one-stop centre in Huế as sender, pushes on.
+fn shipments_config() -> crate::config::ShipmentsConfig {
+    crate::config::ShipmentsConfig {
+        idempotency_ttl_s: 86_400,
+        poll_interval_s: 30,
+        poll_batch: 100,
+        max_poll_backoff_s: 600,
+        senders: vec![crate::config::SenderConfig {
+            agency: "TTPVHCC-HUE".into(),
+            name: "Trung tâm Phục vụ hành chính công tỉnh".into(),
+            phone: "0234382212".into(),
+            address: "01 Lê Lai".into(),
+            province_code: "46".into(),
+            district_code: None,
+            commune_code: "19774".into(),
+        }],
+        webhook: None,
+        push_secret: Some(SecretRef::inline(VNPOST_PUSH_SECRET.as_bytes().to_vec())),
+    }
 }
 
 /// The demo VNPay merchant (the VNPay mock's default merchant).
@@ -115,6 +145,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             cache: None,
             lookup_cache: None,
             routes: vec![],
+            vnpost: None,
         },
     );
     services.insert(
@@ -144,6 +175,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             cache: None,
             lookup_cache: None,
             routes: vec![],
+            vnpost: None,
         },
     );
     services.insert(
@@ -176,6 +208,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             cache: None,
             lookup_cache: None,
             routes: vec![],
+            vnpost: None,
         },
     );
     services.insert(
@@ -199,6 +232,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             cache: None,
             lookup_cache: None,
             routes: vec![route("list_procedures", "GET", "/procedures"), route("get_procedure", "GET", "/procedures/{code}")],
+            vnpost: None,
         },
     );
     services.insert(
@@ -224,6 +258,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             cache: None,
             lookup_cache: None,
             routes: vec![route("get_dossier", "GET", "/dossiers/{id}")],
+            vnpost: None,
         },
     );
     services.insert(
@@ -249,6 +284,37 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             cache: None,
             lookup_cache: None,
             routes: vec![],
+            vnpost: None,
+        },
+    );
+    services.insert(
+        "postal".to_owned(),
+        ServiceConfig {
+            kind: ServiceKind::Shipments,
+            description:
+                "Gửi kết quả, nhận hồ sơ qua bưu chính công ích (VNPost, mock): /v1/shipments"
+                    .into(),
+            base_url: format!("http://{}", upstreams.vnpost),
+            timeout_ms: 10_000,
+            connect_timeout_ms: 2_000,
+            personal_data: false,
+            ca_bundle: None,
+            client_cert: None,
+            client_key: None,
+            retry: None,
+            outbound: None,
+            population: None,
+            breaker: Default::default(),
+            enterprise: None,
+            notary: None,
+            cache: None,
+            lookup_cache: None,
+            routes: vec![],
+            vnpost: Some(crate::config::VnpostUpstream {
+                username: VNPOST_USERNAME.into(),
+                password: SecretRef::inline(VNPOST_PASSWORD.as_bytes().to_vec()),
+                customer_code: None,
+            }),
         },
     );
     let allow_all = |svc: &str| AllowRule {
@@ -287,6 +353,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
                     allow_all("enterprise"),
                     allow_all("notary"),
                     allow_all("payments"),
+                    allow_all("postal"),
                 ],
             },
             ClientConfig {
@@ -314,6 +381,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             )),
         },
         payments: Some(payments_config(&upstreams)),
+        shipments: Some(shipments_config()),
     }
 }
 
@@ -341,6 +409,11 @@ Try:
        "items":[{{"code":"LP-CT","name":"Le phi chung thuc","amount_vnd":50000}}]}}'
   (open the pay_url, append &mock_choice=pay to pay at once; VNPay merchant {VNPAY_TMN_CODE},
    hash secret {VNPAY_HASH_SECRET}: sign your own IPNs to GET http://{addr}/v1/providers/vnpay/ipn)
+  curl -s http://{addr}/v1/shipments -H 'Authorization: Bearer {PORTAL_API_KEY}' -H 'Idempotency-Key: "ship-1"' \
+       -H 'Content-Type: application/json' -d '{{"dossier_id":"HS-2026-0001","purpose":"return_result",
+       "receiver":{{"name":"Nguyễn Văn An","phone":"0987654321","address":"12 Nguyễn Huệ",
+       "province_code":"46","commune_code":"19774"}},"service":"EMS","weight_g":300}}'
+  (then GET /v1/shipments/{{shipment_id}}: the VNPost mock moves it one status a minute)
   curl -s http://{addr}/metrics
 "#
     )
@@ -359,6 +432,7 @@ mod tests {
                 notary: "127.0.0.1:9".parse().unwrap(),
                 vnpay: "127.0.0.1:9".parse().unwrap(),
                 payment_platform: "127.0.0.1:9".parse().unwrap(),
+                vnpost: "127.0.0.1:9".parse().unwrap(),
             },
         );
         c.validate().unwrap();

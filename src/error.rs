@@ -50,11 +50,13 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// The first request with this `Idempotency-Key` is still being processed.
     IdempotencyKeyInProgress,
+    /// The carrier no longer allows cancelling this shipment (it was collected, or is final).
+    ShipmentNotCancellable,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -74,6 +76,7 @@ impl ErrorCode {
         Self::IdempotencyKeyRequired,
         Self::IdempotencyKeyReused,
         Self::IdempotencyKeyInProgress,
+        Self::ShipmentNotCancellable,
     ];
 
     /// The stable snake_case name sent as `code`.
@@ -98,6 +101,7 @@ impl ErrorCode {
             Self::IdempotencyKeyRequired => "idempotency_key_required",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::IdempotencyKeyInProgress => "idempotency_key_in_progress",
+            Self::ShipmentNotCancellable => "shipment_not_cancellable",
         }
     }
 
@@ -110,7 +114,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidRequest | Self::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
+            Self::IdempotencyKeyInProgress | Self::ShipmentNotCancellable => StatusCode::CONFLICT,
             Self::ValidationFailed | Self::ConfigRejected => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -150,6 +154,7 @@ impl ErrorCode {
             Self::IdempotencyKeyRequired => "Idempotency-Key required",
             Self::IdempotencyKeyReused => "Idempotency-Key reused",
             Self::IdempotencyKeyInProgress => "Request in progress",
+            Self::ShipmentNotCancellable => "Shipment not cancellable",
         }
     }
 
@@ -239,6 +244,12 @@ impl ErrorCode {
             }
             (Self::IdempotencyKeyInProgress, Lang::En) => {
                 "The first request with this Idempotency-Key is still being processed; retry later."
+            }
+            (Self::ShipmentNotCancellable, Lang::Vi) => {
+                "Bưu gửi không thể hủy nữa: bưu điện đã nhận hàng hoặc bưu gửi đã kết thúc."
+            }
+            (Self::ShipmentNotCancellable, Lang::En) => {
+                "The shipment can no longer be cancelled: the carrier has collected it or it is final."
             }
         }
     }

@@ -73,6 +73,8 @@ pub struct Runtime {
     pub audit_key: crate::audit::SubjectKey,
     /// Fee payments, if configured.
     pub payments: Option<Arc<crate::payments::PaymentsService>>,
+    /// Shipments by public postal service, if configured.
+    pub shipments: Option<Arc<crate::shipments::ShipmentsService>>,
 }
 
 /// Where the config comes from, for reloads.
@@ -125,6 +127,7 @@ impl Runtime {
         let mut enterprise = None;
         let mut notary = None;
         let mut payments = None;
+        let mut shipments = None;
         for (name, svc) in &config.services {
             match svc.kind {
                 crate::config::ServiceKind::Passthrough => {
@@ -151,6 +154,14 @@ impl Runtime {
                         .ok_or_else(|| invalid("payments", "required".into()))?;
                     let built = crate::payments::PaymentsService::build(name, svc, cfg)?;
                     payments = Some(Arc::new(built));
+                }
+                crate::config::ServiceKind::Shipments => {
+                    let cfg = config
+                        .shipments
+                        .as_ref()
+                        .ok_or_else(|| invalid("shipments", "required".into()))?;
+                    let built = crate::shipments::ShipmentsService::build(name, svc, cfg)?;
+                    shipments = Some(Arc::new(built));
                 }
             }
         }
@@ -208,6 +219,7 @@ impl Runtime {
             notary,
             audit_key,
             payments,
+            shipments,
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod gateway;
 pub mod health;
+pub mod idempotency;
 pub mod keys;
 pub mod payments;
 pub mod proxy;
@@ -21,6 +22,7 @@ pub mod ratelimit;
 pub mod registry;
 pub mod resilience;
 pub mod server;
+pub mod shipments;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
@@ -72,6 +74,12 @@ pub fn router(gw: Arc<Gateway>) -> App {
             "/v1/admin/payments/outbox/{id}/replay",
             post(admin::replay_payment_event),
         )
+        .route("/v1/shipments", post(shipments::api::create))
+        .route("/v1/shipments/quote", post(shipments::api::quote))
+        .route(
+            "/v1/shipments/{id}",
+            get(shipments::api::get).delete(shipments::api::cancel),
+        )
         .route_layer(from_fn_with_state(gw.clone(), auth::require_client));
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
@@ -96,6 +104,10 @@ pub fn router(gw: Arc<Gateway>) -> App {
         .route(
             "/v1/providers/payment-platform/return",
             get(payments::callbacks::platform_return),
+        )
+        .route(
+            "/v1/carriers/vnpost/push",
+            post(shipments::push::vnpost_push),
         )
         .merge(authenticated)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound) })

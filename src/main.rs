@@ -438,6 +438,8 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         p.callback_url = format!("http://127.0.0.1:{port}/v1/providers/payment-platform/callback");
         p.return_url = format!("http://127.0.0.1:{port}/v1/providers/payment-platform/return");
     }
+    mocks.vnpost.push_url = Some(format!("http://127.0.0.1:{port}/v1/carriers/vnpost/push"));
+    mocks.vnpost.push_secret = Some(lienthong::demo::VNPOST_PUSH_SECRET.to_owned());
     let set = lienthong_mocks::set::MockSet::start(&mocks)
         .await
         .context("starting the mocks")?;
@@ -455,6 +457,7 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
             notary: addr("notary")?,
             vnpay: addr("vnpay")?,
             payment_platform: addr("payment_platform")?,
+            vnpost: addr("vnpost")?,
         },
     );
     let addr = config.listeners[0].addr;
@@ -482,7 +485,8 @@ async fn serve(
     for l in &listeners {
         tracing::info!(addr = %l.local_addr, "listening");
     }
-    let workers = lienthong::payments::spawn_workers(gw.clone());
+    let mut workers = lienthong::payments::spawn_workers(gw.clone());
+    workers.extend(lienthong::shipments::spawn_workers(gw.clone()));
     let server = RunningServer::start(
         listeners,
         lienthong::router(gw.clone()),

@@ -204,6 +204,112 @@ pub fn check_full_name(errors: &mut Errors, field: &str, name: &str) {
     }
 }
 
+/// Province codes of the two-level scheme in force since 1 July 2025 (34 provinces; Huế keeps 46).
+const PROVINCES_34: [u16; 34] = [
+    1, 4, 8, 11, 12, 14, 15, 19, 20, 22, 24, 25, 31, 33, 37, 38, 40, 42, 44, 46, 48, 51, 52, 56,
+    66, 68, 75, 79, 80, 82, 86, 91, 92, 96,
+];
+
+/// A Vietnamese phone number in national form (`0` and 9 digits, as the carrier wants it), from
+/// `0…`, `84…` or `+84…` with optional spaces, dots or dashes. `None` if it is not one.
+pub fn vn_phone(raw: &str) -> Option<String> {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-'))
+        .collect();
+    let rest = compact
+        .strip_prefix("+84")
+        .or_else(|| compact.strip_prefix("84").filter(|r| r.len() == 9))
+        .map(|r| format!("0{r}"))
+        .unwrap_or(compact);
+    let ok = rest.len() == 10
+        && rest.bytes().all(|b| b.is_ascii_digit())
+        && rest.starts_with('0')
+        // Mobile prefixes 03, 05, 07, 08, 09; landlines 02x.
+        && matches!(rest.as_bytes().get(1), Some(b'2' | b'3' | b'5' | b'7' | b'8' | b'9'));
+    ok.then_some(rest)
+}
+
+/// A province code as two digits (`"046"` → `"46"`), if it is a province of either scheme; the
+/// bool says whether it is a province of the 34-province scheme.
+pub fn province_code(raw: &str) -> Option<(String, bool)> {
+    let digits = match raw.len() {
+        2 => raw,
+        3 => raw.strip_prefix('0')?,
+        _ => return None,
+    };
+    let n: u16 = digits.parse().ok()?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || !known_province(n) {
+        return None;
+    }
+    Some((digits.to_owned(), PROVINCES_34.contains(&n)))
+}
+
+/// A postal address and contact to check.
+#[derive(Debug, Clone, Copy)]
+pub struct PostalParty<'a> {
+    /// Full name.
+    pub name: &'a str,
+    /// Phone.
+    pub phone: &'a str,
+    /// Street part of the address.
+    pub address: &'a str,
+    /// Province code.
+    pub province_code: &'a str,
+    /// District code (63-province scheme), if any.
+    pub district_code: Option<&'a str>,
+    /// Commune (ward) code.
+    pub commune_code: &'a str,
+}
+
+fn digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Checks a sender or receiver, naming fields under `prefix` (`receiver.phone`). Both province
+/// schemes are accepted: with a district code the address is of the 63-province, three-level
+/// scheme; without, of the 34-province, two-level scheme.
+pub fn check_postal_party(errors: &mut Errors, prefix: &str, p: &PostalParty<'_>) {
+    let field = |name: &str| format!("{prefix}.{name}");
+    let text = |errors: &mut Errors, name: &str, v: &str, max: usize| {
+        if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+            errors.add(
+                &field(name),
+                "length",
+                format!("must be 1 to {max} characters, no control characters"),
+            );
+        }
+    };
+    text(errors, "name", p.name, 200);
+    text(errors, "address", p.address, 500);
+    if vn_phone(p.phone).is_none() {
+        errors.add(
+            &field("phone"),
+            "format",
+            "must be a Vietnamese phone number: 0 and 9 digits (or +84 and 9 digits)",
+        );
+    }
+    match (province_code(p.province_code), p.district_code) {
+        (None, _) => errors.add(
+            &field("province_code"),
+            "unknown",
+            "not a province code of the 63-province or the 34-province scheme",
+        ),
+        (Some((_, in_34)), None) if !in_34 => errors.add(
+            &field("province_code"),
+            "scheme",
+            "a province of the old 63-province scheme needs its district_code (or use the 34-province code)",
+        ),
+        (Some(_), Some(d)) if !digits(d, 3) => {
+            errors.add(&field("district_code"), "format", "must be 3 digits")
+        }
+        _ => {}
+    }
+    if !digits(p.commune_code, 5) {
+        errors.add(&field("commune_code"), "format", "must be 5 digits");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +368,65 @@ mod tests {
         check_full_name(&mut e, "full_name", "X");
         check_full_name(&mut e, "full_name", "Robert'); DROP");
         assert_eq!(e.0.len(), 2);
+    }
+
+    #[test]
+    fn vietnamese_phones_are_normalised() {
+        assert_eq!(
+            super::vn_phone("0912 345 678").as_deref(),
+            Some("0912345678")
+        );
+        assert_eq!(
+            super::vn_phone("+84912345678").as_deref(),
+            Some("0912345678")
+        );
+        assert_eq!(
+            super::vn_phone("84912345678").as_deref(),
+            Some("0912345678")
+        );
+        // 11-digit landlines are refused: the carrier takes 0 and 9 digits only.
+        assert_eq!(super::vn_phone("0234.3822.123"), None);
+        for bad in [
+            "091234567",
+            "1912345678",
+            "0112345678",
+            "09123456789",
+            "09l2345678",
+            "",
+        ] {
+            assert_eq!(super::vn_phone(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn both_province_schemes_are_accepted() {
+        assert_eq!(super::province_code("46"), Some(("46".into(), true)));
+        assert_eq!(super::province_code("046"), Some(("46".into(), true)));
+        // Thừa Thiên Huế's neighbour Quảng Trị (45) merged into 44 in the new scheme.
+        assert_eq!(super::province_code("45"), Some(("45".into(), false)));
+        assert_eq!(super::province_code("03"), None);
+        assert_eq!(super::province_code("99"), None);
+        let mut e = super::Errors::default();
+        let p = super::PostalParty {
+            name: "Nguyễn Văn An",
+            phone: "0987654321",
+            address: "12 Nguyễn Huệ",
+            province_code: "45",
+            district_code: None,
+            commune_code: "19001",
+        };
+        super::check_postal_party(&mut e, "receiver", &p);
+        assert_eq!(e.0.len(), 1);
+        assert_eq!(e.0[0].field, "receiver.province_code");
+        let mut e = super::Errors::default();
+        super::check_postal_party(
+            &mut e,
+            "receiver",
+            &super::PostalParty {
+                district_code: Some("461"),
+                ..p
+            },
+        );
+        assert!(e.is_empty(), "{e:?}");
     }
 }

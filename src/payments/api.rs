@@ -6,25 +6,20 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use lienthong_adapters::canonical::payment::{PayOrder, format_gmt7};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode};
 use crate::gateway::Gateway;
 use crate::store::{
-    IdempotencyBegin, IdempotentResponse, NewPayment, PaymentItem, PaymentRecord, PaymentStatus,
-    now_ms,
+    IdempotentResponse, NewPayment, PaymentItem, PaymentRecord, PaymentStatus, now_ms,
 };
 use crate::telemetry::LoggedService;
 use crate::validate::Errors;
 
 use super::{PaymentsService, rfc3339};
-
-/// How long a first request may hold its key before another may take it over (its process died).
-const IDEMPOTENCY_LEASE_MS: i64 = 60_000;
 
 /// Body of `POST /v1/payments`.
 #[derive(Debug, Deserialize)]
@@ -65,28 +60,6 @@ pub(crate) fn logged(svc: &PaymentsService, op: &'static str, mut resp: Response
         operation: Some(Arc::from(op)),
     });
     resp
-}
-
-/// The idempotency key: an RFC 8941 sf-string (quoted) or, leniently, the bare text.
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let raw = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::new(ErrorCode::IdempotencyKeyRequired))?
-        .trim();
-    let key = raw
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .unwrap_or(raw);
-    if key.is_empty()
-        || key.len() > 255
-        || !key
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-    {
-        return Err(ApiError::new(ErrorCode::IdempotencyKeyRequired));
-    }
-    Ok(key.to_owned())
 }
 
 fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError> {
@@ -163,58 +136,6 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
     }
 }
 
-/// Canonical JSON of the body (object keys sorted at every level, no whitespace), hashed: the same
-/// request written differently is still the same request.
-fn fingerprint(body: &[u8]) -> Result<String, ApiError> {
-    fn write(v: &serde_json::Value, out: &mut String) {
-        match v {
-            serde_json::Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
-                    out.push(':');
-                    if let Some(v) = map.get(k) {
-                        write(v, out);
-                    }
-                }
-                out.push('}');
-            }
-            serde_json::Value::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(item, out);
-                }
-                out.push(']');
-            }
-            scalar => out.push_str(&scalar.to_string()),
-        }
-    }
-    let v: serde_json::Value = crate::extract::parse_json(body)?;
-    let mut canonical = String::new();
-    write(&v, &mut canonical);
-    Ok(hex::encode(Sha256::digest(canonical.as_bytes())))
-}
-
-fn json_response(status: StatusCode, body: String, location: Option<&str>) -> Response {
-    let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    if let Some(l) = location.and_then(|l| http::HeaderValue::from_str(l).ok()) {
-        resp.headers_mut().insert(header::LOCATION, l);
-    }
-    resp
-}
-
 /// `POST /v1/payments` → 201 `{payment_id, status, pay_url, expires_at}`.
 pub async fn create(
     State(gw): State<Arc<Gateway>>,
@@ -244,44 +165,27 @@ async fn create_inner(
     if !client.may_call(&svc.name, "create") {
         return Err(ApiError::new(ErrorCode::Forbidden));
     }
-    let key = idempotency_key(headers)?;
-    if !crate::extract::is_json_content_type(headers) {
-        return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
-    }
-    let bytes = body.map_err(|r| crate::extract::body_rejection(&r))?;
-    let fp = fingerprint(&bytes)?;
-    let req: CreatePayment = crate::extract::parse_json(&bytes)?;
-    validate(&req, svc)?;
-
     let ttl_ms =
         i64::try_from(svc.settings.idempotency_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let store = gw.store.as_ref();
-    match store
-        .idempotency_begin(&client.id, &key, &fp, ttl_ms, IDEMPOTENCY_LEASE_MS)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-    {
-        IdempotencyBegin::Started => {}
-        IdempotencyBegin::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let id = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["payment_id"].as_str().map(str::to_owned));
-            let location = id.map(|id| format!("/v1/payments/{id}"));
-            return Ok(json_response(status, body, location.as_deref()));
-        }
-        IdempotencyBegin::Mismatch => return Err(ApiError::new(ErrorCode::IdempotencyKeyReused)),
-        IdempotencyBegin::InProgress => {
-            return Err(ApiError::new(ErrorCode::IdempotencyKeyInProgress).with_retry_after(1));
-        }
-    }
-    let result = open_payment(gw, svc, identity, &key, req).await;
-    if result.is_err()
-        && let Err(e) = store.idempotency_abandon(&client.id, &key).await
-    {
-        tracing::error!(error = %e, "could not release an idempotency key");
-    }
-    result
+    let resource = crate::idempotency::Resource {
+        collection: "/v1/payments",
+        id_field: "payment_id",
+        ttl_ms,
+    };
+    crate::idempotency::run(
+        gw,
+        &client.id,
+        headers,
+        body,
+        resource,
+        |bytes| {
+            let req: CreatePayment = crate::extract::parse_json(bytes)?;
+            validate(&req, svc)?;
+            Ok(req)
+        },
+        |key, req| async move { open_payment(gw, svc, identity, &key, req).await },
+    )
+    .await
 }
 
 async fn open_payment(
@@ -390,7 +294,7 @@ async fn open_payment(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     tracing::info!(payment_id = %record.id, provider = %record.provider, agency = %record.agency, "payment opened");
-    Ok(json_response(
+    Ok(crate::idempotency::json_response(
         StatusCode::CREATED,
         body,
         Some(&format!("/v1/payments/{}", record.id)),
@@ -468,19 +372,4 @@ pub async fn get(
         Err(e) => e.into_response(),
     };
     logged(&svc, "read", resp)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fingerprints_ignore_key_order_and_whitespace_only() {
-        let a = super::fingerprint(br#"{"b":1,"a":{"y":[1,{"q":2,"p":3}],"x":"s"}}"#).unwrap();
-        let b = super::fingerprint(
-            b"{ \"a\": {\"x\": \"s\", \"y\": [1, {\"p\": 3, \"q\": 2}]}, \"b\": 1 }",
-        )
-        .unwrap();
-        let c = super::fingerprint(br#"{"b":1,"a":{"y":[{"q":2,"p":3},1],"x":"s"}}"#).unwrap();
-        assert_eq!(a, b);
-        assert_ne!(a, c, "array order matters");
-    }
 }

@@ -26,19 +26,7 @@ use crate::store::{
 };
 use provider::{Allowlist, PaymentProvider, PlatformProvider, VnpayProvider};
 
-/// The portal's webhook, ready to call.
-pub struct Webhook {
-    /// URL.
-    pub url: String,
-    /// HMAC-SHA256 key.
-    pub secret: Vec<u8>,
-    /// HTTP client with the delivery timeout.
-    pub http: reqwest::Client,
-    /// Retry for at most this long, then give up (ms).
-    pub give_up_after_ms: i64,
-    /// Outbox poll interval.
-    pub poll_interval: Duration,
-}
+pub use outbox::Webhook;
 
 /// The configured payments service.
 pub struct PaymentsService {
@@ -115,36 +103,11 @@ impl PaymentsService {
                 }))
             }
         };
-        let webhook = match &cfg.webhook {
-            None => None,
-            Some(w) => {
-                let key = secret("payments.webhook.secret".into(), &w.secret)?;
-                if key.len() < 32 {
-                    return Err(invalid(
-                        "payments.webhook.secret".into(),
-                        "must be at least 32 bytes".into(),
-                    ));
-                }
-                let http = reqwest::Client::builder()
-                    .use_preconfigured_tls(
-                        crate::tls::public_client_config()
-                            .map_err(|e| invalid("payments.webhook".into(), e))?,
-                    )
-                    .timeout(Duration::from_millis(w.timeout_ms))
-                    .connect_timeout(Duration::from_millis(w.timeout_ms.min(5_000)))
-                    .no_proxy()
-                    .build()
-                    .map_err(|e| invalid("payments.webhook".into(), e.to_string()))?;
-                Some(Webhook {
-                    url: w.url.clone(),
-                    secret: key,
-                    http,
-                    give_up_after_ms: i64::try_from(w.give_up_after_s.saturating_mul(1000))
-                        .unwrap_or(i64::MAX),
-                    poll_interval: Duration::from_millis(w.poll_interval_ms),
-                })
-            }
-        };
+        let webhook = cfg
+            .webhook
+            .as_ref()
+            .map(|w| Webhook::build("payments.webhook", w))
+            .transpose()?;
         Ok(PaymentsService {
             name: Arc::from(name),
             public_base: svc.base_url.trim_end_matches('/').to_owned(),

@@ -1,4 +1,5 @@
-//! Portal notifications: the outbox worker POSTs each event to the portal's webhook, signed
+//! Portal notifications: the outbox worker POSTs each event to the portal's webhook for its kind
+//! (`payment.*` to `payments.webhook`, `shipment.*` to `shipments.webhook`), signed
 //! `Lienthong-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, with the event id in
 //! the body and in `Lienthong-Event-Id` for dedupe. At least once: a failure is retried with
 //! exponential backoff and jitter until `give_up_after_s`, then the event is `failed` and an admin
@@ -10,10 +11,86 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::config::{ConfigError, WebhookConfig};
 use crate::gateway::Gateway;
 use crate::store::{OutboxEvent, now_ms};
 
-use super::Webhook;
+/// The portal's webhook, ready to call.
+pub struct Webhook {
+    /// URL.
+    pub url: String,
+    /// HMAC-SHA256 key.
+    pub secret: Vec<u8>,
+    /// HTTP client with the delivery timeout.
+    pub http: reqwest::Client,
+    /// Retry for at most this long, then give up (ms).
+    pub give_up_after_ms: i64,
+    /// Outbox poll interval.
+    pub poll_interval: Duration,
+}
+
+impl Webhook {
+    /// Reads the secret and builds the client of a webhook configured at `key` (for messages).
+    pub fn build(key: &str, w: &WebhookConfig) -> Result<Webhook, ConfigError> {
+        let invalid = |key: String, reason: String| ConfigError::Invalid { key, reason };
+        let secret = w
+            .secret
+            .resolve()
+            .map_err(|e| invalid(format!("{key}.secret"), e))?;
+        if secret.len() < 32 {
+            return Err(invalid(
+                format!("{key}.secret"),
+                "must be at least 32 bytes".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(
+                crate::tls::public_client_config().map_err(|e| invalid(key.to_owned(), e))?,
+            )
+            .timeout(Duration::from_millis(w.timeout_ms))
+            .connect_timeout(Duration::from_millis(w.timeout_ms.min(5_000)))
+            .no_proxy()
+            .build()
+            .map_err(|e| invalid(key.to_owned(), e.to_string()))?;
+        Ok(Webhook {
+            url: w.url.clone(),
+            secret,
+            http,
+            give_up_after_ms: i64::try_from(w.give_up_after_s.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            poll_interval: Duration::from_millis(w.poll_interval_ms),
+        })
+    }
+}
+
+/// The webhooks of the configured event kinds: `(event type prefix, webhook)`.
+fn channels(gw: &Gateway) -> Vec<(&'static str, Arc<dyn AsRefWebhook>)> {
+    let rt = gw.runtime();
+    let mut out: Vec<(&'static str, Arc<dyn AsRefWebhook>)> = Vec::new();
+    if let Some(p) = rt.payments.clone()
+        && p.webhook.is_some()
+    {
+        out.push(("payment.", p));
+    }
+    if let Some(s) = rt.shipments.clone()
+        && s.webhook.is_some()
+    {
+        out.push(("shipment.", s));
+    }
+    out
+}
+
+/// A service that may own a webhook (kept alive while its events are delivered, across reloads).
+pub trait AsRefWebhook: Send + Sync {
+    /// Its webhook, if configured.
+    fn webhook(&self) -> Option<&Webhook>;
+}
+
+impl AsRefWebhook for super::PaymentsService {
+    fn webhook(&self) -> Option<&Webhook> {
+        self.webhook.as_ref()
+    }
+}
 
 /// The signature header's value for a body sent at `t` (Unix seconds).
 pub fn signature(secret: &[u8], t: i64, body: &str) -> String {
@@ -65,13 +142,17 @@ async fn deliver(webhook: &Webhook, ev: &OutboxEvent) -> Result<(), String> {
 
 /// Delivers every due event once. Returns how many were delivered.
 pub async fn deliver_due(gw: &Gateway) -> usize {
-    let Some(svc) = gw.runtime().payments.clone() else {
-        return 0;
-    };
-    let Some(webhook) = svc.webhook.as_ref() else {
-        return 0;
-    };
-    let due = match gw.store.outbox_due(now_ms(), 100).await {
+    let mut delivered = 0;
+    for (prefix, owner) in channels(gw) {
+        if let Some(webhook) = owner.webhook() {
+            delivered += deliver_due_to(gw, prefix, webhook).await;
+        }
+    }
+    delivered
+}
+
+async fn deliver_due_to(gw: &Gateway, prefix: &str, webhook: &Webhook) -> usize {
+    let due = match gw.store.outbox_due_of_type(prefix, now_ms(), 100).await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(error = %e, "outbox read failed");
@@ -105,13 +186,13 @@ pub async fn deliver_due(gw: &Gateway) -> usize {
     delivered
 }
 
-/// Polls the outbox for as long as the process lives.
+/// Polls the outbox for as long as the process lives (at the shortest configured interval).
 pub async fn run(gw: Arc<Gateway>) {
     let interval = |gw: &Gateway| {
-        gw.runtime()
-            .payments
-            .as_ref()
-            .and_then(|s| s.webhook.as_ref().map(|w| w.poll_interval))
+        channels(gw)
+            .iter()
+            .filter_map(|(_, o)| o.webhook().map(|w| w.poll_interval))
+            .min()
             .unwrap_or(Duration::from_secs(1))
     };
     super::run_every(gw, interval, |gw| async move {

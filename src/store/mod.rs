@@ -4,8 +4,10 @@
 
 pub mod group_commit;
 mod payments;
+mod shipments;
 mod sqlite;
 mod sqlite_payments;
+mod sqlite_shipments;
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ pub use payments::{
     Evidence, IdempotencyBegin, IdempotentResponse, NewOutboxEvent, NewPayment, OutboxEvent,
     PaymentChange, PaymentItem, PaymentRecord, PaymentStatus, SettleOutcome, Settlement,
 };
+pub use shipments::{NewShipment, ShipmentHistoryEntry, ShipmentRecord, ShipmentUpdate};
 pub use sqlite::SqliteStore;
 
 /// A store failure. Callers see `internal`; the cause goes to the log.
@@ -177,6 +180,41 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<OutboxEvent>, StoreError>;
     /// Puts a given-up event back in the queue for delivery now. Returns whether it was `failed`.
     async fn outbox_replay(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Outbox events due at `now_ms` whose type starts with `type_prefix` (`payment.`,
+    /// `shipment.`), oldest first: each kind goes to its own webhook.
+    async fn outbox_due_of_type(
+        &self,
+        type_prefix: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    // ---- Shipments (`shipments.rs`, `sqlite_shipments.rs`) ----
+
+    /// Inserts a shipment with its first history row, completing its idempotency key in the same
+    /// transaction.
+    async fn insert_shipment(&self, shipment: &NewShipment) -> Result<(), StoreError>;
+    /// One shipment.
+    async fn shipment(&self, id: &str) -> Result<Option<ShipmentRecord>, StoreError>;
+    /// The shipment a carrier's order id names.
+    async fn shipment_by_carrier_order(
+        &self,
+        carrier: &str,
+        carrier_order_id: &str,
+    ) -> Result<Option<ShipmentRecord>, StoreError>;
+    /// A shipment's history, oldest first.
+    async fn shipment_history(&self, id: &str) -> Result<Vec<ShipmentHistoryEntry>, StoreError>;
+    /// Open shipments due for a poll at `now_ms`, most overdue first.
+    async fn shipments_due(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ShipmentRecord>, StoreError>;
+    /// Applies a status change with its history and portal event in one transaction, if the
+    /// shipment is still in `from_carrier_status`. Returns whether it applied.
+    async fn update_shipment(&self, update: &ShipmentUpdate) -> Result<bool, StoreError>;
+    /// Records a poll that found no change: one more unchanged poll, next poll at `next_poll_at_ms`.
+    async fn shipment_unchanged(&self, id: &str, next_poll_at_ms: i64) -> Result<(), StoreError>;
 }
 
 /// Opens the store named by a URL and brings its schema up to date.

@@ -224,7 +224,7 @@ pub enum SettleOutcome {
 pub struct NewOutboxEvent {
     /// Event id (UUIDv7): the portal dedupes on it.
     pub id: String,
-    /// `payment.paid`, `payment.failed`, `payment.expired`.
+    /// `payment.paid`, `payment.failed`, `payment.expired`, `shipment.status_changed`.
     pub event_type: String,
     /// The JSON body to POST.
     pub payload: String,
@@ -235,8 +235,10 @@ pub struct NewOutboxEvent {
 pub struct OutboxEvent {
     /// Event id.
     pub id: String,
-    /// The payment.
-    pub payment_id: String,
+    /// The payment it is about, if any.
+    pub payment_id: Option<String>,
+    /// The shipment it is about, if any.
+    pub shipment_id: Option<String>,
     /// Event type.
     pub event_type: String,
     /// The JSON body.

@@ -12,8 +12,8 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
     AdminAction, AdminAuditRecord, Evidence, IdempotencyBegin, IdempotentResponse, NewPayment,
-    OutboxEvent, PaymentChange, PaymentRecord, SettleOutcome, Settlement, Store, StoreError,
-    now_ms,
+    NewShipment, OutboxEvent, PaymentChange, PaymentRecord, SettleOutcome, Settlement,
+    ShipmentHistoryEntry, ShipmentRecord, ShipmentUpdate, Store, StoreError, now_ms,
 };
 use crate::audit::{AuditEvent, AuditRecord, GENESIS, chain_hash};
 
@@ -162,6 +162,69 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE INDEX outbox_due ON outbox (state, next_attempt_at_ms);
         CREATE TRIGGER provider_messages_no_update BEFORE UPDATE ON provider_messages BEGIN SELECT RAISE(ABORT, 'provider_messages is append-only'); END;
         CREATE TRIGGER provider_messages_no_delete BEFORE DELETE ON provider_messages BEGIN SELECT RAISE(ABORT, 'provider_messages is append-only'); END;",
+    ),
+    (
+        4,
+        // Shipments and their history; the outbox carries events of payments or shipments, so
+        // it is rebuilt with both references optional (SQLite cannot drop a NOT NULL in place).
+        "CREATE TABLE shipments (
+            id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            dossier_id TEXT NOT NULL,
+            purpose TEXT NOT NULL CHECK (purpose IN ('return_result', 'collect_documents')),
+            agency TEXT NOT NULL,
+            carrier TEXT NOT NULL,
+            carrier_order_id TEXT NOT NULL,
+            tracking_code TEXT NOT NULL,
+            service TEXT NOT NULL,
+            weight_g BIGINT NOT NULL,
+            cod_amount_vnd BIGINT NOT NULL,
+            fee_vnd BIGINT NOT NULL,
+            receiver TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            note TEXT,
+            status TEXT NOT NULL CHECK (status IN ('created', 'picked_up', 'in_transit', 'delivering', 'delivered', 'delivery_failed', 'returned', 'cancelled')),
+            carrier_status BIGINT NOT NULL,
+            carrier_status_name TEXT NOT NULL,
+            is_open INTEGER NOT NULL,
+            created_at_ms BIGINT NOT NULL,
+            updated_at_ms BIGINT NOT NULL,
+            next_poll_at_ms BIGINT NOT NULL,
+            unchanged_polls BIGINT NOT NULL DEFAULT 0,
+            UNIQUE (carrier, carrier_order_id),
+            UNIQUE (carrier, tracking_code)
+        );
+        CREATE INDEX shipments_poll ON shipments (is_open, next_poll_at_ms);
+        CREATE TABLE shipment_history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            shipment_id TEXT NOT NULL REFERENCES shipments (id),
+            at_ms BIGINT NOT NULL,
+            carrier_status BIGINT NOT NULL,
+            carrier_status_name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            carrier_time TEXT,
+            post_office TEXT,
+            source TEXT NOT NULL
+        );
+        CREATE INDEX shipment_history_shipment ON shipment_history (shipment_id, id);
+        CREATE TABLE outbox_v4 (
+            id TEXT PRIMARY KEY,
+            payment_id TEXT REFERENCES payments (id),
+            shipment_id TEXT REFERENCES shipments (id),
+            event_type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts BIGINT NOT NULL DEFAULT 0,
+            created_at_ms BIGINT NOT NULL,
+            next_attempt_at_ms BIGINT NOT NULL,
+            delivered_at_ms BIGINT,
+            last_error TEXT
+        );
+        INSERT INTO outbox_v4 (id, payment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms, delivered_at_ms, last_error)
+            SELECT id, payment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms, delivered_at_ms, last_error FROM outbox;
+        DROP TABLE outbox;
+        ALTER TABLE outbox_v4 RENAME TO outbox;
+        CREATE INDEX outbox_due ON outbox (state, next_attempt_at_ms);",
     ),
 ];
 
@@ -448,6 +511,55 @@ impl Store for SqliteStore {
 
     async fn outbox_replay(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
         self.outbox_replay_inner(id, now_ms).await
+    }
+
+    async fn outbox_due_of_type(
+        &self,
+        type_prefix: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.outbox_due_of_type_inner(type_prefix, now_ms, limit)
+            .await
+    }
+
+    // ---- Shipments (`sqlite_shipments.rs`) ----
+
+    async fn insert_shipment(&self, shipment: &NewShipment) -> Result<(), StoreError> {
+        self.insert_shipment_inner(shipment).await
+    }
+
+    async fn shipment(&self, id: &str) -> Result<Option<ShipmentRecord>, StoreError> {
+        self.shipment_inner(id).await
+    }
+
+    async fn shipment_by_carrier_order(
+        &self,
+        carrier: &str,
+        carrier_order_id: &str,
+    ) -> Result<Option<ShipmentRecord>, StoreError> {
+        self.shipment_by_carrier_order_inner(carrier, carrier_order_id)
+            .await
+    }
+
+    async fn shipment_history(&self, id: &str) -> Result<Vec<ShipmentHistoryEntry>, StoreError> {
+        self.shipment_history_inner(id).await
+    }
+
+    async fn shipments_due(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ShipmentRecord>, StoreError> {
+        self.shipments_due_inner(now_ms, limit).await
+    }
+
+    async fn update_shipment(&self, update: &ShipmentUpdate) -> Result<bool, StoreError> {
+        self.update_shipment_inner(update).await
+    }
+
+    async fn shipment_unchanged(&self, id: &str, next_poll_at_ms: i64) -> Result<(), StoreError> {
+        self.shipment_unchanged_inner(id, next_poll_at_ms).await
     }
 
     async fn admin_audit(&self, limit: u32) -> Result<Vec<AdminAuditRecord>, StoreError> {

@@ -18,7 +18,7 @@ use super::{
 
 const PAYMENT_COLUMNS: &str = "id, client_id, provider, merchant, agency, txn_ref, dossier_id, payer, description, amount_vnd, return_url, pay_url, provider_created, status, created_at_ms, expires_at_ms, updated_at_ms, provider_txn_no, bank_code, paid_at_ms, failure_code, receipt_no";
 
-const OUTBOX_COLUMNS: &str = "id, payment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms, delivered_at_ms, last_error";
+pub(super) const OUTBOX_COLUMNS: &str = "id, payment_id, shipment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms, delivered_at_ms, last_error";
 
 fn payment_row(r: &SqliteRow) -> Result<PaymentRecord, sqlx::Error> {
     let status: String = r.try_get("status")?;
@@ -52,10 +52,11 @@ fn payment_row(r: &SqliteRow) -> Result<PaymentRecord, sqlx::Error> {
     })
 }
 
-fn outbox_row(r: &SqliteRow) -> Result<OutboxEvent, sqlx::Error> {
+pub(super) fn outbox_row(r: &SqliteRow) -> Result<OutboxEvent, sqlx::Error> {
     Ok(OutboxEvent {
         id: r.try_get("id")?,
         payment_id: r.try_get("payment_id")?,
+        shipment_id: r.try_get("shipment_id")?,
         event_type: r.try_get("event_type")?,
         payload: r.try_get("payload")?,
         state: r.try_get("state")?,
@@ -252,7 +253,7 @@ impl SqliteStore {
         Ok(outcome)
     }
 
-    async fn complete_key(
+    pub(super) async fn complete_key(
         tx: &mut Transaction<'_, Sqlite>,
         r: &IdempotentResponse,
     ) -> Result<(), sqlx::Error> {

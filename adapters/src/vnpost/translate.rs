@@ -7,6 +7,42 @@ use crate::canonical::shipment::{
 
 use super::{errors, wire};
 
+/// The carrier's service codes.
+pub const SERVICES: [&str; 7] = [
+    "EMS",
+    "BK",
+    "ECOD",
+    "DONG_GIA",
+    "TMDT_EMS",
+    "TMDT_BK",
+    "TMDT_EMS_TK",
+];
+
+/// The carrier's name of a status code (`schemas/vnpost/README.md` §6), `""` for unknown codes.
+pub fn status_name(code: u16) -> &'static str {
+    match code {
+        1 => "Đã tạo đơn",
+        2 => "Đã giao cho bưu tá thu gom",
+        3 => "Đang xử lý",
+        4 => "Đang thu gom",
+        5 => "Thu gom thất bại",
+        6 => "Đã thu gom",
+        7 => "Đã nhận tại bưu cục gốc",
+        10 => "Đang vận chuyển",
+        11 => "Đã đến bưu cục phát",
+        12 => "Đang phát",
+        13 => "Chuyển tiếp",
+        14 => "Phát thành công",
+        15 => "Phát không thành công",
+        16 => "Chờ chuyển hoàn",
+        19 => "Hoàn tất",
+        20 => "Đã chuyển hoàn",
+        21 => "Đã trả tiền thu hộ (COD)",
+        22 => "Đã hủy",
+        _ => "",
+    }
+}
+
 /// District id sent for an address of the two-level (34-province) scheme, which has no districts:
 /// the carrier requires the field to be present and made of digits.
 pub const NO_DISTRICT: &str = "0";
@@ -34,6 +70,23 @@ pub fn normalise(code: u16) -> Option<ShipmentStatus> {
 /// Whether a VNPost status code is final: the order will not change any more.
 pub fn is_final(code: u16) -> bool {
     matches!(code, 19 | 20 | 22)
+}
+
+/// How far along its path a status is, to tell a late (older) push from a new one. Alternatives
+/// (delivered or failed) rank alike; final states rank highest.
+pub fn progress_rank(code: u16) -> u16 {
+    match code {
+        1..=7 => code,
+        10 | 11 => code,
+        13 => 12,
+        12 => 13,
+        14 | 15 => 14,
+        16 => 15,
+        21 => 16,
+        19 | 20 => 17,
+        22 => 18,
+        _ => 0,
+    }
 }
 
 /// The carrier's local time `yyyy-MM-ddTHH:mm:ss` (UTC+7, no zone) as RFC 3339.

@@ -1,0 +1,180 @@
+//! `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header) for creating requests: the key is
+//! claimed with a fingerprint of the request; a repeat of the same request gets the first response
+//! again, the same key with another request is refused (422), a repeat while the first is still
+//! running is refused (409, `Retry-After`). The handler stores its response under the key in the
+//! same transaction as what it created; a failure worth retrying releases the key.
+
+use axum::body::Bytes;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::gateway::Gateway;
+use crate::store::IdempotencyBegin;
+
+/// How long a first request may hold its key before another may take it over (its process died).
+pub const LEASE_MS: i64 = 60_000;
+
+/// The idempotency key: an RFC 8941 sf-string (quoted) or, leniently, the bare text.
+pub fn key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let raw = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::new(ErrorCode::IdempotencyKeyRequired))?
+        .trim();
+    let key = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(raw);
+    if key.is_empty()
+        || key.len() > 255
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    {
+        return Err(ApiError::new(ErrorCode::IdempotencyKeyRequired));
+    }
+    Ok(key.to_owned())
+}
+
+/// Canonical JSON of the body (object keys sorted at every level, no whitespace), hashed: the same
+/// request written differently is still the same request.
+pub fn fingerprint(body: &[u8]) -> Result<String, ApiError> {
+    fn write(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    out.push(':');
+                    if let Some(v) = map.get(k) {
+                        write(v, out);
+                    }
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let v: serde_json::Value = crate::extract::parse_json(body)?;
+    let mut canonical = String::new();
+    write(&v, &mut canonical);
+    Ok(hex::encode(Sha256::digest(canonical.as_bytes())))
+}
+
+/// A JSON response with an optional `Location`.
+pub fn json_response(status: StatusCode, body: String, location: Option<&str>) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Some(l) = location.and_then(|l| http::HeaderValue::from_str(l).ok()) {
+        resp.headers_mut().insert(header::LOCATION, l);
+    }
+    resp
+}
+
+/// Where a created resource lives (the collection path and the id field of its response body),
+/// and how long its keys are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Resource {
+    /// E.g. `/v1/payments`.
+    pub collection: &'static str,
+    /// E.g. `payment_id`.
+    pub id_field: &'static str,
+    /// How long a key and its response are kept (ms).
+    pub ttl_ms: i64,
+}
+
+impl Resource {
+    /// The `Location` of a stored response body.
+    fn location_of(&self, body: &str) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        v[self.id_field]
+            .as_str()
+            .map(|id| format!("{}/{id}", self.collection))
+    }
+}
+
+/// Runs a creating request under its `Idempotency-Key`. `parse` reads and validates the body
+/// (before the key is claimed: invalid requests claim nothing); `create` gets the key and the
+/// parsed request and must store its response under the key with what it creates. When `create`
+/// fails the key is released, so the same request may be sent again.
+pub async fn run<T, P, C, Fut>(
+    gw: &Gateway,
+    client_id: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    resource: Resource,
+    parse: P,
+    create: C,
+) -> Result<Response, ApiError>
+where
+    P: FnOnce(&[u8]) -> Result<T, ApiError>,
+    C: FnOnce(String, T) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, ApiError>>,
+{
+    let key = key(headers)?;
+    if !crate::extract::is_json_content_type(headers) {
+        return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
+    }
+    let bytes = body.map_err(|r| crate::extract::body_rejection(&r))?;
+    let fp = fingerprint(&bytes)?;
+    let req = parse(&bytes)?;
+    let store = gw.store.as_ref();
+    match store
+        .idempotency_begin(client_id, &key, &fp, resource.ttl_ms, LEASE_MS)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        IdempotencyBegin::Started => {}
+        IdempotencyBegin::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let location = resource.location_of(&body);
+            return Ok(json_response(status, body, location.as_deref()));
+        }
+        IdempotencyBegin::Mismatch => return Err(ApiError::new(ErrorCode::IdempotencyKeyReused)),
+        IdempotencyBegin::InProgress => {
+            return Err(ApiError::new(ErrorCode::IdempotencyKeyInProgress).with_retry_after(1));
+        }
+    }
+    let result = create(key.clone(), req).await;
+    if result.is_err()
+        && let Err(e) = store.idempotency_abandon(client_id, &key).await
+    {
+        tracing::error!(error = %e, "could not release an idempotency key");
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fingerprints_ignore_key_order_and_whitespace_only() {
+        let a = super::fingerprint(br#"{"b":1,"a":{"y":[1,{"q":2,"p":3}],"x":"s"}}"#).unwrap();
+        let b = super::fingerprint(
+            b"{ \"a\": {\"x\": \"s\", \"y\": [1, {\"p\": 3, \"q\": 2}]}, \"b\": 1 }",
+        )
+        .unwrap();
+        let c = super::fingerprint(br#"{"b":1,"a":{"y":[{"q":2,"p":3},1],"x":"s"}}"#).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c, "array order matters");
+    }
+}

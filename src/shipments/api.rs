@@ -1,0 +1,578 @@
+//! `POST /v1/shipments` (with `Idempotency-Key`, as payments), `GET /v1/shipments/{id}`,
+//! `DELETE /v1/shipments/{id}` and `POST /v1/shipments/quote`. A client sees only its own
+//! shipments: another's id is 404.
+
+use std::sync::Arc;
+
+use crate::resilience::guard::Failure;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use lienthong_adapters::canonical::shipment::{Party, QuoteRequest, ShipmentOrder, ShipmentStatus};
+use lienthong_adapters::vnpost::errors as carrier_errors;
+use lienthong_adapters::vnpost::translate::{self, SERVICES, status_name};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Identity;
+use crate::config::SenderConfig;
+use crate::error::{ApiError, ErrorCode};
+use crate::gateway::Gateway;
+use crate::payments::rfc3339;
+use crate::resilience::guard::CallKind;
+use crate::store::{IdempotentResponse, NewShipment, ShipmentHistoryEntry, ShipmentRecord, now_ms};
+use crate::telemetry::LoggedService;
+use crate::validate::{Errors, PostalParty, check_postal_party, province_code, vn_phone};
+
+use super::{CARRIER, Observation, ShipmentsService, apply_observation};
+
+/// Heaviest parcel accepted, grams.
+pub const MAX_WEIGHT_G: u32 = 30_000;
+/// Largest cash-on-delivery amount accepted, VND.
+pub const MAX_COD_VND: u64 = 100_000_000;
+
+/// A sender or receiver in a request.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyIn {
+    /// Full name.
+    pub name: String,
+    /// Vietnamese phone number.
+    pub phone: String,
+    /// Street part of the address.
+    pub address: String,
+    /// Province code (63- or 34-province scheme).
+    pub province_code: String,
+    /// District code (63-province scheme only).
+    pub district_code: Option<String>,
+    /// Commune (ward) code.
+    pub commune_code: String,
+}
+
+impl PartyIn {
+    fn as_check(&self) -> PostalParty<'_> {
+        PostalParty {
+            name: &self.name,
+            phone: &self.phone,
+            address: &self.address,
+            province_code: &self.province_code,
+            district_code: self.district_code.as_deref(),
+            commune_code: &self.commune_code,
+        }
+    }
+
+    /// The carrier's form (checked before: phone and province normalised).
+    fn to_party(&self) -> Party {
+        Party {
+            name: self.name.trim().to_owned(),
+            phone: vn_phone(&self.phone).unwrap_or_else(|| self.phone.clone()),
+            address: self.address.trim().to_owned(),
+            province_code: province_code(&self.province_code)
+                .map(|(c, _)| c)
+                .unwrap_or_else(|| self.province_code.clone()),
+            district_code: self.district_code.clone(),
+            commune_code: self.commune_code.clone(),
+        }
+    }
+}
+
+impl From<&SenderConfig> for PartyIn {
+    fn from(s: &SenderConfig) -> Self {
+        PartyIn {
+            name: s.name.clone(),
+            phone: s.phone.clone(),
+            address: s.address.clone(),
+            province_code: s.province_code.clone(),
+            district_code: s.district_code.clone(),
+            commune_code: s.commune_code.clone(),
+        }
+    }
+}
+
+/// Body of `POST /v1/shipments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateShipment {
+    /// The dossier it belongs to.
+    pub dossier_id: String,
+    /// `return_result` or `collect_documents`.
+    pub purpose: String,
+    /// The receiver.
+    pub receiver: PartyIn,
+    /// The sender (default: the agency's configured sender).
+    pub sender: Option<PartyIn>,
+    /// The sending agency (default: the first configured).
+    pub agency: Option<String>,
+    /// The carrier's service code (`EMS`, `BK`, `ECOD`, `DONG_GIA`, `TMDT_EMS`, `TMDT_BK`, `TMDT_EMS_TK`).
+    pub service: String,
+    /// Weight in grams.
+    pub weight_g: i64,
+    /// Cash to collect from the receiver (VND).
+    pub cod_amount_vnd: Option<i64>,
+    /// What the parcel holds (default by purpose).
+    pub content: Option<String>,
+    /// A note for the carrier.
+    pub note: Option<String>,
+}
+
+/// Body of `POST /v1/shipments/quote`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteShipment {
+    /// The sending agency (default: the first configured).
+    pub agency: Option<String>,
+    /// The receiver's province code.
+    pub province_code: String,
+    /// The receiver's district code (63-province scheme).
+    pub district_code: Option<String>,
+    /// Weight in grams.
+    pub weight_g: i64,
+    /// Cash to collect (VND).
+    pub cod_amount_vnd: Option<i64>,
+}
+
+fn service(gw: &Gateway) -> Result<Arc<ShipmentsService>, ApiError> {
+    gw.runtime().shipments.clone().ok_or_else(|| {
+        ApiError::new(ErrorCode::NotFound).with_detail(
+            "Dịch vụ bưu chính chưa được cấu hình.",
+            "No shipments service is configured.",
+        )
+    })
+}
+
+/// Runs a handler with the service, access check and log label.
+async fn with_service<F, Fut>(gw: &Gateway, identity: &Identity, op: &'static str, f: F) -> Response
+where
+    F: FnOnce(Arc<ShipmentsService>) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, ApiError>>,
+{
+    let svc = match service(gw) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let name = svc.name.clone();
+    let mut resp = if identity.client.may_call(&svc.name, op) {
+        f(svc).await.unwrap_or_else(IntoResponse::into_response)
+    } else {
+        ApiError::new(ErrorCode::Forbidden).into_response()
+    };
+    resp.extensions_mut().insert(LoggedService {
+        service: name,
+        operation: Some(Arc::from(op)),
+    });
+    resp
+}
+
+fn check_weight_cod(errors: &mut Errors, weight_g: i64, cod: Option<i64>) {
+    if !(1..=i64::from(MAX_WEIGHT_G)).contains(&weight_g) {
+        errors.add(
+            "weight_g",
+            "range",
+            format!("must be 1 to {MAX_WEIGHT_G} grams"),
+        );
+    }
+    if let Some(c) = cod
+        && !(0..=MAX_COD_VND as i64).contains(&c)
+    {
+        errors.add(
+            "cod_amount_vnd",
+            "range",
+            format!("must be 0 to {MAX_COD_VND} VND"),
+        );
+    }
+}
+
+fn text(errors: &mut Errors, field: &str, v: &str, max: usize) {
+    if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        errors.add(
+            field,
+            "length",
+            format!("must be 1 to {max} characters, no control characters"),
+        );
+    }
+}
+
+fn validate(body: &CreateShipment, svc: &ShipmentsService) -> Result<(), ApiError> {
+    let mut errors = Errors::default();
+    text(&mut errors, "dossier_id", &body.dossier_id, 64);
+    if !matches!(body.purpose.as_str(), "return_result" | "collect_documents") {
+        errors.add("purpose", "enum", "one of return_result, collect_documents");
+    }
+    check_postal_party(&mut errors, "receiver", &body.receiver.as_check());
+    if let Some(s) = &body.sender {
+        check_postal_party(&mut errors, "sender", &s.as_check());
+    }
+    if svc.sender(body.agency.as_deref()).is_none() {
+        errors.add(
+            "agency",
+            "unknown",
+            "no sender is configured for this agency",
+        );
+    }
+    if !SERVICES.contains(&body.service.as_str()) {
+        errors.add("service", "enum", format!("one of {}", SERVICES.join(", ")));
+    }
+    check_weight_cod(&mut errors, body.weight_g, body.cod_amount_vnd);
+    if let Some(c) = &body.content {
+        text(&mut errors, "content", c, 500);
+    }
+    if let Some(n) = &body.note {
+        text(&mut errors, "note", n, 500);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors.0))
+    }
+}
+
+/// `POST /v1/shipments` → 201 `{shipment_id, tracking_code, status, fee_vnd}`.
+pub async fn create(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let gw = &gw;
+    let identity = &identity;
+    with_service(gw, identity, "create", |svc| async move {
+        let resource = crate::idempotency::Resource {
+            collection: "/v1/shipments",
+            id_field: "shipment_id",
+            ttl_ms: i64::try_from(svc.settings.idempotency_ttl_s.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+        };
+        let svc = &svc;
+        crate::idempotency::run(
+            gw,
+            &identity.client.id,
+            &headers,
+            body,
+            resource,
+            |bytes| {
+                let req: CreateShipment = crate::extract::parse_json(bytes)?;
+                validate(&req, svc)?;
+                Ok(req)
+            },
+            |key, req| async move { open_shipment(gw, svc, identity, &key, req).await },
+        )
+        .await
+    })
+    .await
+}
+
+async fn open_shipment(
+    gw: &Gateway,
+    svc: &ShipmentsService,
+    identity: &Identity,
+    key: &str,
+    req: CreateShipment,
+) -> Result<Response, ApiError> {
+    let sender_cfg = svc
+        .sender(req.agency.as_deref())
+        .ok_or_else(|| ApiError::new(ErrorCode::ValidationFailed))?;
+    let agency = sender_cfg.agency.clone();
+    let sender = req
+        .sender
+        .clone()
+        .unwrap_or_else(|| PartyIn::from(sender_cfg));
+    let id = uuid::Uuid::now_v7();
+    let content = req.content.clone().unwrap_or_else(|| {
+        match req.purpose.as_str() {
+            "collect_documents" => "Hồ sơ thủ tục hành chính",
+            _ => "Kết quả thủ tục hành chính",
+        }
+        .to_owned()
+    });
+    let order = ShipmentOrder {
+        // Our id: the carrier refuses a second order with it, so a create is never doubled.
+        order_code: id.simple().to_string(),
+        sender: sender.to_party(),
+        receiver: req.receiver.to_party(),
+        service: req.service.clone(),
+        content,
+        weight_g: u32::try_from(req.weight_g).unwrap_or(0),
+        cod_amount_vnd: u64::try_from(req.cod_amount_vnd.unwrap_or(0)).unwrap_or(0),
+        note: req.note.clone(),
+    };
+    let client = &svc.client;
+    let created = svc
+        .call(gw, CallKind::Write, || client.create(&order))
+        .await?;
+    let now = now_ms();
+    let status = translate::normalise(created.carrier_status).unwrap_or(ShipmentStatus::Created);
+    let status_name = status_name(created.carrier_status);
+    let to_json = |p: &Party| serde_json::to_string(p).unwrap_or_default();
+    let record = ShipmentRecord {
+        id: id.to_string(),
+        client_id: identity.client.id.to_string(),
+        dossier_id: req.dossier_id.clone(),
+        purpose: req.purpose.clone(),
+        agency,
+        carrier: CARRIER.to_owned(),
+        carrier_order_id: created.carrier_order_id.clone(),
+        tracking_code: created.tracking_code.clone(),
+        service: req.service.clone(),
+        weight_g: req.weight_g,
+        cod_amount_vnd: req.cod_amount_vnd.unwrap_or(0),
+        fee_vnd: created.fee_vnd,
+        receiver: to_json(&order.receiver),
+        sender: to_json(&order.sender),
+        note: req.note.clone(),
+        status: status.as_str().to_owned(),
+        carrier_status: i64::from(created.carrier_status),
+        carrier_status_name: status_name.to_owned(),
+        open: !translate::is_final(created.carrier_status),
+        created_at_ms: now,
+        updated_at_ms: now,
+        next_poll_at_ms: svc.next_poll_at(now, 0),
+        unchanged_polls: 0,
+    };
+    let body = serde_json::json!({
+        "shipment_id": record.id,
+        "tracking_code": record.tracking_code,
+        "status": record.status,
+        "fee_vnd": record.fee_vnd,
+    })
+    .to_string();
+    let stored = gw
+        .store
+        .insert_shipment(&NewShipment {
+            record: record.clone(),
+            history: ShipmentHistoryEntry {
+                at_ms: now,
+                carrier_status: record.carrier_status,
+                carrier_status_name: record.carrier_status_name.clone(),
+                status: record.status.clone(),
+                carrier_time: None,
+                post_office: None,
+                source: "create".into(),
+            },
+            idempotency: Some(IdempotentResponse {
+                client_id: identity.client.id.to_string(),
+                key: key.to_owned(),
+                status: 201,
+                body: body.clone(),
+            }),
+        })
+        .await;
+    if let Err(e) = stored {
+        // Nothing half-created: take the carrier's order back before answering.
+        let order_id = created.carrier_order_id.clone();
+        if let Err(c) = client.cancel(&order_id).await {
+            tracing::error!(kind = ?c.kind, "could not cancel a carrier order whose record failed; cancel it by hand");
+        }
+        return Err(ApiError::internal(&e));
+    }
+    tracing::info!(shipment_id = %record.id, agency = %record.agency, service = %record.service, "shipment created");
+    Ok(crate::idempotency::json_response(
+        StatusCode::CREATED,
+        body,
+        Some(&format!("/v1/shipments/{}", record.id)),
+    ))
+}
+
+/// The shipment the caller may see, or 404.
+async fn own_shipment(
+    gw: &Gateway,
+    identity: &Identity,
+    id: &str,
+) -> Result<ShipmentRecord, ApiError> {
+    let not_found = || {
+        ApiError::new(ErrorCode::NotFound)
+            .with_detail("Không có bưu gửi với mã này.", "No shipment with this id.")
+    };
+    if id.len() > 64 {
+        return Err(not_found());
+    }
+    match gw
+        .store
+        .shipment(id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        Some(s) if s.client_id == *identity.client.id => Ok(s),
+        _ => Err(not_found()),
+    }
+}
+
+/// The caller's view of a shipment.
+pub fn view(s: &ShipmentRecord, history: &[ShipmentHistoryEntry]) -> serde_json::Value {
+    let parse = |j: &str| serde_json::from_str::<serde_json::Value>(j).unwrap_or_default();
+    serde_json::json!({
+        "shipment_id": s.id,
+        "dossier_id": s.dossier_id,
+        "purpose": s.purpose,
+        "agency": s.agency,
+        "carrier": s.carrier,
+        "tracking_code": s.tracking_code,
+        "service": s.service,
+        "status": s.status,
+        "carrier_status": {"code": s.carrier_status, "name": s.carrier_status_name},
+        "weight_g": s.weight_g,
+        "cod_amount_vnd": s.cod_amount_vnd,
+        "fee_vnd": s.fee_vnd,
+        "receiver": parse(&s.receiver),
+        "sender": parse(&s.sender),
+        "note": s.note,
+        "created_at": rfc3339(s.created_at_ms),
+        "updated_at": rfc3339(s.updated_at_ms),
+        "history": history.iter().map(|h| serde_json::json!({
+            "status": h.status,
+            "carrier_status": {"code": h.carrier_status, "name": h.carrier_status_name},
+            "at": h.carrier_time.clone().unwrap_or_else(|| rfc3339(h.at_ms)),
+            "post_office": h.post_office,
+            "source": h.source,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn view_of(gw: &Gateway, id: &str) -> Result<serde_json::Value, ApiError> {
+    let s = gw
+        .store
+        .shipment(id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let history = gw
+        .store
+        .shipment_history(id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(view(&s, &history))
+}
+
+/// `GET /v1/shipments/{id}` → the shipment with its normalised and raw status and its history.
+pub async fn get(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Response {
+    let gw = &gw;
+    let identity = &identity;
+    with_service(gw, identity, "read", |_svc| async move {
+        let s = own_shipment(gw, identity, &id).await?;
+        Ok(Json(view_of(gw, &s.id).await?).into_response())
+    })
+    .await
+}
+
+fn not_cancellable(status: &str) -> ApiError {
+    ApiError::new(ErrorCode::ShipmentNotCancellable)
+        .with_extension("status", status.to_owned().into())
+}
+
+/// `DELETE /v1/shipments/{id}` → the cancelled shipment; 409 when the carrier no longer allows it.
+pub async fn cancel(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Response {
+    let gw = &gw;
+    let identity = &identity;
+    with_service(gw, identity, "cancel", |svc| async move {
+        let rec = own_shipment(gw, identity, &id).await?;
+        if !rec.open {
+            return Err(not_cancellable(&rec.status));
+        }
+        let client = &svc.client;
+        let order_id = rec.carrier_order_id.clone();
+        match svc
+            .call_raw(gw, CallKind::Write, || client.cancel(&order_id))
+            .await
+        {
+            Ok(code) => {
+                let obs = Observation {
+                    carrier_status: code,
+                    carrier_status_name: status_name(code).to_owned(),
+                    history: Vec::new(),
+                    source: "cancel",
+                };
+                apply_observation(gw, &svc, &rec, &obs)
+                    .await
+                    .map_err(|e| ApiError::internal(&e))?;
+                Ok(Json(view_of(gw, &rec.id).await?).into_response())
+            }
+            Err(Failure::Adapter(e))
+                if e.upstream_code.as_deref() == Some(carrier_errors::CANCEL_NOT_ALLOWED) =>
+            {
+                // Learn where it is now, so the caller sees why.
+                let status = match svc
+                    .call(gw, CallKind::Read, || client.tracking(&order_id))
+                    .await
+                {
+                    Ok(t) => {
+                        let obs = Observation {
+                            carrier_status: t.carrier_status,
+                            carrier_status_name: t.carrier_status_name,
+                            history: t.history,
+                            source: "cancel",
+                        };
+                        let _ = apply_observation(gw, &svc, &rec, &obs).await;
+                        translate::normalise(obs.carrier_status)
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or(rec.status.clone())
+                    }
+                    Err(_) => rec.status.clone(),
+                };
+                Err(not_cancellable(&status))
+            }
+            Err(failure) => Err(crate::registry::failure_problem(&failure)),
+        }
+    })
+    .await
+}
+
+/// `POST /v1/shipments/quote` → the fee of every service that can carry the parcel.
+pub async fn quote(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let gw = &gw;
+    let identity = &identity;
+    with_service(gw, identity, "quote", |svc| async move {
+        if !crate::extract::is_json_content_type(&headers) {
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
+        }
+        let bytes = body.map_err(|r| crate::extract::body_rejection(&r))?;
+        let req: QuoteShipment = crate::extract::parse_json(&bytes)?;
+        let mut errors = Errors::default();
+        let to = province_code(&req.province_code);
+        match (&to, &req.district_code) {
+            (None, _) | (Some((_, false)), None) => errors.add(
+                "province_code",
+                "unknown",
+                "not a province code of the 63-province (with district_code) or the 34-province scheme",
+            ),
+            (Some(_), Some(d)) if d.len() != 3 || !d.bytes().all(|b| b.is_ascii_digit()) => {
+                errors.add("district_code", "format", "must be 3 digits")
+            }
+            _ => {}
+        }
+        check_weight_cod(&mut errors, req.weight_g, req.cod_amount_vnd);
+        let sender = svc.sender(req.agency.as_deref());
+        if sender.is_none() {
+            errors.add("agency", "unknown", "no sender is configured for this agency");
+        }
+        let (Some(sender), Some((to_province, _)), true) = (sender, to, errors.is_empty()) else {
+            return Err(ApiError::validation(errors.0));
+        };
+        let q = QuoteRequest {
+            from_province_code: province_code(&sender.province_code)
+                .map(|(c, _)| c)
+                .unwrap_or_else(|| sender.province_code.clone()),
+            from_district_code: sender.district_code.clone(),
+            to_province_code: to_province,
+            to_district_code: req.district_code.clone(),
+            weight_g: u32::try_from(req.weight_g).unwrap_or(0),
+            cod_amount_vnd: u64::try_from(req.cod_amount_vnd.unwrap_or(0)).unwrap_or(0),
+        };
+        let client = &svc.client;
+        let quotes = svc.call(gw, CallKind::Read, || client.quote(&q)).await?;
+        Ok(Json(serde_json::json!({ "agency": sender.agency, "quotes": quotes })).into_response())
+    })
+    .await
+}
