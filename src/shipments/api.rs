@@ -460,7 +460,7 @@ pub async fn get(
 
 fn not_cancellable(status: &str) -> ApiError {
     ApiError::new(ErrorCode::ShipmentNotCancellable)
-        .with_extension("status", status.to_owned().into())
+        .with_extension("shipment_status", status.to_owned().into())
 }
 
 /// `DELETE /v1/shipments/{id}` → the cancelled shipment; 409 when the carrier no longer allows it.

@@ -243,18 +243,17 @@ pub async fn apply_observation(
     let now = now_ms();
     let current = ShipmentStatus::parse(&rec.status).unwrap_or(ShipmentStatus::Created);
     let to = translate::normalise(obs.carrier_status).unwrap_or(current);
-    // The steps after the last one we knew (the carrier's history is complete, oldest first).
-    let known = obs
+    // The steps after the last one we knew (a full tracking history, oldest first, holds it; a
+    // push carries only the new step).
+    let start = obs
         .history
         .iter()
-        .rposition(|e| i64::from(e.carrier_status) == rec.carrier_status);
-    let mut history: Vec<ShipmentHistoryEntry> = match known {
-        Some(i) => obs.history[i + 1..].iter().collect::<Vec<_>>(),
-        None => obs.history.iter().skip(1).collect(),
-    }
-    .into_iter()
-    .map(|e| history_row(e, obs.source, now))
-    .collect();
+        .rposition(|e| i64::from(e.carrier_status) == rec.carrier_status)
+        .map_or(0, |i| i + 1);
+    let mut history: Vec<ShipmentHistoryEntry> = obs.history[start..]
+        .iter()
+        .map(|e| history_row(e, obs.source, now))
+        .collect();
     if history.last().map(|h| h.carrier_status) != Some(i64::from(obs.carrier_status)) {
         history.push(ShipmentHistoryEntry {
             at_ms: now,

@@ -27,15 +27,19 @@ pub struct PollReport {
     pub errors: usize,
 }
 
-/// One round over every due shipment. Also the manual trigger (tests, operators).
+/// One round over every shipment due now.
 pub async fn poll_once(gw: &Gateway) -> PollReport {
+    poll_due_at(gw, now_ms()).await
+}
+
+/// One round over every shipment due at `now` (Unix ms; tests and operators look ahead with it).
+pub async fn poll_due_at(gw: &Gateway, now: i64) -> PollReport {
     let mut report = PollReport::default();
     let Some(svc) = gw.runtime().shipments.clone() else {
         return report;
     };
     let batch = svc.settings.poll_batch.clamp(1, 100);
     for _ in 0..MAX_BATCHES_PER_ROUND {
-        let now = now_ms();
         let due = match gw.store.shipments_due(now, batch).await {
             Ok(d) => d,
             Err(e) => {
