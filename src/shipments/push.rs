@@ -66,7 +66,12 @@ async fn handle(gw: &Gateway, headers: &HeaderMap, body: &[u8]) -> Result<Respon
         .shipments
         .clone()
         .filter(|s| s.push_secret.is_some())
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound).with_detail(
+                "Không có dịch vụ nhận thông báo trạng thái từ bưu chính.",
+                "No carrier push callback is configured.",
+            )
+        })?;
     let key = svc.push_secret.as_deref().unwrap_or_default();
     let signature = headers
         .get("x-vnpost-signature")
@@ -82,7 +87,12 @@ async fn handle(gw: &Gateway, headers: &HeaderMap, body: &[u8]) -> Result<Respon
         .shipment_by_carrier_order(CARRIER, &push.order_id)
         .await
         .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound).with_detail(
+                "Không có đơn hàng này.",
+                "No shipment has this carrier order.",
+            )
+        })?;
     let current = u16::try_from(rec.carrier_status).unwrap_or(0);
     let newer = translate::progress_rank(push.order_status_id) > translate::progress_rank(current);
     if rec.open && newer {
