@@ -149,6 +149,27 @@ impl Errors {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// `Ok` when none were recorded, else the 422 `validation_failed` listing them.
+    pub fn into_result(self) -> Result<(), crate::error::ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::error::ApiError::validation(self.0))
+        }
+    }
+
+    /// Records a `length` error unless `v` has 1 to `max` characters, not all blank, none a
+    /// control character.
+    pub fn check_text(&mut self, field: &str, v: &str, max: usize) {
+        if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+            self.add(
+                field,
+                "length",
+                format!("must be 1 to {max} characters, no control characters"),
+            );
+        }
+    }
 }
 
 /// Checks a citizen's ID against a date of birth: the century digit and YY must agree with the year.
@@ -266,30 +287,22 @@ fn digits(s: &str, n: usize) -> bool {
     s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Checks a sender or receiver, naming fields under `prefix` (`receiver.phone`). Both province
-/// schemes are accepted: with a district code the address is of the 63-province, three-level
-/// scheme; without, of the 34-province, two-level scheme.
-pub fn check_postal_party(errors: &mut Errors, prefix: &str, p: &PostalParty<'_>) {
-    let field = |name: &str| format!("{prefix}.{name}");
-    let text = |errors: &mut Errors, name: &str, v: &str, max: usize| {
-        if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-            errors.add(
-                &field(name),
-                "length",
-                format!("must be 1 to {max} characters, no control characters"),
-            );
+/// Checks a province code and its optional district code (fields `{prefix}.province_code`,
+/// `{prefix}.district_code`; no prefix when empty). Returns the two-digit province code when valid.
+pub fn check_province(
+    errors: &mut Errors,
+    prefix: &str,
+    province: &str,
+    district: Option<&str>,
+) -> Option<String> {
+    let field = |name: &str| {
+        if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
         }
     };
-    text(errors, "name", p.name, 200);
-    text(errors, "address", p.address, 500);
-    if vn_phone(p.phone).is_none() {
-        errors.add(
-            &field("phone"),
-            "format",
-            "must be a Vietnamese phone number: 0 and 9 digits (or +84 and 9 digits)",
-        );
-    }
-    match (province_code(p.province_code), p.district_code) {
+    match (province_code(province), district) {
         (None, _) => errors.add(
             &field("province_code"),
             "unknown",
@@ -303,8 +316,26 @@ pub fn check_postal_party(errors: &mut Errors, prefix: &str, p: &PostalParty<'_>
         (Some(_), Some(d)) if !digits(d, 3) => {
             errors.add(&field("district_code"), "format", "must be 3 digits")
         }
-        _ => {}
+        (Some((code, _)), _) => return Some(code),
     }
+    None
+}
+
+/// Checks a sender or receiver, naming fields under `prefix` (`receiver.phone`). Both province
+/// schemes are accepted: with a district code the address is of the 63-province, three-level
+/// scheme; without, of the 34-province, two-level scheme.
+pub fn check_postal_party(errors: &mut Errors, prefix: &str, p: &PostalParty<'_>) {
+    let field = |name: &str| format!("{prefix}.{name}");
+    errors.check_text(&field("name"), p.name, 200);
+    errors.check_text(&field("address"), p.address, 500);
+    if vn_phone(p.phone).is_none() {
+        errors.add(
+            &field("phone"),
+            "format",
+            "must be a Vietnamese phone number: 0 and 9 digits (or +84 and 9 digits)",
+        );
+    }
+    check_province(errors, prefix, p.province_code, p.district_code);
     if !digits(p.commune_code, 5) {
         errors.add(&field("commune_code"), "format", "must be 5 digits");
     }

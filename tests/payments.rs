@@ -5,20 +5,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::response::IntoResponse;
-use hmac::{Hmac, Mac};
 use lienthong::keys::sha256_hex;
 use lienthong::store::{PaymentItem, PaymentRecord, PaymentStatus};
 use lienthong_mocks::data::Dataset;
 use lienthong_mocks::vnpay::sign;
 use lienthong_mocks::{StartedSystem, payment_platform, vnpay};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 const TMN: &str = "DEMO0001";
 const VNPAY_SECRET: &str = "test-vnpay-secret";
@@ -27,40 +23,11 @@ const PLATFORM_KEY: &str = "test-ptt-hashkey";
 const WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789abcdef";
 const PUBLIC_BASE: &str = "http://gateway.test";
 
-/// What the test portal received.
-#[derive(Default)]
-struct Portal {
-    up: AtomicBool,
-    received: Mutex<Vec<(String, String, String)>>,
-}
-
-async fn portal_hook(
-    State(p): State<Arc<Portal>>,
-    headers: http::HeaderMap,
-    body: String,
-) -> axum::response::Response {
-    if !p.up.load(Ordering::SeqCst) {
-        return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-    let h = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    p.received
-        .lock()
-        .unwrap()
-        .push((h("lienthong-signature"), h("lienthong-event-id"), body));
-    http::StatusCode::NO_CONTENT.into_response()
-}
-
 struct Env {
     h: common::Harness,
     vnpay: StartedSystem,
     platform: StartedSystem,
-    portal: Arc<Portal>,
+    portal: Arc<common::portal::Portal>,
     raw: reqwest::Client,
 }
 
@@ -125,16 +92,7 @@ async fn start(opts: Options) -> Env {
     )
     .await
     .unwrap();
-    let portal = Arc::new(Portal::default());
-    portal.up.store(true, Ordering::SeqCst);
-    let hook = lienthong_mocks::spawn(
-        axum::Router::new()
-            .route("/hooks/payments", axum::routing::post(portal_hook))
-            .with_state(portal.clone()),
-        any_port(),
-    )
-    .await
-    .unwrap();
+    let (portal, hook) = common::portal::start("/hooks/payments").await;
     let upstream = lienthong_mocks::spawn(lienthong_mocks::catalogue::router(), any_port())
         .await
         .unwrap();
@@ -376,13 +334,7 @@ fn pending_record(id: &str, txn_ref: &str, amount_vnd: i64) -> PaymentRecord {
 }
 
 fn check_signature(header: &str, body: &str) {
-    let (t, v1) = header
-        .split_once(",v1=")
-        .map(|(t, v)| (t.trim_start_matches("t="), v))
-        .unwrap();
-    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    assert_eq!(hex::encode(mac.finalize().into_bytes()), v1);
+    common::portal::check_signature(WEBHOOK_SECRET, header, body);
 }
 
 #[tokio::test]

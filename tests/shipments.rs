@@ -6,12 +6,10 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::response::IntoResponse;
 use hmac::{Hmac, Mac};
 use lienthong::keys::sha256_hex;
 use lienthong::shipments::poller::poll_due_at;
@@ -26,39 +24,10 @@ const PUSH_SECRET: &str = "test-push-secret-0123";
 /// Simulated seconds per status step (the mock's default).
 const STEP_S: f64 = 3600.0;
 
-/// What the test portal received: (signature, event id, body).
-#[derive(Default)]
-struct Portal {
-    up: AtomicBool,
-    received: Mutex<Vec<(String, String, String)>>,
-}
-
-async fn portal_hook(
-    State(p): State<Arc<Portal>>,
-    headers: http::HeaderMap,
-    body: String,
-) -> axum::response::Response {
-    if !p.up.load(Ordering::SeqCst) {
-        return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-    let h = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    p.received
-        .lock()
-        .unwrap()
-        .push((h("lienthong-signature"), h("lienthong-event-id"), body));
-    http::StatusCode::NO_CONTENT.into_response()
-}
-
 struct Env {
     h: common::Harness,
     carrier: StartedSystem,
-    portal: Arc<Portal>,
+    portal: Arc<common::portal::Portal>,
     /// Poller rounds so far: each looks a month further ahead, so every open shipment is due.
     rounds: AtomicI64,
 }
@@ -81,16 +50,7 @@ async fn start() -> Env {
     )
     .await
     .unwrap();
-    let portal = Arc::new(Portal::default());
-    portal.up.store(true, Ordering::SeqCst);
-    let hook = lienthong_mocks::spawn(
-        axum::Router::new()
-            .route("/hooks/shipments", axum::routing::post(portal_hook))
-            .with_state(portal.clone()),
-        any_port(),
-    )
-    .await
-    .unwrap();
+    let (portal, hook) = common::portal::start("/hooks/shipments").await;
     let upstream = lienthong_mocks::spawn(lienthong_mocks::catalogue::router(), any_port())
         .await
         .unwrap();
@@ -258,11 +218,7 @@ impl Env {
 }
 
 fn check_signature(header: &str, body: &str) {
-    let (t, v1) = header.split_once(",v1=").unwrap();
-    let t = t.strip_prefix("t=").unwrap();
-    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    assert_eq!(v1, hex::encode(mac.finalize().into_bytes()));
+    common::portal::check_signature(WEBHOOK_SECRET, header, body);
 }
 
 fn s10_ok(code: &str) -> bool {

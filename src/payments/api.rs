@@ -64,17 +64,8 @@ pub(crate) fn logged(svc: &PaymentsService, op: &'static str, mut resp: Response
 
 fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError> {
     let mut errors = Errors::default();
-    let text = |errors: &mut Errors, field: &str, v: &str, max: usize| {
-        if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-            errors.add(
-                field,
-                "length",
-                format!("must be 1 to {max} characters, no control characters"),
-            );
-        }
-    };
-    text(&mut errors, "dossier_id", &body.dossier_id, 64);
-    text(&mut errors, "description", &body.description, 255);
+    errors.check_text("dossier_id", &body.dossier_id, 64);
+    errors.check_text("description", &body.description, 255);
     if svc.provider(&body.provider).is_none() {
         errors.add(
             "provider",
@@ -100,8 +91,8 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
         errors.add("items", "length", "list 1 to 50 fee lines");
     }
     for (i, item) in body.items.iter().enumerate() {
-        text(&mut errors, &format!("items[{i}].code"), &item.code, 64);
-        text(&mut errors, &format!("items[{i}].name"), &item.name, 255);
+        errors.check_text(&format!("items[{i}].code"), &item.code, 64);
+        errors.check_text(&format!("items[{i}].name"), &item.name, 255);
         if item.amount_vnd <= 0 {
             errors.add(
                 &format!("items[{i}].amount_vnd"),
@@ -122,18 +113,14 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
         );
     }
     if let Some(p) = &body.payer_name {
-        text(&mut errors, "payer_name", p, 128);
+        errors.check_text("payer_name", p, 128);
     }
     if let Some(ip) = &body.payer_ip
         && ip.parse::<std::net::IpAddr>().is_err()
     {
         errors.add("payer_ip", "format", "must be an IP address");
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors.0))
-    }
+    errors.into_result()
 }
 
 /// `POST /v1/payments` → 201 `{payment_id, status, pay_url, expires_at}`.

@@ -13,7 +13,7 @@ use http::{HeaderMap, StatusCode};
 use lienthong_adapters::canonical::shipment::{Party, QuoteRequest, ShipmentOrder, ShipmentStatus};
 use lienthong_adapters::vnpost::errors as carrier_errors;
 use lienthong_adapters::vnpost::translate::{self, SERVICES, status_name};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::auth::Identity;
 use crate::config::SenderConfig;
@@ -23,7 +23,9 @@ use crate::payments::rfc3339;
 use crate::resilience::guard::CallKind;
 use crate::store::{IdempotentResponse, NewShipment, ShipmentHistoryEntry, ShipmentRecord, now_ms};
 use crate::telemetry::LoggedService;
-use crate::validate::{Errors, PostalParty, check_postal_party, province_code, vn_phone};
+use crate::validate::{
+    Errors, PostalParty, check_postal_party, check_province, province_code, vn_phone,
+};
 
 use super::{CARRIER, Observation, ShipmentsService, apply_observation};
 
@@ -32,62 +34,40 @@ pub const MAX_WEIGHT_G: u32 = 30_000;
 /// Largest cash-on-delivery amount accepted, VND.
 pub const MAX_COD_VND: u64 = 100_000_000;
 
-/// A sender or receiver in a request.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartyIn {
-    /// Full name.
-    pub name: String,
-    /// Vietnamese phone number.
-    pub phone: String,
-    /// Street part of the address.
-    pub address: String,
-    /// Province code (63- or 34-province scheme).
-    pub province_code: String,
-    /// District code (63-province scheme only).
-    pub district_code: Option<String>,
-    /// Commune (ward) code.
-    pub commune_code: String,
-}
-
-impl PartyIn {
-    fn as_check(&self) -> PostalParty<'_> {
-        PostalParty {
-            name: &self.name,
-            phone: &self.phone,
-            address: &self.address,
-            province_code: &self.province_code,
-            district_code: self.district_code.as_deref(),
-            commune_code: &self.commune_code,
-        }
-    }
-
-    /// The carrier's form (checked before: phone and province normalised).
-    fn to_party(&self) -> Party {
-        Party {
-            name: self.name.trim().to_owned(),
-            phone: vn_phone(&self.phone).unwrap_or_else(|| self.phone.clone()),
-            address: self.address.trim().to_owned(),
-            province_code: province_code(&self.province_code)
-                .map(|(c, _)| c)
-                .unwrap_or_else(|| self.province_code.clone()),
-            district_code: self.district_code.clone(),
-            commune_code: self.commune_code.clone(),
-        }
+fn party_check(p: &Party) -> PostalParty<'_> {
+    PostalParty {
+        name: &p.name,
+        phone: &p.phone,
+        address: &p.address,
+        province_code: &p.province_code,
+        district_code: p.district_code.as_deref(),
+        commune_code: &p.commune_code,
     }
 }
 
-impl From<&SenderConfig> for PartyIn {
-    fn from(s: &SenderConfig) -> Self {
-        PartyIn {
-            name: s.name.clone(),
-            phone: s.phone.clone(),
-            address: s.address.clone(),
-            province_code: s.province_code.clone(),
-            district_code: s.district_code.clone(),
-            commune_code: s.commune_code.clone(),
-        }
+/// A checked party in the carrier's form: phone in national form, two-digit province code.
+fn normalised(p: &Party) -> Party {
+    Party {
+        name: p.name.trim().to_owned(),
+        phone: vn_phone(&p.phone).unwrap_or_else(|| p.phone.clone()),
+        address: p.address.trim().to_owned(),
+        province_code: province_code(&p.province_code)
+            .map(|(c, _)| c)
+            .unwrap_or_else(|| p.province_code.clone()),
+        district_code: p.district_code.clone(),
+        commune_code: p.commune_code.clone(),
     }
+}
+
+fn sender_party(s: &SenderConfig) -> Party {
+    normalised(&Party {
+        name: s.name.clone(),
+        phone: s.phone.clone(),
+        address: s.address.clone(),
+        province_code: s.province_code.clone(),
+        district_code: s.district_code.clone(),
+        commune_code: s.commune_code.clone(),
+    })
 }
 
 /// Body of `POST /v1/shipments`.
@@ -99,9 +79,9 @@ pub struct CreateShipment {
     /// `return_result` or `collect_documents`.
     pub purpose: String,
     /// The receiver.
-    pub receiver: PartyIn,
+    pub receiver: Party,
     /// The sender (default: the agency's configured sender).
-    pub sender: Option<PartyIn>,
+    pub sender: Option<Party>,
     /// The sending agency (default: the first configured).
     pub agency: Option<String>,
     /// The carrier's service code (`EMS`, `BK`, `ECOD`, `DONG_GIA`, `TMDT_EMS`, `TMDT_BK`, `TMDT_EMS_TK`).
@@ -183,25 +163,15 @@ fn check_weight_cod(errors: &mut Errors, weight_g: i64, cod: Option<i64>) {
     }
 }
 
-fn text(errors: &mut Errors, field: &str, v: &str, max: usize) {
-    if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        errors.add(
-            field,
-            "length",
-            format!("must be 1 to {max} characters, no control characters"),
-        );
-    }
-}
-
 fn validate(body: &CreateShipment, svc: &ShipmentsService) -> Result<(), ApiError> {
     let mut errors = Errors::default();
-    text(&mut errors, "dossier_id", &body.dossier_id, 64);
+    errors.check_text("dossier_id", &body.dossier_id, 64);
     if !matches!(body.purpose.as_str(), "return_result" | "collect_documents") {
         errors.add("purpose", "enum", "one of return_result, collect_documents");
     }
-    check_postal_party(&mut errors, "receiver", &body.receiver.as_check());
+    check_postal_party(&mut errors, "receiver", &party_check(&body.receiver));
     if let Some(s) = &body.sender {
-        check_postal_party(&mut errors, "sender", &s.as_check());
+        check_postal_party(&mut errors, "sender", &party_check(s));
     }
     if svc.sender(body.agency.as_deref()).is_none() {
         errors.add(
@@ -215,16 +185,12 @@ fn validate(body: &CreateShipment, svc: &ShipmentsService) -> Result<(), ApiErro
     }
     check_weight_cod(&mut errors, body.weight_g, body.cod_amount_vnd);
     if let Some(c) = &body.content {
-        text(&mut errors, "content", c, 500);
+        errors.check_text("content", c, 500);
     }
     if let Some(n) = &body.note {
-        text(&mut errors, "note", n, 500);
+        errors.check_text("note", n, 500);
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors.0))
-    }
+    errors.into_result()
 }
 
 /// `POST /v1/shipments` → 201 `{shipment_id, tracking_code, status, fee_vnd}`.
@@ -275,8 +241,8 @@ async fn open_shipment(
     let agency = sender_cfg.agency.clone();
     let sender = req
         .sender
-        .clone()
-        .unwrap_or_else(|| PartyIn::from(sender_cfg));
+        .as_ref()
+        .map_or_else(|| sender_party(sender_cfg), normalised);
     let id = uuid::Uuid::now_v7();
     let content = req.content.clone().unwrap_or_else(|| {
         match req.purpose.as_str() {
@@ -288,8 +254,8 @@ async fn open_shipment(
     let order = ShipmentOrder {
         // Our id: the carrier refuses a second order with it, so a create is never doubled.
         order_code: id.simple().to_string(),
-        sender: sender.to_party(),
-        receiver: req.receiver.to_party(),
+        sender,
+        receiver: normalised(&req.receiver),
         service: req.service.clone(),
         content,
         weight_g: u32::try_from(req.weight_g).unwrap_or(0),
@@ -540,24 +506,22 @@ pub async fn quote(
         let bytes = body.map_err(|r| crate::extract::body_rejection(&r))?;
         let req: QuoteShipment = crate::extract::parse_json(&bytes)?;
         let mut errors = Errors::default();
-        let to = province_code(&req.province_code);
-        match (&to, &req.district_code) {
-            (None, _) | (Some((_, false)), None) => errors.add(
-                "province_code",
-                "unknown",
-                "not a province code of the 63-province (with district_code) or the 34-province scheme",
-            ),
-            (Some(_), Some(d)) if d.len() != 3 || !d.bytes().all(|b| b.is_ascii_digit()) => {
-                errors.add("district_code", "format", "must be 3 digits")
-            }
-            _ => {}
-        }
+        let to = check_province(
+            &mut errors,
+            "",
+            &req.province_code,
+            req.district_code.as_deref(),
+        );
         check_weight_cod(&mut errors, req.weight_g, req.cod_amount_vnd);
         let sender = svc.sender(req.agency.as_deref());
         if sender.is_none() {
-            errors.add("agency", "unknown", "no sender is configured for this agency");
+            errors.add(
+                "agency",
+                "unknown",
+                "no sender is configured for this agency",
+            );
         }
-        let (Some(sender), Some((to_province, _)), true) = (sender, to, errors.is_empty()) else {
+        let (Some(sender), Some(to_province), true) = (sender, to, errors.is_empty()) else {
             return Err(ApiError::validation(errors.0));
         };
         let q = QuoteRequest {

@@ -474,15 +474,7 @@ impl SqliteStore {
         now: i64,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $1 ORDER BY next_attempt_at_ms, id LIMIT $2"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+        self.outbox_due_of_type_inner("", now, limit).await
     }
 
     pub(super) async fn outbox_delivered_inner(&self, id: &str, at: i64) -> Result<(), StoreError> {

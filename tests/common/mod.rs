@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod pki;
+pub mod portal;
 
 use std::path::PathBuf;
 use std::sync::Arc;

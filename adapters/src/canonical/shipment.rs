@@ -58,8 +58,9 @@ impl ShipmentStatus {
     }
 }
 
-/// One party of a shipment, as the carrier needs it.
+/// One party of a shipment, as the carrier needs it (and as the gateway's clients send it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Party {
     /// Full name.
     pub name: String,
