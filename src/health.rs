@@ -70,6 +70,7 @@ fn registry_guards(
             .as_ref()
             .map(|e| ("enterprise", &e.guard)),
         runtime.notary.as_ref().map(|n| ("notary", &n.guard)),
+        runtime.shipments.as_ref().map(|s| ("shipments", &s.guard)),
     ]
     .into_iter()
     .flatten()

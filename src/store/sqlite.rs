@@ -40,7 +40,7 @@ fn audit_row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, sqlx::Error> {
 }
 
 /// Schema migrations, applied in order, each once. Never edit a published one: add a new one.
-const MIGRATIONS: &[(i64, &str)] = &[
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (
     1,
     "CREATE TABLE client_state (
