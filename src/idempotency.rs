@@ -113,9 +113,18 @@ impl Resource {
     }
 }
 
+/// A claimed key and the fingerprint of the request that claimed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The `Idempotency-Key`.
+    pub key: String,
+    /// The request's fingerprint (hex SHA-256 of its canonical JSON).
+    pub fingerprint: String,
+}
+
 /// Runs a creating request under its `Idempotency-Key`. `parse` reads and validates the body
-/// (before the key is claimed: invalid requests claim nothing); `create` gets the key and the
-/// parsed request and must store its response under the key with what it creates. When `create`
+/// (before the key is claimed: invalid requests claim nothing); `create` gets the claimed key and
+/// the parsed request and must store its response under the key with what it creates. When `create`
 /// fails the key is released, so the same request may be sent again.
 pub async fn run<T, P, C, Fut>(
     gw: &Gateway,
@@ -128,7 +137,7 @@ pub async fn run<T, P, C, Fut>(
 ) -> Result<Response, ApiError>
 where
     P: FnOnce(&[u8]) -> Result<T, ApiError>,
-    C: FnOnce(String, T) -> Fut,
+    C: FnOnce(Claimed, T) -> Fut,
     Fut: std::future::Future<Output = Result<Response, ApiError>>,
 {
     let key = key(headers)?;
@@ -155,7 +164,11 @@ where
             return Err(ApiError::new(ErrorCode::IdempotencyKeyInProgress).with_retry_after(1));
         }
     }
-    let result = create(key.clone(), req).await;
+    let claimed = Claimed {
+        key: key.clone(),
+        fingerprint: fp,
+    };
+    let result = create(claimed, req).await;
     if result.is_err()
         && let Err(e) = store.idempotency_abandon(client_id, &key).await
     {

@@ -432,6 +432,48 @@ async fn carrier_down_gives_503_and_creates_nothing() {
         1
     );
 
+    // The carrier made the order but its answer was cut: the caller gets an error, and the same
+    // request again adopts that order instead of making a second one.
+    env.carrier.control.set_faults(vec![]);
+    env.fault(json!({"operation": "CreateOrder", "kind": "truncated", "times": 1}));
+    let body = shipment("HS-5b");
+    let r = env.create("agency-key", Some("cut-1"), &body).await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    assert_eq!(
+        env.h
+            .gw
+            .store
+            .shipments_due(i64::MAX, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let r = env.create("agency-key", Some("cut-1"), &body).await;
+    assert_eq!(r.status(), 201);
+    let adopted: Value = r.json().await.unwrap();
+    assert!(adopted["fee_vnd"].as_i64().unwrap() > 0);
+    assert!(s10_ok(adopted["tracking_code"].as_str().unwrap()));
+    assert_eq!(
+        env.carrier.control.count(&JournalFilter {
+            operation: Some("CreateOrder".into()),
+            status: Some(400),
+            ..Default::default()
+        }),
+        1,
+        "the second attempt was refused as a duplicate, not made again"
+    );
+    assert_eq!(
+        env.h
+            .gw
+            .store
+            .shipments_due(i64::MAX, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
     // A carrier answering 5xx is not a half-created shipment either.
     env.fault(json!({"operation": "CreateOrder", "kind": "status", "status": 503}));
     let r = env
@@ -446,7 +488,7 @@ async fn carrier_down_gives_503_and_creates_nothing() {
             .await
             .unwrap()
             .len(),
-        1
+        2
     );
 }
 

@@ -170,7 +170,7 @@ async fn create_inner(
             validate(&req, svc)?;
             Ok(req)
         },
-        |key, req| async move { open_payment(gw, svc, identity, &key, req).await },
+        |claimed, req| async move { open_payment(gw, svc, identity, &claimed.key, req).await },
     )
     .await
 }

@@ -221,7 +221,7 @@ pub async fn create(
                 validate(&req, svc)?;
                 Ok(req)
             },
-            |key, req| async move { open_shipment(gw, svc, identity, &key, req).await },
+            |claimed, req| async move { open_shipment(gw, svc, identity, &claimed, req).await },
         )
         .await
     })
@@ -232,9 +232,10 @@ async fn open_shipment(
     gw: &Gateway,
     svc: &ShipmentsService,
     identity: &Identity,
-    key: &str,
+    claimed: &crate::idempotency::Claimed,
     req: CreateShipment,
 ) -> Result<Response, ApiError> {
+    let key = claimed.key.as_str();
     let sender_cfg = svc
         .sender(req.agency.as_deref())
         .ok_or_else(|| ApiError::new(ErrorCode::ValidationFailed))?;
@@ -252,8 +253,7 @@ async fn open_shipment(
         .to_owned()
     });
     let order = ShipmentOrder {
-        // Our id: the carrier refuses a second order with it, so a create is never doubled.
-        order_code: id.simple().to_string(),
+        order_code: order_code(&identity.client.id, claimed),
         sender,
         receiver: normalised(&req.receiver),
         service: req.service.clone(),
@@ -263,9 +263,18 @@ async fn open_shipment(
         note: req.note.clone(),
     };
     let client = &svc.client;
-    let created = svc
-        .call(gw, CallKind::Write, || client.create(&order))
-        .await?;
+    let created = match svc
+        .call_raw(gw, CallKind::Write, || client.create(&order))
+        .await
+    {
+        Ok(c) => c,
+        Err(Failure::Adapter(e))
+            if e.upstream_code.as_deref() == Some(carrier_errors::DUPLICATE_ORDER_CODE) =>
+        {
+            adopt(gw, svc, &order).await?
+        }
+        Err(failure) => return Err(crate::registry::failure_problem(&failure)),
+    };
     let now = now_ms();
     let status = translate::normalise(created.carrier_status).unwrap_or(ShipmentStatus::Created);
     let status_name = status_name(created.carrier_status);
@@ -337,6 +346,62 @@ async fn open_shipment(
         body,
         Some(&format!("/v1/shipments/{}", record.id)),
     ))
+}
+
+/// The carrier's order code of a request: the same for the same client, key and body, so that a
+/// request repeated after its first attempt's answer was lost finds the carrier's order (the
+/// carrier refuses a second order with a code) instead of making another.
+fn order_code(client_id: &str, claimed: &crate::idempotency::Claimed) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(client_id.as_bytes())
+        .chain_update([0])
+        .chain_update(claimed.key.as_bytes())
+        .chain_update([0])
+        .chain_update(claimed.fingerprint.as_bytes())
+        .finalize();
+    format!("LT{}", &hex::encode(digest)[..30])
+}
+
+/// The carrier already holds this request's order (an earlier attempt reached it, its answer did
+/// not come back): take it, with its current status and the fee of its service.
+async fn adopt(
+    gw: &Gateway,
+    svc: &ShipmentsService,
+    order: &ShipmentOrder,
+) -> Result<lienthong_adapters::canonical::shipment::CreatedShipment, ApiError> {
+    let client = &svc.client;
+    let t = svc
+        .call(gw, CallKind::Read, || {
+            client.tracking_by_order_code(&order.order_code)
+        })
+        .await?;
+    let q = QuoteRequest {
+        from_province_code: order.sender.province_code.clone(),
+        from_district_code: order.sender.district_code.clone(),
+        to_province_code: order.receiver.province_code.clone(),
+        to_district_code: order.receiver.district_code.clone(),
+        weight_g: order.weight_g,
+        cod_amount_vnd: order.cod_amount_vnd,
+    };
+    // The fee is informative here: a failed quote leaves it 0 rather than failing the request.
+    let fee_vnd = match svc.call(gw, CallKind::Read, || client.quote(&q)).await {
+        Ok(quotes) => quotes
+            .iter()
+            .find(|x| x.service == order.service)
+            .map_or(0, |x| x.fee_vnd),
+        Err(_) => 0,
+    };
+    tracing::info!(
+        carrier_status = t.carrier_status,
+        "the carrier already had this request's order; adopted"
+    );
+    Ok(lienthong_adapters::canonical::shipment::CreatedShipment {
+        carrier_order_id: t.carrier_order_id,
+        tracking_code: t.tracking_code,
+        carrier_status: t.carrier_status,
+        fee_vnd,
+    })
 }
 
 /// The shipment the caller may see, or 404.

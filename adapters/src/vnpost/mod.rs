@@ -260,6 +260,19 @@ impl Client {
         translate::tracking(reply.parse("tracking")?)
     }
 
+    /// An order's status and history, found by our order code (to adopt an order whose creation
+    /// reply was lost).
+    pub async fn tracking_by_order_code(&self, order_code: &str) -> Result<Tracking, AdapterError> {
+        let reply = self
+            .call(
+                wire::TRACKING_PATH,
+                &wire::OrderCodeRequest { order_code },
+                true,
+            )
+            .await?;
+        translate::tracking(reply.parse("tracking")?)
+    }
+
     /// The current status of up to [`wire::MAX_STATUS_BATCH`] orders by tracking code, in one call.
     /// Codes the carrier does not know are left out.
     pub async fn statuses(

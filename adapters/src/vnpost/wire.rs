@@ -98,6 +98,14 @@ pub struct OrderIdRequest<'a> {
     pub order_id: &'a str,
 }
 
+/// `GetOrderTracking` by our order code.
+#[derive(Serialize)]
+pub struct OrderCodeRequest<'a> {
+    /// Our order code.
+    #[serde(rename = "OrderCode")]
+    pub order_code: &'a str,
+}
+
 /// One history entry of a tracking reply.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
