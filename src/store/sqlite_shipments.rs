@@ -237,13 +237,21 @@ impl SqliteStore {
         now: i64,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
+        // LIKE with an escaped prefix: portable (SQLite and PostgreSQL), unlike substr's integer types.
         let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $1 AND substr(event_type, 1, $2) = $3 ORDER BY next_attempt_at_ms, id LIMIT $4"
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $1 AND event_type LIKE $2 ESCAPE '\\' ORDER BY next_attempt_at_ms, id LIMIT $3"
         );
+        let mut pattern = String::with_capacity(type_prefix.len() + 1);
+        for c in type_prefix.chars() {
+            if matches!(c, '\\' | '%' | '_') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now)
-            .bind(type_prefix.chars().count() as i64)
-            .bind(type_prefix)
+            .bind(pattern)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
