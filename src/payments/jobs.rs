@@ -32,8 +32,14 @@ pub async fn sweep_once(gw: &Gateway) -> SweepReport {
         return report;
     };
     let now = now_ms();
-    let retention =
-        i64::try_from(svc.settings.idempotency_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    // Keys of every service share one table: keep them for the longest configured retention.
+    let keep_s = gw
+        .runtime()
+        .shipments
+        .as_ref()
+        .map_or(0, |s| s.settings.idempotency_ttl_s)
+        .max(svc.settings.idempotency_ttl_s);
+    let retention = i64::try_from(keep_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     if let Err(e) = gw
         .store
         .purge_idempotency_keys(now.saturating_sub(retention))

@@ -138,9 +138,32 @@ async fn poll_batch(
     }
 }
 
+/// Forgets idempotency keys past their retention. Keys of every service share one table, so the
+/// longest configured retention applies (the payments sweep does the same from its side).
+async fn purge_idempotency_keys(gw: &Gateway) {
+    let rt = gw.runtime();
+    let Some(svc) = rt.shipments.as_ref() else {
+        return;
+    };
+    let keep_s = rt
+        .payments
+        .as_ref()
+        .map_or(0, |p| p.settings.idempotency_ttl_s)
+        .max(svc.settings.idempotency_ttl_s);
+    let keep_ms = i64::try_from(keep_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    if let Err(e) = gw
+        .store
+        .purge_idempotency_keys(now_ms().saturating_sub(keep_ms))
+        .await
+    {
+        tracing::warn!(error = %e, "could not purge old idempotency keys");
+    }
+}
+
 /// Polls for as long as the process lives. Rounds run at least every 10 s (each shipment keeps
 /// its own schedule), at most every poll interval.
 pub async fn run(gw: Arc<Gateway>) {
+    use std::sync::atomic::{AtomicI64, Ordering};
     let interval = |gw: &Gateway| {
         gw.runtime()
             .shipments
@@ -148,15 +171,25 @@ pub async fn run(gw: Arc<Gateway>) {
             .map(|s| s.poll_interval().min(Duration::from_secs(10)))
             .unwrap_or(Duration::from_secs(10))
     };
-    crate::payments::run_every(gw, interval, |gw| async move {
-        let report = poll_once(&gw).await;
-        if report.polled > 0 {
-            tracing::debug!(
-                polled = report.polled,
-                changed = report.changed,
-                errors = report.errors,
-                "shipment poll round"
-            );
+    let last_purge = Arc::new(AtomicI64::new(0));
+    crate::payments::run_every(gw, interval, move |gw| {
+        let last_purge = last_purge.clone();
+        async move {
+            // Hourly is enough for a retention counted in days.
+            let now = now_ms();
+            if now - last_purge.load(Ordering::Relaxed) >= 3_600_000 {
+                last_purge.store(now, Ordering::Relaxed);
+                purge_idempotency_keys(&gw).await;
+            }
+            let report = poll_once(&gw).await;
+            if report.polled > 0 {
+                tracing::debug!(
+                    polled = report.polled,
+                    changed = report.changed,
+                    errors = report.errors,
+                    "shipment poll round"
+                );
+            }
         }
     })
     .await;
