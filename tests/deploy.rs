@@ -7,10 +7,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_norway::Value as Yaml;
@@ -917,8 +917,8 @@ fn systemd_unit_is_sandboxed_and_hands_over_the_config_secrets() {
 }
 
 /// Starts `lienthong serve` on a shipped container config (listener moved to a free loopback port,
-/// state to a temporary directory) and returns the process and its address.
-fn serve(text: &str) -> (std::process::Child, SocketAddr, tempfile::TempDir) {
+/// state to a temporary directory).
+fn serve(text: &str) -> (common::ServingBinary, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = toml_of("serve", text);
     config["listeners"].as_array_mut().unwrap()[0]["addr"] = "127.0.0.1:0".into();
@@ -926,29 +926,11 @@ fn serve(text: &str) -> (std::process::Child, SocketAddr, tempfile::TempDir) {
     let path = dir.path().join("lienthong.toml");
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--config"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    cmd.args(["serve", "--config"]).arg(&path);
     for env in env_names(&config) {
         cmd.env(env, "dummy-secret-value-of-at-least-32-bytes-0123456789");
     }
-    let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && v["message"] == "listening"
-            {
-                let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the gateway did not start");
-    (child, addr.parse().unwrap(), dir)
+    (common::ServingBinary::spawn(cmd), dir)
 }
 
 fn get_status(addr: SocketAddr, path: &str) -> u16 {
@@ -1001,7 +983,8 @@ fn every_probe_path_in_the_manifests_is_served_by_the_binary() {
         read("deploy/compose/lienthong.toml"),
         k8s_config_text(&objects["ConfigMap"]),
     ] {
-        let (mut child, addr, _dir) = serve(&text);
+        let (gateway, _dir) = serve(&text);
+        let addr: SocketAddr = gateway.addr.parse().unwrap();
         for path in &paths {
             assert_eq!(get_status(addr, path), 200, "{path}");
         }
@@ -1010,14 +993,5 @@ fn every_probe_path_in_the_manifests_is_served_by_the_binary() {
             404,
             "the check can tell"
         );
-        stop(&mut child);
     }
-}
-
-/// Ends the gateway started by [`serve`] with SIGTERM and waits for it.
-fn stop(child: &mut std::process::Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
 }
