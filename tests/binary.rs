@@ -108,51 +108,11 @@ fn keys_new_prints_the_key_once_and_its_hash_line() {
     );
 }
 
-struct Gateway {
-    child: Child,
-    addr: String,
-    /// Every line the gateway wrote to standard output so far.
-    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts the binary and waits for its `listening` log line.
-fn spawn_gateway(config: &std::path::Path) -> Gateway {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            kept.lock().unwrap().push(line.clone());
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && v["message"] == "listening"
-            {
-                let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the gateway did not start");
-    Gateway {
-        child,
-        addr,
-        stdout: lines,
-    }
+fn spawn_gateway(config: &std::path::Path) -> common::ServingBinary {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--config"]).arg(config);
+    common::ServingBinary::spawn(cmd)
 }
 
 fn signal(child: &Child, sig: &str) {

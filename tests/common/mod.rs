@@ -240,3 +240,57 @@ pub async fn problem(resp: reqwest::Response, status: u16, code: &str) -> serde_
     assert_eq!(body["request_id"], request_id.as_str());
     body
 }
+
+/// A `lienthong serve` process, killed when dropped.
+pub struct ServingBinary {
+    pub child: std::process::Child,
+    /// The address of its `listening` log line.
+    pub addr: String,
+    /// Every line the gateway wrote to standard output so far.
+    pub stdout: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServingBinary {
+    /// Spawns `cmd` (a `lienthong serve` with JSON logs) and waits up to 20 s for its `listening`
+    /// log line.
+    pub fn spawn(mut cmd: std::process::Command) -> ServingBinary {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                kept.lock().unwrap().push(line.clone());
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && v["message"] == "listening"
+                {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the gateway did not start");
+        ServingBinary {
+            child,
+            addr,
+            stdout: lines,
+        }
+    }
+}
+
+impl Drop for ServingBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
