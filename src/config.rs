@@ -676,14 +676,21 @@ pub struct RouteConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `sqlite://PATH` (created if missing) or `sqlite::memory:`.
+    /// `sqlite://PATH` (created if missing), `sqlite::memory:`, or `postgres://USER@HOST/DB`
+    /// (libpq parameters such as `sslmode`, `application_name` or `options` may follow).
     pub url: String,
+    /// PostgreSQL: most pooled connections per replica (default 16). SQLite keeps its own.
+    pub max_connections: u32,
+    /// PostgreSQL: `statement_timeout` set on every connection, in milliseconds (default 5000).
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://lienthong.db".into(),
+            max_connections: 16,
+            statement_timeout_ms: 5000,
         }
     }
 }
@@ -1237,10 +1244,24 @@ impl Config {
         if let Some(p) = &self.payments {
             p.validate()?;
         }
-        if !(self.store.url.starts_with("sqlite:")) {
+        if !(self.store.url.starts_with("sqlite:")
+            || crate::store::is_postgres_url(&self.store.url))
+        {
             return Err(ConfigError::invalid(
                 "store.url",
-                "must be `sqlite://PATH` or `sqlite::memory:`",
+                "must be `sqlite://PATH`, `sqlite::memory:` or `postgres://…`",
+            ));
+        }
+        if self.store.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "store.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.store.statement_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "store.statement_timeout_ms",
+                "must be at least 1 (a statement must not wait forever)",
             ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_level)

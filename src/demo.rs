@@ -303,6 +303,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
         services,
         store: StoreConfig {
             url: "sqlite::memory:".into(),
+            ..StoreConfig::default()
         },
         telemetry: TelemetryConfig {
             log_format: LogFormat::Text,

@@ -119,6 +119,13 @@ api_keys_sha256 = ["{ops_key}"]
     )
 }
 
+/// The standard config text moved onto another store (e.g. a PostgreSQL test schema).
+pub fn with_store_url(text: &str, dir: &std::path::Path, url: &str) -> String {
+    let standard = format!("url = \"sqlite://{}/state.db\"", dir.display());
+    assert!(text.contains(&standard), "the standard [store] line");
+    text.replace(&standard, &format!("url = \"{url}\""))
+}
+
 /// Starts the catalogue mock and a gateway with the standard config plus `extra`.
 pub async fn start(extra: &str) -> Harness {
     install_crypto();
@@ -142,7 +149,7 @@ pub async fn start_with(
     config_path: PathBuf,
 ) -> Harness {
     let config = Config::load(&config_path).unwrap();
-    let store = lienthong::store::open(&config.store.url).await.unwrap();
+    let store = lienthong::store::open_config(&config.store).await.unwrap();
     let gw = Gateway::new(
         config.clone(),
         ConfigSource::File(config_path.clone()),
