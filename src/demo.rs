@@ -62,6 +62,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: None,
@@ -90,6 +91,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: Some(crate::config::EnterpriseUpstream {
@@ -119,6 +121,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: Some(crate::config::PopulationUpstream {
                 username: "lienthong".into(),
                 secret: SecretRef::inline(b"demo-c06-secret".to_vec()),
@@ -149,6 +152,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: None,
@@ -174,6 +178,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: None,
@@ -244,6 +249,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
                 b"demo-only-audit-subject-key-not-for-production".to_vec(),
             )),
         },
+        redis: None,
     }
 }
 

@@ -42,13 +42,15 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     /// The upstream did not answer in time.
     UpstreamTimeout,
+    /// The shared rate limiter cannot be reached and this service fails closed; see `Retry-After`.
+    RateLimitUnavailable,
     /// A fault of the gateway itself. Details go to the log, never to the caller.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -64,6 +66,7 @@ impl ErrorCode {
         Self::UpstreamError,
         Self::UpstreamUnavailable,
         Self::UpstreamTimeout,
+        Self::RateLimitUnavailable,
         Self::Internal,
     ];
 
@@ -85,6 +88,7 @@ impl ErrorCode {
             Self::UpstreamError => "upstream_error",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamTimeout => "upstream_timeout",
+            Self::RateLimitUnavailable => "rate_limit_unavailable",
             Self::Internal => "internal",
         }
     }
@@ -103,7 +107,9 @@ impl ErrorCode {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamError => StatusCode::BAD_GATEWAY,
-            Self::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamUnavailable | Self::RateLimitUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -132,6 +138,7 @@ impl ErrorCode {
             Self::UpstreamError => "Upstream error",
             Self::UpstreamUnavailable => "Upstream unavailable",
             Self::UpstreamTimeout => "Upstream timeout",
+            Self::RateLimitUnavailable => "Rate limiter unavailable",
             Self::Internal => "Internal error",
         }
     }
@@ -203,6 +210,12 @@ impl ErrorCode {
             }
             (Self::UpstreamTimeout, Lang::Vi) => "Hệ thống bên ngoài không phản hồi kịp thời.",
             (Self::UpstreamTimeout, Lang::En) => "The external system did not answer in time.",
+            (Self::RateLimitUnavailable, Lang::Vi) => {
+                "Tạm thời không kiểm tra được giới hạn tần suất gọi của dịch vụ này; vui lòng thử lại sau."
+            }
+            (Self::RateLimitUnavailable, Lang::En) => {
+                "The rate limit of this service cannot be checked right now; retry later."
+            }
             (Self::Internal, Lang::Vi) => "Lỗi nội bộ của cổng kết nối.",
             (Self::Internal, Lang::En) => "Internal gateway error.",
         }
