@@ -1256,6 +1256,53 @@ mod tests {
     }
 
     #[test]
+    fn redis_table_defaults_and_checks() {
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[redis]\nurl = \"redis://:hunter2@cache.internal:6379/2\"\n"
+        ))
+        .unwrap();
+        let r = c.redis.unwrap();
+        assert_eq!(r.key_prefix, "lienthong:");
+        assert_eq!((r.replicas, r.timeout_ms), (1, 50));
+        assert_eq!(r.on_unavailable, RateLimitFail::Local);
+        let shown = format!("{:?}", r.url);
+        assert!(
+            !shown.contains("hunter2") && shown.contains("@cache.internal"),
+            "{shown}"
+        );
+
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[redis]\nurl = \"env:REDIS_URL\"\nreplicas = 3\non_unavailable = \"closed\"\n"
+        ))
+        .unwrap();
+        let r = c.redis.unwrap();
+        assert_eq!(r.url, RedisUrl::Env("REDIS_URL".into()));
+        assert_eq!(r.on_unavailable, RateLimitFail::Closed);
+
+        for (table, named) in [
+            ("url = \"http://x\"", "redis.url"),
+            ("url = \"redis://x\"\nreplicas = 0", "redis.replicas"),
+            ("url = \"redis://x\"\ntimeout_ms = 0", "redis.timeout_ms"),
+            (
+                "url = \"redis://x\"\nkey_prefix = \"a b\"",
+                "redis.key_prefix",
+            ),
+            ("url = \"redis://x\"\non_unavailable = \"maybe\"", "maybe"),
+        ] {
+            let e = err(&format!("{MINIMAL}\n[redis]\n{table}\n"));
+            assert!(e.contains(named), "{table}: {e}");
+        }
+        let service = "[services.s]\nkind = \"passthrough\"\nbase_url = \"http://127.0.0.1:9\"\nrate_limit_fail = \"open\"\nroutes = [{ operation = \"list\", methods = [\"GET\"], path = \"/x\" }]\n";
+        let e = err(&format!("{MINIMAL}\n{service}"));
+        assert!(e.contains("services.s.rate_limit_fail"), "{e}");
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n{service}\n[redis]\nurl = \"redis://x\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.services["s"].rate_limit_fail, Some(RateLimitFail::Open));
+    }
+
+    #[test]
     fn secret_debug_never_shows_the_value() {
         let s = SecretRef::inline(b"topsecret".to_vec());
         assert!(!format!("{s:?}").contains("topsecret"));

@@ -526,6 +526,19 @@ mod tests {
     }
 
     #[test]
+    fn every_code_is_in_the_openapi_problem_schema() {
+        let doc: serde_json::Value = serde_json::from_str(crate::health::OPENAPI).unwrap();
+        let listed = &doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"];
+        for c in ErrorCode::ALL {
+            assert!(
+                listed.as_array().unwrap().iter().any(|v| v == c.as_str()),
+                "{} is missing from schemas/openapi.json",
+                c.as_str()
+            );
+        }
+    }
+
+    #[test]
     fn codes_are_unique_and_round_trip() {
         for c in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_name(c.as_str()), Some(c));

@@ -245,6 +245,14 @@ async fn redis_outage_falls_back_to_a_share_of_the_quota_and_recovers() {
         7.0,
         "{text}"
     );
+    // Still ready: a replica without Redis serves on its fallback.
+    let ready = h.http.get(h.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(
+        ready["checks"]["redis"],
+        serde_json::json!({ "status": "unavailable", "fallback": "local" })
+    );
     // Per service: `tight` fails closed, `cat` open (no limit, no RateLimit header).
     let closed = h
         .get("/v1/proxy/tight/slow?ms=1", "metered-key")
