@@ -261,7 +261,7 @@ impl Gateway {
             reload_lock: tokio::sync::Mutex::new(()),
             started: Instant::now(),
         });
-        crate::cluster::events::spawn(&gw);
+        crate::cluster::events::start(&gw).await;
         Ok(gw)
     }
 

@@ -9,7 +9,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lienthong::cluster::{Cluster, testing};
@@ -118,6 +118,8 @@ struct Forwarder {
     addr: SocketAddr,
     up: Arc<AtomicBool>,
     cut: tokio::sync::watch::Sender<u64>,
+    /// Connections being forwarded now.
+    open: Arc<AtomicUsize>,
 }
 
 impl Forwarder {
@@ -127,6 +129,8 @@ impl Forwarder {
         let up = Arc::new(AtomicBool::new(true));
         let (cut, cuts) = tokio::sync::watch::channel(0u64);
         let accepting = up.clone();
+        let open = Arc::new(AtomicUsize::new(0));
+        let counted = open.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if !accepting.load(Ordering::SeqCst) {
@@ -135,23 +139,41 @@ impl Forwarder {
                 }
                 let mut cuts = cuts.clone();
                 cuts.borrow_and_update();
+                let open = counted.clone();
+                open.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cuts.changed() => {}
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = cuts.changed() => {}
+                        }
                     }
+                    // Both sockets are closed by now.
+                    drop(inbound);
+                    open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
-        Forwarder { addr, up, cut }
+        Forwarder {
+            addr,
+            up,
+            cut,
+            open,
+        }
     }
 
-    fn cut(&self) {
+    /// Closes every forwarded connection (and returns once they are closed); refuses new ones.
+    async fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         self.cut.send_modify(|n| *n += 1);
+        let started = Instant::now();
+        while self.open.load(Ordering::SeqCst) > 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "connections stay open"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     fn restore(&self) {
@@ -231,7 +253,7 @@ async fn redis_outage_falls_back_to_a_share_of_the_quota_and_recovers() {
         );
     }
 
-    forwarder.cut();
+    forwarder.cut().await;
     // Redis away: this replica's share, 10 ÷ 2 = 5, then 429.
     let mut statuses = Vec::new();
     for _ in 0..7 {

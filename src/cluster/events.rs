@@ -87,14 +87,26 @@ pub async fn publish(gw: &Gateway, event: ChangeEvent) {
 }
 
 /// Starts the background work of a replicated gateway: the Redis probe, the events subscriber and
-/// the suspension poll. Each task ends once the gateway is dropped.
-pub fn spawn(gw: &Arc<Gateway>) {
+/// the suspension poll. The first subscription is made before this returns (when Redis answers), so
+/// a replica that serves also hears the others. Each task ends once the gateway is dropped.
+pub async fn start(gw: &Arc<Gateway>) {
     let Some(cluster) = gw.cluster.clone() else {
         return;
     };
+    let first = if cluster.is_available() {
+        subscribe(&cluster).await.ok()
+    } else {
+        None
+    };
     tokio::spawn(probe_loop(Arc::downgrade(&cluster)));
-    tokio::spawn(subscribe_loop(Arc::downgrade(gw), cluster));
+    tokio::spawn(subscribe_loop(Arc::downgrade(gw), cluster, first));
     tokio::spawn(poll_loop(Arc::downgrade(gw)));
+}
+
+async fn subscribe(cluster: &Cluster) -> Result<redis::aio::PubSub, super::ClusterError> {
+    let mut pubsub = cluster.pubsub().await?;
+    pubsub.subscribe(cluster.key("events")).await?;
+    Ok(pubsub)
 }
 
 async fn probe_loop(cluster: Weak<Cluster>) {
@@ -120,16 +132,17 @@ async fn poll_loop(gw: Weak<Gateway>) {
     }
 }
 
-async fn subscribe_loop(gw: Weak<Gateway>, cluster: Arc<Cluster>) {
-    let channel = cluster.key("events");
+async fn subscribe_loop(
+    gw: Weak<Gateway>,
+    cluster: Arc<Cluster>,
+    mut first: Option<redis::aio::PubSub>,
+) {
     let mut was_subscribed = true;
     loop {
-        let subscribed = async {
-            let mut pubsub = cluster.pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, super::ClusterError>(pubsub)
-        }
-        .await;
+        let subscribed = match first.take() {
+            Some(pubsub) => Ok(pubsub),
+            None => subscribe(&cluster).await,
+        };
         match subscribed {
             Ok(mut pubsub) => {
                 tracing::info!("subscribed to change events from the other replicas");
