@@ -105,6 +105,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: None,
@@ -133,6 +134,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: Some(crate::config::EnterpriseUpstream {
@@ -162,6 +164,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: Some(crate::config::PopulationUpstream {
                 username: "lienthong".into(),
                 secret: SecretRef::inline(b"demo-c06-secret".to_vec()),
@@ -192,6 +195,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: None,
@@ -217,6 +221,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: None,
@@ -248,6 +253,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             notary: None,
             cache: None,
             lookup_cache: None,
+            rate_limit_fail: None,
             routes: vec![],
         },
     );
@@ -315,6 +321,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             )),
         },
         payments: Some(payments_config(&upstreams)),
+        redis: None,
     }
 }
 

@@ -918,7 +918,7 @@ fn systemd_unit_is_sandboxed_and_hands_over_the_config_secrets() {
 
 /// Starts `lienthong serve` on a shipped container config (listener moved to a free loopback port,
 /// state to a temporary directory).
-fn serve(text: &str) -> (common::ServingBinary, tempfile::TempDir) {
+fn serve(text: &str) -> (common::process::GatewayProcess, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = toml_of("serve", text);
     config["listeners"].as_array_mut().unwrap()[0]["addr"] = "127.0.0.1:0".into();
@@ -930,7 +930,7 @@ fn serve(text: &str) -> (common::ServingBinary, tempfile::TempDir) {
     for env in env_names(&config) {
         cmd.env(env, "dummy-secret-value-of-at-least-32-bytes-0123456789");
     }
-    (common::ServingBinary::spawn(cmd), dir)
+    (common::process::spawn_command(cmd), dir)
 }
 
 fn get_status(addr: SocketAddr, path: &str) -> u16 {

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod pki;
+pub mod process;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -126,15 +127,20 @@ pub fn with_store_url(text: &str, dir: &std::path::Path, url: &str) -> String {
     text.replace(&standard, &format!("url = \"{url}\""))
 }
 
-/// Starts the catalogue mock and a gateway with the standard config plus `extra`.
-pub async fn start(extra: &str) -> Harness {
+/// Installs the crypto provider and starts the catalogue mock on a free port.
+pub async fn catalogue_mock() -> RunningMock {
     install_crypto();
-    let upstream = lienthong_mocks::spawn(
+    lienthong_mocks::spawn(
         lienthong_mocks::catalogue::router(),
         "127.0.0.1:0".parse().unwrap(),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Starts the catalogue mock and a gateway with the standard config plus `extra`.
+pub async fn start(extra: &str) -> Harness {
+    let upstream = catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token.key"), TOKEN_KEY).unwrap();
     let text = config_text(&upstream.url(), dir.path(), extra);
@@ -194,14 +200,7 @@ impl Harness {
 
     /// The Prometheus text of `/metrics`.
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        metrics_text(&self.http, &self.base).await
     }
 
     /// GETs any URL (a mock's `/__admin`, say) and reads the JSON answer.
@@ -219,6 +218,17 @@ impl Harness {
     pub fn post(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
         self.http.post(self.url(path)).bearer_auth(key)
     }
+}
+
+/// The Prometheus text of the gateway at `base` (`http://ADDR`).
+pub async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Reads a problem response and checks the RFC 9457 members every problem has.
@@ -246,58 +256,4 @@ pub async fn problem(resp: reqwest::Response, status: u16, code: &str) -> serde_
     assert!(body["title"].is_string() && body["detail"].is_string());
     assert_eq!(body["request_id"], request_id.as_str());
     body
-}
-
-/// A `lienthong serve` process, killed when dropped.
-pub struct ServingBinary {
-    pub child: std::process::Child,
-    /// The address of its `listening` log line.
-    pub addr: String,
-    /// Every line the gateway wrote to standard output so far.
-    pub stdout: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl ServingBinary {
-    /// Spawns `cmd` (a `lienthong serve` with JSON logs) and waits up to 20 s for its `listening`
-    /// log line.
-    pub fn spawn(mut cmd: std::process::Command) -> ServingBinary {
-        use std::io::BufRead;
-        let mut child = cmd
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = lines.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                kept.lock().unwrap().push(line.clone());
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                    && v["message"] == "listening"
-                {
-                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .expect("the gateway did not start");
-        ServingBinary {
-            child,
-            addr,
-            stdout: lines,
-        }
-    }
-}
-
-impl Drop for ServingBinary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
