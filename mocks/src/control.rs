@@ -4,7 +4,8 @@
 //! operation, journaled, delayed and possibly failed according to the fault rules, which come from
 //! config at start and can be changed at run time through `/__admin/faults`.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +19,7 @@ use axum::extract::{Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 /// Longest body text kept in a journal entry.
 const JOURNAL_BODY_LIMIT: usize = 64 * 1024;
-/// Entries kept per system; the oldest go first.
+/// Entries kept per system; when full, each new entry pushes out the oldest one.
 const JOURNAL_CAPACITY: usize = 100_000;
 
 /// One request as a mock saw it.
@@ -73,23 +74,69 @@ pub struct JournalFilter {
 }
 
 impl JournalFilter {
-    fn matches(&self, e: &JournalEntry) -> bool {
+    fn matches(&self, e: &Recorded) -> bool {
         self.operation
             .as_ref()
-            .is_none_or(|o| e.operation.as_ref() == Some(o))
+            .is_none_or(|o| e.operation.as_deref() == Some(o.as_str()))
             && self
                 .method
                 .as_ref()
-                .is_none_or(|m| e.method.eq_ignore_ascii_case(m))
+                .is_none_or(|m| e.method.as_str().eq_ignore_ascii_case(m))
             && self
                 .path
                 .as_ref()
-                .is_none_or(|p| e.path.contains(p.as_str()))
+                .is_none_or(|p| e.uri.path().contains(p.as_str()))
             && self.status.is_none_or(|s| e.status == s)
             && self
                 .body_contains
                 .as_ref()
-                .is_none_or(|b| e.body.contains(b.as_str()))
+                .is_none_or(|b| e.body_text().contains(b.as_str()))
+    }
+}
+
+/// A journal entry as kept: what the request already holds (method, URI, headers: reference
+/// counted, no copy), the body cut to [`JOURNAL_BODY_LIMIT`], and static names. Turned into a
+/// [`JournalEntry`] only when the journal is read, so recording a request stays cheap.
+struct Recorded {
+    seq: u64,
+    at_ms: u64,
+    operation: Option<Cow<'static, str>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    status: u16,
+    fault: Option<&'static str>,
+}
+
+impl Recorded {
+    /// The kept body as text (lossy UTF-8), as `JournalEntry::body` shows it.
+    fn body_text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    fn to_entry(&self) -> JournalEntry {
+        JournalEntry {
+            seq: self.seq,
+            at_ms: self.at_ms,
+            operation: self.operation.as_deref().map(str::to_owned),
+            method: self.method.to_string(),
+            path: self.uri.path().to_owned(),
+            query: self.uri.query().map(str::to_owned),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: self.body_text().into_owned(),
+            status: self.status,
+            fault: self.fault.map(str::to_owned),
+        }
     }
 }
 
@@ -301,14 +348,15 @@ fn one() -> f64 {
 /// How a system renders a SOAP Fault: `(faultcode, faultstring) -> XML`.
 pub type SoapFaultRenderer = fn(&str, &str) -> String;
 
-/// Classifies a request into an operation name from its method, path, headers and body.
-pub type Classifier = fn(&http::request::Parts, &[u8]) -> Option<String>;
+/// Classifies a request into an operation name from its method, path, headers and body (names
+/// are mostly static, hence the `Cow`).
+pub type Classifier = fn(&http::request::Parts, &[u8]) -> Option<Cow<'static, str>>;
 
 /// The shared control state of one mock system.
 pub struct MockControl {
     /// The system's name (`population`, `vnpay`, …).
     pub system: &'static str,
-    journal: Mutex<Vec<JournalEntry>>,
+    journal: Mutex<VecDeque<Recorded>>,
     seq: AtomicU64,
     faults: Mutex<Vec<FaultRule>>,
     initial_faults: Vec<FaultRule>,
@@ -336,7 +384,7 @@ impl MockControl {
     pub fn new(system: &'static str, faults: Vec<FaultRule>, seed: u64) -> Arc<MockControl> {
         Arc::new(MockControl {
             system,
-            journal: Mutex::new(Vec::new()),
+            journal: Mutex::new(VecDeque::new()),
             seq: AtomicU64::new(0),
             faults: Mutex::new(faults.clone()),
             initial_faults: faults,
@@ -370,12 +418,15 @@ impl MockControl {
     /// Journal entries matching a filter, oldest first.
     pub fn journal(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
         let j = lock(&self.journal);
-        let mut out: Vec<JournalEntry> = j.iter().filter(|e| filter.matches(e)).cloned().collect();
-        if let Some(limit) = filter.limit
-            && out.len() > limit
-        {
-            out.drain(..out.len() - limit);
-        }
+        // Walk from the newest so that `limit` stops the walk early, then put back in order.
+        let mut out: Vec<JournalEntry> = j
+            .iter()
+            .rev()
+            .filter(|e| filter.matches(e))
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .map(Recorded::to_entry)
+            .collect();
+        out.reverse();
         out
     }
 
@@ -468,13 +519,19 @@ impl MockControl {
         (delay, fault)
     }
 
-    fn record(&self, mut entry: JournalEntry) {
+    fn record(&self, mut entry: Recorded) {
         entry.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let mut j = lock(&self.journal);
-        if j.len() >= JOURNAL_CAPACITY {
-            j.drain(..JOURNAL_CAPACITY / 10);
-        }
-        j.push(entry);
+        // One out, one in: a full journal never stalls a request on a bulk eviction. The evicted
+        // entry is dropped after the lock is released.
+        let evicted = if j.len() >= JOURNAL_CAPACITY {
+            j.pop_front()
+        } else {
+            None
+        };
+        j.push_back(entry);
+        drop(j);
+        drop(evicted);
     }
 
     /// Wraps a system's router: the `/__admin` API, then journal and faults around every other route.
@@ -485,6 +542,17 @@ impl MockControl {
             control_layer,
         ));
         admin.merge(guarded)
+    }
+}
+
+/// The body as the journal keeps it: its first [`JOURNAL_BODY_LIMIT`] bytes. A body within the
+/// limit is shared, not copied (as the header values are); a longer one is copied so that the
+/// entry does not keep the whole body alive.
+fn journal_body(body: &Bytes) -> Bytes {
+    if body.len() <= JOURNAL_BODY_LIMIT {
+        body.clone()
+    } else {
+        Bytes::copy_from_slice(&body[..JOURNAL_BODY_LIMIT])
     }
 }
 
@@ -502,29 +570,18 @@ async fn control_layer(
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
     let operation = classify(&parts, &bytes);
-    let mut entry = JournalEntry {
+    let (delay, fault) = control.decide(operation.as_deref());
+    let mut entry = Recorded {
         seq: 0,
         at_ms: now_ms(),
-        operation: operation.clone(),
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: String::from_utf8_lossy(&bytes[..bytes.len().min(JOURNAL_BODY_LIMIT)]).into_owned(),
+        operation,
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        headers: parts.headers.clone(),
+        body: journal_body(&bytes),
         status: 0,
-        fault: None,
+        fault: fault.as_ref().map(FaultKind::name),
     };
-    let (delay, fault) = control.decide(operation.as_deref());
-    entry.fault = fault.as_ref().map(|f| f.name().to_owned());
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
@@ -765,4 +822,75 @@ async fn admin_reset(State(c): State<Arc<MockControl>>) -> StatusCode {
 /// Timing helper for handlers that want to report how long they took.
 pub fn elapsed_ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(path: &str, body: &'static [u8]) -> Recorded {
+        Recorded {
+            seq: 0,
+            at_ms: 0,
+            operation: Some(Cow::Borrowed("op")),
+            method: Method::POST,
+            uri: path.parse().unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(body),
+            status: 200,
+            fault: None,
+        }
+    }
+
+    #[test]
+    fn a_full_journal_drops_its_oldest_entries_one_at_a_time() {
+        let control = MockControl::new("test", Vec::new(), 1);
+        for _ in 0..JOURNAL_CAPACITY + 5 {
+            control.record(recorded("/p", b""));
+        }
+        let all = JournalFilter::default();
+        assert_eq!(control.count(&all), JOURNAL_CAPACITY);
+        let newest = control.journal(&JournalFilter {
+            limit: Some(2),
+            ..Default::default()
+        });
+        let seqs: Vec<u64> = newest.iter().map(|e| e.seq).collect();
+        let last = (JOURNAL_CAPACITY + 5) as u64;
+        assert_eq!(seqs, [last - 1, last]);
+        let oldest = lock(&control.journal).front().map(|e| e.seq);
+        assert_eq!(oldest, Some(6));
+    }
+
+    #[test]
+    fn entries_read_back_as_recorded_and_filter_by_body() {
+        let control = MockControl::new("test", Vec::new(), 1);
+        let mut first = recorded("/a?x=1", b"caf\xc3\xa9 <b/>");
+        first
+            .headers
+            .insert("x-marker", HeaderValue::from_static("m1"));
+        control.record(first);
+        control.record(recorded("/b", b"other"));
+        let found = control.journal(&JournalFilter {
+            body_contains: Some("café".to_owned()),
+            ..Default::default()
+        });
+        assert_eq!(found.len(), 1);
+        let e = &found[0];
+        assert_eq!(
+            (e.seq, e.method.as_str(), e.path.as_str()),
+            (1, "POST", "/a")
+        );
+        assert_eq!(e.query.as_deref(), Some("x=1"));
+        assert_eq!(e.body, "café <b/>");
+        assert_eq!(e.headers.get("x-marker").map(String::as_str), Some("m1"));
+        assert_eq!(e.operation.as_deref(), Some("op"));
+    }
+
+    #[test]
+    fn the_journal_keeps_at_most_its_body_limit() {
+        let long = Bytes::from(vec![b'a'; JOURNAL_BODY_LIMIT + 10]);
+        assert_eq!(journal_body(&long).len(), JOURNAL_BODY_LIMIT);
+        let short = Bytes::from_static(b"short");
+        assert_eq!(journal_body(&short), short);
+    }
 }
