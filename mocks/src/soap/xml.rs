@@ -222,6 +222,80 @@ fn close(stack: &mut [Element], root: &mut Option<Element>, element: Element) {
     }
 }
 
+/// Where [`body_first_element`] is in the envelope.
+enum ScanAt {
+    /// Before the root element.
+    Prolog,
+    /// Inside the Envelope, before its Body (`true` once a Header has been passed).
+    Envelope(bool),
+    /// Inside the Header, this many elements deep below it.
+    Header(usize),
+    /// Inside the Body.
+    Body,
+}
+
+/// Names a SOAP 1.1 request without building its tree: a streaming scan that stops at the Body's
+/// first child element and gives its namespace and local name to `name`. `None` when the document
+/// is not, up to there, a well-formed SOAP 1.1 Envelope whose first child is the Body or a Header
+/// followed by the Body (what [`crate::soap::envelope`] accepts).
+///
+/// This is how the journal and the per-operation fault rules learn the operation before the
+/// handler parses (and checks) the whole message once: what follows the operation's start tag is
+/// not read, so a request malformed further on is still named after its operation.
+pub(crate) fn body_first_element<T>(
+    input: &[u8],
+    name: impl FnOnce(Option<&str>, &str) -> Option<T>,
+) -> Option<T> {
+    let mut reader = NsReader::from_reader(input);
+    let mut at = ScanAt::Prolog;
+    loop {
+        let (res, event) = reader.read_resolved_event().ok()?;
+        match event {
+            Event::Start(ref s) | Event::Empty(ref s) => {
+                let empty = matches!(event, Event::Empty(_));
+                let ns = match res {
+                    ResolveResult::Bound(ns) => Some(std::str::from_utf8(ns.0).ok()?),
+                    ResolveResult::Unbound => None,
+                    ResolveResult::Unknown(_) => return None,
+                };
+                let local_name = s.local_name();
+                let local = std::str::from_utf8(local_name.as_ref()).ok()?;
+                let soap = ns == Some(SOAP11_NS);
+                at = match at {
+                    ScanAt::Prolog if soap && local == "Envelope" && !empty => {
+                        ScanAt::Envelope(false)
+                    }
+                    ScanAt::Envelope(false) if soap && local == "Header" => {
+                        if empty {
+                            ScanAt::Envelope(true)
+                        } else {
+                            ScanAt::Header(0)
+                        }
+                    }
+                    ScanAt::Envelope(_) if soap && local == "Body" && !empty => ScanAt::Body,
+                    ScanAt::Header(depth) if !empty => ScanAt::Header(depth + 1),
+                    ScanAt::Header(depth) => ScanAt::Header(depth),
+                    ScanAt::Body => return name(ns, local),
+                    _ => return None,
+                };
+            }
+            Event::End(_) => {
+                at = match at {
+                    ScanAt::Header(0) => ScanAt::Envelope(true),
+                    ScanAt::Header(depth) => ScanAt::Header(depth - 1),
+                    _ => return None,
+                };
+            }
+            Event::DocType(_) | Event::Eof => return None,
+            Event::Text(_)
+            | Event::CData(_)
+            | Event::Comment(_)
+            | Event::Decl(_)
+            | Event::PI(_) => {}
+        }
+    }
+}
+
 /// Constant-time comparison of two byte strings (length may leak).
 pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -268,6 +342,61 @@ mod tests {
             b"text",
         ] {
             assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn names_the_body_first_element_like_the_tree_does() {
+        let named = |doc: &str| {
+            body_first_element(doc.as_bytes(), |ns, local| {
+                Some(format!("{{{}}}{local}", ns.unwrap_or("")))
+            })
+        };
+        let env = |inner: &str| {
+            format!(
+                r#"<?xml version="1.0"?><!-- c --><s:Envelope xmlns:s="{SOAP11_NS}" xmlns:q="urn:q">{inner}</s:Envelope>"#
+            )
+        };
+        // With or without a Header (empty, or with nested blocks), prefixed or default namespace.
+        for (inner, want) in [
+            (
+                "<s:Body><q:Op><q:A>1</q:A></q:Op></s:Body>",
+                Some("{urn:q}Op"),
+            ),
+            ("<s:Header/><s:Body>\n <q:Op/></s:Body>", Some("{urn:q}Op")),
+            (
+                "<s:Header><h:B xmlns:h=\"urn:h\"><h:C/><h:D>x</h:D></h:B></s:Header><s:Body><Op xmlns=\"urn:d\"/></s:Body>",
+                Some("{urn:d}Op"),
+            ),
+            ("<s:Body><Op/></s:Body>", Some("{}Op")),
+            // Not an operation: empty Body, no Body, something before the Body, two Headers.
+            ("<s:Body></s:Body>", None),
+            ("<s:Body/>", None),
+            ("<s:Header/>", None),
+            ("<q:X/><s:Body><q:Op/></s:Body>", None),
+            ("<s:Header/><s:Header/><s:Body><q:Op/></s:Body>", None),
+            ("<s:Body><z:Op/></s:Body>", None),
+        ] {
+            let doc = env(inner);
+            assert_eq!(named(&doc).as_deref(), want, "{doc}");
+            // Whenever the tree names an operation, the scan names the same one.
+            if let Ok(root) = parse(doc.as_bytes())
+                && let Ok(op) = crate::soap::envelope(&root).and_then(|e| e.operation())
+            {
+                let tree = format!("{{{}}}{}", op.ns.as_deref().unwrap_or(""), op.local);
+                assert_eq!(named(&doc), Some(tree), "{doc}");
+            }
+        }
+        // Not SOAP 1.1, or not XML.
+        let soap12 = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><q:Op xmlns:q="urn:q"/></s:Body></s:Envelope>"#;
+        for doc in [
+            soap12,
+            "<Envelope><Body><Op/></Body></Envelope>",
+            "",
+            "text",
+            "<a></b>",
+        ] {
+            assert_eq!(named(doc), None, "{doc}");
         }
     }
 
