@@ -696,17 +696,29 @@ pub fn default_soap_fault(code: &str, message: &str) -> String {
 /// Escapes text for XML content and attribute values.
 pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            _ => out.push(c),
-        }
-    }
+    push_xml_escaped(&mut out, s);
     out
+}
+
+/// Appends `s` to `out`, escaped for XML content and attribute values, without an intermediate
+/// string: runs of plain text are copied whole.
+pub fn push_xml_escaped(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&apos;",
+            _ => continue,
+        };
+        // The escaped bytes are ASCII, so `plain..i` falls on character boundaries.
+        out.push_str(&s[plain..i]);
+        out.push_str(entity);
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
 }
 
 fn admin_router(control: Arc<MockControl>) -> Router {
@@ -884,6 +896,18 @@ mod tests {
         assert_eq!(e.body, "café <b/>");
         assert_eq!(e.headers.get("x-marker").map(String::as_str), Some("m1"));
         assert_eq!(e.operation.as_deref(), Some("op"));
+    }
+
+    #[test]
+    fn escapes_xml_text() {
+        assert_eq!(xml_escape("plain Việt"), "plain Việt");
+        assert_eq!(
+            xml_escape("<a href='x'>Tô & \"Hà\"</a>"),
+            "&lt;a href=&apos;x&apos;&gt;Tô &amp; &quot;Hà&quot;&lt;/a&gt;"
+        );
+        let mut out = String::from("<p>");
+        push_xml_escaped(&mut out, "&đ&");
+        assert_eq!(out, "<p>&amp;đ&amp;");
     }
 
     #[test]
