@@ -9,11 +9,8 @@ use sha2::{Digest, Sha256};
 use crate::control::push_xml_escaped;
 use crate::data::{Address, Citizen, Dataset, Date, Relative};
 
-use super::request::{BCA_NS, Query};
+use super::request::Query;
 use crate::soap::xml::{SOAP11_NS, XSI_NS};
-
-/// The namespace of the citizen records in a lookup reply.
-pub(crate) const DANCU_NS: &str = "http://www.mic.gov.vn/dancu/1.0";
 
 /// How a reply spells its namespaces, chosen from the request id (`MaYeuCau`):
 /// the first byte of `sha256(MaYeuCau)` modulo 3.
@@ -53,8 +50,10 @@ impl Style {
         }
     }
 
-    /// The namespace declarations on the response wrapper (the URIs are [`BCA_NS`] and
-    /// [`DANCU_NS`], written out so that the reply is built with plain copies).
+    /// The namespace declarations on the response wrapper: the operations' namespace
+    /// (`http://dancuquocgia.bca`) and, in the `ns2` style, the citizen records' namespace
+    /// (`http://www.mic.gov.vn/dancu/1.0`), written out so that the reply is built with plain
+    /// copies (a test checks them against the schemas' namespaces).
     fn wrapper_decl(self) -> &'static str {
         match self {
             Style::Ns2 => {
@@ -333,7 +332,11 @@ pub(crate) fn verify(q: &Query, exists: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::request::BCA_NS;
     use super::*;
+
+    /// The namespace of the citizen records in a lookup reply (`schemas/population/dancu.xsd`).
+    const DANCU_NS: &str = "http://www.mic.gov.vn/dancu/1.0";
 
     #[test]
     fn styles_spread_over_request_ids() {
