@@ -1,6 +1,8 @@
 //! A small namespace-resolved XML tree: just enough to read a SOAP 1.1 request whatever prefixes
 //! or default namespaces the caller chose. Shared by the SOAP mocks of this crate.
 
+use std::rc::Rc;
+
 use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -18,8 +20,8 @@ const MAX_ELEMENTS: usize = 20_000;
 /// One element: its resolved name, attributes, child elements and text content.
 #[derive(Debug, Clone)]
 pub(crate) struct Element {
-    /// Namespace name, `None` when unqualified.
-    pub ns: Option<String>,
+    /// Namespace name, `None` when unqualified (shared by every name of the document in it).
+    pub ns: Option<Rc<str>>,
     /// Local name.
     pub local: String,
     /// Attributes other than namespace declarations.
@@ -34,7 +36,7 @@ pub(crate) struct Element {
 #[derive(Debug, Clone)]
 pub(crate) struct Attr {
     /// Namespace name.
-    pub ns: Option<String>,
+    pub ns: Option<Rc<str>>,
     /// Local name.
     pub local: String,
     /// Unescaped value.
@@ -107,19 +109,38 @@ fn syntax(e: impl std::fmt::Display) -> XmlError {
     XmlError::Syntax(e.to_string())
 }
 
-fn namespace(res: ResolveResult<'_>) -> Result<Option<String>, XmlError> {
-    match res {
-        ResolveResult::Bound(ns) => String::from_utf8(ns.0.to_vec()).map(Some).map_err(syntax),
-        ResolveResult::Unbound => Ok(None),
-        ResolveResult::Unknown(prefix) => Err(XmlError::UnboundPrefix(
-            String::from_utf8_lossy(&prefix).into_owned(),
-        )),
+/// The namespace names of one document, each allocated once however many names use it (a SOAP
+/// message has a handful of namespaces and dozens of names).
+#[derive(Default)]
+struct Namespaces(Vec<Rc<str>>);
+
+impl Namespaces {
+    fn resolve(&mut self, res: ResolveResult<'_>) -> Result<Option<Rc<str>>, XmlError> {
+        match res {
+            ResolveResult::Bound(ns) => {
+                let name = std::str::from_utf8(ns.0).map_err(syntax)?;
+                if let Some(known) = self.0.iter().find(|k| &***k == name) {
+                    return Ok(Some(known.clone()));
+                }
+                let new: Rc<str> = Rc::from(name);
+                self.0.push(new.clone());
+                Ok(Some(new))
+            }
+            ResolveResult::Unbound => Ok(None),
+            ResolveResult::Unknown(prefix) => Err(XmlError::UnboundPrefix(
+                String::from_utf8_lossy(&prefix).into_owned(),
+            )),
+        }
     }
 }
 
-fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, XmlError> {
+fn open(
+    reader: &NsReader<&[u8]>,
+    namespaces: &mut Namespaces,
+    start: &BytesStart<'_>,
+) -> Result<Element, XmlError> {
     let (res, local) = reader.resolve_element(start.name());
-    let ns = namespace(res)?;
+    let ns = namespaces.resolve(res)?;
     let local = std::str::from_utf8(local.as_ref())
         .map_err(syntax)?
         .to_owned();
@@ -130,7 +151,7 @@ fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, Xml
             continue;
         }
         let (res, name) = reader.resolve_attribute(attr.key);
-        let ns = namespace(res)?;
+        let ns = namespaces.resolve(res)?;
         let local = std::str::from_utf8(name.as_ref())
             .map_err(syntax)?
             .to_owned();
@@ -149,12 +170,13 @@ fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, Xml
 /// Parses a whole document into its root element.
 pub(crate) fn parse(input: &[u8]) -> Result<Element, XmlError> {
     let mut reader = NsReader::from_reader(input);
-    let mut buf = Vec::new();
+    let mut namespaces = Namespaces::default();
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     loop {
-        let event = reader.read_event_into(&mut buf).map_err(syntax)?;
+        // Events borrowed from the input: nothing is copied into a read buffer.
+        let event = reader.read_event().map_err(syntax)?;
         match event {
             Event::Start(ref s) | Event::Empty(ref s) => {
                 let is_empty = matches!(event, Event::Empty(_));
@@ -167,7 +189,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Element, XmlError> {
                 if count > MAX_ELEMENTS || stack.len() >= MAX_DEPTH {
                     return Err(XmlError::TooLarge);
                 }
-                let element = open(&reader, s)?;
+                let element = open(&reader, &mut namespaces, s)?;
                 if is_empty {
                     close(&mut stack, &mut root, element);
                 } else {
@@ -205,7 +227,6 @@ pub(crate) fn parse(input: &[u8]) -> Result<Element, XmlError> {
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
             Event::Eof => break,
         }
-        buf.clear();
     }
     if !stack.is_empty() {
         return Err(XmlError::Syntax(
