@@ -85,7 +85,7 @@ impl JournalFilter {
             && self
                 .path
                 .as_ref()
-                .is_none_or(|p| e.uri.path().contains(p.as_str()))
+                .is_none_or(|p| e.request.path().contains(p.as_str()))
             && self.status.is_none_or(|s| e.status == s)
             && self
                 .body_contains
@@ -94,25 +94,101 @@ impl JournalFilter {
     }
 }
 
-/// A journal entry as kept: what the request already holds (method, URI, headers: reference
-/// counted, no copy), the body cut to [`JOURNAL_BODY_LIMIT`], and static names. Turned into a
+/// A journal entry as kept: the request's path, query, headers and body (cut to
+/// [`JOURNAL_BODY_LIMIT`]) copied into one buffer, and static names. Turned into a
 /// [`JournalEntry`] only when the journal is read, so recording a request stays cheap.
 struct Recorded {
     seq: u64,
     at_ms: u64,
     operation: Option<Cow<'static, str>>,
     method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: CopiedRequest,
     status: u16,
     fault: Option<&'static str>,
+}
+
+/// Path, query, header names and values, then the body, in one allocation (plus one for where
+/// each piece ends). A copy, not the request's own `Bytes`: hyper's header values, URI and small
+/// bodies are slices of the connection's read buffer, and an entry holding one of them keeps
+/// that whole buffer alive for as long as the journal keeps the entry (about 4× the memory of a
+/// full journal, measured).
+struct CopiedRequest {
+    data: Box<[u8]>,
+    /// End of the path, end of the query, then the end of each header's name and value; the
+    /// body is the rest of `data`.
+    ends: Box<[u32]>,
+    has_query: bool,
+}
+
+impl CopiedRequest {
+    fn new(uri: &Uri, headers: &HeaderMap, body: &[u8]) -> CopiedRequest {
+        let path = uri.path().as_bytes();
+        let query = uri.query().map(str::as_bytes);
+        let body = &body[..body.len().min(JOURNAL_BODY_LIMIT)];
+        let size = path.len()
+            + query.map_or(0, <[u8]>::len)
+            + headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len())
+                .sum::<usize>()
+            + body.len();
+        let mut data = Vec::with_capacity(size);
+        let mut ends = Vec::with_capacity(2 + 2 * headers.len());
+        let mut push = |piece: &[u8]| {
+            data.extend_from_slice(piece);
+            // A request is at most a few MiB (MAX_BODY and hyper's header limits).
+            ends.push(u32::try_from(data.len()).unwrap_or(u32::MAX));
+        };
+        push(path);
+        push(query.unwrap_or_default());
+        for (k, v) in headers {
+            push(k.as_str().as_bytes());
+            push(v.as_bytes());
+        }
+        data.extend_from_slice(body);
+        CopiedRequest {
+            data: data.into_boxed_slice(),
+            ends: ends.into_boxed_slice(),
+            has_query: query.is_some(),
+        }
+    }
+
+    fn piece(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.data
+            .get(start..self.ends[i] as usize)
+            .unwrap_or_default()
+    }
+
+    /// Path and query were `&str`s when copied: the lossy conversion never replaces anything.
+    fn text(&self, i: usize) -> Cow<'_, str> {
+        String::from_utf8_lossy(self.piece(i))
+    }
+
+    fn path(&self) -> Cow<'_, str> {
+        self.text(0)
+    }
+
+    fn query(&self) -> Option<Cow<'_, str>> {
+        self.has_query.then(|| self.text(1))
+    }
+
+    fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        (2..self.ends.len())
+            .step_by(2)
+            .map(|i| (self.piece(i), self.piece(i + 1)))
+    }
+
+    fn body(&self) -> &[u8] {
+        let start = self.ends.last().map_or(0, |e| *e as usize);
+        self.data.get(start..).unwrap_or_default()
+    }
 }
 
 impl Recorded {
     /// The kept body as text (lossy UTF-8), as `JournalEntry::body` shows it.
     fn body_text(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.body)
+        String::from_utf8_lossy(self.request.body())
     }
 
     fn to_entry(&self) -> JournalEntry {
@@ -121,15 +197,15 @@ impl Recorded {
             at_ms: self.at_ms,
             operation: self.operation.as_deref().map(str::to_owned),
             method: self.method.to_string(),
-            path: self.uri.path().to_owned(),
-            query: self.uri.query().map(str::to_owned),
+            path: self.request.path().into_owned(),
+            query: self.request.query().map(Cow::into_owned),
             headers: self
-                .headers
-                .iter()
+                .request
+                .headers()
                 .map(|(k, v)| {
                     (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        String::from_utf8_lossy(k).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
                     )
                 })
                 .collect(),
@@ -545,17 +621,6 @@ impl MockControl {
     }
 }
 
-/// The body as the journal keeps it: its first [`JOURNAL_BODY_LIMIT`] bytes. A body within the
-/// limit is shared, not copied (as the header values are); a longer one is copied so that the
-/// entry does not keep the whole body alive.
-fn journal_body(body: &Bytes) -> Bytes {
-    if body.len() <= JOURNAL_BODY_LIMIT {
-        body.clone()
-    } else {
-        Bytes::copy_from_slice(&body[..JOURNAL_BODY_LIMIT])
-    }
-}
-
 /// Marker on a response: drop the connection instead of answering (see [`crate::serve`]).
 #[derive(Clone, Copy, Debug)]
 pub struct DropConnection;
@@ -576,9 +641,7 @@ async fn control_layer(
         at_ms: now_ms(),
         operation,
         method: parts.method.clone(),
-        uri: parts.uri.clone(),
-        headers: parts.headers.clone(),
-        body: journal_body(&bytes),
+        request: CopiedRequest::new(&parts.uri, &parts.headers, &bytes),
         status: 0,
         fault: fault.as_ref().map(FaultKind::name),
     };
@@ -840,18 +903,20 @@ pub fn elapsed_ms(since: Instant) -> u64 {
 mod tests {
     use super::*;
 
-    fn recorded(path: &str, body: &'static [u8]) -> Recorded {
+    fn recorded_with(uri: &str, headers: &HeaderMap, body: &[u8]) -> Recorded {
         Recorded {
             seq: 0,
             at_ms: 0,
             operation: Some(Cow::Borrowed("op")),
             method: Method::POST,
-            uri: path.parse().unwrap(),
-            headers: HeaderMap::new(),
-            body: Bytes::from_static(body),
+            request: CopiedRequest::new(&uri.parse().unwrap(), headers, body),
             status: 200,
             fault: None,
         }
+    }
+
+    fn recorded(uri: &str, body: &[u8]) -> Recorded {
+        recorded_with(uri, &HeaderMap::new(), body)
     }
 
     #[test]
@@ -876,11 +941,15 @@ mod tests {
     #[test]
     fn entries_read_back_as_recorded_and_filter_by_body() {
         let control = MockControl::new("test", Vec::new(), 1);
-        let mut first = recorded("/a?x=1", b"caf\xc3\xa9 <b/>");
-        first
-            .headers
-            .insert("x-marker", HeaderValue::from_static("m1"));
-        control.record(first);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-marker", HeaderValue::from_static("m1"));
+        headers.append("x-marker", HeaderValue::from_static("m2"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+        control.record(recorded_with(
+            "/a?x=1",
+            &headers,
+            "caf\u{e9} <b/>".as_bytes(),
+        ));
         control.record(recorded("/b", b"other"));
         let found = control.journal(&JournalFilter {
             body_contains: Some("café".to_owned()),
@@ -894,7 +963,20 @@ mod tests {
         );
         assert_eq!(e.query.as_deref(), Some("x=1"));
         assert_eq!(e.body, "café <b/>");
-        assert_eq!(e.headers.get("x-marker").map(String::as_str), Some("m1"));
+        // Repeated headers: the last value, as before.
+        assert_eq!(e.headers.get("x-marker").map(String::as_str), Some("m2"));
+        assert_eq!(
+            e.headers.get("content-type").map(String::as_str),
+            Some("text/xml")
+        );
+        assert_eq!(e.headers.len(), 2);
+        let plain = control.journal(&JournalFilter {
+            path: Some("/b".to_owned()),
+            ..Default::default()
+        });
+        assert_eq!(plain[0].query, None);
+        assert!(plain[0].headers.is_empty());
+        assert_eq!(plain[0].body, "other");
         assert_eq!(e.operation.as_deref(), Some("op"));
     }
 
@@ -912,9 +994,13 @@ mod tests {
 
     #[test]
     fn the_journal_keeps_at_most_its_body_limit() {
-        let long = Bytes::from(vec![b'a'; JOURNAL_BODY_LIMIT + 10]);
-        assert_eq!(journal_body(&long).len(), JOURNAL_BODY_LIMIT);
-        let short = Bytes::from_static(b"short");
-        assert_eq!(journal_body(&short), short);
+        let long = vec![b'a'; JOURNAL_BODY_LIMIT + 10];
+        assert_eq!(
+            recorded("/", &long).request.body().len(),
+            JOURNAL_BODY_LIMIT
+        );
+        let empty_query = recorded("/p?", b"short");
+        assert_eq!(empty_query.request.query().as_deref(), Some(""));
+        assert_eq!(empty_query.request.body(), b"short");
     }
 }
