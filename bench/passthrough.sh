@@ -94,10 +94,8 @@ VERIFY_HEADERS=(-H "Content-Type: application/json" -H "X-User-Id: 046185000123"
 ENTERPRISE_CODE=0314409058
 # The secrets lienthong-bench.toml names: the mocks' documented default credentials, and an audit
 # subject key used only here.
-export LIENTHONG_BENCH_C06_SECRET=demo-c06-secret
-export LIENTHONG_BENCH_C06_APIKEY=demo-c06-apikey
-export LIENTHONG_BENCH_NGSP_SECRET=demo-ngsp-secret
-export LIENTHONG_BENCH_AUDIT_KEY=bench-only-audit-subject-key-not-for-production
+# shellcheck source=bench-env.sh
+. "$BENCH/bench-env.sh"
 
 die() { echo "passthrough.sh: FAIL: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }

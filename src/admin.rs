@@ -1,5 +1,6 @@
 //! Operator endpoints under `/v1/admin` (admin role only): suspend and resume clients
-//! (regulation art. 23.3), reload the config, read the admin audit trail.
+//! (regulation art. 23.3), reload the config, purge caches, read the admin audit trail. With
+//! `[redis]`, every change made here is announced to the other replicas, which apply it too.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::auth::{Identity, require_admin};
+use crate::cluster::events::{self, ChangeEvent};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::parse_json;
 use crate::gateway::Gateway;
@@ -96,6 +98,9 @@ async fn change_state(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     gw.set_suspended_local(client_id, suspend);
+    if changed {
+        events::publish(gw, ChangeEvent::Suspensions).await;
+    }
     tracing::info!(actor = %identity.client.id, target = client_id, suspended = suspend, changed, "client state changed");
     Ok(Json(
         serde_json::json!({ "client_id": client_id, "suspended": suspend, "changed": changed }),
@@ -193,6 +198,9 @@ pub async fn reload_and_record(
 ) -> Result<Vec<String>, String> {
     let result = gw.reload().await.map_err(|e| e.to_string());
     gw.metrics.reload(result.is_ok());
+    if result.is_ok() {
+        events::publish(gw, ChangeEvent::Reload).await;
+    }
     let detail = match &result {
         Ok(notes) if notes.is_empty() => "applied".to_owned(),
         Ok(notes) => format!("applied; {}", notes.join("; ")),
@@ -225,18 +233,8 @@ pub async fn purge_cache(
     Extension(ctx): Extension<RequestContext>,
 ) -> Result<Response, ApiError> {
     require_admin(&identity)?;
-    let runtime = gw.runtime();
-    let mut purged = Vec::new();
-    if let Some(e) = &runtime.enterprise
-        && e.purge()
-    {
-        purged.push(e.name.to_string());
-    }
-    if let Some(p) = &runtime.population
-        && p.purge()
-    {
-        purged.push(p.name.to_string());
-    }
+    let purged = gw.purge_caches();
+    events::publish(&gw, ChangeEvent::CachePurge).await;
     let detail = format!(
         "purged: {}",
         if purged.is_empty() {

@@ -77,6 +77,9 @@ pub struct Config {
     /// Shipments by public postal service: polling, the agencies' sender addresses, the portal's
     /// webhook, the carrier's push callback. Needed by a service of kind `shipments`.
     pub shipments: Option<ShipmentsConfig>,
+    /// Redis shared by several replicas: cluster-wide rate limits and change propagation.
+    /// Absent: every limit and change is local to this process.
+    pub redis: Option<RedisConfig>,
 }
 
 /// Shipments by public postal service (regulation art. 16.2).
@@ -476,6 +479,109 @@ impl PaymentsConfig {
     }
 }
 
+/// Redis shared by the replicas of one deployment.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[:PASSWORD@]HOST[:PORT][/DB]`, or `env:NAME` to read that URL from the environment
+    /// (when it holds a password).
+    pub url: RedisUrl,
+    /// Prefix of every key and channel the gateway uses (default `lienthong:`); deployments sharing
+    /// one Redis use different prefixes.
+    #[serde(default = "default_redis_prefix")]
+    pub key_prefix: String,
+    /// How many replicas run: while Redis is unreachable each enforces `quota ÷ replicas` (default 1).
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    /// Longest wait for one Redis command, in milliseconds (default 50); longer counts as unavailable.
+    #[serde(default = "default_redis_timeout_ms")]
+    pub timeout_ms: u64,
+    /// What client rate limits do while Redis is unreachable (default `local`); a service may
+    /// override it with `rate_limit_fail`.
+    #[serde(default)]
+    pub on_unavailable: RateLimitFail,
+}
+
+fn default_redis_prefix() -> String {
+    "lienthong:".into()
+}
+fn default_replicas() -> u32 {
+    1
+}
+fn default_redis_timeout_ms() -> u64 {
+    50
+}
+
+/// What a client rate limit does while the shared (Redis) limiter cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitFail {
+    /// Each replica enforces `quota ÷ replicas` by itself.
+    #[default]
+    Local,
+    /// Requests are not limited.
+    Open,
+    /// Requests are refused with 503 `rate_limit_unavailable`.
+    Closed,
+}
+
+impl RateLimitFail {
+    /// Lower-case name, as in the config and the metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// The Redis URL: written in the file, or read from an environment variable. Printing one hides
+/// any password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RedisUrl {
+    /// The URL itself.
+    Plain(String),
+    /// The name of the environment variable holding the URL.
+    Env(String),
+}
+
+impl RedisUrl {
+    /// The URL to connect to.
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            Self::Plain(url) => Ok(url.clone()),
+            Self::Env(name) => {
+                std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(name) => write!(f, "env:{name}"),
+            // `scheme://user:password@host…`: everything before `@` after the scheme may be secret.
+            Self::Plain(url) => match (url.split_once("://"), url.rfind('@')) {
+                (Some((scheme, _)), Some(at)) => write!(f, "{scheme}://***{}", &url[at..]),
+                _ => f.write_str(url),
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RedisUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.strip_prefix("env:") {
+            Some(name) if !name.is_empty() => Ok(Self::Env(name.to_owned())),
+            Some(_) => Err(serde::de::Error::custom("`env:` needs a variable name")),
+            None => Ok(Self::Plain(s)),
+        }
+    }
+}
+
 /// Personal-data audit trail settings.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -701,6 +807,9 @@ pub struct ServiceConfig {
     /// The postal carrier's account (kind `shipments`).
     #[serde(default)]
     pub vnpost: Option<VnpostUpstream>,
+    /// What client rate limits do for calls to this service while Redis is unreachable
+    /// (default: `redis.on_unavailable`).
+    pub rate_limit_fail: Option<RateLimitFail>,
 }
 
 /// The enterprise registry's OAuth2 client (NGSP consumer key and secret).
@@ -839,14 +948,21 @@ pub struct RouteConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `sqlite://PATH` (created if missing) or `sqlite::memory:`.
+    /// `sqlite://PATH` (created if missing), `sqlite::memory:`, or `postgres://USER@HOST/DB`
+    /// (libpq parameters such as `sslmode`, `application_name` or `options` may follow).
     pub url: String,
+    /// PostgreSQL: most pooled connections per replica (default 16). SQLite keeps its own.
+    pub max_connections: u32,
+    /// PostgreSQL: `statement_timeout` set on every connection, in milliseconds (default 5000).
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://lienthong.db".into(),
+            max_connections: 16,
+            statement_timeout_ms: 5000,
         }
     }
 }
@@ -965,6 +1081,44 @@ fn valid_name(s: &str) -> bool {
         && s.len() <= 64
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl RedisConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let RedisUrl::Plain(url) = &self.url {
+            if !(url.starts_with("redis://") || url.starts_with("redis+unix://")) {
+                return Err(ConfigError::invalid(
+                    "redis.url",
+                    "must be `redis://HOST[:PORT][/DB]`, `redis+unix://PATH` or `env:NAME`",
+                ));
+            }
+            // The parser's message may quote the URL, password included: keep it out.
+            redis::Client::open(url.as_str())
+                .map_err(|_| ConfigError::invalid("redis.url", "not a valid Redis URL"))?;
+        }
+        if self.key_prefix.is_empty()
+            || self.key_prefix.len() > 64
+            || self
+                .key_prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError::invalid(
+                "redis.key_prefix",
+                "1 to 64 characters, no spaces",
+            ));
+        }
+        if self.replicas == 0 {
+            return Err(ConfigError::invalid("redis.replicas", "must be at least 1"));
+        }
+        if !(1..=10_000).contains(&self.timeout_ms) {
+            return Err(ConfigError::invalid(
+                "redis.timeout_ms",
+                "must be between 1 and 10000",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Config {
@@ -1434,13 +1588,39 @@ impl Config {
         if let Some(p) = &self.payments {
             p.validate()?;
         }
+        if let Some(redis) = &self.redis {
+            redis.validate()?;
+        } else if let Some((name, _)) = self
+            .services
+            .iter()
+            .find(|(_, s)| s.rate_limit_fail.is_some())
+        {
+            return Err(ConfigError::invalid(
+                format!("services.{name}.rate_limit_fail"),
+                "only meaningful with a `[redis]` table",
+            ));
+        }
         if let Some(s) = &self.shipments {
             s.validate()?;
         }
-        if !(self.store.url.starts_with("sqlite:")) {
+        if !(self.store.url.starts_with("sqlite:")
+            || crate::store::is_postgres_url(&self.store.url))
+        {
             return Err(ConfigError::invalid(
                 "store.url",
-                "must be `sqlite://PATH` or `sqlite::memory:`",
+                "must be `sqlite://PATH`, `sqlite::memory:` or `postgres://…`",
+            ));
+        }
+        if self.store.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "store.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.store.statement_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "store.statement_timeout_ms",
+                "must be at least 1 (a statement must not wait forever)",
             ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_level)
@@ -1579,6 +1759,53 @@ mod tests {
         }
         let e = err(&svc("notary", "retry = { max_attemps = 2 }"));
         assert!(e.contains("max_attemps"), "{e}");
+    }
+
+    #[test]
+    fn redis_table_defaults_and_checks() {
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[redis]\nurl = \"redis://:hunter2@cache.internal:6379/2\"\n"
+        ))
+        .unwrap();
+        let r = c.redis.unwrap();
+        assert_eq!(r.key_prefix, "lienthong:");
+        assert_eq!((r.replicas, r.timeout_ms), (1, 50));
+        assert_eq!(r.on_unavailable, RateLimitFail::Local);
+        let shown = format!("{:?}", r.url);
+        assert!(
+            !shown.contains("hunter2") && shown.contains("@cache.internal"),
+            "{shown}"
+        );
+
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[redis]\nurl = \"env:REDIS_URL\"\nreplicas = 3\non_unavailable = \"closed\"\n"
+        ))
+        .unwrap();
+        let r = c.redis.unwrap();
+        assert_eq!(r.url, RedisUrl::Env("REDIS_URL".into()));
+        assert_eq!(r.on_unavailable, RateLimitFail::Closed);
+
+        for (table, named) in [
+            ("url = \"http://x\"", "redis.url"),
+            ("url = \"redis://x\"\nreplicas = 0", "redis.replicas"),
+            ("url = \"redis://x\"\ntimeout_ms = 0", "redis.timeout_ms"),
+            (
+                "url = \"redis://x\"\nkey_prefix = \"a b\"",
+                "redis.key_prefix",
+            ),
+            ("url = \"redis://x\"\non_unavailable = \"maybe\"", "maybe"),
+        ] {
+            let e = err(&format!("{MINIMAL}\n[redis]\n{table}\n"));
+            assert!(e.contains(named), "{table}: {e}");
+        }
+        let service = "[services.s]\nkind = \"passthrough\"\nbase_url = \"http://127.0.0.1:9\"\nrate_limit_fail = \"open\"\nroutes = [{ operation = \"list\", methods = [\"GET\"], path = \"/x\" }]\n";
+        let e = err(&format!("{MINIMAL}\n{service}"));
+        assert!(e.contains("services.s.rate_limit_fail"), "{e}");
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n{service}\n[redis]\nurl = \"redis://x\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.services["s"].rate_limit_fail, Some(RateLimitFail::Open));
     }
 
     #[test]

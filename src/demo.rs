@@ -135,6 +135,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: None,
@@ -164,6 +165,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: Some(crate::config::EnterpriseUpstream {
@@ -194,6 +196,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: Some(crate::config::PopulationUpstream {
                 username: "lienthong".into(),
                 secret: SecretRef::inline(b"demo-c06-secret".to_vec()),
@@ -225,6 +228,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: None,
@@ -251,6 +255,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             client_key: None,
             retry: None,
             outbound: None,
+            rate_limit_fail: None,
             population: None,
             breaker: Default::default(),
             enterprise: None,
@@ -283,6 +288,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             notary: None,
             cache: None,
             lookup_cache: None,
+            rate_limit_fail: None,
             routes: vec![],
             vnpost: None,
         },
@@ -309,6 +315,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             notary: None,
             cache: None,
             lookup_cache: None,
+            rate_limit_fail: None,
             routes: vec![],
             vnpost: Some(crate::config::VnpostUpstream {
                 username: VNPOST_USERNAME.into(),
@@ -370,6 +377,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
         services,
         store: StoreConfig {
             url: "sqlite::memory:".into(),
+            ..StoreConfig::default()
         },
         telemetry: TelemetryConfig {
             log_format: LogFormat::Text,
@@ -382,6 +390,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
         },
         payments: Some(payments_config(&upstreams)),
         shipments: Some(shipments_config()),
+        redis: None,
     }
 }
 

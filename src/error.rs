@@ -42,6 +42,8 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     /// The upstream did not answer in time.
     UpstreamTimeout,
+    /// The shared rate limiter cannot be reached and this service fails closed; see `Retry-After`.
+    RateLimitUnavailable,
     /// A fault of the gateway itself. Details go to the log, never to the caller.
     Internal,
     /// A request that must carry an `Idempotency-Key` header came without a valid one.
@@ -56,7 +58,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -72,6 +74,7 @@ impl ErrorCode {
         Self::UpstreamError,
         Self::UpstreamUnavailable,
         Self::UpstreamTimeout,
+        Self::RateLimitUnavailable,
         Self::Internal,
         Self::IdempotencyKeyRequired,
         Self::IdempotencyKeyReused,
@@ -97,6 +100,7 @@ impl ErrorCode {
             Self::UpstreamError => "upstream_error",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamTimeout => "upstream_timeout",
+            Self::RateLimitUnavailable => "rate_limit_unavailable",
             Self::Internal => "internal",
             Self::IdempotencyKeyRequired => "idempotency_key_required",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
@@ -121,7 +125,9 @@ impl ErrorCode {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamError => StatusCode::BAD_GATEWAY,
-            Self::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamUnavailable | Self::RateLimitUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -150,6 +156,7 @@ impl ErrorCode {
             Self::UpstreamError => "Upstream error",
             Self::UpstreamUnavailable => "Upstream unavailable",
             Self::UpstreamTimeout => "Upstream timeout",
+            Self::RateLimitUnavailable => "Rate limiter unavailable",
             Self::Internal => "Internal error",
             Self::IdempotencyKeyRequired => "Idempotency-Key required",
             Self::IdempotencyKeyReused => "Idempotency-Key reused",
@@ -225,6 +232,12 @@ impl ErrorCode {
             }
             (Self::UpstreamTimeout, Lang::Vi) => "Hệ thống bên ngoài không phản hồi kịp thời.",
             (Self::UpstreamTimeout, Lang::En) => "The external system did not answer in time.",
+            (Self::RateLimitUnavailable, Lang::Vi) => {
+                "Tạm thời không kiểm tra được giới hạn tần suất gọi của dịch vụ này; vui lòng thử lại sau."
+            }
+            (Self::RateLimitUnavailable, Lang::En) => {
+                "The rate limit of this service cannot be checked right now; retry later."
+            }
             (Self::Internal, Lang::Vi) => "Lỗi nội bộ của cổng kết nối.",
             (Self::Internal, Lang::En) => "Internal gateway error.",
             (Self::IdempotencyKeyRequired, Lang::Vi) => {
@@ -556,6 +569,19 @@ mod tests {
         assert_eq!(p["request_id"], "abc");
         assert_eq!(p["instance"], "urn:lienthong:request:abc");
         assert!(p["detail"].as_str().unwrap().contains("not allowed"));
+    }
+
+    #[test]
+    fn every_code_is_in_the_openapi_problem_schema() {
+        let doc: serde_json::Value = serde_json::from_str(crate::health::OPENAPI).unwrap();
+        let listed = &doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"];
+        for c in ErrorCode::ALL {
+            assert!(
+                listed.as_array().unwrap().iter().any(|v| v == c.as_str()),
+                "{} is missing from schemas/openapi.json",
+                c.as_str()
+            );
+        }
     }
 
     #[test]

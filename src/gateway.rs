@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::auth::jwt::TokenService;
+use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError, Role};
 use crate::proxy::Service;
-use crate::ratelimit::ClientLimiter;
+use crate::ratelimit::{ClientLimiter, SharedSettings};
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 
@@ -175,11 +176,16 @@ impl Runtime {
         let mut clients = HashMap::new();
         for c in &config.clients {
             let limiter = c.rate_limit.map(|rl| {
+                // Client ids are configured names (letters, digits, `-_.`), never personal data.
+                let shared = config.redis.as_ref().map(|r| SharedSettings {
+                    key: format!("{}ratelimit:{}", r.key_prefix, c.id),
+                    replicas: r.replicas,
+                });
                 previous
                     .and_then(|p| p.clients.get(&c.id))
                     .and_then(|old| old.limiter.clone())
-                    .filter(|old| old.config() == rl)
-                    .unwrap_or_else(|| Arc::new(ClientLimiter::new(rl)))
+                    .filter(|old| old.config() == rl && old.shared_settings() == shared.as_ref())
+                    .unwrap_or_else(|| Arc::new(ClientLimiter::new(rl, shared)))
             });
             let mut allow: HashMap<String, AllowedOps> = HashMap::new();
             for rule in &c.allow {
@@ -231,7 +237,9 @@ pub struct Gateway {
     pub store: Arc<dyn Store>,
     suspended: ArcSwap<HashSet<String>>,
     /// Prometheus metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    /// Redis shared with the other replicas, when `[redis]` is configured.
+    pub cluster: Option<Arc<Cluster>>,
     source: ConfigSource,
     /// Signs tokens when the config names no key; lives as long as the process.
     ephemeral_key: Vec<u8>,
@@ -253,18 +261,32 @@ impl Gateway {
                 "auth.token_signing_key is not set: access tokens are signed with a random key and die with this process"
             );
         }
+        let metrics = Arc::new(Metrics::new());
+        let cluster = match &config.redis {
+            Some(redis) => {
+                let cluster = Cluster::new(redis, metrics.clone())?;
+                // Connect now so that the first requests already share limits; if Redis does not
+                // answer, the gateway starts anyway and the background probe keeps trying.
+                cluster.probe().await;
+                Some(cluster)
+            }
+            None => None,
+        };
         let runtime = Runtime::build(config, None, &ephemeral_key)?;
         let suspended: HashSet<String> = store.suspended_clients().await?.into_iter().collect();
-        Ok(Arc::new(Gateway {
+        let gw = Arc::new(Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             store,
             suspended: ArcSwap::from_pointee(suspended),
-            metrics: Metrics::new(),
+            metrics,
+            cluster,
             source,
             ephemeral_key,
             reload_lock: tokio::sync::Mutex::new(()),
             started: Instant::now(),
-        }))
+        });
+        crate::cluster::events::start(&gw).await;
+        Ok(gw)
     }
 
     /// The live runtime. Cheap; hold it for the length of one request.
@@ -290,6 +312,34 @@ impl Gateway {
         });
     }
 
+    /// Reads the suspended set from the store again (it may have been changed by another replica).
+    /// Returns whether it changed.
+    pub async fn refresh_suspensions(&self) -> Result<bool, crate::store::StoreError> {
+        let fresh: HashSet<String> = self.store.suspended_clients().await?.into_iter().collect();
+        if **self.suspended.load() == fresh {
+            return Ok(false);
+        }
+        self.suspended.store(Arc::new(fresh));
+        Ok(true)
+    }
+
+    /// Drops every cached registry reply. Returns the names of the services whose cache was purged.
+    pub fn purge_caches(&self) -> Vec<String> {
+        let runtime = self.runtime();
+        let mut purged = Vec::new();
+        if let Some(e) = &runtime.enterprise
+            && e.purge()
+        {
+            purged.push(e.name.to_string());
+        }
+        if let Some(p) = &runtime.population
+            && p.purge()
+        {
+            purged.push(p.name.to_string());
+        }
+        purged
+    }
+
     /// Re-reads and validates the config and swaps it in atomically. On any error the running config
     /// stays and the error says why. Returns notes on settings that need a restart to change.
     pub async fn reload(&self) -> Result<Vec<String>, ConfigError> {
@@ -311,6 +361,12 @@ impl Gateway {
         }
         if config.telemetry != current.config.telemetry {
             notes.push("telemetry changed: restart to apply".to_owned());
+        }
+        let mut config = config;
+        if config.redis != current.config.redis {
+            // The connection, the key prefix and the replica count go together: all or nothing.
+            notes.push("redis changed: restart to apply".to_owned());
+            config.redis = current.config.redis.clone();
         }
         let runtime = Runtime::build(config, Some(&current), &self.ephemeral_key)?;
         self.runtime.store(Arc::new(runtime));

@@ -1,5 +1,5 @@
 //! Unauthenticated operational endpoints: `/healthz` (alive), `/readyz` (config loaded and store
-//! reachable), `/metrics` (Prometheus) and `/problems/{code}` (what an error code means).
+//! reachable; Redis and upstream breakers reported), `/metrics` (Prometheus) and `/problems/{code}` (what an error code means).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,13 +38,22 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
             serde_json::json!({ "kind": kind, "breaker": guard.breaker.state().as_str() }),
         );
     }
+    let mut checks = serde_json::json!({
+        "config": { "status": "ok", "clients": runtime.clients.len(), "services": runtime.config.services.len() },
+        "store": { "status": store },
+        "upstreams": upstreams,
+    });
+    // Redis down does not make a replica unready: its rate limits fall back (see `[redis]`).
+    if let Some(cluster) = &gw.cluster {
+        checks["redis"] = if cluster.is_available() {
+            serde_json::json!({ "status": "ok" })
+        } else {
+            serde_json::json!({ "status": "unavailable", "fallback": cluster.on_unavailable().as_str() })
+        };
+    }
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "checks": {
-            "config": { "status": "ok", "clients": runtime.clients.len(), "services": runtime.config.services.len() },
-            "store": { "status": store },
-            "upstreams": upstreams,
-        },
+        "checks": checks,
         "uptime_s": gw.started.elapsed().as_secs(),
         "version": env!("CARGO_PKG_VERSION"),
     });

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cache;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod error;

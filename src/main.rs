@@ -222,7 +222,7 @@ fn run_audit(command: AuditCommand) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let store = match lienthong::store::open(&config.store.url).await {
+        let store = match lienthong::store::open_config(&config.store).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: opening the store: {e}");
@@ -473,7 +473,7 @@ async fn serve(
     _mocks: Option<lienthong_mocks::set::MockSet>,
 ) -> anyhow::Result<()> {
     let _log_guard = lienthong::telemetry::init_logging(&config.telemetry);
-    let store = lienthong::store::open(&config.store.url)
+    let store = lienthong::store::open_config(&config.store)
         .await
         .context("opening the store")?;
     let gw: Arc<Gateway> = Gateway::new(config.clone(), source, store)

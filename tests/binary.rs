@@ -7,16 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lienthong");
-
-fn write_config(dir: &std::path::Path, upstream: &str, extra: &str) -> std::path::PathBuf {
-    std::fs::write(dir.join("token.key"), common::TOKEN_KEY).unwrap();
-    let text = common::config_text(upstream, dir, extra)
-        .replace("log_level = \"warn\"", "log_level = \"info\"");
-    let path = dir.join("lienthong.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use common::process::{BIN, spawn_gateway, write_config};
 
 #[test]
 fn check_config_exit_codes_name_the_key() {
@@ -108,53 +99,6 @@ fn keys_new_prints_the_key_once_and_its_hash_line() {
     );
 }
 
-struct Gateway {
-    child: Child,
-    addr: String,
-    /// Every line the gateway wrote to standard output so far.
-    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary and waits for its `listening` log line.
-fn spawn_gateway(config: &std::path::Path) -> Gateway {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            kept.lock().unwrap().push(line.clone());
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && v["message"] == "listening"
-            {
-                let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the gateway did not start");
-    Gateway {
-        child,
-        addr,
-        stdout: lines,
-    }
-}
-
 fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .arg(format!("-{sig}"))
@@ -166,13 +110,7 @@ fn signal(child: &Child, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests() {
-    common::install_crypto();
-    let upstream = lienthong_mocks::spawn(
-        lienthong_mocks::catalogue::router(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &upstream.url(), "");
     let mut gw = spawn_gateway(&config);
@@ -447,13 +385,7 @@ async fn mocks_command_starts_every_system_and_prints_where() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_has_one_json_line_per_request_and_no_identifiers() {
-    common::install_crypto();
-    let upstream = lienthong_mocks::spawn(
-        lienthong_mocks::catalogue::router(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &format!("http://{}", upstream.addr), "");
     let mut gw = spawn_gateway(&config);

@@ -20,6 +20,11 @@ struct Setup {
 
 /// A gateway with the population service; `service_keys` are TOML lines of its table.
 async fn setup(service_keys: &str) -> Setup {
+    setup_on(service_keys, None).await
+}
+
+/// [`setup`] with the store at `store_url` instead of the standard SQLite file.
+async fn setup_on(service_keys: &str, store_url: Option<&str>) -> Setup {
     common::install_crypto();
     let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 50, 5));
     let population = lienthong_mocks::population::start(
@@ -83,7 +88,10 @@ subject_key = "file:{d}/audit.key"
         viewer = sha256_hex("viewer-key"),
         url = population.mock.url(),
     );
-    let text = common::config_text(&upstream.url(), dir.path(), &extra);
+    let mut text = common::config_text(&upstream.url(), dir.path(), &extra);
+    if let Some(url) = store_url {
+        text = common::with_store_url(&text, dir.path(), url);
+    }
     let path = dir.path().join("lienthong.toml");
     std::fs::write(&path, text).unwrap();
     let h = common::start_with(upstream, dir, path).await;
@@ -176,6 +184,35 @@ async fn verify_and_lookup_translate_to_canonical_json_and_are_audited() {
         .unwrap();
     assert_eq!(services["services"][0]["name"], "population");
     assert_eq!(services["services"][0]["operations"], json!(["verify"]));
+}
+
+/// The gateway on PostgreSQL: a personal-data call leaves its chained audit record there, which
+/// `audit verify` (the same walk as the CLI) and a subject search find.
+#[tokio::test]
+async fn on_postgres_a_personal_data_call_is_audited_in_the_shared_database() {
+    let Some(schema) = lienthong::store::test_support::PgTestSchema::create("citizens_e2e").await
+    else {
+        return;
+    };
+    let s = setup_on("timeout_ms = 5000", Some(&schema.url)).await;
+    let an = citizen("046090001234", "Nguyễn Văn An", "1990-03-15");
+    let resp = post(&s.h, "/v1/citizens/verify", "clerk-key", &an).await;
+    assert_eq!(resp.status(), 200);
+    let other = lienthong::store::open(&schema.url).await.unwrap();
+    let (count, _head) = lienthong::audit::verify_store(other.as_ref(), |_| {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(count, 1);
+    let key = lienthong::audit::SubjectKey::new(b"audit-key-0123456789abcdef0123456789".to_vec());
+    let found = other
+        .audit_by_subject(&key.subject("046090001234"), 0, i64::MAX, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].event.user_id, CLERK);
+    drop(s);
+    schema.drop().await;
 }
 
 #[tokio::test]

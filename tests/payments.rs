@@ -37,6 +37,8 @@ struct Options {
     query_after_s: u64,
     give_up_after_s: u64,
     ipn_allowed_ips: &'static str,
+    /// Another store than the standard SQLite file.
+    store_url: Option<String>,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             query_after_s: 0,
             give_up_after_s: 86_400,
             ipn_allowed_ips: "[]",
+            store_url: None,
         }
     }
 }
@@ -150,7 +153,10 @@ poll_interval_ms = 3600000
         hook = hook.url(),
         dir = d.display(),
     );
-    let text = common::config_text(&upstream.url(), d, &extra);
+    let mut text = common::config_text(&upstream.url(), d, &extra);
+    if let Some(url) = &opts.store_url {
+        text = common::with_store_url(&text, d, url);
+    }
     let config_path = d.join("lienthong.toml");
     std::fs::write(&config_path, &text).unwrap();
     let h = common::start_with(upstream, dir, config_path).await;
@@ -1233,4 +1239,59 @@ merchants = [{{ agency = "stp", tmn_code = "{TMN}", hash_secret = "file:{dir}/vn
         store.outbox_by_state("pending", 1000).await.unwrap().len(),
         N
     );
+}
+
+/// The gateway on PostgreSQL: an order, the bank's IPN, one ledger change and one outbox event.
+#[tokio::test]
+async fn on_postgres_an_ipn_is_recorded_once_and_the_portal_told() {
+    let Some(schema) = lienthong::store::test_support::PgTestSchema::create("payments_e2e").await
+    else {
+        return;
+    };
+    let env = start(Options {
+        store_url: Some(schema.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let created = env.open("vnpay", "HS-PG-1").await;
+    let id = created["payment_id"].as_str().unwrap().to_owned();
+    let pay_url = created["pay_url"].as_str().unwrap();
+    let paid = env
+        .raw
+        .get(format!("{pay_url}&mock_choice=pay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 302);
+    let p = env.wait_status(&id, "paid").await;
+    assert!(
+        p["receipt"]["receipt_no"]
+            .as_str()
+            .unwrap()
+            .starts_with("BL")
+    );
+    assert_eq!(env.h.gw.store.payment_changes(&id).await.unwrap().len(), 1);
+    assert!(
+        env.h
+            .gw
+            .store
+            .evidence_for(&id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "ipn" && e.verdict == "applied")
+    );
+    // The ledger really is in PostgreSQL: a second store on the schema sees the payment.
+    let other = lienthong::store::open(&schema.url).await.unwrap();
+    assert_eq!(
+        other.payment(&id).await.unwrap().unwrap().status,
+        lienthong::store::PaymentStatus::Paid
+    );
+    assert_eq!(
+        other.outbox_by_state("pending", 10).await.unwrap().len()
+            + other.outbox_by_state("delivered", 10).await.unwrap().len(),
+        1
+    );
+    drop(env);
+    schema.drop().await;
 }

@@ -2,6 +2,7 @@
 //! gateway forwards as is. Besides its data it has test hooks: `/echo/*` answers with what it
 //! received, `/slow?ms=N` answers late.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::Json;
@@ -23,7 +24,7 @@ fn procedures() -> Value {
 }
 
 /// Names the operation of a catalogue request, for the journal and per-operation faults.
-pub fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<String> {
+pub fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<Cow<'static, str>> {
     let path = parts.uri.path();
     let op = if path == "/procedures" {
         "list_procedures"
@@ -38,7 +39,7 @@ pub fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<String> {
     } else {
         return None;
     };
-    Some(op.to_owned())
+    Some(Cow::Borrowed(op))
 }
 
 /// The catalogue mock's routes.

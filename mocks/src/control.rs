@@ -4,7 +4,8 @@
 //! operation, journaled, delayed and possibly failed according to the fault rules, which come from
 //! config at start and can be changed at run time through `/__admin/faults`.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +19,7 @@ use axum::extract::{Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 /// Longest body text kept in a journal entry.
 const JOURNAL_BODY_LIMIT: usize = 64 * 1024;
-/// Entries kept per system; the oldest go first.
+/// Entries kept per system; when full, each new entry pushes out the oldest one.
 const JOURNAL_CAPACITY: usize = 100_000;
 
 /// One request as a mock saw it.
@@ -73,23 +74,145 @@ pub struct JournalFilter {
 }
 
 impl JournalFilter {
-    fn matches(&self, e: &JournalEntry) -> bool {
+    fn matches(&self, e: &Recorded) -> bool {
         self.operation
             .as_ref()
-            .is_none_or(|o| e.operation.as_ref() == Some(o))
+            .is_none_or(|o| e.operation.as_deref() == Some(o.as_str()))
             && self
                 .method
                 .as_ref()
-                .is_none_or(|m| e.method.eq_ignore_ascii_case(m))
+                .is_none_or(|m| e.method.as_str().eq_ignore_ascii_case(m))
             && self
                 .path
                 .as_ref()
-                .is_none_or(|p| e.path.contains(p.as_str()))
+                .is_none_or(|p| e.request.path().contains(p.as_str()))
             && self.status.is_none_or(|s| e.status == s)
             && self
                 .body_contains
                 .as_ref()
-                .is_none_or(|b| e.body.contains(b.as_str()))
+                .is_none_or(|b| e.body_text().contains(b.as_str()))
+    }
+}
+
+/// A journal entry as kept: the request's path, query, headers and body (cut to
+/// [`JOURNAL_BODY_LIMIT`]) copied into one buffer, and static names. Turned into a
+/// [`JournalEntry`] only when the journal is read, so recording a request stays cheap.
+struct Recorded {
+    seq: u64,
+    at_ms: u64,
+    operation: Option<Cow<'static, str>>,
+    method: Method,
+    request: CopiedRequest,
+    status: u16,
+    fault: Option<&'static str>,
+}
+
+/// Path, query, header names and values, then the body, in one allocation (plus one for where
+/// each piece ends). A copy, not the request's own `Bytes`: hyper's header values, URI and small
+/// bodies are slices of the connection's read buffer, and an entry holding one of them keeps
+/// that whole buffer alive for as long as the journal keeps the entry (about 4× the memory of a
+/// full journal, measured).
+struct CopiedRequest {
+    data: Box<[u8]>,
+    /// End of the path, end of the query, then the end of each header's name and value; the
+    /// body is the rest of `data`.
+    ends: Box<[u32]>,
+    has_query: bool,
+}
+
+impl CopiedRequest {
+    fn new(uri: &Uri, headers: &HeaderMap, body: &[u8]) -> CopiedRequest {
+        let path = uri.path().as_bytes();
+        let query = uri.query().map(str::as_bytes);
+        let body = &body[..body.len().min(JOURNAL_BODY_LIMIT)];
+        let size = path.len()
+            + query.map_or(0, <[u8]>::len)
+            + headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len())
+                .sum::<usize>()
+            + body.len();
+        let mut data = Vec::with_capacity(size);
+        let mut ends = Vec::with_capacity(2 + 2 * headers.len());
+        let mut push = |piece: &[u8]| {
+            data.extend_from_slice(piece);
+            // A request is at most a few MiB (MAX_BODY and hyper's header limits).
+            ends.push(u32::try_from(data.len()).unwrap_or(u32::MAX));
+        };
+        push(path);
+        push(query.unwrap_or_default());
+        for (k, v) in headers {
+            push(k.as_str().as_bytes());
+            push(v.as_bytes());
+        }
+        data.extend_from_slice(body);
+        CopiedRequest {
+            data: data.into_boxed_slice(),
+            ends: ends.into_boxed_slice(),
+            has_query: query.is_some(),
+        }
+    }
+
+    fn piece(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.data
+            .get(start..self.ends[i] as usize)
+            .unwrap_or_default()
+    }
+
+    /// Path and query were `&str`s when copied: the lossy conversion never replaces anything.
+    fn text(&self, i: usize) -> Cow<'_, str> {
+        String::from_utf8_lossy(self.piece(i))
+    }
+
+    fn path(&self) -> Cow<'_, str> {
+        self.text(0)
+    }
+
+    fn query(&self) -> Option<Cow<'_, str>> {
+        self.has_query.then(|| self.text(1))
+    }
+
+    fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        (2..self.ends.len())
+            .step_by(2)
+            .map(|i| (self.piece(i), self.piece(i + 1)))
+    }
+
+    fn body(&self) -> &[u8] {
+        let start = self.ends.last().map_or(0, |e| *e as usize);
+        self.data.get(start..).unwrap_or_default()
+    }
+}
+
+impl Recorded {
+    /// The kept body as text (lossy UTF-8), as `JournalEntry::body` shows it.
+    fn body_text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(self.request.body())
+    }
+
+    fn to_entry(&self) -> JournalEntry {
+        JournalEntry {
+            seq: self.seq,
+            at_ms: self.at_ms,
+            operation: self.operation.as_deref().map(str::to_owned),
+            method: self.method.to_string(),
+            path: self.request.path().into_owned(),
+            query: self.request.query().map(Cow::into_owned),
+            headers: self
+                .request
+                .headers()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8_lossy(k).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    )
+                })
+                .collect(),
+            body: self.body_text().into_owned(),
+            status: self.status,
+            fault: self.fault.map(str::to_owned),
+        }
     }
 }
 
@@ -301,14 +424,15 @@ fn one() -> f64 {
 /// How a system renders a SOAP Fault: `(faultcode, faultstring) -> XML`.
 pub type SoapFaultRenderer = fn(&str, &str) -> String;
 
-/// Classifies a request into an operation name from its method, path, headers and body.
-pub type Classifier = fn(&http::request::Parts, &[u8]) -> Option<String>;
+/// Classifies a request into an operation name from its method, path, headers and body (names
+/// are mostly static, hence the `Cow`).
+pub type Classifier = fn(&http::request::Parts, &[u8]) -> Option<Cow<'static, str>>;
 
 /// The shared control state of one mock system.
 pub struct MockControl {
     /// The system's name (`population`, `vnpay`, …).
     pub system: &'static str,
-    journal: Mutex<Vec<JournalEntry>>,
+    journal: Mutex<VecDeque<Recorded>>,
     seq: AtomicU64,
     faults: Mutex<Vec<FaultRule>>,
     initial_faults: Vec<FaultRule>,
@@ -336,7 +460,7 @@ impl MockControl {
     pub fn new(system: &'static str, faults: Vec<FaultRule>, seed: u64) -> Arc<MockControl> {
         Arc::new(MockControl {
             system,
-            journal: Mutex::new(Vec::new()),
+            journal: Mutex::new(VecDeque::new()),
             seq: AtomicU64::new(0),
             faults: Mutex::new(faults.clone()),
             initial_faults: faults,
@@ -370,12 +494,15 @@ impl MockControl {
     /// Journal entries matching a filter, oldest first.
     pub fn journal(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
         let j = lock(&self.journal);
-        let mut out: Vec<JournalEntry> = j.iter().filter(|e| filter.matches(e)).cloned().collect();
-        if let Some(limit) = filter.limit
-            && out.len() > limit
-        {
-            out.drain(..out.len() - limit);
-        }
+        // Walk from the newest so that `limit` stops the walk early, then put back in order.
+        let mut out: Vec<JournalEntry> = j
+            .iter()
+            .rev()
+            .filter(|e| filter.matches(e))
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .map(Recorded::to_entry)
+            .collect();
+        out.reverse();
         out
     }
 
@@ -468,13 +595,19 @@ impl MockControl {
         (delay, fault)
     }
 
-    fn record(&self, mut entry: JournalEntry) {
+    fn record(&self, mut entry: Recorded) {
         entry.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let mut j = lock(&self.journal);
-        if j.len() >= JOURNAL_CAPACITY {
-            j.drain(..JOURNAL_CAPACITY / 10);
-        }
-        j.push(entry);
+        // One out, one in: a full journal never stalls a request on a bulk eviction. The evicted
+        // entry is dropped after the lock is released.
+        let evicted = if j.len() >= JOURNAL_CAPACITY {
+            j.pop_front()
+        } else {
+            None
+        };
+        j.push_back(entry);
+        drop(j);
+        drop(evicted);
     }
 
     /// Wraps a system's router: the `/__admin` API, then journal and faults around every other route.
@@ -502,29 +635,16 @@ async fn control_layer(
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
     let operation = classify(&parts, &bytes);
-    let mut entry = JournalEntry {
+    let (delay, fault) = control.decide(operation.as_deref());
+    let mut entry = Recorded {
         seq: 0,
         at_ms: now_ms(),
-        operation: operation.clone(),
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: String::from_utf8_lossy(&bytes[..bytes.len().min(JOURNAL_BODY_LIMIT)]).into_owned(),
+        operation,
+        method: parts.method.clone(),
+        request: CopiedRequest::new(&parts.uri, &parts.headers, &bytes),
         status: 0,
-        fault: None,
+        fault: fault.as_ref().map(FaultKind::name),
     };
-    let (delay, fault) = control.decide(operation.as_deref());
-    entry.fault = fault.as_ref().map(|f| f.name().to_owned());
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
@@ -639,17 +759,29 @@ pub fn default_soap_fault(code: &str, message: &str) -> String {
 /// Escapes text for XML content and attribute values.
 pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            _ => out.push(c),
-        }
-    }
+    push_xml_escaped(&mut out, s);
     out
+}
+
+/// Appends `s` to `out`, escaped for XML content and attribute values, without an intermediate
+/// string: runs of plain text are copied whole.
+pub fn push_xml_escaped(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&apos;",
+            _ => continue,
+        };
+        // The escaped bytes are ASCII, so `plain..i` falls on character boundaries.
+        out.push_str(&s[plain..i]);
+        out.push_str(entity);
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
 }
 
 fn admin_router(control: Arc<MockControl>) -> Router {
@@ -765,4 +897,110 @@ async fn admin_reset(State(c): State<Arc<MockControl>>) -> StatusCode {
 /// Timing helper for handlers that want to report how long they took.
 pub fn elapsed_ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded_with(uri: &str, headers: &HeaderMap, body: &[u8]) -> Recorded {
+        Recorded {
+            seq: 0,
+            at_ms: 0,
+            operation: Some(Cow::Borrowed("op")),
+            method: Method::POST,
+            request: CopiedRequest::new(&uri.parse().unwrap(), headers, body),
+            status: 200,
+            fault: None,
+        }
+    }
+
+    fn recorded(uri: &str, body: &[u8]) -> Recorded {
+        recorded_with(uri, &HeaderMap::new(), body)
+    }
+
+    #[test]
+    fn a_full_journal_drops_its_oldest_entries_one_at_a_time() {
+        let control = MockControl::new("test", Vec::new(), 1);
+        for _ in 0..JOURNAL_CAPACITY + 5 {
+            control.record(recorded("/p", b""));
+        }
+        let all = JournalFilter::default();
+        assert_eq!(control.count(&all), JOURNAL_CAPACITY);
+        let newest = control.journal(&JournalFilter {
+            limit: Some(2),
+            ..Default::default()
+        });
+        let seqs: Vec<u64> = newest.iter().map(|e| e.seq).collect();
+        let last = (JOURNAL_CAPACITY + 5) as u64;
+        assert_eq!(seqs, [last - 1, last]);
+        let oldest = lock(&control.journal).front().map(|e| e.seq);
+        assert_eq!(oldest, Some(6));
+    }
+
+    #[test]
+    fn entries_read_back_as_recorded_and_filter_by_body() {
+        let control = MockControl::new("test", Vec::new(), 1);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-marker", HeaderValue::from_static("m1"));
+        headers.append("x-marker", HeaderValue::from_static("m2"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+        control.record(recorded_with(
+            "/a?x=1",
+            &headers,
+            "caf\u{e9} <b/>".as_bytes(),
+        ));
+        control.record(recorded("/b", b"other"));
+        let found = control.journal(&JournalFilter {
+            body_contains: Some("café".to_owned()),
+            ..Default::default()
+        });
+        assert_eq!(found.len(), 1);
+        let e = &found[0];
+        assert_eq!(
+            (e.seq, e.method.as_str(), e.path.as_str()),
+            (1, "POST", "/a")
+        );
+        assert_eq!(e.query.as_deref(), Some("x=1"));
+        assert_eq!(e.body, "café <b/>");
+        // Repeated headers: the last value, as before.
+        assert_eq!(e.headers.get("x-marker").map(String::as_str), Some("m2"));
+        assert_eq!(
+            e.headers.get("content-type").map(String::as_str),
+            Some("text/xml")
+        );
+        assert_eq!(e.headers.len(), 2);
+        let plain = control.journal(&JournalFilter {
+            path: Some("/b".to_owned()),
+            ..Default::default()
+        });
+        assert_eq!(plain[0].query, None);
+        assert!(plain[0].headers.is_empty());
+        assert_eq!(plain[0].body, "other");
+        assert_eq!(e.operation.as_deref(), Some("op"));
+    }
+
+    #[test]
+    fn escapes_xml_text() {
+        assert_eq!(xml_escape("plain Việt"), "plain Việt");
+        assert_eq!(
+            xml_escape("<a href='x'>Tô & \"Hà\"</a>"),
+            "&lt;a href=&apos;x&apos;&gt;Tô &amp; &quot;Hà&quot;&lt;/a&gt;"
+        );
+        let mut out = String::from("<p>");
+        push_xml_escaped(&mut out, "&đ&");
+        assert_eq!(out, "<p>&amp;đ&amp;");
+    }
+
+    #[test]
+    fn the_journal_keeps_at_most_its_body_limit() {
+        let long = vec![b'a'; JOURNAL_BODY_LIMIT + 10];
+        assert_eq!(
+            recorded("/", &long).request.body().len(),
+            JOURNAL_BODY_LIMIT
+        );
+        let empty_query = recorded("/p?", b"short");
+        assert_eq!(empty_query.request.query().as_deref(), Some(""));
+        assert_eq!(empty_query.request.body(), b"short");
+    }
 }

@@ -4,24 +4,22 @@
 
 mod common;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lienthong_mocks::{FaultRule, MockControl, RunningMock};
 use serde_json::{Value, json};
 
-fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<String> {
+fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<Cow<'static, str>> {
     let p = parts.uri.path();
-    Some(
-        if p.starts_with("/procedures") {
-            "procedures"
-        } else if p.starts_with("/echo") {
-            "echo"
-        } else {
-            "other"
-        }
-        .to_owned(),
-    )
+    Some(Cow::Borrowed(if p.starts_with("/procedures") {
+        "procedures"
+    } else if p.starts_with("/echo") {
+        "echo"
+    } else {
+        "other"
+    }))
 }
 
 async fn start(faults: Vec<FaultRule>) -> (RunningMock, Arc<MockControl>) {

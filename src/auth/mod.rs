@@ -17,9 +17,11 @@ use http::header;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{Config, parse_sha256_hex};
+use crate::cluster::Cluster;
+use crate::config::{Config, RateLimitFail, parse_sha256_hex};
 use crate::error::{ApiError, ErrorCode};
 use crate::gateway::{ClientEntry, Gateway, Runtime};
+use crate::ratelimit::RateVerdict;
 use crate::server::ConnInfo;
 use crate::telemetry::LoggedClient;
 use cert::PeerCertificate;
@@ -209,17 +211,36 @@ pub async fn require_client(
         resp.extensions_mut().insert(logged);
         return resp;
     }
-    let decision = client.limiter.as_ref().map(|l| (l.clone(), l.check()));
-    if let Some((limiter, d)) = &decision
-        && !d.allowed
-    {
-        gw.metrics.rate_limited(&client.id);
-        let mut err = ApiError::new(ErrorCode::RateLimited).with_retry_after(d.reset_s);
-        limiter.write_headers(d, &mut err.headers);
-        let mut resp = err.into_response();
-        resp.extensions_mut().insert(logged);
-        return resp;
-    }
+    let decision = match &client.limiter {
+        Some(limiter) => {
+            let path = req.uri().path();
+            let verdict = limiter
+                .check(gw.cluster.as_deref(), || {
+                    fail_mode(&runtime, path, gw.cluster.as_deref())
+                })
+                .await;
+            match verdict {
+                RateVerdict::Decided(d) if !d.allowed => {
+                    gw.metrics.rate_limited(&client.id);
+                    let mut err = ApiError::new(ErrorCode::RateLimited).with_retry_after(d.reset_s);
+                    limiter.write_headers(&d, &mut err.headers);
+                    let mut resp = err.into_response();
+                    resp.extensions_mut().insert(logged);
+                    return resp;
+                }
+                RateVerdict::Decided(d) => Some((limiter.clone(), d)),
+                RateVerdict::Unlimited => None,
+                RateVerdict::Unavailable => {
+                    let mut resp = ApiError::new(ErrorCode::RateLimitUnavailable)
+                        .with_retry_after(1)
+                        .into_response();
+                    resp.extensions_mut().insert(logged);
+                    return resp;
+                }
+            }
+        }
+        None => None,
+    };
     req.extensions_mut().insert(identity);
     let mut resp = next.run(req).await;
     if let Some((limiter, d)) = &decision {
@@ -227,6 +248,27 @@ pub async fn require_client(
     }
     resp.extensions_mut().insert(logged);
     resp
+}
+
+/// What the client limit does for this request while Redis is unreachable: the `rate_limit_fail`
+/// of the service the path leads to, else `redis.on_unavailable`.
+fn fail_mode(runtime: &Runtime, path: &str, cluster: Option<&Cluster>) -> RateLimitFail {
+    let default = cluster.map_or(RateLimitFail::Local, Cluster::on_unavailable);
+    let service: Option<&str> = if let Some(rest) = path.strip_prefix("/v1/proxy/") {
+        rest.split('/').next()
+    } else if path.starts_with("/v1/citizens/") {
+        runtime.population.as_ref().map(|s| &*s.name)
+    } else if path.starts_with("/v1/enterprises/") {
+        runtime.enterprise.as_ref().map(|s| &*s.name)
+    } else if path.starts_with("/v1/notary/") {
+        runtime.notary.as_ref().map(|s| &*s.name)
+    } else {
+        None
+    };
+    service
+        .and_then(|name| runtime.config.services.get(name))
+        .and_then(|s| s.rate_limit_fail)
+        .unwrap_or(default)
 }
 
 /// Refuses callers without the admin role.

@@ -296,7 +296,7 @@ pub async fn command(
         }
     };
     eprintln!("{} statement line(s) read", lines.len());
-    let store = match crate::store::open(&config.store.url).await {
+    let store = match crate::store::open_config(&config.store).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: opening the store: {e}");

@@ -2,12 +2,18 @@
 //! audit trail, and the payment ledger with its idempotency keys, evidence and outbox. SQLite is the
 //! embedded default; PostgreSQL implements the same trait for scale-out, so SQL here stays portable.
 
+#[cfg(test)]
+mod conformance;
 pub mod group_commit;
 mod payments;
+mod portable;
+mod portable_ledger;
+mod portable_shipments;
+mod postgres;
 mod shipments;
 mod sqlite;
-mod sqlite_payments;
-mod sqlite_shipments;
+#[doc(hidden)]
+pub mod test_support;
 
 use std::sync::Arc;
 
@@ -20,8 +26,11 @@ pub use payments::{
     Evidence, IdempotencyBegin, IdempotentResponse, NewOutboxEvent, NewPayment, OutboxEvent,
     PaymentChange, PaymentItem, PaymentRecord, PaymentStatus, SettleOutcome, Settlement,
 };
+pub use postgres::PostgresStore;
 pub use shipments::{NewShipment, ShipmentHistoryEntry, ShipmentRecord, ShipmentUpdate};
 pub use sqlite::SqliteStore;
+
+use crate::config::StoreConfig;
 
 /// A store failure. Callers see `internal`; the cause goes to the log.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +45,7 @@ pub enum StoreError {
     #[error("the write was not committed")]
     NotWritten,
     /// The URL names no supported backend.
-    #[error("unsupported store url (expected sqlite://PATH or sqlite::memory:)")]
+    #[error("unsupported store url (expected sqlite://PATH, sqlite::memory: or postgres://…)")]
     UnsupportedUrl,
 }
 
@@ -189,7 +198,7 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError>;
 
-    // ---- Shipments (`shipments.rs`, `sqlite_shipments.rs`) ----
+    // ---- Shipments (`shipments.rs`, `portable_shipments.rs`) ----
 
     /// Inserts a shipment with its first history row, completing its idempotency key in the same
     /// transaction.
@@ -217,13 +226,30 @@ pub trait Store: Send + Sync {
     async fn shipment_unchanged(&self, id: &str, next_poll_at_ms: i64) -> Result<(), StoreError>;
 }
 
-/// Opens the store named by a URL and brings its schema up to date.
+/// Opens the store named by a URL, with the default pool settings, and brings its schema up to
+/// date.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
+    open_config(&StoreConfig {
+        url: url.to_owned(),
+        ..StoreConfig::default()
+    })
+    .await
+}
+
+/// Opens the configured store (`sqlite:…` or `postgres://…`) and brings its schema up to date.
+pub async fn open_config(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    if config.url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(&config.url).await?))
+    } else if is_postgres_url(&config.url) {
+        Ok(Arc::new(PostgresStore::open(config).await?))
     } else {
         Err(StoreError::UnsupportedUrl)
     }
+}
+
+/// Whether a store URL names PostgreSQL (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Milliseconds since the Unix epoch.

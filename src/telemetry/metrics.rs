@@ -58,6 +58,16 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabel {
+    mode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabel {
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: String,
 }
@@ -86,6 +96,9 @@ pub struct Metrics {
     upstream_retry_budget_exhausted: Family<ServiceLabel, Counter>,
     upstream_in_flight: Family<ServiceLabel, Gauge>,
     upstream_shed: Family<ShedLabels, Counter>,
+    redis_available: Gauge,
+    ratelimit_fallback: Family<ModeLabel, Counter>,
+    cluster_events: Family<EventLabel, Counter>,
 }
 
 /// One upstream attempt counted in flight; the count goes down when this is dropped.
@@ -191,6 +204,24 @@ impl Metrics {
             "Calls refused before reaching an upstream by its concurrency or rate cap",
             upstream_shed.clone(),
         );
+        let redis_available = Gauge::default();
+        registry.register(
+            "redis_available",
+            "1 while Redis answers and rate limits are shared by the replicas, else 0",
+            redis_available.clone(),
+        );
+        let ratelimit_fallback = Family::<ModeLabel, Counter>::default();
+        registry.register(
+            "ratelimit_fallback",
+            "Rate-limit decisions made without Redis, by mode (local, open, closed)",
+            ratelimit_fallback.clone(),
+        );
+        let cluster_events = Family::<EventLabel, Counter>::default();
+        registry.register(
+            "cluster_events_received",
+            "Changes made on another replica and applied here, by event",
+            cluster_events.clone(),
+        );
         Self {
             registry,
             requests,
@@ -206,7 +237,29 @@ impl Metrics {
             upstream_retry_budget_exhausted,
             upstream_in_flight,
             upstream_shed,
+            redis_available,
+            ratelimit_fallback,
+            cluster_events,
         }
+    }
+
+    /// Records whether Redis answers right now.
+    pub fn redis_available(&self, available: bool) {
+        self.redis_available.set(i64::from(available));
+    }
+
+    /// Counts one rate-limit decision made without Redis (`mode`: `local`, `open` or `closed`).
+    pub fn ratelimit_fallback(&self, mode: &'static str) {
+        self.ratelimit_fallback
+            .get_or_create(&ModeLabel { mode })
+            .inc();
+    }
+
+    /// Counts one change event from another replica (`suspensions`, `reload`, `cache_purge`).
+    pub fn cluster_event(&self, event: &'static str) {
+        self.cluster_events
+            .get_or_create(&EventLabel { event })
+            .inc();
     }
 
     /// Counts one answered request and its latency; `None` is labelled `-`.

@@ -3,6 +3,7 @@
 
 pub mod pki;
 pub mod portal;
+pub mod process;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,15 +121,27 @@ api_keys_sha256 = ["{ops_key}"]
     )
 }
 
-/// Starts the catalogue mock and a gateway with the standard config plus `extra`.
-pub async fn start(extra: &str) -> Harness {
+/// The standard config text moved onto another store (e.g. a PostgreSQL test schema).
+pub fn with_store_url(text: &str, dir: &std::path::Path, url: &str) -> String {
+    let standard = format!("url = \"sqlite://{}/state.db\"", dir.display());
+    assert!(text.contains(&standard), "the standard [store] line");
+    text.replace(&standard, &format!("url = \"{url}\""))
+}
+
+/// Installs the crypto provider and starts the catalogue mock on a free port.
+pub async fn catalogue_mock() -> RunningMock {
     install_crypto();
-    let upstream = lienthong_mocks::spawn(
+    lienthong_mocks::spawn(
         lienthong_mocks::catalogue::router(),
         "127.0.0.1:0".parse().unwrap(),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Starts the catalogue mock and a gateway with the standard config plus `extra`.
+pub async fn start(extra: &str) -> Harness {
+    let upstream = catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token.key"), TOKEN_KEY).unwrap();
     let text = config_text(&upstream.url(), dir.path(), extra);
@@ -143,7 +156,7 @@ pub async fn start_with(
     config_path: PathBuf,
 ) -> Harness {
     let config = Config::load(&config_path).unwrap();
-    let store = lienthong::store::open(&config.store.url).await.unwrap();
+    let store = lienthong::store::open_config(&config.store).await.unwrap();
     let gw = Gateway::new(
         config.clone(),
         ConfigSource::File(config_path.clone()),
@@ -188,14 +201,7 @@ impl Harness {
 
     /// The Prometheus text of `/metrics`.
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        metrics_text(&self.http, &self.base).await
     }
 
     /// GETs any URL (a mock's `/__admin`, say) and reads the JSON answer.
@@ -213,6 +219,17 @@ impl Harness {
     pub fn post(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
         self.http.post(self.url(path)).bearer_auth(key)
     }
+}
+
+/// The Prometheus text of the gateway at `base` (`http://ADDR`).
+pub async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Reads a problem response and checks the RFC 9457 members every problem has.

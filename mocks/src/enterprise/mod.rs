@@ -13,6 +13,7 @@
 mod oauth;
 mod reply;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -73,10 +74,10 @@ struct AppState {
 }
 
 /// Names the operation of a request: `token` or `chiTietDoanhNghiep` (nothing for other paths).
-pub fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<String> {
+pub fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<Cow<'static, str>> {
     match parts.uri.path() {
-        TOKEN_PATH => Some(OP_TOKEN.to_owned()),
-        API_PATH => Some(OP_LOOKUP.to_owned()),
+        TOKEN_PATH => Some(Cow::Borrowed(OP_TOKEN)),
+        API_PATH => Some(Cow::Borrowed(OP_LOOKUP)),
         _ => None,
     }
 }

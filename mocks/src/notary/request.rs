@@ -34,10 +34,15 @@ impl Operation {
     }
 
     fn from_element(e: &Element) -> Option<Operation> {
-        if e.ns.as_deref() != Some(NOTARY_NS) {
+        Self::named(e.ns.as_deref(), &e.local)
+    }
+
+    /// The operation of an element with this namespace and local name.
+    fn named(ns: Option<&str>, local: &str) -> Option<Operation> {
+        if ns != Some(NOTARY_NS) {
             return None;
         }
-        match e.local.as_str() {
+        match local {
             "TraCuuVanBan" => Some(Operation::Lookup),
             "XacThucVanBan" => Some(Operation::Verify),
             _ => None,
@@ -60,11 +65,10 @@ pub(crate) struct Query {
     pub hash: Option<String>,
 }
 
-/// The operation of a request body, for the journal.
+/// The operation of a request body, for the journal and per-operation faults: a streaming scan
+/// up to the Body's first element, not a parse of the whole message.
 pub(crate) fn classify(body: &[u8]) -> Option<&'static str> {
-    let root = xml::parse(body).ok()?;
-    let op = soap::envelope(&root).ok()?.operation().ok()?;
-    Operation::from_element(op).map(Operation::name)
+    xml::body_first_element(body, Operation::named).map(Operation::name)
 }
 
 fn text<'a>(parent: &'a Element, ns: &str, name: &str) -> Option<&'a str> {

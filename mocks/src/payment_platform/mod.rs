@@ -17,6 +17,7 @@ mod callback;
 mod pay;
 pub mod sign;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -236,7 +237,7 @@ impl Shared {
 }
 
 /// Operation names: `Init`, `GetBill` (and `payment` for any other message), `pay_page`, `choose`.
-fn classify(parts: &http::request::Parts, body: &[u8]) -> Option<String> {
+fn classify(parts: &http::request::Parts, body: &[u8]) -> Option<Cow<'static, str>> {
     let path = parts.uri.path();
     if path == "/api/v1/payment" {
         let kind = serde_json::from_slice::<serde_json::Value>(body)
@@ -246,13 +247,13 @@ fn classify(parts: &http::request::Parts, body: &[u8]) -> Option<String> {
                     .and_then(|c| c.as_str())
                     .map(api::normalise_kind)
             });
-        return Some(kind.flatten().unwrap_or("payment").to_owned());
+        return Some(Cow::Borrowed(kind.flatten().unwrap_or("payment")));
     }
     if path == "/pay/choose" {
-        return Some("choose".to_owned());
+        return Some(Cow::Borrowed("choose"));
     }
     if path.starts_with("/pay/") {
-        return Some("pay_page".to_owned());
+        return Some(Cow::Borrowed("pay_page"));
     }
     None
 }

@@ -164,12 +164,12 @@ fn find<'a>(data: &'a Dataset, q: &Query) -> Option<&'a Citizen> {
         (None, Some(old)) => data.citizen_by_old_id(old)?,
         (None, None) => return None,
     };
-    let name = citizen
+    // The query's name has its white space collapsed already: compare word by word.
+    if !citizen
         .full_name_ascii_upper()
         .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if name != q.name {
+        .eq(q.name.split(' '))
+    {
         return None;
     }
     let dob = &citizen.date_of_birth;

@@ -2,18 +2,15 @@
 //! namespace prefixes that change between replies, absent relatives as empty elements or
 //! `xsi:nil`, two address schemes, and a one-element list.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use crate::control::xml_escape;
+use crate::control::push_xml_escaped;
 use crate::data::{Address, Citizen, Dataset, Date, Relative};
 
-use super::request::{BCA_NS, Query};
+use super::request::Query;
 use crate::soap::xml::{SOAP11_NS, XSI_NS};
-
-/// The namespace of the citizen records in a lookup reply.
-pub(crate) const DANCU_NS: &str = "http://www.mic.gov.vn/dancu/1.0";
 
 /// How a reply spells its namespaces, chosen from the request id (`MaYeuCau`):
 /// the first byte of `sha256(MaYeuCau)` modulo 3.
@@ -53,11 +50,25 @@ impl Style {
         }
     }
 
-    fn wrapper_decl(self) -> String {
+    /// The namespace declarations on the response wrapper: the operations' namespace
+    /// (`http://dancuquocgia.bca`) and, in the `ns2` style, the citizen records' namespace
+    /// (`http://www.mic.gov.vn/dancu/1.0`), written out so that the reply is built with plain
+    /// copies (a test checks them against the schemas' namespaces).
+    fn wrapper_decl(self) -> &'static str {
         match self {
-            Style::Ns2 => format!(" xmlns:ns3=\"{BCA_NS}\" xmlns:ns2=\"{DANCU_NS}\""),
-            Style::Dc => format!(" xmlns=\"{BCA_NS}\""),
-            Style::Default => format!(" xmlns:bca=\"{BCA_NS}\""),
+            Style::Ns2 => {
+                " xmlns:ns3=\"http://dancuquocgia.bca\" xmlns:ns2=\"http://www.mic.gov.vn/dancu/1.0\""
+            }
+            Style::Dc => " xmlns=\"http://dancuquocgia.bca\"",
+            Style::Default => " xmlns:bca=\"http://dancuquocgia.bca\"",
+        }
+    }
+
+    /// The declarations on the verify reply's wrapper, which has no citizen records.
+    fn verify_decl(self) -> &'static str {
+        match self {
+            Style::Ns2 => " xmlns:ns3=\"http://dancuquocgia.bca\"",
+            _ => self.wrapper_decl(),
         }
     }
 
@@ -69,11 +80,11 @@ impl Style {
         }
     }
 
-    fn collection_decl(self) -> String {
+    fn collection_decl(self) -> &'static str {
         match self {
-            Style::Ns2 => String::new(),
-            Style::Dc => format!(" xmlns:dc=\"{DANCU_NS}\""),
-            Style::Default => format!(" xmlns=\"{DANCU_NS}\""),
+            Style::Ns2 => "",
+            Style::Dc => " xmlns:dc=\"http://www.mic.gov.vn/dancu/1.0\"",
+            Style::Default => " xmlns=\"http://www.mic.gov.vn/dancu/1.0\"",
         }
     }
 }
@@ -84,45 +95,65 @@ struct Writer<'a> {
     p: &'static str,
 }
 
+// Plain `push_str`s rather than `write!`: the reply is a few hundred small pieces, and the
+// formatting machinery costs more than the copies.
 impl Writer<'_> {
+    /// `{before}{prefix}{name}{after}`.
+    fn tag(&mut self, before: &str, name: &str, after: &str) {
+        self.out.push_str(before);
+        self.out.push_str(self.p);
+        self.out.push_str(name);
+        self.out.push_str(after);
+    }
+
     fn open(&mut self, name: &str) {
-        let _ = write!(self.out, "<{}{}>", self.p, name);
+        self.tag("<", name, ">");
     }
 
     fn close(&mut self, name: &str) {
-        let _ = write!(self.out, "</{}{}>", self.p, name);
+        self.tag("</", name, ">");
     }
 
     /// `<p:name>text</p:name>`, or `<p:name/>` when the text is empty.
     fn leaf(&mut self, name: &str, text: &str) {
         if text.is_empty() {
-            let _ = write!(self.out, "<{}{}/>", self.p, name);
+            self.tag("<", name, "/>");
         } else {
-            let _ = write!(
-                self.out,
-                "<{p}{name}>{}</{p}{name}>",
-                xml_escape(text),
-                p = self.p
-            );
+            self.open(name);
+            push_xml_escaped(self.out, text);
+            self.close(name);
         }
     }
 
     fn nil(&mut self, name: &str) {
-        let _ = write!(self.out, "<{}{} xsi:nil=\"true\"/>", self.p, name);
+        self.tag("<", name, " xsi:nil=\"true\"/>");
     }
 }
 
 fn envelope_start(out: &mut String, style: Style) {
     let env = style.env();
-    let _ = write!(
-        out,
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><{env}:Envelope xmlns:{env}=\"{SOAP11_NS}\" xmlns:xsi=\"{XSI_NS}\"><{env}:Body>"
-    );
+    for piece in [
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><",
+        env,
+        ":Envelope xmlns:",
+        env,
+        "=\"",
+        SOAP11_NS,
+        "\" xmlns:xsi=\"",
+        XSI_NS,
+        "\"><",
+        env,
+        ":Body>",
+    ] {
+        out.push_str(piece);
+    }
 }
 
 fn envelope_end(out: &mut String, style: Style) {
     let env = style.env();
-    let _ = write!(out, "</{env}:Body></{env}:Envelope>");
+    for piece in ["</", env, ":Body></", env, ":Envelope>"] {
+        out.push_str(piece);
+    }
 }
 
 /// Whether absent relatives of this citizen come as `xsi:nil="true"` (even digit sum of the
@@ -183,6 +214,15 @@ fn status_code(status: &str) -> &'static str {
     }
 }
 
+/// A small code as decimal text, without an allocation for the usual one-digit codes.
+fn code_text(code: u8) -> Cow<'static, str> {
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    match DIGITS.get(usize::from(code)) {
+        Some(digit) => Cow::Borrowed(digit),
+        None => Cow::Owned(code.to_string()),
+    }
+}
+
 /// One `CongDan` record.
 fn citizen(w: &mut Writer<'_>, c: &Citizen, data: &Dataset, today: Date) {
     let nil = absent_as_nil(&c.personal_id);
@@ -195,7 +235,7 @@ fn citizen(w: &mut Writer<'_>, c: &Citizen, data: &Dataset, today: Date) {
     w.leaf("ChuDem", &c.middle_name);
     w.leaf("Ten", &c.given_name);
     w.close("HoVaTen");
-    w.leaf("GioiTinh", &c.sex.code().to_string());
+    w.leaf("GioiTinh", &code_text(c.sex.code()));
     w.open("DanToc");
     w.leaf("MaDanToc", &c.ethnicity.code);
     w.leaf("TenGoiKhac", &c.ethnicity.name);
@@ -205,7 +245,7 @@ fn citizen(w: &mut Writer<'_>, c: &Citizen, data: &Dataset, today: Date) {
     w.leaf("TenGoiKhac", &c.religion.name);
     w.close("TonGiao");
     w.leaf("QuocTich", &c.nationality);
-    w.leaf("TinhTrangHonNhan", &c.marital_status.to_string());
+    w.leaf("TinhTrangHonNhan", &code_text(c.marital_status));
     w.leaf("NhomMau", c.blood_group.as_deref().unwrap_or(""));
     let dob = if c.birth_year_only {
         format!("{:04}", c.date_of_birth.year)
@@ -248,32 +288,26 @@ pub(crate) fn lookup(q: &Query, c: &Citizen, data: &Dataset, today: Date) -> Str
     let style = Style::for_request(&q.request_id);
     let mut out = String::with_capacity(4096);
     envelope_start(&mut out, style);
-    let bca = style.bca();
-    let _ = write!(
-        out,
-        "<{bca}TraCuuThongTinCongDanResponse{}>",
-        style.wrapper_decl()
-    );
-    Writer {
+    let mut w = Writer {
         out: &mut out,
-        p: bca,
-    }
-    .leaf("MaYeuCau", &q.request_id);
-    let dc = style.dancu();
-    let _ = write!(out, "<{dc}CongdanCollection{}>", style.collection_decl());
-    citizen(
-        &mut Writer {
-            out: &mut out,
-            p: dc,
-        },
-        c,
-        data,
-        today,
-    );
-    let _ = write!(
-        out,
-        "</{dc}CongdanCollection></{bca}TraCuuThongTinCongDanResponse>"
-    );
+        p: style.bca(),
+    };
+    w.tag("<", "TraCuuThongTinCongDanResponse", style.wrapper_decl());
+    w.out.push('>');
+    w.leaf("MaYeuCau", &q.request_id);
+    let mut records = Writer {
+        out: w.out,
+        p: style.dancu(),
+    };
+    records.tag("<", "CongdanCollection", style.collection_decl());
+    records.out.push('>');
+    citizen(&mut records, c, data, today);
+    records.close("CongdanCollection");
+    let mut w = Writer {
+        out: records.out,
+        p: style.bca(),
+    };
+    w.close("TraCuuThongTinCongDanResponse");
     envelope_end(&mut out, style);
     out
 }
@@ -281,28 +315,28 @@ pub(crate) fn lookup(q: &Query, c: &Citizen, data: &Dataset, today: Date) -> Str
 /// The reply to `XacThucThongTinCongDan`.
 pub(crate) fn verify(q: &Query, exists: bool) -> String {
     let style = Style::for_request(&q.request_id);
-    let mut out = String::with_capacity(512);
+    let mut out = String::with_capacity(1024);
     envelope_start(&mut out, style);
-    let bca = style.bca();
-    let decl = match style {
-        Style::Ns2 => format!(" xmlns:ns3=\"{BCA_NS}\""),
-        _ => style.wrapper_decl(),
-    };
-    let _ = write!(out, "<{bca}XacThucThongTinCongDanResponse{decl}>");
     let mut w = Writer {
         out: &mut out,
-        p: bca,
+        p: style.bca(),
     };
+    w.tag("<", "XacThucThongTinCongDanResponse", style.verify_decl());
+    w.out.push('>');
     w.leaf("MaYeuCau", &q.request_id);
     w.leaf("TonTai", if exists { "true" } else { "false" });
-    let _ = write!(out, "</{bca}XacThucThongTinCongDanResponse>");
+    w.close("XacThucThongTinCongDanResponse");
     envelope_end(&mut out, style);
     out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::request::BCA_NS;
     use super::*;
+
+    /// The namespace of the citizen records in a lookup reply (`schemas/population/dancu.xsd`).
+    const DANCU_NS: &str = "http://www.mic.gov.vn/dancu/1.0";
 
     #[test]
     fn styles_spread_over_request_ids() {
@@ -311,6 +345,47 @@ mod tests {
             .map(|id| format!("{:?}", Style::for_request(&id)))
             .collect();
         assert_eq!(styles.len(), 3);
+    }
+
+    #[test]
+    fn declarations_name_the_namespaces_of_the_schemas() {
+        for style in [Style::Ns2, Style::Dc, Style::Default] {
+            let bca = style.bca().trim_end_matches(':');
+            let bca_attr = if bca.is_empty() {
+                "xmlns".to_owned()
+            } else {
+                format!("xmlns:{bca}")
+            };
+            let wrapper = style.wrapper_decl();
+            assert!(
+                wrapper.contains(&format!(" {bca_attr}=\"{BCA_NS}\"")),
+                "{wrapper}"
+            );
+            assert!(
+                style
+                    .verify_decl()
+                    .contains(&format!(" {bca_attr}=\"{BCA_NS}\""))
+            );
+            assert!(!style.verify_decl().contains(DANCU_NS));
+            let dc = style.dancu().trim_end_matches(':');
+            let dc_attr = if dc.is_empty() {
+                "xmlns".to_owned()
+            } else {
+                format!("xmlns:{dc}")
+            };
+            let both = format!("{wrapper}{}", style.collection_decl());
+            assert!(
+                both.contains(&format!(" {dc_attr}=\"{DANCU_NS}\"")),
+                "{both}"
+            );
+        }
+    }
+
+    #[test]
+    fn codes_print_as_decimal() {
+        for n in [0u8, 1, 2, 9, 10, 42, 255] {
+            assert_eq!(code_text(n), n.to_string());
+        }
     }
 
     #[test]

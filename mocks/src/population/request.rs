@@ -2,7 +2,7 @@
 //! namespace-resolved) and the validated fields.
 
 use super::fault::Refusal;
-use crate::soap::xml::{self, Element, SOAP11_NS};
+use crate::soap::xml::{self, Element};
 use crate::soap::{self, Violation, digits};
 
 /// The request namespace of the population database.
@@ -35,10 +35,15 @@ impl Operation {
     }
 
     fn from_element(e: &Element) -> Option<Operation> {
-        if e.ns.as_deref() != Some(BCA_NS) {
+        Self::named(e.ns.as_deref(), &e.local)
+    }
+
+    /// The operation of an element with this namespace and local name.
+    fn named(ns: Option<&str>, local: &str) -> Option<Operation> {
+        if ns != Some(BCA_NS) {
             return None;
         }
-        match e.local.as_str() {
+        match local {
             "TraCuuThongTinCongDan" => Some(Operation::Lookup),
             "XacThucThongTinCongDan" => Some(Operation::Verify),
             _ => None,
@@ -87,14 +92,11 @@ pub(crate) fn operation_element(root: &Element) -> Result<&Element, Violation> {
     env.operation()
 }
 
-/// The operation of a request body, for the journal (header blocks are not checked here).
+/// The operation of a request body, for the journal and per-operation faults: a streaming scan
+/// up to the Body's first element, not a parse of the whole message (header blocks and fields
+/// are checked by [`parse`]).
 pub(crate) fn classify(body: &[u8]) -> Option<&'static str> {
-    let root = xml::parse(body).ok()?;
-    if !root.is(SOAP11_NS, "Envelope") {
-        return None;
-    }
-    let op = root.child(SOAP11_NS, "Body")?.children.first()?;
-    Operation::from_element(op).map(Operation::name)
+    xml::body_first_element(body, Operation::named).map(Operation::name)
 }
 
 /// A text field: `None` when absent, empty or `xsi:nil`; refused when repeated or structured.

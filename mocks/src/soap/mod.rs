@@ -4,6 +4,7 @@
 
 pub(crate) mod xml;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -286,12 +287,16 @@ impl Service {
 
     /// The journal's operation name: the Body's first element for SOAP calls, `wsdl`/`xsd` for
     /// the contract files.
-    pub(crate) fn classify(&self, parts: &http::request::Parts, body: &[u8]) -> Option<String> {
+    pub(crate) fn classify(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+    ) -> Option<Cow<'static, str>> {
         let path = parts.uri.path();
         match parts.method {
-            Method::POST if path == self.path => (self.operation)(body).map(str::to_owned),
-            Method::GET if path == self.path => Some("wsdl".to_owned()),
-            Method::GET if path.ends_with(".xsd") => Some("xsd".to_owned()),
+            Method::POST if path == self.path => (self.operation)(body).map(Cow::Borrowed),
+            Method::GET if path == self.path => Some(Cow::Borrowed("wsdl")),
+            Method::GET if path.ends_with(".xsd") => Some(Cow::Borrowed("xsd")),
             _ => None,
         }
     }

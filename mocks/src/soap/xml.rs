@@ -1,6 +1,8 @@
 //! A small namespace-resolved XML tree: just enough to read a SOAP 1.1 request whatever prefixes
 //! or default namespaces the caller chose. Shared by the SOAP mocks of this crate.
 
+use std::rc::Rc;
+
 use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -18,8 +20,8 @@ const MAX_ELEMENTS: usize = 20_000;
 /// One element: its resolved name, attributes, child elements and text content.
 #[derive(Debug, Clone)]
 pub(crate) struct Element {
-    /// Namespace name, `None` when unqualified.
-    pub ns: Option<String>,
+    /// Namespace name, `None` when unqualified (shared by every name of the document in it).
+    pub ns: Option<Rc<str>>,
     /// Local name.
     pub local: String,
     /// Attributes other than namespace declarations.
@@ -34,7 +36,7 @@ pub(crate) struct Element {
 #[derive(Debug, Clone)]
 pub(crate) struct Attr {
     /// Namespace name.
-    pub ns: Option<String>,
+    pub ns: Option<Rc<str>>,
     /// Local name.
     pub local: String,
     /// Unescaped value.
@@ -107,19 +109,38 @@ fn syntax(e: impl std::fmt::Display) -> XmlError {
     XmlError::Syntax(e.to_string())
 }
 
-fn namespace(res: ResolveResult<'_>) -> Result<Option<String>, XmlError> {
-    match res {
-        ResolveResult::Bound(ns) => String::from_utf8(ns.0.to_vec()).map(Some).map_err(syntax),
-        ResolveResult::Unbound => Ok(None),
-        ResolveResult::Unknown(prefix) => Err(XmlError::UnboundPrefix(
-            String::from_utf8_lossy(&prefix).into_owned(),
-        )),
+/// The namespace names of one document, each allocated once however many names use it (a SOAP
+/// message has a handful of namespaces and dozens of names).
+#[derive(Default)]
+struct Namespaces(Vec<Rc<str>>);
+
+impl Namespaces {
+    fn resolve(&mut self, res: ResolveResult<'_>) -> Result<Option<Rc<str>>, XmlError> {
+        match res {
+            ResolveResult::Bound(ns) => {
+                let name = std::str::from_utf8(ns.0).map_err(syntax)?;
+                if let Some(known) = self.0.iter().find(|k| &***k == name) {
+                    return Ok(Some(known.clone()));
+                }
+                let new: Rc<str> = Rc::from(name);
+                self.0.push(new.clone());
+                Ok(Some(new))
+            }
+            ResolveResult::Unbound => Ok(None),
+            ResolveResult::Unknown(prefix) => Err(XmlError::UnboundPrefix(
+                String::from_utf8_lossy(&prefix).into_owned(),
+            )),
+        }
     }
 }
 
-fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, XmlError> {
+fn open(
+    reader: &NsReader<&[u8]>,
+    namespaces: &mut Namespaces,
+    start: &BytesStart<'_>,
+) -> Result<Element, XmlError> {
     let (res, local) = reader.resolve_element(start.name());
-    let ns = namespace(res)?;
+    let ns = namespaces.resolve(res)?;
     let local = std::str::from_utf8(local.as_ref())
         .map_err(syntax)?
         .to_owned();
@@ -130,7 +151,7 @@ fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, Xml
             continue;
         }
         let (res, name) = reader.resolve_attribute(attr.key);
-        let ns = namespace(res)?;
+        let ns = namespaces.resolve(res)?;
         let local = std::str::from_utf8(name.as_ref())
             .map_err(syntax)?
             .to_owned();
@@ -149,12 +170,13 @@ fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, Xml
 /// Parses a whole document into its root element.
 pub(crate) fn parse(input: &[u8]) -> Result<Element, XmlError> {
     let mut reader = NsReader::from_reader(input);
-    let mut buf = Vec::new();
+    let mut namespaces = Namespaces::default();
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     loop {
-        let event = reader.read_event_into(&mut buf).map_err(syntax)?;
+        // Events borrowed from the input: nothing is copied into a read buffer.
+        let event = reader.read_event().map_err(syntax)?;
         match event {
             Event::Start(ref s) | Event::Empty(ref s) => {
                 let is_empty = matches!(event, Event::Empty(_));
@@ -167,7 +189,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Element, XmlError> {
                 if count > MAX_ELEMENTS || stack.len() >= MAX_DEPTH {
                     return Err(XmlError::TooLarge);
                 }
-                let element = open(&reader, s)?;
+                let element = open(&reader, &mut namespaces, s)?;
                 if is_empty {
                     close(&mut stack, &mut root, element);
                 } else {
@@ -205,7 +227,6 @@ pub(crate) fn parse(input: &[u8]) -> Result<Element, XmlError> {
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
             Event::Eof => break,
         }
-        buf.clear();
     }
     if !stack.is_empty() {
         return Err(XmlError::Syntax(
@@ -219,6 +240,80 @@ fn close(stack: &mut [Element], root: &mut Option<Element>, element: Element) {
     match stack.last_mut() {
         Some(parent) => parent.children.push(element),
         None => *root = Some(element),
+    }
+}
+
+/// Where [`body_first_element`] is in the envelope.
+enum ScanAt {
+    /// Before the root element.
+    Prolog,
+    /// Inside the Envelope, before its Body (`true` once a Header has been passed).
+    Envelope(bool),
+    /// Inside the Header, this many elements deep below it.
+    Header(usize),
+    /// Inside the Body.
+    Body,
+}
+
+/// Names a SOAP 1.1 request without building its tree: a streaming scan that stops at the Body's
+/// first child element and gives its namespace and local name to `name`. `None` when the document
+/// is not, up to there, a well-formed SOAP 1.1 Envelope whose first child is the Body or a Header
+/// followed by the Body (what [`crate::soap::envelope`] accepts).
+///
+/// This is how the journal and the per-operation fault rules learn the operation before the
+/// handler parses (and checks) the whole message once: what follows the operation's start tag is
+/// not read, so a request malformed further on is still named after its operation.
+pub(crate) fn body_first_element<T>(
+    input: &[u8],
+    name: impl FnOnce(Option<&str>, &str) -> Option<T>,
+) -> Option<T> {
+    let mut reader = NsReader::from_reader(input);
+    let mut at = ScanAt::Prolog;
+    loop {
+        let (res, event) = reader.read_resolved_event().ok()?;
+        match event {
+            Event::Start(ref s) | Event::Empty(ref s) => {
+                let empty = matches!(event, Event::Empty(_));
+                let ns = match res {
+                    ResolveResult::Bound(ns) => Some(std::str::from_utf8(ns.0).ok()?),
+                    ResolveResult::Unbound => None,
+                    ResolveResult::Unknown(_) => return None,
+                };
+                let local_name = s.local_name();
+                let local = std::str::from_utf8(local_name.as_ref()).ok()?;
+                let soap = ns == Some(SOAP11_NS);
+                at = match at {
+                    ScanAt::Prolog if soap && local == "Envelope" && !empty => {
+                        ScanAt::Envelope(false)
+                    }
+                    ScanAt::Envelope(false) if soap && local == "Header" => {
+                        if empty {
+                            ScanAt::Envelope(true)
+                        } else {
+                            ScanAt::Header(0)
+                        }
+                    }
+                    ScanAt::Envelope(_) if soap && local == "Body" && !empty => ScanAt::Body,
+                    ScanAt::Header(depth) if !empty => ScanAt::Header(depth + 1),
+                    ScanAt::Header(depth) => ScanAt::Header(depth),
+                    ScanAt::Body => return name(ns, local),
+                    _ => return None,
+                };
+            }
+            Event::End(_) => {
+                at = match at {
+                    ScanAt::Header(0) => ScanAt::Envelope(true),
+                    ScanAt::Header(depth) => ScanAt::Header(depth - 1),
+                    _ => return None,
+                };
+            }
+            Event::DocType(_) | Event::Eof => return None,
+            Event::Text(_)
+            | Event::CData(_)
+            | Event::Comment(_)
+            | Event::Decl(_)
+            | Event::PI(_) => {}
+        }
     }
 }
 
@@ -268,6 +363,61 @@ mod tests {
             b"text",
         ] {
             assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn names_the_body_first_element_like_the_tree_does() {
+        let named = |doc: &str| {
+            body_first_element(doc.as_bytes(), |ns, local| {
+                Some(format!("{{{}}}{local}", ns.unwrap_or("")))
+            })
+        };
+        let env = |inner: &str| {
+            format!(
+                r#"<?xml version="1.0"?><!-- c --><s:Envelope xmlns:s="{SOAP11_NS}" xmlns:q="urn:q">{inner}</s:Envelope>"#
+            )
+        };
+        // With or without a Header (empty, or with nested blocks), prefixed or default namespace.
+        for (inner, want) in [
+            (
+                "<s:Body><q:Op><q:A>1</q:A></q:Op></s:Body>",
+                Some("{urn:q}Op"),
+            ),
+            ("<s:Header/><s:Body>\n <q:Op/></s:Body>", Some("{urn:q}Op")),
+            (
+                "<s:Header><h:B xmlns:h=\"urn:h\"><h:C/><h:D>x</h:D></h:B></s:Header><s:Body><Op xmlns=\"urn:d\"/></s:Body>",
+                Some("{urn:d}Op"),
+            ),
+            ("<s:Body><Op/></s:Body>", Some("{}Op")),
+            // Not an operation: empty Body, no Body, something before the Body, two Headers.
+            ("<s:Body></s:Body>", None),
+            ("<s:Body/>", None),
+            ("<s:Header/>", None),
+            ("<q:X/><s:Body><q:Op/></s:Body>", None),
+            ("<s:Header/><s:Header/><s:Body><q:Op/></s:Body>", None),
+            ("<s:Body><z:Op/></s:Body>", None),
+        ] {
+            let doc = env(inner);
+            assert_eq!(named(&doc).as_deref(), want, "{doc}");
+            // Whenever the tree names an operation, the scan names the same one.
+            if let Ok(root) = parse(doc.as_bytes())
+                && let Ok(op) = crate::soap::envelope(&root).and_then(|e| e.operation())
+            {
+                let tree = format!("{{{}}}{}", op.ns.as_deref().unwrap_or(""), op.local);
+                assert_eq!(named(&doc), Some(tree), "{doc}");
+            }
+        }
+        // Not SOAP 1.1, or not XML.
+        let soap12 = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><q:Op xmlns:q="urn:q"/></s:Body></s:Envelope>"#;
+        for doc in [
+            soap12,
+            "<Envelope><Body><Op/></Body></Envelope>",
+            "",
+            "text",
+            "<a></b>",
+        ] {
+            assert_eq!(named(doc), None, "{doc}");
         }
     }
 

@@ -22,6 +22,7 @@ pub(crate) mod pay;
 pub mod sign;
 mod statement;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -284,7 +285,7 @@ impl Shared {
 
 /// Operation names for the journal and per-operation faults: `pay`, `choose`, `querydr`, `refund`,
 /// `transaction` (unknown command), `statement`.
-fn classify(parts: &http::request::Parts, body: &[u8]) -> Option<String> {
+fn classify(parts: &http::request::Parts, body: &[u8]) -> Option<Cow<'static, str>> {
     let path = parts.uri.path();
     let op = match path {
         "/paymentv2/vpcpay.html" => "pay",
@@ -298,15 +299,15 @@ fn classify(parts: &http::request::Parts, body: &[u8]) -> Option<String> {
                         .and_then(|c| c.as_str())
                         .map(str::to_owned)
                 });
-            return Some(match cmd.as_deref() {
-                Some("querydr") => "querydr".to_owned(),
-                Some("refund") => "refund".to_owned(),
-                _ => "transaction".to_owned(),
-            });
+            match cmd.as_deref() {
+                Some("querydr") => "querydr",
+                Some("refund") => "refund",
+                _ => "transaction",
+            }
         }
         _ => return None,
     };
-    Some(op.to_owned())
+    Some(Cow::Borrowed(op))
 }
 
 /// The VNPay routes, wrapped with the shared journal, faults and `/__admin` API.

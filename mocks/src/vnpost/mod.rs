@@ -19,6 +19,7 @@ mod push;
 pub mod s10;
 mod timeline;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -175,8 +176,8 @@ fn operation_of(path: &str) -> Option<&'static str> {
 
 /// Names the operation of a request: the last path segment as the API spells it
 /// (`CreateOrder`, `GetAccessToken`, …), nothing for other paths.
-pub fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<String> {
-    operation_of(parts.uri.path()).map(str::to_owned)
+pub fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<Cow<'static, str>> {
+    operation_of(parts.uri.path()).map(Cow::Borrowed)
 }
 
 /// The system's routes, wrapped with `control.wrap(router, classify)` so journal/faults/`/__admin` work.

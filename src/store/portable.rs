@@ -1,0 +1,446 @@
+//! The [`Store`](super::Store) implementation shared by every SQL backend.
+//!
+//! The SQL is portable (`$n` parameters, `ON CONFLICT`, `TRUE`), so SQLite and PostgreSQL run the
+//! same statements; what differs is how a durable write is committed and how concurrent writers are
+//! serialised. A backend provides that through a few inherent methods and then expands
+//! [`portable_store!`], [`super::portable_ledger::portable_ledger!`] and
+//! [`super::portable_shipments::portable_shipments!`] for its types:
+//!
+//! - `pool`: its connection pool;
+//! - `async fn durable_write(&self, write) -> Result<T, StoreError>`: runs `write` on a connection
+//!   inside a transaction and returns only after the commit (SQLite: the group commit);
+//! - `async fn lock_audit_chain(conn) -> Result<(), sqlx::Error>`: inside that transaction, makes
+//!   sure no other writer (in this process or another replica) appends to the chain until commit;
+//! - `async fn begin_idempotency(&self, client_id, key) -> Result<Transaction, sqlx::Error>`: a
+//!   transaction in which no other request can claim the same key;
+//! - `async fn begin_write(&self) -> Result<Transaction, sqlx::Error>`: a transaction for the
+//!   multi-row inserts (a payment, a shipment) and the conditional shipment update.
+//!
+//! A macro rather than generic functions: sqlx's executor and encoding bounds over an arbitrary
+//! database would be longer than the code they guard.
+
+/// Expands the row decoders, the audit and admin writes and `impl Store` for a backend:
+/// `portable_store!(StoreType, DatabaseType, ConnectionType, RowType)`.
+macro_rules! portable_store {
+    ($store:ty, $db:ty, $conn:ty, $row:ty) => {
+        const AUDIT_COLUMNS: &str = "id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash";
+
+        fn audit_row(r: &$row) -> Result<$crate::audit::AuditRecord, ::sqlx::Error> {
+            use ::sqlx::Row as _;
+            Ok($crate::audit::AuditRecord {
+                id: r.try_get("id")?,
+                event: $crate::audit::AuditEvent {
+                    at_ms: r.try_get("at_ms")?,
+                    request_id: r.try_get("request_id")?,
+                    client_id: r.try_get("client_id")?,
+                    user_id: r.try_get("user_id")?,
+                    dossier_id: r.try_get("dossier_id")?,
+                    service: r.try_get("service")?,
+                    operation: r.try_get("operation")?,
+                    subject: r.try_get("subject")?,
+                    outcome: r.try_get("outcome")?,
+                    latency_ms: r.try_get("latency_ms")?,
+                },
+                prev_hash: r.try_get("prev_hash")?,
+                hash: r.try_get("hash")?,
+            })
+        }
+
+        /// Appends one record to the audit chain inside the caller's transaction, after taking the
+        /// backend's chain lock: two appends never chain from the same head.
+        async fn append_audit_on(
+            conn: &mut $conn,
+            e: $crate::audit::AuditEvent,
+        ) -> Result<$crate::audit::AuditRecord, $crate::store::StoreError> {
+            <$store>::lock_audit_chain(&mut *conn).await?;
+            let head: Option<(i64, String)> =
+                ::sqlx::query_as("SELECT id, hash FROM pd_audit ORDER BY id DESC LIMIT 1")
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let (id, prev_hash) = match head {
+                Some((id, hash)) => (id + 1, hash),
+                None => (1, $crate::audit::GENESIS.to_owned()),
+            };
+            let hash = $crate::audit::chain_hash(id, &prev_hash, &e);
+            ::sqlx::query(
+                "INSERT INTO pd_audit (id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(id)
+            .bind(e.at_ms)
+            .bind(&e.request_id)
+            .bind(&e.client_id)
+            .bind(&e.user_id)
+            .bind(&e.dossier_id)
+            .bind(&e.service)
+            .bind(&e.operation)
+            .bind(&e.subject)
+            .bind(&e.outcome)
+            .bind(e.latency_ms)
+            .bind(&prev_hash)
+            .bind(&hash)
+            .execute(&mut *conn)
+            .await?;
+            Ok($crate::audit::AuditRecord {
+                id,
+                event: e,
+                prev_hash,
+                hash,
+            })
+        }
+
+        async fn insert_admin_audit(
+            conn: &mut $conn,
+            a: &$crate::store::AdminAction<'_>,
+        ) -> Result<(), ::sqlx::Error> {
+            ::sqlx::query("INSERT INTO admin_audit (at_ms, actor, action, target, detail, request_id) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind($crate::store::now_ms())
+                .bind(a.actor)
+                .bind(a.action)
+                .bind(a.target)
+                .bind(a.detail)
+                .bind(a.request_id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+
+        #[::async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn ping(&self) -> Result<(), $crate::store::StoreError> {
+                ::sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn suspended_clients(&self) -> Result<Vec<String>, $crate::store::StoreError> {
+                Ok(::sqlx::query_scalar(
+                    "SELECT client_id FROM client_state WHERE suspended = TRUE ORDER BY client_id",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn set_suspended(
+                &self,
+                client_id: &str,
+                suspended: bool,
+                action: &$crate::store::AdminAction<'_>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                // `FOR UPDATE` where supported would not help a first suspension (no row yet);
+                // the upsert below is atomic, and `changed` is only reported to the operator.
+                let before: Option<bool> =
+                    ::sqlx::query_scalar("SELECT suspended FROM client_state WHERE client_id = $1")
+                        .bind(client_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let changed = before.unwrap_or(false) != suspended;
+                ::sqlx::query(
+                    "INSERT INTO client_state (client_id, suspended, updated_at_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (client_id) DO UPDATE SET suspended = excluded.suspended, updated_at_ms = excluded.updated_at_ms",
+                )
+                .bind(client_id)
+                .bind(suspended)
+                .bind($crate::store::now_ms())
+                .execute(&mut *tx)
+                .await?;
+                insert_admin_audit(&mut tx, action).await?;
+                tx.commit().await?;
+                Ok(changed)
+            }
+
+            async fn record_admin_action(
+                &self,
+                action: &$crate::store::AdminAction<'_>,
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                insert_admin_audit(&mut tx, action).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn admin_audit(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::AdminAuditRecord>, $crate::store::StoreError> {
+                use ::sqlx::Row as _;
+                let rows = ::sqlx::query(
+                    "SELECT id, at_ms, actor, action, target, detail, request_id FROM admin_audit ORDER BY id DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|r| {
+                        Ok($crate::store::AdminAuditRecord {
+                            id: r.try_get("id")?,
+                            at_ms: r.try_get("at_ms")?,
+                            actor: r.try_get("actor")?,
+                            action: r.try_get("action")?,
+                            target: r.try_get("target")?,
+                            detail: r.try_get("detail")?,
+                            request_id: r.try_get("request_id")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn append_audit(
+                &self,
+                event: &$crate::audit::AuditEvent,
+            ) -> Result<$crate::audit::AuditRecord, $crate::store::StoreError> {
+                let event = event.clone();
+                self.durable_write(move |conn| Box::pin(async move { append_audit_on(conn, event).await }))
+                    .await
+            }
+
+            async fn audit_records(
+                &self,
+                after_id: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::audit::AuditRecord>, $crate::store::StoreError> {
+                let sql = format!(
+                    "SELECT {AUDIT_COLUMNS} FROM pd_audit WHERE id > $1 ORDER BY id LIMIT $2"
+                );
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(after_id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(audit_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn audit_by_subject(
+                &self,
+                subject: &str,
+                from_ms: i64,
+                to_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::audit::AuditRecord>, $crate::store::StoreError> {
+                let sql = format!(
+                    "SELECT {AUDIT_COLUMNS} FROM pd_audit WHERE subject = $1 AND at_ms >= $2 AND at_ms <= $3 ORDER BY id LIMIT $4"
+                );
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(subject)
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(audit_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn idempotency_begin(
+                &self,
+                client_id: &str,
+                key: &str,
+                fingerprint: &str,
+                ttl_ms: i64,
+                lease_ms: i64,
+            ) -> Result<$crate::store::IdempotencyBegin, $crate::store::StoreError> {
+                self.idempotency_begin_inner(client_id, key, fingerprint, ttl_ms, lease_ms)
+                    .await
+            }
+
+            async fn idempotency_complete(
+                &self,
+                response: &$crate::store::IdempotentResponse,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.idempotency_complete_inner(response).await
+            }
+
+            async fn idempotency_abandon(
+                &self,
+                client_id: &str,
+                key: &str,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.idempotency_abandon_inner(client_id, key).await
+            }
+
+            async fn purge_idempotency_keys(
+                &self,
+                before_ms: i64,
+            ) -> Result<u64, $crate::store::StoreError> {
+                self.purge_idempotency_keys_inner(before_ms).await
+            }
+
+            async fn insert_payment(
+                &self,
+                payment: &$crate::store::NewPayment,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.insert_payment_inner(payment).await
+            }
+
+            async fn payment(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::store::PaymentRecord>, $crate::store::StoreError> {
+                self.payment_inner(id).await
+            }
+
+            async fn payment_by_ref(
+                &self,
+                provider: &str,
+                merchant: &str,
+                txn_ref: &str,
+            ) -> Result<Option<$crate::store::PaymentRecord>, $crate::store::StoreError> {
+                self.payment_by_ref_inner(provider, merchant, txn_ref).await
+            }
+
+            async fn pending_payments(
+                &self,
+                created_before_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::PaymentRecord>, $crate::store::StoreError> {
+                self.pending_payments_inner(created_before_ms, limit).await
+            }
+
+            async fn paid_payments_between(
+                &self,
+                provider: &str,
+                from_ms: i64,
+                to_ms: i64,
+            ) -> Result<Vec<$crate::store::PaymentRecord>, $crate::store::StoreError> {
+                self.paid_payments_between_inner(provider, from_ms, to_ms)
+                    .await
+            }
+
+            async fn payment_changes(
+                &self,
+                id: &str,
+            ) -> Result<Vec<$crate::store::PaymentChange>, $crate::store::StoreError> {
+                self.payment_changes_inner(id).await
+            }
+
+            async fn settle(
+                &self,
+                settlement: &$crate::store::Settlement,
+            ) -> Result<$crate::store::SettleOutcome, $crate::store::StoreError> {
+                self.settle_inner(settlement).await
+            }
+
+            async fn record_evidence(
+                &self,
+                evidence: &$crate::store::Evidence,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.record_evidence_inner(evidence).await
+            }
+
+            async fn evidence_for(
+                &self,
+                payment_id: &str,
+            ) -> Result<Vec<$crate::store::Evidence>, $crate::store::StoreError> {
+                self.evidence_for_inner(payment_id).await
+            }
+
+            async fn outbox_due(
+                &self,
+                now_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::OutboxEvent>, $crate::store::StoreError> {
+                self.outbox_due_inner(now_ms, limit).await
+            }
+
+            async fn outbox_delivered(
+                &self,
+                id: &str,
+                at_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.outbox_delivered_inner(id, at_ms).await
+            }
+
+            async fn outbox_attempt_failed(
+                &self,
+                id: &str,
+                error: &str,
+                next_attempt_at_ms: Option<i64>,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.outbox_attempt_failed_inner(id, error, next_attempt_at_ms)
+                    .await
+            }
+
+            async fn outbox_by_state(
+                &self,
+                state: &str,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::OutboxEvent>, $crate::store::StoreError> {
+                self.outbox_by_state_inner(state, limit).await
+            }
+
+            async fn outbox_replay(
+                &self,
+                id: &str,
+                now_ms: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                self.outbox_replay_inner(id, now_ms).await
+            }
+
+            async fn outbox_due_of_type(
+                &self,
+                type_prefix: &str,
+                now_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::OutboxEvent>, $crate::store::StoreError> {
+                self.outbox_due_of_type_inner(type_prefix, now_ms, limit)
+                    .await
+            }
+
+            // ---- Shipments (`portable_shipments.rs`) ----
+
+            async fn insert_shipment(
+                &self,
+                shipment: &$crate::store::NewShipment,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.insert_shipment_inner(shipment).await
+            }
+
+            async fn shipment(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::store::ShipmentRecord>, $crate::store::StoreError> {
+                self.shipment_inner(id).await
+            }
+
+            async fn shipment_by_carrier_order(
+                &self,
+                carrier: &str,
+                carrier_order_id: &str,
+            ) -> Result<Option<$crate::store::ShipmentRecord>, $crate::store::StoreError> {
+                self.shipment_by_carrier_order_inner(carrier, carrier_order_id)
+                    .await
+            }
+
+            async fn shipment_history(
+                &self,
+                id: &str,
+            ) -> Result<Vec<$crate::store::ShipmentHistoryEntry>, $crate::store::StoreError> {
+                self.shipment_history_inner(id).await
+            }
+
+            async fn shipments_due(
+                &self,
+                now_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::ShipmentRecord>, $crate::store::StoreError> {
+                self.shipments_due_inner(now_ms, limit).await
+            }
+
+            async fn update_shipment(
+                &self,
+                update: &$crate::store::ShipmentUpdate,
+            ) -> Result<bool, $crate::store::StoreError> {
+                self.update_shipment_inner(update).await
+            }
+
+            async fn shipment_unchanged(
+                &self,
+                id: &str,
+                next_poll_at_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                self.shipment_unchanged_inner(id, next_poll_at_ms).await
+            }
+        }
+    };
+}
+
+pub(super) use portable_store;

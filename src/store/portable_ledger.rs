@@ -1,0 +1,596 @@
+//! The payment ledger shared by every SQL backend: a state change is the conditional UPDATE
+//! (`… WHERE status = <the one allowed previous state>`), the history row, the outbox event and the
+//! evidence, all or nothing, committed before the caller (and so the provider) hears of it. The
+//! uniqueness constraints on `(provider, merchant, txn_ref)`, `(provider, provider_txn_no)` and
+//! `receipt_no`, with that conditional UPDATE, are the exactly-once guarantee across replicas.
+//! See `portable.rs` for the hooks a backend provides.
+
+/// Expands the ledger's inherent methods (`*_inner`, called by `impl Store`) for a backend:
+/// `portable_ledger!(StoreName, DatabaseType, ConnectionType, RowType)`, in the module that
+/// defines `StoreName`.
+macro_rules! portable_ledger {
+    ($store:ident, $db:ty, $conn:ty, $row:ty) => {
+        mod ledger {
+            use ::sqlx::{Row, Transaction};
+
+            use $crate::store::{
+                Evidence, IdempotencyBegin, IdempotentResponse, NewPayment, OutboxEvent,
+                PaymentChange, PaymentItem, PaymentRecord, PaymentStatus, SettleOutcome,
+                Settlement, StoreError, now_ms,
+            };
+
+        const PAYMENT_COLUMNS: &str = "id, client_id, provider, merchant, agency, txn_ref, dossier_id, payer, description, amount_vnd, return_url, pay_url, provider_created, status, created_at_ms, expires_at_ms, updated_at_ms, provider_txn_no, bank_code, paid_at_ms, failure_code, receipt_no";
+
+        const OUTBOX_COLUMNS: &str = "id, payment_id, shipment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms, delivered_at_ms, last_error";
+
+        fn payment_row(r: &$row) -> Result<PaymentRecord, ::sqlx::Error> {
+            let status: String = r.try_get("status")?;
+            Ok(PaymentRecord {
+                id: r.try_get("id")?,
+                client_id: r.try_get("client_id")?,
+                provider: r.try_get("provider")?,
+                merchant: r.try_get("merchant")?,
+                agency: r.try_get("agency")?,
+                txn_ref: r.try_get("txn_ref")?,
+                dossier_id: r.try_get("dossier_id")?,
+                payer: r.try_get("payer")?,
+                description: r.try_get("description")?,
+                amount_vnd: r.try_get("amount_vnd")?,
+                return_url: r.try_get("return_url")?,
+                pay_url: r.try_get("pay_url")?,
+                provider_created: r.try_get("provider_created")?,
+                status: PaymentStatus::parse(&status).ok_or_else(|| ::sqlx::Error::ColumnDecode {
+                    index: "status".into(),
+                    source: format!("unknown payment status {status:?}").into(),
+                })?,
+                created_at_ms: r.try_get("created_at_ms")?,
+                expires_at_ms: r.try_get("expires_at_ms")?,
+                updated_at_ms: r.try_get("updated_at_ms")?,
+                provider_txn_no: r.try_get("provider_txn_no")?,
+                bank_code: r.try_get("bank_code")?,
+                paid_at_ms: r.try_get("paid_at_ms")?,
+                failure_code: r.try_get("failure_code")?,
+                receipt_no: r.try_get("receipt_no")?,
+                items: Vec::new(),
+            })
+        }
+
+        fn outbox_row(r: &$row) -> Result<OutboxEvent, ::sqlx::Error> {
+            Ok(OutboxEvent {
+                id: r.try_get("id")?,
+                payment_id: r.try_get("payment_id")?,
+                shipment_id: r.try_get("shipment_id")?,
+                event_type: r.try_get("event_type")?,
+                payload: r.try_get("payload")?,
+                state: r.try_get("state")?,
+                attempts: r.try_get("attempts")?,
+                created_at_ms: r.try_get("created_at_ms")?,
+                next_attempt_at_ms: r.try_get("next_attempt_at_ms")?,
+                delivered_at_ms: r.try_get("delivered_at_ms")?,
+                last_error: r.try_get("last_error")?,
+            })
+        }
+
+        fn is_unique_violation(e: &::sqlx::Error) -> bool {
+            matches!(e, ::sqlx::Error::Database(d) if d.is_unique_violation())
+        }
+
+        async fn insert_evidence(conn: &mut $conn, e: &Evidence) -> Result<(), ::sqlx::Error> {
+            ::sqlx::query("INSERT INTO provider_messages (at_ms, provider, kind, payment_id, raw, verdict) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(e.at_ms)
+                .bind(&e.provider)
+                .bind(&e.kind)
+                .bind(&e.payment_id)
+                .bind(&e.raw)
+                .bind(&e.verdict)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+
+        /// One state change inside the caller's transaction (the writer's batch). Takes a plain connection
+        /// so that any batching writer can run it.
+        async fn apply_settlement(
+            conn: &mut $conn,
+            s: &Settlement,
+        ) -> Result<SettleOutcome, StoreError> {
+            let Some(from) = s.to.required_previous() else {
+                return Ok(SettleOutcome::Unchanged(PaymentStatus::Pending));
+            };
+            // The conditional UPDATE runs under a savepoint: a unique violation aborts a whole PostgreSQL
+            // transaction, and rolling back to the savepoint keeps the batch (and the evidence) usable.
+            ::sqlx::query("SAVEPOINT settle_update")
+                .execute(&mut *conn)
+                .await?;
+            let updated = ::sqlx::query(
+                "UPDATE payments SET status = $1, updated_at_ms = $2,
+                    provider_txn_no = COALESCE($3, provider_txn_no), bank_code = COALESCE($4, bank_code),
+                    paid_at_ms = COALESCE($5, paid_at_ms), failure_code = COALESCE($6, failure_code),
+                    receipt_no = COALESCE($7, receipt_no)
+                 WHERE id = $8 AND status = $9",
+            )
+            .bind(s.to.as_str())
+            .bind(s.at_ms)
+            .bind(&s.provider_txn_no)
+            .bind(&s.bank_code)
+            .bind(s.paid_at_ms)
+            .bind(&s.failure_code)
+            .bind(&s.receipt_no)
+            .bind(&s.payment_id)
+            .bind(from.as_str())
+            .execute(&mut *conn)
+            .await;
+            match &updated {
+                Ok(_) => {
+                    ::sqlx::query("RELEASE SAVEPOINT settle_update")
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Err(e) if is_unique_violation(e) => {
+                    ::sqlx::raw_sql(
+                        "ROLLBACK TO SAVEPOINT settle_update; RELEASE SAVEPOINT settle_update",
+                    )
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                // Any other error loses the caller's whole transaction anyway.
+                Err(_) => {}
+            }
+            let outcome = match updated {
+                // Another payment already holds this provider transaction number: nothing changed, and
+                // the evidence is still recorded below.
+                Err(e) if is_unique_violation(&e) => SettleOutcome::DuplicateProviderTxn,
+                Err(e) => return Err(e.into()),
+                Ok(done) if done.rows_affected() == 1 => {
+                    ::sqlx::query("INSERT INTO payment_changes (payment_id, at_ms, from_status, to_status, source, note) VALUES ($1, $2, $3, $4, $5, $6)")
+                        .bind(&s.payment_id)
+                        .bind(s.at_ms)
+                        .bind(from.as_str())
+                        .bind(s.to.as_str())
+                        .bind(&s.source)
+                        .bind(&s.note)
+                        .execute(&mut *conn)
+                        .await?;
+                    if let Some(ev) = &s.event {
+                        ::sqlx::query("INSERT INTO outbox (id, payment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)")
+                            .bind(&ev.id)
+                            .bind(&s.payment_id)
+                            .bind(&ev.event_type)
+                            .bind(&ev.payload)
+                            .bind(s.at_ms)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    SettleOutcome::Applied
+                }
+                Ok(_) => {
+                    let current: Option<String> =
+                        ::sqlx::query_scalar("SELECT status FROM payments WHERE id = $1")
+                            .bind(&s.payment_id)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    match current.as_deref().and_then(PaymentStatus::parse) {
+                        Some(st) => SettleOutcome::Unchanged(st),
+                        None => SettleOutcome::NotFound,
+                    }
+                }
+            };
+            if let Some(e) = &s.evidence {
+                insert_evidence(conn, e).await?;
+            }
+            Ok(outcome)
+        }
+
+        impl super::$store {
+            async fn with_items(&self, mut p: PaymentRecord) -> Result<PaymentRecord, StoreError> {
+                let rows = ::sqlx::query(
+                    "SELECT code, name, amount_vnd FROM payment_items WHERE payment_id = $1 ORDER BY line",
+                )
+                .bind(&p.id)
+                .fetch_all(&self.pool)
+                .await?;
+                p.items = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(PaymentItem {
+                            code: r.try_get("code")?,
+                            name: r.try_get("name")?,
+                            amount_vnd: r.try_get("amount_vnd")?,
+                        })
+                    })
+                    .collect::<Result<_, ::sqlx::Error>>()?;
+                Ok(p)
+            }
+
+            async fn payments_where(
+                &self,
+                condition: &str,
+                binds: Vec<BindValue<'_>>,
+            ) -> Result<Vec<PaymentRecord>, StoreError> {
+                let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {condition}");
+                let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
+                for b in binds {
+                    q = match b {
+                        BindValue::Text(t) => q.bind(t),
+                        BindValue::Int(i) => q.bind(i),
+                    };
+                }
+                let rows = q.fetch_all(&self.pool).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push(self.with_items(payment_row(r)?).await?);
+                }
+                Ok(out)
+            }
+
+            pub(super) async fn idempotency_begin_inner(
+                &self,
+                client_id: &str,
+                key: &str,
+                fingerprint: &str,
+                ttl_ms: i64,
+                lease_ms: i64,
+            ) -> Result<IdempotencyBegin, StoreError> {
+                let now = now_ms();
+                let mut tx = self.begin_idempotency(client_id, key).await?;
+                let row = ::sqlx::query("SELECT fingerprint, state, status_code, response, created_at_ms FROM idempotency_keys WHERE client_id = $1 AND idem_key = $2")
+                    .bind(client_id)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let claim = "INSERT INTO idempotency_keys (client_id, idem_key, fingerprint, state, created_at_ms) VALUES ($1, $2, $3, 'running', $4)
+                     ON CONFLICT (client_id, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'running', status_code = NULL, response = NULL, created_at_ms = excluded.created_at_ms";
+                let outcome = match row {
+                    None => IdempotencyBegin::Started,
+                    Some(r) => {
+                        let stored_fp: String = r.try_get("fingerprint")?;
+                        let state: String = r.try_get("state")?;
+                        let created: i64 = r.try_get("created_at_ms")?;
+                        if created + ttl_ms < now {
+                            IdempotencyBegin::Started
+                        } else if stored_fp != fingerprint {
+                            IdempotencyBegin::Mismatch
+                        } else if state == "done" {
+                            let status: Option<i64> = r.try_get("status_code")?;
+                            let body: Option<String> = r.try_get("response")?;
+                            IdempotencyBegin::Replay {
+                                status: u16::try_from(status.unwrap_or(500)).unwrap_or(500),
+                                body: body.unwrap_or_default(),
+                            }
+                        } else if created + lease_ms < now {
+                            IdempotencyBegin::Started
+                        } else {
+                            IdempotencyBegin::InProgress
+                        }
+                    }
+                };
+                if outcome == IdempotencyBegin::Started {
+                    ::sqlx::query(claim)
+                        .bind(client_id)
+                        .bind(key)
+                        .bind(fingerprint)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            pub(super) async fn complete_key(
+                tx: &mut Transaction<'_, $db>,
+                r: &IdempotentResponse,
+            ) -> Result<(), ::sqlx::Error> {
+                ::sqlx::query("UPDATE idempotency_keys SET state = 'done', status_code = $1, response = $2 WHERE client_id = $3 AND idem_key = $4")
+                    .bind(i64::from(r.status))
+                    .bind(&r.body)
+                    .bind(&r.client_id)
+                    .bind(&r.key)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            pub(super) async fn idempotency_complete_inner(
+                &self,
+                r: &IdempotentResponse,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                Self::complete_key(&mut tx, r).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(super) async fn idempotency_abandon_inner(
+                &self,
+                client_id: &str,
+                key: &str,
+            ) -> Result<(), StoreError> {
+                ::sqlx::query("DELETE FROM idempotency_keys WHERE client_id = $1 AND idem_key = $2 AND state = 'running'")
+                    .bind(client_id)
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub(super) async fn purge_idempotency_keys_inner(
+                &self,
+                before_ms: i64,
+            ) -> Result<u64, StoreError> {
+                let done = ::sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")
+                    .bind(before_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            pub(super) async fn insert_payment_inner(&self, n: &NewPayment) -> Result<(), StoreError> {
+                let p = &n.record;
+                let mut tx = self.begin_write().await?;
+                let sql = format!(
+                    "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+                );
+                ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(&p.id)
+                    .bind(&p.client_id)
+                    .bind(&p.provider)
+                    .bind(&p.merchant)
+                    .bind(&p.agency)
+                    .bind(&p.txn_ref)
+                    .bind(&p.dossier_id)
+                    .bind(&p.payer)
+                    .bind(&p.description)
+                    .bind(p.amount_vnd)
+                    .bind(&p.return_url)
+                    .bind(&p.pay_url)
+                    .bind(&p.provider_created)
+                    .bind(p.status.as_str())
+                    .bind(p.created_at_ms)
+                    .bind(p.expires_at_ms)
+                    .bind(p.updated_at_ms)
+                    .bind(&p.provider_txn_no)
+                    .bind(&p.bank_code)
+                    .bind(p.paid_at_ms)
+                    .bind(&p.failure_code)
+                    .bind(&p.receipt_no)
+                    .execute(&mut *tx)
+                    .await?;
+                for (line, item) in p.items.iter().enumerate() {
+                    ::sqlx::query("INSERT INTO payment_items (payment_id, line, code, name, amount_vnd) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(&p.id)
+                        .bind(line as i64)
+                        .bind(&item.code)
+                        .bind(&item.name)
+                        .bind(item.amount_vnd)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if let Some(r) = &n.idempotency {
+                    Self::complete_key(&mut tx, r).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(super) async fn payment_inner(
+                &self,
+                id: &str,
+            ) -> Result<Option<PaymentRecord>, StoreError> {
+                Ok(self
+                    .payments_where("id = $1", vec![BindValue::Text(id)])
+                    .await?
+                    .pop())
+            }
+
+            pub(super) async fn payment_by_ref_inner(
+                &self,
+                provider: &str,
+                merchant: &str,
+                txn_ref: &str,
+            ) -> Result<Option<PaymentRecord>, StoreError> {
+                Ok(self
+                    .payments_where(
+                        "provider = $1 AND merchant = $2 AND txn_ref = $3",
+                        vec![
+                            BindValue::Text(provider),
+                            BindValue::Text(merchant),
+                            BindValue::Text(txn_ref),
+                        ],
+                    )
+                    .await?
+                    .pop())
+            }
+
+            pub(super) async fn pending_payments_inner(
+                &self,
+                created_before_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<PaymentRecord>, StoreError> {
+                self.payments_where(
+                    "status = 'pending' AND created_at_ms <= $1 ORDER BY created_at_ms LIMIT $2",
+                    vec![
+                        BindValue::Int(created_before_ms),
+                        BindValue::Int(i64::from(limit)),
+                    ],
+                )
+                .await
+            }
+
+            pub(super) async fn paid_payments_between_inner(
+                &self,
+                provider: &str,
+                from_ms: i64,
+                to_ms: i64,
+            ) -> Result<Vec<PaymentRecord>, StoreError> {
+                self.payments_where(
+                    "provider = $1 AND status IN ('paid', 'refunded') AND paid_at_ms >= $2 AND paid_at_ms <= $3 ORDER BY paid_at_ms",
+                    vec![
+                        BindValue::Text(provider),
+                        BindValue::Int(from_ms),
+                        BindValue::Int(to_ms),
+                    ],
+                )
+                .await
+            }
+
+            pub(super) async fn payment_changes_inner(
+                &self,
+                id: &str,
+            ) -> Result<Vec<PaymentChange>, StoreError> {
+                let rows = ::sqlx::query("SELECT at_ms, from_status, to_status, source, note FROM payment_changes WHERE payment_id = $1 ORDER BY id")
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        Ok(PaymentChange {
+                            at_ms: r.try_get("at_ms")?,
+                            from_status: r.try_get("from_status")?,
+                            to_status: r.try_get("to_status")?,
+                            source: r.try_get("source")?,
+                            note: r.try_get("note")?,
+                        })
+                    })
+                    .collect::<Result<_, ::sqlx::Error>>()?)
+            }
+
+            pub(super) async fn settle_inner(&self, s: &Settlement) -> Result<SettleOutcome, StoreError> {
+                let s = s.clone();
+                self.durable_write(move |conn| Box::pin(async move { apply_settlement(conn, &s).await }))
+                    .await
+            }
+
+            pub(super) async fn record_evidence_inner(&self, e: &Evidence) -> Result<(), StoreError> {
+                let e = e.clone();
+                self.durable_write(move |conn| Box::pin(async move { Ok(insert_evidence(conn, &e).await?) }))
+                    .await
+            }
+
+            pub(super) async fn evidence_for_inner(
+                &self,
+                payment_id: &str,
+            ) -> Result<Vec<Evidence>, StoreError> {
+                let rows = ::sqlx::query("SELECT at_ms, provider, kind, payment_id, raw, verdict FROM provider_messages WHERE payment_id = $1 ORDER BY id")
+                    .bind(payment_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        Ok(Evidence {
+                            at_ms: r.try_get("at_ms")?,
+                            provider: r.try_get("provider")?,
+                            kind: r.try_get("kind")?,
+                            payment_id: r.try_get("payment_id")?,
+                            raw: r.try_get("raw")?,
+                            verdict: r.try_get("verdict")?,
+                        })
+                    })
+                    .collect::<Result<_, ::sqlx::Error>>()?)
+            }
+
+            pub(super) async fn outbox_due_inner(
+                &self,
+                now: i64,
+                limit: u32,
+            ) -> Result<Vec<OutboxEvent>, StoreError> {
+                self.outbox_due_of_type_inner("", now, limit).await
+            }
+
+            /// Due events whose type starts with `type_prefix` (each kind has its own webhook).
+            pub(super) async fn outbox_due_of_type_inner(
+                &self,
+                type_prefix: &str,
+                now: i64,
+                limit: u32,
+            ) -> Result<Vec<OutboxEvent>, StoreError> {
+                // LIKE with an escaped prefix: portable, unlike substr's integer argument types.
+                let sql = format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $1 AND event_type LIKE $2 ESCAPE '\\' ORDER BY next_attempt_at_ms, id LIMIT $3"
+                );
+                let mut pattern = String::with_capacity(type_prefix.len() + 1);
+                for c in type_prefix.chars() {
+                    if matches!(c, '\\' | '%' | '_') {
+                        pattern.push('\\');
+                    }
+                    pattern.push(c);
+                }
+                pattern.push('%');
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(pattern)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+            }
+
+            pub(super) async fn outbox_delivered_inner(&self, id: &str, at: i64) -> Result<(), StoreError> {
+                ::sqlx::query("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at_ms = $1, last_error = NULL WHERE id = $2")
+                    .bind(at)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub(super) async fn outbox_attempt_failed_inner(
+                &self,
+                id: &str,
+                error: &str,
+                next: Option<i64>,
+            ) -> Result<(), StoreError> {
+                // Two statements rather than `CASE WHEN $2 IS NULL`: PostgreSQL cannot type a parameter
+                // that is only compared with NULL.
+                let query = match next {
+                    Some(at) => ::sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at_ms = $2 WHERE id = $3 AND state = 'pending'")
+                        .bind(error)
+                        .bind(at)
+                        .bind(id),
+                    None => ::sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, state = 'failed' WHERE id = $2 AND state = 'pending'")
+                        .bind(error)
+                        .bind(id),
+                };
+                query.execute(&self.pool).await?;
+                Ok(())
+            }
+
+            pub(super) async fn outbox_by_state_inner(
+                &self,
+                state: &str,
+                limit: u32,
+            ) -> Result<Vec<OutboxEvent>, StoreError> {
+                let sql = format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2"
+                );
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(state)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+            }
+
+            pub(super) async fn outbox_replay_inner(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+                let done = ::sqlx::query("UPDATE outbox SET state = 'pending', next_attempt_at_ms = $1 WHERE id = $2 AND state = 'failed'")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        /// A value bound to a `payments_where` condition.
+        enum BindValue<'a> {
+            Text(&'a str),
+            Int(i64),
+        }
+
+        }
+    };
+}
+
+pub(super) use portable_ledger;

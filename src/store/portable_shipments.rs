@@ -1,0 +1,246 @@
+//! Shipments on every SQL backend. A status change is a conditional UPDATE (`… WHERE
+//! carrier_status = <the status it was learnt from>`), its history rows and its outbox event, all
+//! or nothing, so two sources (poller, push, a read) that learn the same change write it once: on
+//! PostgreSQL the second UPDATE waits for the first's row lock, then finds the status moved on; on
+//! SQLite the write transaction serialises them. See `portable.rs` for the hooks a backend provides.
+
+/// Expands the shipment store's inherent methods (`*_inner`, called by `impl Store`) for a
+/// backend: `portable_shipments!(StoreName, ConnectionType, RowType)`, in the module that defines
+/// `StoreName`.
+macro_rules! portable_shipments {
+    ($store:ident, $conn:ty, $row:ty) => {
+        mod shipment_store {
+            use ::sqlx::Row;
+
+            use $crate::store::{
+                NewShipment, ShipmentHistoryEntry, ShipmentRecord, ShipmentUpdate, StoreError,
+            };
+
+            const SHIPMENT_COLUMNS: &str = "id, client_id, dossier_id, purpose, agency, carrier, carrier_order_id, tracking_code, service, weight_g, cod_amount_vnd, fee_vnd, receiver, sender, note, status, carrier_status, carrier_status_name, is_open, created_at_ms, updated_at_ms, next_poll_at_ms, unchanged_polls";
+
+            fn shipment_row(r: &$row) -> Result<ShipmentRecord, ::sqlx::Error> {
+                Ok(ShipmentRecord {
+                    id: r.try_get("id")?,
+                    client_id: r.try_get("client_id")?,
+                    dossier_id: r.try_get("dossier_id")?,
+                    purpose: r.try_get("purpose")?,
+                    agency: r.try_get("agency")?,
+                    carrier: r.try_get("carrier")?,
+                    carrier_order_id: r.try_get("carrier_order_id")?,
+                    tracking_code: r.try_get("tracking_code")?,
+                    service: r.try_get("service")?,
+                    weight_g: r.try_get("weight_g")?,
+                    cod_amount_vnd: r.try_get("cod_amount_vnd")?,
+                    fee_vnd: r.try_get("fee_vnd")?,
+                    receiver: r.try_get("receiver")?,
+                    sender: r.try_get("sender")?,
+                    note: r.try_get("note")?,
+                    status: r.try_get("status")?,
+                    carrier_status: r.try_get("carrier_status")?,
+                    carrier_status_name: r.try_get("carrier_status_name")?,
+                    open: r.try_get("is_open")?,
+                    created_at_ms: r.try_get("created_at_ms")?,
+                    updated_at_ms: r.try_get("updated_at_ms")?,
+                    next_poll_at_ms: r.try_get("next_poll_at_ms")?,
+                    unchanged_polls: r.try_get("unchanged_polls")?,
+                })
+            }
+
+            async fn insert_history(
+                conn: &mut $conn,
+                shipment_id: &str,
+                h: &ShipmentHistoryEntry,
+            ) -> Result<(), ::sqlx::Error> {
+                ::sqlx::query("INSERT INTO shipment_history (shipment_id, at_ms, carrier_status, carrier_status_name, status, carrier_time, post_office, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                    .bind(shipment_id)
+                    .bind(h.at_ms)
+                    .bind(h.carrier_status)
+                    .bind(&h.carrier_status_name)
+                    .bind(&h.status)
+                    .bind(&h.carrier_time)
+                    .bind(&h.post_office)
+                    .bind(&h.source)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
+            impl super::$store {
+                pub(super) async fn insert_shipment_inner(
+                    &self,
+                    n: &NewShipment,
+                ) -> Result<(), StoreError> {
+                    let s = &n.record;
+                    let mut tx = self.begin_write().await?;
+                    let sql = format!(
+                        "INSERT INTO shipments ({SHIPMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+                    );
+                    ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(&s.id)
+                        .bind(&s.client_id)
+                        .bind(&s.dossier_id)
+                        .bind(&s.purpose)
+                        .bind(&s.agency)
+                        .bind(&s.carrier)
+                        .bind(&s.carrier_order_id)
+                        .bind(&s.tracking_code)
+                        .bind(&s.service)
+                        .bind(s.weight_g)
+                        .bind(s.cod_amount_vnd)
+                        .bind(s.fee_vnd)
+                        .bind(&s.receiver)
+                        .bind(&s.sender)
+                        .bind(&s.note)
+                        .bind(&s.status)
+                        .bind(s.carrier_status)
+                        .bind(&s.carrier_status_name)
+                        .bind(s.open)
+                        .bind(s.created_at_ms)
+                        .bind(s.updated_at_ms)
+                        .bind(s.next_poll_at_ms)
+                        .bind(s.unchanged_polls)
+                        .execute(&mut *tx)
+                        .await?;
+                    insert_history(&mut tx, &s.id, &n.history).await?;
+                    if let Some(r) = &n.idempotency {
+                        Self::complete_key(&mut tx, r).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn shipments_where(
+                    &self,
+                    condition: &str,
+                    binds: &[&str],
+                ) -> Result<Vec<ShipmentRecord>, StoreError> {
+                    let sql = format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE {condition}");
+                    let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
+                    for b in binds {
+                        q = q.bind(*b);
+                    }
+                    let rows = q.fetch_all(&self.pool).await?;
+                    Ok(rows.iter().map(shipment_row).collect::<Result<_, _>>()?)
+                }
+
+                pub(super) async fn shipment_inner(
+                    &self,
+                    id: &str,
+                ) -> Result<Option<ShipmentRecord>, StoreError> {
+                    Ok(self.shipments_where("id = $1", &[id]).await?.pop())
+                }
+
+                pub(super) async fn shipment_by_carrier_order_inner(
+                    &self,
+                    carrier: &str,
+                    carrier_order_id: &str,
+                ) -> Result<Option<ShipmentRecord>, StoreError> {
+                    Ok(self
+                        .shipments_where(
+                            "carrier = $1 AND carrier_order_id = $2",
+                            &[carrier, carrier_order_id],
+                        )
+                        .await?
+                        .pop())
+                }
+
+                pub(super) async fn shipment_history_inner(
+                    &self,
+                    id: &str,
+                ) -> Result<Vec<ShipmentHistoryEntry>, StoreError> {
+                    let rows = ::sqlx::query("SELECT at_ms, carrier_status, carrier_status_name, status, carrier_time, post_office, source FROM shipment_history WHERE shipment_id = $1 ORDER BY id")
+                        .bind(id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows
+                        .iter()
+                        .map(|r| {
+                            Ok(ShipmentHistoryEntry {
+                                at_ms: r.try_get("at_ms")?,
+                                carrier_status: r.try_get("carrier_status")?,
+                                carrier_status_name: r.try_get("carrier_status_name")?,
+                                status: r.try_get("status")?,
+                                carrier_time: r.try_get("carrier_time")?,
+                                post_office: r.try_get("post_office")?,
+                                source: r.try_get("source")?,
+                            })
+                        })
+                        .collect::<Result<_, ::sqlx::Error>>()?)
+                }
+
+                pub(super) async fn shipments_due_inner(
+                    &self,
+                    now: i64,
+                    limit: u32,
+                ) -> Result<Vec<ShipmentRecord>, StoreError> {
+                    let sql = format!(
+                        "SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE is_open = TRUE AND next_poll_at_ms <= $1 ORDER BY next_poll_at_ms, id LIMIT $2"
+                    );
+                    let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(now)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows.iter().map(shipment_row).collect::<Result<_, _>>()?)
+                }
+
+                pub(super) async fn update_shipment_inner(
+                    &self,
+                    u: &ShipmentUpdate,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let done = ::sqlx::query(
+                        "UPDATE shipments SET status = $1, carrier_status = $2, carrier_status_name = $3, is_open = $4,
+                            updated_at_ms = $5, next_poll_at_ms = $6, unchanged_polls = 0
+                         WHERE id = $7 AND carrier_status = $8",
+                    )
+                    .bind(&u.status)
+                    .bind(u.carrier_status)
+                    .bind(&u.carrier_status_name)
+                    .bind(u.open)
+                    .bind(u.at_ms)
+                    .bind(u.next_poll_at_ms)
+                    .bind(&u.shipment_id)
+                    .bind(u.from_carrier_status)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        // Another source applied it first (or the shipment is unknown): the
+                        // transaction is dropped, so nothing of this change is written.
+                        return Ok(false);
+                    }
+                    for h in &u.history {
+                        insert_history(&mut tx, &u.shipment_id, h).await?;
+                    }
+                    if let Some(ev) = &u.event {
+                        ::sqlx::query("INSERT INTO outbox (id, shipment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)")
+                            .bind(&ev.id)
+                            .bind(&u.shipment_id)
+                            .bind(&ev.event_type)
+                            .bind(&ev.payload)
+                            .bind(u.at_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                pub(super) async fn shipment_unchanged_inner(
+                    &self,
+                    id: &str,
+                    next_poll_at_ms: i64,
+                ) -> Result<(), StoreError> {
+                    ::sqlx::query("UPDATE shipments SET unchanged_polls = unchanged_polls + 1, next_poll_at_ms = $1 WHERE id = $2")
+                        .bind(next_poll_at_ms)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+            }
+        }
+    };
+}
+
+pub(super) use portable_shipments;

@@ -1,0 +1,349 @@
+//! The PostgreSQL store, for several replicas sharing one database.
+//!
+//! Ordinary pooled transactions: PostgreSQL already commits concurrent transactions together
+//! (one WAL flush for many), so there is no in-process batching here. What one SQLite writer
+//! gave for free is made explicit instead: migrations run under an advisory lock (replicas
+//! starting at once apply each migration once), the audit chain is appended under a table lock
+//! (two replicas never chain from the same head), and an idempotency key is claimed under an
+//! advisory lock on the key. Each connection gets the configured `statement_timeout`; the pool
+//! tests a connection before handing it out, so connections killed by a server restart are
+//! replaced instead of failing requests.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use super::group_commit::ConnFuture;
+use super::{StoreError, now_ms};
+use crate::config::StoreConfig;
+
+/// How long a request waits for a free pooled connection before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema migrations, applied in order, each once; the same versions and meaning as SQLite's.
+/// Never edit a published one: add a new one.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE client_state (
+            client_id TEXT PRIMARY KEY,
+            suspended BOOLEAN NOT NULL DEFAULT FALSE,
+            updated_at_ms BIGINT NOT NULL
+        );
+        CREATE TABLE admin_audit (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at_ms BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT,
+            detail TEXT,
+            request_id TEXT NOT NULL
+        );",
+    ),
+    (
+        2,
+        "CREATE TABLE pd_audit (
+            id BIGINT PRIMARY KEY,
+            at_ms BIGINT NOT NULL,
+            request_id TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            dossier_id TEXT NOT NULL,
+            service TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            latency_ms BIGINT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX pd_audit_subject ON pd_audit (subject, at_ms);
+        CREATE FUNCTION lienthong_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
+        END
+        $$;
+        CREATE TRIGGER pd_audit_no_update BEFORE UPDATE ON pd_audit
+            FOR EACH ROW EXECUTE FUNCTION lienthong_refuse_change();
+        CREATE TRIGGER pd_audit_no_delete BEFORE DELETE ON pd_audit
+            FOR EACH ROW EXECUTE FUNCTION lienthong_refuse_change();
+        CREATE TRIGGER pd_audit_no_truncate BEFORE TRUNCATE ON pd_audit
+            FOR EACH STATEMENT EXECUTE FUNCTION lienthong_refuse_change();",
+    ),
+    (
+        3,
+        "CREATE TABLE payments (
+            id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            merchant TEXT NOT NULL,
+            agency TEXT NOT NULL,
+            txn_ref TEXT NOT NULL,
+            dossier_id TEXT NOT NULL,
+            payer TEXT,
+            description TEXT NOT NULL,
+            amount_vnd BIGINT NOT NULL CHECK (amount_vnd > 0),
+            return_url TEXT NOT NULL,
+            pay_url TEXT NOT NULL,
+            provider_created TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'paid', 'failed', 'expired', 'refunded')),
+            created_at_ms BIGINT NOT NULL,
+            expires_at_ms BIGINT NOT NULL,
+            updated_at_ms BIGINT NOT NULL,
+            provider_txn_no TEXT,
+            bank_code TEXT,
+            paid_at_ms BIGINT,
+            failure_code TEXT,
+            receipt_no TEXT UNIQUE,
+            UNIQUE (provider, merchant, txn_ref),
+            UNIQUE (provider, provider_txn_no)
+        );
+        CREATE INDEX payments_pending ON payments (status, created_at_ms);
+        CREATE INDEX payments_paid ON payments (provider, paid_at_ms);
+        CREATE TABLE payment_items (
+            payment_id TEXT NOT NULL REFERENCES payments (id),
+            line BIGINT NOT NULL,
+            code TEXT NOT NULL,
+            name TEXT NOT NULL,
+            amount_vnd BIGINT NOT NULL,
+            PRIMARY KEY (payment_id, line)
+        );
+        CREATE TABLE payment_changes (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            payment_id TEXT NOT NULL REFERENCES payments (id),
+            at_ms BIGINT NOT NULL,
+            from_status TEXT NOT NULL,
+            to_status TEXT NOT NULL,
+            source TEXT NOT NULL,
+            note TEXT
+        );
+        CREATE INDEX payment_changes_payment ON payment_changes (payment_id, id);
+        CREATE TABLE provider_messages (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at_ms BIGINT NOT NULL,
+            provider TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payment_id TEXT,
+            raw TEXT NOT NULL,
+            verdict TEXT NOT NULL
+        );
+        CREATE INDEX provider_messages_payment ON provider_messages (payment_id, id);
+        CREATE TABLE idempotency_keys (
+            client_id TEXT NOT NULL,
+            idem_key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('running', 'done')),
+            status_code BIGINT,
+            response TEXT,
+            created_at_ms BIGINT NOT NULL,
+            PRIMARY KEY (client_id, idem_key)
+        );
+        CREATE TABLE outbox (
+            id TEXT PRIMARY KEY,
+            payment_id TEXT NOT NULL REFERENCES payments (id),
+            event_type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts BIGINT NOT NULL DEFAULT 0,
+            created_at_ms BIGINT NOT NULL,
+            next_attempt_at_ms BIGINT NOT NULL,
+            delivered_at_ms BIGINT,
+            last_error TEXT
+        );
+        CREATE INDEX outbox_due ON outbox (state, next_attempt_at_ms);
+        CREATE TRIGGER provider_messages_no_update BEFORE UPDATE ON provider_messages
+            FOR EACH ROW EXECUTE FUNCTION lienthong_refuse_change();
+        CREATE TRIGGER provider_messages_no_delete BEFORE DELETE ON provider_messages
+            FOR EACH ROW EXECUTE FUNCTION lienthong_refuse_change();
+        CREATE TRIGGER provider_messages_no_truncate BEFORE TRUNCATE ON provider_messages
+            FOR EACH STATEMENT EXECUTE FUNCTION lienthong_refuse_change();",
+    ),
+    (
+        4,
+        // Shipments and their history; the outbox carries events of payments or shipments, so
+        // its payment reference becomes optional and it gains a shipment reference (the same
+        // meaning as SQLite's rebuilt table).
+        "CREATE TABLE shipments (
+            id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            dossier_id TEXT NOT NULL,
+            purpose TEXT NOT NULL CHECK (purpose IN ('return_result', 'collect_documents')),
+            agency TEXT NOT NULL,
+            carrier TEXT NOT NULL,
+            carrier_order_id TEXT NOT NULL,
+            tracking_code TEXT NOT NULL,
+            service TEXT NOT NULL,
+            weight_g BIGINT NOT NULL,
+            cod_amount_vnd BIGINT NOT NULL,
+            fee_vnd BIGINT NOT NULL,
+            receiver TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            note TEXT,
+            status TEXT NOT NULL CHECK (status IN ('created', 'picked_up', 'in_transit', 'delivering', 'delivered', 'delivery_failed', 'returned', 'cancelled')),
+            carrier_status BIGINT NOT NULL,
+            carrier_status_name TEXT NOT NULL,
+            is_open BOOLEAN NOT NULL,
+            created_at_ms BIGINT NOT NULL,
+            updated_at_ms BIGINT NOT NULL,
+            next_poll_at_ms BIGINT NOT NULL,
+            unchanged_polls BIGINT NOT NULL DEFAULT 0,
+            UNIQUE (carrier, carrier_order_id),
+            UNIQUE (carrier, tracking_code)
+        );
+        CREATE INDEX shipments_poll ON shipments (is_open, next_poll_at_ms);
+        CREATE TABLE shipment_history (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            shipment_id TEXT NOT NULL REFERENCES shipments (id),
+            at_ms BIGINT NOT NULL,
+            carrier_status BIGINT NOT NULL,
+            carrier_status_name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            carrier_time TEXT,
+            post_office TEXT,
+            source TEXT NOT NULL
+        );
+        CREATE INDEX shipment_history_shipment ON shipment_history (shipment_id, id);
+        ALTER TABLE outbox ALTER COLUMN payment_id DROP NOT NULL;
+        ALTER TABLE outbox ADD COLUMN shipment_id TEXT REFERENCES shipments (id);",
+    ),
+];
+
+/// PostgreSQL-backed [`Store`](super::Store).
+pub struct PostgresStore {
+    pub(super) pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects a pool as configured (`url`, `max_connections`, `statement_timeout_ms`) and
+    /// migrates. The URL may carry libpq parameters, e.g. `application_name` or
+    /// `options=-c search_path=…`.
+    pub async fn open(config: &StoreConfig) -> Result<PostgresStore, StoreError> {
+        let mut options = PgConnectOptions::from_str(&config.url)?;
+        if options.get_application_name().is_none() {
+            options = options.application_name("lienthong");
+        }
+        let statement_timeout = config.statement_timeout_ms.to_string();
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection the server dropped (restart, failover, idle kill) is found dead here
+            // and replaced, instead of failing the request that drew it.
+            .test_before_acquire(true)
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(1800)))
+            .after_connect(move |conn, _meta| {
+                let statement_timeout = statement_timeout.clone();
+                Box::pin(async move {
+                    sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+                        .bind(format!("{statement_timeout}ms"))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the missing migrations in one transaction, under an advisory lock per schema, so
+    /// replicas starting together neither race nor apply a migration twice.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('lienthong.migrations.' || current_schema(), 0))",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)")
+            .execute(&mut *tx)
+            .await?;
+        for (version, sql) in MIGRATIONS {
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if done.is_none() {
+                // Migrations are compile-time constants of this file.
+                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2)",
+                )
+                .bind(version)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Runs `write` in its own transaction and returns after COMMIT (durable: the server's
+    /// `synchronous_commit` decides, `on` by default).
+    async fn durable_write<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> ConnFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let mut tx = self.pool.begin().await?;
+        let written = write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    /// Takes a lock that only one appender holds at a time (plain reads still proceed), until the
+    /// transaction ends: the head read next is the real head, in this replica or any other.
+    async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("LOCK TABLE pd_audit IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// A transaction holding an advisory lock on `(client_id, key)`: a second claim of the same
+    /// key, from any replica, waits and then sees the first one's row.
+    async fn begin_idempotency(
+        &self,
+        client_id: &str,
+        key: &str,
+    ) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(10) || $2, 0))")
+            .bind(client_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// A plain transaction: row locks and constraints order concurrent writers.
+    async fn begin_write(&self) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+}
+
+super::portable::portable_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    sqlx::PgConnection,
+    sqlx::postgres::PgRow
+);
+super::portable_ledger::portable_ledger!(
+    PostgresStore,
+    sqlx::Postgres,
+    sqlx::PgConnection,
+    sqlx::postgres::PgRow
+);
+super::portable_shipments::portable_shipments!(
+    PostgresStore,
+    sqlx::PgConnection,
+    sqlx::postgres::PgRow
+);

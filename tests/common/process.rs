@@ -1,0 +1,73 @@
+//! The real `lienthong` binary as a child process, for tests that need whole processes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_lienthong");
+
+/// Writes the standard test config plus `extra` (and its token key) into `dir`, with the `info`
+/// JSON logs that [`spawn_gateway`] reads.
+pub fn write_config(dir: &std::path::Path, upstream: &str, extra: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("token.key"), super::TOKEN_KEY).unwrap();
+    let text = super::config_text(upstream, dir, extra)
+        .replace("log_level = \"warn\"", "log_level = \"info\"");
+    let path = dir.join("lienthong.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running gateway process, killed when dropped.
+pub struct GatewayProcess {
+    pub child: Child,
+    pub addr: String,
+    /// Every line the gateway wrote to standard output so far.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `lienthong serve --config <config>` and waits for its `listening` log line (JSON logs).
+pub fn spawn_gateway(config: &std::path::Path) -> GatewayProcess {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--config"]).arg(config);
+    spawn_command(cmd)
+}
+
+/// Starts `cmd` (a `lienthong serve` with JSON logs) and waits up to 20 s for its `listening` log
+/// line.
+pub fn spawn_command(mut cmd: Command) -> GatewayProcess {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            kept.lock().unwrap().push(line.clone());
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["message"] == "listening"
+            {
+                let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the gateway did not start");
+    GatewayProcess {
+        child,
+        addr,
+        stdout: lines,
+    }
+}
