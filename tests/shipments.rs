@@ -37,6 +37,11 @@ fn any_port() -> SocketAddr {
 }
 
 async fn start() -> Env {
+    start_on(None).await
+}
+
+/// The gateway with shipments, on the standard SQLite store or on `store_url`.
+async fn start_on(store_url: Option<&str>) -> Env {
     common::install_crypto();
     let carrier = vnpost::start(
         &vnpost::Settings {
@@ -94,7 +99,10 @@ poll_interval_ms = 3600000
         hook = hook.url(),
         dir = d.display(),
     );
-    let text = common::config_text(&upstream.url(), d, &extra);
+    let mut text = common::config_text(&upstream.url(), d, &extra);
+    if let Some(url) = store_url {
+        text = common::with_store_url(&text, d, url);
+    }
     let config_path = d.join("lienthong.toml");
     std::fs::write(&config_path, &text).unwrap();
     let h = common::start_with(upstream, dir, config_path).await;
@@ -775,4 +783,46 @@ async fn signed_carrier_pushes_update_the_status_once() {
         1,
         "repeats make one event"
     );
+}
+
+/// The gateway on PostgreSQL: a shipment created, private to its client, moved by the poller;
+/// one change with every step in its history and one portal event, seen by a second store.
+#[tokio::test]
+async fn on_postgres_a_shipment_is_tracked_and_the_portal_told_once() {
+    let Some(schema) = lienthong::store::test_support::PgTestSchema::create("shipments_e2e").await
+    else {
+        return;
+    };
+    let env = start_on(Some(&schema.url)).await;
+    let created = env.open("HS-PG-1").await;
+    let id = created["shipment_id"].as_str().unwrap().to_owned();
+    let (status, _) = env.get("other-key", &id).await;
+    assert_eq!(status, 404, "another client does not see it");
+
+    env.set_clock(5.0);
+    let r = env.poll().await;
+    assert_eq!((r.polled, r.changed), (1, 1));
+    let (status, v) = env.get("agency-key", &id).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["status"], "picked_up");
+    let codes: Vec<u64> = statuses(&v).iter().map(|(_, c)| *c).collect();
+    assert_eq!(codes, vec![1, 2, 3, 4, 6, 7]);
+
+    // The shipment really is in PostgreSQL: a second store on the schema sees it and its event.
+    let other = lienthong::store::open(&schema.url).await.unwrap();
+    let stored = other.shipment(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status.as_str(), stored.carrier_status),
+        ("picked_up", 7)
+    );
+    let events = other
+        .outbox_due_of_type("shipment.", i64::MAX, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].shipment_id.as_deref(), Some(id.as_str()));
+    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 1);
+    assert_eq!(env.events().await.len(), 1);
+    drop(env);
+    schema.drop().await;
 }

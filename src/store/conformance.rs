@@ -591,6 +591,51 @@ async fn postgres_pool_reconnects_after_the_server_drops_connections() {
     schema.drop().await;
 }
 
+/// A previous release's database: its migrations (the first three), one paid payment and its
+/// pending event, as one script.
+pub(super) fn before_migration_4(migrations: &[(i64, &str)]) -> String {
+    let mut sql = String::from(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL);\n",
+    );
+    for (version, migration) in &migrations[..3] {
+        sql.push_str(migration);
+        sql.push_str(&format!(
+            ";\nINSERT INTO schema_migrations VALUES ({version}, 0);\n"
+        ));
+    }
+    sql.push_str(
+        "INSERT INTO payments (id, client_id, provider, merchant, agency, txn_ref, dossier_id, description, amount_vnd, return_url, pay_url, provider_created, status, created_at_ms, expires_at_ms, updated_at_ms)
+         VALUES ('p1', 'c', 'vnpay', 'm', 'a', 't', 'd', 'x', 1000, 'https://r', 'https://p', '20260101000000', 'paid', 1, 2, 3);
+         INSERT INTO outbox (id, payment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms)
+         VALUES ('e1', 'p1', 'payment.paid', '{}', 'pending', 2, 5, 6);",
+    );
+    sql
+}
+
+/// After migration 4 the event of [`before_migration_4`] is still due, as a payment event.
+pub(super) async fn assert_payment_outbox_kept(store: &dyn Store) {
+    let due = store.outbox_due(10, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].payment_id.as_deref(), Some("p1"));
+    assert_eq!(due[0].shipment_id, None);
+    assert_eq!(due[0].attempts, 2);
+    assert!(
+        store
+            .outbox_due_of_type("shipment.", 10, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .outbox_due_of_type("payment.", 10, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 /// Shipments: records, the conditional status change with its history and portal event, and the
 /// polling schedule, on every backend.
 mod shipment_conformance {

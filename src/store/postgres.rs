@@ -347,3 +347,37 @@ super::portable_shipments::portable_shipments!(
     sqlx::PgConnection,
     sqlx::postgres::PgRow
 );
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+    use crate::store::test_support::PgTestSchema;
+
+    /// A database made by the previous release (migrations 1–3, one payment event in the outbox)
+    /// keeps its event through migration 4, and the outbox then tells the kinds apart.
+    #[tokio::test]
+    async fn migration_4_keeps_the_payment_outbox() {
+        let Some(schema) = PgTestSchema::create("pg_migration_4").await else {
+            return;
+        };
+        let config = StoreConfig {
+            url: schema.url.clone(),
+            max_connections: 2,
+            statement_timeout_ms: 5_000,
+        };
+        let mut conn = PgConnection::connect(&schema.url).await.unwrap();
+        let script = crate::store::conformance::before_migration_4(MIGRATIONS);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(script))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+
+        let store = PostgresStore::open(&config).await.unwrap();
+        crate::store::conformance::assert_payment_outbox_kept(&store).await;
+        store.pool.close().await;
+        schema.drop().await;
+    }
+}

@@ -329,6 +329,8 @@ super::portable_shipments::portable_shipments!(
 
 #[cfg(test)]
 mod tests {
+    use sqlx::Connection;
+
     use super::*;
 
     #[tokio::test]
@@ -371,63 +373,22 @@ mod tests {
     /// keeps its event through migration 4, and the outbox then takes shipment events.
     #[tokio::test]
     async fn migration_4_keeps_the_payment_outbox() {
-        use crate::store::Store as _;
-
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/old.db", dir.path().display());
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(
-                SqliteConnectOptions::from_str(&url)
-                    .unwrap()
-                    .create_if_missing(true),
-            )
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
             .await
             .unwrap();
-        sqlx::query("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)")
-            .execute(&pool)
+        let script = crate::store::conformance::before_migration_4(MIGRATIONS);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(script))
+            .execute(&mut conn)
             .await
             .unwrap();
-        for (version, sql) in &MIGRATIONS[..3] {
-            sqlx::raw_sql(*sql).execute(&pool).await.unwrap();
-            sqlx::query("INSERT INTO schema_migrations VALUES ($1, 0)")
-                .bind(version)
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        sqlx::raw_sql(
-            "INSERT INTO payments (id, client_id, provider, merchant, agency, txn_ref, dossier_id, description, amount_vnd, return_url, pay_url, provider_created, status, created_at_ms, expires_at_ms, updated_at_ms)
-             VALUES ('p1', 'c', 'vnpay', 'm', 'a', 't', 'd', 'x', 1000, 'https://r', 'https://p', '20260101000000', 'paid', 1, 2, 3);
-             INSERT INTO outbox (id, payment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms)
-             VALUES ('e1', 'p1', 'payment.paid', '{}', 'pending', 2, 5, 6);",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
+        conn.close().await.unwrap();
 
         let store = SqliteStore::open(&url).await.unwrap();
-        let due = store.outbox_due(10, 10).await.unwrap();
-        assert_eq!(due.len(), 1);
-        assert_eq!(due[0].payment_id.as_deref(), Some("p1"));
-        assert_eq!(due[0].shipment_id, None);
-        assert_eq!(due[0].attempts, 2);
-        assert_eq!(
-            store
-                .outbox_due_of_type("shipment.", 10, 10)
-                .await
-                .unwrap()
-                .len(),
-            0
-        );
-        assert_eq!(
-            store
-                .outbox_due_of_type("payment.", 10, 10)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        crate::store::conformance::assert_payment_outbox_kept(&store).await;
     }
 }
