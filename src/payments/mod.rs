@@ -38,6 +38,8 @@ pub struct Webhook {
     pub give_up_after_ms: i64,
     /// Outbox poll interval.
     pub poll_interval: Duration,
+    /// How long a replica's claim on an outbox event keeps the others off it (ms).
+    pub claim_lease_ms: i64,
 }
 
 /// The configured payments service.
@@ -142,6 +144,7 @@ impl PaymentsService {
                     give_up_after_ms: i64::try_from(w.give_up_after_s.saturating_mul(1000))
                         .unwrap_or(i64::MAX),
                     poll_interval: Duration::from_millis(w.poll_interval_ms),
+                    claim_lease_ms: outbox::claim_lease_ms(Duration::from_millis(w.timeout_ms)),
                 })
             }
         };

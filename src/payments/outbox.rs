@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::gateway::Gateway;
-use crate::store::{OutboxEvent, now_ms};
+use crate::store::{OutboxEvent, Store, now_ms};
 
 use super::Webhook;
 
@@ -63,46 +63,88 @@ async fn deliver(webhook: &Webhook, ev: &OutboxEvent) -> Result<(), String> {
     }
 }
 
-/// Delivers every due event once. Returns how many were delivered.
+/// Events claimed at a time. They are delivered concurrently, so a claim lasts about one delivery
+/// timeout whatever the batch.
+pub const CLAIM_BATCH: u32 = 32;
+
+/// How long a claim keeps other replicas off an event: one delivery (at most the webhook timeout)
+/// and the store write after it, twice over, plus 5 s. A replica that dies mid-delivery leaves its
+/// claimed events to the others after this; one merely slow past it may deliver an event twice,
+/// which the portal dedupes on the event id.
+pub fn claim_lease_ms(timeout: Duration) -> i64 {
+    i64::try_from(timeout.as_millis())
+        .unwrap_or(i64::MAX / 4)
+        .min(i64::MAX / 4)
+        .saturating_mul(2)
+        .saturating_add(5_000)
+}
+
+/// Delivers one claimed event and records the outcome. Returns whether it was delivered.
+async fn deliver_claimed(store: &dyn Store, webhook: &Webhook, ev: OutboxEvent) -> bool {
+    let result = deliver(webhook, &ev).await;
+    let now = now_ms();
+    let stored = match &result {
+        Ok(()) => store.outbox_delivered(&ev.id, now).await,
+        Err(reason) => {
+            let give_up = now - ev.created_at_ms >= webhook.give_up_after_ms;
+            let next = (!give_up).then(|| now + backoff_ms(ev.attempts + 1));
+            if give_up {
+                tracing::error!(event_id = %ev.id, event = %ev.event_type, attempts = ev.attempts + 1, reason, "portal notification given up; replay it through the admin API");
+            } else {
+                tracing::warn!(event_id = %ev.id, event = %ev.event_type, attempts = ev.attempts + 1, reason, "portal notification failed; retrying");
+            }
+            store.outbox_attempt_failed(&ev.id, reason, next).await
+        }
+    };
+    if let Err(e) = stored {
+        tracing::error!(error = %e, "outbox write failed");
+    }
+    result.is_ok()
+}
+
+/// Claims every due event (in batches, so that several replicas share the work and none delivers
+/// an event another is delivering) and attempts each once. Returns how many were delivered.
 pub async fn deliver_due(gw: &Gateway) -> usize {
     let Some(svc) = gw.runtime().payments.clone() else {
         return 0;
     };
-    let Some(webhook) = svc.webhook.as_ref() else {
+    if svc.webhook.is_none() {
         return 0;
-    };
-    let due = match gw.store.outbox_due(now_ms(), 100).await {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!(error = %e, "outbox read failed");
-            return 0;
-        }
-    };
+    }
     let mut delivered = 0;
-    for ev in due {
-        let result = deliver(webhook, &ev).await;
-        let now = now_ms();
-        let stored = match &result {
-            Ok(()) => {
-                delivered += 1;
-                gw.store.outbox_delivered(&ev.id, now).await
-            }
-            Err(reason) => {
-                let give_up = now - ev.created_at_ms >= webhook.give_up_after_ms;
-                let next = (!give_up).then(|| now + backoff_ms(ev.attempts + 1));
-                if give_up {
-                    tracing::error!(event_id = %ev.id, event = %ev.event_type, attempts = ev.attempts + 1, reason, "portal notification given up; replay it through the admin API");
-                } else {
-                    tracing::warn!(event_id = %ev.id, event = %ev.event_type, attempts = ev.attempts + 1, reason, "portal notification failed; retrying");
-                }
-                gw.store.outbox_attempt_failed(&ev.id, reason, next).await
+    loop {
+        let Some(webhook) = svc.webhook.as_ref() else {
+            return delivered;
+        };
+        let claimed = match gw
+            .store
+            .outbox_claim(now_ms(), webhook.claim_lease_ms, CLAIM_BATCH)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox claim failed");
+                return delivered;
             }
         };
-        if let Err(e) = stored {
-            tracing::error!(error = %e, "outbox write failed");
+        let full = claimed.len() == CLAIM_BATCH as usize;
+        let mut deliveries = tokio::task::JoinSet::new();
+        for ev in claimed {
+            let (svc, store) = (svc.clone(), gw.store.clone());
+            deliveries.spawn(async move {
+                match svc.webhook.as_ref() {
+                    Some(webhook) => deliver_claimed(store.as_ref(), webhook, ev).await,
+                    None => false,
+                }
+            });
+        }
+        while let Some(done) = deliveries.join_next().await {
+            delivered += usize::from(done.unwrap_or(false));
+        }
+        if !full {
+            return delivered;
         }
     }
-    delivered
 }
 
 /// Polls the outbox for as long as the process lives.

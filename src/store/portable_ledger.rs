@@ -506,6 +506,30 @@ macro_rules! portable_ledger {
                 Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
             }
 
+            pub(super) async fn outbox_claim_inner(
+                &self,
+                now: i64,
+                lease_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<OutboxEvent>, StoreError> {
+                // Claiming is moving the next attempt past the lease, in one statement: another
+                // replica's concurrent claim re-checks the outer condition on the updated row
+                // (PostgreSQL's READ COMMITTED re-evaluation; SQLite writes one at a time) and
+                // skips it. A claimant that dies leaves the event due again when the lease ends.
+                let sql = format!(
+                    "UPDATE outbox SET next_attempt_at_ms = $1 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $2 ORDER BY next_attempt_at_ms, id LIMIT $3) AND state = 'pending' AND next_attempt_at_ms <= $2 RETURNING {OUTBOX_COLUMNS}"
+                );
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(now.saturating_add(lease_ms))
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut claimed = rows.iter().map(outbox_row).collect::<Result<Vec<_>, _>>()?;
+                claimed.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+                Ok(claimed)
+            }
+
             pub(super) async fn outbox_delivered_inner(&self, id: &str, at: i64) -> Result<(), StoreError> {
                 ::sqlx::query("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at_ms = $1, last_error = NULL WHERE id = $2")
                     .bind(at)

@@ -3,6 +3,7 @@
 
 pub mod pki;
 pub mod process;
+pub mod vnpay_ipn;
 
 use std::path::PathBuf;
 use std::sync::Arc;
