@@ -9,15 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::vnpay_ipn::{TMN, VNPAY_SECRET, ipn_params, pending_record};
 use lienthong::keys::sha256_hex;
-use lienthong::store::{PaymentItem, PaymentRecord, PaymentStatus};
+use lienthong::store::{PaymentRecord, PaymentStatus};
 use lienthong_mocks::data::Dataset;
 use lienthong_mocks::vnpay::sign;
 use lienthong_mocks::{StartedSystem, payment_platform, vnpay};
 use serde_json::{Value, json};
 
-const TMN: &str = "DEMO0001";
-const VNPAY_SECRET: &str = "test-vnpay-secret";
 const PARTNER: &str = "DEMO-HUE";
 const PLATFORM_KEY: &str = "test-ptt-hashkey";
 const WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789abcdef";
@@ -269,30 +268,6 @@ impl Env {
     }
 }
 
-fn ipn_params<'a>(
-    txn_ref: &'a str,
-    amount: &'a str,
-    response: &'a str,
-    txn_no: &'a str,
-) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("vnp_TmnCode", TMN),
-        ("vnp_TxnRef", txn_ref),
-        ("vnp_Amount", amount),
-        ("vnp_BankCode", "NCB"),
-        ("vnp_CardType", "ATM"),
-        ("vnp_OrderInfo", "Le phi"),
-        ("vnp_PayDate", "20260101081500"),
-        ("vnp_ResponseCode", response),
-        (
-            "vnp_TransactionStatus",
-            if response == "00" { "00" } else { "02" },
-        ),
-        ("vnp_TransactionNo", txn_no),
-        ("vnp_SecureHashType", "HmacSHA512"),
-    ]
-}
-
 /// `(txn_ref, vnp_Amount, vnp_ResponseCode, vnp_TransactionNo, key, expected RspCode, (payment,
 /// its status afterwards))`.
 type IpnStep<'a> = (
@@ -304,40 +279,6 @@ type IpnStep<'a> = (
     &'a str,
     Option<(&'a str, &'a str)>,
 );
-
-/// A pending VNPay order as the ledger stores it, created now.
-fn pending_record(id: &str, txn_ref: &str, amount_vnd: i64) -> PaymentRecord {
-    let now = lienthong::store::now_ms();
-    PaymentRecord {
-        id: id.into(),
-        client_id: "payer".into(),
-        provider: "vnpay".into(),
-        merchant: TMN.into(),
-        agency: "stp".into(),
-        txn_ref: txn_ref.into(),
-        dossier_id: format!("HS-{txn_ref}"),
-        payer: None,
-        description: "x".into(),
-        amount_vnd,
-        return_url: "https://portal.example/".into(),
-        pay_url: "https://pay.example/".into(),
-        provider_created: "20260101080000".into(),
-        status: PaymentStatus::Pending,
-        created_at_ms: now,
-        expires_at_ms: now + 900_000,
-        updated_at_ms: now,
-        provider_txn_no: None,
-        bank_code: None,
-        paid_at_ms: None,
-        failure_code: None,
-        receipt_no: None,
-        items: vec![PaymentItem {
-            code: "F".into(),
-            name: "F".into(),
-            amount_vnd,
-        }],
-    }
-}
 
 fn check_signature(header: &str, body: &str) {
     common::portal::check_signature(WEBHOOK_SECRET, header, body);
@@ -1084,23 +1025,7 @@ async fn sigkill_while_ipns_arrive_loses_no_answered_payment() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("token.key"), common::TOKEN_KEY).unwrap();
-    std::fs::write(d.join("vnpay.secret"), VNPAY_SECRET).unwrap();
-    let extra = format!(
-        r#"
-[services.payments]
-kind = "payments"
-base_url = "{PUBLIC_BASE}"
-
-[payments]
-sweep_interval_s = 3600
-
-[payments.vnpay]
-pay_url = "http://127.0.0.1:9/paymentv2/vpcpay.html"
-api_url = "http://127.0.0.1:9/merchant_webapi/api/transaction"
-merchants = [{{ agency = "stp", tmn_code = "{TMN}", hash_secret = "file:{dir}/vnpay.secret" }}]
-"#,
-        dir = d.display()
-    );
+    let extra = common::vnpay_ipn::ipn_only_config(d);
     let text = common::config_text("http://127.0.0.1:9", d, &extra)
         .replace("log_level = \"warn\"", "log_level = \"info\"");
     let config_path = d.join("lienthong.toml");

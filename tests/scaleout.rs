@@ -1,8 +1,10 @@
-//! Several replicas on one Redis and one store: cluster-wide rate limits, the fallback while Redis
-//! is away, and changes made on one replica reaching the others within a second.
+//! Several replicas on one Redis and one PostgreSQL: cluster-wide rate limits, the fallback while
+//! Redis is away, changes made on one replica reaching the others within a second, duplicate IPNs
+//! split across replicas, and a replica killed mid-load losing no payment or portal notification.
 //!
-//! These tests need the Redis named by `LIENTHONG_TEST_REDIS_URL`; without it they print a notice and
-//! pass, except under `CI=true` where they fail. Each uses a key prefix of its own.
+//! These tests need the Redis named by `LIENTHONG_TEST_REDIS_URL` (and the two-process ones the
+//! PostgreSQL named by `LIENTHONG_TEST_POSTGRES_URL`); without them they print a notice and pass,
+//! except under `CI=true` where they fail. Each uses a key prefix and a schema of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -16,6 +18,7 @@ use lienthong::cluster::{Cluster, testing};
 use lienthong::config::{RateLimitConfig, RateLimitFail, RedisConfig, RedisUrl};
 use lienthong::keys::sha256_hex;
 use lienthong::ratelimit::{ClientLimiter, RateVerdict, SharedSettings};
+use lienthong::store::test_support::PgTestSchema;
 use lienthong::telemetry::metrics::Metrics;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -311,39 +314,63 @@ async fn redis_outage_falls_back_to_a_share_of_the_quota_and_recovers() {
     assert_eq!(admitted, 6);
 }
 
-/// Two gateway processes on one Redis and one store file.
+/// Two gateway processes on one Redis and one PostgreSQL schema.
 struct Pair {
     a: common::process::GatewayProcess,
     b: common::process::GatewayProcess,
     config: std::path::PathBuf,
     http: reqwest::Client,
+    schema: PgTestSchema,
     _dir: tempfile::TempDir,
     _upstream: lienthong_mocks::RunningMock,
 }
 
 impl Pair {
-    async fn start(url: &str, per_minute: u32) -> Pair {
+    /// Starts the pair with a client limit of `per_minute` and `extra` config (which may name
+    /// files in `dir`, the pair's directory, and is given it). `None` (the test skips) without the
+    /// test Redis or PostgreSQL.
+    async fn start(
+        test: &str,
+        per_minute: u32,
+        extra: impl FnOnce(&std::path::Path) -> String,
+    ) -> Option<Pair> {
+        let url = testing::redis_url(test).await?;
+        let schema = PgTestSchema::create(test).await?;
         let upstream = common::catalogue_mock().await;
         let dir = tempfile::tempdir().unwrap();
         let extra = redis_extra(
-            url,
+            &url,
             &testing::unique_prefix("pair"),
             2,
             per_minute,
             per_minute,
-        );
+        ) + &extra(dir.path());
         let config = common::process::write_config(dir.path(), &upstream.url(), &extra);
-        // One after the other: the first creates and migrates the shared store.
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            common::with_store_url(&text, dir.path(), &schema.url),
+        )
+        .unwrap();
+        // One after the other: the first migrates the shared schema.
         let a = common::process::spawn_gateway(&config);
         let b = common::process::spawn_gateway(&config);
-        Pair {
+        Some(Pair {
             a,
             b,
             config,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            schema,
             _dir: dir,
             _upstream: upstream,
-        }
+        })
+    }
+
+    /// Stops both processes and drops the schema.
+    async fn finish(self) {
+        let Pair { a, b, schema, .. } = self;
+        drop((a, b));
+        schema.drop().await;
     }
 
     async fn status(&self, addr: &str, path: &str, key: &str) -> u16 {
@@ -388,11 +415,11 @@ impl Pair {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_one_client_limit() {
-    let Some(url) = testing::redis_url("two_processes_share_one_client_limit").await else {
+    const N: u32 = 120;
+    let Some(pair) = Pair::start("two_processes_share_one_limit", N, |_| String::new()).await
+    else {
         return;
     };
-    const N: u32 = 120;
-    let pair = Pair::start(&url, N).await;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let addrs = [pair.a.addr.clone(), pair.b.addr.clone()];
@@ -441,14 +468,14 @@ async fn two_processes_share_one_client_limit() {
             "{text}"
         );
     }
+    pair.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_on_one_replica_reach_the_other_within_a_second() {
-    let Some(url) = testing::redis_url("changes_reach_the_other_replica").await else {
+    let Some(pair) = Pair::start("changes_reach_the_other", 6000, |_| String::new()).await else {
         return;
     };
-    let pair = Pair::start(&url, 6000).await;
     let (a, b) = (pair.a.addr.clone(), pair.b.addr.clone());
     assert_eq!(pair.status(&b, "/v1/services", "portal-key").await, 200);
 
@@ -505,4 +532,323 @@ async fn changes_on_one_replica_reach_the_other_within_a_second() {
             "{event} came over Redis:\n{text}"
         );
     }
+    pair.finish().await;
+}
+
+/// A portal's payment webhook, `/hooks/<replica>` (each replica may be given its own path), that
+/// notes which replica brought which event and counts answered deliveries per event id. A held
+/// hook answers nothing until released, so that whatever a replica is delivering stays in flight.
+struct PortalHook {
+    received: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    /// `(replica, event id)` of every delivery as it arrived, answered or not.
+    arrivals: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    base: String,
+    release: tokio::sync::watch::Sender<bool>,
+    _server: lienthong_mocks::RunningMock,
+}
+
+impl PortalHook {
+    async fn start(held: bool) -> PortalHook {
+        let received: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>> =
+            Arc::default();
+        let arrivals: Arc<std::sync::Mutex<Vec<(String, String)>>> = Arc::default();
+        let (release, released) = tokio::sync::watch::channel(!held);
+        let (counted, noted) = (received.clone(), arrivals.clone());
+        let router = axum::Router::new().route(
+            "/hooks/{replica}",
+            axum::routing::post(
+                move |axum::extract::Path(replica): axum::extract::Path<String>,
+                      headers: http::HeaderMap| {
+                    let (counted, noted) = (counted.clone(), noted.clone());
+                    let mut released = released.clone();
+                    async move {
+                        let id = headers
+                            .get("lienthong-event-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        noted.lock().unwrap().push((replica, id.clone()));
+                        let _ = released.wait_for(|r| *r).await;
+                        *counted.lock().unwrap().entry(id).or_default() += 1;
+                        http::StatusCode::NO_CONTENT
+                    }
+                },
+            ),
+        );
+        let server = lienthong_mocks::spawn(router, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        PortalHook {
+            received,
+            arrivals,
+            base: format!("{}/hooks", server.url()),
+            release,
+            _server: server,
+        }
+    }
+
+    /// Event ids `replica` has brought so far.
+    fn brought_by(&self, replica: &str) -> Vec<String> {
+        let arrivals = self.arrivals.lock().unwrap();
+        arrivals
+            .iter()
+            .filter(|(r, _)| r == replica)
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
+    fn counts(&self) -> std::collections::HashMap<String, usize> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// The payments service (VNPay IPNs) with the portal's webhook at `hook`, polled every 100 ms;
+/// writes its secrets into `dir`. A 3 s delivery timeout makes a claim last 11 s.
+fn payments_extra(dir: &std::path::Path, hook: &str) -> String {
+    std::fs::write(
+        dir.join("webhook.secret"),
+        "scaleout-webhook-secret-0123456789abcdef",
+    )
+    .unwrap();
+    common::vnpay_ipn::ipn_only_config(dir)
+        + &format!(
+            r#"
+[payments.webhook]
+url = "{hook}"
+secret = "file:{dir}/webhook.secret"
+timeout_ms = 3000
+poll_interval_ms = 100
+"#,
+            dir = dir.display()
+        )
+}
+
+/// The `RspCode` of one IPN, or `None` when the replica did not answer (it is dead).
+async fn send_ipn(http: &reqwest::Client, addr: &str, query: &str) -> Option<String> {
+    let resp = http
+        .get(format!("http://{addr}/v1/providers/vnpay/ipn?{query}"))
+        .send()
+        .await
+        .ok()?;
+    let v: serde_json::Value = resp.json().await.ok()?;
+    Some(v["RspCode"].as_str()?.to_owned())
+}
+
+/// Waits up to `limit` until the portal has every one of `events`; returns the counts.
+async fn wait_for_deliveries(
+    hook: &PortalHook,
+    events: &[String],
+    limit: Duration,
+) -> std::collections::HashMap<String, usize> {
+    let started = Instant::now();
+    loop {
+        let counts = hook.counts();
+        let missing = events.iter().filter(|e| !counts.contains_key(*e)).count();
+        if missing == 0 {
+            return counts;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{missing} of {} events never reached the portal",
+            events.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every outbox event (any state) in the shared store.
+async fn all_outbox_events(
+    store: &dyn lienthong::store::Store,
+) -> Vec<lienthong::store::OutboxEvent> {
+    let mut events = Vec::new();
+    for state in ["pending", "delivered", "failed"] {
+        events.extend(store.outbox_by_state(state, 10_000).await.unwrap());
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_ipns_split_across_replicas_change_the_ledger_once() {
+    let hook = PortalHook::start(false).await;
+    let Some(pair) = Pair::start("duplicate_ipns_two", 6000, |dir| {
+        payments_extra(dir, &format!("{}/a", hook.base))
+    })
+    .await
+    else {
+        return;
+    };
+    let store = lienthong::store::open(&pair.schema.url).await.unwrap();
+    let order = common::vnpay_ipn::seed_pending(store.as_ref(), "dup", 1).await;
+    let (id, txn_ref) = &order[0];
+    let query = common::vnpay_ipn::paid_ipn_query(txn_ref, "880001");
+
+    let mut ipns = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let (http, query) = (pair.http.clone(), query.clone());
+        let addr = [&pair.a.addr, &pair.b.addr][n % 2].clone();
+        ipns.spawn(async move { send_ipn(&http, &addr, &query).await.expect("an answer") });
+    }
+    let mut codes = Vec::new();
+    while let Some(code) = ipns.join_next().await {
+        codes.push(code.unwrap());
+    }
+    assert!(codes.iter().all(|c| c == "00" || c == "02"), "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| *c == "00").count(), 1, "{codes:?}");
+    assert_eq!(store.payment_changes(id).await.unwrap().len(), 1);
+    assert_eq!(
+        store.payment(id).await.unwrap().unwrap().status,
+        lienthong::store::PaymentStatus::Paid
+    );
+    let events = all_outbox_events(store.as_ref()).await;
+    assert_eq!(events.len(), 1, "one outbox event: {events:?}");
+    // Both replicas poll the outbox; the event is claimed, and so delivered, by one.
+    let ids = [events[0].id.clone()];
+    wait_for_deliveries(&hook, &ids, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hook.counts()[&ids[0]], 1, "delivered once");
+    pair.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_load_loses_no_payment_and_the_other_delivers_its_events() {
+    use std::sync::atomic::AtomicUsize;
+    const ORDERS: usize = 400;
+    const SENDERS: usize = 8;
+    // The portal holds every delivery until A is dead: each replica's worker claims a batch and
+    // waits, so A dies with claims in flight.
+    let hook = PortalHook::start(true).await;
+    let Some(mut pair) = Pair::start("replica_killed_mid_load", 6000, |dir| {
+        payments_extra(dir, &format!("{}/a", hook.base))
+    })
+    .await
+    else {
+        return;
+    };
+    // B gets its own webhook path, so that the portal tells which replica brought an event.
+    let b_config = pair.config.with_file_name("lienthong-b.toml");
+    let text = std::fs::read_to_string(&pair.config).unwrap();
+    std::fs::write(&b_config, text.replace("/hooks/a\"", "/hooks/b\"")).unwrap();
+    pair.b = common::process::spawn_gateway(&b_config);
+    let store = lienthong::store::open(&pair.schema.url).await.unwrap();
+    let orders = common::vnpay_ipn::seed_pending(store.as_ref(), "kill", ORDERS).await;
+    let queries: Vec<String> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, (_, txn_ref))| {
+            common::vnpay_ipn::paid_ipn_query(txn_ref, &format!("{}", 60_000_000 + i))
+        })
+        .collect();
+
+    // Half the senders stream to A, half to B; a sender whose replica dies goes on with the other,
+    // as a load balancer would, re-sending the IPN that got no answer.
+    let answered = Arc::new(AtomicUsize::new(0));
+    let mut senders = tokio::task::JoinSet::new();
+    for s in 0..SENDERS {
+        let (http, answered) = (pair.http.clone(), answered.clone());
+        let (mine, other) = if s % 2 == 0 {
+            (pair.a.addr.clone(), pair.b.addr.clone())
+        } else {
+            (pair.b.addr.clone(), pair.a.addr.clone())
+        };
+        let batch: Vec<(usize, String)> = (s..ORDERS)
+            .step_by(SENDERS)
+            .map(|i| (i, queries[i].clone()))
+            .collect();
+        senders.spawn(async move {
+            let mut codes = Vec::new();
+            let mut addr = mine;
+            for (i, query) in batch {
+                let code = match send_ipn(&http, &addr, &query).await {
+                    Some(code) => code,
+                    None => {
+                        addr = other.clone();
+                        send_ipn(&http, &addr, &query)
+                            .await
+                            .expect("the survivor answers")
+                    }
+                };
+                answered.fetch_add(1, Ordering::SeqCst);
+                codes.push((i, code));
+                // A steady stream rather than a burst, so that the kill lands mid-load.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            codes
+        });
+    }
+    // Killed once a quarter is answered and A is delivering (held by the portal).
+    let started = Instant::now();
+    while answered.load(Ordering::SeqCst) < ORDERS / 4 || hook.brought_by("a").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20) && answered.load(Ordering::SeqCst) < ORDERS,
+            "the load ended before A delivered anything"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    pair.a.child.kill().unwrap(); // SIGKILL
+    pair.a.child.wait().unwrap();
+    let stranded = hook.brought_by("a");
+    let killed_at = answered.load(Ordering::SeqCst);
+
+    let mut confirmed = Vec::new();
+    while let Some(codes) = senders.join_next().await {
+        for (i, code) in codes.unwrap() {
+            // 02: A settled it and died before answering; the retry on B finds it paid.
+            assert!(code == "00" || code == "02", "{i}: {code}");
+            if code == "00" {
+                confirmed.push(i);
+            }
+        }
+    }
+    eprintln!(
+        "A killed after {killed_at} answers; {} of {ORDERS} answered 00",
+        confirmed.len()
+    );
+    for &i in &confirmed {
+        let id = &orders[i].0;
+        assert_eq!(
+            store.payment(id).await.unwrap().unwrap().status,
+            lienthong::store::PaymentStatus::Paid,
+            "{id} was answered 00"
+        );
+        assert_eq!(store.payment_changes(id).await.unwrap().len(), 1, "{id}");
+    }
+    // Every order got an answer, so every one is paid, once, with one event.
+    for (id, _) in &orders {
+        assert_eq!(store.payment_changes(id).await.unwrap().len(), 1, "{id}");
+    }
+    let events: Vec<String> = all_outbox_events(store.as_ref())
+        .await
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(events.len(), ORDERS);
+
+    // Released, B delivers what it holds and everything unclaimed; what A had claimed (and was
+    // delivering when it died) stays pending, never recorded as attempted, until the claim lapses.
+    hook.release.send_replace(true);
+    eprintln!("A died delivering {} events", stranded.len());
+    // B delivers them once their claim lapses (11 s after A took them).
+    let counts = wait_for_deliveries(&hook, &events, Duration::from_secs(30)).await;
+    let started = Instant::now();
+    while store
+        .outbox_by_state("delivered", 10_000)
+        .await
+        .unwrap()
+        .len()
+        < ORDERS
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "every event is recorded delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let by_b = hook.brought_by("b");
+    assert!(
+        stranded
+            .iter()
+            .all(|e| by_b.contains(e) && counts.contains_key(e)),
+        "B delivered every event A was delivering when it died"
+    );
+    pair.finish().await;
 }

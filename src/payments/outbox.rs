@@ -13,7 +13,7 @@ use sha2::Sha256;
 
 use crate::config::{ConfigError, WebhookConfig};
 use crate::gateway::Gateway;
-use crate::store::{OutboxEvent, now_ms};
+use crate::store::{OutboxEvent, Store, now_ms};
 
 /// The portal's webhook, ready to call.
 pub struct Webhook {
@@ -27,6 +27,8 @@ pub struct Webhook {
     pub give_up_after_ms: i64,
     /// Outbox poll interval.
     pub poll_interval: Duration,
+    /// How long a replica's claim on an outbox event keeps the others off it (ms).
+    pub claim_lease_ms: i64,
 }
 
 impl Webhook {
@@ -59,6 +61,7 @@ impl Webhook {
             give_up_after_ms: i64::try_from(w.give_up_after_s.saturating_mul(1000))
                 .unwrap_or(i64::MAX),
             poll_interval: Duration::from_millis(w.poll_interval_ms),
+            claim_lease_ms: claim_lease_ms(Duration::from_millis(w.timeout_ms)),
         })
     }
 }
@@ -140,50 +143,91 @@ async fn deliver(webhook: &Webhook, ev: &OutboxEvent) -> Result<(), String> {
     }
 }
 
-/// Delivers every due event once. Returns how many were delivered.
+/// Events claimed at a time. They are delivered concurrently, so a claim lasts about one delivery
+/// timeout whatever the batch.
+pub const CLAIM_BATCH: u32 = 32;
+
+/// How long a claim keeps other replicas off an event: one delivery (at most the webhook timeout)
+/// and the store write after it, twice over, plus 5 s. A replica that dies mid-delivery leaves its
+/// claimed events to the others after this; one merely slow past it may deliver an event twice,
+/// which the portal dedupes on the event id.
+pub fn claim_lease_ms(timeout: Duration) -> i64 {
+    i64::try_from(timeout.as_millis())
+        .unwrap_or(i64::MAX / 4)
+        .min(i64::MAX / 4)
+        .saturating_mul(2)
+        .saturating_add(5_000)
+}
+
+/// Delivers one claimed event and records the outcome. Returns whether it was delivered.
+async fn deliver_claimed(store: &dyn Store, webhook: &Webhook, ev: OutboxEvent) -> bool {
+    let result = deliver(webhook, &ev).await;
+    let now = now_ms();
+    let stored = match &result {
+        Ok(()) => store.outbox_delivered(&ev.id, now).await,
+        Err(reason) => {
+            let give_up = now - ev.created_at_ms >= webhook.give_up_after_ms;
+            let next = (!give_up).then(|| now + backoff_ms(ev.attempts + 1));
+            if give_up {
+                tracing::error!(event_id = %ev.id, event = %ev.event_type, attempts = ev.attempts + 1, reason, "portal notification given up; replay it through the admin API");
+            } else {
+                tracing::warn!(event_id = %ev.id, event = %ev.event_type, attempts = ev.attempts + 1, reason, "portal notification failed; retrying");
+            }
+            store.outbox_attempt_failed(&ev.id, reason, next).await
+        }
+    };
+    if let Err(e) = stored {
+        tracing::error!(error = %e, "outbox write failed");
+    }
+    result.is_ok()
+}
+
+/// Claims every due event of each configured kind (in batches, so that several replicas share the
+/// work and none delivers an event another is delivering) and attempts each once at its kind's
+/// webhook. Returns how many were delivered.
 pub async fn deliver_due(gw: &Gateway) -> usize {
     let mut delivered = 0;
     for (prefix, owner) in channels(gw) {
-        if let Some(webhook) = owner.webhook() {
-            delivered += deliver_due_to(gw, prefix, webhook).await;
-        }
+        delivered += deliver_due_to(gw, prefix, owner).await;
     }
     delivered
 }
 
-async fn deliver_due_to(gw: &Gateway, prefix: &str, webhook: &Webhook) -> usize {
-    let due = match gw.store.outbox_due_of_type(prefix, now_ms(), 100).await {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!(error = %e, "outbox read failed");
-            return 0;
-        }
-    };
+async fn deliver_due_to(gw: &Gateway, prefix: &str, owner: Arc<dyn AsRefWebhook>) -> usize {
     let mut delivered = 0;
-    for ev in due {
-        let result = deliver(webhook, &ev).await;
-        let now = now_ms();
-        let stored = match &result {
-            Ok(()) => {
-                delivered += 1;
-                gw.store.outbox_delivered(&ev.id, now).await
-            }
-            Err(reason) => {
-                let give_up = now - ev.created_at_ms >= webhook.give_up_after_ms;
-                let next = (!give_up).then(|| now + backoff_ms(ev.attempts + 1));
-                if give_up {
-                    tracing::error!(event_id = %ev.id, event = %ev.event_type, attempts = ev.attempts + 1, reason, "portal notification given up; replay it through the admin API");
-                } else {
-                    tracing::warn!(event_id = %ev.id, event = %ev.event_type, attempts = ev.attempts + 1, reason, "portal notification failed; retrying");
-                }
-                gw.store.outbox_attempt_failed(&ev.id, reason, next).await
+    loop {
+        let Some(webhook) = owner.webhook() else {
+            return delivered;
+        };
+        let claimed = match gw
+            .store
+            .outbox_claim_of_type(prefix, now_ms(), webhook.claim_lease_ms, CLAIM_BATCH)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox claim failed");
+                return delivered;
             }
         };
-        if let Err(e) = stored {
-            tracing::error!(error = %e, "outbox write failed");
+        let full = claimed.len() == CLAIM_BATCH as usize;
+        let mut deliveries = tokio::task::JoinSet::new();
+        for ev in claimed {
+            let (owner, store) = (owner.clone(), gw.store.clone());
+            deliveries.spawn(async move {
+                match owner.webhook() {
+                    Some(webhook) => deliver_claimed(store.as_ref(), webhook, ev).await,
+                    None => false,
+                }
+            });
+        }
+        while let Some(done) = deliveries.join_next().await {
+            delivered += usize::from(done.unwrap_or(false));
+        }
+        if !full {
+            return delivered;
         }
     }
-    delivered
 }
 
 /// Polls the outbox for as long as the process lives (at the shortest configured interval).

@@ -100,6 +100,7 @@ conformance!(
     idempotency_keys_replay_refuse_and_expire,
     one_idempotency_key_is_claimed_once_across_instances,
     outbox_retries_give_up_and_replay,
+    outbox_claims_are_exclusive_and_leased,
 );
 
 fn action(kind: &str) -> AdminAction<'_> {
@@ -545,6 +546,62 @@ async fn outbox_retries_give_up_and_replay(backend: &Backend) {
     assert_eq!(s.outbox_by_state("delivered", 10).await.unwrap().len(), 1);
 }
 
+async fn outbox_claims_are_exclusive_and_leased(backend: &Backend) {
+    const EVENTS: usize = 40;
+    let (a, b) = tokio::join!(backend.open(), backend.open());
+    for n in 0..EVENTS {
+        let id = format!("p{n}");
+        insert(a.as_ref(), &id, &format!("R{n}")).await;
+        a.settle(&settle(&id, PaymentStatus::Expired, None))
+            .await
+            .unwrap();
+    }
+    // Two replicas claiming small batches at once, as their outbox workers do: each event goes to
+    // exactly one of them.
+    let mut claims = tokio::task::JoinSet::new();
+    for store in [a.clone(), b.clone(), a.clone(), b.clone()] {
+        claims.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.outbox_claim(10, 1_000, 3).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|e| e.id));
+            }
+        });
+    }
+    let mut claimed = Vec::new();
+    while let Some(mine) = claims.join_next().await {
+        claimed.extend(mine.unwrap());
+    }
+    let total = claimed.len();
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(total, EVENTS, "no event claimed twice");
+    assert_eq!(claimed.len(), EVENTS, "every event claimed");
+    // While the lease runs nobody else gets them, even though none was delivered.
+    assert!(b.outbox_claim(1_009, 1_000, 100).await.unwrap().is_empty());
+    // The claimants died: when the lease ends the events are due again, for the other replica.
+    a.outbox_delivered(&claimed[0], 500).await.unwrap();
+    let again = b.outbox_claim(1_010, 1_000, 100).await.unwrap();
+    assert_eq!(again.len(), EVENTS - 1, "all but the delivered one");
+    assert!(
+        again
+            .iter()
+            .all(|e| e.state == "pending" && e.id != claimed[0])
+    );
+    // A failed attempt's backoff replaces the lease.
+    b.outbox_attempt_failed(&again[0].id, "503", Some(1_500))
+        .await
+        .unwrap();
+    let retried = a.outbox_claim(1_500, 1_000, 100).await.unwrap();
+    assert_eq!(
+        retried.iter().map(|e| &e.id).collect::<Vec<_>>(),
+        [&again[0].id]
+    );
+}
+
 /// PostgreSQL only: the pool replaces connections the server ended (a restart, a failover),
 /// and every connection carries the configured statement timeout.
 #[tokio::test]
@@ -828,6 +885,35 @@ mod shipment_conformance {
         );
         assert_eq!(b.shipment_history("s1").await.unwrap().len(), 2);
         assert_eq!(b.outbox_due(i64::MAX, 1000).await.unwrap().len(), 1);
+
+        // Claims by kind: a payment worker leaves the shipment event alone; the shipment
+        // worker's claim keeps the other replica off it for the lease.
+        assert!(
+            a.outbox_claim_of_type("payment.", 50, 1_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let claimed = a
+            .outbox_claim_of_type("shipment.", 50, 1_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].shipment_id.as_deref(), Some("s1"));
+        assert!(
+            b.outbox_claim_of_type("shipment.", 60, 1_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            b.outbox_claim_of_type("shipment.", 1_050, 1_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "due again once the lease ends"
+        );
     }
 
     async fn history_is_kept_in_order_and_closed_shipments_are_not_polled(backend: &Backend) {

@@ -172,6 +172,25 @@ pub trait Store: Send + Sync {
     async fn evidence_for(&self, payment_id: &str) -> Result<Vec<Evidence>, StoreError>;
     /// Outbox events due for delivery at `now_ms`, oldest first.
     async fn outbox_due(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
+    /// Claims up to `limit` events due at `now_ms` for one delivery attempt: they are not due
+    /// again (for this or another replica) until `now_ms + lease_ms`, so a claimant that dies
+    /// mid-delivery leaves them to be retried by another once the lease ends. Oldest first.
+    async fn outbox_claim(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
+    /// [`outbox_claim`](Self::outbox_claim) for events whose type starts with `type_prefix`
+    /// (`payment.`, `shipment.`): each kind goes to its own webhook, and a kind without one is
+    /// left alone.
+    async fn outbox_claim_of_type(
+        &self,
+        type_prefix: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError>;
     /// Marks an event delivered.
     async fn outbox_delivered(&self, id: &str, at_ms: i64) -> Result<(), StoreError>;
     /// Records a failed attempt: retry at `next_attempt_at_ms`, or give up (`failed`) when `None`.

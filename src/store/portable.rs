@@ -341,6 +341,26 @@ macro_rules! portable_store {
                 self.outbox_due_inner(now_ms, limit).await
             }
 
+            async fn outbox_claim(
+                &self,
+                now_ms: i64,
+                lease_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::OutboxEvent>, $crate::store::StoreError> {
+                self.outbox_claim_inner(now_ms, lease_ms, limit).await
+            }
+
+            async fn outbox_claim_of_type(
+                &self,
+                type_prefix: &str,
+                now_ms: i64,
+                lease_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::OutboxEvent>, $crate::store::StoreError> {
+                self.outbox_claim_of_type_inner(type_prefix, now_ms, lease_ms, limit)
+                    .await
+            }
+
             async fn outbox_delivered(
                 &self,
                 id: &str,

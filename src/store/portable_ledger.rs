@@ -506,25 +506,53 @@ macro_rules! portable_ledger {
                 now: i64,
                 limit: u32,
             ) -> Result<Vec<OutboxEvent>, StoreError> {
-                // LIKE with an escaped prefix: portable, unlike substr's integer argument types.
                 let sql = format!(
                     "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $1 AND event_type LIKE $2 ESCAPE '\\' ORDER BY next_attempt_at_ms, id LIMIT $3"
                 );
-                let mut pattern = String::with_capacity(type_prefix.len() + 1);
-                for c in type_prefix.chars() {
-                    if matches!(c, '\\' | '%' | '_') {
-                        pattern.push('\\');
-                    }
-                    pattern.push(c);
-                }
-                pattern.push('%');
                 let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
                     .bind(now)
-                    .bind(pattern)
+                    .bind(type_pattern(type_prefix))
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?;
                 Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+            }
+
+            pub(super) async fn outbox_claim_inner(
+                &self,
+                now: i64,
+                lease_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<OutboxEvent>, StoreError> {
+                self.outbox_claim_of_type_inner("", now, lease_ms, limit).await
+            }
+
+            /// [`outbox_claim_inner`](Self::outbox_claim_inner) for events whose type starts with
+            /// `type_prefix` (each kind has its own webhook).
+            pub(super) async fn outbox_claim_of_type_inner(
+                &self,
+                type_prefix: &str,
+                now: i64,
+                lease_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<OutboxEvent>, StoreError> {
+                // Claiming is moving the next attempt past the lease, in one statement: another
+                // replica's concurrent claim re-checks the outer condition on the updated row
+                // (PostgreSQL's READ COMMITTED re-evaluation; SQLite writes one at a time) and
+                // skips it. A claimant that dies leaves the event due again when the lease ends.
+                let sql = format!(
+                    "UPDATE outbox SET next_attempt_at_ms = $1 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $2 AND event_type LIKE $4 ESCAPE '\\' ORDER BY next_attempt_at_ms, id LIMIT $3) AND state = 'pending' AND next_attempt_at_ms <= $2 RETURNING {OUTBOX_COLUMNS}"
+                );
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(now.saturating_add(lease_ms))
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .bind(type_pattern(type_prefix))
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut claimed = rows.iter().map(outbox_row).collect::<Result<Vec<_>, _>>()?;
+                claimed.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+                Ok(claimed)
             }
 
             pub(super) async fn outbox_delivered_inner(&self, id: &str, at: i64) -> Result<(), StoreError> {
@@ -581,6 +609,20 @@ macro_rules! portable_ledger {
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
+        }
+
+        /// The LIKE pattern (escape `\`) of event types starting with `prefix`: portable, unlike
+        /// substr's integer argument types.
+        fn type_pattern(prefix: &str) -> String {
+            let mut pattern = String::with_capacity(prefix.len() + 1);
+            for c in prefix.chars() {
+                if matches!(c, '\\' | '%' | '_') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern.push('%');
+            pattern
         }
 
         /// A value bound to a `payments_where` condition.

@@ -4,6 +4,7 @@
 pub mod pki;
 pub mod portal;
 pub mod process;
+pub mod vnpay_ipn;
 
 use std::path::PathBuf;
 use std::sync::Arc;
