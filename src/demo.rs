@@ -123,80 +123,37 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
     services.insert(
         "notary".to_owned(),
         ServiceConfig {
-            kind: ServiceKind::Notary,
-            description:
-                "Hồ sơ công chứng, chứng thực (mock): /v1/notary/documents/lookup, /verify".into(),
-            base_url: format!("http://{}/notary", upstreams.notary),
-            timeout_ms: 10_000,
-            connect_timeout_ms: 2_000,
             personal_data: true,
-            ca_bundle: None,
-            client_cert: None,
-            client_key: None,
-            retry: None,
-            outbound: None,
-            rate_limit_fail: None,
-            population: None,
-            breaker: Default::default(),
-            enterprise: None,
             notary: Some(crate::config::NotaryUpstream {
                 username: "lienthong".into(),
                 password: SecretRef::inline(b"demo-notary-secret".to_vec()),
             }),
-            cache: None,
-            lookup_cache: None,
-            routes: vec![],
-            vnpost: None,
+            ..demo_service(
+                ServiceKind::Notary,
+                "Hồ sơ công chứng, chứng thực (mock): /v1/notary/documents/lookup, /verify",
+                format!("http://{}/notary", upstreams.notary),
+            )
         },
     );
     services.insert(
         "enterprise".to_owned(),
         ServiceConfig {
-            kind: ServiceKind::Enterprise,
-            description:
-                "Cơ sở dữ liệu quốc gia về đăng ký doanh nghiệp (mock): /v1/enterprises/{code}"
-                    .into(),
-            base_url: format!("http://{}", upstreams.enterprise),
-            timeout_ms: 10_000,
-            connect_timeout_ms: 2_000,
-            personal_data: false,
-            ca_bundle: None,
-            client_cert: None,
-            client_key: None,
-            retry: None,
-            outbound: None,
-            rate_limit_fail: None,
-            population: None,
-            breaker: Default::default(),
             enterprise: Some(crate::config::EnterpriseUpstream {
                 token_url: None,
                 client_id: "demo-ngsp-key".into(),
                 client_secret: SecretRef::inline(b"demo-ngsp-secret".to_vec()),
             }),
-            notary: None,
-            cache: None,
-            lookup_cache: None,
-            routes: vec![],
-            vnpost: None,
+            ..demo_service(
+                ServiceKind::Enterprise,
+                "Cơ sở dữ liệu quốc gia về đăng ký doanh nghiệp (mock): /v1/enterprises/{code}",
+                format!("http://{}", upstreams.enterprise),
+            )
         },
     );
     services.insert(
         "population".to_owned(),
         ServiceConfig {
-            kind: ServiceKind::Population,
-            description:
-                "Cơ sở dữ liệu quốc gia về dân cư (mock): /v1/citizens/verify, /v1/citizens/lookup"
-                    .into(),
-            base_url: format!("http://{}/dancuquocgia", upstreams.population),
-            timeout_ms: 10_000,
-            connect_timeout_ms: 2_000,
             personal_data: true,
-            ca_bundle: None,
-            client_cert: None,
-            client_key: None,
-            retry: None,
-            outbound: None,
-            rate_limit_fail: None,
             population: Some(crate::config::PopulationUpstream {
                 username: "lienthong".into(),
                 secret: SecretRef::inline(b"demo-c06-secret".to_vec()),
@@ -205,123 +162,51 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
                 unit_code: "46001".into(),
                 account: "lienthong.demo".into(),
             }),
-            breaker: Default::default(),
-            enterprise: None,
-            notary: None,
-            cache: None,
-            lookup_cache: None,
-            routes: vec![],
-            vnpost: None,
+            ..demo_service(
+                ServiceKind::Population,
+                "Cơ sở dữ liệu quốc gia về dân cư (mock): /v1/citizens/verify, /v1/citizens/lookup",
+                format!("http://{}/dancuquocgia", upstreams.population),
+            )
         },
     );
     services.insert(
         "catalogue".to_owned(),
         ServiceConfig {
-            kind: ServiceKind::Passthrough,
-            description: "Danh mục thủ tục hành chính (mock of the provincial integration platform's catalogue)".into(),
-            base_url: format!("http://{catalogue}"),
-            timeout_ms: 10_000,
-            connect_timeout_ms: 2_000,
-            personal_data: false,
-            ca_bundle: None,
-            client_cert: None,
-            client_key: None,
-            retry: None,
-            outbound: None,
-            rate_limit_fail: None,
-            population: None,
-            breaker: Default::default(),
-            enterprise: None,
-            notary: None,
-            cache: None,
-            lookup_cache: None,
             routes: vec![route("list_procedures", "GET", "/procedures"), route("get_procedure", "GET", "/procedures/{code}")],
-            vnpost: None,
+            ..demo_service(ServiceKind::Passthrough, "Danh mục thủ tục hành chính (mock of the provincial integration platform's catalogue)", format!("http://{catalogue}"))
         },
     );
     services.insert(
         "dossiers".to_owned(),
         ServiceConfig {
-            kind: ServiceKind::Passthrough,
-            description:
-                "Hồ sơ một cửa (mock; carries personal data: X-User-Id and X-Dossier-Id required)"
-                    .into(),
-            base_url: format!("http://{catalogue}"),
-            timeout_ms: 10_000,
-            connect_timeout_ms: 2_000,
             personal_data: true,
-            ca_bundle: None,
-            client_cert: None,
-            client_key: None,
-            retry: None,
-            outbound: None,
-            rate_limit_fail: None,
-            population: None,
-            breaker: Default::default(),
-            enterprise: None,
-            notary: None,
-            cache: None,
-            lookup_cache: None,
             routes: vec![route("get_dossier", "GET", "/dossiers/{id}")],
-            vnpost: None,
+            ..demo_service(
+                ServiceKind::Passthrough,
+                "Hồ sơ một cửa (mock; carries personal data: X-User-Id and X-Dossier-Id required)",
+                format!("http://{catalogue}"),
+            )
         },
     );
     services.insert(
         "payments".to_owned(),
         ServiceConfig {
-            kind: ServiceKind::Payments,
-            description:
-                "Thanh toán phí, lệ phí (VNPay và nền tảng thanh toán quốc gia, mock): /v1/payments"
-                    .into(),
-            base_url: format!("http://127.0.0.1:{port}"),
-            timeout_ms: 10_000,
-            connect_timeout_ms: 2_000,
-            personal_data: false,
-            ca_bundle: None,
-            client_cert: None,
-            client_key: None,
-            retry: None,
-            outbound: None,
-            population: None,
-            breaker: Default::default(),
-            enterprise: None,
-            notary: None,
-            cache: None,
-            lookup_cache: None,
-            rate_limit_fail: None,
-            routes: vec![],
-            vnpost: None,
+            ..demo_service(ServiceKind::Payments, "Thanh toán phí, lệ phí (VNPay và nền tảng thanh toán quốc gia, mock): /v1/payments", format!("http://127.0.0.1:{port}"))
         },
     );
     services.insert(
         "postal".to_owned(),
         ServiceConfig {
-            kind: ServiceKind::Shipments,
-            description:
-                "Gửi kết quả, nhận hồ sơ qua bưu chính công ích (VNPost, mock): /v1/shipments"
-                    .into(),
-            base_url: format!("http://{}", upstreams.vnpost),
-            timeout_ms: 10_000,
-            connect_timeout_ms: 2_000,
-            personal_data: false,
-            ca_bundle: None,
-            client_cert: None,
-            client_key: None,
-            retry: None,
-            outbound: None,
-            population: None,
-            breaker: Default::default(),
-            enterprise: None,
-            notary: None,
-            cache: None,
-            lookup_cache: None,
-            rate_limit_fail: None,
-            routes: vec![],
             vnpost: Some(crate::config::VnpostUpstream {
                 username: VNPOST_USERNAME.into(),
                 password: SecretRef::inline(VNPOST_PASSWORD.as_bytes().to_vec()),
                 customer_code: None,
             }),
+            ..demo_service(
+                ServiceKind::Shipments,
+                "Gửi kết quả, nhận hồ sơ qua bưu chính công ích (VNPost, mock): /v1/shipments",
+                format!("http://{}", upstreams.vnpost),
+            )
         },
     );
     let allow_all = |svc: &str| AllowRule {
@@ -426,6 +311,32 @@ Try:
   curl -s http://{addr}/metrics
 "#
     )
+}
+
+/// A demo service with the defaults the demo does not change; callers set the rest.
+fn demo_service(kind: ServiceKind, description: &str, base_url: String) -> ServiceConfig {
+    ServiceConfig {
+        kind,
+        description: description.into(),
+        base_url,
+        timeout_ms: 10_000,
+        connect_timeout_ms: 2_000,
+        personal_data: false,
+        ca_bundle: None,
+        client_cert: None,
+        client_key: None,
+        retry: None,
+        outbound: None,
+        population: None,
+        breaker: Default::default(),
+        enterprise: None,
+        notary: None,
+        cache: None,
+        lookup_cache: None,
+        rate_limit_fail: None,
+        routes: vec![],
+        vnpost: None,
+    }
 }
 
 #[cfg(test)]
