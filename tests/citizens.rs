@@ -35,12 +35,7 @@ async fn setup_on(service_keys: &str, store_url: Option<&str>) -> Setup {
     )
     .await
     .unwrap();
-    let upstream = lienthong_mocks::spawn(
-        lienthong_mocks::catalogue::router(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token.key"), common::TOKEN_KEY).unwrap();
     std::fs::write(dir.path().join("c06.secret"), "demo-c06-secret").unwrap();

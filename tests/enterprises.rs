@@ -26,12 +26,7 @@ async fn setup_with(cache: &str, registry: lienthong_mocks::enterprise::Settings
         lienthong_mocks::enterprise::start(&registry, data, 42, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-    let upstream = lienthong_mocks::spawn(
-        lienthong_mocks::catalogue::router(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token.key"), common::TOKEN_KEY).unwrap();
     std::fs::write(dir.path().join("ngsp.secret"), "demo-ngsp-secret").unwrap();

@@ -57,12 +57,7 @@ async fn client_certificates_identify_clients() {
     let rogue = leaf(&Issuer::new(rogue_params, rogue_key), &[], "portal-cert");
     drop(rogue_pki);
 
-    let upstream = lienthong_mocks::spawn(
-        lienthong_mocks::catalogue::router(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::write(p.join("token.key"), common::TOKEN_KEY).unwrap();

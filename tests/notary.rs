@@ -22,12 +22,7 @@ async fn documents_are_looked_up_verified_and_audited() {
     )
     .await
     .unwrap();
-    let upstream = lienthong_mocks::spawn(
-        lienthong_mocks::catalogue::router(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token.key"), common::TOKEN_KEY).unwrap();
     std::fs::write(dir.path().join("notary.password"), "demo-notary-secret").unwrap();

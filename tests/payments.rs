@@ -95,9 +95,7 @@ async fn start(opts: Options) -> Env {
     .await
     .unwrap();
     let (portal, hook) = common::portal::start("/hooks/payments").await;
-    let upstream = lienthong_mocks::spawn(lienthong_mocks::catalogue::router(), any_port())
-        .await
-        .unwrap();
+    let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("token.key"), common::TOKEN_KEY).unwrap();

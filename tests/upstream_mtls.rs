@@ -105,12 +105,7 @@ async fn the_client_certificate_gets_the_gateway_through_a_front_that_requires_o
     )
     .await
     .unwrap();
-    let catalogue = lienthong_mocks::spawn(
-        lienthong_mocks::catalogue::router(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let catalogue = common::catalogue_mock().await;
     let (registry_front, registry_seen) = tls_front(&server, &pki.ca_pem, registry.mock.addr).await;
     let (catalogue_front, catalogue_seen) = tls_front(&server, &pki.ca_pem, catalogue.addr).await;
 
