@@ -10,6 +10,14 @@
 #              over well-known citizens          POST http://127.0.0.1:18083/v1/citizens/verify
 #   enterprise wrk -> lienthong, answered from its cache (filled before the runs): the cache-hit path
 #                                                 GET http://127.0.0.1:18083/v1/enterprises/0314409058
+# and, also only with -T, the floor of lienthong's HTTP stack:
+#   bare       wrk -> examples/bare_proxy.rs (hyper's HTTP/1 server, hyper-util's pooled client,
+#              tokio; nothing else) -> upstream     http://127.0.0.1:18084/
+#              Built with `cargo build --release --example bare_proxy` unless -X names a binary;
+#              it runs with the -w worker threads and the proxy's pinning, like lienthong.
+#   bareserve  wrk -> the same program answering the upstream's fixed body itself (no upstream):
+#              the floor of an answer without an upstream, e.g. a cache hit
+#                                                   http://127.0.0.1:18085/
 # The registry mocks run as their own process (`lienthong mocks --config bench/mocks-registry.toml
 # --seed 42`: population on 18101, enterprise registry on 18102), placed like the upstream nginx;
 # their CPU is the "upstream" CPU of the verify and enterprise runs. With verify, lienthong uses a
@@ -34,7 +42,7 @@
 #   -P MODE      CPU pinning: none | split           (default none)
 #                split: wrk + upstream nginx (and the mocks) on CPU 0, the proxy under test (nginx
 #                or lienthong, every thread of it) on CPU 1. Needs 2+ CPUs.
-#   -T LIST      targets, comma-separated subset of direct,nginx,lienthong,verify,enterprise, taking
+#   -T LIST      targets, comma-separated subset of direct,nginx,lienthong,verify,enterprise,bare,bareserve, taking
 #                turns in the order given (default direct,nginx,lienthong); the registry run:
 #                -T nginx,lienthong,verify,enterprise
 #   -V VARIANT   lienthong config variant, for diagnostics only:
@@ -56,6 +64,8 @@
 #                default target/release/lienthong, as is)
 #   -B FILE      lienthong binary to run instead (implies -n), e.g. a copy kept aside so that
 #                later builds of the working tree do not change it mid-study; it also runs the mocks
+#   -X FILE      bare_proxy binary for the bare target (default: built, or with -n taken from
+#                $CARGO_TARGET_DIR/release/examples/bare_proxy)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,11 +86,15 @@ BUILD=1
 QUIET_WAIT=0
 PERF=0
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/lienthong"
+BARE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/bare_proxy"
+BARE_SET=""
 
 API_KEY="bench-key-0123456789"
 UP_PORT=18081
 NGX_PORT=18082
 LT_PORT=18083
+BARE_PORT=18084
+BARESERVE_PORT=18085
 # The registry targets: mocks config and ports (as in bench/mocks-registry.toml and the services
 # of bench/lienthong-bench.toml), the wrk script of verify, the enterprise looked up.
 MOCKS_CONFIG="$BENCH/mocks-registry.toml"
@@ -137,6 +151,16 @@ summarize() { # results.tsv
             ok = (R["lienthong"] >= R["nginx"]) && (("direct" in R) ? (P["lienthong"] - P["direct"] <= 1.0) : 1)
             printf "target (lienthong >= 1.0x nginx rps, p99 added <= 1 ms): %s\n", ok ? "MET" : "NOT MET"
         }
+        if (("bare" in R) && ("nginx" in R) && R["nginx"] > 0) {
+            printf "bare hyper proxy/nginx rps: %.3fx (the most this HTTP stack reaches here)", R["bare"] / R["nginx"]
+            if ("lienthong" in R) printf "; lienthong/bare: %.3fx", R["lienthong"] / R["bare"]
+            printf "\n"
+        }
+        if (("bareserve" in R) && ("nginx" in R) && R["nginx"] > 0) {
+            printf "bare hyper server/nginx pass-through rps: %.3fx (the most an answer without upstream reaches here)", R["bareserve"] / R["nginx"]
+            if ("enterprise" in R) printf "; enterprise/bareserve: %.3fx", R["enterprise"] / R["bareserve"]
+            printf "\n"
+        }
         if (("verify" in R) && ("lienthong" in R) && R["lienthong"] > 0) {
             v = R["verify"] / R["lienthong"]
             printf "verify/lienthong rps: %.3fx (target >= 0.7: %s)\n", v, v >= 0.7 ? "MET" : "NOT MET"
@@ -152,7 +176,7 @@ summarize() { # results.tsv
     }' "$1"
 }
 
-while getopts "c:d:W:t:w:r:P:T:V:C:o:B:Q:Fs:nh" opt; do
+while getopts "c:d:W:t:w:r:P:T:V:C:o:B:X:Q:Fs:nh" opt; do
     case "$opt" in
         c) CONNS=$OPTARG ;;
         d) DURATION=$OPTARG ;;
@@ -170,6 +194,7 @@ while getopts "c:d:W:t:w:r:P:T:V:C:o:B:Q:Fs:nh" opt; do
         F) PERF=1 ;;
         s) summarize "$OPTARG"; exit 0 ;;
         B) BIN=$(realpath "$OPTARG"); BUILD=0 ;;
+        X) BARE_BIN=$(realpath "$OPTARG"); BARE_SET=1 ;;
         h) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option (see -h)" ;;
     esac
@@ -182,7 +207,7 @@ case "$PIN" in none|split) ;; *) die "-P must be none or split" ;; esac
 if [ "$PIN" = split ] && [ "$(nproc)" -lt 2 ]; then die "-P split needs 2 CPUs"; fi
 IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
 for t in "${TARGET_LIST[@]}"; do
-    case "$t" in direct|nginx|lienthong|verify|enterprise) ;; *) die "unknown target $t" ;; esac
+    case "$t" in direct|nginx|lienthong|verify|enterprise|bare|bareserve) ;; *) die "unknown target $t" ;; esac
 done
 want() { [[ ",$TARGETS," == *",$1,"* ]]; }
 # lienthong serves the lienthong, verify and enterprise targets; the mocks serve the last two.
@@ -258,7 +283,7 @@ http_status() { # url [curl args...]
     curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$url" || true
 }
 
-for p in $UP_PORT $NGX_PORT $LT_PORT $(want_registry && echo $POP_PORT $ENT_PORT); do
+for p in $UP_PORT $NGX_PORT $LT_PORT $(want bare && echo $BARE_PORT) $(want bareserve && echo $BARESERVE_PORT) $(want_registry && echo $POP_PORT $ENT_PORT); do
     port_open "$p" && die "127.0.0.1:$p is already in use; stop whatever listens there"
 done
 
@@ -292,6 +317,15 @@ if want_gateway; then
         log "lienthong store: sqlite://$TMP/bench.db (durable audit of verify)"
     fi
     "$BIN" check-config "$LT_CONFIG" >/dev/null || die "lienthong check-config failed"
+fi
+
+want_bare() { want bare || want bareserve; }
+if want_bare; then
+    if [ "$BUILD" = 1 ] && [ -z "$BARE_SET" ]; then
+        log "cargo build --release --example bare_proxy"
+        (cd "$ROOT" && timeout 3600 cargo build --release --example bare_proxy) || die "cargo build --example bare_proxy failed"
+    fi
+    [ -x "$BARE_BIN" ] || die "$BARE_BIN missing (build it with cargo build --release --example bare_proxy, or pass -X)"
 fi
 
 # ---- start the servers --------------------------------------------------------------------------
@@ -337,6 +371,23 @@ if want_gateway; then
     [ "$s" = 401 ] || die "lienthong answers $s without a key (expected 401: is auth on?)"
     log "lienthong: 200 with the bench key, 401 without (auth is on)"
 fi
+if want bare; then
+    "${PIN_PROXY[@]}" "$BARE_BIN" "127.0.0.1:$BARE_PORT" "http://127.0.0.1:$UP_PORT" "$WORKERS" \
+        >"$TMP/bare.log" 2>&1 &
+    PIDS+=($!)
+    ROLE_PID[bare]=$!
+    wait_port $BARE_PORT "$!" bare_proxy
+    [ "$(http_status "http://127.0.0.1:$BARE_PORT/")" = 200 ] || die "bare_proxy does not answer 200"
+    log "bare_proxy (pid $!) on 127.0.0.1:$BARE_PORT, $WORKERS worker threads ${PIN_PROXY[*]:+[${PIN_PROXY[*]}]}"
+fi
+if want bareserve; then
+    "${PIN_PROXY[@]}" "$BARE_BIN" "127.0.0.1:$BARESERVE_PORT" - "$WORKERS" >"$TMP/bareserve.log" 2>&1 &
+    PIDS+=($!)
+    ROLE_PID[bareserve]=$!
+    wait_port $BARESERVE_PORT "$!" "bare_proxy (server)"
+    [ "$(http_status "http://127.0.0.1:$BARESERVE_PORT/")" = 200 ] || die "bare_proxy (server) does not answer 200"
+    log "bare_proxy as a bare server (pid $!) on 127.0.0.1:$BARESERVE_PORT, $WORKERS worker threads ${PIN_PROXY[*]:+[${PIN_PROXY[*]}]}"
+fi
 VERIFY_URL="http://127.0.0.1:$LT_PORT/v1/citizens/verify"
 ENTERPRISE_URL="http://127.0.0.1:$LT_PORT/v1/enterprises/$ENTERPRISE_CODE"
 if want verify; then
@@ -372,6 +423,8 @@ url_of() {
     case "$1" in
         direct) echo "http://127.0.0.1:$UP_PORT/" ;;
         nginx) echo "http://127.0.0.1:$NGX_PORT/" ;;
+        bare) echo "http://127.0.0.1:$BARE_PORT/" ;;
+        bareserve) echo "http://127.0.0.1:$BARESERVE_PORT/" ;;
         lienthong) echo "$LT_URL" ;;
         verify) echo "$VERIFY_URL" ;;
         enterprise) echo "$ENTERPRISE_URL" ;;
@@ -501,6 +554,8 @@ measure() { # round target; appends one line to $RESULTS (or to $REJECTED when r
     case "$target" in
         direct) proxy_pid=${ROLE_PID[upstream]} ;;
         nginx) proxy_pid=${ROLE_PID[proxy]} ;;
+        bare) proxy_pid=${ROLE_PID[bare]} ;;
+        bareserve) proxy_pid=${ROLE_PID[bareserve]} ;;
         lienthong) proxy_pid=${ROLE_PID[lienthong]} ;;
         verify|enterprise) proxy_pid=${ROLE_PID[lienthong]}; up_pid=${ROLE_PID[mocks]} ;;
     esac

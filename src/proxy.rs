@@ -352,7 +352,7 @@ async fn forward_to(
     let peer = req
         .extensions()
         .get::<ConnInfo>()
-        .map(|c| (c.peer.ip(), c.tls));
+        .map(|c| (c.peer_ip.clone(), c.tls));
     let (mut parts, body) = req.into_parts();
 
     let mut path_and_query = String::with_capacity(service.base_path.len() + path.len() + 64);
@@ -390,11 +390,17 @@ async fn forward_to(
         }
     }
     if let Some((ip, tls)) = peer {
-        let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prev) => format!("{prev}, {ip}"),
-            None => ip.to_string(),
+        let xff = match headers.get(X_FORWARDED_FOR).map(HeaderValue::to_str) {
+            None => Some(ip),
+            Some(Ok(prev)) => HeaderValue::try_from(format!(
+                "{prev}, {}",
+                String::from_utf8_lossy(ip.as_bytes())
+            ))
+            .ok(),
+            // An unreadable chain from the caller is replaced, not extended.
+            Some(Err(_)) => Some(ip),
         };
-        if let Ok(v) = HeaderValue::try_from(xff) {
+        if let Some(v) = xff {
             headers.insert(X_FORWARDED_FOR, v);
         }
         headers.insert(

@@ -27,6 +27,23 @@ pub struct ConnInfo {
     pub tls: bool,
     /// The verified client certificate, when one was presented.
     pub client_cert: Option<Arc<PeerCertificate>>,
+    /// The peer's IP address as a header value (for `X-Forwarded-For`), formatted once per
+    /// connection rather than once per proxied request.
+    pub peer_ip: http::HeaderValue,
+}
+
+impl ConnInfo {
+    /// The facts of a connection from `peer`.
+    pub fn new(peer: SocketAddr, tls: bool, client_cert: Option<Arc<PeerCertificate>>) -> Self {
+        let peer_ip = http::HeaderValue::try_from(peer.ip().to_string())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("unknown"));
+        ConnInfo {
+            peer,
+            tls,
+            client_cert,
+            peer_ip,
+        }
+    }
 }
 
 /// A listener bound and ready to serve.
@@ -154,11 +171,7 @@ async fn accept_loop(
         conns.spawn(async move {
             match tls {
                 None => {
-                    let info = ConnInfo {
-                        peer,
-                        tls: false,
-                        client_cert: None,
-                    };
+                    let info = ConnInfo::new(peer, false, None);
                     serve_connection(TokioIo::new(stream), info, router, builder, stop).await;
                 }
                 Some(acceptor) => {
@@ -176,11 +189,7 @@ async fn accept_loop(
                         .and_then(|chain| chain.first())
                         .and_then(|der| PeerCertificate::from_der(der))
                         .map(Arc::new);
-                    let info = ConnInfo {
-                        peer,
-                        tls: true,
-                        client_cert,
-                    };
+                    let info = ConnInfo::new(peer, true, client_cert);
                     serve_connection(TokioIo::new(tls_stream), info, router, builder, stop).await;
                 }
             }

@@ -540,6 +540,7 @@ async fn pass_through_forwards_cleanly() {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         )
         .header("x-custom", "kept")
+        .header("x-forwarded-for", "10.1.2.3")
         .body("hello")
         .send()
         .await
@@ -572,6 +573,20 @@ async fn pass_through_forwards_cleanly() {
         !tp.contains("00f067aa0ba902b7"),
         "this hop is the new parent"
     );
+    let parts: Vec<&str> = tp.split('-').collect();
+    assert_eq!(parts.len(), 4, "{tp}");
+    assert!(
+        parts[2].len() == 16
+            && parts[2]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "the new parent id is 16 lowercase hex digits: {tp}"
+    );
+    assert_eq!(
+        headers["x-forwarded-for"], "10.1.2.3, 127.0.0.1",
+        "the caller's address is appended to the chain"
+    );
+    assert_eq!(headers["x-forwarded-proto"], "http");
 
     // The service root with a trailing slash is routed (`down` allows `/*`; its upstream is closed).
     let resp = h.get("/v1/proxy/down/", "portal-key").send().await.unwrap();

@@ -210,7 +210,12 @@ impl ClientLimiter {
         if let Some(policy) = &self.policy {
             headers.insert("ratelimit-policy", policy.clone());
         }
-        let state = format!("\"client\";r={};t={}", d.remaining, d.reset_s);
+        // Built by hand: `format!` was a visible share of a proxied request's cost.
+        let mut state = String::with_capacity(40);
+        state.push_str("\"client\";r=");
+        state.push_str(itoa::Buffer::new().format(d.remaining));
+        state.push_str(";t=");
+        state.push_str(itoa::Buffer::new().format(d.reset_s));
         if let Ok(v) = HeaderValue::try_from(state) {
             headers.insert("ratelimit", v);
         }

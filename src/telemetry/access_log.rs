@@ -46,15 +46,6 @@ pub struct AccessLine<'a> {
     pub code: Option<&'static str>,
 }
 
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    timestamp: &'a str,
-    level: &'static str,
-    target: &'static str,
-    #[serde(flatten)]
-    line: &'a AccessLine<'a>,
-}
-
 struct Sink {
     writer: tracing_appender::non_blocking::NonBlocking,
     format: LogFormat,
@@ -83,16 +74,7 @@ pub fn write(line: &AccessLine<'_>) {
         .unwrap_or_default();
     let mut buf = Vec::with_capacity(320);
     let formatted = match sink.format {
-        LogFormat::Json => serde_json::to_writer(
-            &mut buf,
-            &JsonLine {
-                timestamp: &timestamp,
-                level: "INFO",
-                target: "access",
-                line,
-            },
-        )
-        .map_err(std::io::Error::from),
+        LogFormat::Json => write_json(&mut buf, &timestamp, line),
         LogFormat::Text => write_text(&mut buf, &timestamp, line),
     };
     if formatted.is_ok() {
@@ -100,6 +82,20 @@ pub fn write(line: &AccessLine<'_>) {
         // One write per line: the non-blocking writer hands whole buffers to its thread.
         let _ = sink.writer.clone().write_all(&buf);
     }
+}
+
+/// The line as one JSON object: `timestamp`, `level` and `target` first, then the line's fields.
+fn write_json(buf: &mut Vec<u8>, timestamp: &str, line: &AccessLine<'_>) -> std::io::Result<()> {
+    // The fields are serialized as their own object whose opening brace becomes the comma after
+    // `target`: `#[serde(flatten)]` would do the same through a slow generic map serializer.
+    buf.extend_from_slice(b"{\"timestamp\":");
+    serde_json::to_writer(&mut *buf, timestamp)?;
+    buf.extend_from_slice(b",\"level\":\"INFO\",\"target\":\"access\"");
+    let fields = buf.len();
+    serde_json::to_writer(&mut *buf, line)?;
+    // `request_id` and the other fields that are always present make the object non-empty.
+    buf[fields] = b',';
+    Ok(())
 }
 
 fn write_text(buf: &mut Vec<u8>, timestamp: &str, l: &AccessLine<'_>) -> std::io::Result<()> {
@@ -142,15 +138,15 @@ mod tests {
             cache: None,
             code: None,
         };
-        let text = serde_json::to_string(&JsonLine {
-            timestamp: "2026-01-01T00:00:00Z",
-            level: "INFO",
-            target: "access",
-            line: &line,
-        })
-        .unwrap();
+        let mut buf = Vec::new();
+        write_json(&mut buf, "2026-01-01T00:00:00Z", &line).unwrap();
+        let text = String::from_utf8(buf).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["timestamp"], "2026-01-01T00:00:00Z");
+        assert_eq!(v["level"], "INFO");
         assert_eq!(v["target"], "access");
+        assert_eq!(v["request_id"], "r1");
+        assert_eq!(v["status"], 200);
         assert_eq!(v["path"], "/v1/x\"y");
         assert_eq!(v["operation"], "get");
         assert!(v.get("upstream_ms").is_none() && v.get("code").is_none());
