@@ -112,15 +112,6 @@ async fn lookup(h: &Harness) -> (u16, String, Value) {
     (status, cache_status, resp.json().await.unwrap())
 }
 
-async fn purge(h: &Harness) {
-    let resp = h
-        .post("/v1/admin/cache/purge", "ops-key")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-}
-
 const BOTH_MISSED: &str = "lienthong-shared; fwd=miss; stored, lienthong; fwd=miss; stored";
 const SHARED_HIT: &str = "lienthong-shared; hit, lienthong; fwd=miss; stored";
 
@@ -151,7 +142,7 @@ async fn a_lookup_made_on_one_replica_is_served_to_the_other_from_redis_until_pu
 
     // A purge on A: B drops its own entry when the event arrives, and the shared entry is gone
     // for both (a new generation).
-    purge(&pair.a).await;
+    pair.a.admin("/v1/admin/cache/purge").await;
     purge_reached(&pair.b).await;
     let (status, cache_status, _) = lookup(&pair.b).await;
     assert_eq!((status, cache_status.as_str()), (200, BOTH_MISSED));
@@ -173,25 +164,17 @@ async fn a_lookup_made_on_one_replica_is_served_to_the_other_from_redis_until_pu
 /// Waits until `h` has applied a purge made on the other replica, over Redis or from the store
 /// (whichever came first; a loaded machine may delay the message past a poll).
 async fn purge_reached(h: &Harness) {
-    let started = Instant::now();
-    loop {
-        let text = h.metrics().await;
-        let applied = sample(
-            &text,
-            "lienthong_cluster_events_received_total{event=\"cache_purge\"}",
-        ) + sample(
-            &text,
-            "lienthong_cluster_changes_from_store_total{event=\"cache_purge\"}",
-        );
-        if applied > 0.0 {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the purge never reached the other replica:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    h.wait_for_metrics("the purge to reach the other replica", |text| {
+        ["cluster_events_received", "cluster_changes_from_store"]
+            .iter()
+            .any(|m| {
+                sample(
+                    text,
+                    &format!("lienthong_{m}_total{{event=\"cache_purge\"}}"),
+                ) > 0.0
+            })
+    })
+    .await;
 }
 
 /// Rewrites the one shared entry under `prefix` as fresh until `fresh_until_ms` (Unix ms).
@@ -328,7 +311,7 @@ async fn purges_and_reloads_reach_the_other_replica_through_the_store_while_redi
     );
     assert_eq!(lookup(&pair.b).await.1, "lienthong; hit");
 
-    purge(&pair.a).await;
+    pair.a.admin("/v1/admin/cache/purge").await;
     let started = Instant::now();
     pair.b
         .wait_for_metric(
@@ -357,13 +340,7 @@ async fn purges_and_reloads_reach_the_other_replica_through_the_store_while_redi
         async move { req.send().await.unwrap().status().as_u16() }
     };
     assert_eq!(status(&pair.b).await, 401);
-    let reloaded = pair
-        .a
-        .post("/v1/admin/reload", "ops-key")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reloaded.status(), 200);
+    pair.a.admin("/v1/admin/reload").await;
     assert_eq!(status(&pair.a).await, 200);
     pair.b
         .wait_for_metric(

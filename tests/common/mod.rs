@@ -255,19 +255,34 @@ impl Harness {
         self.http.post(self.url(path)).bearer_auth(key)
     }
 
+    /// POSTs an admin call (`/v1/admin/…`) with the `ops` key; checks that it answered 200.
+    pub async fn admin(&self, path: &str) -> reqwest::Response {
+        let resp = self.post(path, "ops-key").send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        resp
+    }
+
     /// Waits up to 10 s until the metric sample `name` is `value`.
     pub async fn wait_for_metric(&self, name: &str, value: f64) {
+        self.wait_for_metrics(&format!("{name} to become {value}"), |text| {
+            sample(text, name) == value
+        })
+        .await;
+    }
+
+    /// Waits up to 10 s until the `/metrics` text passes `check`; `what` names it in the failure.
+    pub async fn wait_for_metrics(&self, what: &str, check: impl Fn(&str) -> bool) {
         let started = std::time::Instant::now();
         loop {
             let text = self.metrics().await;
-            if sample(&text, name) == value {
+            if check(&text) {
                 return;
             }
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(10),
-                "{name} never became {value}:\n{text}"
+                "waited in vain for {what}:\n{text}"
             );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 }
