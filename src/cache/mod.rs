@@ -331,6 +331,10 @@ mod tests {
         ))
     }
 
+    fn count(outcomes: &[CacheOutcome], which: CacheOutcome) -> usize {
+        outcomes.iter().filter(|o| **o == which).count()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn concurrent_misses_make_one_load() {
         let c = cache();
@@ -355,20 +359,8 @@ mod tests {
             outcomes.push(o);
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            outcomes
-                .iter()
-                .filter(|o| **o == CacheOutcome::Miss)
-                .count(),
-            1
-        );
-        assert_eq!(
-            outcomes
-                .iter()
-                .filter(|o| **o == CacheOutcome::Coalesced)
-                .count(),
-            49
-        );
+        assert_eq!(count(&outcomes, CacheOutcome::Miss), 1);
+        assert_eq!(count(&outcomes, CacheOutcome::Coalesced), 49);
         let (_, o) = c
             .get_or_load("k".to_owned(), || async { Ok(8) })
             .await
@@ -508,20 +500,8 @@ mod tests {
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
         assert_eq!(tier.counts(), (1, 1));
-        assert_eq!(
-            outcomes
-                .iter()
-                .filter(|o| **o == CacheOutcome::SharedMiss)
-                .count(),
-            1
-        );
-        assert_eq!(
-            outcomes
-                .iter()
-                .filter(|o| **o == CacheOutcome::Coalesced)
-                .count(),
-            19
-        );
+        assert_eq!(count(&outcomes, CacheOutcome::SharedMiss), 1);
+        assert_eq!(count(&outcomes, CacheOutcome::Coalesced), 19);
         assert_eq!(
             lookup(&c, &tier, Err("not called")).await.unwrap(),
             (7, CacheOutcome::Hit)
