@@ -99,11 +99,6 @@ pub struct RedisEntry<'a> {
 }
 
 impl RedisEntry<'_> {
-    /// The Redis key (tests read and rewrite entries through it).
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
     /// Runs one command within `redis.timeout_ms`; `None` when it failed (counted once per
     /// lookup) or was not tried.
     async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Option<T> {

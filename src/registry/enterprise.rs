@@ -60,10 +60,10 @@ impl EnterpriseService {
         let http = crate::registry::http_client(name, config)?;
         let client = Client::new(http, settings).map_err(|e| invalid("base_url", e.message))?;
         let cache_cfg = config.cache.unwrap_or_default();
-        let cache =
-            (cache_cfg.ttl_s > 0).then(|| Cache::new(policy(cache_cfg), cache_cfg.capacity));
+        let policy = policy(cache_cfg);
+        let cache = (cache_cfg.ttl_s > 0).then(|| Cache::new(policy, cache_cfg.capacity));
         let shared = (cache.is_some() && cache_cfg.shared)
-            .then(|| SharedCache::new(Arc::from(name), "lookup", policy(cache_cfg)));
+            .then(|| SharedCache::new(Arc::from(name), "lookup", policy));
         Ok(EnterpriseService {
             name: Arc::from(name),
             client,
@@ -149,7 +149,9 @@ pub async fn lookup(
     };
     let started = std::time::Instant::now();
     // Without Redis (a reload cannot add `[redis]`), the shared tier is simply not there.
-    let shared = (service.shared.as_ref())
+    let shared = service
+        .shared
+        .as_ref()
         .zip(gw.cluster.as_deref())
         .map(|(tier, cluster)| tier.entry(cluster, &code));
     let (result, outcome) = match &service.cache {
