@@ -99,7 +99,7 @@ async fn change_state(
         .map_err(|e| ApiError::internal(&e))?;
     gw.set_suspended_local(client_id, suspend);
     if changed {
-        events::publish(gw, ChangeEvent::Suspensions).await;
+        events::announce(gw, ChangeEvent::Suspensions).await;
     }
     tracing::info!(actor = %identity.client.id, target = client_id, suspended = suspend, changed, "client state changed");
     Ok(Json(
@@ -199,7 +199,7 @@ pub async fn reload_and_record(
     let result = gw.reload().await.map_err(|e| e.to_string());
     gw.metrics.reload(result.is_ok());
     if result.is_ok() {
-        events::publish(gw, ChangeEvent::Reload).await;
+        events::announce(gw, ChangeEvent::Reload).await;
     }
     let detail = match &result {
         Ok(notes) if notes.is_empty() => "applied".to_owned(),
@@ -226,15 +226,22 @@ pub async fn reload_and_record(
 }
 
 /// `POST /v1/admin/cache/purge`: drops every cached registry reply (admin), e.g. after the registry
-/// corrected a record. Recorded in the admin audit.
+/// corrected a record: this replica's, the shared tier's in Redis and, through the change event,
+/// every other replica's. Recorded in the admin audit.
 pub async fn purge_cache(
     State(gw): State<Arc<Gateway>>,
     Extension(identity): Extension<Identity>,
     Extension(ctx): Extension<RequestContext>,
 ) -> Result<Response, ApiError> {
     require_admin(&identity)?;
+    // Recorded first: the new purge generation moves every shared cache key, so the shared tier
+    // is purged at once (and the replicas that miss the message purge at their next poll). A
+    // purge that cannot be recorded is refused rather than half done.
+    let generation = events::record(&gw, ChangeEvent::CachePurge)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let purged = gw.purge_caches();
-    events::publish(&gw, ChangeEvent::CachePurge).await;
+    events::publish(&gw, ChangeEvent::CachePurge, generation).await;
     let detail = format!(
         "purged: {}",
         if purged.is_empty() {

@@ -842,9 +842,17 @@ pub struct CacheConfig {
     pub ttl_s: u64,
     /// How long past that a reply may still be served when the upstream fails, in seconds.
     pub max_stale_s: u64,
-    /// Most entries held.
+    /// Most entries held (in this process).
     pub capacity: u64,
+    /// Also keep replies in Redis, shared by every replica, below this process's cache (default
+    /// false): a reply one replica fetched is served by the others without an upstream call.
+    /// Needs `[redis]`; refused for a service with `personal_data`, whose replies never leave
+    /// the process. Only the enterprise registry's lookups can be shared.
+    pub shared: bool,
 }
+
+/// The longest a cached reply may live, fresh and stale together: 10 years, in seconds.
+const MAX_CACHE_LIFETIME_S: u64 = 10 * 365 * 86_400;
 
 impl Default for CacheConfig {
     fn default() -> Self {
@@ -852,6 +860,7 @@ impl Default for CacheConfig {
             ttl_s: 3600,
             max_stale_s: 86_400,
             capacity: 100_000,
+            shared: false,
         }
     }
 }
@@ -1122,6 +1131,41 @@ impl RedisConfig {
 }
 
 impl Config {
+    /// `shared = true` of one service's cache (`key`): personal data never goes to Redis, and
+    /// there must be a Redis to go to.
+    fn check_shared_cache(
+        &self,
+        key: &str,
+        svc: &ServiceConfig,
+        cache: CacheConfig,
+    ) -> Result<(), ConfigError> {
+        if svc.personal_data || svc.kind == ServiceKind::Population {
+            return Err(ConfigError::invalid(
+                key,
+                "replies of a service with personal data are never copied into Redis",
+            ));
+        }
+        if svc.kind != ServiceKind::Enterprise {
+            return Err(ConfigError::invalid(
+                key,
+                "only the enterprise registry's cache can be shared",
+            ));
+        }
+        if cache.ttl_s == 0 {
+            return Err(ConfigError::invalid(
+                key,
+                "the cache is off (`ttl_s = 0`): there is nothing to share",
+            ));
+        }
+        if self.redis.is_none() {
+            return Err(ConfigError::invalid(
+                key,
+                "needs the Redis the replicas share: set `redis.url` in a `[redis]` table",
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -1255,6 +1299,18 @@ impl Config {
                     format!("{key}.lookup_cache"),
                     "only for a population service",
                 ));
+            }
+            for (table, cache) in [("cache", svc.cache), ("lookup_cache", svc.lookup_cache)] {
+                let Some(cache) = cache else { continue };
+                if cache.ttl_s.saturating_add(cache.max_stale_s) > MAX_CACHE_LIFETIME_S {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.{table}.ttl_s"),
+                        "ttl_s + max_stale_s must be at most 10 years (315360000 s)",
+                    ));
+                }
+                if cache.shared {
+                    self.check_shared_cache(&format!("{key}.{table}.shared"), svc, cache)?;
+                }
             }
             match svc.kind {
                 ServiceKind::Passthrough => {
@@ -1806,6 +1862,60 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(c.services["s"].rate_limit_fail, Some(RateLimitFail::Open));
+    }
+
+    #[test]
+    fn a_shared_cache_needs_redis_and_never_holds_personal_data() {
+        let enterprise = |cache: &str, extra: &str| {
+            format!(
+                "{MINIMAL}\n[services.e]\nkind = \"enterprise\"\nbase_url = \"https://127.0.0.1:9\"\nenterprise = {{ client_id = \"k\", client_secret = \"env:S\" }}\ncache = {cache}\n{extra}\n"
+            )
+        };
+        let redis = "[redis]\nurl = \"redis://127.0.0.1:6379\"\n";
+        let c = Config::parse(&enterprise("{ shared = true }", redis)).unwrap();
+        let cache = c.services["e"].cache.unwrap();
+        assert!(cache.shared);
+        assert_eq!(cache.ttl_s, 3600, "the other keys keep their defaults");
+        assert!(
+            !Config::parse(&enterprise("{ ttl_s = 60 }", redis))
+                .unwrap()
+                .services["e"]
+                .cache
+                .unwrap()
+                .shared,
+            "off unless asked for"
+        );
+
+        let e = err(&enterprise("{ shared = true }", ""));
+        assert!(
+            e.contains("services.e.cache.shared") && e.contains("redis.url"),
+            "{e}"
+        );
+        let e = err(&enterprise(
+            "{ shared = true }",
+            &format!("personal_data = true\n{redis}"),
+        ));
+        assert!(
+            e.contains("services.e.cache.shared") && e.contains("personal data"),
+            "{e}"
+        );
+        let e = err(&enterprise("{ shared = true, ttl_s = 0 }", redis));
+        assert!(e.contains("services.e.cache.shared"), "{e}");
+        let e = err(&enterprise("{ ttl_s = 9000000000000000000 }", redis));
+        assert!(e.contains("services.e.cache.ttl_s"), "{e}");
+
+        let population = |table: &str| {
+            format!(
+                "{MINIMAL}\n[services.p]\nkind = \"population\"\nbase_url = \"https://127.0.0.1:9\"\npersonal_data = true\npopulation = {{ username = \"u\", secret = \"env:S\", api_key = \"env:K\", service_unit_code = \"1\", unit_code = \"1\", account = \"a\" }}\n{table} = {{ shared = true }}\n{redis}"
+            )
+        };
+        for table in ["cache", "lookup_cache"] {
+            let e = err(&population(table));
+            assert!(
+                e.contains(&format!("services.p.{table}.shared")) && e.contains("personal data"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

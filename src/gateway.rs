@@ -268,6 +268,7 @@ impl Gateway {
                 // Connect now so that the first requests already share limits; if Redis does not
                 // answer, the gateway starts anyway and the background probe keeps trying.
                 cluster.probe().await;
+                crate::cluster::events::catch_up(&cluster, store.as_ref()).await?;
                 Some(cluster)
             }
             None => None,
@@ -323,7 +324,9 @@ impl Gateway {
         Ok(true)
     }
 
-    /// Drops every cached registry reply. Returns the names of the services whose cache was purged.
+    /// Drops every cached registry reply held in this process (a shared tier is purged by the purge
+    /// generation, see [`crate::cluster::events::record`]). Returns the names of the services whose
+    /// cache was purged.
     pub fn purge_caches(&self) -> Vec<String> {
         let runtime = self.runtime();
         let mut purged = Vec::new();

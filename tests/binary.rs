@@ -9,15 +9,20 @@ use std::time::{Duration, Instant};
 
 use common::process::{BIN, spawn_gateway, write_config};
 
+/// `lienthong check-config FILE`.
+fn check_config(path: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_config_exit_codes_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), "http://127.0.0.1:9", "");
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config(&path);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -30,11 +35,7 @@ fn check_config_exit_codes_name_the_key() {
         .unwrap()
         .replace("[limits]\n", "[limits]\nbody_limit = 5\n");
     std::fs::write(&bad, text).unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = check_config(&bad);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -46,11 +47,7 @@ fn check_config_exit_codes_name_the_key() {
         .unwrap()
         .replace("service = \"dossiers\"", "service = \"dosiers\"");
     std::fs::write(&bad, text).unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = check_config(&bad);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -62,13 +59,44 @@ fn check_config_exit_codes_name_the_key() {
         .unwrap()
         .replace("token.key", "missing.key");
     std::fs::write(&bad, text).unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = check_config(&bad);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("auth.token_signing_key"));
+}
+
+#[test]
+fn check_config_refuses_a_shared_cache_without_redis_or_on_personal_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = common::enterprise_extra(
+        "http://127.0.0.1:9",
+        dir.path(),
+        "{ ttl_s = 60, shared = true }",
+    );
+    let redis = "\n[redis]\nurl = \"redis://127.0.0.1:6379\"\n";
+    let refusal = |extra: &str| {
+        let out = check_config(&write_config(dir.path(), "http://127.0.0.1:9", extra));
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(refusal(&format!("{shared}{redis}")).0, Some(0));
+    let (code, err) = refusal(&shared);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("services.enterprise.cache.shared") && err.contains("redis.url"),
+        "{err}"
+    );
+    let personal = shared.replace(
+        "kind = \"enterprise\"\n",
+        "kind = \"enterprise\"\npersonal_data = true\n",
+    );
+    let (code, err) = refusal(&format!("{personal}{redis}"));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("services.enterprise.cache.shared") && err.contains("personal data"),
+        "{err}"
+    );
 }
 
 #[test]

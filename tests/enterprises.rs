@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Harness, problem};
@@ -20,34 +19,11 @@ async fn setup(cache: &str) -> Setup {
 }
 
 async fn setup_with(cache: &str, registry: lienthong_mocks::enterprise::Settings) -> Setup {
-    common::install_crypto();
-    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 10, 20));
-    let registry =
-        lienthong_mocks::enterprise::start(&registry, data, 42, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    let registry = common::enterprise_registry(&registry).await;
     let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token.key"), common::TOKEN_KEY).unwrap();
-    std::fs::write(dir.path().join("ngsp.secret"), "demo-ngsp-secret").unwrap();
-    let extra = format!(
-        r#"
-[[clients]]
-id = "agency"
-api_keys_sha256 = ["{key}"]
-allow = [{{ service = "enterprise", operations = ["lookup"] }}]
-
-[services.enterprise]
-kind = "enterprise"
-base_url = "{url}"
-timeout_ms = 2000
-cache = {cache}
-enterprise = {{ client_id = "demo-ngsp-key", client_secret = "file:{d}/ngsp.secret" }}
-"#,
-        key = lienthong::keys::sha256_hex("agency-key"),
-        url = registry.mock.url(),
-        d = dir.path().display(),
-    );
+    let extra = common::enterprise_extra(&registry.mock.url(), dir.path(), cache);
     let text = common::config_text(&upstream.url(), dir.path(), &extra);
     let path = dir.path().join("lienthong.toml");
     std::fs::write(&path, text).unwrap();

@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::sample;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -41,14 +43,6 @@ timeout_ms = 1000
 "#,
         key = sha256_hex("metered-key"),
     )
-}
-
-/// The value of one sample in a Prometheus text, 0 when absent.
-fn sample(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -195,21 +189,6 @@ async fn call(h: &common::Harness, path: &str) -> (u16, String) {
     (resp.status().as_u16(), ratelimit)
 }
 
-async fn wait_for_metric(h: &common::Harness, name: &str, value: f64) {
-    let started = Instant::now();
-    loop {
-        let text = h.metrics().await;
-        if sample(&text, name) == value {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{name} never became {value}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_falls_back_to_a_share_of_the_quota_and_recovers() {
     let Some(url) = testing::redis_url("redis_outage_falls_back").await else {
@@ -244,7 +223,7 @@ async fn redis_outage_falls_back_to_a_share_of_the_quota_and_recovers() {
     std::fs::write(&h.config_path, text).unwrap();
     let reloaded = h.post("/v1/admin/reload", "ops-key").send().await.unwrap();
     assert_eq!(reloaded.status(), 200);
-    wait_for_metric(&h, "lienthong_redis_available", 1.0).await;
+    h.wait_for_metric("lienthong_redis_available", 1.0).await;
 
     // Redis up: the shared quota counts down.
     for remaining in [9, 8, 7, 6] {
@@ -293,7 +272,7 @@ async fn redis_outage_falls_back_to_a_share_of_the_quota_and_recovers() {
     }
 
     forwarder.restore();
-    wait_for_metric(&h, "lienthong_redis_available", 1.0).await;
+    h.wait_for_metric("lienthong_redis_available", 1.0).await;
     // Back on the shared quota: the 6 left in Redis (the exhausted fallback would admit none).
     let mut admitted = 0;
     loop {

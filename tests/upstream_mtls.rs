@@ -96,15 +96,7 @@ async fn the_client_certificate_gets_the_gateway_through_a_front_that_requires_o
     let server = leaf(&issuer, &["127.0.0.1"], "registry-front");
     let gateway_cert = leaf(&issuer, &[], "lienthong-gateway");
 
-    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 10, 20));
-    let registry = lienthong_mocks::enterprise::start(
-        &lienthong_mocks::enterprise::Settings::default(),
-        data,
-        42,
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let registry = common::enterprise_registry(&Default::default()).await;
     let catalogue = common::catalogue_mock().await;
     let (registry_front, registry_seen) = tls_front(&server, &pki.ca_pem, registry.mock.addr).await;
     let (catalogue_front, catalogue_seen) = tls_front(&server, &pki.ca_pem, catalogue.addr).await;

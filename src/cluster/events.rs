@@ -1,11 +1,16 @@
-//! Change propagation between replicas over Redis pub/sub, on the channel `<prefix>events`.
+//! Change propagation between replicas over Redis pub/sub, on the channel `<prefix>events`, with
+//! the store as the record that outlasts a lost message.
 //!
 //! The replica where an operator acts (suspend, resume, reload, cache purge) does the work, then
 //! publishes one small message; every other replica's subscriber repeats the effect: it reloads
 //! the suspended set from the shared store, reloads its own config file, or purges its caches.
-//! Messages name no client and carry no data: the store stays the one source of truth, so a lost
-//! message costs at most one poll interval for suspensions (the store is polled as a safety net).
+//! Messages name no client and carry no data: the store stays the one source of truth. Suspensions
+//! are in the store already; a reload or a purge is counted there too (a generation per kind, see
+//! [`record`]), and each replica polls the store every [`STORE_POLL`] and applies what it has not
+//! applied yet. So a change made while Redis is away, or whose message was lost, reaches every
+//! replica within one poll, and a change is applied once however it arrives.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -14,9 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Cluster, PROBE_INTERVAL};
 use crate::gateway::Gateway;
+use crate::store::{Store, StoreError};
 
-/// How often the suspended set is read again from the store, whatever Redis does.
-pub const SUSPENSION_POLL: Duration = Duration::from_secs(2);
+/// How often the suspended set and the recorded changes are read again from the store, whatever
+/// Redis does.
+pub const STORE_POLL: Duration = Duration::from_secs(2);
 
 /// A change made on one replica that the others must apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,13 +38,55 @@ pub enum ChangeEvent {
 }
 
 impl ChangeEvent {
-    /// Lower-case name, as on the wire and in the metrics.
+    /// Lower-case name, as on the wire, in the store and in the metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Suspensions => "suspensions",
             Self::Reload => "reload",
             Self::CachePurge => "cache_purge",
         }
+    }
+
+    /// The change recorded in the store under `kind` (suspensions are not: the store holds the
+    /// suspended set itself). Kinds of a newer release are unknown here, and skipped.
+    fn recorded(kind: &str) -> Option<ChangeEvent> {
+        match kind {
+            "reload" => Some(Self::Reload),
+            "cache_purge" => Some(Self::CachePurge),
+            _ => None,
+        }
+    }
+}
+
+/// The generation of each recorded kind of change that this replica has applied (or made). The
+/// cache-purge generation is also part of every shared cache key, so a purge moves every replica
+/// to new keys.
+#[derive(Debug, Default)]
+pub struct AppliedChanges {
+    reload: AtomicI64,
+    cache_purge: AtomicI64,
+}
+
+impl AppliedChanges {
+    fn slot(&self, event: ChangeEvent) -> Option<&AtomicI64> {
+        match event {
+            ChangeEvent::Suspensions => None,
+            ChangeEvent::Reload => Some(&self.reload),
+            ChangeEvent::CachePurge => Some(&self.cache_purge),
+        }
+    }
+
+    /// The latest generation of `event` applied here (0 before the first).
+    pub fn generation(&self, event: ChangeEvent) -> i64 {
+        self.slot(event)
+            .map_or(0, |slot| slot.load(Ordering::Acquire))
+    }
+
+    /// Marks `event` applied up to `generation`. Returns whether that is news here: whoever gets
+    /// `true` applies the change, so that it is applied once, by message or by poll.
+    pub fn advance(&self, event: ChangeEvent, generation: i64) -> bool {
+        self.slot(event)
+            .is_some_and(|slot| slot.fetch_max(generation, Ordering::AcqRel) < generation)
     }
 }
 
@@ -47,17 +96,51 @@ struct Message {
     /// The publishing replica (its own messages are ignored).
     from: String,
     event: ChangeEvent,
+    /// The change's generation in the store, when it was recorded there (reloads and purges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generation: Option<i64>,
 }
 
-/// Tells the other replicas about a change made here. Without `[redis]` there is no one to tell.
-/// A failure is logged: suspensions still reach the others through the store poll.
-pub async fn publish(gw: &Gateway, event: ChangeEvent) {
+/// Records a reload or a purge made here in the store, so that replicas that miss its message
+/// still apply it at their next poll, and marks it applied here. Returns its generation; `None`
+/// without `[redis]` (no other replica to tell) and for suspensions (the store holds them).
+pub async fn record(gw: &Gateway, event: ChangeEvent) -> Result<Option<i64>, StoreError> {
+    let Some(cluster) = &gw.cluster else {
+        return Ok(None);
+    };
+    if ChangeEvent::recorded(event.as_str()).is_none() {
+        return Ok(None);
+    }
+    let generation = gw.store.record_cluster_change(event.as_str()).await?;
+    cluster.changes().advance(event, generation);
+    Ok(Some(generation))
+}
+
+/// [`record`]s a change made here, then [`publish`]es it. A change the store could not record is
+/// still published (logged: a replica that misses the message then misses the change).
+pub async fn announce(gw: &Gateway, event: ChangeEvent) {
+    let generation = record(gw, event).await.unwrap_or_else(|e| {
+        tracing::warn!(
+            event = event.as_str(),
+            error = %e,
+            "could not record a change in the store; only replicas that hear it over Redis apply it"
+        );
+        None
+    });
+    publish(gw, event, generation).await;
+}
+
+/// Tells the other replicas about a change made here (with its `generation` when [`record`]ed).
+/// Without `[redis]` there is no one to tell. A failure is logged: the others still apply the
+/// change through the store poll.
+pub async fn publish(gw: &Gateway, event: ChangeEvent, generation: Option<i64>) {
     let Some(cluster) = &gw.cluster else {
         return;
     };
     let message = Message {
         from: cluster.instance().to_owned(),
         event,
+        generation,
     };
     let Ok(payload) = serde_json::to_string(&message) else {
         return;
@@ -81,13 +164,24 @@ pub async fn publish(gw: &Gateway, event: ChangeEvent) {
         Err(e) => tracing::warn!(
             event = event.as_str(),
             error = %e,
-            "could not tell the other replicas about a change; suspensions reach them through the store poll, reloads and purges must be repeated on each"
+            "could not tell the other replicas about a change over Redis; they apply it from the store within one poll"
         ),
     }
 }
 
+/// Marks every change recorded in the store so far as applied: a replica that starts has the
+/// current config and empty caches.
+pub async fn catch_up(cluster: &Cluster, store: &dyn Store) -> Result<(), StoreError> {
+    for (kind, generation) in store.cluster_changes().await? {
+        if let Some(event) = ChangeEvent::recorded(&kind) {
+            cluster.changes().advance(event, generation);
+        }
+    }
+    Ok(())
+}
+
 /// Starts the background work of a replicated gateway: the Redis probe, the events subscriber and
-/// the suspension poll. The first subscription is made before this returns (when Redis answers), so
+/// the store poll. The first subscription is made before this returns (when Redis answers), so
 /// a replica that serves also hears the others. Each task ends once the gateway is dropped.
 pub async fn start(gw: &Arc<Gateway>) {
     let Some(cluster) = gw.cluster.clone() else {
@@ -124,11 +218,35 @@ async fn probe_loop(cluster: Weak<Cluster>) {
 
 async fn poll_loop(gw: Weak<Gateway>) {
     loop {
-        tokio::time::sleep(SUSPENSION_POLL).await;
+        tokio::time::sleep(STORE_POLL).await;
         let Some(gw) = gw.upgrade() else {
             return;
         };
         refresh_suspensions(&gw, "store poll").await;
+        apply_recorded_changes(&gw).await;
+    }
+}
+
+/// Applies the reloads and purges other replicas recorded in the store that this one has not
+/// applied yet (their message was lost, or Redis was away).
+async fn apply_recorded_changes(gw: &Gateway) {
+    let Some(cluster) = &gw.cluster else {
+        return;
+    };
+    let recorded = match gw.store.cluster_changes().await {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the recorded changes from the store");
+            return;
+        }
+    };
+    for (kind, generation) in recorded {
+        if let Some(event) = ChangeEvent::recorded(&kind)
+            && cluster.changes().advance(event, generation)
+        {
+            gw.metrics.cluster_change_from_store(event.as_str());
+            apply(gw, event, "store").await;
+        }
     }
 }
 
@@ -149,7 +267,10 @@ async fn subscribe_loop(
                 was_subscribed = true;
                 // Changes made while this replica was not listening.
                 match gw.upgrade() {
-                    Some(gw) => refresh_suspensions(&gw, "resubscribed").await,
+                    Some(gw) => {
+                        refresh_suspensions(&gw, "resubscribed").await;
+                        apply_recorded_changes(&gw).await;
+                    }
                     None => return,
                 }
                 let mut messages = pubsub.on_message();
@@ -183,18 +304,32 @@ async fn handle(gw: &Gateway, cluster: &Cluster, payload: &[u8]) {
     if message.from == cluster.instance() {
         return;
     }
+    // A recorded change this replica already applied (from the store poll) is not applied twice.
+    let news = message
+        .generation
+        .is_none_or(|generation| cluster.changes().advance(message.event, generation));
+    if news {
+        apply(gw, message.event, "change event").await;
+    }
+    // Counted once handled, whichever way it was applied.
     gw.metrics.cluster_event(message.event.as_str());
-    match message.event {
-        ChangeEvent::Suspensions => refresh_suspensions(gw, "change event").await,
+}
+
+/// Repeats here a change made on another replica; `source` says how it came (for the log).
+async fn apply(gw: &Gateway, event: ChangeEvent, source: &'static str) {
+    match event {
+        ChangeEvent::Suspensions => refresh_suspensions(gw, source).await,
         ChangeEvent::Reload => {
             let result = gw.reload().await;
             gw.metrics.reload(result.is_ok());
             match result {
                 Ok(notes) => tracing::info!(
+                    source,
                     notes = %notes.join("; "),
                     "config reloaded after a reload on another replica"
                 ),
                 Err(e) => tracing::warn!(
+                    source,
                     error = %e,
                     "config reload asked by another replica refused; the running config stays"
                 ),
@@ -203,6 +338,7 @@ async fn handle(gw: &Gateway, cluster: &Cluster, payload: &[u8]) {
         ChangeEvent::CachePurge => {
             let purged = gw.purge_caches();
             tracing::info!(
+                source,
                 purged = %purged.join(", "),
                 "caches purged after a purge on another replica"
             );

@@ -1,5 +1,6 @@
 //! What several replicas share through Redis: the connection, whether Redis is reachable right now,
 //! and the change events ([`events`]) that keep every replica's suspensions, config and caches in step.
+//! Shared cache entries live in Redis too ([`crate::cache::shared`]).
 //!
 //! Redis is never on the critical path of availability: a command that errs or outlasts
 //! `redis.timeout_ms` marks Redis unavailable (logged once, counted in `/metrics`), requests then
@@ -53,6 +54,8 @@ pub struct Cluster {
     on_unavailable: RateLimitFail,
     /// Tells this replica's own events from the others'.
     instance: String,
+    /// The recorded changes (reloads, purges) applied here.
+    changes: events::AppliedChanges,
     metrics: Arc<Metrics>,
 }
 
@@ -75,6 +78,7 @@ impl Cluster {
             replicas: config.replicas.max(1),
             on_unavailable: config.on_unavailable,
             instance: uuid::Uuid::new_v4().to_string(),
+            changes: events::AppliedChanges::default(),
             metrics,
         }))
     }
@@ -102,6 +106,11 @@ impl Cluster {
     /// This replica's id in change events.
     pub fn instance(&self) -> &str {
         &self.instance
+    }
+
+    /// The recorded changes (reloads, purges) this replica has applied.
+    pub fn changes(&self) -> &events::AppliedChanges {
+        &self.changes
     }
 
     /// The metrics this cluster reports to.
@@ -198,14 +207,14 @@ impl Cluster {
         }
         self.metrics.redis_available(available);
         if available {
-            tracing::info!("Redis reachable again: shared rate limits resume");
+            tracing::info!("Redis reachable again: shared rate limits and caches resume");
         } else {
             let cause = cause.map(ToString::to_string).unwrap_or_default();
             tracing::warn!(
                 error = %cause,
                 fallback = self.on_unavailable.as_str(),
                 replicas = self.replicas,
-                "Redis unavailable: rate limits fall back until it answers again"
+                "Redis unavailable: rate limits fall back and shared caches are skipped until it answers again"
             );
         }
     }

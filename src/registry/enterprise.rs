@@ -1,6 +1,8 @@
 //! `GET /v1/enterprises/{code}`: the national enterprise registry, cached (fresh for `ttl_s`, served
 //! stale within `max_stale_s` when the registry fails), concurrent identical misses coalesced into
-//! one upstream call. The reply says how with `Cache-Status` (RFC 9211).
+//! one upstream call. With `cache.shared`, replies are also kept in Redis for every replica (an
+//! enterprise record is public registry data, not personal data). The reply says how with
+//! `Cache-Status` (RFC 9211).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use lienthong_adapters::canonical::enterprise::EnterpriseRecord;
 use lienthong_adapters::enterprise::{CallContext, Client, Settings};
 
 use crate::auth::Identity;
+use crate::cache::shared::SharedCache;
 use crate::cache::{Cache, CachePolicy};
 use crate::config::{CacheConfig, ConfigError, ServiceConfig};
 use crate::error::{ApiError, ErrorCode, FieldError};
@@ -28,6 +31,8 @@ pub struct EnterpriseService {
     /// Its guard: circuit breaker, caps, time limits, retries.
     pub guard: UpstreamGuard,
     cache: Option<Cache<String, Arc<EnterpriseRecord>, ApiError>>,
+    /// The Redis tier below `cache`, when `cache.shared` is set.
+    shared: Option<SharedCache>,
 }
 
 impl EnterpriseService {
@@ -55,17 +60,20 @@ impl EnterpriseService {
         let http = crate::registry::http_client(name, config)?;
         let client = Client::new(http, settings).map_err(|e| invalid("base_url", e.message))?;
         let cache_cfg = config.cache.unwrap_or_default();
-        let cache =
-            (cache_cfg.ttl_s > 0).then(|| Cache::new(policy(cache_cfg), cache_cfg.capacity));
+        let policy = policy(cache_cfg);
+        let cache = (cache_cfg.ttl_s > 0).then(|| Cache::new(policy, cache_cfg.capacity));
+        let shared = (cache.is_some() && cache_cfg.shared)
+            .then(|| SharedCache::new(Arc::from(name), "lookup", policy));
         Ok(EnterpriseService {
             name: Arc::from(name),
             client,
             guard: UpstreamGuard::new(name, GuardConfig::of(config)),
             cache,
+            shared,
         })
     }
 
-    /// Drops every cached reply (admin purge); returns whether there was a cache.
+    /// Drops every reply cached in this process (admin purge); returns whether there was a cache.
     pub fn purge(&self) -> bool {
         self.cache.as_ref().map(|c| c.purge_all()).is_some()
     }
@@ -140,8 +148,17 @@ pub async fn lookup(
         result
     };
     let started = std::time::Instant::now();
+    // Without Redis (a reload cannot add `[redis]`), the shared tier is simply not there.
+    let shared = service
+        .shared
+        .as_ref()
+        .zip(gw.cluster.as_deref())
+        .map(|(tier, cluster)| tier.entry(cluster, &code));
     let (result, outcome) = match &service.cache {
-        Some(cache) => match cache.get_or_load(code.clone(), fetch).await {
+        Some(cache) => match cache
+            .get_or_load_shared(code.clone(), shared.as_ref(), fetch)
+            .await
+        {
             Ok((record, outcome)) => (Ok(record), Some(outcome)),
             Err(e) => (Err(e), None),
         },
@@ -155,7 +172,7 @@ pub async fn lookup(
         resp.headers_mut()
             .insert("cache-status", HeaderValue::from_static(o.header_value()));
         resp.extensions_mut().insert(CacheOutcome(o.as_str()));
-        if o != crate::cache::CacheOutcome::Hit {
+        if o.asked_upstream() {
             resp.extensions_mut()
                 .insert(UpstreamLatency(started.elapsed()));
         }

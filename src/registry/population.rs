@@ -52,6 +52,7 @@ const VERIFY_CACHE_DEFAULT: CacheConfig = CacheConfig {
     ttl_s: 300,
     max_stale_s: 3600,
     capacity: 100_000,
+    shared: false,
 };
 
 fn cache_of<V: Clone + Send + Sync + 'static>(
@@ -247,7 +248,9 @@ async fn call(
             (record.map(|r| Json(&*r).into_response()), cached)
         }
     };
-    let upstream_latency = (cached != Some(CacheOutcome::Hit)).then(|| started.elapsed());
+    let upstream_latency = cached
+        .is_none_or(CacheOutcome::asked_upstream)
+        .then(|| started.elapsed());
     let outcome = outcome.map(|mut resp| {
         if let Some(c) = cached {
             resp.headers_mut()

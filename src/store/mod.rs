@@ -102,6 +102,11 @@ pub trait Store: Send + Sync {
     async fn record_admin_action(&self, action: &AdminAction<'_>) -> Result<(), StoreError>;
     /// The latest admin audit records, newest first.
     async fn admin_audit(&self, limit: u32) -> Result<Vec<AdminAuditRecord>, StoreError>;
+    /// Counts one more change of `kind` (`reload`, `cache_purge`) made on this replica, for the
+    /// other replicas to apply; returns its generation (1 for the first of its kind).
+    async fn record_cluster_change(&self, kind: &str) -> Result<i64, StoreError>;
+    /// The latest generation of each kind of change recorded so far.
+    async fn cluster_changes(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Appends a personal-data audit record to the hash chain, durably, and returns it.
     async fn append_audit(&self, event: &AuditEvent) -> Result<AuditRecord, StoreError>;
     /// Audit records in id order starting after `after_id`, at most `limit` (for verification).

@@ -185,6 +185,31 @@ macro_rules! portable_store {
                     .collect()
             }
 
+            async fn record_cluster_change(
+                &self,
+                kind: &str,
+            ) -> Result<i64, $crate::store::StoreError> {
+                // One atomic upsert: concurrent changes from several replicas each get their own
+                // generation.
+                Ok(::sqlx::query_scalar(
+                    "INSERT INTO cluster_changes (kind, generation, changed_at_ms) VALUES ($1, 1, $2)
+                     ON CONFLICT (kind) DO UPDATE SET generation = cluster_changes.generation + 1, changed_at_ms = excluded.changed_at_ms
+                     RETURNING generation",
+                )
+                .bind(kind)
+                .bind($crate::store::now_ms())
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn cluster_changes(
+                &self,
+            ) -> Result<Vec<(String, i64)>, $crate::store::StoreError> {
+                Ok(::sqlx::query_as("SELECT kind, generation FROM cluster_changes ORDER BY kind")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             async fn append_audit(
                 &self,
                 event: &$crate::audit::AuditEvent,

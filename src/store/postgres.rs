@@ -207,6 +207,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE INDEX shipment_history_shipment ON shipment_history (shipment_id, id);
         ALTER TABLE outbox ALTER COLUMN payment_id DROP NOT NULL;
         ALTER TABLE outbox ADD COLUMN shipment_id TEXT REFERENCES shipments (id);",
+    ),    (
+        5,
+        // Changes made on one replica that every other must apply (a config reload, a cache
+        // purge): one row per kind, whose generation counts up with each change, so that a
+        // replica that missed the Redis message applies it on its next poll of the store.
+        "CREATE TABLE cluster_changes (
+            kind TEXT PRIMARY KEY,
+            generation BIGINT NOT NULL,
+            changed_at_ms BIGINT NOT NULL
+        );",
     ),
 ];
 

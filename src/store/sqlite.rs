@@ -200,6 +200,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
         DROP TABLE outbox;
         ALTER TABLE outbox_v4 RENAME TO outbox;
         CREATE INDEX outbox_due ON outbox (state, next_attempt_at_ms);",
+    ),    (
+        5,
+        // Changes made on one replica that every other must apply (a config reload, a cache
+        // purge): one row per kind, whose generation counts up with each change, so that a
+        // replica that missed the Redis message applies it on its next poll of the store.
+        "CREATE TABLE cluster_changes (
+            kind TEXT PRIMARY KEY,
+            generation BIGINT NOT NULL,
+            changed_at_ms BIGINT NOT NULL
+        );",
     ),
 ];
 

@@ -99,6 +99,8 @@ pub struct Metrics {
     redis_available: Gauge,
     ratelimit_fallback: Family<ModeLabel, Counter>,
     cluster_events: Family<EventLabel, Counter>,
+    cluster_changes_from_store: Family<EventLabel, Counter>,
+    shared_cache_errors: Family<ServiceLabel, Counter>,
 }
 
 /// One upstream attempt counted in flight; the count goes down when this is dropped.
@@ -219,8 +221,20 @@ impl Metrics {
         let cluster_events = Family::<EventLabel, Counter>::default();
         registry.register(
             "cluster_events_received",
-            "Changes made on another replica and applied here, by event",
+            "Changes made on another replica and heard of here over Redis, by event",
             cluster_events.clone(),
+        );
+        let cluster_changes_from_store = Family::<EventLabel, Counter>::default();
+        registry.register(
+            "cluster_changes_from_store",
+            "Changes made on another replica that this one missed over Redis and applied from the store, by event",
+            cluster_changes_from_store.clone(),
+        );
+        let shared_cache_errors = Family::<ServiceLabel, Counter>::default();
+        registry.register(
+            "shared_cache_errors",
+            "Lookups whose shared (Redis) cache tier failed, was too slow or was unavailable, by service; they went on without it",
+            shared_cache_errors.clone(),
         );
         Self {
             registry,
@@ -240,6 +254,8 @@ impl Metrics {
             redis_available,
             ratelimit_fallback,
             cluster_events,
+            cluster_changes_from_store,
+            shared_cache_errors,
         }
     }
 
@@ -255,10 +271,27 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts one change event from another replica (`suspensions`, `reload`, `cache_purge`).
+    /// Counts one change event from another replica, handled (`suspensions`, `reload`,
+    /// `cache_purge`).
     pub fn cluster_event(&self, event: &'static str) {
         self.cluster_events
             .get_or_create(&EventLabel { event })
+            .inc();
+    }
+
+    /// Counts one change from another replica applied from the store (`reload`, `cache_purge`).
+    pub fn cluster_change_from_store(&self, event: &'static str) {
+        self.cluster_changes_from_store
+            .get_or_create(&EventLabel { event })
+            .inc();
+    }
+
+    /// Counts one lookup that could not use a service's shared cache tier.
+    pub fn shared_cache_error(&self, service: &str) {
+        self.shared_cache_errors
+            .get_or_create(&ServiceLabel {
+                service: service.to_owned(),
+            })
             .inc();
     }
 

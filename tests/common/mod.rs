@@ -140,6 +140,40 @@ pub async fn catalogue_mock() -> RunningMock {
     .unwrap()
 }
 
+/// Starts the enterprise registry mock (the standard test data) on a free port.
+pub async fn enterprise_registry(
+    settings: &lienthong_mocks::enterprise::Settings,
+) -> lienthong_mocks::StartedSystem {
+    install_crypto();
+    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 10, 20));
+    lienthong_mocks::enterprise::start(settings, data, 42, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// `extra` config: the enterprise service at `registry` with `cache` (a TOML inline table), and
+/// a client `agency` (API key `agency-key`) that may look up. Writes the service's secret in `dir`.
+pub fn enterprise_extra(registry: &str, dir: &std::path::Path, cache: &str) -> String {
+    std::fs::write(dir.join("ngsp.secret"), "demo-ngsp-secret").unwrap();
+    format!(
+        r#"
+[[clients]]
+id = "agency"
+api_keys_sha256 = ["{key}"]
+allow = [{{ service = "enterprise", operations = ["lookup"] }}]
+
+[services.enterprise]
+kind = "enterprise"
+base_url = "{registry}"
+timeout_ms = 2000
+cache = {cache}
+enterprise = {{ client_id = "demo-ngsp-key", client_secret = "file:{d}/ngsp.secret" }}
+"#,
+        key = sha256_hex("agency-key"),
+        d = dir.display(),
+    )
+}
+
 /// Starts the catalogue mock and a gateway with the standard config plus `extra`.
 pub async fn start(extra: &str) -> Harness {
     let upstream = catalogue_mock().await;
@@ -220,6 +254,37 @@ impl Harness {
     pub fn post(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
         self.http.post(self.url(path)).bearer_auth(key)
     }
+
+    /// POSTs an admin call (`/v1/admin/…`) with the `ops` key; checks that it answered 200.
+    pub async fn admin(&self, path: &str) -> reqwest::Response {
+        let resp = self.post(path, "ops-key").send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        resp
+    }
+
+    /// Waits up to 10 s until the metric sample `name` is `value`.
+    pub async fn wait_for_metric(&self, name: &str, value: f64) {
+        self.wait_for_metrics(&format!("{name} to become {value}"), |text| {
+            sample(text, name) == value
+        })
+        .await;
+    }
+
+    /// Waits up to 10 s until the `/metrics` text passes `check`; `what` names it in the failure.
+    pub async fn wait_for_metrics(&self, what: &str, check: impl Fn(&str) -> bool) {
+        let started = std::time::Instant::now();
+        loop {
+            let text = self.metrics().await;
+            if check(&text) {
+                return;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "waited in vain for {what}:\n{text}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// The Prometheus text of the gateway at `base` (`http://ADDR`).
@@ -231,6 +296,14 @@ pub async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// The value of one sample in a Prometheus text, 0 when absent.
+pub fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Reads a problem response and checks the RFC 9457 members every problem has.

@@ -1,0 +1,569 @@
+//! Response cache for registry replies: fresh hits, single-flight misses, stale-if-error, and an
+//! optional shared tier below this process's entries ([`shared`]: Redis, read by every replica).
+//!
+//! A lookup is answered from this process's fresh entry, else from a fresh entry of the shared
+//! tier (kept here too, for what remains of its freshness), else from the upstream, whose reply is
+//! stored in both. Concurrent identical misses make one trip down: the first caller loads, the
+//! others wait for its result. When the upstream fails and a stale entry (here or in the shared
+//! tier, the newer of the two) is still within `max_stale`, it is served and marked (RFC 9211
+//! `Cache-Status`). Keys are built by callers from hashed identifiers: no raw personal data is ever
+//! a key.
+//!
+//! Time is `tokio::time::Instant`, so tests run on a paused clock.
+
+pub mod shared;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+/// Per-operation cache settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// How long an entry is fresh.
+    pub ttl: Duration,
+    /// How long past `ttl` an entry may still be served when the upstream fails.
+    pub max_stale: Duration,
+}
+
+/// How a reply was obtained, for `Cache-Status` and the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Served from a fresh entry.
+    Hit,
+    /// Loaded from the upstream (and stored).
+    Miss,
+    /// Loaded by another request in flight at the same time.
+    Coalesced,
+    /// The upstream failed; a stale entry was served.
+    Stale,
+    /// Served from a fresh entry of the shared tier (another replica loaded it), now held here too.
+    SharedHit,
+    /// Loaded from the upstream and stored here and in the shared tier.
+    SharedMiss,
+    /// The upstream failed; a stale entry of the shared tier was served.
+    SharedStale,
+}
+
+impl CacheOutcome {
+    /// The `Cache-Status` header value (RFC 9211): this process's cache is `lienthong`, the shared
+    /// tier `lienthong-shared`. The List names the cache nearest the origin first, so the shared
+    /// tier, when it took part, comes before this process's cache.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Self::Hit => "lienthong; hit",
+            Self::Miss => "lienthong; fwd=miss; stored",
+            Self::Coalesced => "lienthong; fwd=miss; collapsed",
+            Self::Stale => "lienthong; hit; fwd=stale; detail=stale-if-error",
+            Self::SharedHit => "lienthong-shared; hit, lienthong; fwd=miss; stored",
+            Self::SharedMiss => "lienthong-shared; fwd=miss; stored, lienthong; fwd=miss; stored",
+            Self::SharedStale => {
+                "lienthong-shared; hit; fwd=stale; detail=stale-if-error, lienthong; fwd=miss"
+            }
+        }
+    }
+
+    /// Short name for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Coalesced => "coalesced",
+            Self::Stale => "stale",
+            Self::SharedHit => "shared_hit",
+            Self::SharedMiss => "shared_miss",
+            Self::SharedStale => "shared_stale",
+        }
+    }
+
+    /// Whether the upstream was called for this reply (its time is then upstream latency).
+    pub fn asked_upstream(self) -> bool {
+        !matches!(self, Self::Hit | Self::SharedHit)
+    }
+}
+
+/// An entry found in a shared tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedEntry<V> {
+    /// The reply.
+    pub value: V,
+    /// Until when it is fresh (in the past for a stale entry).
+    pub fresh_until: Instant,
+}
+
+/// The tier below this process's cache, for one key (see [`shared::SharedCache`]). Its failures
+/// stay inside: a tier that cannot answer has nothing, and the lookup goes on without it.
+pub trait SharedTier<V> {
+    /// The entry under the key, fresh or stale; `None` when there is none or the tier failed.
+    fn get(&self) -> impl Future<Output = Option<SharedEntry<V>>> + Send;
+    /// Stores a reply just loaded from the upstream, fresh for the policy's `ttl`. Returns whether
+    /// it was stored.
+    fn put(&self, value: &V) -> impl Future<Output = bool> + Send;
+}
+
+/// No shared tier: the type of `None` for lookups without one.
+enum Unshared {}
+
+impl<V: Send> SharedTier<V> for Unshared {
+    fn get(&self) -> impl Future<Output = Option<SharedEntry<V>>> + Send {
+        std::future::ready(None)
+    }
+
+    fn put(&self, _value: &V) -> impl Future<Output = bool> + Send {
+        std::future::ready(false)
+    }
+}
+
+#[derive(Clone)]
+struct Entry<V> {
+    value: V,
+    fresh_until: Instant,
+}
+
+/// Where the value of one trip down (below this process's fresh entries) came from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// The upstream; `shared`: stored in the shared tier too.
+    Upstream { shared: bool },
+    /// A fresh entry of the shared tier.
+    Shared { fresh_until: Instant },
+    /// The upstream failed: this process's stale entry.
+    LocalStale,
+    /// The upstream failed: the shared tier's stale entry.
+    SharedStale,
+}
+
+type Flight<V, E> = Arc<OnceCell<Result<(V, Source), E>>>;
+
+/// Whether an entry fresh until `fresh_until` may still be served at `now`, `grace` later.
+fn within(now: Instant, fresh_until: Instant, grace: Duration) -> bool {
+    fresh_until
+        .checked_add(grace)
+        .is_none_or(|limit| now < limit)
+}
+
+/// A cache of `V` by `K`, with single-flight loading. Storage and eviction are moka's (bounded,
+/// TinyLFU); entries live `ttl + max_stale` and are fresh for `ttl` (or for what a shared entry
+/// had left).
+pub struct Cache<K, V, E> {
+    policy: CachePolicy,
+    entries: moka::sync::Cache<K, Entry<V>>,
+    flights: Mutex<HashMap<K, Flight<V, E>>>,
+}
+
+impl<K, V, E> Cache<K, V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Clone,
+{
+    /// An empty cache holding at most `capacity` entries.
+    pub fn new(policy: CachePolicy, capacity: u64) -> Self {
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(capacity.max(1))
+            .time_to_live(policy.ttl.saturating_add(policy.max_stale))
+            .build();
+        Self {
+            policy,
+            entries,
+            flights: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<K, Flight<V, E>>> {
+        self.flights.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops one entry (admin purge).
+    pub fn purge(&self, key: &K) -> bool {
+        self.entries.remove(key).is_some()
+    }
+
+    /// Drops every entry.
+    pub fn purge_all(&self) {
+        self.entries.invalidate_all();
+    }
+
+    /// Returns the cached value, or loads it once for all concurrent callers.
+    pub async fn get_or_load<F, Fut>(&self, key: K, load: F) -> Result<(V, CacheOutcome), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        self.get_or_load_shared(key, None::<&Unshared>, load).await
+    }
+
+    /// Returns this process's fresh entry, else the shared tier's fresh entry (kept here for the
+    /// freshness it has left), else loads the value once for all concurrent callers and stores it
+    /// here and in the shared tier.
+    pub async fn get_or_load_shared<S, F, Fut>(
+        &self,
+        key: K,
+        shared: Option<&S>,
+        load: F,
+    ) -> Result<(V, CacheOutcome), E>
+    where
+        S: SharedTier<V>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        if let Some(e) = self.entries.get(&key)
+            && Instant::now() < e.fresh_until
+        {
+            return Ok((e.value, CacheOutcome::Hit));
+        }
+        let (flight, leader) = {
+            let mut flights = self.flights();
+            match flights.get(&key) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let f: Flight<V, E> = Arc::new(OnceCell::new());
+                    flights.insert(key.clone(), f.clone());
+                    (f, true)
+                }
+            }
+        };
+        let loaded = flight
+            .get_or_init(|| self.load_below(&key, shared, load))
+            .await
+            .clone();
+        if leader {
+            let fresh_until = match &loaded {
+                Ok((_, Source::Upstream { .. })) => Some(Instant::now() + self.policy.ttl),
+                Ok((_, Source::Shared { fresh_until })) => Some(*fresh_until),
+                _ => None,
+            };
+            if let (Ok((value, _)), Some(fresh_until)) = (&loaded, fresh_until) {
+                self.entries.insert(
+                    key.clone(),
+                    Entry {
+                        value: value.clone(),
+                        fresh_until,
+                    },
+                );
+            }
+            self.flights().remove(&key);
+        }
+        let (value, source) = loaded?;
+        let outcome = match source {
+            Source::LocalStale => CacheOutcome::Stale,
+            Source::SharedStale => CacheOutcome::SharedStale,
+            _ if !leader => CacheOutcome::Coalesced,
+            Source::Upstream { shared: false } => CacheOutcome::Miss,
+            Source::Upstream { shared: true } => CacheOutcome::SharedMiss,
+            Source::Shared { .. } => CacheOutcome::SharedHit,
+        };
+        Ok((value, outcome))
+    }
+
+    /// One trip below this process's fresh entries: the shared tier's fresh entry, else the
+    /// upstream, else the newest stale entry within `max_stale` (this process's or the shared
+    /// tier's), else the upstream's error.
+    async fn load_below<S, F, Fut>(
+        &self,
+        key: &K,
+        shared: Option<&S>,
+        load: F,
+    ) -> Result<(V, Source), E>
+    where
+        S: SharedTier<V>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let found = match shared {
+            Some(tier) => tier.get().await,
+            None => None,
+        };
+        let found = match found {
+            Some(e) if Instant::now() < e.fresh_until => {
+                return Ok((
+                    e.value,
+                    Source::Shared {
+                        fresh_until: e.fresh_until,
+                    },
+                ));
+            }
+            stale => stale,
+        };
+        let err = match load().await {
+            Ok(value) => {
+                let shared = match shared {
+                    Some(tier) => tier.put(&value).await,
+                    None => false,
+                };
+                return Ok((value, Source::Upstream { shared }));
+            }
+            Err(err) => err,
+        };
+        let now = Instant::now();
+        let usable = |fresh_until| within(now, fresh_until, self.policy.max_stale);
+        let local = self.entries.get(key).filter(|e| usable(e.fresh_until));
+        let found = found.filter(|e| usable(e.fresh_until));
+        match (local, found) {
+            (Some(l), Some(s)) if s.fresh_until > l.fresh_until => {
+                Ok((s.value, Source::SharedStale))
+            }
+            (Some(l), _) => Ok((l.value, Source::LocalStale)),
+            (None, Some(s)) => Ok((s.value, Source::SharedStale)),
+            (None, None) => Err(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn cache() -> Arc<Cache<String, u32, String>> {
+        Arc::new(Cache::new(
+            CachePolicy {
+                ttl: Duration::from_secs(60),
+                max_stale: Duration::from_secs(600),
+            },
+            100,
+        ))
+    }
+
+    fn count(outcomes: &[CacheOutcome], which: CacheOutcome) -> usize {
+        outcomes.iter().filter(|o| **o == which).count()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_misses_make_one_load() {
+        let c = cache();
+        let loads = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let c = c.clone();
+            let loads = loads.clone();
+            tasks.push(tokio::spawn(async move {
+                c.get_or_load("k".to_owned(), || async {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok::<_, String>(7)
+                })
+                .await
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            let (v, o) = t.await.unwrap().unwrap();
+            assert_eq!(v, 7);
+            outcomes.push(o);
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        assert_eq!(count(&outcomes, CacheOutcome::Miss), 1);
+        assert_eq!(count(&outcomes, CacheOutcome::Coalesced), 49);
+        let (_, o) = c
+            .get_or_load("k".to_owned(), || async { Ok(8) })
+            .await
+            .unwrap();
+        assert_eq!(o, CacheOutcome::Hit);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stale_if_error_within_max_stale_only() {
+        let c = cache();
+        c.get_or_load("k".to_owned(), || async { Ok(1) })
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(61)).await;
+        let (v, o) = c
+            .get_or_load("k".to_owned(), || async { Err("down".to_owned()) })
+            .await
+            .unwrap();
+        assert_eq!((v, o), (1, CacheOutcome::Stale));
+        let (v, o) = c
+            .get_or_load("k".to_owned(), || async { Ok(2) })
+            .await
+            .unwrap();
+        assert_eq!(
+            (v, o),
+            (2, CacheOutcome::Miss),
+            "a successful load refreshes the entry"
+        );
+        tokio::time::advance(Duration::from_secs(60 + 601)).await;
+        let err = c
+            .get_or_load("k".to_owned(), || async { Err("down".to_owned()) })
+            .await
+            .unwrap_err();
+        assert_eq!(err, "down", "past max_stale the error goes through");
+    }
+
+    /// A shared tier in memory that counts its reads and writes; a write is fresh for 60 s.
+    #[derive(Default)]
+    struct MemoryTier {
+        entry: Mutex<Option<SharedEntry<u32>>>,
+        gets: AtomicUsize,
+        puts: AtomicUsize,
+    }
+
+    impl MemoryTier {
+        fn holding(value: u32, fresh_until: Instant) -> Arc<MemoryTier> {
+            let tier = MemoryTier::default();
+            *tier.entry.lock().unwrap() = Some(SharedEntry { value, fresh_until });
+            Arc::new(tier)
+        }
+
+        fn counts(&self) -> (usize, usize) {
+            (
+                self.gets.load(Ordering::SeqCst),
+                self.puts.load(Ordering::SeqCst),
+            )
+        }
+    }
+
+    impl SharedTier<u32> for MemoryTier {
+        fn get(&self) -> impl Future<Output = Option<SharedEntry<u32>>> + Send {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(self.entry.lock().unwrap().clone())
+        }
+
+        fn put(&self, value: &u32) -> impl Future<Output = bool> + Send {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            *self.entry.lock().unwrap() = Some(SharedEntry {
+                value: *value,
+                fresh_until: Instant::now() + Duration::from_secs(60),
+            });
+            std::future::ready(true)
+        }
+    }
+
+    async fn lookup(
+        c: &Cache<String, u32, String>,
+        tier: &MemoryTier,
+        load: Result<u32, &str>,
+    ) -> Result<(u32, CacheOutcome), String> {
+        c.get_or_load_shared("k".to_owned(), Some(tier), || async move {
+            load.map_err(str::to_owned)
+        })
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shared_hit_is_kept_here_for_the_freshness_it_has_left() {
+        let c = cache();
+        let tier = MemoryTier::holding(5, Instant::now() + Duration::from_secs(10));
+        assert_eq!(
+            lookup(&c, &tier, Err("not called")).await.unwrap(),
+            (5, CacheOutcome::SharedHit)
+        );
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert_eq!(
+            lookup(&c, &tier, Err("not called")).await.unwrap(),
+            (5, CacheOutcome::Hit),
+            "held here, not asked again"
+        );
+        assert_eq!(tier.counts(), (1, 0));
+        // 11 s on: the shared entry's 10 s are over here too (a fresh TTL would last 60 s).
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            lookup(&c, &tier, Ok(6)).await.unwrap(),
+            (6, CacheOutcome::SharedMiss)
+        );
+        assert_eq!(tier.counts(), (2, 1), "the stale shared entry was replaced");
+        assert_eq!(
+            lookup(&c, &tier, Err("not called")).await.unwrap(),
+            (6, CacheOutcome::Hit)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_misses_in_both_tiers_ask_each_once_and_store_in_both() {
+        let c = cache();
+        let tier = Arc::new(MemoryTier::default());
+        let loads = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let (c, tier, loads) = (c.clone(), tier.clone(), loads.clone());
+            tasks.push(tokio::spawn(async move {
+                c.get_or_load_shared("k".to_owned(), Some(&*tier), || async {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok::<_, String>(7)
+                })
+                .await
+                .unwrap()
+                .1
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        assert_eq!(tier.counts(), (1, 1));
+        assert_eq!(count(&outcomes, CacheOutcome::SharedMiss), 1);
+        assert_eq!(count(&outcomes, CacheOutcome::Coalesced), 19);
+        assert_eq!(
+            lookup(&c, &tier, Err("not called")).await.unwrap(),
+            (7, CacheOutcome::Hit)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_newest_stale_entry_of_either_tier_serves_when_the_upstream_fails() {
+        // Well past the clock's origin, so that instants in the past exist.
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let c = cache();
+        let ago = |s: u64| Instant::now() - Duration::from_secs(s);
+        // Only the shared tier has it, 100 s stale (max_stale is 600 s): served, not kept here.
+        let tier = MemoryTier::holding(1, ago(100));
+        for _ in 0..2 {
+            assert_eq!(
+                lookup(&c, &tier, Err("down")).await.unwrap(),
+                (1, CacheOutcome::SharedStale)
+            );
+        }
+        assert_eq!(tier.counts(), (2, 0));
+        // Past max_stale: the error goes through.
+        let tier = MemoryTier::holding(1, ago(601));
+        assert_eq!(lookup(&c, &tier, Err("down")).await.unwrap_err(), "down");
+
+        // Both have one: the newer wins.
+        assert_eq!(
+            lookup(&c, &MemoryTier::default(), Ok(2)).await.unwrap(),
+            (2, CacheOutcome::SharedMiss)
+        );
+        tokio::time::advance(Duration::from_secs(120)).await;
+        // Here: fresh until 60 s ago. Shared: until 30 s ago (newer) / 90 s ago (older).
+        let newer = MemoryTier::holding(3, ago(30));
+        assert_eq!(
+            lookup(&c, &newer, Err("down")).await.unwrap(),
+            (3, CacheOutcome::SharedStale)
+        );
+        let older = MemoryTier::holding(3, ago(90));
+        assert_eq!(
+            lookup(&c, &older, Err("down")).await.unwrap(),
+            (2, CacheOutcome::Stale)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn errors_are_not_cached_and_purge_works() {
+        let c = cache();
+        assert!(
+            c.get_or_load("k".to_owned(), || async { Err("down".to_owned()) })
+                .await
+                .is_err()
+        );
+        let (v, o) = c
+            .get_or_load("k".to_owned(), || async { Ok(3) })
+            .await
+            .unwrap();
+        assert_eq!((v, o), (3, CacheOutcome::Miss));
+        assert!(c.purge(&"k".to_owned()));
+        let (_, o) = c
+            .get_or_load("k".to_owned(), || async { Ok(4) })
+            .await
+            .unwrap();
+        assert_eq!(o, CacheOutcome::Miss);
+    }
+}
