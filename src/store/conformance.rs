@@ -137,6 +137,7 @@ conformance!(
     concurrent_audit_appends_from_two_instances_keep_one_valid_chain,
     many_concurrent_appends_form_one_dense_chain_of_what_callers_were_told,
     a_failed_audit_batch_fails_each_of_its_callers_and_the_next_batch_continues_the_chain,
+    a_batch_larger_than_one_insert_makes_one_dense_chain,
     audit_trail_refuses_edits_and_reveals_tampering,
     suspension_persists_across_reopen_and_is_audited,
     state_machine_is_forward_only_in_sql,
@@ -324,6 +325,25 @@ async fn many_concurrent_appends_form_one_dense_chain_of_what_callers_were_told(
         told.extend(written);
     }
     assert_eq!(assert_chain_holds_exactly(store.as_ref(), &told).await, 500);
+}
+
+async fn a_batch_larger_than_one_insert_makes_one_dense_chain(backend: &Backend) {
+    let store = backend.open().await;
+    // Queued while the chain is held, 150 records make batches of several inserts each.
+    let held = backend.hold_audit_lock().await;
+    let events: Vec<AuditEvent> = (0..150).map(|n| event(n, "s")).collect();
+    let (results, ()) = tokio::join!(
+        futures_util::future::join_all(events.iter().map(|e| store.append_audit(e))),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            held.release().await;
+        }
+    );
+    let told: Vec<AuditRecord> = results.into_iter().map(Result::unwrap).collect();
+    for (record, event) in told.iter().zip(&events) {
+        assert_eq!(&record.event, event, "each caller is told its own record");
+    }
+    assert_eq!(assert_chain_holds_exactly(store.as_ref(), &told).await, 150);
 }
 
 async fn a_failed_audit_batch_fails_each_of_its_callers_and_the_next_batch_continues_the_chain(

@@ -123,27 +123,29 @@ impl GroupCommit {
 async fn run(pool: SqlitePool, append_audit: AppendAudit, mut queued: mpsc::Receiver<Queued>) {
     // A pool of one connection (an in-memory database) must let readers in between batches.
     let keep_connection = pool.options().get_max_connections() > 1;
+    let mut kept = None;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut conn = match pool.acquire().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Dropping the batch tells each caller its write was not written.
-                tracing::error!(error = %e, writes = batch.len(), "a batch of durable writes failed");
-                batch.clear();
-                continue;
-            }
+        let mut conn = match kept.take() {
+            Some(conn) => conn,
+            None => match pool.acquire().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Dropping the batch tells each caller its write was not written.
+                    tracing::error!(error = %e, writes = batch.len(), "a batch of durable writes failed");
+                    batch.clear();
+                    continue;
+                }
+            },
         };
-        loop {
-            let (delivers, outcome) = commit_batch(&mut conn, append_audit, batch.drain(..)).await;
-            let failed = outcome.is_err();
-            deliver(delivers, outcome);
-            // The connection is kept while writes keep coming: acquiring and releasing a pooled
-            // connection costs round trips to its thread. After a failure a fresh one is drawn.
-            if failed || !keep_connection || queued.is_empty() {
-                break;
-            }
-            queued.recv_many(&mut batch, MAX_BATCH).await;
+        let (delivers, outcome) = commit_batch(&mut conn, append_audit, batch.drain(..)).await;
+        let failed = outcome.is_err();
+        deliver(delivers, outcome);
+        // The writer keeps its connection: drawing and returning a pooled connection costs round
+        // trips to its thread, and its statement cache holds the batch inserts of every size.
+        // After a failure a fresh one is drawn.
+        if keep_connection && !failed {
+            kept = Some(conn);
         }
     }
 }

@@ -12,6 +12,8 @@
 //! - `async fn append_audit_queued(&self, event) -> Result<AuditRecord, StoreError>`: hands the
 //!   event to the backend's single audit appender, which appends whatever is queued together
 //!   (with `append_audit_batch_on`, below) in one transaction, and answers after the commit;
+//! - `const AUDIT_INSERT_PLACEHOLDERS: Placeholders`: how its SQL names the parameters of the
+//!   audit batch insert;
 //! - `async fn lock_audit_chain(conn) -> Result<(), sqlx::Error>`: inside that transaction, makes
 //!   sure no other writer (in this process or another replica) appends to the chain until commit;
 //! - `async fn begin_idempotency(&self, client_id, key) -> Result<Transaction, sqlx::Error>`: a
@@ -35,17 +37,32 @@ const AUDIT_COLUMN_COUNT: usize = 13;
 /// several statements.
 pub(super) const AUDIT_ROWS_PER_INSERT: usize = 64;
 
+/// How a backend's SQL names the parameters of the batch insert.
+#[derive(Clone, Copy)]
+pub(super) enum Placeholders {
+    /// `$1, $2, …` (PostgreSQL).
+    Numbered,
+    /// `?, ?, …`, bound in order (SQLite: it looks a numbered parameter up by name among all the
+    /// statement's parameters each time one is bound, which a batch insert makes quadratic).
+    Anonymous,
+}
+
 /// The multi-row `INSERT INTO pd_audit` for `rows` records (1 to [`AUDIT_ROWS_PER_INSERT`]),
 /// built once per size: the same text each time lets the connection's statement cache keep it
 /// prepared.
-pub(super) fn insert_audit_sql(rows: usize) -> &'static str {
-    static BY_ROWS: LazyLock<Vec<String>> = LazyLock::new(|| {
+pub(super) fn insert_audit_sql(rows: usize, placeholders: Placeholders) -> &'static str {
+    fn build(placeholders: Placeholders) -> Vec<String> {
         (1..=AUDIT_ROWS_PER_INSERT)
             .map(|rows| {
                 let values: Vec<String> = (0..rows)
                     .map(|row| {
                         let params: Vec<String> = (1..=AUDIT_COLUMN_COUNT)
-                            .map(|column| format!("${}", row * AUDIT_COLUMN_COUNT + column))
+                            .map(|column| match placeholders {
+                                Placeholders::Numbered => {
+                                    format!("${}", row * AUDIT_COLUMN_COUNT + column)
+                                }
+                                Placeholders::Anonymous => "?".to_owned(),
+                            })
                             .collect();
                         format!("({})", params.join(", "))
                     })
@@ -56,9 +73,14 @@ pub(super) fn insert_audit_sql(rows: usize) -> &'static str {
                 )
             })
             .collect()
-    });
-    let index = rows.clamp(1, AUDIT_ROWS_PER_INSERT) - 1;
-    &BY_ROWS[index]
+    }
+    static NUMBERED: LazyLock<Vec<String>> = LazyLock::new(|| build(Placeholders::Numbered));
+    static ANONYMOUS: LazyLock<Vec<String>> = LazyLock::new(|| build(Placeholders::Anonymous));
+    let by_rows = match placeholders {
+        Placeholders::Numbered => &NUMBERED,
+        Placeholders::Anonymous => &ANONYMOUS,
+    };
+    &by_rows[rows.clamp(1, AUDIT_ROWS_PER_INSERT) - 1]
 }
 
 /// Expands the row decoders, the audit and admin writes and `impl Store` for a backend:
@@ -121,7 +143,10 @@ macro_rules! portable_store {
                 })
                 .collect();
             for rows in records.chunks(super::portable::AUDIT_ROWS_PER_INSERT) {
-                let mut insert = ::sqlx::query(super::portable::insert_audit_sql(rows.len()));
+                let mut insert = ::sqlx::query(super::portable::insert_audit_sql(
+                    rows.len(),
+                    <$store>::AUDIT_INSERT_PLACEHOLDERS,
+                ));
                 for r in rows {
                     let e = &r.event;
                     insert = insert
@@ -525,11 +550,14 @@ mod tests {
     #[test]
     fn audit_inserts_bind_one_parameter_per_column_and_row() {
         assert_eq!(AUDIT_COLUMNS.split(", ").count(), AUDIT_COLUMN_COUNT);
-        let one = insert_audit_sql(1);
+        let one = insert_audit_sql(1, Placeholders::Numbered);
         assert!(one.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"));
-        let most = insert_audit_sql(AUDIT_ROWS_PER_INSERT);
+        let most = insert_audit_sql(AUDIT_ROWS_PER_INSERT, Placeholders::Numbered);
         let last = AUDIT_ROWS_PER_INSERT * AUDIT_COLUMN_COUNT;
         assert!(most.ends_with(&format!("${last})")));
         assert_eq!(most.matches('(').count(), AUDIT_ROWS_PER_INSERT + 1);
+        let most = insert_audit_sql(AUDIT_ROWS_PER_INSERT, Placeholders::Anonymous);
+        assert_eq!(most.matches('?').count(), last);
+        assert!(!most.contains('$'));
     }
 }

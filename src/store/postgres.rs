@@ -19,6 +19,7 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::group_commit::ConnFuture;
+use super::portable::Placeholders;
 use super::{StoreError, now_ms};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::config::StoreConfig;
@@ -313,6 +314,9 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(written)
     }
+
+    /// PostgreSQL numbers its parameters.
+    const AUDIT_INSERT_PLACEHOLDERS: Placeholders = Placeholders::Numbered;
 
     /// Appends an audit record with the others queued meanwhile in this process, in one
     /// transaction; returns once it is committed.
