@@ -116,10 +116,11 @@ callgrind_control -d "$VG" >/dev/null
 sleep 1
 DUMP="$OUT.cg.1"
 IR=$(callgrind_annotate "$DUMP" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-# Allocator entry points (glibc malloc, or mimalloc's when the binary links it).
+# Allocator entry points (glibc malloc, or mimalloc's when the binary links it), summed: the same
+# entry point can be listed more than once.
 ALLOCS=$(callgrind_annotate --tree=caller --threshold=100 "$DUMP" 2>/dev/null |
     awk '/^ *[0-9,]+ \([ 0-9.]+%\)  \*  .*(malloc\.c:malloc|prim\.h:mi_malloc_aligned) \[/ { print prev } { prev = calls } { if (match($0, /\(([0-9,]+)x\)/, m)) { gsub(",", "", m[1]); calls += m[1] } else if ($0 ~ /^$/) calls = 0 }' |
-    tail -n 1)
+    awk '{ n += $1 } END { if (NR) print n }')
 echo "target: $TARGET, $CONNS connections"
 echo "requests: $N"
 echo "instructions: $IR  per request: $((IR / N))"
