@@ -61,6 +61,16 @@ for tool in valgrind callgrind_control callgrind_annotate wrk curl "${NEEDS[@]}"
     command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool not found" >&2; exit 1; }
 done
 
+# Another run (of this script or bench/passthrough.sh) on the same ports would answer in place of
+# this one, and this one's load would land in its counts: refuse to start.
+case "$TARGET" in passthrough) PORTS=(18081 18083) ;; verify) PORTS=(18083 18101 18102) ;; esac
+for port in "${PORTS[@]}"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "callgrind.sh: 127.0.0.1:$port is in use (another benchmark running?)" >&2
+        exit 1
+    fi
+done
+
 # shellcheck source=bench-env.sh
 . "$ROOT/bench/bench-env.sh"
 TMP=$(mktemp -d)
