@@ -11,7 +11,7 @@ use super::{
     AdminAction, IdempotencyBegin, IdempotentResponse, NewOutboxEvent, NewPayment, PaymentItem,
     PaymentRecord, PaymentStatus, PostgresStore, SettleOutcome, Settlement, Store,
 };
-use crate::audit::{AuditEvent, GENESIS, verify_run};
+use crate::audit::{AuditEvent, AuditRecord, GENESIS, verify_run, verify_store};
 use crate::config::StoreConfig;
 
 /// One database, on which a test may open several store instances (as several replicas do).
@@ -57,9 +57,51 @@ impl Backend {
         Ok(())
     }
 
+    /// Takes the audit chain's write lock from outside the store (as another process appending
+    /// would), until [`HeldLock::release`]: the store's appender waits for it.
+    async fn hold_audit_lock(&self) -> HeldLock {
+        match self {
+            Backend::Sqlite(_) => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url()).await.unwrap();
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                HeldLock::Sqlite(conn)
+            }
+            Backend::Postgres(_) => {
+                let mut conn = sqlx::PgConnection::connect(&self.url()).await.unwrap();
+                sqlx::raw_sql("BEGIN; LOCK TABLE pd_audit IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                HeldLock::Postgres(conn)
+            }
+        }
+    }
+
     async fn finish(self) {
         if let Backend::Postgres(schema) = self {
             schema.drop().await;
+        }
+    }
+}
+
+/// A connection holding the audit chain's write lock in an open transaction.
+enum HeldLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl HeldLock {
+    async fn release(self) {
+        match self {
+            HeldLock::Sqlite(mut conn) => {
+                sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+            }
+            HeldLock::Postgres(mut conn) => {
+                sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+            }
         }
     }
 }
@@ -93,6 +135,9 @@ macro_rules! conformance {
 
 conformance!(
     concurrent_audit_appends_from_two_instances_keep_one_valid_chain,
+    many_concurrent_appends_form_one_dense_chain_of_what_callers_were_told,
+    a_failed_audit_batch_fails_each_of_its_callers_and_the_next_batch_continues_the_chain,
+    a_batch_larger_than_one_insert_makes_one_dense_chain,
     audit_trail_refuses_edits_and_reveals_tampering,
     suspension_persists_across_reopen_and_is_audited,
     state_machine_is_forward_only_in_sql,
@@ -114,7 +159,8 @@ fn action(kind: &str) -> AdminAction<'_> {
     }
 }
 
-fn event(n: i64, subject: &str) -> AuditEvent {
+/// An audit event numbered `n` (request id `r{n}`) about `subject`.
+pub(super) fn event(n: i64, subject: &str) -> AuditEvent {
     AuditEvent {
         at_ms: 1_000 + n,
         request_id: format!("r{n}"),
@@ -232,6 +278,141 @@ async fn concurrent_audit_appends_from_two_instances_keep_one_valid_chain(backen
         3
     );
     assert_eq!(a.audit_records(150, 1000).await.unwrap()[0].id, 151);
+}
+
+/// Checks the whole chain (as `lienthong audit verify` does) and that it holds exactly the
+/// records callers were told were written; returns how many records it holds.
+async fn assert_chain_holds_exactly(store: &dyn Store, told: &[AuditRecord]) -> u64 {
+    let (count, head) = verify_store(store, |_| {}).await.unwrap().unwrap();
+    let stored = store.audit_records(0, 10_000).await.unwrap();
+    let mut told = told.to_vec();
+    told.sort_by_key(|r| r.id);
+    assert_eq!(
+        stored, told,
+        "the table holds exactly what callers were told"
+    );
+    assert_eq!(
+        stored.iter().map(|r| r.id).collect::<Vec<_>>(),
+        (1..=count as i64).collect::<Vec<_>>(),
+        "ids are dense and in chain order"
+    );
+    assert_eq!(stored.last().map_or(GENESIS, |r| &r.hash), head);
+    count
+}
+
+async fn many_concurrent_appends_form_one_dense_chain_of_what_callers_were_told(backend: &Backend) {
+    let store = backend.open().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..50 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut written = Vec::new();
+            for n in 0..10 {
+                let event = event(task * 10 + n, &format!("s{task}"));
+                let record = store.append_audit(&event).await.unwrap();
+                assert_eq!(record.event, event);
+                written.push(record);
+            }
+            written
+        });
+    }
+    let mut told = Vec::new();
+    while let Some(written) = tasks.join_next().await {
+        let written = written.unwrap();
+        assert!(
+            written.windows(2).all(|w| w[0].id < w[1].id),
+            "one caller's appends are chained in the order it made them"
+        );
+        told.extend(written);
+    }
+    assert_eq!(assert_chain_holds_exactly(store.as_ref(), &told).await, 500);
+}
+
+async fn a_batch_larger_than_one_insert_makes_one_dense_chain(backend: &Backend) {
+    let store = backend.open().await;
+    // Queued while the chain is held, 150 records make batches of several inserts each.
+    let held = backend.hold_audit_lock().await;
+    let events: Vec<AuditEvent> = (0..150).map(|n| event(n, "s")).collect();
+    let (results, ()) = tokio::join!(
+        futures_util::future::join_all(events.iter().map(|e| store.append_audit(e))),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            held.release().await;
+        }
+    );
+    let told: Vec<AuditRecord> = results.into_iter().map(Result::unwrap).collect();
+    for (record, event) in told.iter().zip(&events) {
+        assert_eq!(&record.event, event, "each caller is told its own record");
+    }
+    assert_eq!(assert_chain_holds_exactly(store.as_ref(), &told).await, 150);
+}
+
+async fn a_failed_audit_batch_fails_each_of_its_callers_and_the_next_batch_continues_the_chain(
+    backend: &Backend,
+) {
+    let store = backend.open().await;
+    let mut told = Vec::new();
+    for n in 0..3 {
+        told.push(store.append_audit(&event(n, "s")).await.unwrap());
+    }
+    // A record the database refuses, as a full disk or a broken constraint would.
+    let refuse = match backend {
+        Backend::Sqlite(_) => {
+            "CREATE TRIGGER pd_audit_refuse BEFORE INSERT ON pd_audit WHEN NEW.request_id = 'refused'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+        }
+        Backend::Postgres(_) => {
+            "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.request_id = 'refused' THEN RAISE EXCEPTION 'refused'; END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER pd_audit_refuse BEFORE INSERT ON pd_audit
+                 FOR EACH ROW EXECUTE FUNCTION refuse_audit();"
+        }
+    };
+    backend.exec(refuse).await.unwrap();
+
+    // While another appender holds the chain, the store's appender waits with a first record;
+    // the next five, one of them refused, queue behind it and so share the next batch.
+    let held = backend.hold_audit_lock().await;
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.append_audit(&event(10, "s")).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut doomed: Vec<AuditEvent> = (11..16).map(|n| event(n, "s")).collect();
+    doomed[2].request_id = "refused".into();
+    let (results, ()) = tokio::join!(
+        futures_util::future::join_all(doomed.iter().map(|e| store.append_audit(e))),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            held.release().await;
+        }
+    );
+    for result in &results {
+        assert!(
+            result.is_err(),
+            "every caller of the failed batch learns its record was not written"
+        );
+    }
+    // The first record had its own batch, unless the machine was too slow to start it in
+    // time: then it shared the failed one. Either way it was answered truthfully (checked below).
+    if let Ok(record) = first.await.unwrap() {
+        told.push(record);
+    }
+
+    for n in 20..25 {
+        told.push(store.append_audit(&event(n, "s")).await.unwrap());
+    }
+    let count = assert_chain_holds_exactly(store.as_ref(), &told).await;
+    assert!(count >= 8, "the batches after the failure went on: {count}");
+    let stored = store.audit_records(0, 100).await.unwrap();
+    assert!(
+        stored.iter().all(|r| r.event.request_id != "refused"
+            && !doomed.iter().any(|d| d.request_id == r.event.request_id)),
+        "nothing of the failed batch was written"
+    );
 }
 
 async fn audit_trail_refuses_edits_and_reveals_tampering(backend: &Backend) {

@@ -9,6 +9,11 @@
 //! - `pool`: its connection pool;
 //! - `async fn durable_write(&self, write) -> Result<T, StoreError>`: runs `write` on a connection
 //!   inside a transaction and returns only after the commit (SQLite: the group commit);
+//! - `async fn append_audit_queued(&self, event) -> Result<AuditRecord, StoreError>`: hands the
+//!   event to the backend's single audit appender, which appends whatever is queued together
+//!   (with `append_audit_batch_on`, below) in one transaction, and answers after the commit;
+//! - `const AUDIT_INSERT_PLACEHOLDERS: Placeholders`: how its SQL names the parameters of the
+//!   audit batch insert;
 //! - `async fn lock_audit_chain(conn) -> Result<(), sqlx::Error>`: inside that transaction, makes
 //!   sure no other writer (in this process or another replica) appends to the chain until commit;
 //! - `async fn begin_idempotency(&self, client_id, key) -> Result<Transaction, sqlx::Error>`: a
@@ -19,11 +24,70 @@
 //! A macro rather than generic functions: sqlx's executor and encoding bounds over an arbitrary
 //! database would be longer than the code they guard.
 
+use std::sync::LazyLock;
+
+/// The columns of `pd_audit`, in the order its rows are read and inserted.
+pub(super) const AUDIT_COLUMNS: &str = "id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash";
+
+/// How many [`AUDIT_COLUMNS`] there are: the parameters one inserted record takes.
+const AUDIT_COLUMN_COUNT: usize = 13;
+
+/// Most audit records one `INSERT` carries: 64 × 13 = 832 parameters, below the smallest
+/// bound-parameter limit of the backends (999 in SQLite before 3.32). A bigger batch takes
+/// several statements.
+pub(super) const AUDIT_ROWS_PER_INSERT: usize = 64;
+
+/// How a backend's SQL names the parameters of the batch insert.
+#[derive(Clone, Copy)]
+pub(super) enum Placeholders {
+    /// `$1, $2, …` (PostgreSQL).
+    Numbered,
+    /// `?, ?, …`, bound in order (SQLite: it looks a numbered parameter up by name among all the
+    /// statement's parameters each time one is bound, which a batch insert makes quadratic).
+    Anonymous,
+}
+
+/// The multi-row `INSERT INTO pd_audit` for `rows` records (1 to [`AUDIT_ROWS_PER_INSERT`]),
+/// built once per size: the same text each time lets the connection's statement cache keep it
+/// prepared.
+pub(super) fn insert_audit_sql(rows: usize, placeholders: Placeholders) -> &'static str {
+    fn build(placeholders: Placeholders) -> Vec<String> {
+        (1..=AUDIT_ROWS_PER_INSERT)
+            .map(|rows| {
+                let values: Vec<String> = (0..rows)
+                    .map(|row| {
+                        let params: Vec<String> = (1..=AUDIT_COLUMN_COUNT)
+                            .map(|column| match placeholders {
+                                Placeholders::Numbered => {
+                                    format!("${}", row * AUDIT_COLUMN_COUNT + column)
+                                }
+                                Placeholders::Anonymous => "?".to_owned(),
+                            })
+                            .collect();
+                        format!("({})", params.join(", "))
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO pd_audit ({AUDIT_COLUMNS}) VALUES {}",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    }
+    static NUMBERED: LazyLock<Vec<String>> = LazyLock::new(|| build(Placeholders::Numbered));
+    static ANONYMOUS: LazyLock<Vec<String>> = LazyLock::new(|| build(Placeholders::Anonymous));
+    let by_rows = match placeholders {
+        Placeholders::Numbered => &NUMBERED,
+        Placeholders::Anonymous => &ANONYMOUS,
+    };
+    &by_rows[rows.clamp(1, AUDIT_ROWS_PER_INSERT) - 1]
+}
+
 /// Expands the row decoders, the audit and admin writes and `impl Store` for a backend:
 /// `portable_store!(StoreType, DatabaseType, ConnectionType, RowType)`.
 macro_rules! portable_store {
     ($store:ty, $db:ty, $conn:ty, $row:ty) => {
-        const AUDIT_COLUMNS: &str = "id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash";
+        const AUDIT_COLUMNS: &str = super::portable::AUDIT_COLUMNS;
 
         fn audit_row(r: &$row) -> Result<$crate::audit::AuditRecord, ::sqlx::Error> {
             use ::sqlx::Row as _;
@@ -46,47 +110,63 @@ macro_rules! portable_store {
             })
         }
 
-        /// Appends one record to the audit chain inside the caller's transaction, after taking the
-        /// backend's chain lock: two appends never chain from the same head.
-        async fn append_audit_on(
+        /// Appends records to the audit chain, in the order given, inside the caller's
+        /// transaction: takes the backend's chain lock (two appenders never chain from the same
+        /// head), reads the head once, hashes in memory and inserts the records in as few
+        /// statements as [`insert_audit_sql`](super::portable::insert_audit_sql) allows. On an
+        /// error some rows may be inserted: the caller must roll them back.
+        async fn append_audit_batch_on(
             conn: &mut $conn,
-            e: $crate::audit::AuditEvent,
-        ) -> Result<$crate::audit::AuditRecord, $crate::store::StoreError> {
+            events: Vec<$crate::audit::AuditEvent>,
+        ) -> Result<Vec<$crate::audit::AuditRecord>, $crate::store::StoreError> {
             <$store>::lock_audit_chain(&mut *conn).await?;
             let head: Option<(i64, String)> =
                 ::sqlx::query_as("SELECT id, hash FROM pd_audit ORDER BY id DESC LIMIT 1")
                     .fetch_optional(&mut *conn)
                     .await?;
-            let (id, prev_hash) = match head {
-                Some((id, hash)) => (id + 1, hash),
-                None => (1, $crate::audit::GENESIS.to_owned()),
+            let (mut id, mut prev_hash) = match head {
+                Some((id, hash)) => (id, hash),
+                None => (0, $crate::audit::GENESIS.to_owned()),
             };
-            let hash = $crate::audit::chain_hash(id, &prev_hash, &e);
-            ::sqlx::query(
-                "INSERT INTO pd_audit (id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(id)
-            .bind(e.at_ms)
-            .bind(&e.request_id)
-            .bind(&e.client_id)
-            .bind(&e.user_id)
-            .bind(&e.dossier_id)
-            .bind(&e.service)
-            .bind(&e.operation)
-            .bind(&e.subject)
-            .bind(&e.outcome)
-            .bind(e.latency_ms)
-            .bind(&prev_hash)
-            .bind(&hash)
-            .execute(&mut *conn)
-            .await?;
-            Ok($crate::audit::AuditRecord {
-                id,
-                event: e,
-                prev_hash,
-                hash,
-            })
+            let records: Vec<$crate::audit::AuditRecord> = events
+                .into_iter()
+                .map(|event| {
+                    id += 1;
+                    let hash = $crate::audit::chain_hash(id, &prev_hash, &event);
+                    let prev = ::std::mem::replace(&mut prev_hash, hash.clone());
+                    $crate::audit::AuditRecord {
+                        id,
+                        event,
+                        prev_hash: prev,
+                        hash,
+                    }
+                })
+                .collect();
+            for rows in records.chunks(super::portable::AUDIT_ROWS_PER_INSERT) {
+                let mut insert = ::sqlx::query(super::portable::insert_audit_sql(
+                    rows.len(),
+                    <$store>::AUDIT_INSERT_PLACEHOLDERS,
+                ));
+                for r in rows {
+                    let e = &r.event;
+                    insert = insert
+                        .bind(r.id)
+                        .bind(e.at_ms)
+                        .bind(&e.request_id)
+                        .bind(&e.client_id)
+                        .bind(&e.user_id)
+                        .bind(&e.dossier_id)
+                        .bind(&e.service)
+                        .bind(&e.operation)
+                        .bind(&e.subject)
+                        .bind(&e.outcome)
+                        .bind(e.latency_ms)
+                        .bind(&r.prev_hash)
+                        .bind(&r.hash);
+                }
+                insert.execute(&mut *conn).await?;
+            }
+            Ok(records)
         }
 
         async fn insert_admin_audit(
@@ -214,9 +294,7 @@ macro_rules! portable_store {
                 &self,
                 event: &$crate::audit::AuditEvent,
             ) -> Result<$crate::audit::AuditRecord, $crate::store::StoreError> {
-                let event = event.clone();
-                self.durable_write(move |conn| Box::pin(async move { append_audit_on(conn, event).await }))
-                    .await
+                self.append_audit_queued(event.clone()).await
             }
 
             async fn audit_records(
@@ -489,3 +567,22 @@ macro_rules! portable_store {
 }
 
 pub(super) use portable_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_inserts_bind_one_parameter_per_column_and_row() {
+        assert_eq!(AUDIT_COLUMNS.split(", ").count(), AUDIT_COLUMN_COUNT);
+        let one = insert_audit_sql(1, Placeholders::Numbered);
+        assert!(one.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"));
+        let most = insert_audit_sql(AUDIT_ROWS_PER_INSERT, Placeholders::Numbered);
+        let last = AUDIT_ROWS_PER_INSERT * AUDIT_COLUMN_COUNT;
+        assert!(most.ends_with(&format!("${last})")));
+        assert_eq!(most.matches('(').count(), AUDIT_ROWS_PER_INSERT + 1);
+        let most = insert_audit_sql(AUDIT_ROWS_PER_INSERT, Placeholders::Anonymous);
+        assert_eq!(most.matches('?').count(), last);
+        assert!(!most.contains('$'));
+    }
+}

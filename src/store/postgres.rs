@@ -1,11 +1,13 @@
 //! The PostgreSQL store, for several replicas sharing one database.
 //!
 //! Ordinary pooled transactions: PostgreSQL already commits concurrent transactions together
-//! (one WAL flush for many), so there is no in-process batching here. What one SQLite writer
-//! gave for free is made explicit instead: migrations run under an advisory lock (replicas
-//! starting at once apply each migration once), the audit chain is appended under a table lock
-//! (two replicas never chain from the same head), and an idempotency key is claimed under an
-//! advisory lock on the key. Each connection gets the configured `statement_timeout`; the pool
+//! (one WAL flush for many), so most writes are not batched here. What one SQLite writer gave for
+//! free is made explicit instead: migrations run under an advisory lock (replicas starting at
+//! once apply each migration once), the audit chain is appended under a table lock (two replicas
+//! never chain from the same head), and an idempotency key is claimed under an advisory lock on
+//! the key. The audit chain is the exception to "no batching": its lock makes appends take turns
+//! through a whole commit, so one appender task per process appends every record queued
+//! meanwhile in one transaction (lock, head, multi-row insert, commit). Each connection gets the configured `statement_timeout`; the pool
 //! tests a connection before handing it out, so connections killed by a server restart are
 //! replaced instead of failing requests.
 
@@ -14,13 +16,23 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use super::group_commit::ConnFuture;
+use super::portable::Placeholders;
 use super::{StoreError, now_ms};
+use crate::audit::{AuditEvent, AuditRecord};
 use crate::config::StoreConfig;
 
 /// How long a request waits for a free pooled connection before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most audit records appended in one transaction; more wait for the next.
+const MAX_AUDIT_BATCH: usize = 512;
+/// Audit records queued before callers wait for room (backpressure instead of unbounded memory).
+const MAX_AUDIT_QUEUED: usize = 8192;
+
+/// An audit record waiting for the appender, and where its caller waits for it.
+type PendingAudit = (AuditEvent, oneshot::Sender<Result<AuditRecord, StoreError>>);
 
 /// Schema migrations, applied in order, each once; the same versions and meaning as SQLite's.
 /// Never edit a published one: add a new one.
@@ -223,6 +235,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// PostgreSQL-backed [`Store`](super::Store).
 pub struct PostgresStore {
     pub(super) pool: PgPool,
+    /// The queue of this process's audit appender (see [`append_audits`]).
+    audit_queue: mpsc::Sender<PendingAudit>,
 }
 
 impl PostgresStore {
@@ -255,7 +269,9 @@ impl PostgresStore {
             })
             .connect_with(options)
             .await?;
-        let store = PostgresStore { pool };
+        let (audit_queue, pending) = mpsc::channel(MAX_AUDIT_QUEUED);
+        tokio::spawn(append_audits(pool.clone(), pending));
+        let store = PostgresStore { pool, audit_queue };
         store.migrate().await?;
         Ok(store)
     }
@@ -309,6 +325,20 @@ impl PostgresStore {
         Ok(written)
     }
 
+    /// PostgreSQL numbers its parameters.
+    const AUDIT_INSERT_PLACEHOLDERS: Placeholders = Placeholders::Numbered;
+
+    /// Appends an audit record with the others queued meanwhile in this process, in one
+    /// transaction; returns once it is committed.
+    async fn append_audit_queued(&self, event: AuditEvent) -> Result<AuditRecord, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        self.audit_queue
+            .send((event, answer))
+            .await
+            .map_err(|_| StoreError::NotWritten)?;
+        answered.await.map_err(|_| StoreError::NotWritten)?
+    }
+
     /// Takes a lock that only one appender holds at a time (plain reads still proceed), until the
     /// transaction ends: the head read next is the real head, in this replica or any other.
     async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
@@ -338,6 +368,43 @@ impl PostgresStore {
     async fn begin_write(&self) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
+}
+
+/// The audit appender: takes every record queued while the previous transaction was committing
+/// and appends them together, in queue order, then answers each caller. Each transaction holds
+/// the chain's table lock (replicas share the chain) for one lock, one head read and one insert,
+/// whatever the number of records. If it fails, every caller of that batch gets the error and the
+/// next batch reads the head again.
+async fn append_audits(pool: PgPool, mut pending: mpsc::Receiver<PendingAudit>) {
+    let mut batch = Vec::with_capacity(MAX_AUDIT_BATCH);
+    while pending.recv_many(&mut batch, MAX_AUDIT_BATCH).await > 0 {
+        let (events, answers): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        match append_audit_batch(&pool, events).await {
+            Ok(records) => {
+                for (answer, record) in answers.into_iter().zip(records) {
+                    let _ = answer.send(Ok(record));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = answers.len(), "a batch of audit records failed");
+                let reason = e.to_string();
+                for answer in answers {
+                    let _ = answer.send(Err(StoreError::BatchFailed(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Appends `events` to the chain in one transaction (rolled back on any error).
+async fn append_audit_batch(
+    pool: &PgPool,
+    events: Vec<AuditEvent>,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let records = append_audit_batch_on(&mut tx, events).await?;
+    tx.commit().await?;
+    Ok(records)
 }
 
 super::portable::portable_store!(

@@ -12,7 +12,9 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use super::group_commit::{ConnFuture, GroupCommit};
+use super::portable::Placeholders;
 use super::{StoreError, now_ms};
+use crate::audit::{AuditEvent, AuditRecord};
 
 /// Schema migrations, applied in order, each once. Never edit a published one: add a new one.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -234,11 +236,17 @@ impl SqliteStore {
             })
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Room for every size of the audit batch insert (up to 64 rows) beside the store's
+            // other statements (about 60), so that none is prepared again under load.
+            .statement_cache_capacity(256);
         // An in-memory database exists per connection: keep exactly one.
         let max = if memory { 1 } else { 8 };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
+            // A connection to a file cannot be dropped by a server: no ping (a round trip to the
+            // connection's thread) each time one is drawn from the pool.
+            .test_before_acquire(false)
             .min_connections(if memory { 1 } else { 0 })
             .idle_timeout(if memory {
                 None
@@ -252,7 +260,9 @@ impl SqliteStore {
             })
             .connect_with(options)
             .await?;
-        let group = GroupCommit::start(pool.clone());
+        let group = GroupCommit::start(pool.clone(), |conn, events| {
+            Box::pin(append_audit_batch_on(conn, events))
+        });
         let store = SqliteStore { pool, group };
         store.migrate().await?;
         Ok(store)
@@ -298,7 +308,18 @@ impl SqliteStore {
         self.group.write(write).await
     }
 
-    /// Nothing to do: the group commit's single writer already orders every append.
+    /// Anonymous parameters: SQLite binds a numbered one after looking its name up among all of
+    /// the statement's, quadratic in a batch insert.
+    const AUDIT_INSERT_PLACEHOLDERS: Placeholders = Placeholders::Anonymous;
+
+    /// Appends an audit record in the next group-commit batch, together with the batch's other
+    /// records; returns once the batch is on disk.
+    async fn append_audit_queued(&self, event: AuditEvent) -> Result<AuditRecord, StoreError> {
+        self.group.append_audit(event).await
+    }
+
+    /// Nothing to do: the group commit's single writer already orders every append, and its
+    /// `BEGIN IMMEDIATE` keeps other processes on the same file out.
     async fn lock_audit_chain(_conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
         Ok(())
     }
@@ -342,6 +363,7 @@ mod tests {
     use sqlx::Connection;
 
     use super::*;
+    use crate::store::Store;
 
     #[tokio::test]
     async fn a_failing_write_is_rolled_back_alone_and_reported_to_its_caller() {
@@ -377,6 +399,81 @@ mod tests {
             ["a"],
             "the failed write left nothing, the other stayed"
         );
+    }
+
+    /// Audit records that fail next to general writes in one batch fail alone: the writes are
+    /// committed, each audit caller gets the error, and the next batch continues the chain.
+    #[tokio::test]
+    async fn a_failed_audit_append_leaves_the_general_writes_of_its_batch() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let event = crate::store::conformance::event;
+        store.append_audit_queued(event(1, "s")).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TRIGGER pd_audit_refuse BEFORE INSERT ON pd_audit WHEN NEW.request_id = 'refused'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let mut refused = event(3, "s");
+        refused.request_id = "refused".into();
+
+        // A write that holds the writer until the three below are queued: they share one batch.
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (open, opened) = tokio::sync::oneshot::channel::<()>();
+        let gate = store.group.write(move |_conn| {
+            Box::pin(async move {
+                let _ = started.send(());
+                let _ = opened.await;
+                Ok(())
+            })
+        });
+        let batch = async {
+            has_started.await.unwrap();
+            let write = store.group.write(|conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO admin_audit (at_ms, actor, action, request_id) VALUES (1, 'a', 'x', 'r1')")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+            let open = async {
+                let _ = open.send(());
+            };
+            tokio::join!(
+                write,
+                store.append_audit_queued(event(2, "s")),
+                store.append_audit_queued(refused),
+                open
+            )
+        };
+        let (gate, (write, ok_alone, refused, ())) = tokio::join!(gate, batch);
+        gate.unwrap();
+        write.unwrap();
+        assert!(
+            ok_alone.is_err() && refused.is_err(),
+            "the batch's audit records all failed"
+        );
+
+        assert_eq!(
+            store.append_audit_queued(event(4, "s")).await.unwrap().id,
+            2
+        );
+        let records = store.audit_records(0, 10).await.unwrap();
+        assert_eq!(
+            records
+                .iter()
+                .map(|r| r.event.request_id.as_str())
+                .collect::<Vec<_>>(),
+            ["r1", "r4"]
+        );
+        assert!(crate::audit::verify_run(&records, crate::audit::GENESIS.into(), 1).is_ok());
+        let actors: Vec<String> = sqlx::query_scalar("SELECT actor FROM admin_audit")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(actors, ["a"], "the general write was committed");
     }
 
     /// A database made by the previous release (migrations 1–3, one payment event in the outbox)
