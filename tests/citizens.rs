@@ -20,11 +20,16 @@ struct Setup {
 
 /// A gateway with the population service; `service_keys` are TOML lines of its table.
 async fn setup(service_keys: &str) -> Setup {
-    setup_on(service_keys, None).await
+    setup_on(service_keys, None, None).await
 }
 
-/// [`setup`] with the store at `store_url` instead of the standard SQLite file.
-async fn setup_on(service_keys: &str, store_url: Option<&str>) -> Setup {
+/// [`setup`] with the store at `store_url` instead of the standard SQLite file, and the service's
+/// `base_url` pointed at `front` (given the mock's URL) instead of the mock itself.
+async fn setup_on(
+    service_keys: &str,
+    store_url: Option<&str>,
+    front: Option<fn(&str) -> String>,
+) -> Setup {
     common::install_crypto();
     let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 50, 5));
     let population = lienthong_mocks::population::start(
@@ -81,7 +86,7 @@ subject_key = "file:{d}/audit.key"
 "#,
         clerk = sha256_hex("clerk-key"),
         viewer = sha256_hex("viewer-key"),
-        url = population.mock.url(),
+        url = front.map_or_else(|| population.mock.url(), |f| f(&population.mock.url())),
     );
     let mut text = common::config_text(&upstream.url(), dir.path(), &extra);
     if let Some(url) = store_url {
@@ -189,7 +194,7 @@ async fn on_postgres_a_personal_data_call_is_audited_in_the_shared_database() {
     else {
         return;
     };
-    let s = setup_on("timeout_ms = 5000", Some(&schema.url)).await;
+    let s = setup_on("timeout_ms = 5000", Some(&schema.url), None).await;
     let an = citizen("046090001234", "Nguyễn Văn An", "1990-03-15");
     let resp = post(&s.h, "/v1/citizens/verify", "clerk-key", &an).await;
     assert_eq!(resp.status(), 200);
@@ -284,6 +289,48 @@ async fn soap_faults_become_upstream_errors_with_the_upstream_code() {
     .await;
     let body = problem(resp, 502, "upstream_error").await;
     assert!(body["upstream_code"].is_string(), "{body}");
+}
+
+/// A server answering every request with a 307 to `target` (a 307 keeps the method and body).
+fn redirector(target: &str) -> String {
+    let target = format!("{target}/dancuquocgia");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move {
+            (
+                http::StatusCode::TEMPORARY_REDIRECT,
+                [(http::header::LOCATION, target)],
+            )
+        }
+    });
+    tokio::spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        axum::serve(listener, app).await.unwrap();
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn an_upstream_redirect_is_an_error_and_never_followed() {
+    // Following it would resend the C06-signed call, ApiKey included, wherever the reply says.
+    let s = setup_on("timeout_ms = 5000", None, Some(redirector)).await;
+    let resp = post(
+        &s.h,
+        "/v1/citizens/verify",
+        "clerk-key",
+        &citizen("046090001234", "Nguyễn Văn An", "1990-03-15"),
+    )
+    .await;
+    problem(resp, 502, "upstream_error").await;
+    let all = format!("{}/__admin/journal/count", s.population.mock.url());
+    assert_eq!(
+        s.h.fetch_json(&all).await["count"],
+        0,
+        "the redirect's target was never called"
+    );
 }
 
 #[tokio::test]

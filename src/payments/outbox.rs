@@ -52,6 +52,8 @@ impl Webhook {
             .timeout(Duration::from_millis(w.timeout_ms))
             .connect_timeout(Duration::from_millis(w.timeout_ms.min(5_000)))
             .no_proxy()
+            // A redirect is a failed delivery (retried later), never followed to another address.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| invalid(key.to_owned(), e.to_string()))?;
         Ok(Webhook {

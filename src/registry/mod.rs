@@ -110,7 +110,7 @@ pub fn not_configured(vi: &str, en: &str) -> Response {
 }
 
 /// An HTTP client for one registry upstream: its CA bundle and client certificate, connect and
-/// total timeouts, pooled.
+/// total timeouts, pooled; redirects are not followed.
 pub fn http_client(
     name: &str,
     config: &crate::config::ServiceConfig,
@@ -126,6 +126,9 @@ pub fn http_client(
         .timeout(Duration::from_millis(config.timeout_ms))
         .pool_idle_timeout(Duration::from_secs(60))
         .no_proxy()
+        // An upstream's redirect is an error, never followed: following it would resend the
+        // signed request (its custom credential headers included) to wherever the reply points.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| invalid("base_url", e.to_string()))
 }
