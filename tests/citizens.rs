@@ -280,13 +280,7 @@ async fn soap_faults_become_upstream_errors_with_the_upstream_code() {
         .send()
         .await
         .unwrap();
-    let resp = post(
-        &s.h,
-        "/v1/citizens/verify",
-        "clerk-key",
-        &citizen("046090001234", "Nguyễn Văn An", "1990-03-15"),
-    )
-    .await;
+    let resp = post(&s.h, "/v1/citizens/verify", "clerk-key", &an()).await;
     let body = problem(resp, 502, "upstream_error").await;
     assert!(body["upstream_code"].is_string(), "{body}");
 }
@@ -317,13 +311,7 @@ fn redirector(target: &str) -> String {
 async fn an_upstream_redirect_is_an_error_and_never_followed() {
     // Following it would resend the C06-signed call, ApiKey included, wherever the reply says.
     let s = setup_on("timeout_ms = 5000", None, Some(redirector)).await;
-    let resp = post(
-        &s.h,
-        "/v1/citizens/verify",
-        "clerk-key",
-        &citizen("046090001234", "Nguyễn Văn An", "1990-03-15"),
-    )
-    .await;
+    let resp = post(&s.h, "/v1/citizens/verify", "clerk-key", &an()).await;
     problem(resp, 502, "upstream_error").await;
     let all = format!("{}/__admin/journal/count", s.population.mock.url());
     assert_eq!(
