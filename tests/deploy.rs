@@ -1,7 +1,9 @@
 //! The deployment files in `deploy/` against the binary: every shipped config passes
 //! `lienthong check-config`, and the Dockerfile, compose stack, Kubernetes manifests and systemd unit
 //! use the ports, probe paths, config paths, secrets and drain time that the configs and the binary
-//! really have.
+//! really have. The multi-replica deployments (compose, Kubernetes) share PostgreSQL and Redis:
+//! the tests that run their configs need the servers of `LIENTHONG_TEST_POSTGRES_URL` and
+//! `LIENTHONG_TEST_REDIS_URL` (skipped without them, failed under `CI=true`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -13,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::process::GatewayProcess;
+use lienthong::cluster::testing;
+use lienthong::store::test_support::PgTestSchema;
 use serde_norway::Value as Yaml;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lienthong");
@@ -247,7 +252,8 @@ fn every_shipped_config_passes_check_config() {
 }
 
 /// The config with PostgreSQL and Redis switched on: the SQLite `url` line deleted and the
-/// `#scale-out ` prefixes removed (the procedure in docs/operations.md).
+/// `#scale-out ` prefixes removed (the procedure in docs/operations.md, for the single-node
+/// systemd config).
 fn switch_on_scale_out(text: &str, postgres: bool, redis: bool) -> String {
     let mut out = String::new();
     let mut in_redis = false;
@@ -273,54 +279,100 @@ fn switch_on_scale_out(text: &str, postgres: bool, redis: bool) -> String {
     out
 }
 
-fn url_host_port(url: &str) -> (String, u16) {
+/// A URL's user (empty when none), host, port and path (without the leading `/` and any query).
+struct UrlParts {
+    user: String,
+    host: String,
+    port: u16,
+    path: String,
+}
+
+fn url_parts(url: &str) -> UrlParts {
     let after_scheme = url.split_once("://").unwrap().1;
-    let authority = after_scheme.split(['/', '?']).next().unwrap();
-    let host_port = authority.rsplit('@').next().unwrap();
+    let (authority, rest) = after_scheme.split_once('/').unwrap_or((after_scheme, ""));
+    let (user, host_port) = authority.rsplit_once('@').unwrap_or(("", authority));
     let (host, port) = host_port.rsplit_once(':').unwrap();
-    (host.to_owned(), port.parse().unwrap())
+    UrlParts {
+        user: user.to_owned(),
+        host: host.to_owned(),
+        port: port.parse().unwrap(),
+        path: rest.split('?').next().unwrap().to_owned(),
+    }
+}
+
+/// The `[store] url` and `[redis] url` of a config that several replicas share: PostgreSQL on its
+/// port with no password in the URL (PGPASSWORD / PGPASSFILE carry it), Redis on its port.
+fn shared_backend_urls(name: &str, config: &toml::Table) -> (String, String) {
+    let store = config["store"]["url"].as_str().unwrap().to_owned();
+    let redis = config
+        .get("redis")
+        .unwrap_or_else(|| panic!("{name}: no [redis] table"))["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(store.starts_with("postgres://"), "{name}: {store}");
+    assert!(redis.starts_with("redis://"), "{name}: {redis}");
+    let pg = url_parts(&store);
+    assert!(pg.host.len() > 1 && !pg.user.is_empty(), "{name}: {store}");
+    assert!(
+        !pg.user.contains(':'),
+        "{name}: no password in the URL (PGPASSWORD / PGPASSFILE)"
+    );
+    assert_eq!(pg.port, 5432, "{name}");
+    assert_eq!(url_parts(&redis).port, 6379, "{name}");
+    (store, redis)
+}
+
+/// The configs of the multi-replica deployments (compose, Kubernetes), as shipped.
+fn container_configs() -> Vec<(String, String)> {
+    gateway_configs()
+        .into_iter()
+        .filter(|(name, _)| {
+            name == "deploy/compose/lienthong.toml" || name == "deploy/k8s/configmap.yaml"
+        })
+        .collect()
 }
 
 #[test]
-fn scale_out_lines_name_postgres_and_redis_and_keep_the_config_valid() {
-    for (name, text) in gateway_configs() {
-        if name == "deploy/lienthong.example.toml" {
-            continue;
-        }
-        let both = toml_of(&name, &switch_on_scale_out(&text, true, true));
-        let store = both["store"]["url"].as_str().unwrap();
-        let redis = both["redis"]["url"].as_str().unwrap();
-        assert!(store.starts_with("postgres://"), "{name}: {store}");
-        assert!(redis.starts_with("redis://"), "{name}: {redis}");
+fn container_configs_share_postgres_and_redis() {
+    let configs = container_configs();
+    assert_eq!(configs.len(), 2);
+    for (name, text) in configs {
+        // On by default, not behind a switch (every_shipped_config_passes_check_config runs them).
+        assert!(!text.contains("#scale-out"), "{name}");
+        assert!(!text.contains("sqlite:"), "{name}");
+        let config = toml_of(&name, &text);
+        shared_backend_urls(&name, &config);
+        // The registry cache is shared through Redis: one replica's registry call serves them all.
+        let parsed = lienthong::config::Config::parse(&text).unwrap();
+        let enterprise = parsed
+            .services
+            .values()
+            .find(|s| s.kind == lienthong::config::ServiceKind::Enterprise)
+            .unwrap_or_else(|| panic!("{name}: no enterprise service"));
         assert!(
-            !store.contains(":@") && url_host_port(store).0.len() > 1,
-            "{name}: {store}"
+            enterprise.cache.is_some_and(|c| c.shared),
+            "{name}: enterprise cache.shared"
         );
-        assert!(
-            !store
-                .split("://")
-                .nth(1)
-                .unwrap()
-                .split('@')
-                .next()
-                .unwrap()
-                .contains(':'),
-            "{name}: no password in the URL (PGPASSWORD / PGPASSFILE)"
-        );
-        assert_eq!(url_host_port(store).1, 5432, "{name}");
-        assert_eq!(url_host_port(redis).1, 6379, "{name}");
+    }
+}
 
-        // Each switch alone, and both: still a valid config.
-        for (postgres, redis) in [(true, false), (false, true), (true, true)] {
-            let variant = switch_on_scale_out(&text, postgres, redis);
-            let out = check_config(&name, &variant);
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{name} (postgres {postgres}, redis {redis}): {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+#[test]
+fn systemd_scale_out_lines_name_postgres_and_redis_and_keep_the_config_valid() {
+    let name = "deploy/lienthong.systemd.toml";
+    let text = read(name);
+    let both = toml_of(name, &switch_on_scale_out(&text, true, true));
+    shared_backend_urls(name, &both);
+    // Each switch alone, and both: still a valid config.
+    for (postgres, redis) in [(true, false), (false, true), (true, true)] {
+        let variant = switch_on_scale_out(&text, postgres, redis);
+        let out = check_config(name, &variant);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name} (postgres {postgres}, redis {redis}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -439,6 +491,9 @@ fn dockerfile_builds_locked_and_runs_non_root_with_a_healthcheck() {
         "the healthcheck's curl is installed"
     );
     assert_eq!(last(runtime, "STOPSIGNAL"), Some("SIGTERM"));
+    // The replicas keep their state in PostgreSQL: a VOLUME would still give every container an
+    // anonymous volume (a per-replica store by accident).
+    assert_eq!(last(runtime, "VOLUME"), None);
     assert_eq!(
         last(runtime, "ENTRYPOINT"),
         Some(r#"["/usr/local/bin/lienthong"]"#)
@@ -538,27 +593,55 @@ fn compose_stack_matches_the_configs_and_the_mocks() {
         for var in &env_needed {
             assert!(env.contains_key(var.as_str()), "{name}: {var} is not set");
         }
-        // The SQLite directory is a volume of its own (the root file system is read-only).
-        let volumes = strings(&svc["volumes"], "volumes");
-        assert!(
-            volumes.iter().any(|v| v.ends_with(":/var/lib/lienthong")),
-            "{volumes:?}"
-        );
+        // Nothing of its own on disk: no volume, only a tmpfs (the root file system is read-only).
+        assert!(svc["volumes"].is_null(), "{name}: {:?}", svc["volumes"]);
+        assert_eq!(strings(&svc["tmpfs"], "tmpfs"), ["/tmp"], "{name}");
+        // Started once the store and Redis answer (and the mocks they call).
         for dep in ["mocks", "postgres", "redis"] {
             assert_eq!(
                 s(&svc["depends_on"][dep]["condition"], "depends_on"),
-                "service_healthy"
+                "service_healthy",
+                "{name} on {dep}"
             );
         }
     }
-    // Each replica has its own data volume.
-    let a = strings(&services["gateway-a"]["volumes"], "volumes");
-    let b = strings(&services["gateway-b"]["volumes"], "volumes");
-    assert_ne!(a, b);
-    let sqlite = config["store"]["url"].as_str().unwrap();
-    assert!(
-        sqlite.starts_with("sqlite:///var/lib/lienthong/"),
-        "{sqlite}"
+
+    // Both replicas (the same config file, checked above) on the stack's PostgreSQL and Redis.
+    let (store, redis) = shared_backend_urls("compose", &config);
+    let store = url_parts(&store);
+    let postgres = &services["postgres"];
+    assert_eq!(store.host, "postgres");
+    assert_eq!(
+        store.user,
+        s(&postgres["environment"]["POSTGRES_USER"], "user")
+    );
+    assert_eq!(store.path, s(&postgres["environment"]["POSTGRES_DB"], "db"));
+    assert_eq!(url_parts(&redis).host, "redis");
+    for svc in ["postgres", "redis"] {
+        let test = strings(&services[svc]["healthcheck"]["test"], "healthcheck");
+        assert_eq!(test[0], "CMD", "{svc} has a healthcheck");
+    }
+    // The gateways' PGPASSWORD is the password the database is created with.
+    for name in gateways {
+        assert_eq!(
+            services[name]["environment"]["PGPASSWORD"],
+            postgres["environment"]["POSTGRES_PASSWORD"],
+            "{name}"
+        );
+    }
+    // Redis knows how many replicas share a quota while it is away: one per load-balanced gateway.
+    let replicas = config["redis"]["replicas"].as_integer().unwrap();
+    assert_eq!(replicas, gateways.len() as i64);
+    let declared: BTreeSet<&str> = compose["volumes"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| s(k, "volume"))
+        .collect();
+    assert_eq!(
+        declared,
+        BTreeSet::from(["postgres-data"]),
+        "no volume unused"
     );
 
     // The load balancer sends to both replicas on the listener's port.
@@ -603,26 +686,6 @@ fn compose_stack_matches_the_configs_and_the_mocks() {
             "{svc_name}: {base}"
         );
     }
-
-    // PostgreSQL and Redis as the scale-out lines name them.
-    let switched = toml_of(
-        "compose",
-        &switch_on_scale_out(&read("deploy/compose/lienthong.toml"), true, true),
-    );
-    for (key, svc) in [("store", "postgres"), ("redis", "redis")] {
-        let (host, _) = url_host_port(switched[key]["url"].as_str().unwrap());
-        assert_eq!(host, svc);
-        assert!(
-            services[svc]["healthcheck"]["test"].is_sequence(),
-            "{svc} has a healthcheck"
-        );
-    }
-    assert!(
-        services["gateway-a"]["environment"]
-            .as_mapping()
-            .unwrap()
-            .contains_key("PGPASSWORD")
-    );
 }
 
 /// The Kubernetes objects, by kind.
@@ -743,12 +806,14 @@ fn kubernetes_manifests_match_the_config_and_the_image() {
             .unwrap()]
         .is_null()
     );
-    // The SQLite directory is writable despite the read-only root.
-    let sqlite = config["store"]["url"].as_str().unwrap();
-    let dir = Path::new(sqlite.trim_start_matches("sqlite://"))
-        .parent()
-        .unwrap();
-    assert!(!mount_of(dir.to_str().unwrap())["emptyDir"].is_null());
+    // Nothing else is mounted but a scratch /tmp: a pod keeps no state of its own.
+    assert!(!mount_of("/tmp")["emptyDir"].is_null());
+    let mount_paths: BTreeSet<&str> = mounts
+        .iter()
+        .map(|m| s(&m["mountPath"], "mountPath"))
+        .collect();
+    assert_eq!(mount_paths, BTreeSet::from([config_dir, "/tmp"]));
+    assert_eq!(volumes.len(), mounts.len(), "no volume unused");
 
     // Every env: secret of the config is set from a Secret, never a literal.
     let env: BTreeMap<String, &Yaml> = seq(&c["env"], "env")
@@ -760,7 +825,11 @@ fn kubernetes_manifests_match_the_config_and_the_image() {
         assert!(e["value"].is_null(), "{var} is a literal");
         assert!(!e["valueFrom"]["secretKeyRef"]["name"].is_null(), "{var}");
     }
-    assert!(env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["optional"].as_bool() == Some(true));
+    // The store's password (never in its URL): required, as the pods cannot work without it.
+    let (store_url, redis_url) = shared_backend_urls("configmap", &config);
+    let pg_password =
+        &env.get("PGPASSWORD").expect("PGPASSWORD is set")["valueFrom"]["secretKeyRef"];
+    assert!(!pg_password["name"].is_null() && pg_password["optional"].as_bool() != Some(true));
 
     // Service, autoscaler and disruption budget select these pods.
     let service = &objects["Service"];
@@ -781,7 +850,12 @@ fn kubernetes_manifests_match_the_config_and_the_image() {
         "Deployment"
     );
     let min = n(&hpa["spec"]["minReplicas"], "minReplicas");
-    assert!(min >= 2 && n(&hpa["spec"]["maxReplicas"], "maxReplicas") >= min);
+    let max = n(&hpa["spec"]["maxReplicas"], "maxReplicas");
+    assert!(min >= 2 && max >= min);
+    // While Redis is away each pod admits quota ÷ redis.replicas: with the most pods the
+    // autoscaler runs, they never admit more than the quota together.
+    let redis_replicas = config["redis"]["replicas"].as_integer().unwrap();
+    assert_eq!(u64::try_from(redis_replicas).unwrap(), max);
     let pdb = &objects["PodDisruptionBudget"];
     assert_eq!(s(&pdb["apiVersion"], "apiVersion"), "policy/v1");
     assert_eq!(&pdb["spec"]["selector"]["matchLabels"], labels);
@@ -794,10 +868,9 @@ fn kubernetes_manifests_match_the_config_and_the_image() {
         strings(&np["spec"]["policyTypes"], "policyTypes"),
         ["Ingress", "Egress"]
     );
-    let ports_of = |rules: &Yaml| -> BTreeSet<(u64, String)> {
-        seq(rules, "rules")
+    let rule_ports = |rule: &Yaml| -> BTreeSet<(u64, String)> {
+        seq(&rule["ports"], "ports")
             .iter()
-            .flat_map(|r| seq(&r["ports"], "ports").iter())
             .map(|p| {
                 (
                     n(&p["port"], "port"),
@@ -806,25 +879,41 @@ fn kubernetes_manifests_match_the_config_and_the_image() {
             })
             .collect()
     };
+    let ports_of = |rules: &Yaml| -> BTreeSet<(u64, String)> {
+        seq(rules, "rules").iter().flat_map(rule_ports).collect()
+    };
     assert_eq!(
         ports_of(&np["spec"]["ingress"]),
         BTreeSet::from([(u64::from(port), "TCP".to_owned())])
     );
-    let switched = toml_of(
-        "configmap",
-        &switch_on_scale_out(&k8s_config_text(&objects["ConfigMap"]), true, true),
-    );
-    let pg_port = url_host_port(switched["store"]["url"].as_str().unwrap()).1;
-    let redis_port = url_host_port(switched["redis"]["url"].as_str().unwrap()).1;
+    let store = url_parts(&store_url);
+    let redis = url_parts(&redis_url);
     let egress = ports_of(&np["spec"]["egress"]);
     let expected_egress = BTreeSet::from([
         (53, "UDP".to_owned()),
         (53, "TCP".to_owned()),
-        (u64::from(pg_port), "TCP".to_owned()),
-        (u64::from(redis_port), "TCP".to_owned()),
+        (u64::from(store.port), "TCP".to_owned()),
+        (u64::from(redis.port), "TCP".to_owned()),
         (443, "TCP".to_owned()),
     ]);
     assert_eq!(egress, expected_egress);
+    // The rule opening the store's (Redis') port reaches the pods of the Service the URL names.
+    for (backend, url) in [("store", &store), ("redis", &redis)] {
+        let rule = seq(&np["spec"]["egress"], "egress")
+            .iter()
+            .find(|r| rule_ports(r).contains(&(u64::from(url.port), "TCP".to_owned())))
+            .unwrap_or_else(|| panic!("no egress rule for {backend}"));
+        let selected: Vec<&str> = seq(&rule["to"], "to")
+            .iter()
+            .map(|to| {
+                s(
+                    &to["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+                    "app name",
+                )
+            })
+            .collect();
+        assert_eq!(selected, [url.host.as_str()], "{backend}");
+    }
 }
 
 /// `Key=value` lines of a systemd unit, by key (a key may repeat).
@@ -913,13 +1002,39 @@ fn systemd_unit_is_sandboxed_and_hands_over_the_config_secrets() {
     assert_eq!(referenced, credentials);
 }
 
-/// Starts `lienthong serve` on a shipped container config (listener moved to a free loopback port,
-/// state to a temporary directory).
-fn serve(text: &str) -> (common::process::GatewayProcess, tempfile::TempDir) {
+/// The test servers standing in for a container config's PostgreSQL and Redis: a schema and a
+/// key prefix of this test's own.
+struct Backends {
+    schema: PgTestSchema,
+    redis_url: String,
+    key_prefix: String,
+}
+
+impl Backends {
+    /// `None` (the test skips) when a server is not there, except under `CI=true`, which fails.
+    async fn start(test: &str) -> Option<Backends> {
+        let redis_url = testing::redis_url(test).await?;
+        let schema = PgTestSchema::create(test).await?;
+        Some(Backends {
+            schema,
+            redis_url,
+            key_prefix: testing::unique_prefix(test),
+        })
+    }
+}
+
+/// Starts `lienthong serve` on a shipped container config: the listener moved to a free loopback
+/// port, the store and Redis to the test servers, every other key as shipped.
+fn serve(text: &str, backends: &Backends) -> (GatewayProcess, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = toml_of("serve", text);
+    // What is moved is a PostgreSQL store and a Redis, as every replica has them.
+    shared_backend_urls("serve", &config);
     config["listeners"].as_array_mut().unwrap()[0]["addr"] = "127.0.0.1:0".into();
-    config["store"]["url"] = format!("sqlite://{}/state.db", dir.path().display()).into();
+    config["store"]["url"] = backends.schema.url.clone().into();
+    let redis = config["redis"].as_table_mut().unwrap();
+    redis.insert("url".into(), backends.redis_url.clone().into());
+    redis.insert("key_prefix".into(), backends.key_prefix.clone().into());
     let path = dir.path().join("lienthong.toml");
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     let mut cmd = Command::new(BIN);
@@ -930,25 +1045,55 @@ fn serve(text: &str) -> (common::process::GatewayProcess, tempfile::TempDir) {
     (common::process::spawn_command(cmd), dir)
 }
 
-fn get_status(addr: SocketAddr, path: &str) -> u16 {
+/// Sends one HTTP/1.1 request, with `Authorization: Bearer KEY` when a key is given, and returns
+/// the status (0 when no answer came) and the body.
+fn http(addr: &str, method: &str, path: &str, key: Option<&str>, body: &str) -> (u16, String) {
     let mut conn = TcpStream::connect(addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
     write!(
         conn,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut reply = String::new();
     let _ = conn.read_to_string(&mut reply);
-    reply
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    (status, body.to_owned())
 }
 
-#[test]
-fn every_probe_path_in_the_manifests_is_served_by_the_binary() {
+fn get_status(addr: &str, path: &str) -> u16 {
+    http(addr, "GET", path, None, "").0
+}
+
+/// Polls `/readyz` until it reports Redis available (the first probe runs just after start).
+fn wait_ready_with_redis(addr: &str) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = http(addr, "GET", "/readyz", None, "");
+        let ready: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if status == 200 && ready["checks"]["redis"]["status"] == "ok" {
+            return ready;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not ready with Redis: {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn every_probe_path_in_the_manifests_is_served_by_the_binary() {
     // The paths the manifests probe.
     let mut paths = BTreeSet::new();
     let stages = dockerfile_stages();
@@ -974,16 +1119,18 @@ fn every_probe_path_in_the_manifests_is_served_by_the_binary() {
     paths.insert(s(&objects["Deployment"]["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"], "scrape path").to_owned());
     assert!(paths.len() >= 3, "{paths:?}");
 
-    // Each answers 200 from the binary running each container config (a path it does not serve
-    // would be 404 or 401).
-    for text in [
-        read("deploy/compose/lienthong.toml"),
-        k8s_config_text(&objects["ConfigMap"]),
-    ] {
-        let (gateway, _dir) = serve(&text);
-        let addr: SocketAddr = gateway.addr.parse().unwrap();
+    // Each answers 200 from the binary running each container config on PostgreSQL and Redis (a
+    // path it does not serve would be 404 or 401), and readiness sees both.
+    let Some(backends) = Backends::start("deploy_probes").await else {
+        return;
+    };
+    for (name, text) in container_configs() {
+        let (gateway, _dir) = serve(&text, &backends);
+        let addr = gateway.addr.as_str();
+        let ready = wait_ready_with_redis(addr);
+        assert_eq!(ready["checks"]["store"]["status"], "ok", "{name}: {ready}");
         for path in &paths {
-            assert_eq!(get_status(addr, path), 200, "{path}");
+            assert_eq!(get_status(addr, path), 200, "{name}: {path}");
         }
         assert_eq!(
             get_status(addr, "/no-such-probe"),
@@ -991,4 +1138,47 @@ fn every_probe_path_in_the_manifests_is_served_by_the_binary() {
             "the check can tell"
         );
     }
+    backends.schema.drop().await;
+}
+
+#[tokio::test]
+async fn compose_replicas_share_suspensions_through_postgres_and_redis() {
+    let Some(backends) = Backends::start("deploy_pair").await else {
+        return;
+    };
+    let text = read("deploy/compose/lienthong.toml");
+    let (a, _dir_a) = serve(&text, &backends);
+    let (b, _dir_b) = serve(&text, &backends);
+    for gateway in [&a, &b] {
+        wait_ready_with_redis(&gateway.addr);
+    }
+    // The stack's documented credentials (docs/operations.md).
+    let (portal, ops) = (Some("stack-portal-key"), Some("stack-ops-key"));
+    assert_eq!(http(&b.addr, "GET", "/v1/services", portal, "").0, 200);
+
+    // Suspended through replica A, refused by replica B (pub/sub, or B's next store poll).
+    let (status, body) = http(
+        &a.addr,
+        "POST",
+        "/v1/admin/clients/portal/suspend",
+        ops,
+        r#"{"reason": "deploy test"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = http(&b.addr, "GET", "/v1/services", portal, "");
+        if status == 403 {
+            assert!(body.contains("client_suspended"), "{body}");
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the suspension did not reach replica B"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop((a, b));
+    backends.schema.drop().await;
 }

@@ -457,4 +457,56 @@ mod tests {
         store.pool.close().await;
         schema.drop().await;
     }
+
+    /// `sslmode=require` (as the Kubernetes config ships) asks the server for TLS and then speaks
+    /// PostgreSQL inside it, instead of failing for want of TLS in this build. The server here
+    /// only accepts TLS and reads the startup message: the test server has no certificate.
+    #[tokio::test]
+    async fn sslmode_require_connects_over_tls() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        /// SSLRequest: length 8, then the code 80877103 (PostgreSQL protocol, "SSLRequest").
+        const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 210, 22, 47];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let tls = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 8];
+            tcp.read_exact(&mut request).await.unwrap();
+            tcp.write_all(b"S").await.unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+            let mut inside = acceptor.accept(tcp).await.unwrap();
+            // StartupMessage: length, then protocol version 3.0.
+            let mut startup = [0u8; 8];
+            inside.read_exact(&mut startup).await.unwrap();
+            (request, startup)
+        });
+        let config = StoreConfig {
+            url: format!("postgres://lienthong@127.0.0.1:{port}/lienthong?sslmode=require"),
+            max_connections: 1,
+            statement_timeout_ms: 1_000,
+        };
+        let client = tokio::spawn(async move { PostgresStore::open(&config).await.err() });
+        let (request, startup) = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the store never completed a TLS handshake")
+            .unwrap();
+        client.abort();
+        assert_eq!(request, SSL_REQUEST);
+        assert_eq!(startup[4..], [0, 3, 0, 0], "protocol 3.0 inside TLS");
+    }
 }
