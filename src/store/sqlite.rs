@@ -223,9 +223,42 @@ pub struct SqliteStore {
     pub(super) group: GroupCommit,
 }
 
+/// Whether SQLite refused because another connection held the file (SQLITE_BUSY and its extended
+/// codes: the primary code is the low byte).
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) and migrates.
+    ///
+    /// Two processes opening one file at the same moment (a second gateway, or `lienthong audit`
+    /// beside a starting one) can meet SQLite's "database is locked" in steps where it does not
+    /// wait for the other (switching a new file to WAL, recovering the WAL index); opening is then
+    /// tried again for up to 10 s.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut attempt: u64 = 0;
+        loop {
+            match Self::open_once(url).await {
+                Err(StoreError::Database(e))
+                    if is_busy(&e) && tokio::time::Instant::now() < deadline =>
+                {
+                    attempt += 1;
+                    tracing::debug!(attempt, "store file busy while opening; trying again");
+                    // Spread the retries of the processes that collided.
+                    let jitter = rand::random::<u64>() % 50;
+                    tokio::time::sleep(Duration::from_millis(20 * attempt.min(10) + jitter)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(url: &str) -> Result<SqliteStore, StoreError> {
         let memory = url.contains(":memory:");
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -269,9 +302,14 @@ impl SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
+        // Under the write lock as well: as a plain statement it reads the schema first and then
+        // upgrades to write, which fails at once ("database is locked", no busy wait) when another
+        // process opening the same file has just created the table.
+        let mut tx = self.begin_write().await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)")
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         for (version, sql) in MIGRATIONS {
             // The write lock from the start: two processes opening one file at once would
             // otherwise both read "not applied" and deadlock upgrading to write.
