@@ -163,6 +163,20 @@ fn vnpay_notification_signature_variants() {
         let q = format!("{sent}&vnp_SecureHash={php_hash}{repeated}");
         assert!(vnpay::wire::parse_query(&q).is_err(), "{repeated}");
     }
+    // Signed, but without vnp_TransactionStatus: neither paid nor failed can be read from it.
+    let no_status: Vec<(String, String)> = vnpay::wire::parse_query(sent)
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| k != "vnp_TransactionStatus")
+        .collect();
+    let pairs = no_status.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let hash = vnpay::auth::secure_hash(secret, pairs);
+    let mut params = no_status.clone();
+    params.push(("vnp_SecureHash".into(), hash));
+    assert!(matches!(
+        client.verify_notification(&params),
+        Err(CallbackError::Malformed(_))
+    ));
 }
 
 #[test]
