@@ -415,6 +415,7 @@ fn contract_violations() {
             "http://www.w3.org/2003/05/soap-envelope",
         ),
         "<!DOCTYPE x [<!ENTITY a \"b\">]><x/>".to_owned(),
+        g.replace(r#"encoding="utf-8""#, r#"encoding="windows-1258""#),
         "<a><b></a>".to_owned(),
         "<p:a/>".to_owned(),
         "".to_owned(),

@@ -2,7 +2,7 @@
 //! `schemas/vnpay/golden` and `schemas/payment-platform/golden`, made independently with Python.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lienthong_adapters::canonical::payment::{PayOrder, ProviderOutcome};
+use lienthong_adapters::canonical::payment::{CallbackError, PayOrder, ProviderOutcome};
 use lienthong_adapters::{payment_platform, vnpay};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -115,6 +115,68 @@ fn vnpay_golden_ipn_verifies_and_reads_as_paid() {
     )
     .unwrap();
     assert!(vnpay_client().verify_notification(&tampered).is_err());
+}
+
+/// How a notification is signed and sent varies between VNPay's samples and peers: every variant
+/// that carries VNPay's signature verifies, anything else is refused.
+#[test]
+fn vnpay_notification_signature_variants() {
+    let client = vnpay_client();
+    let secret = b"demo-vnpay-secret";
+    // The canonical text written by hand (PHP urlencode: space `+`, UTF-8 bytes and `~*'()` as %XX).
+    let signed = "vnp_Amount=5000000&vnp_BankTranNo=&vnp_OrderInfo=L%E1%BB%87+ph%C3%AD+%7E%2A%27%28%29\
+        &vnp_ResponseCode=00&vnp_TmnCode=DEMO0001&vnp_TransactionNo=1&vnp_TransactionStatus=00\
+        &vnp_TxnRef=HS1";
+    let php_hash = vnpay::auth::hmac_sha512_hex(secret, signed);
+    let java_hash = vnpay::auth::hmac_sha512_hex(secret, &signed.replace("vnp_BankTranNo=&", ""));
+    // Sent with `%20` for spaces and lower-case escapes, a parameter that is not VNPay's, and the
+    // hash type VNPay adds.
+    let sent = "vnp_TxnRef=HS1&vnp_Amount=5000000&vnp_BankTranNo=&vnp_OrderInfo=L%e1%bb%87%20ph%C3%AD+~*'()\
+        &vnp_ResponseCode=00&vnp_TmnCode=DEMO0001&vnp_TransactionNo=1&vnp_TransactionStatus=00\
+        &utm_source=x&vnp_SecureHashType=HmacSHA512";
+    let verify = |hash: &str| {
+        let params = vnpay::wire::parse_query(&format!("{sent}&vnp_SecureHash={hash}")).unwrap();
+        client.verify_notification(&params)
+    };
+    // The empty value signed as `vnp_BankTranNo=` (PHP) or left out (Java, .NET); hex in either case.
+    for ok in [php_hash.clone(), java_hash.clone(), php_hash.to_uppercase()] {
+        let n = verify(&ok).unwrap();
+        assert_eq!((n.txn_ref.as_str(), n.amount_vnd), ("HS1", 50_000));
+    }
+    let truncated = &php_hash[..64];
+    let not_hex = "z".repeat(128);
+    for bad in ["", truncated, &not_hex, &format!("{php_hash}00")] {
+        assert!(
+            matches!(verify(bad), Err(CallbackError::BadSignature)),
+            "{bad}"
+        );
+    }
+    let without_hash = vnpay::wire::parse_query(sent).unwrap();
+    assert!(client.verify_notification(&without_hash).is_err());
+    // Another hash type than VNPay's is refused even with the right hash.
+    let sha256 = sent.replace("HmacSHA512", "SHA256");
+    let params = vnpay::wire::parse_query(&format!("{sha256}&vnp_SecureHash={php_hash}")).unwrap();
+    assert!(client.verify_notification(&params).is_err());
+    // A repeated parameter (signed value and used value could differ) is refused when decoding,
+    // also when spelled with an escape.
+    for repeated in ["&vnp_Amount=1", "&vnp%5FAmount=1", "&vnp_SecureHash=00"] {
+        let q = format!("{sent}&vnp_SecureHash={php_hash}{repeated}");
+        assert!(vnpay::wire::parse_query(&q).is_err(), "{repeated}");
+    }
+    // Signed, but without vnp_TransactionStatus: neither paid nor failed can be read from it.
+    let no_status: Vec<(String, String)> = vnpay::wire::parse_query(sent)
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| k != "vnp_TransactionStatus")
+        .collect();
+    let pairs = no_status.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let hash = vnpay::auth::secure_hash(secret, pairs);
+    let mut params = no_status.clone();
+    params.push(("vnp_SecureHash".into(), hash));
+    assert!(matches!(
+        client.verify_notification(&params),
+        Err(CallbackError::Malformed(_))
+    ));
 }
 
 #[test]

@@ -803,6 +803,14 @@ fn replies_that_break_the_contract_are_protocol_errors() {
             },
         ),
         ("trailing", reply(200, &format!("{ns2}<more/>"))),
+        // Declared in another encoding: its bytes would be misread as UTF-8.
+        (
+            "declared latin-1",
+            reply(
+                200,
+                &ns2.replace(r#"encoding="utf-8""#, r#"encoding="ISO-8859-1""#),
+            ),
+        ),
     ];
     for (what, r) in bad {
         let res = read_lookup_reply(&r, "LT-20261128-000001", "046090001234");

@@ -424,6 +424,27 @@ async fn malformed_requests_get_the_real_errors() {
         ),
         ("DTD", format!("<!DOCTYPE x>{good}"), "soap:Client", 2001),
         (
+            "billion laughs",
+            format!(
+                "<!DOCTYPE x [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;\">]>{}",
+                good.replace("46001", "&b;")
+            ),
+            "soap:Client",
+            2001,
+        ),
+        (
+            "declared in another encoding",
+            format!("<?xml version=\"1.0\" encoding=\"windows-1258\"?>{good}"),
+            "soap:Client",
+            2001,
+        ),
+        (
+            "larger than a request can be",
+            good.replace("46001", &"4".repeat(3 << 20)),
+            "soap:Client",
+            2001,
+        ),
+        (
             "SOAP 1.2",
             good.replace(SOAP, "http://www.w3.org/2003/05/soap-envelope"),
             "soap:VersionMismatch",

@@ -437,6 +437,18 @@ async fn malformed_requests_get_the_real_errors() {
         ),
         ("not an envelope", "<a xmlns='urn:x'/>".into(), "soap:Client", 2001),
         (
+            "declared in another encoding",
+            golden("lookup-request.xml").replace(r#"encoding="utf-8""#, r#"encoding="ISO-8859-1""#),
+            "soap:Client",
+            2001,
+        ),
+        (
+            "larger than a request can be",
+            request("TraCuuThongTinCongDan", &an.replace("T-9", &"9".repeat(3 << 20))),
+            "soap:Client",
+            2001,
+        ),
+        (
             "no Body",
             r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header/></s:Envelope>"#.into(),
             "soap:Client",

@@ -64,6 +64,23 @@ impl Verdict {
     }
 }
 
+/// Most bytes of a provider message kept as evidence. Real notifications are well under 4 KiB;
+/// without a bound anyone could write a whole request body (refused messages are kept too) into
+/// the ledger with every call.
+const MAX_EVIDENCE_BYTES: usize = 16 * 1024;
+
+/// The message as kept: whole up to [`MAX_EVIDENCE_BYTES`], else its start and its full length.
+fn bounded_raw(raw: &str) -> String {
+    if raw.len() <= MAX_EVIDENCE_BYTES {
+        return raw.to_owned();
+    }
+    let mut end = MAX_EVIDENCE_BYTES;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[cut: {} bytes in all]", &raw[..end], raw.len())
+}
+
 fn evidence(
     provider: &str,
     kind: &str,
@@ -75,7 +92,7 @@ fn evidence(
         provider: provider.to_owned(),
         kind: kind.to_owned(),
         payment_id: payment.map(|p| p.id.clone()),
-        raw: raw.to_owned(),
+        raw: bounded_raw(raw),
         verdict: verdict.to_owned(),
         at_ms: now_ms(),
     }
@@ -344,4 +361,25 @@ pub async fn platform_return(
         Err(e) => Err(CallbackError::Malformed(e.to_string())),
     };
     return_redirect(&gw, platform.as_ref(), &raw, verified).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_of_a_huge_message_is_bounded() {
+        let small = "vnp_Amount=100&vnp_OrderInfo=L%E1%BB%87";
+        assert_eq!(evidence("vnpay", "ipn", small, None, "x").raw, small);
+        // A multi-byte character across the bound is not split.
+        let huge = format!(
+            "{}{}",
+            "a".repeat(MAX_EVIDENCE_BYTES - 1),
+            "ệ".repeat(300_000)
+        );
+        let kept = evidence("payment_platform", "callback", &huge, None, "x").raw;
+        assert!(kept.len() < MAX_EVIDENCE_BYTES + 64, "{}", kept.len());
+        assert!(kept.starts_with(&"a".repeat(MAX_EVIDENCE_BYTES - 1)));
+        assert!(kept.ends_with(&format!("[cut: {} bytes in all]", huge.len())));
+    }
 }

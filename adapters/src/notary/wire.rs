@@ -265,7 +265,13 @@ pub fn parse_xml(doc: &[u8]) -> Result<Element, XmlError> {
             }
             Event::DocType(_) => return Err(XmlError("a DTD (refused)")),
             Event::Eof => break,
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Decl(d) => match d.encoding() {
+                None => {}
+                Some(Ok(enc))
+                    if enc.eq_ignore_ascii_case(b"utf-8") || enc.eq_ignore_ascii_case(b"utf8") => {}
+                Some(_) => return Err(XmlError("an encoding other than UTF-8 is declared")),
+            },
+            Event::PI(_) | Event::Comment(_) => {}
         }
     }
     if !stack.is_empty() {

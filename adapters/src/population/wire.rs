@@ -148,6 +148,9 @@ pub enum XmlError {
     /// Not UTF-8.
     #[error("the reply is not UTF-8")]
     NotUtf8,
+    /// Its XML declaration names another encoding than UTF-8 (its text would be misread).
+    #[error("the reply declares an encoding other than UTF-8")]
+    NotUtf8Declared,
     /// The XML parser refused it.
     #[error("the reply is not well-formed XML")]
     Syntax,
@@ -302,7 +305,12 @@ pub fn parse_xml(bytes: &[u8]) -> Result<Element, XmlError> {
                 }
             }
             Event::DocType(_) => return Err(XmlError::Dtd),
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Decl(d) => match d.encoding() {
+                None => {}
+                Some(Ok(enc)) if is_utf8_label(&enc) => {}
+                Some(_) => return Err(XmlError::NotUtf8Declared),
+            },
+            Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => {
                 return if stack.is_empty() {
                     root.ok_or(XmlError::Incomplete)
@@ -312,6 +320,11 @@ pub fn parse_xml(bytes: &[u8]) -> Result<Element, XmlError> {
             }
         }
     }
+}
+
+/// Whether an XML declaration's `encoding` names UTF-8.
+fn is_utf8_label(enc: &[u8]) -> bool {
+    enc.eq_ignore_ascii_case(b"utf-8") || enc.eq_ignore_ascii_case(b"utf8")
 }
 
 fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {

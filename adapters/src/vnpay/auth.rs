@@ -30,9 +30,20 @@ fn is_signed(key: &str) -> bool {
 /// The canonical query: signed `vnp_*` parameters with a value, sorted by key (bytes),
 /// `urlencode(k)=urlencode(v)` joined with `&`.
 pub fn canonical_query<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    canonical(params, false)
+}
+
+/// The canonical query, empty values kept (`vnp_X=`), as VNPay's PHP code builds it.
+pub fn canonical_query_with_empty<'a>(
+    params: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
+    canonical(params, true)
+}
+
+fn canonical<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>, keep_empty: bool) -> String {
     let mut signed: Vec<(&str, &str)> = params
         .into_iter()
-        .filter(|(k, v)| is_signed(k) && !v.is_empty())
+        .filter(|(k, v)| is_signed(k) && (keep_empty || !v.is_empty()))
         .collect();
     signed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     signed
@@ -60,6 +71,21 @@ pub fn secure_hash<'a>(
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> String {
     hmac_sha512_hex(secret, &canonical_query(params))
+}
+
+/// Whether `received` is the `vnp_SecureHash` of a notification's parameters. VNPay's samples
+/// differ on an empty value (PHP signs `vnp_X=`, Java and .NET leave it out; README §1.1): both
+/// are accepted, as neither lets a forger change a value that carries anything.
+pub fn verify_secure_hash(secret: &[u8], params: &[(&str, &str)], received: &str) -> bool {
+    if hex_eq(&secure_hash(secret, params.iter().copied()), received) {
+        return true;
+    }
+    let has_empty = params.iter().any(|(k, v)| is_signed(k) && v.is_empty());
+    has_empty
+        && hex_eq(
+            &hmac_sha512_hex(secret, &canonical_query_with_empty(params.iter().copied())),
+            received,
+        )
 }
 
 /// HMAC-SHA512 over values joined with `|`.
@@ -94,6 +120,10 @@ mod tests {
                 ("vnp_C", "")
             ]),
             "vnp_A=1&vnp_B=x"
+        );
+        assert_eq!(
+            canonical_query_with_empty([("vnp_B", "x"), ("vnp_C", ""), ("vnp_A", "1")]),
+            "vnp_A=1&vnp_B=x&vnp_C="
         );
         assert!(hex_eq("abCD", "ABcd"));
         assert!(!hex_eq("", ""));

@@ -95,9 +95,11 @@ impl Client {
         params: &[(String, String)],
     ) -> Result<Notification, CallbackError> {
         let received = wire::param(params, "vnp_SecureHash");
-        let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        let expected = auth::secure_hash(&self.settings.hash_secret, pairs);
-        if !auth::hex_eq(&expected, received) {
+        let pairs: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if !auth::verify_secure_hash(&self.settings.hash_secret, &pairs, received) {
             return Err(CallbackError::BadSignature);
         }
         let hash_type = wire::param(params, "vnp_SecureHashType");

@@ -31,11 +31,14 @@ pub fn pay_params(order: &PayOrder, tmn_code: &str) -> Vec<(&'static str, String
 
 /// Reads a signature-checked return or IPN parameter set.
 pub fn notification(params: &[(String, String)]) -> Result<Notification, CallbackError> {
+    // Without vnp_TransactionStatus a 00 cannot be told paid from failed, and a failed order
+    // never becomes paid: the message is refused (VNPay retries) rather than guessed.
     let required = [
         "vnp_TmnCode",
         "vnp_TxnRef",
         "vnp_Amount",
         "vnp_ResponseCode",
+        "vnp_TransactionStatus",
     ];
     if let Some(k) = required.iter().find(|k| param(params, k).is_empty()) {
         return Err(CallbackError::Malformed(format!("{k} is missing")));

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -115,8 +116,13 @@ async fn describe(headers: HeaderMap, uri: Uri, RawQuery(query): RawQuery) -> Re
     SERVICE.describe(&headers, &uri, query.as_deref())
 }
 
-async fn soap(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    soap::respond(handle(&shared, &headers, &body))
+async fn soap(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = soap::body(body).map_err(Refusal::from);
+    soap::respond(body.and_then(|body| handle(&shared, &headers, &body)))
 }
 
 fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<String, Refusal> {

@@ -18,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -129,9 +130,10 @@ async fn soap(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     uri: Uri,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    soap::respond(handle(&shared, &headers, &uri, &body))
+    let body = soap::body(body).map_err(Refusal::from);
+    soap::respond(body.and_then(|body| handle(&shared, &headers, &uri, &body)))
 }
 
 fn handle(shared: &Shared, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<String, Refusal> {

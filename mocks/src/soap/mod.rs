@@ -113,6 +113,14 @@ pub(crate) fn respond<F: Fault>(result: Result<String, F>) -> Response {
     }
 }
 
+/// The request body as axum read it: one over axum's size limit is refused like any other
+/// message the service cannot read (a Fault), not with axum's bare text answer.
+pub(crate) fn body(
+    read: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, Violation> {
+    read.map_err(|rejection| Violation::Malformed(rejection.body_text()))
+}
+
 /// Parses a request body, refusing what is not one well-formed document.
 pub(crate) fn parse(body: &[u8]) -> Result<Element, Violation> {
     xml::parse(body).map_err(|e| Violation::Malformed(e.to_string()))

@@ -61,6 +61,10 @@ pub(crate) enum XmlError {
     /// Too deep or too many elements.
     #[error("the document is too large or too deeply nested")]
     TooLarge,
+    /// Not in UTF-8: a UTF-16 byte order mark, or another encoding declared (the text would be
+    /// misread, so it is refused rather than decoded as UTF-8).
+    #[error("the document must be encoded in UTF-8 (found {0})")]
+    Encoding(String),
 }
 
 impl Element {
@@ -167,8 +171,37 @@ fn open(
     })
 }
 
+/// Refuses a document in UTF-16 (by its byte order mark) before the parser misreads it.
+fn check_no_utf16_bom(input: &[u8]) -> Result<(), XmlError> {
+    if input.starts_with(&[0xFE, 0xFF]) || input.starts_with(&[0xFF, 0xFE]) {
+        return Err(XmlError::Encoding("a UTF-16 byte order mark".to_owned()));
+    }
+    Ok(())
+}
+
+/// Refuses an XML declaration naming another encoding than UTF-8.
+fn check_declared_utf8(decl: &quick_xml::events::BytesDecl<'_>) -> Result<(), XmlError> {
+    match decl.encoding() {
+        None => Ok(()),
+        Some(Ok(enc))
+            if enc.eq_ignore_ascii_case(b"utf-8") || enc.eq_ignore_ascii_case(b"utf8") =>
+        {
+            Ok(())
+        }
+        Some(Ok(enc)) => Err(XmlError::Encoding(format!(
+            "encoding=\"{}\"",
+            String::from_utf8_lossy(&enc)
+                .chars()
+                .take(40)
+                .collect::<String>()
+        ))),
+        Some(Err(e)) => Err(syntax(e)),
+    }
+}
+
 /// Parses a whole document into its root element.
 pub(crate) fn parse(input: &[u8]) -> Result<Element, XmlError> {
+    check_no_utf16_bom(input)?;
     let mut reader = NsReader::from_reader(input);
     let mut namespaces = Namespaces::default();
     let mut stack: Vec<Element> = Vec::new();
@@ -224,7 +257,8 @@ pub(crate) fn parse(input: &[u8]) -> Result<Element, XmlError> {
                 }
             }
             Event::DocType(_) => return Err(XmlError::DocType),
-            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            Event::Decl(ref d) => check_declared_utf8(d)?,
+            Event::Comment(_) | Event::PI(_) => {}
             Event::Eof => break,
         }
     }
@@ -361,8 +395,19 @@ mod tests {
             b"<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>",
             b"<a>&unknown;</a>",
             b"text",
+            // Not UTF-8: declared otherwise (these bytes would be misread as "é"), or UTF-16.
+            b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\xC3\xA9</a>",
+            b"\xFF\xFE<\0a\0/\0>\0",
         ] {
             assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        // UTF-8, declared in any case or with a byte order mark, is read.
+        for good in [
+            &b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><a>\xC3\xA9</a>"[..],
+            b"<?xml version='1.0' encoding='utf-8'?><a>\xC3\xA9</a>",
+            b"\xEF\xBB\xBF<a>\xC3\xA9</a>",
+        ] {
+            assert_eq!(parse(good).unwrap().text, "é");
         }
     }
 
