@@ -466,15 +466,137 @@ async fn oversized_bodies_get_413_declared_or_streamed() {
 
 /// Sends a request head by hand (a Host and `Connection: close` are added) and returns the raw response.
 async fn raw_request(h: &common::Harness, head: &str) -> String {
+    let addr = h.base.trim_start_matches("http://");
+    raw_exchange(
+        h,
+        &format!("{head}Host: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// Sends these exact bytes and returns everything the gateway answers until it closes.
+async fn raw_exchange(h: &common::Harness, bytes: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = h.base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("{head}Host: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    s.write_all(bytes.as_bytes()).await.unwrap();
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status line of the first response in a raw exchange.
+fn status_line(raw: &str) -> &str {
+    raw.lines().next().unwrap_or("")
+}
+
+#[tokio::test]
+async fn ambiguous_framing_and_hosts_are_refused() {
+    let h = start("").await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    let post = format!(
+        "POST /v1/proxy/cat/echo/x HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer portal-key\r\n"
+    );
+    let next = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+
+    // Content-Length and Transfer-Encoding: the chunked framing wins, the length is not
+    // forwarded, and the connection closes after the answer (RFC 9112 §6.3), so the bytes after
+    // the chunked body are never read as a second request.
+    let raw = raw_exchange(
+        &h,
+        &format!("{post}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n{next}"),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert_eq!(raw.matches("HTTP/1.1 ").count(), 1, "{raw}");
+    let echo: Value = serde_json::from_str(&raw[raw.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    assert_eq!(echo["body_len"], 5);
+    assert!(echo["headers"].get("content-length").is_none(), "{echo}");
+
+    // Framing a recipient could read two ways is refused before anything is forwarded.
+    for (shape, framing) in [
+        (
+            "two lengths",
+            "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        ),
+        ("a length list", "Content-Length: 5, 6\r\n\r\nhello!"),
+        (
+            "chunked not last",
+            "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        ),
+        ("identity only", "Transfer-Encoding: identity\r\n\r\nhello"),
+        ("obs-fold", "X-Folded: a\r\n b\r\nContent-Length: 0\r\n\r\n"),
+        ("NUL in a value", "X-Nul: a\0b\r\nContent-Length: 0\r\n\r\n"),
+        ("space before colon", "Content-Length : 5\r\n\r\nhello"),
+    ] {
+        let raw = raw_exchange(&h, &format!("{post}{framing}{next}")).await;
+        assert!(raw.starts_with("HTTP/1.1 400"), "{shape}: {raw}");
+        assert_eq!(raw.matches("HTTP/1.1 ").count(), 1, "{shape}: {raw}");
+    }
+
+    // A coding before `chunked` would reach the upstream still applied, unannounced: 501.
+    for (shape, framing) in [
+        ("gzip then chunked", "Transfer-Encoding: gzip, chunked\r\n"),
+        (
+            "chunked twice",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        ),
+    ] {
+        let raw = raw_exchange(
+            &h,
+            &format!("{post}{framing}Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        )
+        .await;
+        assert!(raw.starts_with("HTTP/1.1 501"), "{shape}: {raw}");
+        assert!(raw.contains("unsupported_transfer_coding"), "{raw}");
+    }
+    assert_eq!(
+        common::sample(
+            &h.metrics().await,
+            r#"lienthong_upstream_duration_seconds_count{service="cat"}"#
+        ),
+        1.0,
+        "only the first, unambiguous request was forwarded"
+    );
+
+    // RFC 9112 §3.2: one valid Host in HTTP/1.1; HTTP/1.0 may omit it.
+    for (shape, head) in [
+        ("no Host", "GET /healthz HTTP/1.1\r\n".to_owned()),
+        (
+            "two Hosts",
+            format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nHost: evil.example\r\n"),
+        ),
+        (
+            "user info",
+            format!("GET /healthz HTTP/1.1\r\nHost: user@{addr}\r\n"),
+        ),
+        (
+            "bad port",
+            "GET /healthz HTTP/1.1\r\nHost: example.vn:http\r\n".to_owned(),
+        ),
+    ] {
+        let raw = raw_exchange(&h, &format!("{head}Connection: close\r\n\r\n")).await;
+        assert_eq!(
+            status_line(&raw),
+            "HTTP/1.1 400 Bad Request",
+            "{shape}: {raw}"
+        );
+        assert!(raw.contains("application/problem+json"), "{raw}");
+    }
+    let raw = raw_exchange(&h, "GET /healthz HTTP/1.0\r\n\r\n").await;
+    assert_eq!(status_line(&raw), "HTTP/1.0 200 OK", "{raw}");
+
+    // The caller never chooses the upstream: an absolute-form target names its own host in vain.
+    let raw = raw_request(
+        &h,
+        "GET http://evil.example/v1/proxy/cat/echo/x HTTP/1.1\r\nAuthorization: Bearer portal-key\r\n",
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(
+        raw.contains(&format!("\"host\":\"{}\"", h.upstream.addr)) && !raw.contains("evil"),
+        "{raw}"
+    );
 }
 
 /// Sends a chunked request by hand (no Content-Length) and returns the raw response text.
