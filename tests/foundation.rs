@@ -740,6 +740,85 @@ async fn pass_through_forwards_cleanly() {
     }
 }
 
+/// A service whose admin routes come before a catch-all, and a client that may use only the catch-all.
+const LAYERED: &str = r#"
+[services.layered]
+kind = "passthrough"
+base_url = "{UPSTREAM}"
+routes = [
+  { operation = "admin", methods = ["GET"], path = "/echo/admin/*" },
+  { operation = "read", methods = ["GET"], path = "/*" },
+]
+
+[[clients]]
+id = "reader"
+api_keys_sha256 = ["{READER_KEY}"]
+allow = [{ service = "layered", operations = ["read"] }]
+"#;
+
+#[tokio::test]
+async fn pass_through_paths_cannot_escape_their_routes() {
+    let h =
+        start(&LAYERED.replace("{READER_KEY}", &lienthong::keys::sha256_hex("reader-key"))).await;
+    let reader = "Authorization: Bearer reader-key\r\n";
+    let ok = h
+        .get("/v1/proxy/layered/echo/x", "reader-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let resp = h
+        .get("/v1/proxy/layered/echo/admin/x", "reader-key")
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 403, "forbidden").await;
+
+    // Spellings of the admin path that upstreams read as the admin path: an encoded letter, a
+    // path parameter, a parameter on a dot segment, an empty segment. Sent raw: HTTP clients
+    // would normalise some of them away.
+    for (spelling, status) in [
+        ("/v1/proxy/layered/echo/%61dmin/x", "403"),
+        ("/v1/proxy/layered/echo/admin;v=1/x", "403"),
+        ("/v1/proxy/layered/echo/x/..;/admin/x", "400"),
+        ("/v1/proxy/layered/echo//admin/x/", "400"),
+    ] {
+        let raw = raw_request(&h, &format!("GET {spelling} HTTP/1.1\r\n{reader}")).await;
+        assert!(
+            raw.starts_with(&format!("HTTP/1.1 {status}")),
+            "{spelling}: {raw}"
+        );
+    }
+    // What is let through is forwarded as it was matched.
+    let raw = raw_request(
+        &h,
+        &format!("GET /v1/proxy/layered/%65cho/%7Eme HTTP/1.1\r\n{reader}"),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.contains(r#""uri":"/echo/~me""#), "{raw}");
+
+    // A route that allows GET answers HEAD too (RFC 9110 §9.1), and says so in `Allow`.
+    let resp = h
+        .http
+        .head(h.url("/v1/proxy/cat/procedures"))
+        .bearer_auth("portal-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("content-length"));
+    let resp = h
+        .http
+        .delete(h.url("/v1/proxy/cat/procedures"))
+        .bearer_auth("portal-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["allow"], "GET, HEAD");
+    problem(resp, 405, "method_not_allowed").await;
+}
+
 #[tokio::test]
 async fn upstream_down_and_slow_map_to_503_and_504() {
     let h = start("").await;
