@@ -47,10 +47,34 @@ async fn api_key_good_missing_wrong() {
     );
     problem(resp, 401, "unauthenticated").await;
 
+    // Another scheme is no bearer credential at all: the challenge carries no error (RFC 6750 §3.1).
     let resp = h
         .http
         .get(h.url("/v1/services"))
         .header("authorization", "Basic cG9ydGFsOng=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        r#"Bearer realm="lienthong""#
+    );
+    problem(resp, 401, "unauthenticated").await;
+
+    // The scheme is case-insensitive and may be followed by several spaces.
+    let resp = h
+        .http
+        .get(h.url("/v1/services"))
+        .header("authorization", "bearer   portal-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Two Authorization headers are ambiguous, even when the first is good.
+    let resp = h
+        .get("/v1/services", "portal-key")
+        .header("authorization", "Bearer ops-key")
         .send()
         .await
         .unwrap();
@@ -156,6 +180,34 @@ async fn oauth_errors_follow_rfc6749() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400, "JSON instead of a form");
+
+    // RFC 6749 §3.2: a parameter sent without a value is as if omitted.
+    let resp = token(
+        &h,
+        &[("grant_type", "client_credentials"), ("client_secret", "")],
+        Some(("portal", "portal-secret")),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "an empty client_secret next to Basic");
+    let resp = token(&h, &[("grant_type", "")], Some(("portal", "portal-secret"))).await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+
+    let resp = h
+        .http
+        .post(h.url("/oauth/token"))
+        .basic_auth("portal", Some("portal-secret"))
+        .header("authorization", "Basic Z2hvc3Q6eA==")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "two Authorization headers");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
 }
 
 fn sign(claims: &Value, key: &[u8]) -> String {
