@@ -792,6 +792,26 @@ async fn pass_through_forwards_cleanly() {
     }
 }
 
+#[tokio::test]
+async fn silent_connections_are_closed_after_the_header_read_timeout() {
+    let h = common::start_edited("", |text| {
+        text.replace("[limits]\n", "[limits]\nheader_read_timeout_ms = 300\n")
+    })
+    .await;
+    use tokio::io::AsyncReadExt;
+    let addr = h.base.trim_start_matches("http://");
+    // Connected, and not one byte sent: not even enough to tell HTTP/1 from HTTP/2.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut out)).await;
+    assert!(closed.is_ok(), "the gateway closed the silent connection");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    // A request sent at once is still served.
+    let resp = h.http.get(h.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
 /// A service whose admin routes come before a catch-all, and a client that may use only the catch-all.
 const LAYERED: &str = r#"
 [services.layered]
