@@ -54,11 +54,13 @@ pub enum ErrorCode {
     IdempotencyKeyInProgress,
     /// The carrier no longer allows cancelling this shipment (it was collected, or is final).
     ShipmentNotCancellable,
+    /// The request body is sent with a transfer coding other than `chunked` (RFC 9112 §6.1).
+    UnsupportedTransferCoding,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -80,6 +82,7 @@ impl ErrorCode {
         Self::IdempotencyKeyReused,
         Self::IdempotencyKeyInProgress,
         Self::ShipmentNotCancellable,
+        Self::UnsupportedTransferCoding,
     ];
 
     /// The stable snake_case name sent as `code`.
@@ -106,6 +109,7 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::IdempotencyKeyInProgress => "idempotency_key_in_progress",
             Self::ShipmentNotCancellable => "shipment_not_cancellable",
+            Self::UnsupportedTransferCoding => "unsupported_transfer_coding",
         }
     }
 
@@ -130,6 +134,7 @@ impl ErrorCode {
             }
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -162,6 +167,7 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => "Idempotency-Key reused",
             Self::IdempotencyKeyInProgress => "Request in progress",
             Self::ShipmentNotCancellable => "Shipment not cancellable",
+            Self::UnsupportedTransferCoding => "Transfer coding not supported",
         }
     }
 
@@ -263,6 +269,12 @@ impl ErrorCode {
             }
             (Self::ShipmentNotCancellable, Lang::En) => {
                 "The shipment can no longer be cancelled: the carrier has collected it or it is final."
+            }
+            (Self::UnsupportedTransferCoding, Lang::Vi) => {
+                "Nội dung yêu cầu chỉ được gửi nguyên dạng hoặc với Transfer-Encoding: chunked."
+            }
+            (Self::UnsupportedTransferCoding, Lang::En) => {
+                "The request body may only be sent as is or with Transfer-Encoding: chunked."
             }
         }
     }

@@ -2,9 +2,10 @@
 //! `/v1/proxy/{service}/{path}` behind every edge policy.
 //!
 //! Callers choose only the path below the configured base URL; the scheme and host are fixed by
-//! config. Paths are checked before matching (no dot segments, no encoded slashes) so that what the
-//! access rule approved is exactly what the upstream receives.
+//! config. Paths are normalised and checked before matching (no dot segments, no encoded slashes,
+//! no encoded letters) so that what the access rule approved is exactly what the upstream receives.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,7 +60,7 @@ impl RoutePattern {
                 }
                 if seg.starts_with('{') && seg.ends_with('}') && seg.len() > 2 {
                     segments.push(Segment::Param);
-                } else if seg.contains(['{', '}', '*', '?', '#', '%']) {
+                } else if seg.contains(['{', '}', '*', '?', '#', '%', ';']) {
                     return Err(format!(
                         "segment `{seg}` is not a literal, a `{{param}}` or a final `*`"
                     ));
@@ -71,10 +72,14 @@ impl RoutePattern {
         Ok(RoutePattern { segments, prefix })
     }
 
-    /// Whether a checked path matches.
+    /// Whether a checked path matches. Segments are compared without their `;` parameters, which
+    /// many servers drop (`/admin;x/users` is `/admin/users` to them).
     pub fn matches(&self, path: &str) -> bool {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let mut parts = trimmed.split('/').filter(|_| !trimmed.is_empty());
+        let mut parts = trimmed
+            .split('/')
+            .filter(|_| !trimmed.is_empty())
+            .map(without_params);
         for segment in &self.segments {
             let ok = match (segment, parts.next()) {
                 (_, None) => false,
@@ -87,6 +92,42 @@ impl RoutePattern {
         }
         self.prefix || parts.next().is_none()
     }
+}
+
+/// A path segment without its `;` parameters (RFC 3986 §3.3).
+fn without_params(segment: &str) -> &str {
+    segment.split(';').next().unwrap_or(segment)
+}
+
+/// Decodes percent-encoded letters, digits, `-`, `_` and `~` (RFC 3986 §6.2.2.2): `/%61dmin` is
+/// `/admin` to every upstream, so it is matched, and forwarded, as `/admin`. Encoded dots are
+/// left for [`check_path`] to refuse.
+pub fn decode_unreserved(path: &str) -> Cow<'_, str> {
+    if !path.contains('%') {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let unreserved = rest
+            .get(i + 1..i + 3)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'~'));
+        match unreserved {
+            Some(c) => {
+                out.push(char::from(c));
+                rest = &rest[i + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 /// Refuses paths that could mean something else upstream than what the access rule saw.
@@ -108,13 +149,17 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
             _ => {}
         }
     }
-    for seg in path[1..].split('/') {
-        if seg == "." || seg == ".." {
+    let mut segments = path[1..].split('/').peekable();
+    while let Some(seg) = segments.next() {
+        // `..;x` is `..` to servers that drop path parameters.
+        let name = without_params(seg);
+        if name == "." || name == ".." {
             return Err("dot segments are not allowed in the path");
         }
-    }
-    if path.len() > 1 && path[1..].split('/').any(str::is_empty) && !path.ends_with('/') {
-        return Err("empty path segments are not allowed");
+        // Only the last segment may be empty: `/a/` is a path of its own, `/a//b` is not.
+        if name.is_empty() && segments.peek().is_some() {
+            return Err("empty path segments are not allowed");
+        }
     }
     Ok(())
 }
@@ -190,15 +235,18 @@ impl Service {
     }
 
     /// The operation a method and path map to: `Ok(op)`, or `Err(allowed)` with the methods the path
-    /// allows (empty when no route matches the path at all).
+    /// allows (empty when no route matches the path at all). A route that allows GET allows HEAD
+    /// (RFC 9110 §9.1).
     fn route(&self, method: &Method, path: &str) -> Result<&Arc<str>, Vec<&Method>> {
         let mut allowed = Vec::new();
         for r in &self.routes {
             if r.pattern.matches(path) {
-                if r.methods.contains(method) {
+                let get = r.methods.contains(&Method::GET);
+                if r.methods.contains(method) || (get && method == Method::HEAD) {
                     return Ok(&r.operation);
                 }
-                for m in &r.methods {
+                let head = get.then_some(&Method::HEAD);
+                for m in r.methods.iter().chain(head) {
                     if !allowed.contains(&m) {
                         allowed.push(m);
                     }
@@ -312,6 +360,7 @@ async fn forward_to(
     req: Request,
 ) -> Result<Response, Response> {
     let fail = |e: ApiError| e.into_response();
+    let path = &*decode_unreserved(path);
     check_path(path).map_err(|why| {
         fail(ApiError::invalid_request(
             format!("Đường dẫn không hợp lệ: {why}."),
@@ -482,6 +531,15 @@ mod tests {
         assert!(RoutePattern::parse("procedures").is_err());
         assert!(RoutePattern::parse("/a*").is_err());
         assert!(RoutePattern::parse("/a/../b").is_err());
+        assert!(RoutePattern::parse("/a;v=1/b").is_err());
+        let p = RoutePattern::parse("/admin/*").unwrap();
+        assert!(
+            p.matches("/admin;x/users"),
+            "parameters do not hide a segment"
+        );
+        let p = RoutePattern::parse("/procedures/{id}").unwrap();
+        assert!(p.matches("/procedures/12;v=1"));
+        assert!(!p.matches("/procedures/;v=1"));
     }
 
     #[test]
@@ -493,5 +551,27 @@ mod tests {
         assert!(check_path("/a%2Fb").is_err());
         assert!(check_path("/a\\b").is_err());
         assert!(check_path("/a//b").is_err());
+        assert!(check_path("/a//b/").is_err());
+        assert!(check_path("//").is_err());
+        assert!(check_path("/").is_ok());
+        assert!(check_path("/a/..;/admin").is_err());
+        assert!(check_path("/a/.;x/admin").is_err());
+        assert!(check_path("/a;x/b").is_ok());
+    }
+
+    #[test]
+    fn encoded_unreserved_characters_are_decoded_and_nothing_else() {
+        assert_eq!(decode_unreserved("/%61dmin/%7Eu%2d%5F"), "/admin/~u-_");
+        assert_eq!(
+            decode_unreserved("/a%2Fb%2e%25%20%C3%A1"),
+            "/a%2Fb%2e%25%20%C3%A1"
+        );
+        assert_eq!(decode_unreserved("/a%6"), "/a%6");
+        assert_eq!(decode_unreserved("/a%+4b%"), "/a%+4b%");
+        assert_eq!(decode_unreserved("/ễ%41"), "/ễA");
+        assert!(matches!(
+            decode_unreserved("/plain"),
+            Cow::Borrowed("/plain")
+        ));
     }
 }

@@ -1,14 +1,18 @@
 //! Listeners and connections: plain HTTP or HTTPS (rustls, optional mTLS), HTTP/1.1 and HTTP/2,
 //! slow-client protection, and graceful draining on shutdown.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -172,7 +176,8 @@ async fn accept_loop(
             match tls {
                 None => {
                     let info = ConnInfo::new(peer, false, None);
-                    serve_connection(TokioIo::new(stream), info, router, builder, stop).await;
+                    let io = FirstByteDeadline::new(stream, settings.header_read_timeout);
+                    serve_connection(io, info, router, builder, stop).await;
                 }
                 Some(acceptor) => {
                     let handshake =
@@ -190,7 +195,8 @@ async fn accept_loop(
                         .and_then(|der| PeerCertificate::from_der(der))
                         .map(Arc::new);
                     let info = ConnInfo::new(peer, true, client_cert);
-                    serve_connection(TokioIo::new(tls_stream), info, router, builder, stop).await;
+                    let io = FirstByteDeadline::new(tls_stream, settings.header_read_timeout);
+                    serve_connection(io, info, router, builder, stop).await;
                 }
             }
         });
@@ -210,8 +216,77 @@ async fn accept_loop(
     }
 }
 
+/// A connection that fails its reads when the peer has sent nothing by a deadline.
+///
+/// hyper's header read timeout starts with the first byte of a request head, and the HTTP/1-or-2
+/// detection before it waits without limit: a peer that connects and stays silent would hold its
+/// connection, and a file descriptor, until shutdown.
+struct FirstByteDeadline<I> {
+    io: I,
+    /// Set until the first read completes.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> FirstByteDeadline<I> {
+    fn new(io: I, timeout: Duration) -> Self {
+        FirstByteDeadline {
+            io,
+            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for FirstByteDeadline<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let read = Pin::new(&mut this.io).poll_read(cx, buf);
+        if let Some(deadline) = &mut this.deadline {
+            if read.is_ready() {
+                this.deadline = None;
+            } else if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()));
+            }
+        }
+        read
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for FirstByteDeadline<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 async fn serve_connection<I>(
-    io: TokioIo<I>,
+    io: FirstByteDeadline<I>,
     info: ConnInfo,
     router: crate::App,
     builder: Arc<auto::Builder<TokioExecutor>>,
@@ -223,7 +298,7 @@ async fn serve_connection<I>(
         req.extensions_mut().insert(info.clone());
         router.clone().oneshot(req.map(Body::new))
     });
-    let conn = builder.serve_connection_with_upgrades(io, service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
@@ -231,5 +306,29 @@ async fn serve_connection<I>(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_times_out_and_a_talking_one_does_not() {
+        let (mut peer, ours) = tokio::io::duplex(64);
+        let mut silent = FirstByteDeadline::new(ours, Duration::from_secs(10));
+        let mut buf = [0u8; 8];
+        let err = silent.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+
+        let (mut peer2, ours) = tokio::io::duplex(64);
+        let mut talking = FirstByteDeadline::new(ours, Duration::from_secs(10));
+        peer2.write_all(b"G").await.unwrap();
+        assert_eq!(talking.read(&mut buf).await.unwrap(), 1);
+        // Past the first byte, waiting is hyper's business (its header read timeout).
+        let waited = tokio::time::timeout(Duration::from_secs(60), talking.read(&mut buf)).await;
+        assert!(waited.is_err(), "no deadline after the first byte");
+        peer.write_all(b"x").await.unwrap();
     }
 }

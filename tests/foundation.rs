@@ -47,10 +47,34 @@ async fn api_key_good_missing_wrong() {
     );
     problem(resp, 401, "unauthenticated").await;
 
+    // Another scheme is no bearer credential at all: the challenge carries no error (RFC 6750 §3.1).
     let resp = h
         .http
         .get(h.url("/v1/services"))
         .header("authorization", "Basic cG9ydGFsOng=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        r#"Bearer realm="lienthong""#
+    );
+    problem(resp, 401, "unauthenticated").await;
+
+    // The scheme is case-insensitive and may be followed by several spaces.
+    let resp = h
+        .http
+        .get(h.url("/v1/services"))
+        .header("authorization", "bearer   portal-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Two Authorization headers are ambiguous, even when the first is good.
+    let resp = h
+        .get("/v1/services", "portal-key")
+        .header("authorization", "Bearer ops-key")
         .send()
         .await
         .unwrap();
@@ -156,6 +180,34 @@ async fn oauth_errors_follow_rfc6749() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400, "JSON instead of a form");
+
+    // RFC 6749 §3.2: a parameter sent without a value is as if omitted.
+    let resp = token(
+        &h,
+        &[("grant_type", "client_credentials"), ("client_secret", "")],
+        Some(("portal", "portal-secret")),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "an empty client_secret next to Basic");
+    let resp = token(&h, &[("grant_type", "")], Some(("portal", "portal-secret"))).await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+
+    let resp = h
+        .http
+        .post(h.url("/oauth/token"))
+        .basic_auth("portal", Some("portal-secret"))
+        .header("authorization", "Basic Z2hvc3Q6eA==")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "two Authorization headers");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
 }
 
 fn sign(claims: &Value, key: &[u8]) -> String {
@@ -466,15 +518,137 @@ async fn oversized_bodies_get_413_declared_or_streamed() {
 
 /// Sends a request head by hand (a Host and `Connection: close` are added) and returns the raw response.
 async fn raw_request(h: &common::Harness, head: &str) -> String {
+    let addr = h.base.trim_start_matches("http://");
+    raw_exchange(
+        h,
+        &format!("{head}Host: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// Sends these exact bytes and returns everything the gateway answers until it closes.
+async fn raw_exchange(h: &common::Harness, bytes: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = h.base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("{head}Host: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    s.write_all(bytes.as_bytes()).await.unwrap();
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status line of the first response in a raw exchange.
+fn status_line(raw: &str) -> &str {
+    raw.lines().next().unwrap_or("")
+}
+
+#[tokio::test]
+async fn ambiguous_framing_and_hosts_are_refused() {
+    let h = start("").await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    let post = format!(
+        "POST /v1/proxy/cat/echo/x HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer portal-key\r\n"
+    );
+    let next = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+
+    // Content-Length and Transfer-Encoding: the chunked framing wins, the length is not
+    // forwarded, and the connection closes after the answer (RFC 9112 §6.3), so the bytes after
+    // the chunked body are never read as a second request.
+    let raw = raw_exchange(
+        &h,
+        &format!("{post}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n{next}"),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert_eq!(raw.matches("HTTP/1.1 ").count(), 1, "{raw}");
+    let echo: Value = serde_json::from_str(&raw[raw.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    assert_eq!(echo["body_len"], 5);
+    assert!(echo["headers"].get("content-length").is_none(), "{echo}");
+
+    // Framing a recipient could read two ways is refused before anything is forwarded.
+    for (shape, framing) in [
+        (
+            "two lengths",
+            "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        ),
+        ("a length list", "Content-Length: 5, 6\r\n\r\nhello!"),
+        (
+            "chunked not last",
+            "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        ),
+        ("identity only", "Transfer-Encoding: identity\r\n\r\nhello"),
+        ("obs-fold", "X-Folded: a\r\n b\r\nContent-Length: 0\r\n\r\n"),
+        ("NUL in a value", "X-Nul: a\0b\r\nContent-Length: 0\r\n\r\n"),
+        ("space before colon", "Content-Length : 5\r\n\r\nhello"),
+    ] {
+        let raw = raw_exchange(&h, &format!("{post}{framing}{next}")).await;
+        assert!(raw.starts_with("HTTP/1.1 400"), "{shape}: {raw}");
+        assert_eq!(raw.matches("HTTP/1.1 ").count(), 1, "{shape}: {raw}");
+    }
+
+    // A coding before `chunked` would reach the upstream still applied, unannounced: 501.
+    for (shape, framing) in [
+        ("gzip then chunked", "Transfer-Encoding: gzip, chunked\r\n"),
+        (
+            "chunked twice",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        ),
+    ] {
+        let raw = raw_exchange(
+            &h,
+            &format!("{post}{framing}Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        )
+        .await;
+        assert!(raw.starts_with("HTTP/1.1 501"), "{shape}: {raw}");
+        assert!(raw.contains("unsupported_transfer_coding"), "{raw}");
+    }
+    assert_eq!(
+        common::sample(
+            &h.metrics().await,
+            r#"lienthong_upstream_duration_seconds_count{service="cat"}"#
+        ),
+        1.0,
+        "only the first, unambiguous request was forwarded"
+    );
+
+    // RFC 9112 §3.2: one valid Host in HTTP/1.1; HTTP/1.0 may omit it.
+    for (shape, head) in [
+        ("no Host", "GET /healthz HTTP/1.1\r\n".to_owned()),
+        (
+            "two Hosts",
+            format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nHost: evil.example\r\n"),
+        ),
+        (
+            "user info",
+            format!("GET /healthz HTTP/1.1\r\nHost: user@{addr}\r\n"),
+        ),
+        (
+            "bad port",
+            "GET /healthz HTTP/1.1\r\nHost: example.vn:http\r\n".to_owned(),
+        ),
+    ] {
+        let raw = raw_exchange(&h, &format!("{head}Connection: close\r\n\r\n")).await;
+        assert_eq!(
+            status_line(&raw),
+            "HTTP/1.1 400 Bad Request",
+            "{shape}: {raw}"
+        );
+        assert!(raw.contains("application/problem+json"), "{raw}");
+    }
+    let raw = raw_exchange(&h, "GET /healthz HTTP/1.0\r\n\r\n").await;
+    assert_eq!(status_line(&raw), "HTTP/1.0 200 OK", "{raw}");
+
+    // The caller never chooses the upstream: an absolute-form target names its own host in vain.
+    let raw = raw_request(
+        &h,
+        "GET http://evil.example/v1/proxy/cat/echo/x HTTP/1.1\r\nAuthorization: Bearer portal-key\r\n",
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(
+        raw.contains(&format!("\"host\":\"{}\"", h.upstream.addr)) && !raw.contains("evil"),
+        "{raw}"
+    );
 }
 
 /// Sends a chunked request by hand (no Content-Length) and returns the raw response text.
@@ -616,6 +790,105 @@ async fn pass_through_forwards_cleanly() {
         assert!(raw.starts_with("HTTP/1.1 400"), "{bad}: {raw}");
         assert!(raw.contains("invalid_request"), "{raw}");
     }
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed_after_the_header_read_timeout() {
+    let h = common::start_edited("", |text| {
+        text.replace("[limits]\n", "[limits]\nheader_read_timeout_ms = 300\n")
+    })
+    .await;
+    use tokio::io::AsyncReadExt;
+    let addr = h.base.trim_start_matches("http://");
+    // Connected, and not one byte sent: not even enough to tell HTTP/1 from HTTP/2.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut out)).await;
+    assert!(closed.is_ok(), "the gateway closed the silent connection");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    // A request sent at once is still served.
+    let resp = h.http.get(h.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+/// A service whose admin routes come before a catch-all, and a client that may use only the catch-all.
+const LAYERED: &str = r#"
+[services.layered]
+kind = "passthrough"
+base_url = "{UPSTREAM}"
+routes = [
+  { operation = "admin", methods = ["GET"], path = "/echo/admin/*" },
+  { operation = "read", methods = ["GET"], path = "/*" },
+]
+
+[[clients]]
+id = "reader"
+api_keys_sha256 = ["{READER_KEY}"]
+allow = [{ service = "layered", operations = ["read"] }]
+"#;
+
+#[tokio::test]
+async fn pass_through_paths_cannot_escape_their_routes() {
+    let h =
+        start(&LAYERED.replace("{READER_KEY}", &lienthong::keys::sha256_hex("reader-key"))).await;
+    let reader = "Authorization: Bearer reader-key\r\n";
+    let ok = h
+        .get("/v1/proxy/layered/echo/x", "reader-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let resp = h
+        .get("/v1/proxy/layered/echo/admin/x", "reader-key")
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 403, "forbidden").await;
+
+    // Spellings of the admin path that upstreams read as the admin path: an encoded letter, a
+    // path parameter, a parameter on a dot segment, an empty segment. Sent raw: HTTP clients
+    // would normalise some of them away.
+    for (spelling, status) in [
+        ("/v1/proxy/layered/echo/%61dmin/x", "403"),
+        ("/v1/proxy/layered/echo/admin;v=1/x", "403"),
+        ("/v1/proxy/layered/echo/x/..;/admin/x", "400"),
+        ("/v1/proxy/layered/echo//admin/x/", "400"),
+    ] {
+        let raw = raw_request(&h, &format!("GET {spelling} HTTP/1.1\r\n{reader}")).await;
+        assert!(
+            raw.starts_with(&format!("HTTP/1.1 {status}")),
+            "{spelling}: {raw}"
+        );
+    }
+    // What is let through is forwarded as it was matched.
+    let raw = raw_request(
+        &h,
+        &format!("GET /v1/proxy/layered/%65cho/%7Eme HTTP/1.1\r\n{reader}"),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.contains(r#""uri":"/echo/~me""#), "{raw}");
+
+    // A route that allows GET answers HEAD too (RFC 9110 §9.1), and says so in `Allow`.
+    let resp = h
+        .http
+        .head(h.url("/v1/proxy/cat/procedures"))
+        .bearer_auth("portal-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("content-length"));
+    let resp = h
+        .http
+        .delete(h.url("/v1/proxy/cat/procedures"))
+        .bearer_auth("portal-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["allow"], "GET, HEAD");
+    problem(resp, 405, "method_not_allowed").await;
 }
 
 #[tokio::test]

@@ -108,8 +108,10 @@ impl CredentialIndex {
 pub enum AuthFailure {
     /// No credential at all.
     Missing,
-    /// An `Authorization` header that is not `Bearer <credential>`.
+    /// An `Authorization` header that is not `Bearer <credential>`, or more than one.
     Malformed,
+    /// An `Authorization` header of another scheme (`Basic`, say).
+    OtherScheme,
     /// An unknown API key.
     UnknownKey,
     /// A token that fails verification.
@@ -128,6 +130,7 @@ impl AuthFailure {
         match self {
             Self::Missing => "missing",
             Self::Malformed => "malformed",
+            Self::OtherScheme => "other_scheme",
             Self::UnknownKey => "unknown_api_key",
             Self::InvalidToken => "invalid_token",
             Self::ExpiredToken => "expired_token",
@@ -139,11 +142,16 @@ impl AuthFailure {
 
 /// Identifies the caller of a request from its headers and connection.
 pub fn identify(runtime: &Runtime, req: &Request) -> Result<Identity, AuthFailure> {
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+    let mut authorizations = req.headers().get_all(header::AUTHORIZATION).iter();
+    if let Some(value) = authorizations.next() {
+        // A singleton field (RFC 9110 §5.3): with two, each hop of a chain could pick another.
+        if authorizations.next().is_some() {
+            return Err(AuthFailure::Malformed);
+        }
         let value = value.to_str().map_err(|_| AuthFailure::Malformed)?;
         let (scheme, credential) = value.split_once(' ').ok_or(AuthFailure::Malformed)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthFailure::Malformed);
+            return Err(AuthFailure::OtherScheme);
         }
         let credential = credential.trim();
         if credential.is_empty() {
@@ -197,9 +205,10 @@ pub async fn require_client(
         Ok(id) => id,
         Err(failure) => {
             gw.metrics.auth_failure(failure.as_str());
+            // RFC 6750 §3.1: no error code for a caller that sent no bearer credential at all.
             let invalid_token = !matches!(
                 failure,
-                AuthFailure::Missing | AuthFailure::UnknownCertificate
+                AuthFailure::Missing | AuthFailure::OtherScheme | AuthFailure::UnknownCertificate
             );
             return ApiError::unauthenticated(invalid_token).into_response();
         }

@@ -53,9 +53,13 @@ fn form_decode(s: &str) -> String {
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
         return Ok(None);
     };
+    if values.next().is_some() {
+        return Err(invalid_request("send one Authorization header"));
+    }
     let value = value.to_str().map_err(|_| invalid_client())?;
     let Some((scheme, b64)) = value.split_once(' ') else {
         return Err(invalid_client());
@@ -113,7 +117,8 @@ async fn issue(
         ));
     }
     let mut params: Vec<(String, String)> = Vec::new();
-    for (k, v) in form_urlencoded::parse(&body) {
+    // RFC 6749 §3.2: a parameter without a value is as if it were omitted.
+    for (k, v) in form_urlencoded::parse(&body).filter(|(_, v)| !v.is_empty()) {
         if params.iter().any(|(pk, _)| *pk == k) {
             return Err((
                 invalid_request(&format!("parameter `{k}` is repeated")),

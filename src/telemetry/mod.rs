@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderName, HeaderValue, header};
+use http::{HeaderName, HeaderValue, Version, header};
 use http_body_util::Limited;
 use tower::ServiceExt;
 
@@ -122,6 +122,57 @@ fn valid_request_id(v: &str) -> bool {
         && v.len() <= 128
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// What in a request head a server must refuse, and hyper lets through.
+fn refused_head(req: &Request) -> Option<ApiError> {
+    let headers = req.headers();
+    // RFC 9112 §3.2: exactly one valid Host in HTTP/1.1, at most one in HTTP/1.0. (HTTP/2 names
+    // the authority in its own pseudo-header.)
+    if matches!(req.version(), Version::HTTP_10 | Version::HTTP_11) {
+        let mut hosts = headers.get_all(header::HOST).iter();
+        let bad = match (hosts.next(), hosts.next()) {
+            (None, _) => req.version() == Version::HTTP_11,
+            (Some(host), None) => !valid_host(host.as_bytes()),
+            (Some(_), Some(_)) => true,
+        };
+        if bad {
+            return Some(ApiError::invalid_request(
+                "Yêu cầu HTTP/1.1 phải có đúng một tiêu đề Host hợp lệ.",
+                "An HTTP/1.1 request must carry exactly one valid Host header.",
+            ));
+        }
+    }
+    // hyper decodes `chunked` when it comes last and ignores any coding before it: the body of
+    // `Transfer-Encoding: gzip, chunked` would reach handlers, and upstreams, still gzipped with
+    // nothing left to say so. RFC 9112 §6.1 answers codings a server does not apply with 501.
+    let mut codings = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|c| !c.is_empty());
+    match (codings.next(), codings.next()) {
+        (Some(only), None) if only.eq_ignore_ascii_case(b"chunked") => None,
+        (None, _) => None,
+        _ => Some(ApiError::new(ErrorCode::UnsupportedTransferCoding)),
+    }
+}
+
+/// A Host value is `uri-host [ ":" port ]` (RFC 9110 §7.2): an authority without user info.
+fn valid_host(v: &[u8]) -> bool {
+    let Ok(authority) = http::uri::Authority::try_from(v) else {
+        // An empty Host is allowed (a target without authority); anything else is malformed.
+        return v.is_empty();
+    };
+    // `Authority` accepts user info and does not check the port's digits.
+    let after_host = &authority.as_str()[authority.host().len()..];
+    !authority.as_str().contains('@')
+        && after_host
+            .strip_prefix(':')
+            .map_or(after_host.is_empty(), |port| {
+                port.bytes().all(|b| b.is_ascii_digit())
+            })
 }
 
 /// The client a response was for (response extension, for the access log and metrics).
@@ -257,7 +308,9 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mut resp = if declared_len.is_some_and(|n| n > limits.body_bytes) {
+    let mut resp = if let Some(refused) = refused_head(&req) {
+        refused.into_response()
+    } else if declared_len.is_some_and(|n| n > limits.body_bytes) {
         ApiError::new(ErrorCode::PayloadTooLarge).into_response()
     } else {
         let limit = usize::try_from(limits.body_bytes).unwrap_or(usize::MAX);
@@ -410,6 +463,29 @@ mod tests {
         assert_eq!(mask_digits("/v1/ễ079201000111ễ/12"), "/v1/ễ***ễ/12");
         assert_eq!(mask_digits("đ12345678"), "đ12345678");
         assert_eq!(mask_digits(""), "");
+    }
+
+    #[test]
+    fn host_values_are_checked() {
+        for good in [
+            "example.vn",
+            "example.vn:8443",
+            "127.0.0.1:80",
+            "[::1]:443",
+            "[::1]",
+            "",
+        ] {
+            assert!(valid_host(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "user@example.vn",
+            "example.vn:http",
+            "a b",
+            "example.vn/x",
+            "[::1",
+        ] {
+            assert!(!valid_host(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The standard test config. `{UPSTREAM}`, `{DIR}` are filled in by [`start`]; `extra` is appended.
+/// The standard test config for the catalogue mock at `upstream`; `extra` is appended.
 pub fn config_text(upstream: &str, dir: &std::path::Path, extra: &str) -> String {
     let dir = dir.display();
     format!(
@@ -174,12 +174,19 @@ enterprise = {{ client_id = "demo-ngsp-key", client_secret = "file:{d}/ngsp.secr
     )
 }
 
-/// Starts the catalogue mock and a gateway with the standard config plus `extra`.
+/// Starts the catalogue mock and a gateway with the standard config plus `extra`, in which
+/// `{UPSTREAM}` becomes the mock's URL.
 pub async fn start(extra: &str) -> Harness {
+    start_edited(extra, |text| text).await
+}
+
+/// [`start`], with the config text passed through `edit` first.
+pub async fn start_edited(extra: &str, edit: impl FnOnce(String) -> String) -> Harness {
     let upstream = catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token.key"), TOKEN_KEY).unwrap();
-    let text = config_text(&upstream.url(), dir.path(), extra);
+    let extra = extra.replace("{UPSTREAM}", &upstream.url());
+    let text = edit(config_text(&upstream.url(), dir.path(), &extra));
     let config_path = dir.path().join("lienthong.toml");
     std::fs::write(&config_path, &text).unwrap();
     start_with(upstream, dir, config_path).await
