@@ -225,7 +225,7 @@ async fn a_stale_shared_entry_is_served_within_max_stale_when_the_registry_fails
     assert_eq!(status, 200);
     assert_eq!(
         cache_status,
-        "lienthong-shared; hit; fwd=stale; detail=stale-if-error, lienthong; fwd=miss"
+        "lienthong-shared; fwd=stale; detail=stale-if-error, lienthong; fwd=miss"
     );
     assert_eq!(body, record);
 

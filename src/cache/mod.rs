@@ -59,11 +59,11 @@ impl CacheOutcome {
             Self::Hit => "lienthong; hit",
             Self::Miss => "lienthong; fwd=miss; stored",
             Self::Coalesced => "lienthong; fwd=miss; collapsed",
-            Self::Stale => "lienthong; hit; fwd=stale; detail=stale-if-error",
+            Self::Stale => "lienthong; fwd=stale; detail=stale-if-error",
             Self::SharedHit => "lienthong-shared; hit, lienthong; fwd=miss; stored",
             Self::SharedMiss => "lienthong-shared; fwd=miss; stored, lienthong; fwd=miss; stored",
             Self::SharedStale => {
-                "lienthong-shared; hit; fwd=stale; detail=stale-if-error, lienthong; fwd=miss"
+                "lienthong-shared; fwd=stale; detail=stale-if-error, lienthong; fwd=miss"
             }
         }
     }
