@@ -109,7 +109,7 @@ pub async fn list_services(
             };
             let ops: Vec<&str> = ops
                 .into_iter()
-                .filter(|op| client.may_call(name, op))
+                .filter(|op| identity.may_call(name, op))
                 .collect();
             (!ops.is_empty()).then(|| ServiceView {
                 name,

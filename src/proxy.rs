@@ -390,7 +390,7 @@ async fn forward_to(
     let Some(identity) = identity else {
         return Err(tag(fail(ApiError::unauthenticated(false))));
     };
-    if !identity.client.may_call(&service.name, operation) {
+    if !identity.may_call(&service.name, operation) {
         return Err(tag(fail(ApiError::new(ErrorCode::Forbidden))));
     }
     if service.config.personal_data {

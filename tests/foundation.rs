@@ -116,6 +116,76 @@ async fn oauth_client_credentials_basic_and_post() {
 }
 
 #[tokio::test]
+async fn a_token_can_be_limited_to_some_of_the_clients_services() {
+    let h = start("").await;
+    let basic = Some(("portal", "portal-secret"));
+    // RFC 6749 §3.3: scope tokens here are service names; the granted scope is returned (§5.1).
+    let resp = token(
+        &h,
+        &[("grant_type", "client_credentials"), ("scope", "cat cat")],
+        basic,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["scope"], "cat", "each service once");
+    let scoped = body["access_token"].as_str().unwrap().to_owned();
+
+    let resp = h
+        .get("/v1/proxy/cat/procedures", &scoped)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // The client may call `dossiers`, but this token was not issued for it.
+    let resp = h
+        .get("/v1/proxy/dossiers/dossiers/1", &scoped)
+        .header("x-user-id", "046185000123")
+        .header("x-dossier-id", "HS-1")
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 403, "forbidden").await;
+    let listed: Value = h
+        .get("/v1/services", &scoped)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cat"], "the listing is narrowed too");
+
+    // Without a scope the token carries all of the client's rights, and says no scope.
+    let body: Value = token(&h, &[("grant_type", "client_credentials")], basic)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(body.get("scope").is_none(), "{body}");
+
+    // A scope can narrow the client's rights, never widen them, and must be well formed.
+    for bad in ["cat ops-only", "cat  dossiers", "cat\tdossiers", "\"cat\""] {
+        let resp = token(
+            &h,
+            &[("grant_type", "client_credentials"), ("scope", bad)],
+            basic,
+        )
+        .await;
+        assert_eq!(resp.status(), 400, "{bad}");
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_scope", "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn oauth_errors_follow_rfc6749() {
     let h = start("").await;
     let resp = token(

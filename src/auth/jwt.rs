@@ -36,6 +36,10 @@ pub struct Claims {
     pub exp: u64,
     /// Unique token id.
     pub jti: String,
+    /// The services the token is limited to, space-separated (RFC 6749 §3.3); absent, the token
+    /// carries all of the client's rights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 struct SigningKey {
@@ -95,8 +99,14 @@ impl TokenService {
         self.lifetime
     }
 
-    /// Issues a token for a client, valid from `now` for the configured lifetime.
-    pub fn issue(&self, client_id: &str, now: SystemTime) -> Result<String, TokenError> {
+    /// Issues a token for a client, valid from `now` for the configured lifetime, limited to
+    /// `scope` (space-separated service names) when given.
+    pub fn issue(
+        &self,
+        client_id: &str,
+        scope: Option<&str>,
+        now: SystemTime,
+    ) -> Result<String, TokenError> {
         let iat = now
             .duration_since(UNIX_EPOCH)
             .map_err(|_| TokenError::Invalid)?
@@ -109,6 +119,7 @@ impl TokenService {
             nbf: iat,
             exp: iat + self.lifetime.as_secs(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
+            scope: scope.map(str::to_owned),
         };
         let key = &self.keys[0];
         let mut header = Header::new(Algorithm::HS256);
@@ -158,7 +169,7 @@ mod tests {
     #[test]
     fn issued_token_verifies() {
         let s = service();
-        let t = s.issue("portal", SystemTime::now()).unwrap();
+        let t = s.issue("portal", None, SystemTime::now()).unwrap();
         assert!(looks_like_jwt(&t));
         assert_eq!(s.verify(&t).unwrap().sub, "portal");
     }
@@ -167,7 +178,11 @@ mod tests {
     fn expired_token_is_refused_as_expired() {
         let s = service();
         let t = s
-            .issue("portal", SystemTime::now() - Duration::from_secs(3600))
+            .issue(
+                "portal",
+                None,
+                SystemTime::now() - Duration::from_secs(3600),
+            )
             .unwrap();
         assert_eq!(s.verify(&t), Err(TokenError::Expired));
     }
@@ -175,7 +190,7 @@ mod tests {
     #[test]
     fn alg_none_and_tampering_are_refused() {
         let s = service();
-        let t = s.issue("portal", SystemTime::now()).unwrap();
+        let t = s.issue("portal", None, SystemTime::now()).unwrap();
         let parts: Vec<&str> = t.split('.').collect();
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert_eq!(
@@ -198,7 +213,7 @@ mod tests {
     #[test]
     fn previous_key_still_verifies_during_rotation() {
         let old = service();
-        let t = old.issue("portal", SystemTime::now()).unwrap();
+        let t = old.issue("portal", None, SystemTime::now()).unwrap();
         let rotated = TokenService::new(
             vec![vec![9u8; 32], vec![7u8; 32]],
             "lienthong",

@@ -44,6 +44,21 @@ pub struct Identity {
     pub client: Arc<ClientEntry>,
     /// How it authenticated.
     pub method: AuthMethod,
+    /// The services an access token was limited to when it was issued (its `scope`); `None`
+    /// when the credential carries all of the client's rights.
+    pub scope: Option<Arc<[String]>>,
+}
+
+impl Identity {
+    /// Whether this caller may call `operation` of `service`: the client's rights, narrowed to
+    /// the token's scope when it has one.
+    pub fn may_call(&self, service: &str, operation: &str) -> bool {
+        self.client.may_call(service, operation)
+            && self
+                .scope
+                .as_ref()
+                .is_none_or(|scope| scope.iter().any(|s| s == service))
+    }
 }
 
 /// Lookup tables from credentials to client ids, built once per config.
@@ -157,18 +172,21 @@ pub fn identify(runtime: &Runtime, req: &Request) -> Result<Identity, AuthFailur
         if credential.is_empty() {
             return Err(AuthFailure::Malformed);
         }
-        let (client_id, method) = if jwt::looks_like_jwt(credential) {
+        let (client_id, method, scope) = if jwt::looks_like_jwt(credential) {
             let claims = runtime.tokens.verify(credential).map_err(|e| match e {
                 jwt::TokenError::Expired => AuthFailure::ExpiredToken,
                 jwt::TokenError::Invalid => AuthFailure::InvalidToken,
             })?;
-            (claims.sub, AuthMethod::Token)
+            let scope = claims
+                .scope
+                .map(|s| s.split(' ').map(str::to_owned).collect::<Arc<[String]>>());
+            (claims.sub, AuthMethod::Token, scope)
         } else {
             let id = runtime
                 .credentials
                 .client_for_api_key(credential)
                 .ok_or(AuthFailure::UnknownKey)?;
-            (id.to_owned(), AuthMethod::ApiKey)
+            (id.to_owned(), AuthMethod::ApiKey, None)
         };
         let client = runtime
             .clients
@@ -177,6 +195,7 @@ pub fn identify(runtime: &Runtime, req: &Request) -> Result<Identity, AuthFailur
         return Ok(Identity {
             client: client.clone(),
             method,
+            scope,
         });
     }
     let conn = req.extensions().get::<ConnInfo>();
@@ -189,6 +208,7 @@ pub fn identify(runtime: &Runtime, req: &Request) -> Result<Identity, AuthFailur
         return Ok(Identity {
             client: client.clone(),
             method: AuthMethod::Certificate,
+            scope: None,
         });
     }
     Err(AuthFailure::Missing)

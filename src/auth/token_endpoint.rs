@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::gateway::Gateway;
+use crate::gateway::{ClientEntry, Gateway};
 use crate::telemetry::LoggedClient;
 
 fn oauth_error(code: ErrorCode, error: &str, description: &str) -> ApiError {
@@ -30,6 +30,35 @@ fn oauth_error(code: ErrorCode, error: &str, description: &str) -> ApiError {
 
 fn invalid_request(description: &str) -> ApiError {
     oauth_error(ErrorCode::InvalidRequest, "invalid_request", description)
+}
+
+/// The scope to grant for a requested `scope` (RFC 6749 §3.3): its tokens are service names, each
+/// one a service the client has rights to; the granted scope lists each once, in the order asked.
+/// A token can narrow the client's rights, never widen them.
+fn granted_scope(client: &ClientEntry, requested: &str) -> Result<String, ApiError> {
+    let invalid_scope = |why: &str| oauth_error(ErrorCode::InvalidRequest, "invalid_scope", why);
+    let mut granted: Vec<&str> = Vec::new();
+    for token in requested.split(' ') {
+        // scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+        let well_formed = !token.is_empty()
+            && token
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+        if !well_formed {
+            return Err(invalid_scope(
+                "scope must be service names separated by single spaces",
+            ));
+        }
+        if !client.allow.contains_key(token) {
+            return Err(invalid_scope(
+                "scope names a service this client may not call",
+            ));
+        }
+        if !granted.contains(&token) {
+            granted.push(token);
+        }
+    }
+    Ok(granted.join(" "))
 }
 
 fn invalid_client() -> ApiError {
@@ -200,15 +229,26 @@ async fn issue(
             Some(client.id.clone()),
         ));
     }
+    let scope = match param("scope") {
+        Some(requested) => {
+            Some(granted_scope(client, requested).map_err(|e| (e, Some(client.id.clone())))?)
+        }
+        None => None,
+    };
     let token = runtime
         .tokens
-        .issue(&client.id, SystemTime::now())
+        .issue(&client.id, scope.as_deref(), SystemTime::now())
         .map_err(|e| (ApiError::internal(&e), Some(client.id.clone())))?;
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "access_token": token,
         "token_type": "Bearer",
         "expires_in": runtime.tokens.lifetime().as_secs(),
     });
+    // RFC 6749 §5.1: the granted scope is returned whenever one was asked for (it may differ in
+    // order or repetition from the request).
+    if let Some(scope) = scope {
+        body["scope"] = serde_json::Value::String(scope);
+    }
     let mut resp = axum::Json(body).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

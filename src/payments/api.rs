@@ -149,7 +149,7 @@ async fn create_inner(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let client = &identity.client;
-    if !client.may_call(&svc.name, "create") {
+    if !identity.may_call(&svc.name, "create") {
         return Err(ApiError::new(ErrorCode::Forbidden));
     }
     let ttl_ms =
@@ -295,7 +295,7 @@ pub(crate) async fn own_payment(
     identity: &Identity,
     id: &str,
 ) -> Result<PaymentRecord, ApiError> {
-    if !identity.client.may_call(&svc.name, "read") {
+    if !identity.may_call(&svc.name, "read") {
         return Err(ApiError::new(ErrorCode::Forbidden));
     }
     let not_found = || {

@@ -109,7 +109,7 @@ pub async fn lookup(
         resp.extensions_mut().insert(log.clone());
         resp
     };
-    if !identity.client.may_call(&service.name, "lookup") {
+    if !identity.may_call(&service.name, "lookup") {
         return respond(ApiError::new(ErrorCode::Forbidden).into_response());
     }
     if runtime

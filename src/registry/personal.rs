@@ -77,7 +77,7 @@ impl PersonalDataCall {
             official_id: header(headers, USER_ID_HEADER),
             dossier_id: header(headers, DOSSIER_ID_HEADER),
         };
-        if !identity.client.may_call(service, operation) {
+        if !identity.may_call(service, operation) {
             return Err(call.respond(ApiError::new(ErrorCode::Forbidden).into_response()));
         }
         if let Err(e) = require_personal_data_headers(headers) {

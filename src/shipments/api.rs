@@ -132,7 +132,7 @@ where
         Err(e) => return e.into_response(),
     };
     let name = svc.name.clone();
-    let mut resp = if identity.client.may_call(&svc.name, op) {
+    let mut resp = if identity.may_call(&svc.name, op) {
         f(svc).await.unwrap_or_else(IntoResponse::into_response)
     } else {
         ApiError::new(ErrorCode::Forbidden).into_response()
