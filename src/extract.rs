@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Request};
 use http::header;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, FieldError};
 
 /// Maps a failure to read the body: too large → 413, anything else → 400.
 pub fn body_rejection(r: &BytesRejection) -> ApiError {
@@ -58,12 +58,72 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Parses JSON bytes into `T`, mapping errors to `invalid_request` with the position.
+/// Parses JSON bytes into `T`, mapping errors to `invalid_request` with the position and, when the
+/// error is inside the document, the field it is at (`items[0].amount_vnd`) in `errors`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::invalid_request(
-            format!("JSON không hợp lệ (dòng {}, cột {}).", e.line(), e.column()),
-            format!("Malformed JSON: {e}."),
-        )
-    })
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let (field, e) = match serde_path_to_error::deserialize(&mut de) {
+        Ok(v) => match de.end() {
+            Ok(()) => return Ok(v),
+            Err(e) => (None, e),
+        },
+        Err(e) => {
+            let path = e.path().to_string();
+            (Some(path).filter(|p| p != "."), e.into_inner())
+        }
+    };
+    let mut problem = ApiError::invalid_request(
+        format!("JSON không hợp lệ (dòng {}, cột {}).", e.line(), e.column()),
+        format!("Malformed JSON: {e}."),
+    );
+    if let Some(field) = field {
+        problem.errors = vec![FieldError {
+            field,
+            code: "invalid".into(),
+            message: e.to_string(),
+        }];
+    }
+    Err(problem)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::payments::api::CreatePayment;
+
+    fn problem_of(body: &str) -> serde_json::Value {
+        let e = super::parse_json::<CreatePayment>(body.as_bytes()).expect_err("refused");
+        assert_eq!(e.code.status(), 400);
+        e.to_problem("test", crate::error::Lang::En)
+    }
+
+    const ORDER: &str = r#"{"dossier_id":"HS-1","provider":"vnpay","amount_vnd":AMOUNT,"description":"d","return_url":"https://p.example/","items":[ITEM]}"#;
+
+    fn order(amount: &str, item: &str) -> String {
+        ORDER.replace("AMOUNT", amount).replace("ITEM", item)
+    }
+
+    #[test]
+    fn a_wrongly_typed_field_is_named_in_the_problem() {
+        let p = problem_of(&order(
+            "\"70000\"",
+            r#"{"code":"c","name":"n","amount_vnd":70000}"#,
+        ));
+        assert_eq!(p["code"], "invalid_request");
+        assert_eq!(p["errors"][0]["field"], "amount_vnd", "{p}");
+        let p = problem_of(&order(
+            "70000",
+            r#"{"code":"c","name":"n","amount_vnd":700.5}"#,
+        ));
+        assert_eq!(p["errors"][0]["field"], "items[0].amount_vnd", "{p}");
+    }
+
+    #[test]
+    fn unknown_fields_of_a_fee_line_are_refused_as_the_schema_says() {
+        let p = problem_of(&order(
+            "70000",
+            r#"{"code":"c","name":"n","amount_vnd":70000,"tax":1}"#,
+        ));
+        assert!(p["detail"].as_str().unwrap_or("").contains("tax"), "{p}");
+        assert_eq!(p["errors"][0]["field"], "items[0].tax", "{p}");
+    }
 }

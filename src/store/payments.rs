@@ -60,6 +60,7 @@ impl PaymentStatus {
 
 /// One fee line of a payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PaymentItem {
     /// The fee's code (e.g. the procedure's fee code).
     pub code: String,
