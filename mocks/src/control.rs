@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,6 +31,8 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 const JOURNAL_BODY_LIMIT: usize = 64 * 1024;
 /// Entries kept per system; when full, each new entry pushes out the oldest one.
 const JOURNAL_CAPACITY: usize = 100_000;
+/// Longest latency a rule may add, ms: as long as a `never_answer` fault waits.
+pub const MAX_LATENCY_MS: u64 = 600_000;
 
 /// One request as a mock saw it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -218,7 +221,7 @@ impl Recorded {
 
 /// Added delay.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "RawLatency")]
 pub enum Latency {
     /// Always this many milliseconds.
     Fixed {
@@ -232,6 +235,37 @@ pub enum Latency {
         /// Upper bound, ms.
         max_ms: u64,
     },
+}
+
+/// The wire form of a [`Latency`], read field by field so that a wrong one is named.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLatency {
+    ms: Option<serde_json::Number>,
+    min_ms: Option<serde_json::Number>,
+    max_ms: Option<serde_json::Number>,
+}
+
+impl TryFrom<RawLatency> for Latency {
+    type Error = String;
+
+    fn try_from(r: RawLatency) -> Result<Self, String> {
+        let millis = |name: &str, n: serde_json::Number| {
+            n.as_u64().ok_or_else(|| {
+                format!("`latency.{name}` must be a whole number of milliseconds, 0 or more")
+            })
+        };
+        match (r.ms, r.min_ms, r.max_ms) {
+            (Some(ms), None, None) => Ok(Latency::Fixed {
+                ms: millis("ms", ms)?,
+            }),
+            (None, Some(min), Some(max)) => Ok(Latency::Uniform {
+                min_ms: millis("min_ms", min)?,
+                max_ms: millis("max_ms", max)?,
+            }),
+            _ => Err("a `latency` is either {\"ms\": n} or {\"min_ms\": a, \"max_ms\": b}".into()),
+        }
+    }
 }
 
 /// What goes wrong.
@@ -342,6 +376,22 @@ impl TryFrom<RawFaultRule> for FaultRule {
         if r.times == Some(0) {
             return Err("`times` must be at least 1".into());
         }
+        match r.latency {
+            Some(Latency::Uniform { min_ms, max_ms }) if min_ms > max_ms => {
+                return Err("`latency.min_ms` must not exceed `latency.max_ms`".into());
+            }
+            Some(
+                Latency::Fixed { ms: longest }
+                | Latency::Uniform {
+                    max_ms: longest, ..
+                },
+            ) if longest > MAX_LATENCY_MS => {
+                return Err(format!(
+                    "a `latency` is at most {MAX_LATENCY_MS} ms (use kind = \"never_answer\" for no answer)"
+                ));
+            }
+            _ => {}
+        }
         let fault = match r.kind.as_deref() {
             None => None,
             Some("soap_fault") => Some(FaultKind::SoapFault {
@@ -434,6 +484,8 @@ pub struct MockControl {
     pub system: &'static str,
     journal: Mutex<VecDeque<Recorded>>,
     seq: AtomicU64,
+    /// Bumped by every reset: a request that began before the last reset is not journaled.
+    generation: AtomicU64,
     faults: Mutex<Vec<FaultRule>>,
     initial_faults: Vec<FaultRule>,
     rng: Mutex<ChaCha8Rng>,
@@ -462,6 +514,7 @@ impl MockControl {
             system,
             journal: Mutex::new(VecDeque::new()),
             seq: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             faults: Mutex::new(faults.clone()),
             initial_faults: faults,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x6d6f636b)),
@@ -551,6 +604,8 @@ impl MockControl {
 
     /// Back to the start: empty journal, start-up fault rules, empty scenario, system state reset.
     pub fn reset(&self) {
+        // Before the journal is cleared: a request finishing now is either cleared or refused.
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.clear_journal();
         self.set_faults(self.initial_faults.clone());
         *lock(&self.scenario) = serde_json::Value::Object(Default::default());
@@ -595,9 +650,18 @@ impl MockControl {
         (delay, fault)
     }
 
-    fn record(&self, mut entry: Recorded) {
+    #[cfg(test)]
+    fn record(&self, entry: Recorded) {
+        self.record_since(entry, self.generation.load(Ordering::SeqCst));
+    }
+
+    /// Journals a request that began in `generation`, unless a reset has come since.
+    fn record_since(&self, mut entry: Recorded, generation: u64) {
         entry.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let mut j = lock(&self.journal);
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
         // One out, one in: a full journal never stalls a request on a bulk eviction. The evicted
         // entry is dropped after the lock is released.
         let evicted = if j.len() >= JOURNAL_CAPACITY {
@@ -634,6 +698,7 @@ async fn control_layer(
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
     };
+    let generation = control.generation.load(Ordering::SeqCst);
     let operation = classify(&parts, &bytes);
     let (delay, fault) = control.decide(operation.as_deref());
     let mut entry = Recorded {
@@ -673,7 +738,7 @@ async fn control_layer(
         }
         Some(FaultKind::NeverAnswer) => {
             entry.status = 0;
-            control.record(entry);
+            control.record_since(entry, generation);
             // Long enough for any caller to give up; bounded so a forgotten test cannot hang forever.
             tokio::time::sleep(Duration::from_secs(600)).await;
             return (StatusCode::GATEWAY_TIMEOUT, "").into_response();
@@ -712,7 +777,7 @@ async fn control_layer(
     } else {
         resp.status().as_u16()
     };
-    control.record(entry);
+    control.record_since(entry, generation);
     resp
 }
 
@@ -812,15 +877,23 @@ fn admin_router(control: Arc<MockControl>) -> Router {
 
 async fn admin_journal(
     State(c): State<Arc<MockControl>>,
-    Query(f): Query<JournalFilter>,
+    f: Result<Query<JournalFilter>, QueryRejection>,
 ) -> Response {
+    let f = match f {
+        Ok(Query(f)) => f,
+        Err(e) => return bad_request(e.body_text()),
+    };
     Json(serde_json::json!({ "system": c.system, "entries": c.journal(&f) })).into_response()
 }
 
 async fn admin_count(
     State(c): State<Arc<MockControl>>,
-    Query(f): Query<JournalFilter>,
+    f: Result<Query<JournalFilter>, QueryRejection>,
 ) -> Response {
+    let f = match f {
+        Ok(Query(f)) => f,
+        Err(e) => return bad_request(e.body_text()),
+    };
     Json(serde_json::json!({ "count": c.count(&f) })).into_response()
 }
 

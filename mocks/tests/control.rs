@@ -310,3 +310,54 @@ async fn journal_filters_counts_reset_and_scenario() {
         .unwrap();
     assert_eq!(scenario, json!({}));
 }
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn admin_api_refuses_odd_input_clearly_and_reset_forgets_requests_in_flight() {
+    let http = common::http();
+    let (mock, _control) = start(vec![]).await;
+    let admin = |path: &str| format!("{}/__admin/{path}", mock.url());
+    for (rule, names) in [
+        (json!({"latency": {"min_ms": 500, "max_ms": 10}}), "min_ms"),
+        (json!({"latency": {"ms": 86_400_000u64}}), "latency"),
+        (json!({"latency": {"ms": -5}}), "latency"),
+        (
+            json!({"kind": "status", "status": 503, "rate": 1.5}),
+            "rate",
+        ),
+    ] {
+        let resp = http.post(admin("faults")).json(&rule).send().await.unwrap();
+        assert_eq!(resp.status(), 400, "{rule}");
+        let body: Value = resp.json().await.unwrap();
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(names), "{rule}: {body}");
+    }
+    let resp = http.get(admin("journal?status=abc")).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("status"), "{body}");
+    let count = get_json(&http, &admin("journal/count?limit=0")).await;
+    assert_eq!(count["count"], 0);
+
+    // A request still running when the mock is reset is not journaled after the reset.
+    set_fault(
+        &http,
+        &mock,
+        json!({"operation": "procedures", "latency": {"ms": 400}, "times": 1}),
+    )
+    .await;
+    let in_flight = tokio::spawn({
+        let http = http.clone();
+        let url = format!("{}/procedures", mock.url());
+        async move { http.get(url).send().await.unwrap().status() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let reset = http.post(admin("reset")).send().await.unwrap();
+    assert_eq!(reset.status(), 204);
+    assert_eq!(in_flight.await.unwrap(), 200);
+    let count = get_json(&http, &admin("journal/count")).await;
+    assert_eq!(count["count"], 0, "the journal starts empty after a reset");
+}
