@@ -247,10 +247,10 @@ impl ErrorCode {
             (Self::Internal, Lang::Vi) => "Lỗi nội bộ của cổng kết nối.",
             (Self::Internal, Lang::En) => "Internal gateway error.",
             (Self::IdempotencyKeyRequired, Lang::Vi) => {
-                "Yêu cầu này phải có tiêu đề Idempotency-Key (1 đến 255 ký tự ASCII hiển thị)."
+                "Yêu cầu này phải có tiêu đề Idempotency-Key: một chuỗi trong dấu ngoặc kép (RFC 8941), 1 đến 255 ký tự ASCII."
             }
             (Self::IdempotencyKeyRequired, Lang::En) => {
-                "This request needs an Idempotency-Key header (1 to 255 visible ASCII characters)."
+                "This request needs an Idempotency-Key header: a quoted RFC 8941 string of 1 to 255 ASCII characters."
             }
             (Self::IdempotencyKeyReused, Lang::Vi) => {
                 "Idempotency-Key này đã được dùng cho một yêu cầu khác; hãy dùng khóa mới."

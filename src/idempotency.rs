@@ -16,26 +16,51 @@ use crate::store::IdempotencyBegin;
 /// How long a first request may hold its key before another may take it over (its process died).
 pub const LEASE_MS: i64 = 60_000;
 
-/// The idempotency key: an RFC 8941 sf-string (quoted) or, leniently, the bare text.
+/// The idempotency key: an RFC 8941 sf-string (quoted, with `\"` and `\\` escapes; parameters
+/// after it are ignored), as the draft requires, or, leniently, the bare text of visible characters.
 pub fn key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let invalid = || ApiError::new(ErrorCode::IdempotencyKeyRequired);
     let raw = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::new(ErrorCode::IdempotencyKeyRequired))?
+        .ok_or_else(invalid)?
         .trim();
-    let key = raw
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .unwrap_or(raw);
-    if key.is_empty()
-        || key.len() > 255
-        || !key
+    let key = match raw.strip_prefix('"') {
+        Some(quoted) => sf_string(quoted).ok_or_else(invalid)?,
+        None if raw
             .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-    {
-        return Err(ApiError::new(ErrorCode::IdempotencyKeyRequired));
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') =>
+        {
+            raw.to_owned()
+        }
+        None => return Err(invalid()),
+    };
+    if key.is_empty() || key.len() > 255 {
+        return Err(invalid());
     }
-    Ok(key.to_owned())
+    Ok(key)
+}
+
+/// The content of an sf-string whose opening quote is already read (RFC 8941 §4.2.5): printable
+/// ASCII, `\"` and `\\` escapes, then the closing quote and nothing but parameters (`;…`).
+fn sf_string(quoted: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some((_, e @ ('"' | '\\'))) => out.push(e),
+                _ => return None,
+            },
+            '"' => {
+                let rest = quoted[i + 1..].trim_start();
+                return (rest.is_empty() || rest.starts_with(';')).then_some(out);
+            }
+            ' '..='~' => out.push(c),
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Canonical JSON of the body (object keys sorted at every level, no whitespace), hashed: the same
@@ -179,6 +204,34 @@ where
 
 #[cfg(test)]
 mod tests {
+    fn key_of(value: &str) -> Option<String> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("idempotency-key", value.parse().expect("header value"));
+        super::key(&headers).ok()
+    }
+
+    #[test]
+    fn keys_are_rfc_8941_strings_or_bare_tokens() {
+        let long = "k".repeat(256);
+        let cases: [(&str, Option<&str>); 12] = [
+            (r#""8e03978e-40d5-43e8""#, Some("8e03978e-40d5-43e8")),
+            ("8e03978e-40d5-43e8", Some("8e03978e-40d5-43e8")),
+            (r#""order 42""#, Some("order 42")),
+            (r#""a\"b\\c""#, Some(r#"a"b\c"#)),
+            (r#""abc";expires=1"#, Some("abc")),
+            (r#""""#, None),
+            (r#""abc"#, None),
+            (r#""abc"x"#, None),
+            (r#""a\xb""#, None),
+            ("a b", None),
+            (&long, None),
+            ("\"a\tb\"", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(key_of(value).as_deref(), expected, "{value}");
+        }
+    }
+
     #[test]
     fn fingerprints_ignore_key_order_and_whitespace_only() {
         let a = super::fingerprint(br#"{"b":1,"a":{"y":[1,{"q":2,"p":3}],"x":"s"}}"#).unwrap();
