@@ -131,18 +131,48 @@ td, th {{ border: 1px solid #444; padding: .3em .5em; }}
     )
 }
 
-/// Whether the caller prefers HTML over JSON (an `Accept` naming `text/html` before any JSON type).
+/// Whether the caller prefers HTML to JSON: `text/html` has a higher quality in `Accept` than
+/// `application/json` (RFC 9110 §12.5.1; a tie, or no `Accept`, is JSON).
 fn wants_html(headers: &HeaderMap) -> bool {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    match (accept.find("text/html"), accept.find("json")) {
-        (Some(h), Some(j)) => h < j,
-        (Some(_), None) => true,
-        _ => false,
+    let html = quality(&accept, "text/html");
+    html > 0.0 && html > quality(&accept, "application/json")
+}
+
+/// The quality `Accept` gives a media type: that of the most specific range matching it
+/// (`type/subtype`, then `type/*`, then `*/*`), 0 when none does.
+fn quality(accept: &str, media_type: &str) -> f32 {
+    let any_subtype = media_type
+        .split_once('/')
+        .map(|(t, _)| format!("{t}/*"))
+        .unwrap_or_default();
+    let mut best: Option<(u8, f32)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let specificity = if name == media_type {
+            2
+        } else if name == any_subtype {
+            1
+        } else if name == "*/*" {
+            0
+        } else {
+            continue;
+        };
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())
+            .unwrap_or(0.0)
+            .clamp(0.0, 1.0);
+        if best.is_none_or(|(s, _)| specificity > s) {
+            best = Some((specificity, q));
+        }
     }
+    best.map_or(0.0, |(_, q)| q)
 }
 
 /// `GET /v1/payments/{id}/receipt`.
@@ -183,6 +213,26 @@ pub async fn get(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_only_when_preferred_by_quality() {
+        let wants = |accept: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT, accept.parse().expect("header value"));
+            wants_html(&h)
+        };
+        assert!(wants("text/html"));
+        assert!(wants(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(wants("application/json;q=0.5, text/html"));
+        assert!(!wants("text/html;q=0, application/json"));
+        assert!(!wants("text/html;q=0"));
+        assert!(!wants("text/html;q=0.4, application/json"));
+        assert!(!wants("application/json, text/html"));
+        assert!(!wants("*/*"));
+        assert!(!wants(""));
+    }
 
     #[test]
     fn escaping_and_grouping() {
