@@ -305,11 +305,12 @@ pub async fn replay_payment_event(
     Path(event_id): Path<String>,
 ) -> Result<Response, ApiError> {
     require_admin(&identity)?;
-    let replayed = gw
-        .store
-        .outbox_replay(&event_id, crate::store::now_ms())
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let replayed = crate::validate::is_record_id(&event_id)
+        && gw
+            .store
+            .outbox_replay(&event_id, crate::store::now_ms())
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
     if !replayed {
         return Err(ApiError::new(ErrorCode::NotFound).with_detail(
             "Không có thông báo thất bại với mã này.",

@@ -131,6 +131,13 @@ impl Date {
     }
 }
 
+/// Whether an id from a path could name a stored record (payment, shipment, outbox event): at most
+/// 64 bytes and no control characters (PostgreSQL refuses a NUL in text outright). Any other id is
+/// "not found" without asking the store.
+pub fn is_record_id(id: &str) -> bool {
+    id.len() <= 64 && !id.chars().any(char::is_control)
+}
+
 /// Helper collecting field errors.
 #[derive(Default, Debug)]
 pub struct Errors(pub Vec<FieldError>);

@@ -1165,17 +1165,25 @@ async fn sigkill_while_ipns_arrive_loses_no_answered_payment() {
 }
 
 /// The gateway on PostgreSQL: an order, the bank's IPN, one ledger change and one outbox event.
-#[tokio::test]
-async fn on_postgres_an_ipn_is_recorded_once_and_the_portal_told() {
-    let Some(schema) = lienthong::store::test_support::PgTestSchema::create("payments_e2e").await
-    else {
-        return;
-    };
+/// The gateway on a PostgreSQL schema of its own (kept while the returned schema lives), or
+/// `None` when no test server is configured.
+async fn start_on_postgres(
+    name: &str,
+) -> Option<(lienthong::store::test_support::PgTestSchema, Env)> {
+    let schema = lienthong::store::test_support::PgTestSchema::create(name).await?;
     let env = start(Options {
         store_url: Some(schema.url.clone()),
         ..Options::default()
     })
     .await;
+    Some((schema, env))
+}
+
+#[tokio::test]
+async fn on_postgres_an_ipn_is_recorded_once_and_the_portal_told() {
+    let Some((schema, env)) = start_on_postgres("payments_e2e").await else {
+        return;
+    };
     let created = env.open("vnpay", "HS-PG-1").await;
     let id = created["payment_id"].as_str().unwrap().to_owned();
     let pay_url = created["pay_url"].as_str().unwrap();
@@ -1216,5 +1224,29 @@ async fn on_postgres_an_ipn_is_recorded_once_and_the_portal_told() {
         1
     );
     drop(env);
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn on_postgres_odd_ids_in_paths_are_not_found() {
+    let Some((schema, env)) = start_on_postgres("payments_ids").await else {
+        return;
+    };
+    for id in ["%00", "a%00b", "..%2F..%2Fetc", "%E2%80%AE%F0%9F%92%B8"] {
+        for path in [
+            format!("/v1/payments/{id}"),
+            format!("/v1/payments/{id}/receipt"),
+        ] {
+            let resp = env.h.get(&path, "payer-key").send().await.unwrap();
+            common::problem(resp, 404, "not_found").await;
+        }
+        let replay = env
+            .h
+            .post(&format!("/v1/admin/payments/outbox/{id}/replay"), "ops-key")
+            .send()
+            .await
+            .unwrap();
+        common::problem(replay, 404, "not_found").await;
+    }
     schema.drop().await;
 }

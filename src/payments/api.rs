@@ -304,7 +304,7 @@ pub(crate) async fn own_payment(
             "No payment with this id.",
         )
     };
-    if id.len() > 64 {
+    if !crate::validate::is_record_id(id) {
         return Err(not_found());
     }
     match gw

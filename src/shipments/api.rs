@@ -414,7 +414,7 @@ async fn own_shipment(
         ApiError::new(ErrorCode::NotFound)
             .with_detail("Không có bưu gửi với mã này.", "No shipment with this id.")
     };
-    if id.len() > 64 {
+    if !crate::validate::is_record_id(id) {
         return Err(not_found());
     }
     match gw
