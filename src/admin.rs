@@ -62,16 +62,17 @@ async fn change_state(
     } else {
         parse_json(body)?
     };
-    if body
-        .reason
-        .as_ref()
-        .is_some_and(|r| r.chars().count() > 500)
-    {
-        return Err(ApiError::validation(vec![crate::error::FieldError {
-            field: "reason".into(),
-            code: "too_long".into(),
-            message: "at most 500 characters".into(),
-        }]));
+    if let Some(reason) = &body.reason {
+        let mut errors = crate::validate::Errors::default();
+        if reason.chars().count() > 500 {
+            errors.add("reason", "too_long", "at most 500 characters");
+        }
+        // Kept in the audit trail: a control character (a NUL the database refuses, a line
+        // break forging another record) has no place there.
+        if reason.chars().any(char::is_control) {
+            errors.add("reason", "control", "no control characters");
+        }
+        errors.into_result()?;
     }
     if !gw.runtime().clients.contains_key(client_id) {
         return Err(ApiError::new(ErrorCode::NotFound).with_detail(

@@ -1228,7 +1228,7 @@ async fn on_postgres_an_ipn_is_recorded_once_and_the_portal_told() {
 }
 
 #[tokio::test]
-async fn on_postgres_odd_ids_in_paths_are_not_found() {
+async fn on_postgres_odd_ids_and_text_are_refused_not_a_500() {
     let Some((schema, env)) = start_on_postgres("payments_ids").await else {
         return;
     };
@@ -1248,5 +1248,15 @@ async fn on_postgres_odd_ids_in_paths_are_not_found() {
             .unwrap();
         common::problem(replay, 404, "not_found").await;
     }
+    let suspend = env
+        .h
+        .post("/v1/admin/clients/payer/suspend", "ops-key")
+        .header("content-type", "application/json")
+        .body(r#"{"reason": "a\u0000b"}"#)
+        .send()
+        .await
+        .unwrap();
+    let p = common::problem(suspend, 422, "validation_failed").await;
+    assert_eq!(p["errors"][0]["field"], "reason", "{p}");
     schema.drop().await;
 }
