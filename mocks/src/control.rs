@@ -403,8 +403,9 @@ impl TryFrom<RawFaultRule> for FaultRule {
                 let status = r
                     .status
                     .ok_or("`status` is required with kind = \"status\"")?;
-                if !(100..=599).contains(&status) {
-                    return Err("`status` must be an HTTP status code".into());
+                // A 1xx is not a final answer: the server would turn it into a 500.
+                if !(200..=599).contains(&status) {
+                    return Err("`status` must be a final HTTP status code, 200 to 599".into());
                 }
                 Some(FaultKind::Status { status })
             }

@@ -328,6 +328,7 @@ async fn admin_api_refuses_odd_input_clearly_and_reset_forgets_requests_in_fligh
             json!({"kind": "status", "status": 503, "rate": 1.5}),
             "rate",
         ),
+        (json!({"kind": "status", "status": 101}), "status"),
     ] {
         let resp = http.post(admin("faults")).json(&rule).send().await.unwrap();
         assert_eq!(resp.status(), 400, "{rule}");
