@@ -8,6 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
 use serde::Deserialize;
 
 use crate::auth::{Identity, require_admin};
@@ -32,9 +33,10 @@ pub async fn suspend(
     Extension(identity): Extension<Identity>,
     Extension(ctx): Extension<RequestContext>,
     Path(client_id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    change_state(&gw, &identity, &ctx, &client_id, true, &body).await
+    change_state(&gw, &identity, &ctx, &client_id, true, (&headers, &body)).await
 }
 
 /// `POST /v1/admin/clients/{id}/resume`.
@@ -43,9 +45,21 @@ pub async fn resume(
     Extension(identity): Extension<Identity>,
     Extension(ctx): Extension<RequestContext>,
     Path(client_id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    change_state(&gw, &identity, &ctx, &client_id, false, &body).await
+    change_state(&gw, &identity, &ctx, &client_id, false, (&headers, &body)).await
+}
+
+/// The optional body of suspend/resume: none (or blank), or JSON.
+fn state_change_body(headers: &HeaderMap, body: &[u8]) -> Result<StateChangeBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(StateChangeBody::default())
+    } else if !crate::extract::is_json_content_type(headers) {
+        Err(crate::extract::not_json())
+    } else {
+        parse_json(body)
+    }
 }
 
 async fn change_state(
@@ -54,14 +68,10 @@ async fn change_state(
     ctx: &RequestContext,
     client_id: &str,
     suspend: bool,
-    body: &[u8],
+    (headers, body): (&HeaderMap, &[u8]),
 ) -> Result<Response, ApiError> {
     require_admin(identity)?;
-    let body: StateChangeBody = if body.iter().all(u8::is_ascii_whitespace) {
-        StateChangeBody::default()
-    } else {
-        parse_json(body)?
-    };
+    let body = state_change_body(headers, body)?;
     if let Some(reason) = &body.reason {
         let mut errors = crate::validate::Errors::default();
         if reason.chars().count() > 500 {

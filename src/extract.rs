@@ -38,6 +38,14 @@ pub fn is_json_content_type(headers: &http::HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// The 415 for a body that is not `application/json`.
+pub fn not_json() -> ApiError {
+    ApiError::new(ErrorCode::UnsupportedMediaType).with_detail(
+        "Nội dung phải có kiểu application/json.",
+        "The body must be application/json.",
+    )
+}
+
 /// A JSON body. Wrong media type → 415, too large → 413, malformed or wrongly typed → 400.
 pub struct JsonBody<T>(pub T);
 
@@ -46,10 +54,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json_content_type(req.headers()) {
-            return Err(ApiError::new(ErrorCode::UnsupportedMediaType).with_detail(
-                "Nội dung phải có kiểu application/json.",
-                "The body must be application/json.",
-            ));
+            return Err(not_json());
         }
         let bytes = Bytes::from_request(req, state)
             .await

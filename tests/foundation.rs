@@ -443,6 +443,15 @@ async fn suspend_takes_effect_at_once_persists_and_resume_restores() {
         .await
         .unwrap();
     problem(resp, 403, "forbidden").await;
+    // A body that is not JSON is refused as every other JSON body is, and changes nothing.
+    let resp = h
+        .post("/v1/admin/clients/portal/suspend", "ops-key")
+        .header("content-type", "text/plain")
+        .body(r#"{"reason": "x"}"#)
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 415, "unsupported_media_type").await;
 
     let resp = h
         .post("/v1/admin/clients/portal/suspend", "ops-key")
