@@ -20,11 +20,12 @@ pub const LEASE_MS: i64 = 60_000;
 /// after it are ignored), as the draft requires, or, leniently, the bare text of visible characters.
 pub fn key(headers: &HeaderMap) -> Result<String, ApiError> {
     let invalid = || ApiError::new(ErrorCode::IdempotencyKeyRequired);
-    let raw = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(invalid)?
-        .trim();
+    let mut values = headers.get_all("idempotency-key").iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        // None, or several: field lines combine into a list, not the one string required.
+        return Err(invalid());
+    };
+    let raw = value.to_str().map_err(|_| invalid())?.trim();
     let key = match raw.strip_prefix('"') {
         Some(quoted) => sf_string(quoted).ok_or_else(invalid)?,
         None if raw
@@ -230,6 +231,15 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(key_of(value).as_deref(), expected, "{value}");
         }
+    }
+
+    #[test]
+    fn two_keys_are_no_key() {
+        // Two field lines combine into `"a", "b"`: a list, not the single string the draft wants.
+        let mut headers = http::HeaderMap::new();
+        headers.append("idempotency-key", http::HeaderValue::from_static("\"a\""));
+        headers.append("idempotency-key", http::HeaderValue::from_static("\"b\""));
+        assert!(super::key(&headers).is_err());
     }
 
     #[test]
