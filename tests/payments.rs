@@ -368,12 +368,9 @@ async fn vnpay_full_flow_pays_records_once_notifies_and_issues_a_receipt() {
         .send()
         .await
         .unwrap();
-    assert!(
-        html.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert_eq!(html.headers()["content-type"], "text/html; charset=utf-8");
+    // Chosen by Accept: a cache must not hand this page to a JSON client.
+    assert_eq!(html.headers()["vary"], "accept");
     let html = html.text().await.unwrap();
     assert!(html.contains("Nguyễn Văn &lt;An&gt;") && !html.contains("<An>"));
     assert!(html.contains("(bản sao) &lt;b&gt;"));

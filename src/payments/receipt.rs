@@ -188,7 +188,7 @@ pub async fn get(
     };
     let resp = match own_payment(&gw, &svc, &identity, &id).await {
         Ok(p) if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) => {
-            if wants_html(&headers) {
+            let mut r = if wants_html(&headers) {
                 let mut r = receipt_html(&p).into_response();
                 r.headers_mut().insert(
                     header::CONTENT_TYPE,
@@ -197,7 +197,11 @@ pub async fn get(
                 r
             } else {
                 axum::Json(receipt_json(&p)).into_response()
-            }
+            };
+            // Chosen by `Accept` (RFC 9110 §12.5.5): no cache may give one form for the other.
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("accept"));
+            r
         }
         Ok(_) => ApiError::new(ErrorCode::NotFound)
             .with_detail(
