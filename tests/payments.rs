@@ -369,6 +369,12 @@ async fn vnpay_full_flow_pays_records_once_notifies_and_issues_a_receipt() {
         .await
         .unwrap();
     assert_eq!(html.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(html.headers()["x-content-type-options"], "nosniff");
+    let csp = html.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'") && !csp.contains("script-src"),
+        "no script may run on the receipt page: {csp}"
+    );
     // Chosen by Accept: a cache must not hand this page to a JSON client.
     assert_eq!(html.headers()["vary"], "accept");
     let html = html.text().await.unwrap();
