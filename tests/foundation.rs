@@ -22,6 +22,24 @@ async fn token(
     req.send().await.unwrap()
 }
 
+/// The names `GET /v1/services` lists for this credential.
+async fn service_names(h: &common::Harness, credential: &str) -> Vec<String> {
+    let body: Value = h
+        .get("/v1/services", credential)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn api_key_good_missing_wrong() {
     let h = start("").await;
@@ -146,21 +164,11 @@ async fn a_token_can_be_limited_to_some_of_the_clients_services() {
         .await
         .unwrap();
     problem(resp, 403, "forbidden").await;
-    let listed: Value = h
-        .get("/v1/services", &scoped)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = listed["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["cat"], "the listing is narrowed too");
+    assert_eq!(
+        service_names(&h, &scoped).await,
+        ["cat"],
+        "the listing is narrowed too"
+    );
 
     // Without a scope the token carries all of the client's rights, and says no scope.
     let body: Value = token(&h, &[("grant_type", "client_credentials")], basic)
@@ -394,21 +402,10 @@ async fn access_rights_deny_by_default_and_services_lists_only_what_is_allowed()
         serde_json::json!(["list"])
     );
 
-    let body: Value = h
-        .get("/v1/services", "portal-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = body["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["cat", "dossiers", "down", "tight"]);
+    assert_eq!(
+        service_names(&h, "portal-key").await,
+        ["cat", "dossiers", "down", "tight"]
+    );
 
     let body: Value = h
         .get("/v1/services", "ops-key")
