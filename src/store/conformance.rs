@@ -8,8 +8,9 @@ use sqlx::Connection;
 
 use super::test_support::PgTestSchema;
 use super::{
-    AdminAction, IdempotencyBegin, IdempotentResponse, NewOutboxEvent, NewPayment, PaymentItem,
-    PaymentRecord, PaymentStatus, PostgresStore, SettleOutcome, Settlement, Store,
+    AdminAction, AuditTrail, ClientStates, ClusterChanges, IdempotencyBegin, IdempotencyKeys,
+    IdempotentResponse, Ledger, NewOutboxEvent, NewPayment, Outbox, PaymentItem, PaymentRecord,
+    PaymentStatus, PostgresStore, SettleOutcome, Settlement, ShipmentLog, Store,
 };
 use crate::audit::{AuditEvent, AuditRecord, GENESIS, verify_run, verify_store};
 use crate::config::StoreConfig;
@@ -147,6 +148,7 @@ conformance!(
     outbox_retries_give_up_and_replay,
     outbox_claims_are_exclusive_and_leased,
     cluster_changes_count_up_once_per_change_across_instances,
+    every_role_handle_is_the_same_store,
 );
 
 fn action(kind: &str) -> AdminAction<'_> {
@@ -228,7 +230,7 @@ fn settle(id: &str, to: PaymentStatus, txn_no: Option<&str>) -> Settlement {
     }
 }
 
-async fn insert(store: &dyn Store, id: &str, txn_ref: &str) {
+async fn insert(store: &dyn Ledger, id: &str, txn_ref: &str) {
     store
         .insert_payment(&NewPayment {
             record: record(id, txn_ref),
@@ -809,6 +811,67 @@ async fn outbox_claims_are_exclusive_and_leased(backend: &Backend) {
     assert_eq!(
         retried.iter().map(|e| &e.id).collect::<Vec<_>>(),
         [&again[0].id]
+    );
+}
+
+/// An `Arc<dyn Store>` coerces to a handle of each role (trait upcasting), and every handle
+/// reaches the same database.
+async fn every_role_handle_is_the_same_store(backend: &Backend) {
+    let store = backend.open().await;
+    let clients: Arc<dyn ClientStates> = store.clone();
+    let audit: Arc<dyn AuditTrail> = store.clone();
+    let ledger: Arc<dyn Ledger> = store.clone();
+    let keys: Arc<dyn IdempotencyKeys> = store.clone();
+    let outbox: Arc<dyn Outbox> = store.clone();
+    let shipments: Arc<dyn ShipmentLog> = store.clone();
+    let changes: Arc<dyn ClusterChanges> = store.clone();
+    store.ping().await.unwrap();
+
+    assert!(
+        clients
+            .set_suspended("portal", true, &action("suspend"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.suspended_clients().await.unwrap(), ["portal"]);
+    let appended = audit.append_audit(&event(1, "s")).await.unwrap();
+    assert_eq!(store.audit_records(0, 10).await.unwrap(), [appended]);
+    insert(ledger.as_ref(), "p1", "R1").await;
+    assert_eq!(
+        store.payment("p1").await.unwrap().map(|p| p.txn_ref),
+        Some("R1".to_owned())
+    );
+    assert_eq!(
+        ledger
+            .settle(&settle("p1", PaymentStatus::Paid, Some("T1")))
+            .await
+            .unwrap(),
+        SettleOutcome::Applied
+    );
+    assert_eq!(
+        outbox.outbox_due(10, 10).await.unwrap(),
+        store.outbox_due(10, 10).await.unwrap()
+    );
+    assert_eq!(outbox.outbox_due(10, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        keys.idempotency_begin("c", "k", "f", 1_000_000, 60_000)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        store
+            .idempotency_begin("c", "k", "f", 1_000_000, 60_000)
+            .await
+            .unwrap(),
+        IdempotencyBegin::InProgress
+    );
+    assert_eq!(shipments.shipment("s1").await.unwrap(), None);
+    assert!(store.shipments_due(i64::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(changes.record_cluster_change("reload").await.unwrap(), 1);
+    assert_eq!(
+        store.cluster_changes().await.unwrap(),
+        [("reload".to_owned(), 1)]
     );
 }
 

@@ -1,4 +1,4 @@
-//! The [`Store`](super::Store) implementation shared by every SQL backend.
+//! The [`Store`](super::Store) implementation, every role of it, shared by every SQL backend.
 //!
 //! The SQL is portable (`$n` parameters, `ON CONFLICT`, `TRUE`), so SQLite and PostgreSQL run the
 //! same statements; what differs is how a durable write is committed and how concurrent writers are
@@ -83,7 +83,8 @@ pub(super) fn insert_audit_sql(rows: usize, placeholders: Placeholders) -> &'sta
     &by_rows[rows.clamp(1, AUDIT_ROWS_PER_INSERT) - 1]
 }
 
-/// Expands the row decoders, the audit and admin writes and `impl Store` for a backend:
+/// Expands the row decoders, the audit and admin writes and `impl Store` with its client-state,
+/// audit-trail and cluster-change roles for a backend:
 /// `portable_store!(StoreType, DatabaseType, ConnectionType, RowType)`.
 macro_rules! portable_store {
     ($store:ty, $db:ty, $conn:ty, $row:ty) => {
@@ -191,7 +192,10 @@ macro_rules! portable_store {
                 ::sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
             }
+        }
 
+        #[::async_trait::async_trait]
+        impl $crate::store::ClientStates for $store {
             async fn suspended_clients(&self) -> Result<Vec<String>, $crate::store::StoreError> {
                 Ok(::sqlx::query_scalar(
                     "SELECT client_id FROM client_state WHERE suspended = TRUE ORDER BY client_id",
@@ -264,7 +268,10 @@ macro_rules! portable_store {
                     })
                     .collect()
             }
+        }
 
+        #[::async_trait::async_trait]
+        impl $crate::store::ClusterChanges for $store {
             async fn record_cluster_change(
                 &self,
                 kind: &str,
@@ -289,7 +296,10 @@ macro_rules! portable_store {
                     .fetch_all(&self.pool)
                     .await?)
             }
+        }
 
+        #[::async_trait::async_trait]
+        impl $crate::store::AuditTrail for $store {
             async fn append_audit(
                 &self,
                 event: &$crate::audit::AuditEvent,
@@ -331,236 +341,6 @@ macro_rules! portable_store {
                     .fetch_all(&self.pool)
                     .await?;
                 Ok(rows.iter().map(audit_row).collect::<Result<_, _>>()?)
-            }
-
-            async fn idempotency_begin(
-                &self,
-                client_id: &str,
-                key: &str,
-                fingerprint: &str,
-                ttl_ms: i64,
-                lease_ms: i64,
-            ) -> Result<$crate::store::IdempotencyBegin, $crate::store::StoreError> {
-                self.idempotency_begin_inner(client_id, key, fingerprint, ttl_ms, lease_ms)
-                    .await
-            }
-
-            async fn idempotency_complete(
-                &self,
-                response: &$crate::store::IdempotentResponse,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.idempotency_complete_inner(response).await
-            }
-
-            async fn idempotency_abandon(
-                &self,
-                client_id: &str,
-                key: &str,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.idempotency_abandon_inner(client_id, key).await
-            }
-
-            async fn purge_idempotency_keys(
-                &self,
-                before_ms: i64,
-            ) -> Result<u64, $crate::store::StoreError> {
-                self.purge_idempotency_keys_inner(before_ms).await
-            }
-
-            async fn insert_payment(
-                &self,
-                payment: &$crate::store::NewPayment,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.insert_payment_inner(payment).await
-            }
-
-            async fn payment(
-                &self,
-                id: &str,
-            ) -> Result<Option<$crate::store::PaymentRecord>, $crate::store::StoreError> {
-                self.payment_inner(id).await
-            }
-
-            async fn payment_by_ref(
-                &self,
-                provider: &str,
-                merchant: &str,
-                txn_ref: &str,
-            ) -> Result<Option<$crate::store::PaymentRecord>, $crate::store::StoreError> {
-                self.payment_by_ref_inner(provider, merchant, txn_ref).await
-            }
-
-            async fn pending_payments(
-                &self,
-                created_before_ms: i64,
-                limit: u32,
-            ) -> Result<Vec<$crate::store::PaymentRecord>, $crate::store::StoreError> {
-                self.pending_payments_inner(created_before_ms, limit).await
-            }
-
-            async fn paid_payments_between(
-                &self,
-                provider: &str,
-                from_ms: i64,
-                to_ms: i64,
-            ) -> Result<Vec<$crate::store::PaymentRecord>, $crate::store::StoreError> {
-                self.paid_payments_between_inner(provider, from_ms, to_ms)
-                    .await
-            }
-
-            async fn payment_changes(
-                &self,
-                id: &str,
-            ) -> Result<Vec<$crate::store::PaymentChange>, $crate::store::StoreError> {
-                self.payment_changes_inner(id).await
-            }
-
-            async fn settle(
-                &self,
-                settlement: &$crate::store::Settlement,
-            ) -> Result<$crate::store::SettleOutcome, $crate::store::StoreError> {
-                self.settle_inner(settlement).await
-            }
-
-            async fn record_evidence(
-                &self,
-                evidence: &$crate::store::Evidence,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.record_evidence_inner(evidence).await
-            }
-
-            async fn evidence_for(
-                &self,
-                payment_id: &str,
-            ) -> Result<Vec<$crate::store::Evidence>, $crate::store::StoreError> {
-                self.evidence_for_inner(payment_id).await
-            }
-
-            async fn outbox_due(
-                &self,
-                now_ms: i64,
-                limit: u32,
-            ) -> Result<Vec<$crate::store::OutboxEvent>, $crate::store::StoreError> {
-                self.outbox_due_inner(now_ms, limit).await
-            }
-
-            async fn outbox_claim(
-                &self,
-                now_ms: i64,
-                lease_ms: i64,
-                limit: u32,
-            ) -> Result<Vec<$crate::store::OutboxEvent>, $crate::store::StoreError> {
-                self.outbox_claim_inner(now_ms, lease_ms, limit).await
-            }
-
-            async fn outbox_claim_of_type(
-                &self,
-                type_prefix: &str,
-                now_ms: i64,
-                lease_ms: i64,
-                limit: u32,
-            ) -> Result<Vec<$crate::store::OutboxEvent>, $crate::store::StoreError> {
-                self.outbox_claim_of_type_inner(type_prefix, now_ms, lease_ms, limit)
-                    .await
-            }
-
-            async fn outbox_delivered(
-                &self,
-                id: &str,
-                at_ms: i64,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.outbox_delivered_inner(id, at_ms).await
-            }
-
-            async fn outbox_attempt_failed(
-                &self,
-                id: &str,
-                error: &str,
-                next_attempt_at_ms: Option<i64>,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.outbox_attempt_failed_inner(id, error, next_attempt_at_ms)
-                    .await
-            }
-
-            async fn outbox_by_state(
-                &self,
-                state: &str,
-                limit: u32,
-            ) -> Result<Vec<$crate::store::OutboxEvent>, $crate::store::StoreError> {
-                self.outbox_by_state_inner(state, limit).await
-            }
-
-            async fn outbox_replay(
-                &self,
-                id: &str,
-                now_ms: i64,
-            ) -> Result<bool, $crate::store::StoreError> {
-                self.outbox_replay_inner(id, now_ms).await
-            }
-
-            async fn outbox_due_of_type(
-                &self,
-                type_prefix: &str,
-                now_ms: i64,
-                limit: u32,
-            ) -> Result<Vec<$crate::store::OutboxEvent>, $crate::store::StoreError> {
-                self.outbox_due_of_type_inner(type_prefix, now_ms, limit)
-                    .await
-            }
-
-            // ---- Shipments (`portable_shipments.rs`) ----
-
-            async fn insert_shipment(
-                &self,
-                shipment: &$crate::store::NewShipment,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.insert_shipment_inner(shipment).await
-            }
-
-            async fn shipment(
-                &self,
-                id: &str,
-            ) -> Result<Option<$crate::store::ShipmentRecord>, $crate::store::StoreError> {
-                self.shipment_inner(id).await
-            }
-
-            async fn shipment_by_carrier_order(
-                &self,
-                carrier: &str,
-                carrier_order_id: &str,
-            ) -> Result<Option<$crate::store::ShipmentRecord>, $crate::store::StoreError> {
-                self.shipment_by_carrier_order_inner(carrier, carrier_order_id)
-                    .await
-            }
-
-            async fn shipment_history(
-                &self,
-                id: &str,
-            ) -> Result<Vec<$crate::store::ShipmentHistoryEntry>, $crate::store::StoreError> {
-                self.shipment_history_inner(id).await
-            }
-
-            async fn shipments_due(
-                &self,
-                now_ms: i64,
-                limit: u32,
-            ) -> Result<Vec<$crate::store::ShipmentRecord>, $crate::store::StoreError> {
-                self.shipments_due_inner(now_ms, limit).await
-            }
-
-            async fn update_shipment(
-                &self,
-                update: &$crate::store::ShipmentUpdate,
-            ) -> Result<bool, $crate::store::StoreError> {
-                self.update_shipment_inner(update).await
-            }
-
-            async fn shipment_unchanged(
-                &self,
-                id: &str,
-                next_poll_at_ms: i64,
-            ) -> Result<(), $crate::store::StoreError> {
-                self.shipment_unchanged_inner(id, next_poll_at_ms).await
             }
         }
     };

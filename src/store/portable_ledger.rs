@@ -5,7 +5,8 @@
 //! `receipt_no`, with that conditional UPDATE, are the exactly-once guarantee across replicas.
 //! See `portable.rs` for the hooks a backend provides.
 
-/// Expands the ledger's inherent methods (`*_inner`, called by `impl Store`) for a backend:
+/// Expands the [`Ledger`](super::Ledger), [`IdempotencyKeys`](super::IdempotencyKeys) and
+/// [`Outbox`](super::Outbox) roles for a backend:
 /// `portable_ledger!(StoreName, DatabaseType, ConnectionType, RowType)`, in the module that
 /// defines `StoreName`.
 macro_rules! portable_ledger {
@@ -14,9 +15,9 @@ macro_rules! portable_ledger {
             use ::sqlx::{Row, Transaction};
 
             use $crate::store::{
-                Evidence, IdempotencyBegin, IdempotentResponse, NewPayment, OutboxEvent,
-                PaymentChange, PaymentItem, PaymentRecord, PaymentStatus, SettleOutcome,
-                Settlement, StoreError, now_ms,
+                Evidence, IdempotencyBegin, IdempotencyKeys, IdempotentResponse, Ledger,
+                NewPayment, Outbox, OutboxEvent, PaymentChange, PaymentItem, PaymentRecord,
+                PaymentStatus, SettleOutcome, Settlement, StoreError, now_ms,
             };
 
         const PAYMENT_COLUMNS: &str = "id, client_id, provider, merchant, agency, txn_ref, dossier_id, payer, description, amount_vnd, return_url, pay_url, provider_created, status, created_at_ms, expires_at_ms, updated_at_ms, provider_txn_no, bank_code, paid_at_ms, failure_code, receipt_no";
@@ -223,7 +224,24 @@ macro_rules! portable_ledger {
                 Ok(out)
             }
 
-            pub(super) async fn idempotency_begin_inner(
+            pub(super) async fn complete_key(
+                tx: &mut Transaction<'_, $db>,
+                r: &IdempotentResponse,
+            ) -> Result<(), ::sqlx::Error> {
+                ::sqlx::query("UPDATE idempotency_keys SET state = 'done', status_code = $1, response = $2 WHERE client_id = $3 AND idem_key = $4")
+                    .bind(i64::from(r.status))
+                    .bind(&r.body)
+                    .bind(&r.client_id)
+                    .bind(&r.key)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl IdempotencyKeys for super::$store {
+            async fn idempotency_begin(
                 &self,
                 client_id: &str,
                 key: &str,
@@ -277,21 +295,7 @@ macro_rules! portable_ledger {
                 Ok(outcome)
             }
 
-            pub(super) async fn complete_key(
-                tx: &mut Transaction<'_, $db>,
-                r: &IdempotentResponse,
-            ) -> Result<(), ::sqlx::Error> {
-                ::sqlx::query("UPDATE idempotency_keys SET state = 'done', status_code = $1, response = $2 WHERE client_id = $3 AND idem_key = $4")
-                    .bind(i64::from(r.status))
-                    .bind(&r.body)
-                    .bind(&r.client_id)
-                    .bind(&r.key)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
-            }
-
-            pub(super) async fn idempotency_complete_inner(
+            async fn idempotency_complete(
                 &self,
                 r: &IdempotentResponse,
             ) -> Result<(), StoreError> {
@@ -301,7 +305,7 @@ macro_rules! portable_ledger {
                 Ok(())
             }
 
-            pub(super) async fn idempotency_abandon_inner(
+            async fn idempotency_abandon(
                 &self,
                 client_id: &str,
                 key: &str,
@@ -314,7 +318,7 @@ macro_rules! portable_ledger {
                 Ok(())
             }
 
-            pub(super) async fn purge_idempotency_keys_inner(
+            async fn purge_idempotency_keys(
                 &self,
                 before_ms: i64,
             ) -> Result<u64, StoreError> {
@@ -324,8 +328,11 @@ macro_rules! portable_ledger {
                     .await?;
                 Ok(done.rows_affected())
             }
+        }
 
-            pub(super) async fn insert_payment_inner(&self, n: &NewPayment) -> Result<(), StoreError> {
+        #[::async_trait::async_trait]
+        impl Ledger for super::$store {
+            async fn insert_payment(&self, n: &NewPayment) -> Result<(), StoreError> {
                 let p = &n.record;
                 let mut tx = self.begin_write().await?;
                 let sql = format!(
@@ -373,7 +380,7 @@ macro_rules! portable_ledger {
                 Ok(())
             }
 
-            pub(super) async fn payment_inner(
+            async fn payment(
                 &self,
                 id: &str,
             ) -> Result<Option<PaymentRecord>, StoreError> {
@@ -383,7 +390,7 @@ macro_rules! portable_ledger {
                     .pop())
             }
 
-            pub(super) async fn payment_by_ref_inner(
+            async fn payment_by_ref(
                 &self,
                 provider: &str,
                 merchant: &str,
@@ -402,7 +409,7 @@ macro_rules! portable_ledger {
                     .pop())
             }
 
-            pub(super) async fn pending_payments_inner(
+            async fn pending_payments(
                 &self,
                 created_before_ms: i64,
                 limit: u32,
@@ -417,7 +424,7 @@ macro_rules! portable_ledger {
                 .await
             }
 
-            pub(super) async fn paid_payments_between_inner(
+            async fn paid_payments_between(
                 &self,
                 provider: &str,
                 from_ms: i64,
@@ -434,7 +441,7 @@ macro_rules! portable_ledger {
                 .await
             }
 
-            pub(super) async fn payment_changes_inner(
+            async fn payment_changes(
                 &self,
                 id: &str,
             ) -> Result<Vec<PaymentChange>, StoreError> {
@@ -456,19 +463,19 @@ macro_rules! portable_ledger {
                     .collect::<Result<_, ::sqlx::Error>>()?)
             }
 
-            pub(super) async fn settle_inner(&self, s: &Settlement) -> Result<SettleOutcome, StoreError> {
+            async fn settle(&self, s: &Settlement) -> Result<SettleOutcome, StoreError> {
                 let s = s.clone();
                 self.durable_write(move |conn| Box::pin(async move { apply_settlement(conn, &s).await }))
                     .await
             }
 
-            pub(super) async fn record_evidence_inner(&self, e: &Evidence) -> Result<(), StoreError> {
+            async fn record_evidence(&self, e: &Evidence) -> Result<(), StoreError> {
                 let e = e.clone();
                 self.durable_write(move |conn| Box::pin(async move { Ok(insert_evidence(conn, &e).await?) }))
                     .await
             }
 
-            pub(super) async fn evidence_for_inner(
+            async fn evidence_for(
                 &self,
                 payment_id: &str,
             ) -> Result<Vec<Evidence>, StoreError> {
@@ -490,17 +497,19 @@ macro_rules! portable_ledger {
                     })
                     .collect::<Result<_, ::sqlx::Error>>()?)
             }
+        }
 
-            pub(super) async fn outbox_due_inner(
+        #[::async_trait::async_trait]
+        impl Outbox for super::$store {
+            async fn outbox_due(
                 &self,
                 now: i64,
                 limit: u32,
             ) -> Result<Vec<OutboxEvent>, StoreError> {
-                self.outbox_due_of_type_inner("", now, limit).await
+                self.outbox_due_of_type("", now, limit).await
             }
 
-            /// Due events whose type starts with `type_prefix` (each kind has its own webhook).
-            pub(super) async fn outbox_due_of_type_inner(
+            async fn outbox_due_of_type(
                 &self,
                 type_prefix: &str,
                 now: i64,
@@ -518,18 +527,16 @@ macro_rules! portable_ledger {
                 Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
             }
 
-            pub(super) async fn outbox_claim_inner(
+            async fn outbox_claim(
                 &self,
                 now: i64,
                 lease_ms: i64,
                 limit: u32,
             ) -> Result<Vec<OutboxEvent>, StoreError> {
-                self.outbox_claim_of_type_inner("", now, lease_ms, limit).await
+                self.outbox_claim_of_type("", now, lease_ms, limit).await
             }
 
-            /// [`outbox_claim_inner`](Self::outbox_claim_inner) for events whose type starts with
-            /// `type_prefix` (each kind has its own webhook).
-            pub(super) async fn outbox_claim_of_type_inner(
+            async fn outbox_claim_of_type(
                 &self,
                 type_prefix: &str,
                 now: i64,
@@ -555,7 +562,7 @@ macro_rules! portable_ledger {
                 Ok(claimed)
             }
 
-            pub(super) async fn outbox_delivered_inner(&self, id: &str, at: i64) -> Result<(), StoreError> {
+            async fn outbox_delivered(&self, id: &str, at: i64) -> Result<(), StoreError> {
                 ::sqlx::query("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at_ms = $1, last_error = NULL WHERE id = $2")
                     .bind(at)
                     .bind(id)
@@ -564,7 +571,7 @@ macro_rules! portable_ledger {
                 Ok(())
             }
 
-            pub(super) async fn outbox_attempt_failed_inner(
+            async fn outbox_attempt_failed(
                 &self,
                 id: &str,
                 error: &str,
@@ -585,7 +592,7 @@ macro_rules! portable_ledger {
                 Ok(())
             }
 
-            pub(super) async fn outbox_by_state_inner(
+            async fn outbox_by_state(
                 &self,
                 state: &str,
                 limit: u32,
@@ -601,7 +608,7 @@ macro_rules! portable_ledger {
                 Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
             }
 
-            pub(super) async fn outbox_replay_inner(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+            async fn outbox_replay(&self, id: &str, now: i64) -> Result<bool, StoreError> {
                 let done = ::sqlx::query("UPDATE outbox SET state = 'pending', next_attempt_at_ms = $1 WHERE id = $2 AND state = 'failed'")
                     .bind(now)
                     .bind(id)

@@ -4,8 +4,8 @@
 //! PostgreSQL the second UPDATE waits for the first's row lock, then finds the status moved on; on
 //! SQLite the write transaction serialises them. See `portable.rs` for the hooks a backend provides.
 
-/// Expands the shipment store's inherent methods (`*_inner`, called by `impl Store`) for a
-/// backend: `portable_shipments!(StoreName, ConnectionType, RowType)`, in the module that defines
+/// Expands the [`ShipmentLog`](super::ShipmentLog) role for a backend:
+/// `portable_shipments!(StoreName, ConnectionType, RowType)`, in the module that defines
 /// `StoreName`.
 macro_rules! portable_shipments {
     ($store:ident, $conn:ty, $row:ty) => {
@@ -13,7 +13,8 @@ macro_rules! portable_shipments {
             use ::sqlx::Row;
 
             use $crate::store::{
-                NewShipment, ShipmentHistoryEntry, ShipmentRecord, ShipmentUpdate, StoreError,
+                NewShipment, ShipmentHistoryEntry, ShipmentLog, ShipmentRecord, ShipmentUpdate,
+                StoreError,
             };
 
             const SHIPMENT_COLUMNS: &str = "id, client_id, dossier_id, purpose, agency, carrier, carrier_order_id, tracking_code, service, weight_g, cod_amount_vnd, fee_vnd, receiver, sender, note, status, carrier_status, carrier_status_name, is_open, created_at_ms, updated_at_ms, next_poll_at_ms, unchanged_polls";
@@ -66,7 +67,24 @@ macro_rules! portable_shipments {
             }
 
             impl super::$store {
-                pub(super) async fn insert_shipment_inner(
+                async fn shipments_where(
+                    &self,
+                    condition: &str,
+                    binds: &[&str],
+                ) -> Result<Vec<ShipmentRecord>, StoreError> {
+                    let sql = format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE {condition}");
+                    let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
+                    for b in binds {
+                        q = q.bind(*b);
+                    }
+                    let rows = q.fetch_all(&self.pool).await?;
+                    Ok(rows.iter().map(shipment_row).collect::<Result<_, _>>()?)
+                }
+            }
+
+            #[::async_trait::async_trait]
+            impl ShipmentLog for super::$store {
+                async fn insert_shipment(
                     &self,
                     n: &NewShipment,
                 ) -> Result<(), StoreError> {
@@ -109,28 +127,14 @@ macro_rules! portable_shipments {
                     Ok(())
                 }
 
-                async fn shipments_where(
-                    &self,
-                    condition: &str,
-                    binds: &[&str],
-                ) -> Result<Vec<ShipmentRecord>, StoreError> {
-                    let sql = format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE {condition}");
-                    let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
-                    for b in binds {
-                        q = q.bind(*b);
-                    }
-                    let rows = q.fetch_all(&self.pool).await?;
-                    Ok(rows.iter().map(shipment_row).collect::<Result<_, _>>()?)
-                }
-
-                pub(super) async fn shipment_inner(
+                async fn shipment(
                     &self,
                     id: &str,
                 ) -> Result<Option<ShipmentRecord>, StoreError> {
                     Ok(self.shipments_where("id = $1", &[id]).await?.pop())
                 }
 
-                pub(super) async fn shipment_by_carrier_order_inner(
+                async fn shipment_by_carrier_order(
                     &self,
                     carrier: &str,
                     carrier_order_id: &str,
@@ -144,7 +148,7 @@ macro_rules! portable_shipments {
                         .pop())
                 }
 
-                pub(super) async fn shipment_history_inner(
+                async fn shipment_history(
                     &self,
                     id: &str,
                 ) -> Result<Vec<ShipmentHistoryEntry>, StoreError> {
@@ -168,7 +172,7 @@ macro_rules! portable_shipments {
                         .collect::<Result<_, ::sqlx::Error>>()?)
                 }
 
-                pub(super) async fn shipments_due_inner(
+                async fn shipments_due(
                     &self,
                     now: i64,
                     limit: u32,
@@ -184,7 +188,7 @@ macro_rules! portable_shipments {
                     Ok(rows.iter().map(shipment_row).collect::<Result<_, _>>()?)
                 }
 
-                pub(super) async fn update_shipment_inner(
+                async fn update_shipment(
                     &self,
                     u: &ShipmentUpdate,
                 ) -> Result<bool, StoreError> {
@@ -226,7 +230,7 @@ macro_rules! portable_shipments {
                     Ok(true)
                 }
 
-                pub(super) async fn shipment_unchanged_inner(
+                async fn shipment_unchanged(
                     &self,
                     id: &str,
                     next_poll_at_ms: i64,

@@ -4,9 +4,41 @@
 //!
 //! Kept apart from the payment ledger so that other backends can port this section on its own.
 
+use async_trait::async_trait;
 use serde::Serialize;
 
-use super::NewOutboxEvent;
+use super::{NewOutboxEvent, StoreError};
+
+/// The shipment log (regulation art. 16.2): each shipment with its carrier order, its status and
+/// history, and the polling schedule. A status change learnt from several sources at once (poller,
+/// push, a read) is written once, with its history rows and its portal event.
+#[async_trait]
+pub trait ShipmentLog: Send + Sync {
+    /// Inserts a shipment with its first history row, completing its idempotency key in the same
+    /// transaction.
+    async fn insert_shipment(&self, shipment: &NewShipment) -> Result<(), StoreError>;
+    /// One shipment.
+    async fn shipment(&self, id: &str) -> Result<Option<ShipmentRecord>, StoreError>;
+    /// The shipment a carrier's order id names.
+    async fn shipment_by_carrier_order(
+        &self,
+        carrier: &str,
+        carrier_order_id: &str,
+    ) -> Result<Option<ShipmentRecord>, StoreError>;
+    /// A shipment's history, oldest first.
+    async fn shipment_history(&self, id: &str) -> Result<Vec<ShipmentHistoryEntry>, StoreError>;
+    /// Open shipments due for a poll at `now_ms`, most overdue first.
+    async fn shipments_due(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ShipmentRecord>, StoreError>;
+    /// Applies a status change with its history and portal event in one transaction, if the
+    /// shipment is still in `from_carrier_status`. Returns whether it applied.
+    async fn update_shipment(&self, update: &ShipmentUpdate) -> Result<bool, StoreError>;
+    /// Records a poll that found no change: one more unchanged poll, next poll at `next_poll_at_ms`.
+    async fn shipment_unchanged(&self, id: &str, next_poll_at_ms: i64) -> Result<(), StoreError>;
+}
 
 /// A shipment as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

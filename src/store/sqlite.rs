@@ -401,7 +401,7 @@ mod tests {
     use sqlx::Connection;
 
     use super::*;
-    use crate::store::Store;
+    use crate::store::prelude::*;
 
     #[tokio::test]
     async fn a_failing_write_is_rolled_back_alone_and_reported_to_its_caller() {
