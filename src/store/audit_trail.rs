@@ -27,3 +27,43 @@ pub trait AuditTrail: Send + Sync {
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError>;
 }
+
+/// A `pd_audit` row as read (see `portable::AUDIT_COLUMNS`): the record with its event flattened.
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    id: i64,
+    at_ms: i64,
+    request_id: String,
+    client_id: String,
+    user_id: String,
+    dossier_id: String,
+    service: String,
+    operation: String,
+    subject: String,
+    outcome: String,
+    latency_ms: i64,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<AuditRow> for AuditRecord {
+    fn from(r: AuditRow) -> Self {
+        AuditRecord {
+            id: r.id,
+            event: AuditEvent {
+                at_ms: r.at_ms,
+                request_id: r.request_id,
+                client_id: r.client_id,
+                user_id: r.user_id,
+                dossier_id: r.dossier_id,
+                service: r.service,
+                operation: r.operation,
+                subject: r.subject,
+                outcome: r.outcome,
+                latency_ms: r.latency_ms,
+            },
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::StoreError;
 
 /// One row of the admin audit table: who did what to whom, and when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct AdminAuditRecord {
     /// Sequence number.
     pub id: i64,

@@ -28,3 +28,13 @@ pub trait IdempotencyKeys: Send + Sync {
     /// Deletes keys created before `before_ms` (past their retention). Returns how many.
     async fn purge_idempotency_keys(&self, before_ms: i64) -> Result<u64, StoreError>;
 }
+
+/// An `idempotency_keys` row as [`IdempotencyKeys::idempotency_begin`] reads it.
+#[derive(sqlx::FromRow)]
+pub(super) struct IdempotencyRow {
+    pub(super) fingerprint: String,
+    pub(super) state: String,
+    pub(super) status_code: Option<i64>,
+    pub(super) response: Option<String>,
+    pub(super) created_at_ms: i64,
+}

@@ -58,8 +58,17 @@ impl PaymentStatus {
     }
 }
 
+/// Decodes a stored name (how a payment's `status` column is read).
+impl TryFrom<String> for PaymentStatus {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        Self::parse(&stored).ok_or_else(|| format!("unknown payment status {stored:?}"))
+    }
+}
+
 /// One fee line of a payment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::FromRow)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentItem {
     /// The fee's code (e.g. the procedure's fee code).
@@ -71,7 +80,7 @@ pub struct PaymentItem {
 }
 
 /// A payment as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct PaymentRecord {
     /// Our id (UUIDv7).
     pub id: String,
@@ -100,6 +109,7 @@ pub struct PaymentRecord {
     /// The order's creation time as sent to the provider (`yyyyMMddHHmmss`, GMT+7): queries need it.
     pub provider_created: String,
     /// Current state.
+    #[sqlx(try_from = "String")]
     pub status: PaymentStatus,
     /// Unix ms.
     pub created_at_ms: i64,
@@ -117,7 +127,9 @@ pub struct PaymentRecord {
     pub failure_code: Option<String>,
     /// Receipt number, once paid.
     pub receipt_no: Option<String>,
-    /// Fee lines.
+    /// Fee lines (a row of their own table each: read apart, so empty as decoded from the
+    /// payment's row).
+    #[sqlx(skip)]
     pub items: Vec<PaymentItem>,
 }
 
@@ -162,7 +174,7 @@ pub enum IdempotencyBegin {
 }
 
 /// A raw provider message kept as evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Evidence {
     /// `vnpay` or `payment_platform`.
     pub provider: String,
@@ -232,7 +244,7 @@ pub struct NewOutboxEvent {
 }
 
 /// An outbox row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct OutboxEvent {
     /// Event id.
     pub id: String,
@@ -259,7 +271,7 @@ pub struct OutboxEvent {
 }
 
 /// A recorded state change (the ledger's history).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct PaymentChange {
     /// Unix ms.
     pub at_ms: i64,

@@ -22,7 +22,9 @@
 //!   multi-row inserts (a payment, a shipment) and the conditional shipment update.
 //!
 //! A macro rather than generic functions: sqlx's executor and encoding bounds over an arbitrary
-//! database would be longer than the code they guard.
+//! database would be longer than the code they guard. Rows are decoded with `sqlx::FromRow`
+//! (derived on the records, or on a private row type where a record's shape differs), which
+//! serves every backend's row type.
 
 use std::sync::LazyLock;
 
@@ -83,33 +85,12 @@ pub(super) fn insert_audit_sql(rows: usize, placeholders: Placeholders) -> &'sta
     &by_rows[rows.clamp(1, AUDIT_ROWS_PER_INSERT) - 1]
 }
 
-/// Expands the row decoders, the audit and admin writes and `impl Store` with its client-state,
-/// audit-trail and cluster-change roles for a backend:
-/// `portable_store!(StoreType, DatabaseType, ConnectionType, RowType)`.
+/// Expands the audit and admin writes and `impl Store` with its client-state, audit-trail and
+/// cluster-change roles for a backend:
+/// `portable_store!(StoreType, ConnectionType)`.
 macro_rules! portable_store {
-    ($store:ty, $db:ty, $conn:ty, $row:ty) => {
+    ($store:ty, $conn:ty) => {
         const AUDIT_COLUMNS: &str = super::portable::AUDIT_COLUMNS;
-
-        fn audit_row(r: &$row) -> Result<$crate::audit::AuditRecord, ::sqlx::Error> {
-            use ::sqlx::Row as _;
-            Ok($crate::audit::AuditRecord {
-                id: r.try_get("id")?,
-                event: $crate::audit::AuditEvent {
-                    at_ms: r.try_get("at_ms")?,
-                    request_id: r.try_get("request_id")?,
-                    client_id: r.try_get("client_id")?,
-                    user_id: r.try_get("user_id")?,
-                    dossier_id: r.try_get("dossier_id")?,
-                    service: r.try_get("service")?,
-                    operation: r.try_get("operation")?,
-                    subject: r.try_get("subject")?,
-                    outcome: r.try_get("outcome")?,
-                    latency_ms: r.try_get("latency_ms")?,
-                },
-                prev_hash: r.try_get("prev_hash")?,
-                hash: r.try_get("hash")?,
-            })
-        }
 
         /// Appends records to the audit chain, in the order given, inside the caller's
         /// transaction: takes the backend's chain lock (two appenders never chain from the same
@@ -247,26 +228,12 @@ macro_rules! portable_store {
                 &self,
                 limit: u32,
             ) -> Result<Vec<$crate::store::AdminAuditRecord>, $crate::store::StoreError> {
-                use ::sqlx::Row as _;
-                let rows = ::sqlx::query(
+                Ok(::sqlx::query_as(
                     "SELECT id, at_ms, actor, action, target, detail, request_id FROM admin_audit ORDER BY id DESC LIMIT $1",
                 )
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter()
-                    .map(|r| {
-                        Ok($crate::store::AdminAuditRecord {
-                            id: r.try_get("id")?,
-                            at_ms: r.try_get("at_ms")?,
-                            actor: r.try_get("actor")?,
-                            action: r.try_get("action")?,
-                            target: r.try_get("target")?,
-                            detail: r.try_get("detail")?,
-                            request_id: r.try_get("request_id")?,
-                        })
-                    })
-                    .collect()
+                .await?)
             }
         }
 
@@ -315,12 +282,13 @@ macro_rules! portable_store {
                 let sql = format!(
                     "SELECT {AUDIT_COLUMNS} FROM pd_audit WHERE id > $1 ORDER BY id LIMIT $2"
                 );
-                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
-                    .bind(after_id)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.iter().map(audit_row).collect::<Result<_, _>>()?)
+                let rows: Vec<$crate::store::audit_trail::AuditRow> =
+                    ::sqlx::query_as(::sqlx::AssertSqlSafe(sql))
+                        .bind(after_id)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
             }
 
             async fn audit_by_subject(
@@ -333,14 +301,15 @@ macro_rules! portable_store {
                 let sql = format!(
                     "SELECT {AUDIT_COLUMNS} FROM pd_audit WHERE subject = $1 AND at_ms >= $2 AND at_ms <= $3 ORDER BY id LIMIT $4"
                 );
-                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
-                    .bind(subject)
-                    .bind(from_ms)
-                    .bind(to_ms)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.iter().map(audit_row).collect::<Result<_, _>>()?)
+                let rows: Vec<$crate::store::audit_trail::AuditRow> =
+                    ::sqlx::query_as(::sqlx::AssertSqlSafe(sql))
+                        .bind(subject)
+                        .bind(from_ms)
+                        .bind(to_ms)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
             }
         }
     };

@@ -7,13 +7,14 @@
 
 /// Expands the [`Ledger`](super::Ledger), [`IdempotencyKeys`](super::IdempotencyKeys) and
 /// [`Outbox`](super::Outbox) roles for a backend:
-/// `portable_ledger!(StoreName, DatabaseType, ConnectionType, RowType)`, in the module that
-/// defines `StoreName`.
+/// `portable_ledger!(StoreName, DatabaseType, ConnectionType)`, in the module that defines
+/// `StoreName`.
 macro_rules! portable_ledger {
-    ($store:ident, $db:ty, $conn:ty, $row:ty) => {
+    ($store:ident, $db:ty, $conn:ty) => {
         mod ledger {
-            use ::sqlx::{Row, Transaction};
+            use ::sqlx::Transaction;
 
+            use $crate::store::idempotency::IdempotencyRow;
             use $crate::store::{
                 Evidence, IdempotencyBegin, IdempotencyKeys, IdempotentResponse, Ledger,
                 NewPayment, Outbox, OutboxEvent, PaymentChange, PaymentItem, PaymentRecord,
@@ -23,54 +24,6 @@ macro_rules! portable_ledger {
         const PAYMENT_COLUMNS: &str = "id, client_id, provider, merchant, agency, txn_ref, dossier_id, payer, description, amount_vnd, return_url, pay_url, provider_created, status, created_at_ms, expires_at_ms, updated_at_ms, provider_txn_no, bank_code, paid_at_ms, failure_code, receipt_no";
 
         const OUTBOX_COLUMNS: &str = "id, payment_id, shipment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms, delivered_at_ms, last_error";
-
-        fn payment_row(r: &$row) -> Result<PaymentRecord, ::sqlx::Error> {
-            let status: String = r.try_get("status")?;
-            Ok(PaymentRecord {
-                id: r.try_get("id")?,
-                client_id: r.try_get("client_id")?,
-                provider: r.try_get("provider")?,
-                merchant: r.try_get("merchant")?,
-                agency: r.try_get("agency")?,
-                txn_ref: r.try_get("txn_ref")?,
-                dossier_id: r.try_get("dossier_id")?,
-                payer: r.try_get("payer")?,
-                description: r.try_get("description")?,
-                amount_vnd: r.try_get("amount_vnd")?,
-                return_url: r.try_get("return_url")?,
-                pay_url: r.try_get("pay_url")?,
-                provider_created: r.try_get("provider_created")?,
-                status: PaymentStatus::parse(&status).ok_or_else(|| ::sqlx::Error::ColumnDecode {
-                    index: "status".into(),
-                    source: format!("unknown payment status {status:?}").into(),
-                })?,
-                created_at_ms: r.try_get("created_at_ms")?,
-                expires_at_ms: r.try_get("expires_at_ms")?,
-                updated_at_ms: r.try_get("updated_at_ms")?,
-                provider_txn_no: r.try_get("provider_txn_no")?,
-                bank_code: r.try_get("bank_code")?,
-                paid_at_ms: r.try_get("paid_at_ms")?,
-                failure_code: r.try_get("failure_code")?,
-                receipt_no: r.try_get("receipt_no")?,
-                items: Vec::new(),
-            })
-        }
-
-        fn outbox_row(r: &$row) -> Result<OutboxEvent, ::sqlx::Error> {
-            Ok(OutboxEvent {
-                id: r.try_get("id")?,
-                payment_id: r.try_get("payment_id")?,
-                shipment_id: r.try_get("shipment_id")?,
-                event_type: r.try_get("event_type")?,
-                payload: r.try_get("payload")?,
-                state: r.try_get("state")?,
-                attempts: r.try_get("attempts")?,
-                created_at_ms: r.try_get("created_at_ms")?,
-                next_attempt_at_ms: r.try_get("next_attempt_at_ms")?,
-                delivered_at_ms: r.try_get("delivered_at_ms")?,
-                last_error: r.try_get("last_error")?,
-            })
-        }
 
         fn is_unique_violation(e: &::sqlx::Error) -> bool {
             matches!(e, ::sqlx::Error::Database(d) if d.is_unique_violation())
@@ -184,22 +137,12 @@ macro_rules! portable_ledger {
 
         impl super::$store {
             async fn with_items(&self, mut p: PaymentRecord) -> Result<PaymentRecord, StoreError> {
-                let rows = ::sqlx::query(
+                p.items = ::sqlx::query_as::<_, PaymentItem>(
                     "SELECT code, name, amount_vnd FROM payment_items WHERE payment_id = $1 ORDER BY line",
                 )
                 .bind(&p.id)
                 .fetch_all(&self.pool)
                 .await?;
-                p.items = rows
-                    .iter()
-                    .map(|r| {
-                        Ok(PaymentItem {
-                            code: r.try_get("code")?,
-                            name: r.try_get("name")?,
-                            amount_vnd: r.try_get("amount_vnd")?,
-                        })
-                    })
-                    .collect::<Result<_, ::sqlx::Error>>()?;
                 Ok(p)
             }
 
@@ -209,17 +152,17 @@ macro_rules! portable_ledger {
                 binds: Vec<BindValue<'_>>,
             ) -> Result<Vec<PaymentRecord>, StoreError> {
                 let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {condition}");
-                let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
+                let mut q = ::sqlx::query_as::<_, PaymentRecord>(::sqlx::AssertSqlSafe(sql));
                 for b in binds {
                     q = match b {
                         BindValue::Text(t) => q.bind(t),
                         BindValue::Int(i) => q.bind(i),
                     };
                 }
-                let rows = q.fetch_all(&self.pool).await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    out.push(self.with_items(payment_row(r)?).await?);
+                let payments = q.fetch_all(&self.pool).await?;
+                let mut out = Vec::with_capacity(payments.len());
+                for p in payments {
+                    out.push(self.with_items(p).await?);
                 }
                 Ok(out)
             }
@@ -251,7 +194,7 @@ macro_rules! portable_ledger {
             ) -> Result<IdempotencyBegin, StoreError> {
                 let now = now_ms();
                 let mut tx = self.begin_idempotency(client_id, key).await?;
-                let row = ::sqlx::query("SELECT fingerprint, state, status_code, response, created_at_ms FROM idempotency_keys WHERE client_id = $1 AND idem_key = $2")
+                let row: Option<IdempotencyRow> = ::sqlx::query_as("SELECT fingerprint, state, status_code, response, created_at_ms FROM idempotency_keys WHERE client_id = $1 AND idem_key = $2")
                     .bind(client_id)
                     .bind(key)
                     .fetch_optional(&mut *tx)
@@ -261,19 +204,15 @@ macro_rules! portable_ledger {
                 let outcome = match row {
                     None => IdempotencyBegin::Started,
                     Some(r) => {
-                        let stored_fp: String = r.try_get("fingerprint")?;
-                        let state: String = r.try_get("state")?;
-                        let created: i64 = r.try_get("created_at_ms")?;
+                        let created = r.created_at_ms;
                         if created + ttl_ms < now {
                             IdempotencyBegin::Started
-                        } else if stored_fp != fingerprint {
+                        } else if r.fingerprint != fingerprint {
                             IdempotencyBegin::Mismatch
-                        } else if state == "done" {
-                            let status: Option<i64> = r.try_get("status_code")?;
-                            let body: Option<String> = r.try_get("response")?;
+                        } else if r.state == "done" {
                             IdempotencyBegin::Replay {
-                                status: u16::try_from(status.unwrap_or(500)).unwrap_or(500),
-                                body: body.unwrap_or_default(),
+                                status: u16::try_from(r.status_code.unwrap_or(500)).unwrap_or(500),
+                                body: r.response.unwrap_or_default(),
                             }
                         } else if created + lease_ms < now {
                             IdempotencyBegin::Started
@@ -445,22 +384,10 @@ macro_rules! portable_ledger {
                 &self,
                 id: &str,
             ) -> Result<Vec<PaymentChange>, StoreError> {
-                let rows = ::sqlx::query("SELECT at_ms, from_status, to_status, source, note FROM payment_changes WHERE payment_id = $1 ORDER BY id")
+                Ok(::sqlx::query_as::<_, PaymentChange>("SELECT at_ms, from_status, to_status, source, note FROM payment_changes WHERE payment_id = $1 ORDER BY id")
                     .bind(id)
                     .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows
-                    .iter()
-                    .map(|r| {
-                        Ok(PaymentChange {
-                            at_ms: r.try_get("at_ms")?,
-                            from_status: r.try_get("from_status")?,
-                            to_status: r.try_get("to_status")?,
-                            source: r.try_get("source")?,
-                            note: r.try_get("note")?,
-                        })
-                    })
-                    .collect::<Result<_, ::sqlx::Error>>()?)
+                    .await?)
             }
 
             async fn settle(&self, s: &Settlement) -> Result<SettleOutcome, StoreError> {
@@ -479,23 +406,10 @@ macro_rules! portable_ledger {
                 &self,
                 payment_id: &str,
             ) -> Result<Vec<Evidence>, StoreError> {
-                let rows = ::sqlx::query("SELECT at_ms, provider, kind, payment_id, raw, verdict FROM provider_messages WHERE payment_id = $1 ORDER BY id")
+                Ok(::sqlx::query_as::<_, Evidence>("SELECT at_ms, provider, kind, payment_id, raw, verdict FROM provider_messages WHERE payment_id = $1 ORDER BY id")
                     .bind(payment_id)
                     .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows
-                    .iter()
-                    .map(|r| {
-                        Ok(Evidence {
-                            at_ms: r.try_get("at_ms")?,
-                            provider: r.try_get("provider")?,
-                            kind: r.try_get("kind")?,
-                            payment_id: r.try_get("payment_id")?,
-                            raw: r.try_get("raw")?,
-                            verdict: r.try_get("verdict")?,
-                        })
-                    })
-                    .collect::<Result<_, ::sqlx::Error>>()?)
+                    .await?)
             }
         }
 
@@ -518,13 +432,12 @@ macro_rules! portable_ledger {
                 let sql = format!(
                     "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $1 AND event_type LIKE $2 ESCAPE '\\' ORDER BY next_attempt_at_ms, id LIMIT $3"
                 );
-                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                Ok(::sqlx::query_as::<_, OutboxEvent>(::sqlx::AssertSqlSafe(sql))
                     .bind(now)
                     .bind(type_pattern(type_prefix))
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+                    .await?)
             }
 
             async fn outbox_claim(
@@ -550,14 +463,13 @@ macro_rules! portable_ledger {
                 let sql = format!(
                     "UPDATE outbox SET next_attempt_at_ms = $1 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= $2 AND event_type LIKE $4 ESCAPE '\\' ORDER BY next_attempt_at_ms, id LIMIT $3) AND state = 'pending' AND next_attempt_at_ms <= $2 RETURNING {OUTBOX_COLUMNS}"
                 );
-                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                let mut claimed: Vec<OutboxEvent> = ::sqlx::query_as(::sqlx::AssertSqlSafe(sql))
                     .bind(now.saturating_add(lease_ms))
                     .bind(now)
                     .bind(i64::from(limit))
                     .bind(type_pattern(type_prefix))
                     .fetch_all(&self.pool)
                     .await?;
-                let mut claimed = rows.iter().map(outbox_row).collect::<Result<Vec<_>, _>>()?;
                 claimed.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
                 Ok(claimed)
             }
@@ -600,12 +512,11 @@ macro_rules! portable_ledger {
                 let sql = format!(
                     "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2"
                 );
-                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                Ok(::sqlx::query_as::<_, OutboxEvent>(::sqlx::AssertSqlSafe(sql))
                     .bind(state)
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.iter().map(outbox_row).collect::<Result<_, _>>()?)
+                    .await?)
             }
 
             async fn outbox_replay(&self, id: &str, now: i64) -> Result<bool, StoreError> {

@@ -5,47 +5,16 @@
 //! SQLite the write transaction serialises them. See `portable.rs` for the hooks a backend provides.
 
 /// Expands the [`ShipmentLog`](super::ShipmentLog) role for a backend:
-/// `portable_shipments!(StoreName, ConnectionType, RowType)`, in the module that defines
-/// `StoreName`.
+/// `portable_shipments!(StoreName, ConnectionType)`, in the module that defines `StoreName`.
 macro_rules! portable_shipments {
-    ($store:ident, $conn:ty, $row:ty) => {
+    ($store:ident, $conn:ty) => {
         mod shipment_store {
-            use ::sqlx::Row;
-
             use $crate::store::{
                 NewShipment, ShipmentHistoryEntry, ShipmentLog, ShipmentRecord, ShipmentUpdate,
                 StoreError,
             };
 
             const SHIPMENT_COLUMNS: &str = "id, client_id, dossier_id, purpose, agency, carrier, carrier_order_id, tracking_code, service, weight_g, cod_amount_vnd, fee_vnd, receiver, sender, note, status, carrier_status, carrier_status_name, is_open, created_at_ms, updated_at_ms, next_poll_at_ms, unchanged_polls";
-
-            fn shipment_row(r: &$row) -> Result<ShipmentRecord, ::sqlx::Error> {
-                Ok(ShipmentRecord {
-                    id: r.try_get("id")?,
-                    client_id: r.try_get("client_id")?,
-                    dossier_id: r.try_get("dossier_id")?,
-                    purpose: r.try_get("purpose")?,
-                    agency: r.try_get("agency")?,
-                    carrier: r.try_get("carrier")?,
-                    carrier_order_id: r.try_get("carrier_order_id")?,
-                    tracking_code: r.try_get("tracking_code")?,
-                    service: r.try_get("service")?,
-                    weight_g: r.try_get("weight_g")?,
-                    cod_amount_vnd: r.try_get("cod_amount_vnd")?,
-                    fee_vnd: r.try_get("fee_vnd")?,
-                    receiver: r.try_get("receiver")?,
-                    sender: r.try_get("sender")?,
-                    note: r.try_get("note")?,
-                    status: r.try_get("status")?,
-                    carrier_status: r.try_get("carrier_status")?,
-                    carrier_status_name: r.try_get("carrier_status_name")?,
-                    open: r.try_get("is_open")?,
-                    created_at_ms: r.try_get("created_at_ms")?,
-                    updated_at_ms: r.try_get("updated_at_ms")?,
-                    next_poll_at_ms: r.try_get("next_poll_at_ms")?,
-                    unchanged_polls: r.try_get("unchanged_polls")?,
-                })
-            }
 
             async fn insert_history(
                 conn: &mut $conn,
@@ -73,12 +42,11 @@ macro_rules! portable_shipments {
                     binds: &[&str],
                 ) -> Result<Vec<ShipmentRecord>, StoreError> {
                     let sql = format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE {condition}");
-                    let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
+                    let mut q = ::sqlx::query_as::<_, ShipmentRecord>(::sqlx::AssertSqlSafe(sql));
                     for b in binds {
                         q = q.bind(*b);
                     }
-                    let rows = q.fetch_all(&self.pool).await?;
-                    Ok(rows.iter().map(shipment_row).collect::<Result<_, _>>()?)
+                    Ok(q.fetch_all(&self.pool).await?)
                 }
             }
 
@@ -152,24 +120,10 @@ macro_rules! portable_shipments {
                     &self,
                     id: &str,
                 ) -> Result<Vec<ShipmentHistoryEntry>, StoreError> {
-                    let rows = ::sqlx::query("SELECT at_ms, carrier_status, carrier_status_name, status, carrier_time, post_office, source FROM shipment_history WHERE shipment_id = $1 ORDER BY id")
+                    Ok(::sqlx::query_as::<_, ShipmentHistoryEntry>("SELECT at_ms, carrier_status, carrier_status_name, status, carrier_time, post_office, source FROM shipment_history WHERE shipment_id = $1 ORDER BY id")
                         .bind(id)
                         .fetch_all(&self.pool)
-                        .await?;
-                    Ok(rows
-                        .iter()
-                        .map(|r| {
-                            Ok(ShipmentHistoryEntry {
-                                at_ms: r.try_get("at_ms")?,
-                                carrier_status: r.try_get("carrier_status")?,
-                                carrier_status_name: r.try_get("carrier_status_name")?,
-                                status: r.try_get("status")?,
-                                carrier_time: r.try_get("carrier_time")?,
-                                post_office: r.try_get("post_office")?,
-                                source: r.try_get("source")?,
-                            })
-                        })
-                        .collect::<Result<_, ::sqlx::Error>>()?)
+                        .await?)
                 }
 
                 async fn shipments_due(
@@ -180,12 +134,11 @@ macro_rules! portable_shipments {
                     let sql = format!(
                         "SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE is_open = TRUE AND next_poll_at_ms <= $1 ORDER BY next_poll_at_ms, id LIMIT $2"
                     );
-                    let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    Ok(::sqlx::query_as::<_, ShipmentRecord>(::sqlx::AssertSqlSafe(sql))
                         .bind(now)
                         .bind(i64::from(limit))
                         .fetch_all(&self.pool)
-                        .await?;
-                    Ok(rows.iter().map(shipment_row).collect::<Result<_, _>>()?)
+                        .await?)
                 }
 
                 async fn update_shipment(

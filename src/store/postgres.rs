@@ -407,23 +407,9 @@ async fn append_audit_batch(
     Ok(records)
 }
 
-super::portable::portable_store!(
-    PostgresStore,
-    sqlx::Postgres,
-    sqlx::PgConnection,
-    sqlx::postgres::PgRow
-);
-super::portable_ledger::portable_ledger!(
-    PostgresStore,
-    sqlx::Postgres,
-    sqlx::PgConnection,
-    sqlx::postgres::PgRow
-);
-super::portable_shipments::portable_shipments!(
-    PostgresStore,
-    sqlx::PgConnection,
-    sqlx::postgres::PgRow
-);
+super::portable::portable_store!(PostgresStore, sqlx::PgConnection);
+super::portable_ledger::portable_ledger!(PostgresStore, sqlx::Postgres, sqlx::PgConnection);
+super::portable_shipments::portable_shipments!(PostgresStore, sqlx::PgConnection);
 
 #[cfg(test)]
 mod tests {

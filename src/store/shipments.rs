@@ -41,7 +41,7 @@ pub trait ShipmentLog: Send + Sync {
 }
 
 /// A shipment as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ShipmentRecord {
     /// Our id (UUIDv7).
     pub id: String,
@@ -80,6 +80,7 @@ pub struct ShipmentRecord {
     /// The carrier's name of it.
     pub carrier_status_name: String,
     /// Whether the shipment may still change (polled while open).
+    #[sqlx(rename = "is_open")]
     pub open: bool,
     /// Unix ms.
     pub created_at_ms: i64,
@@ -92,7 +93,7 @@ pub struct ShipmentRecord {
 }
 
 /// One history row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ShipmentHistoryEntry {
     /// When we learnt it (Unix ms).
     pub at_ms: i64,

@@ -378,23 +378,9 @@ impl SqliteStore {
     }
 }
 
-super::portable::portable_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    sqlx::SqliteConnection,
-    sqlx::sqlite::SqliteRow
-);
-super::portable_ledger::portable_ledger!(
-    SqliteStore,
-    sqlx::Sqlite,
-    sqlx::SqliteConnection,
-    sqlx::sqlite::SqliteRow
-);
-super::portable_shipments::portable_shipments!(
-    SqliteStore,
-    sqlx::SqliteConnection,
-    sqlx::sqlite::SqliteRow
-);
+super::portable::portable_store!(SqliteStore, sqlx::SqliteConnection);
+super::portable_ledger::portable_ledger!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
+super::portable_shipments::portable_shipments!(SqliteStore, sqlx::SqliteConnection);
 
 #[cfg(test)]
 mod tests {
