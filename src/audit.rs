@@ -5,6 +5,9 @@
 //! answered by whoever holds the key, while the trail itself never stores X. Each record's hash covers
 //! the previous record's hash and every field, so editing, deleting or reordering rows breaks the
 //! chain at the first altered record, which `lienthong audit verify` reports.
+//!
+//! Only the records and the chain arithmetic live here, with no knowledge of where records are
+//! kept: the store appends, reads and verifies a stored chain with them.
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -135,32 +138,6 @@ pub fn verify_run(
         expected_id += 1;
     }
     Ok((expected_prev, expected_id))
-}
-
-/// Walks the whole chain in pages, calling `progress` with the count checked so far.
-/// Returns the number of records and the head hash, or the first broken link.
-pub async fn verify_store(
-    store: &dyn crate::store::Store,
-    mut progress: impl FnMut(u64),
-) -> Result<Result<(u64, String), BrokenLink>, crate::store::StoreError> {
-    const PAGE: u32 = 5_000;
-    let (mut prev, mut next_id) = (GENESIS.to_owned(), 1i64);
-    let mut checked = 0u64;
-    loop {
-        let page = store.audit_records(next_id - 1, PAGE).await?;
-        if page.is_empty() {
-            return Ok(Ok((checked, prev)));
-        }
-        match verify_run(&page, prev, next_id) {
-            Ok((p, n)) => {
-                prev = p;
-                next_id = n;
-            }
-            Err(broken) => return Ok(Err(broken)),
-        }
-        checked += page.len() as u64;
-        progress(checked);
-    }
 }
 
 #[cfg(test)]

@@ -231,7 +231,7 @@ fn run_audit(command: AuditCommand) -> ExitCode {
         };
         match command {
             AuditCommand::Verify { .. } => {
-                let result = lienthong::audit::verify_store(store.as_ref(), |n| {
+                let result = lienthong::store::verify_audit_chain(store.as_ref(), |n| {
                     if n % 50_000 == 0 {
                         eprintln!("… {n} records checked");
                     }

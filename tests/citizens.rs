@@ -199,7 +199,7 @@ async fn on_postgres_a_personal_data_call_is_audited_in_the_shared_database() {
     let resp = post(&s.h, "/v1/citizens/verify", "clerk-key", &an).await;
     assert_eq!(resp.status(), 200);
     let other = lienthong::store::open(&schema.url).await.unwrap();
-    let (count, _head) = lienthong::audit::verify_store(other.as_ref(), |_| {})
+    let (count, _head) = lienthong::store::verify_audit_chain(other.as_ref(), |_| {})
         .await
         .unwrap()
         .unwrap();

@@ -1,10 +1,11 @@
-//! The store side of the personal-data audit trail: appending to the hash chain and reading it
-//! back. The records and the chain arithmetic live in [`crate::audit`].
+//! The store side of the personal-data audit trail: appending to the hash chain, reading it back,
+//! and walking the whole chain to verify it. The records and the chain arithmetic live in
+//! [`crate::audit`], which knows nothing of the store.
 
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::audit::{AuditEvent, AuditRecord};
+use crate::audit::{AuditEvent, AuditRecord, BrokenLink, GENESIS, verify_run};
 
 /// The personal-data audit trail (regulation art. 18–20): an append-only, hash-chained record of
 /// every personal-data call, written durably before the response leaves.
@@ -26,6 +27,32 @@ pub trait AuditTrail: Send + Sync {
         to_ms: i64,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// Walks the whole chain in pages, calling `progress` with the count checked so far.
+/// Returns the number of records and the head hash, or the first broken link.
+pub async fn verify_audit_chain(
+    trail: &dyn AuditTrail,
+    mut progress: impl FnMut(u64),
+) -> Result<Result<(u64, String), BrokenLink>, StoreError> {
+    const PAGE: u32 = 5_000;
+    let (mut prev, mut next_id) = (GENESIS.to_owned(), 1i64);
+    let mut checked = 0u64;
+    loop {
+        let page = trail.audit_records(next_id - 1, PAGE).await?;
+        if page.is_empty() {
+            return Ok(Ok((checked, prev)));
+        }
+        match verify_run(&page, prev, next_id) {
+            Ok((p, n)) => {
+                prev = p;
+                next_id = n;
+            }
+            Err(broken) => return Ok(Err(broken)),
+        }
+        checked += page.len() as u64;
+        progress(checked);
+    }
 }
 
 /// A `pd_audit` row as read (see `portable::AUDIT_COLUMNS`): the record with its event flattened.

@@ -11,8 +11,9 @@ use super::{
     AdminAction, AuditTrail, ClientStates, ClusterChanges, IdempotencyBegin, IdempotencyKeys,
     IdempotentResponse, Ledger, NewOutboxEvent, NewPayment, Outbox, PaymentItem, PaymentRecord,
     PaymentStatus, PostgresStore, SettleOutcome, Settlement, ShipmentLog, Store,
+    verify_audit_chain,
 };
-use crate::audit::{AuditEvent, AuditRecord, GENESIS, verify_run, verify_store};
+use crate::audit::{AuditEvent, AuditRecord, GENESIS, verify_run};
 use crate::config::StoreConfig;
 
 /// One database, on which a test may open several store instances (as several replicas do).
@@ -284,8 +285,8 @@ async fn concurrent_audit_appends_from_two_instances_keep_one_valid_chain(backen
 
 /// Checks the whole chain (as `lienthong audit verify` does) and that it holds exactly the
 /// records callers were told were written; returns how many records it holds.
-async fn assert_chain_holds_exactly(store: &dyn Store, told: &[AuditRecord]) -> u64 {
-    let (count, head) = verify_store(store, |_| {}).await.unwrap().unwrap();
+async fn assert_chain_holds_exactly(store: &dyn AuditTrail, told: &[AuditRecord]) -> u64 {
+    let (count, head) = verify_audit_chain(store, |_| {}).await.unwrap().unwrap();
     let stored = store.audit_records(0, 10_000).await.unwrap();
     let mut told = told.to_vec();
     told.sort_by_key(|r| r.id);

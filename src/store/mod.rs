@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use audit_trail::AuditTrail;
+pub use audit_trail::{AuditTrail, verify_audit_chain};
 pub use client_states::{AdminAction, AdminAuditRecord, ClientStates};
 pub use cluster_changes::ClusterChanges;
 pub use idempotency::IdempotencyKeys;
