@@ -1,0 +1,126 @@
+//! [`Ledger`](crate::store::Ledger): forward-only state changes enforced in SQL, and exactly one
+//! change from any number of duplicate settlements across replicas.
+
+use super::{Backend, insert, record, settle};
+use crate::store::{Evidence, NewPayment, PaymentStatus, SettleOutcome};
+
+conformance!(
+    state_machine_is_forward_only_in_sql,
+    duplicate_settlements_from_two_instances_change_state_once,
+);
+
+async fn state_machine_is_forward_only_in_sql(backend: &Backend) {
+    let s = backend.open().await;
+    insert(s.as_ref(), "p1", "R1").await;
+    insert(s.as_ref(), "p2", "R2").await;
+    let dup = s
+        .insert_payment(&NewPayment {
+            record: record("p3", "R1"),
+            idempotency: None,
+        })
+        .await;
+    assert!(dup.is_err(), "txn_ref is unique per provider and merchant");
+    assert!(
+        s.payment("p3").await.unwrap().is_none(),
+        "nothing of it was kept"
+    );
+    assert_eq!(
+        s.settle(&settle("p1", PaymentStatus::Paid, Some("T1")))
+            .await
+            .unwrap(),
+        SettleOutcome::Applied
+    );
+    assert_eq!(
+        s.settle(&settle("p1", PaymentStatus::Failed, None))
+            .await
+            .unwrap(),
+        SettleOutcome::Unchanged(PaymentStatus::Paid),
+        "paid never becomes failed"
+    );
+    let mut dup_txn = settle("p2", PaymentStatus::Paid, Some("T1"));
+    dup_txn.evidence = Some(Evidence {
+        provider: "vnpay".into(),
+        kind: "ipn".into(),
+        payment_id: Some("p2".into()),
+        raw: "vnp_TransactionNo=T1".into(),
+        verdict: "duplicate transaction number".into(),
+        at_ms: 6,
+    });
+    assert_eq!(
+        s.settle(&dup_txn).await.unwrap(),
+        SettleOutcome::DuplicateProviderTxn
+    );
+    assert_eq!(
+        s.evidence_for("p2").await.unwrap().len(),
+        1,
+        "the refused message is still kept as evidence"
+    );
+    assert_eq!(
+        s.payment("p2").await.unwrap().unwrap().status,
+        PaymentStatus::Pending
+    );
+    assert_eq!(
+        s.settle(&settle("p1", PaymentStatus::Refunded, None))
+            .await
+            .unwrap(),
+        SettleOutcome::Applied
+    );
+    assert_eq!(
+        s.settle(&settle("nope", PaymentStatus::Paid, None))
+            .await
+            .unwrap(),
+        SettleOutcome::NotFound
+    );
+    let changes = s.payment_changes("p1").await.unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0].to_status, "paid");
+    // One outbox event per applied change, none for refused ones.
+    assert_eq!(s.outbox_due(10, 10).await.unwrap().len(), 2);
+    let p = s.payment("p1").await.unwrap().unwrap();
+    assert_eq!(p.items.len(), 1);
+    assert_eq!(p.provider_txn_no.as_deref(), Some("T1"));
+    assert_eq!(
+        s.payment_by_ref("vnpay", "DEMO0001", "R2")
+            .await
+            .unwrap()
+            .map(|p| p.id),
+        Some("p2".to_owned())
+    );
+    assert_eq!(s.pending_payments(10, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        s.paid_payments_between("vnpay", 0, 10).await.unwrap().len(),
+        1
+    );
+}
+
+async fn duplicate_settlements_from_two_instances_change_state_once(backend: &Backend) {
+    let (a, b) = tokio::join!(backend.open(), backend.open());
+    insert(a.as_ref(), "p1", "R1").await;
+    let mut settles = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+        settles.spawn(async move {
+            store
+                .settle(&settle("p1", PaymentStatus::Paid, Some("T1")))
+                .await
+                .unwrap()
+        });
+    }
+    let mut applied = 0;
+    while let Some(outcome) = settles.join_next().await {
+        match outcome.unwrap() {
+            SettleOutcome::Applied => applied += 1,
+            other => assert_eq!(other, SettleOutcome::Unchanged(PaymentStatus::Paid)),
+        }
+    }
+    assert_eq!(
+        applied, 1,
+        "exactly one of 200 duplicates changed the payment"
+    );
+    assert_eq!(b.payment_changes("p1").await.unwrap().len(), 1);
+    assert_eq!(
+        b.outbox_due(10, 1000).await.unwrap().len(),
+        1,
+        "one outbox event"
+    );
+}
