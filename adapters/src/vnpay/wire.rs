@@ -129,59 +129,107 @@ impl StatementLine {
     }
 }
 
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', q) => quoted = !q,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
+/// The columns a statement must have, in the order of [`StatementLine`]'s fields.
+const STATEMENT_COLUMNS: [&str; 8] = [
+    "TxnRef",
+    "TransactionNo",
+    "Amount",
+    "BankCode",
+    "PayDate",
+    "ResponseCode",
+    "TransactionStatus",
+    "TransactionType",
+];
+
+/// A statement reader with this separator; the first record is the header.
+fn statement_reader(text: &str, separator: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .delimiter(separator)
+        // A short line reads as empty fields (then refused for its Amount), as before.
+        .flexible(true)
+        .from_reader(text.as_bytes())
 }
 
-/// Parses the statement CSV (header first). Errors name the line.
-pub fn parse_statement(text: &str) -> Result<Vec<StatementLine>, String> {
-    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
-    let header = csv_fields(lines.next().unwrap_or(""));
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or(format!("the header has no column {name}"))
+/// Where each of [`STATEMENT_COLUMNS`] is in a header, or how many are there and the first that
+/// is not.
+fn statement_columns(header: &csv::StringRecord) -> Result<[usize; 8], (usize, &'static str)> {
+    let found: Vec<Option<usize>> = STATEMENT_COLUMNS
+        .iter()
+        .map(|name| header.iter().position(|h| h.trim() == *name))
+        .collect();
+    let mut idx = [0; 8];
+    for (i, (name, at)) in STATEMENT_COLUMNS.iter().zip(&found).enumerate() {
+        idx[i] = at.ok_or((found.iter().flatten().count(), *name))?;
+    }
+    Ok(idx)
+}
+
+/// The line of `text` a record starts on. The csv crate gives where it began to read the record,
+/// which is before the end of the previous line (of a CRLF) and any blank lines.
+fn line_of(text: &str, at: Option<&csv::Position>) -> u64 {
+    let Some(at) = at else {
+        return 1;
     };
-    let idx = [
-        col("TxnRef")?,
-        col("TransactionNo")?,
-        col("Amount")?,
-        col("BankCode")?,
-        col("PayDate")?,
-        col("ResponseCode")?,
-        col("TransactionStatus")?,
-        col("TransactionType")?,
-    ];
+    let skipped = text
+        .as_bytes()
+        .get(usize::try_from(at.byte()).unwrap_or(usize::MAX)..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .filter(|b| **b == b'\n')
+        .count();
+    at.line() + skipped as u64
+}
+
+/// Parses the statement CSV (header first). Errors name the line, and the column where one is at
+/// fault.
+///
+/// Also reads a statement re-saved by a spreadsheet: a UTF-8 byte-order mark, `;` instead of `,`
+/// (the separator is whichever of the two splits the header into the expected columns), CRLF or
+/// LF line ends, quoted fields, blank lines.
+pub fn parse_statement(text: &str) -> Result<Vec<StatementLine>, String> {
+    // The csv crate skips a UTF-8 byte-order mark and blank lines itself.
+    let mut best: Option<(usize, u64, &str)> = None;
+    for separator in [b',', b';'] {
+        let mut reader = statement_reader(text, separator);
+        let header = reader
+            .headers()
+            .map_err(|e| format!("line {}: {e}", line_of(text, e.position())))?
+            .clone();
+        match statement_columns(&header) {
+            Ok(idx) => return statement_lines(text, reader, idx),
+            Err((found, missing)) => {
+                if best.is_none_or(|(most, _, _)| found > most) {
+                    best = Some((found, line_of(text, header.position()), missing));
+                }
+            }
+        }
+    }
+    let (_, line, missing) = best.unwrap_or((0, 1, STATEMENT_COLUMNS[0]));
+    Err(format!("line {line}: the header has no column {missing}"))
+}
+
+/// The lines after the header, whose columns are at `idx`.
+fn statement_lines(
+    text: &str,
+    mut reader: csv::Reader<&[u8]>,
+    idx: [usize; 8],
+) -> Result<Vec<StatementLine>, String> {
     let mut out = Vec::new();
-    for (n, line) in lines.enumerate() {
-        if line.trim().is_empty() {
+    for record in reader.records() {
+        let f = record.map_err(|e| format!("line {}: {e}", line_of(text, e.position())))?;
+        // A spreadsheet may end with lines of empty cells.
+        if f.iter().all(|v| v.trim().is_empty()) {
             continue;
         }
-        let f = csv_fields(line);
-        let get = |i: usize| f.get(idx[i]).cloned().unwrap_or_default();
+        let line = line_of(text, f.position());
+        let get = |i: usize| f.get(idx[i]).unwrap_or_default().to_owned();
         let amount: u64 = get(2)
             .trim()
             .parse()
-            .map_err(|_| format!("line {}: Amount is not a number", n + 2))?;
+            .map_err(|_| format!("line {line}: Amount is not a number"))?;
         if amount % 100 != 0 {
-            return Err(format!("line {}: Amount is not VND × 100", n + 2));
+            return Err(format!("line {line}: Amount is not VND × 100"));
         }
         out.push(StatementLine {
             txn_ref: get(0),
@@ -195,4 +243,120 @@ pub fn parse_statement(text: &str) -> Result<Vec<StatementLine>, String> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "TxnRef,TransactionNo,Amount,BankCode,PayDate,ResponseCode,TransactionStatus,TransactionType";
+
+    fn paid(txn_ref: &str, amount_vnd: u64) -> StatementLine {
+        StatementLine {
+            txn_ref: txn_ref.to_owned(),
+            transaction_no: "14000001".to_owned(),
+            amount_vnd,
+            bank_code: "NCB".to_owned(),
+            pay_date: "20260115093000".to_owned(),
+            response_code: "00".to_owned(),
+            transaction_status: "00".to_owned(),
+            transaction_type: "01".to_owned(),
+        }
+    }
+
+    #[test]
+    fn reads_a_plain_statement() {
+        let text = format!(
+            "{HEADER}\nHS0001,14000001,5000000,NCB,20260115093000,00,00,01\n\
+             HS0002,14000002,12000000,VCB,20260115100000,51,02,01\n"
+        );
+        let lines = parse_statement(&text).unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], paid("HS0001", 50_000));
+        assert!(lines[0].is_paid_payment());
+        assert_eq!(
+            (lines[1].amount_vnd, lines[1].bank_code.as_str()),
+            (120_000, "VCB")
+        );
+        assert!(!lines[1].is_paid_payment());
+    }
+
+    #[test]
+    fn reads_a_statement_resaved_by_a_spreadsheet() {
+        // Byte-order mark, `;`, CRLF, quoted header and cells, trailing empty rows.
+        let text = "\u{feff}\"TxnRef\";TransactionNo;Amount;BankCode;PayDate;ResponseCode;TransactionStatus;TransactionType\r\n\
+                    HS0001;14000001;\"5000000\";NCB;20260115093000;00;00;01\r\n\
+                    ;;;;;;;\r\n\
+                    \r\n";
+        assert_eq!(parse_statement(text).unwrap(), [paid("HS0001", 50_000)]);
+        // Columns in another order, with spaces around the names.
+        let text = "TransactionType; TxnRef ;Amount;TransactionNo;BankCode;PayDate;ResponseCode;TransactionStatus\n\
+                    01;HS0001;5000000;14000001;NCB;20260115093000;00;00\n";
+        assert_eq!(parse_statement(text).unwrap(), [paid("HS0001", 50_000)]);
+    }
+
+    #[test]
+    fn quoted_fields_keep_their_separators_and_quotes() {
+        for (separator, text) in [
+            (
+                ',',
+                format!(
+                    "{HEADER}\r\n\"HS,0001\",14000001,5000000,\"N;C\"\"B\",20260115093000,00,00,01\r\n"
+                ),
+            ),
+            (
+                ';',
+                format!(
+                    "{}\r\n\"HS;0001\";14000001;5000000;\"N,C\"\"B\";20260115093000;00;00;01\r\n",
+                    HEADER.replace(',', ";")
+                ),
+            ),
+        ] {
+            let lines = parse_statement(&text).unwrap();
+            let other = if separator == ',' { ';' } else { ',' };
+            assert_eq!(lines[0].txn_ref, format!("HS{separator}0001"));
+            assert_eq!(lines[0].bank_code, format!("N{other}C\"B"));
+            assert_eq!(lines[0].amount_vnd, 50_000);
+        }
+        // A line break inside quotes: the next line's number counts it.
+        let text = format!(
+            "{HEADER}\n\"HS\n0001\",14000001,5000000,NCB,20260115093000,00,00,01\nHS0002,1,x,NCB,20260115093000,00,00,01\n"
+        );
+        assert_eq!(
+            parse_statement(&text).unwrap_err(),
+            "line 4: Amount is not a number"
+        );
+    }
+
+    #[test]
+    fn a_missing_column_is_named() {
+        let err = parse_statement("TxnRef,Amount\nA,1\n").unwrap_err();
+        assert_eq!(err, "line 1: the header has no column TransactionNo");
+        let err = parse_statement(&HEADER.replace(",BankCode", "").replace(',', ";")).unwrap_err();
+        assert_eq!(err, "line 1: the header has no column BankCode");
+        let err = parse_statement("").unwrap_err();
+        assert_eq!(err, "line 1: the header has no column TxnRef");
+    }
+
+    #[test]
+    fn a_bad_row_names_its_line() {
+        let text = format!(
+            "{HEADER}\r\nHS0001,14000001,5000000,NCB,20260115093000,00,00,01\r\n\r\n\
+             HS0002,14000002,50050,NCB,20260115093000,00,00,01\r\n"
+        );
+        assert_eq!(
+            parse_statement(&text).unwrap_err(),
+            "line 4: Amount is not VND × 100"
+        );
+        let text = format!("{HEADER}\nHS0001,14000001,5 000,NCB,20260115093000,00,00,01\n");
+        assert_eq!(
+            parse_statement(&text).unwrap_err(),
+            "line 2: Amount is not a number"
+        );
+        let text = format!("{HEADER}\nHS0001,14000001\n");
+        assert_eq!(
+            parse_statement(&text).unwrap_err(),
+            "line 2: Amount is not a number"
+        );
+    }
 }

@@ -447,81 +447,91 @@ pub(crate) fn parse_json(path: &Path, text: &str) -> Result<Parsed, DataError> {
 /// CSV records with the line each starts on.
 type CsvRecords = Vec<(usize, Vec<String>)>;
 
-/// Splits CSV text into records with the line each starts on. RFC 4180 quoting (`""` inside quoted
-/// fields, line breaks inside quotes); `,` or `;` as delimiter, chosen from the header line; a
-/// UTF-8 byte-order mark and blank lines are ignored.
+/// Reads CSV text into records with the line each starts on, by the csv crate: RFC 4180 quoting
+/// (`""` inside quoted fields, line breaks inside quotes); `,` or `;` as delimiter, chosen from the
+/// header line; a UTF-8 byte-order mark and blank lines are ignored.
 fn split_csv(text: &str) -> Result<CsvRecords, (usize, String)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first_line = text.lines().next().unwrap_or_default();
     let delimiter = if !first_line.contains(',') && first_line.contains(';') {
-        ';'
+        b';'
     } else {
-        ','
+        b','
+    };
+    check_quotes(text, delimiter).map_err(|(line, why)| (line, why.to_owned()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
+    // The csv crate gives where it began to read a record, which is before the end of the
+    // previous line (of a CRLF) and any blank lines: the record starts after those.
+    let line = |at: Option<&csv::Position>| {
+        let Some(at) = at else {
+            return 1;
+        };
+        let skipped = text
+            .as_bytes()
+            .get(usize::try_from(at.byte()).unwrap_or(usize::MAX)..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .filter(|b| **b == b'\n')
+            .count();
+        usize::try_from(at.line()).unwrap_or(usize::MAX) + skipped
     };
     let mut records = Vec::new();
-    let mut fields: Vec<String> = Vec::new();
-    let mut field = String::new();
-    let mut in_quotes = false;
-    let mut quoted = false;
-    let mut line = 1usize;
-    let mut start_line = 1usize;
-    let mut chars = text.chars().peekable();
-    while let Some(ch) = chars.next() {
-        if in_quotes {
-            match ch {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => in_quotes = false,
-                '\n' => {
-                    line += 1;
-                    field.push('\n');
-                }
-                c => field.push(c),
-            }
+    for record in reader.records() {
+        let record = record.map_err(|e| (line(e.position()), e.to_string()))?;
+        // A line of white space only.
+        if record.len() == 1 && record[0].trim().is_empty() {
             continue;
         }
-        match ch {
-            '"' if field.trim().is_empty() && !quoted => {
-                field.clear();
-                in_quotes = true;
-                quoted = true;
-            }
-            '"' => return Err((line, "a quote inside an unquoted field".to_owned())),
-            c if c == delimiter => {
-                fields.push(std::mem::take(&mut field));
-                quoted = false;
-            }
-            '\r' => {}
-            '\n' => {
-                fields.push(std::mem::take(&mut field));
-                quoted = false;
-                if !(fields.len() == 1 && fields[0].trim().is_empty()) {
-                    records.push((start_line, std::mem::take(&mut fields)));
-                }
-                fields.clear();
-                line += 1;
-                start_line = line;
-            }
-            c if quoted => {
-                if !c.is_whitespace() {
-                    return Err((line, "text after a closing quote".to_owned()));
-                }
-            }
-            c => field.push(c),
-        }
-    }
-    if in_quotes {
-        return Err((start_line, "a quoted field is never closed".to_owned()));
-    }
-    if !field.is_empty() || !fields.is_empty() {
-        fields.push(field);
-        if !(fields.len() == 1 && fields[0].trim().is_empty()) {
-            records.push((start_line, fields));
-        }
+        records.push((
+            line(record.position()),
+            record.iter().map(str::to_owned).collect(),
+        ));
     }
     Ok(records)
+}
+
+/// Refuses the quotes RFC 4180 does not allow, which the csv crate reads as text by design: a
+/// quote inside an unquoted field, text after a closing quote (white space is fine), a quoted
+/// field never closed. The error names the line.
+fn check_quotes(text: &str, delimiter: u8) -> Result<(), (usize, &'static str)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum At {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        AfterQuote,
+    }
+    let (mut at, mut line, mut opened_on) = (At::FieldStart, 1, 1);
+    for b in text.bytes() {
+        at = match (at, b) {
+            (At::Quoted, b'"') => At::AfterQuote,
+            (At::Quoted, _) => At::Quoted,
+            // `""` inside quotes.
+            (At::AfterQuote, b'"') => At::Quoted,
+            (At::FieldStart, b'"') => {
+                opened_on = line;
+                At::Quoted
+            }
+            (At::Unquoted, b'"') => return Err((line, "a quote inside an unquoted field")),
+            (_, b'\r' | b'\n') => At::FieldStart,
+            (_, b) if b == delimiter => At::FieldStart,
+            (At::AfterQuote, b' ' | b'\t') => At::AfterQuote,
+            (At::AfterQuote, _) => return Err((line, "text after a closing quote")),
+            (At::FieldStart | At::Unquoted, _) => At::Unquoted,
+        };
+        if b == b'\n' {
+            line += 1;
+        }
+    }
+    if at == At::Quoted {
+        return Err((opened_on, "a quoted field is never closed"));
+    }
+    Ok(())
 }
 
 struct Row<'a> {
@@ -833,5 +843,25 @@ mod tests {
         assert_eq!(semi[1].1, vec!["1", "2"]);
         assert!(split_csv("a,b\n\"open,2\n").is_err());
         assert!(split_csv("a,b\nx\"y,2\n").is_err());
+    }
+
+    #[test]
+    fn csv_quote_errors_name_the_line() {
+        assert_eq!(
+            split_csv("a,b\n1,2\n\"open,2\n3,4\n"),
+            Err((3, "a quoted field is never closed".to_owned()))
+        );
+        assert_eq!(
+            split_csv("a,b\n1,x\"y\n"),
+            Err((2, "a quote inside an unquoted field".to_owned()))
+        );
+        assert_eq!(
+            split_csv("a,b\n\"1\"x,2\n"),
+            Err((2, "text after a closing quote".to_owned()))
+        );
+        // White space after a closing quote, a quoted header, `;` with quoted `,` and a BOM.
+        let recs = split_csv("\u{feff}\"a\";b\r\n\"1,5\" ;2\r\n").unwrap();
+        assert_eq!(recs[0], (1, vec!["a".to_owned(), "b".to_owned()]));
+        assert_eq!(recs[1], (2, vec!["1,5 ".to_owned(), "2".to_owned()]));
     }
 }

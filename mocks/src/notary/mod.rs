@@ -49,7 +49,7 @@ const SERVICE: Service = Service {
     title: "notary",
     wsdl: WSDL,
     wsdl_address: WSDL_ADDRESS,
-    operation: request::classify,
+    operation: soap::classify::<Operation>,
 };
 
 /// Settings from the mocks config file.
@@ -126,9 +126,7 @@ async fn soap(
 }
 
 fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<String, Refusal> {
-    if !soap::content_type_ok(headers) {
-        return Err(Refusal::UnsupportedMediaType);
-    }
+    soap::check_content_type(headers)?;
     let query = request::parse(body, headers, &shared.settings)?;
     let doc = shared.registry.get(&query.office, &query.number);
     match query.op {

@@ -2,25 +2,24 @@
 
 use std::fmt::Write as _;
 
-use crate::control::xml_escape;
+use crate::soap;
 
 use super::NOTARY_NS;
 use super::records::{DocumentStatus, NotarisedDocument};
 use super::request::Query;
 
 fn leaf(out: &mut String, name: &str, text: &str) {
-    let _ = write!(out, "<nt:{name}>{}</nt:{name}>", xml_escape(text));
+    soap::push_element(out, "nt:", name, text);
 }
 
 fn start(out: &mut String, wrapper: &str) {
-    let _ = write!(
-        out,
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><nt:{wrapper} xmlns:nt=\"{NOTARY_NS}\">"
-    );
+    soap::open_envelope(out, "soap", false);
+    let _ = write!(out, "<nt:{wrapper} xmlns:nt=\"{NOTARY_NS}\">");
 }
 
 fn end(out: &mut String, wrapper: &str) {
-    let _ = write!(out, "</nt:{wrapper}></soap:Body></soap:Envelope>");
+    let _ = write!(out, "</nt:{wrapper}>");
+    soap::close_envelope(out, "soap");
 }
 
 /// The reply to `TraCuuVanBan`.

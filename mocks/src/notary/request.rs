@@ -3,8 +3,8 @@
 
 use http::HeaderMap;
 
-use crate::soap::xml::{self, Element, same_secret};
-use crate::soap::{self, Violation, digits};
+use crate::soap::xml::{Element, same_secret};
+use crate::soap::{self, Operations, Violation, digits};
 
 use super::fault::Refusal;
 use super::{NOTARY_NS, Settings};
@@ -24,28 +24,14 @@ pub(crate) enum Operation {
     Verify,
 }
 
-impl Operation {
-    /// The element (and journal) name.
-    pub(crate) fn name(self) -> &'static str {
+impl Operations for Operation {
+    const NS: &'static str = NOTARY_NS;
+    const ALL: &'static [Operation] = &[Operation::Lookup, Operation::Verify];
+
+    fn name(self) -> &'static str {
         match self {
             Operation::Lookup => "TraCuuVanBan",
             Operation::Verify => "XacThucVanBan",
-        }
-    }
-
-    fn from_element(e: &Element) -> Option<Operation> {
-        Self::named(e.ns.as_deref(), &e.local)
-    }
-
-    /// The operation of an element with this namespace and local name.
-    fn named(ns: Option<&str>, local: &str) -> Option<Operation> {
-        if ns != Some(NOTARY_NS) {
-            return None;
-        }
-        match local {
-            "TraCuuVanBan" => Some(Operation::Lookup),
-            "XacThucVanBan" => Some(Operation::Verify),
-            _ => None,
         }
     }
 }
@@ -63,12 +49,6 @@ pub(crate) struct Query {
     pub office: String,
     /// `MaBam` (verify only), lowercase hex.
     pub hash: Option<String>,
-}
-
-/// The operation of a request body, for the journal and per-operation faults: a streaming scan
-/// up to the Body's first element, not a parse of the whole message.
-pub(crate) fn classify(body: &[u8]) -> Option<&'static str> {
-    xml::body_first_element(body, Operation::named).map(Operation::name)
 }
 
 fn text<'a>(parent: &'a Element, ns: &str, name: &str) -> Option<&'a str> {
@@ -149,32 +129,25 @@ pub(crate) fn parse(
     let op_el = env.operation()?;
     authenticate(env.header, settings)?;
     env.must_understand(|block| block.is(WSSE_NS, "Security"))?;
-    let op = Operation::from_element(op_el)
-        .ok_or_else(|| Refusal::UnknownOperation(soap::qualified(op_el)))?;
+    let op: Operation = soap::operation(op_el)?;
     soap_action(headers, op)?;
 
-    let request_id = required(op_el, "MaYeuCau")?;
-    if request_id.chars().count() > 64 || request_id.chars().any(char::is_control) {
-        return Err(Refusal::InvalidField("MaYeuCau"));
-    }
-    let official = required(op_el, "MaCanBo")?;
-    if !(digits(official, 12) || digits(official, 9)) {
-        return Err(Refusal::InvalidField("MaCanBo"));
-    }
+    let request_id = soap::code(op_el, NOTARY_NS, "MaYeuCau")?;
+    soap::official(op_el, NOTARY_NS)?;
     let number = required(op_el, "SoVanBan")?;
     if !is_document_number(number) {
-        return Err(Refusal::InvalidField("SoVanBan"));
+        return Err(Violation::InvalidField("SoVanBan").into());
     }
     let office = required(op_el, "MaToChuc")?;
     if !digits(office, 5) {
-        return Err(Refusal::InvalidField("MaToChuc"));
+        return Err(Violation::InvalidField("MaToChuc").into());
     }
     let hash = match op {
         Operation::Lookup => None,
         Operation::Verify => {
             let h = required(op_el, "MaBam")?;
             if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(Refusal::InvalidField("MaBam"));
+                return Err(Violation::InvalidField("MaBam").into());
             }
             Some(h.to_ascii_lowercase())
         }

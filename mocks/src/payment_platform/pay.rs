@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::callback::{self, Scenario};
 use super::{Choice, Order, Outcome, Shared};
-use crate::control::xml_escape;
+use crate::soap::xml_escape;
 use crate::vnpay::clock;
 use crate::vnpay::pay::group_thousands;
 use crate::vnpay::sign::{parse_query, php_urlencode};

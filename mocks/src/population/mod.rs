@@ -51,7 +51,7 @@ const SERVICE: Service = Service {
     title: "dancuquocgia",
     wsdl: WSDL,
     wsdl_address: WSDL_ADDRESS,
-    operation: request::classify,
+    operation: soap::classify::<Operation>,
 };
 
 /// Settings from the mocks config file.
@@ -138,9 +138,7 @@ async fn soap(
 
 fn handle(shared: &Shared, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<String, Refusal> {
     auth::check(headers, uri, &shared.settings, now_ms())?;
-    if !soap::content_type_ok(headers) {
-        return Err(Refusal::UnsupportedMediaType);
-    }
+    soap::check_content_type(headers)?;
     let query = request::parse(body)?;
     let found = find(&shared.data, &query);
     match query.op {

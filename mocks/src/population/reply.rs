@@ -6,11 +6,10 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use crate::control::push_xml_escaped;
 use crate::data::{Address, Citizen, Dataset, Date, Relative};
+use crate::soap;
 
 use super::request::Query;
-use crate::soap::xml::{SOAP11_NS, XSI_NS};
 
 /// How a reply spells its namespaces, chosen from the request id (`MaYeuCau`):
 /// the first byte of `sha256(MaYeuCau)` modulo 3.
@@ -119,40 +118,12 @@ impl Writer<'_> {
         if text.is_empty() {
             self.tag("<", name, "/>");
         } else {
-            self.open(name);
-            push_xml_escaped(self.out, text);
-            self.close(name);
+            soap::push_element(self.out, self.p, name, text);
         }
     }
 
     fn nil(&mut self, name: &str) {
         self.tag("<", name, " xsi:nil=\"true\"/>");
-    }
-}
-
-fn envelope_start(out: &mut String, style: Style) {
-    let env = style.env();
-    for piece in [
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><",
-        env,
-        ":Envelope xmlns:",
-        env,
-        "=\"",
-        SOAP11_NS,
-        "\" xmlns:xsi=\"",
-        XSI_NS,
-        "\"><",
-        env,
-        ":Body>",
-    ] {
-        out.push_str(piece);
-    }
-}
-
-fn envelope_end(out: &mut String, style: Style) {
-    let env = style.env();
-    for piece in ["</", env, ":Body></", env, ":Envelope>"] {
-        out.push_str(piece);
     }
 }
 
@@ -287,7 +258,7 @@ fn citizen(w: &mut Writer<'_>, c: &Citizen, data: &Dataset, today: Date) {
 pub(crate) fn lookup(q: &Query, c: &Citizen, data: &Dataset, today: Date) -> String {
     let style = Style::for_request(&q.request_id);
     let mut out = String::with_capacity(4096);
-    envelope_start(&mut out, style);
+    soap::open_envelope(&mut out, style.env(), true);
     let mut w = Writer {
         out: &mut out,
         p: style.bca(),
@@ -308,7 +279,7 @@ pub(crate) fn lookup(q: &Query, c: &Citizen, data: &Dataset, today: Date) -> Str
         p: style.bca(),
     };
     w.close("TraCuuThongTinCongDanResponse");
-    envelope_end(&mut out, style);
+    soap::close_envelope(&mut out, style.env());
     out
 }
 
@@ -316,7 +287,7 @@ pub(crate) fn lookup(q: &Query, c: &Citizen, data: &Dataset, today: Date) -> Str
 pub(crate) fn verify(q: &Query, exists: bool) -> String {
     let style = Style::for_request(&q.request_id);
     let mut out = String::with_capacity(1024);
-    envelope_start(&mut out, style);
+    soap::open_envelope(&mut out, style.env(), true);
     let mut w = Writer {
         out: &mut out,
         p: style.bca(),
@@ -326,7 +297,7 @@ pub(crate) fn verify(q: &Query, exists: bool) -> String {
     w.leaf("MaYeuCau", &q.request_id);
     w.leaf("TonTai", if exists { "true" } else { "false" });
     w.close("XacThucThongTinCongDanResponse");
-    envelope_end(&mut out, style);
+    soap::close_envelope(&mut out, style.env());
     out
 }
 

@@ -2,8 +2,8 @@
 //! namespace-resolved) and the validated fields.
 
 use super::fault::Refusal;
-use crate::soap::xml::{self, Element};
-use crate::soap::{self, Violation, digits};
+use crate::soap::xml::Element;
+use crate::soap::{self, Operations, Violation, digits};
 
 /// The request namespace of the population database.
 pub(crate) const BCA_NS: &str = "http://dancuquocgia.bca";
@@ -17,36 +17,24 @@ pub(crate) enum Operation {
     Verify,
 }
 
-impl Operation {
-    /// The element (and journal) name.
-    pub(crate) fn name(self) -> &'static str {
+impl Operations for Operation {
+    const NS: &'static str = BCA_NS;
+    const ALL: &'static [Operation] = &[Operation::Lookup, Operation::Verify];
+
+    fn name(self) -> &'static str {
         match self {
             Operation::Lookup => "TraCuuThongTinCongDan",
             Operation::Verify => "XacThucThongTinCongDan",
         }
     }
+}
 
+impl Operation {
     /// The `MaTichHop` this operation must carry.
     pub(crate) fn integration_code(self) -> &'static str {
         match self {
             Operation::Lookup => "037",
             Operation::Verify => "033",
-        }
-    }
-
-    fn from_element(e: &Element) -> Option<Operation> {
-        Self::named(e.ns.as_deref(), &e.local)
-    }
-
-    /// The operation of an element with this namespace and local name.
-    fn named(ns: Option<&str>, local: &str) -> Option<Operation> {
-        if ns != Some(BCA_NS) {
-            return None;
-        }
-        match local {
-            "TraCuuThongTinCongDan" => Some(Operation::Lookup),
-            "XacThucThongTinCongDan" => Some(Operation::Verify),
-            _ => None,
         }
     }
 }
@@ -92,13 +80,6 @@ pub(crate) fn operation_element(root: &Element) -> Result<&Element, Violation> {
     env.operation()
 }
 
-/// The operation of a request body, for the journal and per-operation faults: a streaming scan
-/// up to the Body's first element, not a parse of the whole message (header blocks and fields
-/// are checked by [`parse`]).
-pub(crate) fn classify(body: &[u8]) -> Option<&'static str> {
-    xml::body_first_element(body, Operation::named).map(Operation::name)
-}
-
 /// A text field: `None` when absent, empty or `xsi:nil`; refused when repeated or structured.
 fn field<'a>(op: &'a Element, name: &'static str) -> Result<Option<&'a str>, Violation> {
     soap::field(op, BCA_NS, name)
@@ -108,42 +89,35 @@ fn required<'a>(op: &'a Element, name: &'static str) -> Result<&'a str, Violatio
     soap::required(op, BCA_NS, name)
 }
 
-fn plain_code(op: &Element, name: &'static str) -> Result<(), Refusal> {
-    let v = required(op, name)?;
-    if v.chars().count() > 64 || v.chars().any(char::is_control) {
-        return Err(Refusal::InvalidField(name));
-    }
-    Ok(())
-}
-
-fn birth(op: &Element) -> Result<Birth, Refusal> {
+fn birth(op: &Element) -> Result<Birth, Violation> {
     const NAME: &str = "NgayThangNamSinh";
     let mut found = op.children_named(BCA_NS, NAME);
-    let e = found.next().ok_or(Refusal::MissingField(NAME))?;
+    let e = found.next().ok_or(Violation::MissingField(NAME))?;
     if found.next().is_some() {
-        return Err(Refusal::InvalidField(NAME));
+        return Err(Violation::InvalidField(NAME));
     }
     let full = field(e, "NgayThangNam")?;
     let year = field(e, "Nam")?;
     let year = match year {
         None => None,
-        Some(y) if digits(y, 4) => {
-            Some(y.parse::<i32>().map_err(|_| Refusal::InvalidField("Nam"))?)
-        }
-        Some(_) => return Err(Refusal::InvalidField("Nam")),
+        Some(y) if digits(y, 4) => Some(
+            y.parse::<i32>()
+                .map_err(|_| Violation::InvalidField("Nam"))?,
+        ),
+        Some(_) => return Err(Violation::InvalidField("Nam")),
     };
     if year.is_some_and(|y| y < 1800) {
-        return Err(Refusal::InvalidField("Nam"));
+        return Err(Violation::InvalidField("Nam"));
     }
     match (full, year) {
-        (None, None) => Err(Refusal::MissingField(NAME)),
+        (None, None) => Err(Violation::MissingField(NAME)),
         (None, Some(y)) => Ok(Birth::Year(y)),
         (Some(d), y) => {
-            let parsed = parse_yyyymmdd(d).ok_or(Refusal::InvalidField("NgayThangNam"))?;
+            let parsed = parse_yyyymmdd(d).ok_or(Violation::InvalidField("NgayThangNam"))?;
             if let Birth::Date { year, .. } = parsed
                 && y.is_some_and(|y| y != year)
             {
-                return Err(Refusal::InvalidField(NAME));
+                return Err(Violation::InvalidField(NAME));
             }
             Ok(parsed)
         }
@@ -166,41 +140,34 @@ fn parse_yyyymmdd(s: &str) -> Option<Birth> {
 pub(crate) fn parse(body: &[u8]) -> Result<Query, Refusal> {
     let root = soap::parse(body)?;
     let op_el = operation_element(&root)?;
-    let op = Operation::from_element(op_el)
-        .ok_or_else(|| Refusal::UnknownOperation(soap::qualified(op_el)))?;
+    let op: Operation = soap::operation(op_el)?;
 
-    let request_id = required(op_el, "MaYeuCau")?;
-    if request_id.chars().count() > 64 || request_id.chars().any(char::is_control) {
-        return Err(Refusal::InvalidField("MaYeuCau"));
-    }
-    plain_code(op_el, "MaDVC")?;
+    let request_id = soap::code(op_el, BCA_NS, "MaYeuCau")?;
+    soap::code(op_el, BCA_NS, "MaDVC")?;
     let integration = required(op_el, "MaTichHop")?;
     if integration != op.integration_code() {
         return Err(Refusal::WrongIntegrationCode);
     }
-    let official = required(op_el, "MaCanBo")?;
-    if !(digits(official, 12) || digits(official, 9)) {
-        return Err(Refusal::InvalidField("MaCanBo"));
-    }
-    plain_code(op_el, "MaDonVi")?;
-    plain_code(op_el, "TaiKhoan")?;
+    soap::official(op_el, BCA_NS)?;
+    soap::code(op_el, BCA_NS, "MaDonVi")?;
+    soap::code(op_el, BCA_NS, "TaiKhoan")?;
 
     let personal_id = field(op_el, "SoDinhDanh")?;
     if personal_id.is_some_and(|p| !digits(p, 12)) {
-        return Err(Refusal::InvalidField("SoDinhDanh"));
+        return Err(Violation::InvalidField("SoDinhDanh").into());
     }
     let old_id = field(op_el, "SoCMND")?;
     if old_id.is_some_and(|p| !digits(p, 9)) {
-        return Err(Refusal::InvalidField("SoCMND"));
+        return Err(Violation::InvalidField("SoCMND").into());
     }
     if personal_id.is_none() && old_id.is_none() {
-        return Err(Refusal::MissingField("SoDinhDanh"));
+        return Err(Violation::MissingField("SoDinhDanh").into());
     }
 
     let name = required(op_el, "HoVaTen")?;
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
     if name.len() > 100 || !name.bytes().all(|b| b.is_ascii_uppercase() || b == b' ') {
-        return Err(Refusal::InvalidField("HoVaTen"));
+        return Err(Violation::InvalidField("HoVaTen").into());
     }
     let birth = birth(op_el)?;
 
@@ -247,11 +214,11 @@ mod tests {
         let cases = [
             (
                 GOOD.replace("19900315", "19900230"),
-                Refusal::InvalidField("NgayThangNam"),
+                Refusal::Soap(Violation::InvalidField("NgayThangNam")),
             ),
             (
                 GOOD.replace("NGUYEN", "Nguyen"),
-                Refusal::InvalidField("HoVaTen"),
+                Refusal::Soap(Violation::InvalidField("HoVaTen")),
             ),
             (
                 GOOD.replace(">037<", ">033<"),
@@ -259,14 +226,14 @@ mod tests {
             ),
             (
                 GOOD.replace("<q:MaDVC>DVC</q:MaDVC>", ""),
-                Refusal::MissingField("MaDVC"),
+                Refusal::Soap(Violation::MissingField("MaDVC")),
             ),
             (
                 GOOD.replace(
                     "<q:SoDinhDanh>046090001234</q:SoDinhDanh>",
                     "<q:SoDinhDanh>04609000123</q:SoDinhDanh>",
                 ),
-                Refusal::InvalidField("SoDinhDanh"),
+                Refusal::Soap(Violation::InvalidField("SoDinhDanh")),
             ),
         ];
         for (fields, want) in cases {
@@ -275,7 +242,7 @@ mod tests {
         }
         assert!(matches!(
             parse(request("Other", GOOD).as_bytes()).unwrap_err(),
-            Refusal::UnknownOperation(_)
+            Refusal::Soap(Violation::UnknownOperation(_))
         ));
     }
 }

@@ -1,6 +1,6 @@
 //! What the SOAP 1.1 mocks (population database, notary records) share: the namespace-resolving
-//! XML reader, the envelope and field checks, the Fault writer, the `text/xml` content type and
-//! the serving of the WSDL.
+//! XML reader and XML escaping, the envelope, operation and field checks, the refusals both make
+//! alike, the Fault and envelope writers, the `text/xml` content type and the serving of the WSDL.
 
 pub(crate) mod xml;
 
@@ -12,65 +12,85 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, StatusCode, Uri, header};
 
-use crate::control::{SoapFaultRenderer, xml_escape};
+use crate::control::SoapFaultRenderer;
 use crate::{MockControl, StartedSystem};
 
-use xml::{Element, SOAP11_NS};
+use xml::{Element, SOAP11_NS, XSI_NS};
+pub use xml::{push_xml_escaped, xml_escape};
 
 /// The content type of every message and contract file the SOAP mocks serve.
 pub(crate) const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
-/// A refusal every SOAP mock makes alike; each system's `Refusal` converts from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A refusal every SOAP mock makes alike, with the same detail code; each system's `Refusal`
+/// wraps it. The `Display` text is the Vietnamese `faultstring`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Violation {
-    /// Not a well-formed SOAP 1.1 envelope (the reason).
+    /// 2000: the body is not `text/xml` in UTF-8 (HTTP 415).
+    #[error("Kiểu nội dung không được hỗ trợ, yêu cầu text/xml; charset=utf-8")]
+    UnsupportedMediaType,
+    /// 2001: not a well-formed SOAP 1.1 envelope (the reason).
+    #[error("Thông điệp SOAP không hợp lệ")]
     Malformed(String),
-    /// A SOAP 1.2 (or unknown) envelope namespace.
+    /// 2002: a SOAP 1.2 (or unknown) envelope namespace.
+    #[error("Phiên bản SOAP không được hỗ trợ, yêu cầu SOAP 1.1")]
     VersionMismatch,
-    /// A header block with `mustUnderstand="1"` the service does not know (`{ns}local`).
+    /// 2003: a header block with `mustUnderstand="1"` the service does not know (`{ns}local`).
+    #[error("Không xử lý được header bắt buộc {0}")]
     MustUnderstand(String),
-    /// A required field is missing or empty.
+    /// 2004: the Body's element is not one of the operations (`{ns}local`).
+    #[error("Thao tác không được hỗ trợ: {0}")]
+    UnknownOperation(String),
+    /// 2005: a required field is missing or empty.
+    #[error("Thiếu trường bắt buộc: {0}")]
     MissingField(&'static str),
-    /// A field is ill-formed.
+    /// 2006: a field is ill-formed.
+    #[error("Trường {0} không đúng định dạng")]
     InvalidField(&'static str),
 }
 
-/// What the shared Fault writer must know of a refusal whose kind the protocol fixes.
-pub(crate) enum Kind<'a> {
-    /// HTTP 415, `soap:Client`.
-    UnsupportedMediaType,
-    /// `soap:Client`; the reason is appended to the description.
-    Malformed(&'a str),
-    /// `soap:VersionMismatch`.
-    VersionMismatch,
-    /// `soap:MustUnderstand`.
-    MustUnderstand,
-    /// Any other refusal: `soap:Client`.
-    Other,
+impl Violation {
+    /// The numeric code in the fault's `detail`.
+    pub(crate) fn code(&self) -> u16 {
+        match self {
+            Violation::UnsupportedMediaType => 2000,
+            Violation::Malformed(_) => 2001,
+            Violation::VersionMismatch => 2002,
+            Violation::MustUnderstand(_) => 2003,
+            Violation::UnknownOperation(_) => 2004,
+            Violation::MissingField(_) => 2005,
+            Violation::InvalidField(_) => 2006,
+        }
+    }
 }
 
 /// A system's refusal, answered as a SOAP 1.1 Fault. The `Display` text is the `faultstring`.
 pub(crate) trait Fault: std::fmt::Display {
     /// The numeric code in the fault's `detail`.
     fn code(&self) -> u16;
-    /// The protocol's view of the refusal.
-    fn kind(&self) -> Kind<'_>;
+    /// The shared refusal this one is, if it is one.
+    fn violation(&self) -> Option<&Violation>;
     /// The system's `detail` content for a code and a technical description.
     fn detail(code: u16, description: &str) -> String;
 }
 
 /// The Fault response for a refusal: HTTP 500 (415 for an unsupported media type).
 pub(crate) fn fault_response<F: Fault>(refusal: &F) -> Response {
-    let kind = refusal.kind();
-    let (status, faultcode) = match kind {
-        Kind::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "soap:Client"),
-        Kind::VersionMismatch => (StatusCode::INTERNAL_SERVER_ERROR, "soap:VersionMismatch"),
-        Kind::MustUnderstand => (StatusCode::INTERNAL_SERVER_ERROR, "soap:MustUnderstand"),
-        Kind::Malformed(_) | Kind::Other => (StatusCode::INTERNAL_SERVER_ERROR, "soap:Client"),
+    let violation = refusal.violation();
+    let (status, faultcode) = match violation {
+        Some(Violation::UnsupportedMediaType) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "soap:Client")
+        }
+        Some(Violation::VersionMismatch) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "soap:VersionMismatch")
+        }
+        Some(Violation::MustUnderstand(_)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "soap:MustUnderstand")
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "soap:Client"),
     };
     let faultstring = refusal.to_string();
-    let description = match kind {
-        Kind::Malformed(why) => format!("{faultstring}: {why}"),
+    let description = match violation {
+        Some(Violation::Malformed(why)) => format!("{faultstring}: {why}"),
         _ => faultstring.clone(),
     };
     let detail = F::detail(refusal.code(), &description);
@@ -78,20 +98,73 @@ pub(crate) fn fault_response<F: Fault>(refusal: &F) -> Response {
     (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], xml).into_response()
 }
 
+/// Opens a SOAP 1.1 message: the XML declaration, the `Envelope` with the prefix `env` (declaring
+/// `xsi` too when asked) and its `Body`.
+pub(crate) fn open_envelope(out: &mut String, env: &str, xsi: bool) {
+    for piece in [
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><",
+        env,
+        ":Envelope xmlns:",
+        env,
+        "=\"",
+        SOAP11_NS,
+        "\"",
+    ] {
+        out.push_str(piece);
+    }
+    if xsi {
+        for piece in [" xmlns:xsi=\"", XSI_NS, "\""] {
+            out.push_str(piece);
+        }
+    }
+    for piece in ["><", env, ":Body>"] {
+        out.push_str(piece);
+    }
+}
+
+/// Closes what [`open_envelope`] opened.
+pub(crate) fn close_envelope(out: &mut String, env: &str) {
+    for piece in ["</", env, ":Body></", env, ":Envelope>"] {
+        out.push_str(piece);
+    }
+}
+
+/// `<{prefix}{name}>{text, escaped}</{prefix}{name}>`; the prefix ends with `:` when not empty.
+pub(crate) fn push_element(out: &mut String, prefix: &str, name: &str, text: &str) {
+    for piece in ["<", prefix, name, ">"] {
+        out.push_str(piece);
+    }
+    push_xml_escaped(out, text);
+    for piece in ["</", prefix, name, ">"] {
+        out.push_str(piece);
+    }
+}
+
+/// A SOAP 1.1 Fault message, with a `detail` content (already XML) when given.
+fn fault_message(faultcode: &str, faultstring: &str, detail: Option<&str>) -> String {
+    let mut out = String::with_capacity(256 + faultstring.len() + detail.map_or(0, str::len));
+    open_envelope(&mut out, "soap", false);
+    out.push_str("<soap:Fault>");
+    push_element(&mut out, "", "faultcode", faultcode);
+    push_element(&mut out, "", "faultstring", faultstring);
+    if let Some(detail) = detail {
+        for piece in ["<detail>", detail, "</detail>"] {
+            out.push_str(piece);
+        }
+    }
+    out.push_str("</soap:Fault>");
+    close_envelope(&mut out, "soap");
+    out
+}
+
+/// A SOAP 1.1 Fault envelope.
+pub fn default_soap_fault(code: &str, message: &str) -> String {
+    fault_message(code, message, None)
+}
+
 /// A SOAP 1.1 Fault envelope around a `detail` content (already XML).
 pub(crate) fn fault_xml(faultcode: &str, faultstring: &str, detail: &str) -> String {
-    format!(
-        concat!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?>",
-            "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">",
-            "<soap:Body><soap:Fault><faultcode>{}</faultcode><faultstring>{}</faultstring>",
-            "<detail>{}</detail>",
-            "</soap:Fault></soap:Body></soap:Envelope>"
-        ),
-        xml_escape(faultcode),
-        xml_escape(faultstring),
-        detail
-    )
+    fault_message(faultcode, faultstring, Some(detail))
 }
 
 /// The renderer given to the shared control layer for injected faults: `soap:Server` faults carry
@@ -190,6 +263,36 @@ impl<'a> Envelope<'a> {
     }
 }
 
+/// The operations of a SOAP service: the Body's first elements it answers, all in one namespace.
+pub(crate) trait Operations: Copy + 'static {
+    /// The namespace of the operations' elements.
+    const NS: &'static str;
+    /// Every operation.
+    const ALL: &'static [Self];
+    /// The element's local name, which is also the journal's name of the operation.
+    fn name(self) -> &'static str;
+}
+
+/// The operation of an element with this namespace and local name.
+fn named<O: Operations>(ns: Option<&str>, local: &str) -> Option<O> {
+    if ns != Some(O::NS) {
+        return None;
+    }
+    O::ALL.iter().copied().find(|o| o.name() == local)
+}
+
+/// The operation of a request body, for the journal and per-operation faults: a streaming scan
+/// up to the Body's first element, not a parse of the whole message (header blocks and fields
+/// are checked by the system's handler).
+pub(crate) fn classify<O: Operations>(body: &[u8]) -> Option<&'static str> {
+    xml::body_first_element(body, named::<O>).map(O::name)
+}
+
+/// The operation the Body's first element names; any other element is refused.
+pub(crate) fn operation<O: Operations>(e: &Element) -> Result<O, Violation> {
+    named(e.ns.as_deref(), &e.local).ok_or_else(|| Violation::UnknownOperation(qualified(e)))
+}
+
 /// A text field of namespace `ns`: `None` when absent, empty or `xsi:nil`; refused when repeated
 /// or structured.
 pub(crate) fn field<'a>(
@@ -217,13 +320,47 @@ pub(crate) fn required<'a>(
     field(op, ns, name)?.ok_or(Violation::MissingField(name))
 }
 
+/// A required code or identifier (e.g. `MaYeuCau`): at most 64 characters, none a control
+/// character.
+pub(crate) fn code<'a>(
+    op: &'a Element,
+    ns: &'a str,
+    name: &'static str,
+) -> Result<&'a str, Violation> {
+    let v = required(op, ns, name)?;
+    if v.chars().count() > 64 || v.chars().any(char::is_control) {
+        return Err(Violation::InvalidField(name));
+    }
+    Ok(v)
+}
+
+/// `MaCanBo`, the official on whose behalf the call is made: a personal id (12 digits) or an
+/// old identity card number (9 digits).
+pub(crate) fn official<'a>(op: &'a Element, ns: &'a str) -> Result<&'a str, Violation> {
+    const NAME: &str = "MaCanBo";
+    let official = required(op, ns, NAME)?;
+    if !(digits(official, 12) || digits(official, 9)) {
+        return Err(Violation::InvalidField(NAME));
+    }
+    Ok(official)
+}
+
 /// Whether `s` is exactly `n` ASCII digits.
 pub(crate) fn digits(s: &str, n: usize) -> bool {
     s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The body must be `text/xml`, in UTF-8 when a charset is given.
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), Violation> {
+    if content_type_ok(headers) {
+        Ok(())
+    } else {
+        Err(Violation::UnsupportedMediaType)
+    }
+}
+
 /// `text/xml`, in UTF-8 when a charset is given.
-pub(crate) fn content_type_ok(headers: &HeaderMap) -> bool {
+fn content_type_ok(headers: &HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

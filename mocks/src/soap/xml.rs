@@ -1,5 +1,6 @@
 //! A small namespace-resolved XML tree: just enough to read a SOAP 1.1 request whatever prefixes
-//! or default namespaces the caller chose. Shared by the SOAP mocks of this crate.
+//! or default namespaces the caller chose. Shared by the SOAP mocks of this crate, with the XML
+//! escaping every mock that writes XML uses.
 
 use std::rc::Rc;
 
@@ -351,6 +352,34 @@ pub(crate) fn body_first_element<T>(
     }
 }
 
+/// Escapes text for XML content and attribute values.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_xml_escaped(&mut out, s);
+    out
+}
+
+/// Appends `s` to `out`, escaped for XML content and attribute values, without an intermediate
+/// string: runs of plain text are copied whole.
+pub fn push_xml_escaped(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&apos;",
+            _ => continue,
+        };
+        // The escaped bytes are ASCII, so `plain..i` falls on character boundaries.
+        out.push_str(&s[plain..i]);
+        out.push_str(entity);
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
+}
+
 /// Constant-time comparison of two byte strings (length may leak).
 pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -464,6 +493,18 @@ mod tests {
         ] {
             assert_eq!(named(doc), None, "{doc}");
         }
+    }
+
+    #[test]
+    fn escapes_xml_text() {
+        assert_eq!(xml_escape("plain Việt"), "plain Việt");
+        assert_eq!(
+            xml_escape("<a href='x'>Tô & \"Hà\"</a>"),
+            "&lt;a href=&apos;x&apos;&gt;Tô &amp; &quot;Hà&quot;&lt;/a&gt;"
+        );
+        let mut out = String::from("<p>");
+        push_xml_escaped(&mut out, "&đ&");
+        assert_eq!(out, "<p>&amp;đ&amp;");
     }
 
     #[test]

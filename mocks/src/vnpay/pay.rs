@@ -11,7 +11,7 @@ use super::clock;
 use super::ipn::{self, Scenario};
 use super::sign::{self, parse_query};
 use super::{Choice, Order, Outcome, Shared};
-use crate::control::xml_escape;
+use crate::soap::xml_escape;
 
 /// Bank codes the pay page accepts in `vnp_BankCode`.
 const BANK_CODES: &[&str] = &[

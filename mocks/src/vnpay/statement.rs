@@ -7,16 +7,26 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
+use serde::Serialize;
 
 use super::ipn::Scenario;
 use super::sign::{self, parse_query, pipe_hash};
 use super::{Shared, clock};
 
 /// The CSV header.
-pub(crate) const HEADER: &str =
-    "TxnRef,TransactionNo,Amount,BankCode,PayDate,ResponseCode,TransactionStatus,TransactionType";
+const HEADER: [&str; 8] = [
+    "TxnRef",
+    "TransactionNo",
+    "Amount",
+    "BankCode",
+    "PayDate",
+    "ResponseCode",
+    "TransactionStatus",
+    "TransactionType",
+];
 
-#[derive(Clone)]
+/// One line of the statement; its fields serialise in the order of [`HEADER`].
+#[derive(Clone, Serialize)]
 struct Line {
     txn_ref: String,
     transaction_no: u64,
@@ -28,28 +38,17 @@ struct Line {
     transaction_type: String,
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
+/// The statement file: the header, then a line each, CRLF line ends, RFC 4180 quotes where needed.
+fn render(lines: &[Line]) -> Result<Vec<u8>, csv::Error> {
+    let mut csv = csv::WriterBuilder::new()
+        .has_headers(false)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    csv.write_record(HEADER)?;
+    for l in lines {
+        csv.serialize(l)?;
     }
-}
-
-impl Line {
-    fn render(&self) -> String {
-        [
-            csv_field(&self.txn_ref),
-            self.transaction_no.to_string(),
-            self.amount.to_string(),
-            csv_field(&self.bank_code),
-            self.pay_date.clone(),
-            self.response_code.clone(),
-            self.transaction_status.clone(),
-            self.transaction_type.clone(),
-        ]
-        .join(",")
-    }
+    csv.into_inner().map_err(|e| e.into_error().into())
 }
 
 fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
@@ -163,12 +162,10 @@ pub(crate) async fn statement(
             transaction_type: "01".to_owned(),
         });
     }
-    let mut body = String::from(HEADER);
-    body.push_str("\r\n");
-    for l in &lines {
-        body.push_str(&l.render());
-        body.push_str("\r\n");
-    }
+    let body = match render(&lines) {
+        Ok(body) => body,
+        Err(e) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, "99", &e.to_string()),
+    };
     let disposition = format!("attachment; filename=\"statement-{tmn_code}-{date}.csv\"");
     (
         StatusCode::OK,
@@ -179,4 +176,37 @@ pub(crate) async fn statement(
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(txn_ref: &str, bank_code: &str) -> Line {
+        Line {
+            txn_ref: txn_ref.to_owned(),
+            transaction_no: 14000001,
+            amount: 5_000_000,
+            bank_code: bank_code.to_owned(),
+            pay_date: "20260101081500".to_owned(),
+            response_code: "00".to_owned(),
+            transaction_status: "00".to_owned(),
+            transaction_type: "01".to_owned(),
+        }
+    }
+
+    #[test]
+    fn renders_crlf_lines_quoted_where_needed() {
+        let body = render(&[line("HS1", "NCB"), line("HS,2", "N\"C")]).unwrap();
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "TxnRef,TransactionNo,Amount,BankCode,PayDate,ResponseCode,TransactionStatus,TransactionType\r\n\
+             HS1,14000001,5000000,NCB,20260101081500,00,00,01\r\n\
+             \"HS,2\",14000001,5000000,\"N\"\"C\",20260101081500,00,00,01\r\n"
+        );
+        assert_eq!(
+            render(&[]).unwrap(),
+            b"TxnRef,TransactionNo,Amount,BankCode,PayDate,ResponseCode,TransactionStatus,TransactionType\r\n"
+        );
+    }
 }

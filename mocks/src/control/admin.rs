@@ -1,0 +1,141 @@
+//! The `/__admin` API every mock serves: read and clear the journal, read and change the fault
+//! rules, read and merge the scenario state, reset the system, check its health.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::MockControl;
+use super::faults::FaultRule;
+use super::journal::JournalFilter;
+
+/// The `/__admin` routes of a system.
+pub(super) fn router(control: Arc<MockControl>) -> Router {
+    Router::new()
+        .route(
+            "/__admin/journal",
+            get(admin_journal).delete(admin_clear_journal),
+        )
+        .route("/__admin/journal/count", get(admin_count))
+        .route(
+            "/__admin/faults",
+            get(admin_faults)
+                .post(admin_add_fault)
+                .put(admin_set_faults)
+                .delete(admin_clear_faults),
+        )
+        .route(
+            "/__admin/scenario",
+            get(admin_scenario).put(admin_merge_scenario),
+        )
+        .route("/__admin/reset", post(admin_reset))
+        .route(
+            "/__admin/health",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .with_state(control)
+}
+
+/// The journal filter of a query string; a bad one is answered with 400.
+fn filter(f: Result<Query<JournalFilter>, QueryRejection>) -> Result<JournalFilter, Response> {
+    f.map(|Query(f)| f).map_err(|e| bad_request(e.body_text()))
+}
+
+async fn admin_journal(
+    State(c): State<Arc<MockControl>>,
+    f: Result<Query<JournalFilter>, QueryRejection>,
+) -> Response {
+    match filter(f) {
+        Ok(f) => Json(serde_json::json!({ "system": c.system, "entries": c.journal(&f) }))
+            .into_response(),
+        Err(refused) => refused,
+    }
+}
+
+async fn admin_count(
+    State(c): State<Arc<MockControl>>,
+    f: Result<Query<JournalFilter>, QueryRejection>,
+) -> Response {
+    match filter(f) {
+        Ok(f) => Json(serde_json::json!({ "count": c.count(&f) })).into_response(),
+        Err(refused) => refused,
+    }
+}
+
+async fn admin_clear_journal(State(c): State<Arc<MockControl>>) -> StatusCode {
+    c.clear_journal();
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_faults(State(c): State<Arc<MockControl>>) -> Response {
+    Json(serde_json::json!({ "faults": c.faults() })).into_response()
+}
+
+fn bad_request(e: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({ "error": e.to_string() })),
+    )
+        .into_response()
+}
+
+async fn admin_add_fault(State(c): State<Arc<MockControl>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<FaultRule>(&body) {
+        Ok(rule) => {
+            c.add_fault(rule);
+            (
+                StatusCode::CREATED,
+                Json(serde_json::json!({ "faults": c.faults() })),
+            )
+                .into_response()
+        }
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn admin_set_faults(State(c): State<Arc<MockControl>>, body: Bytes) -> Response {
+    #[derive(Deserialize)]
+    struct Set {
+        faults: Vec<FaultRule>,
+    }
+    match serde_json::from_slice::<Set>(&body) {
+        Ok(set) => {
+            c.set_faults(set.faults);
+            Json(serde_json::json!({ "faults": c.faults() })).into_response()
+        }
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn admin_clear_faults(State(c): State<Arc<MockControl>>) -> StatusCode {
+    c.set_faults(Vec::new());
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_scenario(State(c): State<Arc<MockControl>>) -> Response {
+    Json(c.scenario()).into_response()
+}
+
+async fn admin_merge_scenario(State(c): State<Arc<MockControl>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) if v.is_object() => {
+            c.merge_scenario(v);
+            Json(c.scenario()).into_response()
+        }
+        Ok(_) => bad_request("the scenario must be a JSON object"),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn admin_reset(State(c): State<Arc<MockControl>>) -> StatusCode {
+    c.reset();
+    StatusCode::NO_CONTENT
+}
