@@ -10,8 +10,7 @@ use http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::gateway::Gateway;
-use crate::store::IdempotencyBegin;
+use crate::store::{IdempotencyBegin, Store};
 
 /// How long a first request may hold its key before another may take it over (its process died).
 pub const LEASE_MS: i64 = 60_000;
@@ -153,7 +152,7 @@ pub struct Claimed {
 /// the parsed request and must store its response under the key with what it creates. When `create`
 /// fails the key is released, so the same request may be sent again.
 pub async fn run<T, P, C, Fut>(
-    gw: &Gateway,
+    store: &dyn Store,
     client_id: &str,
     headers: &HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -173,7 +172,6 @@ where
     let bytes = body.map_err(|r| crate::extract::body_rejection(&r))?;
     let fp = fingerprint(&bytes)?;
     let req = parse(&bytes)?;
-    let store = gw.store.as_ref();
     match store
         .idempotency_begin(client_id, &key, &fp, resource.ttl_ms, LEASE_MS)
         .await

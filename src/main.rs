@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use lienthong::config::Config;
-use lienthong::gateway::{ConfigSource, Gateway};
+use lienthong::app::{Config, ConfigSource, Gateway};
 use lienthong::keys::CredentialKind;
 use lienthong::server::{ConnSettings, RunningServer};
 
@@ -150,14 +149,17 @@ fn main() -> ExitCode {
                 Ok(loaded) => loaded,
                 Err(code) => return code,
             };
-            ExitCode::from(rt.block_on(lienthong::payments::reconcile::command(
-                &config,
-                &provider,
-                &date,
-                &statement,
-                merchant.as_deref(),
-                json,
-            )))
+            ExitCode::from(
+                rt.block_on(lienthong::services::payments::reconcile::command(
+                    config.payments.as_ref(),
+                    &config.store,
+                    &provider,
+                    &date,
+                    &statement,
+                    merchant.as_deref(),
+                    json,
+                )),
+            )
         }
         Command::Keys {
             command: KeysCommand::New { client, kind },
@@ -403,7 +405,7 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         }
     };
     // Build everything a start would build (secrets, CA bundles, TLS keys) without serving.
-    if let Err(e) = lienthong::gateway::Runtime::build(config.clone(), None, &[0u8; 32]) {
+    if let Err(e) = lienthong::app::Runtime::build(config.clone(), None, &[0u8; 32]) {
         eprintln!("{}: {e}", file.display());
         return ExitCode::from(2);
     }
@@ -439,7 +441,7 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         p.return_url = format!("http://127.0.0.1:{port}/v1/providers/payment-platform/return");
     }
     mocks.vnpost.push_url = Some(format!("http://127.0.0.1:{port}/v1/carriers/vnpost/push"));
-    mocks.vnpost.push_secret = Some(lienthong::demo::VNPOST_PUSH_SECRET.to_owned());
+    mocks.vnpost.push_secret = Some(lienthong::app::demo::VNPOST_PUSH_SECRET.to_owned());
     let set = lienthong_mocks::set::MockSet::start(&mocks)
         .await
         .context("starting the mocks")?;
@@ -448,9 +450,9 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
             .map(|s| s.mock.addr)
             .with_context(|| format!("the {name} mock is missing"))
     };
-    let config = lienthong::demo::config(
+    let config = lienthong::app::demo::config(
         port,
-        lienthong::demo::DemoUpstreams {
+        lienthong::app::demo::DemoUpstreams {
             catalogue: addr("catalogue")?,
             population: addr("population")?,
             enterprise: addr("enterprise")?,
@@ -461,7 +463,7 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         },
     );
     let addr = config.listeners[0].addr;
-    print!("{}", lienthong::demo::banner(addr));
+    print!("{}", lienthong::app::demo::banner(addr));
     println!("\nMock upstreams (seed {}):\n{}", mocks.seed, set.table());
     let source = ConfigSource::Fixed(Box::new(config.clone()));
     serve(config, source, Some(set)).await
@@ -485,12 +487,11 @@ async fn serve(
     for l in &listeners {
         tracing::info!(addr = %l.local_addr, "listening");
     }
-    let mut workers = lienthong::payments::spawn_workers(gw.clone());
-    workers.extend(lienthong::shipments::spawn_workers(gw.clone()));
+    let workers = gw.spawn_workers();
     let server = RunningServer::start(
         listeners,
         lienthong::router(gw.clone()),
-        ConnSettings::from_config(&config),
+        ConnSettings::from_limits(&config.limits),
     );
 
     use tokio::signal::unix::{SignalKind, signal};
@@ -502,7 +503,7 @@ async fn serve(
             _ = tokio::signal::ctrl_c() => break,
             _ = hup.recv() => {
                 let request_id = uuid::Uuid::now_v7().to_string();
-                let _ = lienthong::admin::reload_and_record(&gw, "signal:SIGHUP", &request_id).await;
+                let _ = gw.reload_and_record("signal:SIGHUP", &request_id).await;
             }
         }
     }

@@ -11,7 +11,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::{ClientAuthMode, ServiceConfig, TlsConfig};
+use crate::config::{ClientAuthMode, TlsConfig, UpstreamConfig};
 
 /// The crypto provider used everywhere.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -88,7 +88,7 @@ pub fn public_client_config() -> Result<ClientConfig, String> {
 /// public web roots, and the client certificate (`client_cert`, `client_key`) when one is
 /// configured. A failure names the service key at fault.
 pub fn upstream_client_config(
-    service: &ServiceConfig,
+    service: &UpstreamConfig,
 ) -> Result<ClientConfig, (&'static str, String)> {
     let roots = match &service.ca_bundle {
         Some(path) => load_roots(path).map_err(|e| ("ca_bundle", e))?,

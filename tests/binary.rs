@@ -99,6 +99,41 @@ fn check_config_refuses_a_shared_cache_without_redis_or_on_personal_data() {
     );
 }
 
+/// A table that does not apply to the service's kind is refused (exit 2), naming the key: a
+/// notary service has no cache, a pass-through service no breaker.
+#[test]
+fn check_config_refuses_a_table_that_does_not_apply_to_the_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let notary = format!(
+        "\n[services.notary]\nkind = \"notary\"\nbase_url = \"http://127.0.0.1:9\"\npersonal_data = true\nnotary = {{ username = \"u\", password = \"file:{}/token.key\" }}\n",
+        dir.path().display()
+    );
+    for (extra, key, reason) in [
+        (
+            format!("{notary}cache = {{ ttl_s = 60 }}\n"),
+            "services.notary.cache",
+            "does not apply to a notary service",
+        ),
+        (
+            "\n[services.cat.breaker]\nopen_ms = 1000\n".to_owned(),
+            "services.cat.breaker",
+            "does not apply to a passthrough service",
+        ),
+    ] {
+        let out = check_config(&write_config(dir.path(), "http://127.0.0.1:9", &extra));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(key) && err.contains(reason), "{err}");
+    }
+    let out = check_config(&write_config(dir.path(), "http://127.0.0.1:9", &notary));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn keys_new_prints_the_key_once_and_its_hash_line() {
     let out = Command::new(BIN)
@@ -246,7 +281,7 @@ async fn sighup_reloads_valid_config_and_keeps_running_config_on_invalid() {
 fn example_config_in_deploy_is_valid() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/lienthong.example.toml");
-    lienthong::config::Config::load(&path).unwrap();
+    lienthong::app::Config::load(&path).unwrap();
 }
 
 #[tokio::test]
@@ -264,7 +299,7 @@ async fn audit_search_and_verify_from_the_command_line() {
             dir.path().display()
         );
     std::fs::write(&config, text).unwrap();
-    let cfg = lienthong::config::Config::load(&config).unwrap();
+    let cfg = lienthong::app::Config::load(&config).unwrap();
     let store = lienthong::store::open(&cfg.store.url).await.unwrap();
     let key = lienthong::audit::SubjectKey::new(b"audit-subject-key-0123456789abcdef".to_vec());
     for (n, citizen) in ["046090001234", "079201000111", "046090001234"]

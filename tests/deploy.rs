@@ -99,7 +99,7 @@ fn toml_of(name: &str, text: &str) -> toml::Table {
 
 /// `limits.drain_timeout_ms`, with the binary's default.
 fn drain_ms(config: &toml::Table) -> u64 {
-    let parsed = lienthong::config::Config::parse(&toml::to_string(config).unwrap()).unwrap();
+    let parsed = lienthong::app::Config::parse(&toml::to_string(config).unwrap()).unwrap();
     parsed.limits.drain_timeout_ms
 }
 
@@ -344,11 +344,14 @@ fn container_configs_share_postgres_and_redis() {
         let config = toml_of(&name, &text);
         shared_backend_urls(&name, &config);
         // The registry cache is shared through Redis: one replica's registry call serves them all.
-        let parsed = lienthong::config::Config::parse(&text).unwrap();
+        let parsed = lienthong::app::Config::parse(&text).unwrap();
         let enterprise = parsed
             .services
             .values()
-            .find(|s| s.kind == lienthong::config::ServiceKind::Enterprise)
+            .find_map(|s| match &s.kind {
+                lienthong::app::KindConfig::Enterprise(e) => Some(e),
+                _ => None,
+            })
             .unwrap_or_else(|| panic!("{name}: no enterprise service"));
         assert!(
             enterprise.cache.is_some_and(|c| c.shared),

@@ -392,8 +392,8 @@ async fn vnpay_full_flow_pays_records_once_notifies_and_issues_a_receipt() {
     common::problem(other, 404, "not_found").await;
 
     // The portal is told, signed, once.
-    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 1);
-    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 0);
+    assert_eq!(env.h.gw.deliver_outbox().await, 1);
+    assert_eq!(env.h.gw.deliver_outbox().await, 0);
     let got = env.portal.received.lock().unwrap().clone();
     assert_eq!(got.len(), 1);
     let (sig, event_id, body) = &got[0];
@@ -769,7 +769,7 @@ async fn webhook_down_then_up_is_delivered_after_backoff() {
 
     env.portal.up.store(false, Ordering::SeqCst);
     let before = lienthong::store::now_ms();
-    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 0);
+    assert_eq!(env.h.gw.deliver_outbox().await, 0);
     let pending = env.h.gw.store.outbox_by_state("pending", 10).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].attempts, 1);
@@ -777,13 +777,13 @@ async fn webhook_down_then_up_is_delivered_after_backoff() {
     // Backoff: the first retry comes 1 to 4 s later, not at once.
     let delay = pending[0].next_attempt_at_ms - before;
     assert!((1_000..=4_500).contains(&delay), "{delay}");
-    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 0);
+    assert_eq!(env.h.gw.deliver_outbox().await, 0);
 
     // The portal comes back; once the retry is due it is delivered.
     env.portal.up.store(true, Ordering::SeqCst);
     let mut delivered = 0;
     for _ in 0..100 {
-        delivered += lienthong::payments::outbox::deliver_due(&env.h.gw).await;
+        delivered += env.h.gw.deliver_outbox().await;
         if delivered > 0 {
             break;
         }
@@ -805,7 +805,7 @@ async fn given_up_notifications_are_listed_and_replayed_by_an_admin() {
     env.ipn(&ipn_params(&txn_ref, "7000000", "24", "0"), VNPAY_SECRET)
         .await;
     env.portal.up.store(false, Ordering::SeqCst);
-    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 0);
+    assert_eq!(env.h.gw.deliver_outbox().await, 0);
 
     let forbidden = env
         .h
@@ -845,7 +845,7 @@ async fn given_up_notifications_are_listed_and_replayed_by_an_admin() {
         .await
         .unwrap();
     common::problem(again, 404, "not_found").await;
-    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 1);
+    assert_eq!(env.h.gw.deliver_outbox().await, 1);
     let got = env.portal.received.lock().unwrap().clone();
     assert_eq!(got[0].1, event_id);
 }
@@ -856,6 +856,25 @@ fn today_gmt7() -> (String, String) {
         format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day()),
         format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
     )
+}
+
+/// `lienthong reconcile` of a VNPay statement for a day, with more arguments.
+async fn reconcile_cli(
+    config: &std::path::Path,
+    iso_day: &str,
+    statement: &std::path::Path,
+    more: &[&str],
+) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["reconcile", "--provider", "vnpay", "--date", iso_day])
+        .args(more)
+        .arg("--config")
+        .arg(config)
+        .arg("--statement")
+        .arg(statement)
+        .output()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -928,22 +947,7 @@ async fn reconciliation_reports_each_kind_of_discrepancy() {
     let statement = env.h.dir.path().join("statement.csv");
     std::fs::write(&statement, &csv).unwrap();
 
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
-        .args([
-            "reconcile",
-            "--provider",
-            "vnpay",
-            "--date",
-            &iso_day,
-            "--json",
-            "--config",
-        ])
-        .arg(&env.h.config_path)
-        .arg("--statement")
-        .arg(&statement)
-        .output()
-        .await
-        .unwrap();
+    let out = reconcile_cli(&env.h.config_path, &iso_day, &statement, &["--json"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "discrepancies remain: {stderr}");
     assert!(
@@ -965,7 +969,7 @@ async fn reconciliation_reports_each_kind_of_discrepancy() {
     assert!(changes[0].note.as_deref().unwrap().contains("statement"));
 
     // A statement that agrees with the ledger: nothing to report, exit 0.
-    let (from, to) = lienthong::payments::reconcile::day_bounds_ms(
+    let (from, to) = lienthong::services::payments::reconcile::day_bounds_ms(
         time::Date::parse(
             &iso_day,
             time::macros::format_description!("[year]-[month]-[day]"),
@@ -991,27 +995,33 @@ async fn reconciliation_reports_each_kind_of_discrepancy() {
         ));
     }
     std::fs::write(&statement, &clean).unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
-        .args([
-            "reconcile",
-            "--provider",
-            "vnpay",
-            "--date",
-            &iso_day,
-            "--config",
-        ])
-        .arg(&env.h.config_path)
-        .arg("--statement")
-        .arg(&statement)
-        .output()
-        .await
-        .unwrap();
+    let out = reconcile_cli(&env.h.config_path, &iso_day, &statement, &[]).await;
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}");
     assert!(
         table.contains("0 discrepancy") && table.contains("matched"),
         "{table}"
     );
+
+    // The same statement re-saved by a spreadsheet: a UTF-8 byte-order mark, `;` between cells,
+    // quoted cells, CRLF, and a trailing row of empty cells. It reconciles alike.
+    let resaved: String = clean
+        .lines()
+        .map(|line| {
+            let cells: Vec<String> = line.split(',').map(|c| format!("\"{c}\"")).collect();
+            format!("{}\r\n", cells.join(";"))
+        })
+        .collect();
+    std::fs::write(&statement, format!("\u{feff}{resaved};;;;;;;\r\n")).unwrap();
+    let out = reconcile_cli(&env.h.config_path, &iso_day, &statement, &[]).await;
+    let resaved_table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{resaved_table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(resaved_table, table, "the same report");
 }
 
 /// The real binary, killed with SIGKILL while IPNs arrive: every IPN answered 00 is in the ledger
@@ -1034,7 +1044,7 @@ async fn sigkill_while_ipns_arrive_loses_no_answered_payment() {
 
     // 300 pending orders in the ledger.
     const N: usize = 300;
-    let config = lienthong::config::Config::load(&config_path).unwrap();
+    let config = lienthong::app::Config::load(&config_path).unwrap();
     let refs: Vec<String> = (0..N).map(|i| format!("CRASH{i:05}")).collect();
     {
         let store = lienthong::store::open(&config.store.url).await.unwrap();

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use lienthong::keys::sha256_hex;
-use lienthong::shipments::poller::poll_due_at;
 use lienthong::store::now_ms;
 use lienthong_mocks::data::Dataset;
 use lienthong_mocks::{FaultRule, JournalFilter, StartedSystem, vnpost};
@@ -190,8 +189,8 @@ impl Env {
     }
 
     /// One poller round, as if every open shipment were due.
-    async fn poll(&self) -> lienthong::shipments::poller::PollReport {
-        poll_due_at(&self.h.gw, self.next_round_at()).await
+    async fn poll(&self) -> lienthong::services::shipments::poller::PollReport {
+        self.h.gw.poll_shipments_at(self.next_round_at()).await
     }
 
     fn carrier_calls(&self, op: &str) -> usize {
@@ -315,7 +314,7 @@ async fn created_shipment_is_tracked_to_delivered_and_the_portal_told() {
     assert_eq!(env.poll().await.polled, 0, "a final shipment is not polled");
 
     // One event per normalised change, signed, in order.
-    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 2);
+    assert_eq!(env.h.gw.deliver_outbox().await, 2);
     let events = env.events().await;
     let seen: Vec<(&str, &str)> = events
         .iter()
@@ -347,7 +346,7 @@ async fn shipments_that_do_not_move_are_polled_less_often() {
     let mut gaps = Vec::new();
     for _ in 0..4 {
         let at = env.next_round_at();
-        poll_due_at(&env.h.gw, at).await;
+        env.h.gw.poll_shipments_at(at).await;
         let s = env.h.gw.store.shipment(&id).await.unwrap().unwrap();
         gaps.push((s.next_poll_at_ms - at) / 1000);
     }
@@ -389,7 +388,7 @@ async fn cancel_while_the_carrier_allows_it_and_409_after() {
     let (_, v) = env.get("agency-key", id).await;
     assert_eq!(v["status"], "picked_up");
 
-    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 2);
+    assert_eq!(env.h.gw.deliver_outbox().await, 2);
     let events = env.events().await;
     assert_eq!(events[0]["data"]["status"], "cancelled");
     assert_eq!(events[1]["data"]["status"], "picked_up");
@@ -668,7 +667,7 @@ async fn status_events_are_never_lost_while_the_portal_is_down() {
     let a = env.open("HS-11").await;
     env.set_clock(5.0);
     env.poll().await;
-    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 0);
+    assert_eq!(env.h.gw.deliver_outbox().await, 0);
     let pending = env.h.gw.store.outbox_by_state("pending", 10).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].attempts, 1);
@@ -678,7 +677,7 @@ async fn status_events_are_never_lost_while_the_portal_is_down() {
     env.portal.up.store(true, Ordering::SeqCst);
     let mut delivered = 0;
     for _ in 0..120 {
-        delivered += lienthong::payments::outbox::deliver_due(&env.h.gw).await;
+        delivered += env.h.gw.deliver_outbox().await;
         if delivered > 0 {
             break;
         }
@@ -776,11 +775,7 @@ async fn signed_carrier_pushes_update_the_status_once() {
             .status(),
         404
     );
-    assert_eq!(
-        lienthong::payments::outbox::deliver_due(&env.h.gw).await,
-        1,
-        "repeats make one event"
-    );
+    assert_eq!(env.h.gw.deliver_outbox().await, 1, "repeats make one event");
 }
 
 /// The gateway on PostgreSQL: a shipment created, private to its client, moved by the poller;
@@ -819,7 +814,7 @@ async fn on_postgres_a_shipment_is_tracked_and_the_portal_told_once() {
         .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].shipment_id.as_deref(), Some(id.as_str()));
-    assert_eq!(lienthong::payments::outbox::deliver_due(&env.h.gw).await, 1);
+    assert_eq!(env.h.gw.deliver_outbox().await, 1);
     assert_eq!(env.events().await.len(), 1);
     drop(env);
     schema.drop().await;

@@ -1,30 +1,209 @@
-//! Caller identity: who is calling, proved by an access token, an API key or a client certificate.
+//! Caller identity: who is calling, proved by an access token, an API key or a client certificate;
+//! what each configured client may call; and which clients are suspended.
 //!
-//! Every route under `/v1` runs [`require_client`], which identifies the caller, stops suspended
-//! clients, applies the client's rate limit and leaves an [`Identity`] in the request extensions.
+//! The edge's guard ([`crate::edge::guard`]) identifies the caller of every `/v1` route with
+//! [`identify`]; the token endpoint issues the access tokens.
 
-pub mod cert;
 pub mod jwt;
 pub mod token_endpoint;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use arc_swap::ArcSwap;
+use axum::extract::Request;
 use http::header;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::cluster::Cluster;
-use crate::config::{Config, RateLimitFail, parse_sha256_hex};
-use crate::error::{ApiError, ErrorCode};
-use crate::gateway::{ClientEntry, Gateway, Runtime};
-use crate::ratelimit::RateVerdict;
-use crate::server::ConnInfo;
-use crate::telemetry::LoggedClient;
-use cert::PeerCertificate;
+use crate::config::{
+    AuthConfig, ClientConfig, ConfigError, RedisConfig, Role, SecretRef, parse_sha256_hex,
+};
+use crate::ratelimit::{ClientLimiter, SharedSettings};
+use crate::server::{ConnInfo, PeerCertificate};
+use crate::telemetry::metrics::Metrics;
+use jwt::TokenService;
+
+/// What a client may call within one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedOps {
+    /// Every operation of the service.
+    All,
+    /// Only these operations.
+    Some(HashSet<String>),
+}
+
+/// A configured client, ready for per-request checks.
+pub struct ClientEntry {
+    /// Client id.
+    pub id: Arc<str>,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// SHA-256 of the OAuth2 client secret.
+    pub secret_sha256: Option<[u8; 32]>,
+    /// Allowed operations per service name.
+    pub allow: HashMap<String, AllowedOps>,
+    /// Rate limiter, when the client has a limit.
+    pub limiter: Option<Arc<ClientLimiter>>,
+}
+
+impl ClientEntry {
+    /// Whether this client may call `operation` of `service` (deny by default).
+    pub fn may_call(&self, service: &str, operation: &str) -> bool {
+        match self.allow.get(service) {
+            Some(AllowedOps::All) => true,
+            Some(AllowedOps::Some(ops)) => ops.contains(operation),
+            None => false,
+        }
+    }
+
+    /// The entry of a configured client. Its rate limiter is `previous`'s when the quota did not
+    /// change, so a reload does not hand a client a fresh burst.
+    fn build(
+        c: &ClientConfig,
+        redis: Option<&RedisConfig>,
+        previous: Option<&ClientEntry>,
+    ) -> ClientEntry {
+        let limiter = c.rate_limit.map(|rl| {
+            // Client ids are configured names (letters, digits, `-_.`), never personal data.
+            let shared = redis.map(|r| SharedSettings {
+                key: format!("{}ratelimit:{}", r.key_prefix, c.id),
+                replicas: r.replicas,
+            });
+            previous
+                .and_then(|old| old.limiter.clone())
+                .filter(|old| old.config() == rl && old.shared_settings() == shared.as_ref())
+                .unwrap_or_else(|| Arc::new(ClientLimiter::new(rl, shared)))
+        });
+        let mut allow: HashMap<String, AllowedOps> = HashMap::new();
+        for rule in &c.allow {
+            let entry = allow
+                .entry(rule.service.clone())
+                .or_insert_with(|| AllowedOps::Some(HashSet::new()));
+            if rule.operations.iter().any(|o| o == "*") {
+                *entry = AllowedOps::All;
+            } else if let AllowedOps::Some(set) = entry {
+                set.extend(rule.operations.iter().cloned());
+            }
+        }
+        ClientEntry {
+            id: Arc::from(c.id.as_str()),
+            name: c.name.clone(),
+            role: c.role,
+            secret_sha256: c.client_secret_sha256.as_deref().and_then(parse_sha256_hex),
+            allow,
+            limiter,
+        }
+    }
+}
+
+/// Everything needed to recognise callers, built from one config: the clients, the credential
+/// lookup tables and the token issuer. A reload builds a new one.
+pub struct Callers {
+    /// Clients by id.
+    pub clients: HashMap<String, Arc<ClientEntry>>,
+    /// Credential lookup tables.
+    pub credentials: CredentialIndex,
+    /// Access-token issuer and verifier.
+    pub tokens: TokenService,
+}
+
+impl Callers {
+    /// Builds the callers of a config. `ephemeral_key` signs tokens (and nothing else) when the
+    /// config names no signing key; `previous` keeps the rate-limiter state of unchanged quotas.
+    pub fn build(
+        auth: &AuthConfig,
+        clients: &[ClientConfig],
+        redis: Option<&RedisConfig>,
+        previous: Option<&Callers>,
+        ephemeral_key: &[u8],
+    ) -> Result<Callers, ConfigError> {
+        let resolve = |key: String, secret: &SecretRef| {
+            secret
+                .resolve()
+                .map_err(|reason| ConfigError::Invalid { key, reason })
+        };
+        let mut keys = vec![match &auth.token_signing_key {
+            Some(k) => resolve("auth.token_signing_key".into(), k)?,
+            None => ephemeral_key.to_vec(),
+        }];
+        for (i, k) in auth.previous_signing_keys.iter().enumerate() {
+            keys.push(resolve(format!("auth.previous_signing_keys[{i}]"), k)?);
+        }
+        let tokens = TokenService::new(
+            keys,
+            &auth.issuer,
+            Duration::from_secs(auth.token_lifetime_s),
+        )
+        .map_err(|e| ConfigError::invalid("auth.token_signing_key", e))?;
+        Ok(Callers {
+            clients: clients
+                .iter()
+                .map(|c| {
+                    let old = previous.and_then(|p| p.clients.get(&c.id)).map(Arc::as_ref);
+                    (c.id.clone(), Arc::new(ClientEntry::build(c, redis, old)))
+                })
+                .collect(),
+            credentials: CredentialIndex::build(clients),
+            tokens,
+        })
+    }
+}
+
+/// The suspended clients (regulation art. 23.3), as last read from the store: shared by every
+/// request, replaced when an admin suspends or resumes a client here or on another replica.
+#[derive(Default)]
+pub struct Suspensions(ArcSwap<HashSet<String>>);
+
+impl Suspensions {
+    /// A set holding these client ids.
+    pub fn new(ids: impl IntoIterator<Item = String>) -> Self {
+        Self(ArcSwap::from_pointee(ids.into_iter().collect()))
+    }
+
+    /// Whether a client is suspended right now.
+    pub fn contains(&self, client_id: &str) -> bool {
+        self.0.load().contains(client_id)
+    }
+
+    /// Marks one client suspended or not (after the store changed).
+    pub fn set(&self, client_id: &str, suspended: bool) {
+        self.0.rcu(|cur| {
+            let mut next = HashSet::clone(cur);
+            if suspended {
+                next.insert(client_id.to_owned());
+            } else {
+                next.remove(client_id);
+            }
+            next
+        });
+    }
+
+    /// Replaces the whole set (read again from the store); returns whether it changed.
+    pub fn replace(&self, ids: impl IntoIterator<Item = String>) -> bool {
+        let fresh: HashSet<String> = ids.into_iter().collect();
+        if **self.0.load() == fresh {
+            return false;
+        }
+        self.0.store(Arc::new(fresh));
+        true
+    }
+}
+
+/// What the token endpoint and the edge's guard read to recognise callers: the live callers
+/// (swapped on reload), the suspensions and the metrics of failures.
+#[derive(Clone)]
+pub struct AuthState {
+    /// The callers of the config in force.
+    pub callers: Arc<ArcSwap<Callers>>,
+    /// Suspended clients.
+    pub suspensions: Arc<Suspensions>,
+    /// Metrics (authentication failures).
+    pub metrics: Arc<Metrics>,
+}
 
 /// How the caller proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,9 +251,9 @@ pub struct CredentialIndex {
 
 impl CredentialIndex {
     /// Indexes every client's credentials.
-    pub fn build(config: &Config) -> Self {
+    pub fn build(clients: &[ClientConfig]) -> Self {
         let mut idx = CredentialIndex::default();
-        for c in &config.clients {
+        for c in clients {
             for h in &c.api_keys_sha256 {
                 if let Some(hash) = parse_sha256_hex(h) {
                     idx.api_keys.insert(hash, c.id.clone());
@@ -156,7 +335,7 @@ impl AuthFailure {
 }
 
 /// Identifies the caller of a request from its headers and connection.
-pub fn identify(runtime: &Runtime, req: &Request) -> Result<Identity, AuthFailure> {
+pub fn identify(callers: &Callers, req: &Request) -> Result<Identity, AuthFailure> {
     let mut authorizations = req.headers().get_all(header::AUTHORIZATION).iter();
     if let Some(value) = authorizations.next() {
         // A singleton field (RFC 9110 §5.3): with two, each hop of a chain could pick another.
@@ -173,7 +352,7 @@ pub fn identify(runtime: &Runtime, req: &Request) -> Result<Identity, AuthFailur
             return Err(AuthFailure::Malformed);
         }
         let (client_id, method, scope) = if jwt::looks_like_jwt(credential) {
-            let claims = runtime.tokens.verify(credential).map_err(|e| match e {
+            let claims = callers.tokens.verify(credential).map_err(|e| match e {
                 jwt::TokenError::Expired => AuthFailure::ExpiredToken,
                 jwt::TokenError::Invalid => AuthFailure::InvalidToken,
             })?;
@@ -182,13 +361,13 @@ pub fn identify(runtime: &Runtime, req: &Request) -> Result<Identity, AuthFailur
                 .map(|s| s.split(' ').map(str::to_owned).collect::<Arc<[String]>>());
             (claims.sub, AuthMethod::Token, scope)
         } else {
-            let id = runtime
+            let id = callers
                 .credentials
                 .client_for_api_key(credential)
                 .ok_or(AuthFailure::UnknownKey)?;
             (id.to_owned(), AuthMethod::ApiKey, None)
         };
-        let client = runtime
+        let client = callers
             .clients
             .get(&client_id)
             .ok_or(AuthFailure::UnknownClient)?;
@@ -200,11 +379,11 @@ pub fn identify(runtime: &Runtime, req: &Request) -> Result<Identity, AuthFailur
     }
     let conn = req.extensions().get::<ConnInfo>();
     if let Some(cert) = conn.and_then(|c| c.client_cert.as_deref()) {
-        let id = runtime
+        let id = callers
             .credentials
             .client_for_certificate(cert)
             .ok_or(AuthFailure::UnknownCertificate)?;
-        let client = runtime.clients.get(id).ok_or(AuthFailure::UnknownClient)?;
+        let client = callers.clients.get(id).ok_or(AuthFailure::UnknownClient)?;
         return Ok(Identity {
             client: client.clone(),
             method: AuthMethod::Certificate,
@@ -212,102 +391,4 @@ pub fn identify(runtime: &Runtime, req: &Request) -> Result<Identity, AuthFailur
         });
     }
     Err(AuthFailure::Missing)
-}
-
-/// Middleware for authenticated routes: identity, suspension, rate limit.
-pub async fn require_client(
-    State(gw): State<Arc<Gateway>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let runtime = gw.runtime();
-    let identity = match identify(&runtime, &req) {
-        Ok(id) => id,
-        Err(failure) => {
-            gw.metrics.auth_failure(failure.as_str());
-            // RFC 6750 §3.1: no error code for a caller that sent no bearer credential at all.
-            let invalid_token = !matches!(
-                failure,
-                AuthFailure::Missing | AuthFailure::OtherScheme | AuthFailure::UnknownCertificate
-            );
-            return ApiError::unauthenticated(invalid_token).into_response();
-        }
-    };
-    let client = identity.client.clone();
-    let logged = LoggedClient(client.id.clone());
-    if gw.is_suspended(&client.id) {
-        let mut resp = ApiError::new(ErrorCode::ClientSuspended).into_response();
-        resp.extensions_mut().insert(logged);
-        return resp;
-    }
-    let decision = match &client.limiter {
-        Some(limiter) => {
-            let path = req.uri().path();
-            let verdict = limiter
-                .check(gw.cluster.as_deref(), || {
-                    fail_mode(&runtime, path, gw.cluster.as_deref())
-                })
-                .await;
-            match verdict {
-                RateVerdict::Decided(d) if !d.allowed => {
-                    gw.metrics.rate_limited(&client.id);
-                    let mut err = ApiError::new(ErrorCode::RateLimited).with_retry_after(d.reset_s);
-                    limiter.write_headers(&d, &mut err.headers);
-                    let mut resp = err.into_response();
-                    resp.extensions_mut().insert(logged);
-                    return resp;
-                }
-                RateVerdict::Decided(d) => Some((limiter.clone(), d)),
-                RateVerdict::Unlimited => None,
-                RateVerdict::Unavailable => {
-                    let mut resp = ApiError::new(ErrorCode::RateLimitUnavailable)
-                        .with_retry_after(1)
-                        .into_response();
-                    resp.extensions_mut().insert(logged);
-                    return resp;
-                }
-            }
-        }
-        None => None,
-    };
-    req.extensions_mut().insert(identity);
-    let mut resp = next.run(req).await;
-    if let Some((limiter, d)) = &decision {
-        limiter.write_headers(d, resp.headers_mut());
-    }
-    resp.extensions_mut().insert(logged);
-    resp
-}
-
-/// What the client limit does for this request while Redis is unreachable: the `rate_limit_fail`
-/// of the service the path leads to, else `redis.on_unavailable`.
-fn fail_mode(runtime: &Runtime, path: &str, cluster: Option<&Cluster>) -> RateLimitFail {
-    let default = cluster.map_or(RateLimitFail::Local, Cluster::on_unavailable);
-    let service: Option<&str> = if let Some(rest) = path.strip_prefix("/v1/proxy/") {
-        rest.split('/').next()
-    } else if path.starts_with("/v1/citizens/") {
-        runtime.population.as_ref().map(|s| &*s.name)
-    } else if path.starts_with("/v1/enterprises/") {
-        runtime.enterprise.as_ref().map(|s| &*s.name)
-    } else if path.starts_with("/v1/notary/") {
-        runtime.notary.as_ref().map(|s| &*s.name)
-    } else {
-        None
-    };
-    service
-        .and_then(|name| runtime.config.services.get(name))
-        .and_then(|s| s.rate_limit_fail)
-        .unwrap_or(default)
-}
-
-/// Refuses callers without the admin role.
-pub fn require_admin(identity: &Identity) -> Result<(), ApiError> {
-    if identity.client.role == crate::config::Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(ErrorCode::Forbidden).with_detail(
-            "Chỉ tài khoản quản trị mới được thực hiện thao tác này.",
-            "Only admin clients may perform this operation.",
-        ))
-    }
 }

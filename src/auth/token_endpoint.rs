@@ -16,8 +16,8 @@ use http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::{AuthState, ClientEntry};
 use crate::error::{ApiError, ErrorCode};
-use crate::gateway::{ClientEntry, Gateway};
 use crate::telemetry::LoggedClient;
 
 fn oauth_error(code: ErrorCode, error: &str, description: &str) -> ApiError {
@@ -104,11 +104,11 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Ap
 
 /// The token endpoint handler.
 pub async fn token(
-    State(gw): State<Arc<Gateway>>,
+    State(auth): State<AuthState>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    match issue(&gw, &headers, body).await {
+    match issue(&auth, &headers, body).await {
         Ok(resp) => resp,
         Err((err, client)) => {
             let mut resp = err.into_response();
@@ -123,7 +123,7 @@ pub async fn token(
 type Failure = (ApiError, Option<Arc<str>>);
 
 async fn issue(
-    gw: &Gateway,
+    auth: &AuthState,
     headers: &HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, Failure> {
@@ -209,17 +209,17 @@ async fn issue(
         }
     }
 
-    let runtime = gw.runtime();
+    let runtime = auth.callers.load();
     let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     let client = runtime.clients.get(&client_id);
     // Compare against a dummy hash for unknown clients so timing does not reveal which ids exist.
     let stored = client.and_then(|c| c.secret_sha256).unwrap_or([0u8; 32]);
     let ok = bool::from(stored.ct_eq(&presented)) && client.and_then(|c| c.secret_sha256).is_some();
     let Some(client) = client.filter(|_| ok) else {
-        gw.metrics.auth_failure("invalid_client_secret");
+        auth.metrics.auth_failure("invalid_client_secret");
         return Err((invalid_client(), None));
     };
-    if gw.is_suspended(&client.id) {
+    if auth.suspensions.contains(&client.id) {
         return Err((
             oauth_error(
                 ErrorCode::ClientSuspended,

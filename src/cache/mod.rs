@@ -19,8 +19,61 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::Deserialize;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
+
+/// Reply cache settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// How long a reply is fresh, in seconds (0 turns the cache off).
+    pub ttl_s: u64,
+    /// How long past that a reply may still be served when the upstream fails, in seconds.
+    pub max_stale_s: u64,
+    /// Most entries held (in this process).
+    pub capacity: u64,
+    /// Also keep replies in Redis, shared by every replica, below this process's cache (default
+    /// false): a reply one replica fetched is served by the others without an upstream call.
+    /// Needs `[redis]`; refused for a service with `personal_data`, whose replies never leave
+    /// the process. Only the enterprise registry's lookups can be shared.
+    pub shared: bool,
+}
+
+/// The longest a cached reply may live, fresh and stale together: 10 years, in seconds.
+const MAX_CACHE_LIFETIME_S: u64 = 10 * 365 * 86_400;
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            ttl_s: 3600,
+            max_stale_s: 86_400,
+            capacity: 100_000,
+            shared: false,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Checks the lifetimes of the cache table at `key` (`services.NAME.cache`).
+    pub fn validate(&self, key: &str) -> Result<(), crate::config::ConfigError> {
+        if self.ttl_s.saturating_add(self.max_stale_s) > MAX_CACHE_LIFETIME_S {
+            return Err(crate::config::ConfigError::invalid(
+                format!("{key}.ttl_s"),
+                "ttl_s + max_stale_s must be at most 10 years (315360000 s)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The policy of a cache with these settings.
+    pub fn policy(&self) -> CachePolicy {
+        CachePolicy {
+            ttl: Duration::from_secs(self.ttl_s),
+            max_stale: Duration::from_secs(self.max_stale_s),
+        }
+    }
+}
 
 /// Per-operation cache settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

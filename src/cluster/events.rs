@@ -18,8 +18,21 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{Cluster, PROBE_INTERVAL};
-use crate::gateway::Gateway;
 use crate::store::{Store, StoreError};
+
+/// What a replica does when it learns of a change made on another: the composition root
+/// implements it over the live gateway.
+#[async_trait::async_trait]
+pub trait Replica: Send + Sync + 'static {
+    /// The store the replicas share.
+    fn store(&self) -> &dyn Store;
+    /// Reads the suspended set from the store again; returns whether it changed.
+    async fn refresh_suspensions(&self) -> Result<bool, StoreError>;
+    /// Reloads this replica's own config; the notes on what needs a restart, or why not.
+    async fn reload(&self) -> Result<Vec<String>, String>;
+    /// Drops every reply cached in this process; the names of the services purged.
+    fn purge_caches(&self) -> Vec<String>;
+}
 
 /// How often the suspended set and the recorded changes are read again from the store, whatever
 /// Redis does.
@@ -104,22 +117,26 @@ struct Message {
 /// Records a reload or a purge made here in the store, so that replicas that miss its message
 /// still apply it at their next poll, and marks it applied here. Returns its generation; `None`
 /// without `[redis]` (no other replica to tell) and for suspensions (the store holds them).
-pub async fn record(gw: &Gateway, event: ChangeEvent) -> Result<Option<i64>, StoreError> {
-    let Some(cluster) = &gw.cluster else {
+pub async fn record(
+    cluster: Option<&Cluster>,
+    store: &dyn Store,
+    event: ChangeEvent,
+) -> Result<Option<i64>, StoreError> {
+    let Some(cluster) = cluster else {
         return Ok(None);
     };
     if ChangeEvent::recorded(event.as_str()).is_none() {
         return Ok(None);
     }
-    let generation = gw.store.record_cluster_change(event.as_str()).await?;
+    let generation = store.record_cluster_change(event.as_str()).await?;
     cluster.changes().advance(event, generation);
     Ok(Some(generation))
 }
 
 /// [`record`]s a change made here, then [`publish`]es it. A change the store could not record is
 /// still published (logged: a replica that misses the message then misses the change).
-pub async fn announce(gw: &Gateway, event: ChangeEvent) {
-    let generation = record(gw, event).await.unwrap_or_else(|e| {
+pub async fn announce(cluster: Option<&Cluster>, store: &dyn Store, event: ChangeEvent) {
+    let generation = record(cluster, store, event).await.unwrap_or_else(|e| {
         tracing::warn!(
             event = event.as_str(),
             error = %e,
@@ -127,14 +144,14 @@ pub async fn announce(gw: &Gateway, event: ChangeEvent) {
         );
         None
     });
-    publish(gw, event, generation).await;
+    publish(cluster, event, generation).await;
 }
 
 /// Tells the other replicas about a change made here (with its `generation` when [`record`]ed).
 /// Without `[redis]` there is no one to tell. A failure is logged: the others still apply the
 /// change through the store poll.
-pub async fn publish(gw: &Gateway, event: ChangeEvent, generation: Option<i64>) {
-    let Some(cluster) = &gw.cluster else {
+pub async fn publish(cluster: Option<&Cluster>, event: ChangeEvent, generation: Option<i64>) {
+    let Some(cluster) = cluster else {
         return;
     };
     let message = Message {
@@ -183,18 +200,15 @@ pub async fn catch_up(cluster: &Cluster, store: &dyn Store) -> Result<(), StoreE
 /// Starts the background work of a replicated gateway: the Redis probe, the events subscriber and
 /// the store poll. The first subscription is made before this returns (when Redis answers), so
 /// a replica that serves also hears the others. Each task ends once the gateway is dropped.
-pub async fn start(gw: &Arc<Gateway>) {
-    let Some(cluster) = gw.cluster.clone() else {
-        return;
-    };
+pub async fn start(cluster: Arc<Cluster>, replica: Weak<dyn Replica>) {
     let first = if cluster.is_available() {
         subscribe(&cluster).await.ok()
     } else {
         None
     };
     tokio::spawn(probe_loop(Arc::downgrade(&cluster)));
-    tokio::spawn(subscribe_loop(Arc::downgrade(gw), cluster, first));
-    tokio::spawn(poll_loop(Arc::downgrade(gw)));
+    tokio::spawn(subscribe_loop(replica.clone(), cluster.clone(), first));
+    tokio::spawn(poll_loop(replica, cluster));
 }
 
 async fn subscribe(cluster: &Cluster) -> Result<redis::aio::PubSub, super::ClusterError> {
@@ -216,24 +230,21 @@ async fn probe_loop(cluster: Weak<Cluster>) {
     }
 }
 
-async fn poll_loop(gw: Weak<Gateway>) {
+async fn poll_loop(replica: Weak<dyn Replica>, cluster: Arc<Cluster>) {
     loop {
         tokio::time::sleep(STORE_POLL).await;
-        let Some(gw) = gw.upgrade() else {
+        let Some(replica) = replica.upgrade() else {
             return;
         };
-        refresh_suspensions(&gw, "store poll").await;
-        apply_recorded_changes(&gw).await;
+        refresh_suspensions(replica.as_ref(), "store poll").await;
+        apply_recorded_changes(replica.as_ref(), &cluster).await;
     }
 }
 
 /// Applies the reloads and purges other replicas recorded in the store that this one has not
 /// applied yet (their message was lost, or Redis was away).
-async fn apply_recorded_changes(gw: &Gateway) {
-    let Some(cluster) = &gw.cluster else {
-        return;
-    };
-    let recorded = match gw.store.cluster_changes().await {
+async fn apply_recorded_changes(replica: &dyn Replica, cluster: &Cluster) {
+    let recorded = match replica.store().cluster_changes().await {
         Ok(recorded) => recorded,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the recorded changes from the store");
@@ -244,14 +255,14 @@ async fn apply_recorded_changes(gw: &Gateway) {
         if let Some(event) = ChangeEvent::recorded(&kind)
             && cluster.changes().advance(event, generation)
         {
-            gw.metrics.cluster_change_from_store(event.as_str());
-            apply(gw, event, "store").await;
+            cluster.metrics().cluster_change_from_store(event.as_str());
+            apply(replica, event, "store").await;
         }
     }
 }
 
 async fn subscribe_loop(
-    gw: Weak<Gateway>,
+    replica: Weak<dyn Replica>,
     cluster: Arc<Cluster>,
     mut first: Option<redis::aio::PubSub>,
 ) {
@@ -266,19 +277,19 @@ async fn subscribe_loop(
                 tracing::info!("subscribed to change events from the other replicas");
                 was_subscribed = true;
                 // Changes made while this replica was not listening.
-                match gw.upgrade() {
-                    Some(gw) => {
-                        refresh_suspensions(&gw, "resubscribed").await;
-                        apply_recorded_changes(&gw).await;
+                match replica.upgrade() {
+                    Some(replica) => {
+                        refresh_suspensions(replica.as_ref(), "resubscribed").await;
+                        apply_recorded_changes(replica.as_ref(), &cluster).await;
                     }
                     None => return,
                 }
                 let mut messages = pubsub.on_message();
                 while let Some(msg) = messages.next().await {
-                    let Some(gw) = gw.upgrade() else {
+                    let Some(replica) = replica.upgrade() else {
                         return;
                     };
-                    handle(&gw, &cluster, msg.get_payload_bytes()).await;
+                    handle(replica.as_ref(), &cluster, msg.get_payload_bytes()).await;
                 }
                 tracing::warn!("change-event subscription lost; reconnecting");
             }
@@ -289,14 +300,14 @@ async fn subscribe_loop(
                 }
             }
         }
-        if gw.strong_count() == 0 {
+        if replica.strong_count() == 0 {
             return;
         }
         tokio::time::sleep(PROBE_INTERVAL).await;
     }
 }
 
-async fn handle(gw: &Gateway, cluster: &Cluster, payload: &[u8]) {
+async fn handle(replica: &dyn Replica, cluster: &Cluster, payload: &[u8]) {
     let Ok(message) = serde_json::from_slice::<Message>(payload) else {
         tracing::debug!("ignored an unreadable change event");
         return;
@@ -309,19 +320,18 @@ async fn handle(gw: &Gateway, cluster: &Cluster, payload: &[u8]) {
         .generation
         .is_none_or(|generation| cluster.changes().advance(message.event, generation));
     if news {
-        apply(gw, message.event, "change event").await;
+        apply(replica, message.event, "change event").await;
     }
     // Counted once handled, whichever way it was applied.
-    gw.metrics.cluster_event(message.event.as_str());
+    cluster.metrics().cluster_event(message.event.as_str());
 }
 
 /// Repeats here a change made on another replica; `source` says how it came (for the log).
-async fn apply(gw: &Gateway, event: ChangeEvent, source: &'static str) {
+async fn apply(replica: &dyn Replica, event: ChangeEvent, source: &'static str) {
     match event {
-        ChangeEvent::Suspensions => refresh_suspensions(gw, source).await,
+        ChangeEvent::Suspensions => refresh_suspensions(replica, source).await,
         ChangeEvent::Reload => {
-            let result = gw.reload().await;
-            gw.metrics.reload(result.is_ok());
+            let result = replica.reload().await;
             match result {
                 Ok(notes) => tracing::info!(
                     source,
@@ -336,7 +346,7 @@ async fn apply(gw: &Gateway, event: ChangeEvent, source: &'static str) {
             }
         }
         ChangeEvent::CachePurge => {
-            let purged = gw.purge_caches();
+            let purged = replica.purge_caches();
             tracing::info!(
                 source,
                 purged = %purged.join(", "),
@@ -346,8 +356,8 @@ async fn apply(gw: &Gateway, event: ChangeEvent, source: &'static str) {
     }
 }
 
-async fn refresh_suspensions(gw: &Gateway, why: &'static str) {
-    match gw.refresh_suspensions().await {
+async fn refresh_suspensions(replica: &dyn Replica, why: &'static str) {
+    match replica.refresh_suspensions().await {
         Ok(true) => tracing::info!(source = why, "suspended clients updated from the store"),
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "cannot read the suspended clients from the store"),

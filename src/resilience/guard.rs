@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use super::breaker::{BreakerConfig, CircuitBreaker};
 use super::limits::{OutboundConfig, OutboundLimits, Shed};
 use super::retry::{RetryConfig, RetryPolicy, is_retryable};
+use crate::config::ConfigError;
 use crate::telemetry::metrics::Metrics;
 
 /// Whether a call may be repeated.
@@ -76,14 +77,41 @@ pub struct GuardConfig {
 }
 
 impl GuardConfig {
-    /// The guard settings of a registry service.
-    pub fn of(config: &crate::config::ServiceConfig) -> Self {
+    /// The guard settings of a service whose whole call ends by `timeout_ms`, from its
+    /// `breaker`, `retry` and `outbound` tables (defaults where absent).
+    pub fn new(
+        timeout_ms: u64,
+        breaker: BreakerConfig,
+        retry: Option<RetryConfig>,
+        outbound: Option<OutboundConfig>,
+    ) -> Self {
         Self {
-            deadline: Duration::from_millis(config.timeout_ms),
-            breaker: config.breaker,
-            retry: config.retry.unwrap_or_default(),
-            outbound: config.outbound.unwrap_or_default(),
+            deadline: Duration::from_millis(timeout_ms),
+            breaker,
+            retry: retry.unwrap_or_default(),
+            outbound: outbound.unwrap_or_default(),
         }
+    }
+
+    /// Checks a service's `retry` and `outbound` tables against its `timeout_ms`; an error names
+    /// the key below `key` (`services.NAME`).
+    pub fn check(
+        key: &str,
+        timeout_ms: u64,
+        retry: Option<&RetryConfig>,
+        outbound: Option<&OutboundConfig>,
+    ) -> Result<(), ConfigError> {
+        if let Some(retry) = retry {
+            retry
+                .check(timeout_ms)
+                .map_err(|(k, why)| ConfigError::invalid(format!("{key}.retry.{k}"), why))?;
+        }
+        if let Some(outbound) = outbound {
+            outbound
+                .check(timeout_ms)
+                .map_err(|(k, why)| ConfigError::invalid(format!("{key}.outbound.{k}"), why))?;
+        }
+        Ok(())
     }
 }
 

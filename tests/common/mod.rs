@@ -9,8 +9,8 @@ pub mod vnpay_ipn;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lienthong::config::Config;
-use lienthong::gateway::{ConfigSource, Gateway};
+use lienthong::app::Config;
+use lienthong::app::{ConfigSource, Gateway};
 use lienthong::keys::sha256_hex;
 use lienthong::server::{ConnSettings, RunningServer};
 use lienthong_mocks::RunningMock;
@@ -212,7 +212,7 @@ pub async fn start_with(
     let server = RunningServer::start(
         listeners,
         lienthong::router(gw.clone()),
-        ConnSettings::from_config(&config),
+        ConnSettings::from_limits(&config.limits),
     );
     let scheme = if config.listeners[0].tls.is_some() {
         "https"

@@ -103,6 +103,31 @@ fn refuse(field: &'static str, reason: impl Into<String>) -> SettingsError {
 }
 
 impl Settings {
+    /// Settings for an endpoint and an integration account, with this adapter's defaults for the
+    /// rest (integration codes `037` and `033`, a 2 MiB reply limit).
+    pub fn new(
+        base_url: impl Into<String>,
+        username: impl Into<String>,
+        secret: impl Into<String>,
+        api_key: impl Into<String>,
+        service_unit_code: impl Into<String>,
+        unit_code: impl Into<String>,
+        account: impl Into<String>,
+    ) -> Self {
+        Self {
+            base_url: base_url.into(),
+            username: username.into(),
+            secret: secret.into(),
+            api_key: api_key.into(),
+            service_unit_code: service_unit_code.into(),
+            unit_code: unit_code.into(),
+            account: account.into(),
+            lookup_integration_code: default_lookup_code(),
+            verify_integration_code: default_verify_code(),
+            max_reply_bytes: default_max_reply_bytes(),
+        }
+    }
+
     /// Checks every value and returns the endpoint to call (trailing slash dropped).
     pub fn endpoint(&self) -> Result<Url, SettingsError> {
         let mut url = Url::parse(self.base_url.trim())

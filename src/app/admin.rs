@@ -1,0 +1,360 @@
+//! Operator endpoints under `/v1/admin` (admin role only, checked by the edge's guard): suspend
+//! and resume clients
+//! (regulation art. 23.3), reload the config, purge caches, read the admin audit trail. With
+//! `[redis]`, every change made here is announced to the other replicas, which apply it too.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use serde::Deserialize;
+
+use super::Gateway;
+use crate::auth::Identity;
+use crate::cluster::events::{self, ChangeEvent};
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::parse_json;
+use crate::store::AdminAction;
+use crate::telemetry::RequestContext;
+
+/// Optional body of suspend/resume.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateChangeBody {
+    /// Why, for the audit trail (at most 500 characters).
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/admin/clients/{id}/suspend`.
+pub async fn suspend(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    change_state(&gw, &identity, &ctx, &client_id, true, (&headers, &body)).await
+}
+
+/// `POST /v1/admin/clients/{id}/resume`.
+pub async fn resume(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    change_state(&gw, &identity, &ctx, &client_id, false, (&headers, &body)).await
+}
+
+/// The optional body of suspend/resume: none (or blank), or JSON.
+fn state_change_body(headers: &HeaderMap, body: &[u8]) -> Result<StateChangeBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(StateChangeBody::default())
+    } else if !crate::extract::is_json_content_type(headers) {
+        Err(crate::extract::not_json())
+    } else {
+        parse_json(body)
+    }
+}
+
+async fn change_state(
+    gw: &Gateway,
+    identity: &Identity,
+    ctx: &RequestContext,
+    client_id: &str,
+    suspend: bool,
+    (headers, body): (&HeaderMap, &[u8]),
+) -> Result<Response, ApiError> {
+    let body = state_change_body(headers, body)?;
+    if let Some(reason) = &body.reason {
+        let mut errors = crate::validate::Errors::default();
+        if reason.chars().count() > 500 {
+            errors.add("reason", "too_long", "at most 500 characters");
+        }
+        // Kept in the audit trail: a control character (a NUL the database refuses, a line
+        // break forging another record) has no place there.
+        if reason.chars().any(char::is_control) {
+            errors.add("reason", "control", "no control characters");
+        }
+        errors.into_result()?;
+    }
+    if !gw.runtime().callers.clients.contains_key(client_id) {
+        return Err(ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có tài khoản kết nối với mã này.",
+            "No client with this id is configured.",
+        ));
+    }
+    if suspend && client_id == &*identity.client.id {
+        return Err(ApiError::invalid_request(
+            "Không thể tự tạm dừng tài khoản đang dùng để gọi.",
+            "An admin client cannot suspend itself.",
+        ));
+    }
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: if suspend { "suspend" } else { "resume" },
+        target: Some(client_id),
+        detail: body.reason.as_deref(),
+        request_id: &ctx.request_id,
+    };
+    let changed = gw
+        .store
+        .set_suspended(client_id, suspend, &action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    gw.set_suspended_local(client_id, suspend);
+    if changed {
+        gw.announce(ChangeEvent::Suspensions).await;
+    }
+    tracing::info!(actor = %identity.client.id, target = client_id, suspended = suspend, changed, "client state changed");
+    Ok(Json(
+        serde_json::json!({ "client_id": client_id, "suspended": suspend, "changed": changed }),
+    )
+    .into_response())
+}
+
+/// `GET /v1/admin/clients`: every configured client with its live state.
+pub async fn list_clients(State(gw): State<Arc<Gateway>>) -> Result<Response, ApiError> {
+    let runtime = gw.runtime();
+    let mut clients: Vec<_> = runtime
+        .callers
+        .clients
+        .values()
+        .map(|c| {
+            serde_json::json!({
+                "id": &*c.id,
+                "name": c.name,
+                "role": c.role,
+                "suspended": gw.is_suspended(&c.id),
+                "rate_limit": c.limiter.as_ref().map(|l| serde_json::json!({
+                    "per_minute": l.config().per_minute,
+                    "burst": l.config().burst.unwrap_or(l.config().per_minute),
+                })),
+            })
+        })
+        .collect();
+    clients.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    Ok(Json(serde_json::json!({ "clients": clients })).into_response())
+}
+
+/// Query of `GET /v1/admin/audit`.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// How many records, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// A query string, or `invalid_request` saying what is wrong with it.
+fn query_params<T>(
+    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    query.map(|Query(q)| q).map_err(|e| {
+        ApiError::invalid_request(
+            "Tham số truy vấn không hợp lệ.",
+            format!("Invalid query: {e}."),
+        )
+    })
+}
+
+/// `GET /v1/admin/audit`: the latest admin actions.
+pub async fn audit(
+    State(gw): State<Arc<Gateway>>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    let records = gw
+        .store
+        .admin_audit(q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "records": records })).into_response())
+}
+
+/// `POST /v1/admin/reload`: validates the config again and swaps it in, or refuses and keeps the old one.
+pub async fn reload(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Response, ApiError> {
+    match reload_and_record(&gw, &identity.client.id, &ctx.request_id).await {
+        Ok(notes) => {
+            Ok(Json(serde_json::json!({ "reloaded": true, "notes": notes })).into_response())
+        }
+        Err(reason) => Err(ApiError::new(ErrorCode::ConfigRejected)
+            .with_detail(
+                format!("Cấu hình mới bị từ chối: {reason}"),
+                format!("The new configuration was refused: {reason}"),
+            )
+            .with_extension("reason", reason.into())),
+    }
+}
+
+/// Reloads, counts, logs and audits the outcome. Shared by the admin endpoint and SIGHUP.
+pub async fn reload_and_record(
+    gw: &Gateway,
+    actor: &str,
+    request_id: &str,
+) -> Result<Vec<String>, String> {
+    let result = gw.reload().await.map_err(|e| e.to_string());
+    gw.metrics.reload(result.is_ok());
+    if result.is_ok() {
+        gw.announce(ChangeEvent::Reload).await;
+    }
+    let detail = match &result {
+        Ok(notes) if notes.is_empty() => "applied".to_owned(),
+        Ok(notes) => format!("applied; {}", notes.join("; ")),
+        Err(reason) => format!("refused: {reason}"),
+    };
+    match &result {
+        Ok(_) => tracing::info!(actor, outcome = %detail, "config reloaded"),
+        Err(_) => {
+            tracing::warn!(actor, outcome = %detail, "config reload refused; the running config stays")
+        }
+    }
+    let action = AdminAction {
+        actor,
+        action: "reload",
+        target: None,
+        detail: Some(&detail),
+        request_id,
+    };
+    if let Err(e) = gw.store.record_admin_action(&action).await {
+        tracing::error!(error = %e, "could not record the reload in the admin audit");
+    }
+    result
+}
+
+/// `POST /v1/admin/cache/purge`: drops every cached registry reply (admin), e.g. after the registry
+/// corrected a record: this replica's, the shared tier's in Redis and, through the change event,
+/// every other replica's. Recorded in the admin audit.
+pub async fn purge_cache(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Response, ApiError> {
+    // Recorded first: the new purge generation moves every shared cache key, so the shared tier
+    // is purged at once (and the replicas that miss the message purge at their next poll). A
+    // purge that cannot be recorded is refused rather than half done.
+    let cluster = gw.cluster.as_deref();
+    let generation = events::record(cluster, gw.store.as_ref(), ChangeEvent::CachePurge)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let purged = gw.purge_caches();
+    events::publish(cluster, ChangeEvent::CachePurge, generation).await;
+    let detail = format!(
+        "purged: {}",
+        if purged.is_empty() {
+            "-".to_owned()
+        } else {
+            purged.join(", ")
+        }
+    );
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "cache_purge",
+        target: None,
+        detail: Some(&detail),
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "purged": purged })).into_response())
+}
+
+/// Query of `GET /v1/admin/payments/outbox`.
+#[derive(Debug, Deserialize)]
+pub struct OutboxQuery {
+    /// `failed` (default: given up, replayable), `pending` or `delivered`.
+    pub state: Option<String>,
+    /// How many, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/admin/payments/outbox?state=failed`: portal notifications by delivery state.
+pub async fn payment_outbox(
+    State(gw): State<Arc<Gateway>>,
+    query: Result<Query<OutboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    let state = q.state.unwrap_or_else(|| "failed".into());
+    if !matches!(state.as_str(), "failed" | "pending" | "delivered") {
+        return Err(ApiError::validation(vec![crate::error::FieldError {
+            field: "state".into(),
+            code: "enum".into(),
+            message: "one of failed, pending, delivered".into(),
+        }]));
+    }
+    let events = gw
+        .store
+        .outbox_by_state(&state, q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "state": state, "events": events })).into_response())
+}
+
+/// `POST /v1/admin/payments/outbox/{id}/replay`: puts a given-up notification back in the queue.
+pub async fn replay_payment_event(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(event_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let replayed = crate::validate::is_record_id(&event_id)
+        && gw
+            .store
+            .outbox_replay(&event_id, crate::store::now_ms())
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    if !replayed {
+        return Err(ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có thông báo thất bại với mã này.",
+            "No failed notification with this id.",
+        ));
+    }
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "outbox_replay",
+        target: Some(&event_id),
+        detail: None,
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "event_id": event_id, "replayed": true })).into_response())
+}
+
+/// `POST /v1/admin/payments/sweep`: runs the query-and-expire job now (it also runs on its own
+/// every `payments.sweep_interval_s`). Audited.
+pub async fn sweep_payments(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<Response, ApiError> {
+    let report = gw.sweep_payments().await;
+    let detail = format!(
+        "queried {}, settled {}, expired {}, errors {}",
+        report.queried, report.settled, report.expired, report.errors
+    );
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "payments_sweep",
+        target: None,
+        detail: Some(&detail),
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(report).into_response())
+}

@@ -1,0 +1,729 @@
+//! The whole configuration file: the shared sections (`crate::config`) and every service kind's
+//! own, put together here because this is the one place that knows every kind.
+//!
+//! A file is read in two steps. The TOML is parsed into [`RawConfig`], where each
+//! `[services.NAME]` table is still a table; then [`Config::try_from`] converts each table into a
+//! [`ServiceConfig`]: the keys every service has ([`UpstreamConfig`]) and its kind's own section
+//! ([`KindConfig`]). A key that does not apply to the kind is refused there, naming the key and
+//! the kinds it applies to. Then [`Config::validate`] checks each section and what ties them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::{
+    AuditConfig, AuthConfig, ClientConfig, ConfigError, LimitsConfig, ListenerConfig, RedisConfig,
+    StoreConfig, TelemetryConfig, UpstreamConfig, keys_of, valid_name, validate_clients,
+    validate_listeners,
+};
+use crate::services::enterprise::EnterpriseConfig;
+use crate::services::notary::NotaryConfig;
+use crate::services::passthrough::PassthroughConfig;
+use crate::services::payments::{PaymentsConfig, PaymentsServiceConfig};
+use crate::services::population::PopulationConfig;
+use crate::services::shipments::{ShipmentsConfig, ShipmentsServiceConfig};
+use crate::services::{enterprise, notary, payments, population, shipments};
+
+/// The configuration file as parsed, before each service table is converted to its kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Where to accept connections. At least one.
+    pub listeners: Vec<ListenerConfig>,
+    /// Size and time limits applied to every caller.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Token issuing and verification.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// The systems allowed to call the gateway. Anyone else is refused.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// The upstream services by name, each table as written.
+    #[serde(default)]
+    pub services: BTreeMap<String, toml::Table>,
+    /// Where state is kept.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Logs and metrics.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// The personal-data audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Fee payments (needed by a service of kind `payments`).
+    pub payments: Option<PaymentsConfig>,
+    /// Shipments by public postal service (needed by a service of kind `shipments`).
+    pub shipments: Option<ShipmentsConfig>,
+    /// Redis shared by several replicas.
+    pub redis: Option<RedisConfig>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to accept connections. At least one.
+    pub listeners: Vec<ListenerConfig>,
+    /// Size and time limits applied to every caller.
+    pub limits: LimitsConfig,
+    /// Token issuing and verification.
+    pub auth: AuthConfig,
+    /// The systems allowed to call the gateway. Anyone else is refused.
+    pub clients: Vec<ClientConfig>,
+    /// The upstream services, by name (the name appears in URLs and access rules).
+    pub services: BTreeMap<String, ServiceConfig>,
+    /// Where state is kept.
+    pub store: StoreConfig,
+    /// Logs and metrics.
+    pub telemetry: TelemetryConfig,
+    /// The personal-data audit trail.
+    pub audit: AuditConfig,
+    /// Fee payments: providers and their merchants, timings, the portal's webhook. Needed by a
+    /// service of kind `payments`.
+    pub payments: Option<PaymentsConfig>,
+    /// Shipments by public postal service: polling, the agencies' sender addresses, the portal's
+    /// webhook, the carrier's push callback. Needed by a service of kind `shipments`.
+    pub shipments: Option<ShipmentsConfig>,
+    /// Redis shared by several replicas: cluster-wide rate limits and change propagation.
+    /// Absent: every limit and change is local to this process.
+    pub redis: Option<RedisConfig>,
+}
+
+/// One `[services.NAME]` table: the keys every service has, and its kind's own section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    /// The keys every service has.
+    pub upstream: UpstreamConfig,
+    /// The kind, with its own section.
+    pub kind: KindConfig,
+}
+
+/// A service's kind (`kind = "…"`) with the keys only that kind takes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KindConfig {
+    /// A REST upstream forwarded as is under `/v1/proxy/{service}/…`.
+    Passthrough(PassthroughConfig),
+    /// The national population database (SOAP), behind `/v1/citizens/verify` and `/lookup`.
+    Population(PopulationConfig),
+    /// The national enterprise registry (JSON behind NGSP OAuth2), behind
+    /// `GET /v1/enterprises/{code}`.
+    Enterprise(EnterpriseConfig),
+    /// Notary and certification records (SOAP), behind `/v1/notary/documents/lookup` and
+    /// `/verify`.
+    Notary(NotaryConfig),
+    /// Fee payments behind `/v1/payments`, set up in `[payments]`.
+    Payments(PaymentsServiceConfig),
+    /// Shipments by public postal service behind `/v1/shipments`, set up in `[shipments]`.
+    Shipments(ShipmentsServiceConfig),
+}
+
+/// Every kind's name with the keys of its own section, for the messages that say where a key
+/// belongs.
+fn kinds() -> [(&'static str, &'static [&'static str]); 6] {
+    [
+        ("passthrough", keys_of::<PassthroughConfig>()),
+        ("population", keys_of::<PopulationConfig>()),
+        ("enterprise", keys_of::<EnterpriseConfig>()),
+        ("notary", keys_of::<NotaryConfig>()),
+        ("payments", keys_of::<PaymentsServiceConfig>()),
+        ("shipments", keys_of::<ShipmentsServiceConfig>()),
+    ]
+}
+
+impl KindConfig {
+    /// The kind's name, as in the config.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Passthrough(_) => "passthrough",
+            Self::Population(_) => "population",
+            Self::Enterprise(_) => "enterprise",
+            Self::Notary(_) => "notary",
+            Self::Payments(_) => "payments",
+            Self::Shipments(_) => "shipments",
+        }
+    }
+
+    /// The service's operation names (what access rules may list).
+    pub fn operations(&self) -> Vec<&str> {
+        match self {
+            Self::Passthrough(p) => p.operations(),
+            Self::Population(_) => population::OPERATIONS.to_vec(),
+            Self::Enterprise(_) => enterprise::OPERATIONS.to_vec(),
+            Self::Notary(_) => notary::OPERATIONS.to_vec(),
+            Self::Payments(_) => payments::OPERATIONS.to_vec(),
+            Self::Shipments(_) => shipments::OPERATIONS.to_vec(),
+        }
+    }
+}
+
+/// Deserialises a table into `T`; an error names the key below `key` where it is.
+fn section<T: DeserializeOwned>(key: &str, table: toml::Table) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = e.into_inner().to_string();
+        // A missing key is reported at its table: name the key itself.
+        let missing = reason
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let at = match (path.as_str(), missing) {
+            (".", Some(field)) => format!("{key}.{field}"),
+            (".", None) => key.to_owned(),
+            (path, Some(field)) => format!("{key}.{path}.{field}"),
+            (path, None) => format!("{key}.{path}"),
+        };
+        ConfigError::invalid(at, reason)
+    })
+}
+
+impl ServiceConfig {
+    /// Converts the table of the service `name`: its `kind`, the common keys, the kind's own.
+    /// A key no section takes is refused, saying which kinds take it.
+    pub fn from_table(name: &str, mut table: toml::Table) -> Result<ServiceConfig, ConfigError> {
+        let key = format!("services.{name}");
+        let kinds = kinds();
+        let kind = match table.remove("kind") {
+            Some(toml::Value::String(kind)) => kind,
+            Some(_) | None => {
+                let names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
+                return Err(ConfigError::invalid(
+                    format!("{key}.kind"),
+                    format!("required: one of {}", names.join(", ")),
+                ));
+            }
+        };
+        let Some((kind, own_keys)) = kinds.iter().find(|(n, _)| *n == kind) else {
+            let names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
+            return Err(ConfigError::invalid(
+                format!("{key}.kind"),
+                format!("`{kind}` is not a kind: one of {}", names.join(", ")),
+            ));
+        };
+        let common = keys_of::<UpstreamConfig>();
+        let (upstream, own): (toml::Table, toml::Table) = table
+            .into_iter()
+            .partition(|(k, _)| common.contains(&k.as_str()));
+        if let Some(stray) = own.keys().find(|k| !own_keys.contains(&k.as_str())) {
+            let takers: Vec<&str> = kinds
+                .iter()
+                .filter(|(_, keys)| keys.contains(&stray.as_str()))
+                .map(|(n, _)| *n)
+                .collect();
+            let reason = if takers.is_empty() {
+                let mut known: Vec<&str> = common.to_vec();
+                known.extend(own_keys.iter());
+                format!(
+                    "unknown key for a {kind} service; it takes: kind, {}",
+                    known.join(", ")
+                )
+            } else {
+                format!(
+                    "does not apply to a {kind} service (only to {})",
+                    takers.join(", ")
+                )
+            };
+            return Err(ConfigError::invalid(format!("{key}.{stray}"), reason));
+        }
+        let upstream: UpstreamConfig = section(&key, upstream)?;
+        let kind = match *kind {
+            "passthrough" => KindConfig::Passthrough(section(&key, own)?),
+            "population" => KindConfig::Population(section(&key, own)?),
+            "enterprise" => KindConfig::Enterprise(section(&key, own)?),
+            "notary" => KindConfig::Notary(section(&key, own)?),
+            "payments" => KindConfig::Payments(section(&key, own)?),
+            _ => KindConfig::Shipments(section(&key, own)?),
+        };
+        Ok(ServiceConfig { upstream, kind })
+    }
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawConfig) -> Result<Config, ConfigError> {
+        let mut services = BTreeMap::new();
+        for (name, table) in raw.services {
+            let service = ServiceConfig::from_table(&name, table)?;
+            services.insert(name, service);
+        }
+        Ok(Config {
+            listeners: raw.listeners,
+            limits: raw.limits,
+            auth: raw.auth,
+            clients: raw.clients,
+            services,
+            store: raw.store,
+            telemetry: raw.telemetry,
+            audit: raw.audit,
+            payments: raw.payments,
+            shipments: raw.shipments,
+            redis: raw.redis,
+        })
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let config = Config::try_from(raw)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every section, then what ties them: each kind at most once where it serves fixed
+    /// routes, the tables a kind needs, the services and operations access rules name.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_listeners(&self.listeners)?;
+        self.limits.validate()?;
+        self.auth.validate()?;
+        let mut single = HashSet::new();
+        for (name, svc) in &self.services {
+            let key = format!("services.{name}");
+            if !valid_name(name) {
+                return Err(ConfigError::invalid(
+                    key,
+                    "service names use letters, digits, `-`, `_`, `.`",
+                ));
+            }
+            svc.upstream.validate(&key)?;
+            let upstream = &svc.upstream;
+            match &svc.kind {
+                KindConfig::Passthrough(p) => p.validate(&key)?,
+                KindConfig::Population(p) => p.validate(&key, upstream)?,
+                KindConfig::Enterprise(e) => e.validate(&key, upstream, self.redis.is_some())?,
+                KindConfig::Notary(n) => n.validate(&key, upstream)?,
+                KindConfig::Payments(_) => {
+                    if self.payments.is_none() {
+                        return Err(ConfigError::invalid(
+                            "payments",
+                            format!(
+                                "service `{name}` is of kind payments: the [payments] table is required"
+                            ),
+                        ));
+                    }
+                }
+                KindConfig::Shipments(s) => {
+                    s.validate(&key, upstream)?;
+                    if self.shipments.is_none() {
+                        return Err(ConfigError::invalid(
+                            "shipments",
+                            format!(
+                                "service `{name}` is of kind shipments: the [shipments] table is required"
+                            ),
+                        ));
+                    }
+                }
+            }
+            let kind = svc.kind.name();
+            if kind != "passthrough" && !single.insert(kind) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("only one {kind} service may be configured"),
+                ));
+            }
+        }
+        validate_clients(&self.clients, |service| {
+            self.services.get(service).map(|s| s.kind.operations())
+        })?;
+        if let Some(p) = &self.payments {
+            p.validate()?;
+        }
+        if let Some(redis) = &self.redis {
+            redis.validate()?;
+        } else if let Some((name, _)) = self
+            .services
+            .iter()
+            .find(|(_, s)| s.upstream.rate_limit_fail.is_some())
+        {
+            return Err(ConfigError::invalid(
+                format!("services.{name}.rate_limit_fail"),
+                "only meaningful with a `[redis]` table",
+            ));
+        }
+        if let Some(s) = &self.shipments {
+            s.validate()?;
+        }
+        self.store.validate()?;
+        self.telemetry.validate()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{RateLimitFail, RedisUrl};
+
+    const MINIMAL: &str = r#"
+        [[listeners]]
+        addr = "127.0.0.1:0"
+        plain_http = true
+    "#;
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_is_valid_with_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.limits.body_bytes, 1024 * 1024);
+        assert_eq!(c.auth.token_lifetime_s, 900);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = err(&format!("{MINIMAL}\n[limits]\nbody_byts = 3\n"));
+        assert!(e.contains("body_byts"), "{e}");
+    }
+
+    #[test]
+    fn plain_http_must_be_explicit() {
+        let e = err("[[listeners]]\naddr = \"127.0.0.1:0\"\n");
+        assert!(
+            e.contains("listeners[0]") && e.contains("plain_http"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn secrets_must_be_references() {
+        let e = err(&format!(
+            "{MINIMAL}\n[auth]\ntoken_signing_key = \"hunter2hunter2\"\n"
+        ));
+        assert!(e.contains("env:NAME"), "{e}");
+        assert!(
+            !e.contains("hunter2hunter2") || e.contains("token_signing_key"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn allow_rules_must_name_known_services_and_operations() {
+        let base = format!(
+            "{MINIMAL}\n[services.cat]\nkind = \"passthrough\"\nbase_url = \"http://127.0.0.1:9\"\n[[services.cat.routes]]\noperation = \"list\"\nmethods = [\"GET\"]\npath = \"/x\"\n"
+        );
+        let e = err(&format!(
+            "{base}\n[[clients]]\nid = \"a\"\n[[clients.allow]]\nservice = \"nope\"\noperations = [\"*\"]\n"
+        ));
+        assert!(
+            e.contains("clients[0].allow[0].service") && e.contains("nope"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{base}\n[[clients]]\nid = \"a\"\n[[clients.allow]]\nservice = \"cat\"\noperations = [\"delete\"]\n"
+        ));
+        assert!(e.contains("clients[0].allow[0].operations"), "{e}");
+        Config::parse(&format!("{base}\n[[clients]]\nid = \"a\"\n[[clients.allow]]\nservice = \"cat\"\noperations = [\"list\"]\n")).unwrap();
+    }
+
+    #[test]
+    fn upstream_resilience_and_client_certificate_keys_are_checked() {
+        let svc = |kind: &str, keys: &str| {
+            let account = match kind {
+                "notary" => {
+                    "personal_data = true\nnotary = { username = \"u\", password = \"env:P\" }"
+                }
+                _ => "routes = [{ operation = \"list\", methods = [\"GET\"], path = \"/x\" }]",
+            };
+            format!(
+                "{MINIMAL}\n[services.s]\nkind = \"{kind}\"\nbase_url = \"https://127.0.0.1:9\"\ntimeout_ms = 2000\n{account}\n{keys}\n"
+            )
+        };
+        let c = Config::parse(&svc(
+            "notary",
+            "retry = { max_attempts = 2, attempt_timeout_ms = 800 }\noutbound = { max_concurrent = 4, max_rps = 10 }\nclient_cert = \"/c.pem\"\nclient_key = \"file:/c.key\"",
+        ))
+        .unwrap();
+        let KindConfig::Notary(s) = &c.services["s"].kind else {
+            panic!("a notary service")
+        };
+        assert_eq!(s.retry.unwrap().max_attempts, 2);
+        assert_eq!(s.outbound.unwrap().max_concurrent, Some(4));
+        for (kind, keys, named) in [
+            (
+                "notary",
+                "client_cert = \"/c.pem\"",
+                "services.s.client_key",
+            ),
+            (
+                "passthrough",
+                "client_key = \"file:/c.key\"",
+                "services.s.client_cert",
+            ),
+            (
+                "passthrough",
+                "retry = { max_attempts = 2 }",
+                "services.s.retry",
+            ),
+            (
+                "passthrough",
+                "outbound = { max_concurrent = 2 }",
+                "services.s.outbound",
+            ),
+            (
+                "notary",
+                "retry = { attempt_timeout_ms = 5000 }",
+                "services.s.retry.attempt_timeout_ms",
+            ),
+            (
+                "notary",
+                "outbound = { max_rps = 5, max_per_minute = 60 }",
+                "services.s.outbound.max_rps",
+            ),
+            (
+                "notary",
+                "retry = { budget_percent = 150 }",
+                "services.s.retry.budget_percent",
+            ),
+        ] {
+            let e = err(&svc(kind, keys));
+            assert!(e.contains(named), "{keys}: {e}");
+        }
+        let e = err(&svc("notary", "retry = { max_attemps = 2 }"));
+        assert!(e.contains("max_attemps"), "{e}");
+    }
+
+    #[test]
+    fn redis_table_defaults_and_checks() {
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[redis]\nurl = \"redis://:hunter2@cache.internal:6379/2\"\n"
+        ))
+        .unwrap();
+        let r = c.redis.unwrap();
+        assert_eq!(r.key_prefix, "lienthong:");
+        assert_eq!((r.replicas, r.timeout_ms), (1, 50));
+        assert_eq!(r.on_unavailable, RateLimitFail::Local);
+        let shown = format!("{:?}", r.url);
+        assert!(
+            !shown.contains("hunter2") && shown.contains("@cache.internal"),
+            "{shown}"
+        );
+
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[redis]\nurl = \"env:REDIS_URL\"\nreplicas = 3\non_unavailable = \"closed\"\n"
+        ))
+        .unwrap();
+        let r = c.redis.unwrap();
+        assert_eq!(r.url, RedisUrl::Env("REDIS_URL".into()));
+        assert_eq!(r.on_unavailable, RateLimitFail::Closed);
+
+        for (table, named) in [
+            ("url = \"http://x\"", "redis.url"),
+            ("url = \"redis://x\"\nreplicas = 0", "redis.replicas"),
+            ("url = \"redis://x\"\ntimeout_ms = 0", "redis.timeout_ms"),
+            (
+                "url = \"redis://x\"\nkey_prefix = \"a b\"",
+                "redis.key_prefix",
+            ),
+            ("url = \"redis://x\"\non_unavailable = \"maybe\"", "maybe"),
+        ] {
+            let e = err(&format!("{MINIMAL}\n[redis]\n{table}\n"));
+            assert!(e.contains(named), "{table}: {e}");
+        }
+        let service = "[services.s]\nkind = \"passthrough\"\nbase_url = \"http://127.0.0.1:9\"\nrate_limit_fail = \"open\"\nroutes = [{ operation = \"list\", methods = [\"GET\"], path = \"/x\" }]\n";
+        let e = err(&format!("{MINIMAL}\n{service}"));
+        assert!(e.contains("services.s.rate_limit_fail"), "{e}");
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n{service}\n[redis]\nurl = \"redis://x\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.services["s"].upstream.rate_limit_fail,
+            Some(RateLimitFail::Open)
+        );
+    }
+
+    #[test]
+    fn a_shared_cache_needs_redis_and_never_holds_personal_data() {
+        let enterprise = |cache: &str, extra: &str| {
+            format!(
+                "{MINIMAL}\n[services.e]\nkind = \"enterprise\"\nbase_url = \"https://127.0.0.1:9\"\nenterprise = {{ client_id = \"k\", client_secret = \"env:S\" }}\ncache = {cache}\n{extra}\n"
+            )
+        };
+        let redis = "[redis]\nurl = \"redis://127.0.0.1:6379\"\n";
+        let cache_of = |c: &Config| match &c.services["e"].kind {
+            KindConfig::Enterprise(e) => e.cache.unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let c = Config::parse(&enterprise("{ shared = true }", redis)).unwrap();
+        let cache = cache_of(&c);
+        assert!(cache.shared);
+        assert_eq!(cache.ttl_s, 3600, "the other keys keep their defaults");
+        assert!(
+            !cache_of(&Config::parse(&enterprise("{ ttl_s = 60 }", redis)).unwrap()).shared,
+            "off unless asked for"
+        );
+
+        let e = err(&enterprise("{ shared = true }", ""));
+        assert!(
+            e.contains("services.e.cache.shared") && e.contains("redis.url"),
+            "{e}"
+        );
+        let e = err(&enterprise(
+            "{ shared = true }",
+            &format!("personal_data = true\n{redis}"),
+        ));
+        assert!(
+            e.contains("services.e.cache.shared") && e.contains("personal data"),
+            "{e}"
+        );
+        let e = err(&enterprise("{ shared = true, ttl_s = 0 }", redis));
+        assert!(e.contains("services.e.cache.shared"), "{e}");
+        let e = err(&enterprise("{ ttl_s = 9000000000000000000 }", redis));
+        assert!(e.contains("services.e.cache.ttl_s"), "{e}");
+
+        let population = |table: &str| {
+            format!(
+                "{MINIMAL}\n[services.p]\nkind = \"population\"\nbase_url = \"https://127.0.0.1:9\"\npersonal_data = true\npopulation = {{ username = \"u\", secret = \"env:S\", api_key = \"env:K\", service_unit_code = \"1\", unit_code = \"1\", account = \"a\" }}\n{table} = {{ shared = true }}\n{redis}"
+            )
+        };
+        for table in ["cache", "lookup_cache"] {
+            let e = err(&population(table));
+            assert!(
+                e.contains(&format!("services.p.{table}.shared")) && e.contains("personal data"),
+                "{e}"
+            );
+        }
+    }
+
+    /// A table that does not apply to a kind is refused, naming the key and where it applies.
+    #[test]
+    fn each_kind_takes_only_its_own_tables() {
+        let notary = "personal_data = true\nnotary = { username = \"u\", password = \"env:P\" }";
+        let passthrough = "routes = [{ operation = \"list\", methods = [\"GET\"], path = \"/x\" }]";
+        let population = "personal_data = true\npopulation = { username = \"u\", secret = \"env:S\", api_key = \"env:K\", service_unit_code = \"1\", unit_code = \"1\", account = \"a\" }";
+        let shipments = "vnpost = { username = \"u\", password = \"env:P\" }";
+        let svc = |kind: &str, keys: &str, extra: &str| {
+            format!(
+                "{MINIMAL}\n[services.s]\nkind = \"{kind}\"\nbase_url = \"https://127.0.0.1:9\"\n{keys}\n{extra}\n"
+            )
+        };
+        let payments_table = "[payments]\nvnpay = { pay_url = \"https://p.example/pay\", api_url = \"https://p.example/api\", merchants = [{ agency = \"a\", tmn_code = \"DEMO0001\", hash_secret = \"env:H\" }] }";
+        let shipments_table = "[shipments]\nsenders = [{ agency = \"a\", name = \"TT\", phone = \"0234382212\", address = \"01 Le Lai\", province_code = \"46\", commune_code = \"19774\" }]";
+        for (kind, own, extra, stray, reason) in [
+            (
+                "notary",
+                notary,
+                "",
+                "cache = { ttl_s = 60 }",
+                "only to population, enterprise",
+            ),
+            (
+                "passthrough",
+                passthrough,
+                "",
+                "breaker = { open_ms = 1000 }",
+                "passthrough",
+            ),
+            (
+                "passthrough",
+                passthrough,
+                "",
+                "vnpost = { username = \"u\", password = \"env:P\" }",
+                "only to shipments",
+            ),
+            (
+                "payments",
+                "",
+                payments_table,
+                "retry = { max_attempts = 2 }",
+                "payments",
+            ),
+            (
+                "payments",
+                "",
+                payments_table,
+                "outbound = { max_concurrent = 2 }",
+                "payments",
+            ),
+            (
+                "payments",
+                "",
+                payments_table,
+                "cache = { ttl_s = 60 }",
+                "payments",
+            ),
+            (
+                "shipments",
+                shipments,
+                shipments_table,
+                "cache = { ttl_s = 60 }",
+                "shipments",
+            ),
+            (
+                "population",
+                population,
+                "",
+                "routes = []",
+                "only to passthrough",
+            ),
+            (
+                "enterprise",
+                "enterprise = { client_id = \"k\", client_secret = \"env:S\" }",
+                "",
+                "lookup_cache = { ttl_s = 60 }",
+                "only to population",
+            ),
+            (
+                "notary",
+                notary,
+                "",
+                "colour = \"blue\"",
+                "unknown key for a notary service",
+            ),
+        ] {
+            let text = svc(kind, &format!("{own}\n{stray}"), extra);
+            let key = stray.split(' ').next().unwrap();
+            let e = err(&text);
+            assert!(
+                e.contains(&format!("`services.s.{key}`")) && e.contains(reason),
+                "{kind} + {stray}: {e}"
+            );
+            // Without the stray table, the same service is valid.
+            Config::parse(&svc(kind, own, extra)).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        }
+        let e = err(&svc("teleport", "", ""));
+        assert!(
+            e.contains("`services.s.kind`") && e.contains("passthrough"),
+            "{e}"
+        );
+        let e = err(&svc("notary", "personal_data = true", ""));
+        assert!(
+            e.contains("`services.s.notary`") && e.contains("missing"),
+            "{e}"
+        );
+        let e = err(&svc(
+            "notary",
+            "personal_data = true\nnotary = { username = \"u\" }",
+            "",
+        ));
+        assert!(e.contains("`services.s.notary.password`"), "{e}");
+    }
+
+    #[test]
+    fn fixed_route_kinds_are_configured_once() {
+        let enterprise = |name: &str| {
+            format!(
+                "[services.{name}]\nkind = \"enterprise\"\nbase_url = \"https://127.0.0.1:9\"\nenterprise = {{ client_id = \"k\", client_secret = \"env:S\" }}\n"
+            )
+        };
+        let e = err(&format!(
+            "{MINIMAL}\n{}\n{}",
+            enterprise("a"),
+            enterprise("b")
+        ));
+        assert!(e.contains("only one enterprise service"), "{e}");
+    }
+}

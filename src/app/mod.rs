@@ -1,0 +1,277 @@
+//! The composition root: the only code that names every service kind. It reads the config
+//! ([`config`]), builds the live runtime from it ([`runtime`]), assembles the router with every
+//! route tagged for the edge's guard ([`router`]), runs reloads and cache purges (here and, with
+//! Redis, on every replica), starts the background workers ([`workers`]), and serves the
+//! operator endpoints ([`admin`], [`ops`]).
+//!
+//! Nothing below this module imports it: the edge, the kinds and the shared machinery receive
+//! small handles ([`crate::services::ServiceState`], [`crate::edge::guard::GuardState`],
+//! [`crate::auth::AuthState`]) cut from the [`Gateway`] here.
+
+pub mod admin;
+pub mod config;
+pub mod demo;
+pub mod ops;
+pub mod router;
+pub mod runtime;
+pub mod workers;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+use crate::audit::SubjectKey;
+use crate::auth::{AuthState, Callers, Suspensions};
+use crate::cluster::Cluster;
+use crate::cluster::events::{self, ChangeEvent, Replica};
+use crate::config::ConfigError;
+use crate::edge::EdgeSettings;
+use crate::edge::guard::{GuardState, Targets};
+use crate::services::ServiceState;
+use crate::store::{Store, StoreError};
+use crate::telemetry::metrics::Metrics;
+
+pub use config::{Config, KindConfig, ServiceConfig};
+pub use router::{App, router};
+pub use runtime::Runtime;
+
+/// Where the config comes from, for reloads.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// A file, read again on reload.
+    File(PathBuf),
+    /// Built in code (demo mode, tests): reload re-validates the same config.
+    Fixed(Box<Config>),
+}
+
+/// The live parts of a runtime that the edge, the kinds and the token endpoint read, each
+/// swapped on reload.
+struct LiveCells {
+    callers: Arc<ArcSwap<Callers>>,
+    targets: Arc<ArcSwap<Targets>>,
+    edge: Arc<ArcSwap<EdgeSettings>>,
+    audit_key: Arc<ArcSwap<SubjectKey>>,
+}
+
+impl LiveCells {
+    fn new(runtime: &Runtime) -> Self {
+        Self {
+            callers: Arc::new(ArcSwap::new(runtime.callers.clone())),
+            targets: Arc::new(ArcSwap::new(runtime.targets.clone())),
+            edge: Arc::new(ArcSwap::new(runtime.edge.clone())),
+            audit_key: Arc::new(ArcSwap::new(runtime.audit_key.clone())),
+        }
+    }
+
+    fn store(&self, runtime: &Runtime) {
+        self.callers.store(runtime.callers.clone());
+        self.targets.store(runtime.targets.clone());
+        self.edge.store(runtime.edge.clone());
+        self.audit_key.store(runtime.audit_key.clone());
+    }
+}
+
+/// The gateway: shared by every request and background task.
+pub struct Gateway {
+    runtime: ArcSwap<Runtime>,
+    cells: LiveCells,
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    suspensions: Arc<Suspensions>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Redis shared with the other replicas, when `[redis]` is configured.
+    pub cluster: Option<Arc<Cluster>>,
+    source: ConfigSource,
+    /// Signs tokens when the config names no key; lives as long as the process.
+    ephemeral_key: Vec<u8>,
+    reload_lock: tokio::sync::Mutex<()>,
+    /// When the gateway started.
+    pub started: Instant,
+}
+
+impl Gateway {
+    /// Builds the gateway from a validated config and an opened store, loading the suspended set.
+    pub async fn new(
+        config: Config,
+        source: ConfigSource,
+        store: Arc<dyn Store>,
+    ) -> Result<Arc<Gateway>, anyhow::Error> {
+        let ephemeral_key: Vec<u8> = (0..48).map(|_| rand::random::<u8>()).collect();
+        if config.auth.token_signing_key.is_none() {
+            tracing::warn!(
+                "auth.token_signing_key is not set: access tokens are signed with a random key and die with this process"
+            );
+        }
+        let metrics = Arc::new(Metrics::new());
+        let cluster = match &config.redis {
+            Some(redis) => {
+                let cluster = Cluster::new(redis, metrics.clone())?;
+                // Connect now so that the first requests already share limits; if Redis does not
+                // answer, the gateway starts anyway and the background probe keeps trying.
+                cluster.probe().await;
+                events::catch_up(&cluster, store.as_ref()).await?;
+                Some(cluster)
+            }
+            None => None,
+        };
+        let runtime = Runtime::build(config, None, &ephemeral_key)?;
+        let suspended = store.suspended_clients().await?;
+        let gw = Arc::new(Gateway {
+            cells: LiveCells::new(&runtime),
+            runtime: ArcSwap::from_pointee(runtime),
+            store,
+            suspensions: Arc::new(Suspensions::new(suspended)),
+            metrics,
+            cluster,
+            source,
+            ephemeral_key,
+            reload_lock: tokio::sync::Mutex::new(()),
+            started: Instant::now(),
+        });
+        if let Some(cluster) = gw.cluster.clone() {
+            let replica: Arc<dyn Replica> = gw.clone();
+            events::start(cluster, Arc::downgrade(&replica)).await;
+        }
+        Ok(gw)
+    }
+
+    /// The live runtime. Cheap; hold it for the length of one request.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Whether a client is suspended right now.
+    pub fn is_suspended(&self, client_id: &str) -> bool {
+        self.suspensions.contains(client_id)
+    }
+
+    /// Marks a client suspended or not here (after the store changed).
+    pub fn set_suspended_local(&self, client_id: &str, suspended: bool) {
+        self.suspensions.set(client_id, suspended);
+    }
+
+    /// Reads the suspended set from the store again (it may have been changed by another replica).
+    /// Returns whether it changed.
+    pub async fn refresh_suspensions(&self) -> Result<bool, StoreError> {
+        let fresh = self.store.suspended_clients().await?;
+        Ok(self.suspensions.replace(fresh))
+    }
+
+    /// Drops every cached registry reply held in this process (a shared tier is purged by the purge
+    /// generation, see [`events::record`]). Returns the names of the services whose cache was
+    /// purged.
+    pub fn purge_caches(&self) -> Vec<String> {
+        self.runtime()
+            .services
+            .iter()
+            .filter(|(_, s)| s.purge_caches())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Re-reads and validates the config and swaps it in atomically. On any error the running config
+    /// stays and the error says why. Returns notes on settings that need a restart to change.
+    pub async fn reload(&self) -> Result<Vec<String>, ConfigError> {
+        let _guard = self.reload_lock.lock().await;
+        let config = match &self.source {
+            ConfigSource::File(path) => Config::load(path)?,
+            ConfigSource::Fixed(c) => {
+                c.validate()?;
+                (**c).clone()
+            }
+        };
+        let current = self.runtime.load_full();
+        let mut notes = Vec::new();
+        if config.listeners != current.config.listeners {
+            notes.push("listeners changed: restart to apply".to_owned());
+        }
+        if config.store != current.config.store {
+            notes.push("store changed: restart to apply".to_owned());
+        }
+        if config.telemetry != current.config.telemetry {
+            notes.push("telemetry changed: restart to apply".to_owned());
+        }
+        let mut config = config;
+        if config.redis != current.config.redis {
+            // The connection, the key prefix and the replica count go together: all or nothing.
+            notes.push("redis changed: restart to apply".to_owned());
+            config.redis = current.config.redis.clone();
+        }
+        let runtime = Runtime::build(config, Some(&current), &self.ephemeral_key)?;
+        self.cells.store(&runtime);
+        self.runtime.store(Arc::new(runtime));
+        Ok(notes)
+    }
+
+    /// Reloads, counts, logs and audits the outcome, and tells the other replicas. Shared by the
+    /// admin endpoint and SIGHUP.
+    pub async fn reload_and_record(
+        &self,
+        actor: &str,
+        request_id: &str,
+    ) -> Result<Vec<String>, String> {
+        admin::reload_and_record(self, actor, request_id).await
+    }
+
+    /// Records a change made here and tells the other replicas (see [`events::announce`]).
+    pub async fn announce(&self, event: ChangeEvent) {
+        events::announce(self.cluster.as_deref(), self.store.as_ref(), event).await;
+    }
+
+    /// What the token endpoint and the guard read of the callers.
+    pub fn auth_state(&self) -> AuthState {
+        AuthState {
+            callers: self.cells.callers.clone(),
+            suspensions: self.suspensions.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// What the edge's guard reads.
+    pub fn guard_state(&self) -> GuardState {
+        GuardState {
+            auth: self.auth_state(),
+            targets: self.cells.targets.clone(),
+            cluster: self.cluster.clone(),
+        }
+    }
+
+    /// The handles the kinds' handlers and workers take.
+    pub fn service_state(&self) -> ServiceState {
+        ServiceState {
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            cluster: self.cluster.clone(),
+            audit_key: self.cells.audit_key.clone(),
+        }
+    }
+
+    /// The live edge settings.
+    pub fn edge_settings(&self) -> Arc<ArcSwap<EdgeSettings>> {
+        self.cells.edge.clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Replica for Gateway {
+    fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    async fn refresh_suspensions(&self) -> Result<bool, StoreError> {
+        Gateway::refresh_suspensions(self).await
+    }
+
+    async fn reload(&self) -> Result<Vec<String>, String> {
+        let result = Gateway::reload(self).await.map_err(|e| e.to_string());
+        self.metrics.reload(result.is_ok());
+        result
+    }
+
+    fn purge_caches(&self) -> Vec<String> {
+        Gateway::purge_caches(self)
+    }
+}

@@ -1,0 +1,231 @@
+//! The callers: token settings (`[auth]`) and the clients allowed to call (`[[clients]]`).
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use super::{ConfigError, SecretRef, parse_sha256_hex, valid_name};
+
+/// OAuth2 token settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HMAC key that signs access tokens (HS256), at least 32 bytes. Replicas must share it.
+    /// When absent a random key is made at start: tokens then die with the process.
+    pub token_signing_key: Option<SecretRef>,
+    /// Older keys still accepted for verification during a key rotation.
+    pub previous_signing_keys: Vec<SecretRef>,
+    /// Lifetime of an issued access token, in seconds (default 900).
+    pub token_lifetime_s: u64,
+    /// `iss` and `aud` of issued tokens.
+    pub issuer: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_signing_key: None,
+            previous_signing_keys: Vec::new(),
+            token_lifetime_s: 900,
+            issuer: "lienthong".into(),
+        }
+    }
+}
+
+/// A system allowed to call the gateway.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Stable identifier (also the OAuth2 `client_id`): letters, digits, `-`, `_`, `.`.
+    pub id: String,
+    /// Human name shown to operators.
+    #[serde(default)]
+    pub name: String,
+    /// `client` (default) or `admin` (may use `/v1/admin`).
+    #[serde(default)]
+    pub role: Role,
+    /// SHA-256 hashes (hex) of the client's API keys. `lienthong keys new` makes both.
+    #[serde(default)]
+    pub api_keys_sha256: Vec<String>,
+    /// SHA-256 hash (hex) of the client's OAuth2 secret, for `POST /oauth/token`.
+    pub client_secret_sha256: Option<String>,
+    /// Client certificates that identify this client (mTLS).
+    #[serde(default)]
+    pub certificates: Vec<CertificateMatch>,
+    /// Requests allowed per minute, with a burst. Absent: unlimited.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// What the client may call. Nothing is allowed unless listed here.
+    #[serde(default)]
+    pub allow: Vec<AllowRule>,
+}
+
+/// A caller role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An ordinary calling system.
+    #[default]
+    Client,
+    /// An operator's system: may suspend clients, reload config, read admin data.
+    Admin,
+}
+
+/// How a client certificate is recognised. Exactly one field is set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateMatch {
+    /// SHA-256 fingerprint of the DER certificate, hex (colons allowed).
+    pub sha256: Option<String>,
+    /// The subject distinguished name as printed in RFC 4514 form, e.g. `CN=portal,O=Tinh`.
+    pub subject: Option<String>,
+    /// A subject alternative name: `dns:NAME`, `uri:URI` or `email:ADDR`.
+    pub san: Option<String>,
+}
+
+/// A per-client GCRA rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per minute.
+    pub per_minute: u32,
+    /// Requests that may arrive at once (default: `per_minute`).
+    pub burst: Option<u32>,
+}
+
+/// Permission to call some operations of one service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowRule {
+    /// The service name, a key of `[services]`.
+    pub service: String,
+    /// Operation names, or `["*"]` for all of the service's operations.
+    pub operations: Vec<String>,
+}
+
+impl AuthConfig {
+    /// Checks the token lifetime.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.token_lifetime_s == 0 || self.token_lifetime_s > 86_400 {
+            return Err(ConfigError::invalid(
+                "auth.token_lifetime_s",
+                "must be between 1 and 86400",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks every client: ids, credential hashes, certificate matches, rate limits, and that each
+/// allow rule names a service and operations it has. `operations_of(service)` answers the
+/// operations of a configured service (`None`: no such service).
+pub fn validate_clients<'a>(
+    clients: &[ClientConfig],
+    operations_of: impl Fn(&str) -> Option<Vec<&'a str>>,
+) -> Result<(), ConfigError> {
+    let mut ids = HashSet::new();
+    let mut api_keys = HashSet::new();
+    for (i, c) in clients.iter().enumerate() {
+        let key = format!("clients[{i}]");
+        if !valid_name(&c.id) {
+            return Err(ConfigError::invalid(
+                format!("{key}.id"),
+                "client ids use letters, digits, `-`, `_`, `.` (1 to 64)",
+            ));
+        }
+        if !ids.insert(c.id.as_str()) {
+            return Err(ConfigError::invalid(
+                format!("{key}.id"),
+                format!("duplicate client id `{}`", c.id),
+            ));
+        }
+        for (j, h) in c.api_keys_sha256.iter().enumerate() {
+            let hash = parse_sha256_hex(h).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("{key}.api_keys_sha256[{j}]"),
+                    "must be a SHA-256 hash in hex (64 digits)",
+                )
+            })?;
+            if !api_keys.insert(hash) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.api_keys_sha256[{j}]"),
+                    "this key hash is already used",
+                ));
+            }
+        }
+        if let Some(h) = &c.client_secret_sha256
+            && parse_sha256_hex(h).is_none()
+        {
+            return Err(ConfigError::invalid(
+                format!("{key}.client_secret_sha256"),
+                "must be a SHA-256 hash in hex (64 digits)",
+            ));
+        }
+        for (j, m) in c.certificates.iter().enumerate() {
+            let mkey = format!("{key}.certificates[{j}]");
+            let set = [m.sha256.is_some(), m.subject.is_some(), m.san.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if set != 1 {
+                return Err(ConfigError::invalid(
+                    mkey,
+                    "set exactly one of `sha256`, `subject`, `san`",
+                ));
+            }
+            if let Some(h) = &m.sha256
+                && parse_sha256_hex(h).is_none()
+            {
+                return Err(ConfigError::invalid(
+                    format!("{mkey}.sha256"),
+                    "must be a SHA-256 fingerprint in hex",
+                ));
+            }
+            if let Some(s) = &m.san
+                && !["dns:", "uri:", "email:"].iter().any(|p| s.starts_with(p))
+            {
+                return Err(ConfigError::invalid(
+                    format!("{mkey}.san"),
+                    "must start with `dns:`, `uri:` or `email:`",
+                ));
+            }
+        }
+        if let Some(rl) = &c.rate_limit {
+            if rl.per_minute == 0 {
+                return Err(ConfigError::invalid(
+                    format!("{key}.rate_limit.per_minute"),
+                    "must be greater than 0",
+                ));
+            }
+            if rl.burst == Some(0) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.rate_limit.burst"),
+                    "must be greater than 0",
+                ));
+            }
+        }
+        for (j, rule) in c.allow.iter().enumerate() {
+            let akey = format!("{key}.allow[{j}]");
+            let Some(known) = operations_of(&rule.service) else {
+                return Err(ConfigError::invalid(
+                    format!("{akey}.service"),
+                    format!("unknown service `{}`", rule.service),
+                ));
+            };
+            if rule.operations.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{akey}.operations"),
+                    "list at least one operation, or `*`",
+                ));
+            }
+            for op in &rule.operations {
+                if op != "*" && !known.contains(&op.as_str()) {
+                    return Err(ConfigError::invalid(
+                        format!("{akey}.operations"),
+                        format!("service `{}` has no operation `{op}`", rule.service),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

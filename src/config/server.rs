@@ -1,0 +1,178 @@
+//! The serving side: listeners (`[[listeners]]`), edge limits (`[limits]`) and logs
+//! (`[telemetry]`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{ConfigError, SecretRef};
+
+/// One listening socket.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Address and port, e.g. `0.0.0.0:8443`. Port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Serve plain HTTP. Must be said explicitly; meant for loopback or behind a TLS-terminating proxy.
+    #[serde(default)]
+    pub plain_http: bool,
+    /// Serve HTTPS with these settings.
+    pub tls: Option<TlsConfig>,
+}
+
+/// HTTPS settings of a listener.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the server certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The PEM private key: `file:PATH` or `env:NAME` (holding the PEM text).
+    pub key: SecretRef,
+    /// PEM bundle of CAs whose client certificates are accepted (enables mTLS).
+    pub client_ca: Option<PathBuf>,
+    /// Whether a client certificate is `optional` (other credentials still work) or `required`.
+    #[serde(default)]
+    pub client_auth: ClientAuthMode,
+}
+
+/// Whether a listener demands client certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMode {
+    /// A certificate is verified when presented; callers may use tokens or keys instead.
+    #[default]
+    Optional,
+    /// Every connection must present a certificate signed by `client_ca`.
+    Required,
+}
+
+/// Limits applied at the edge.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body accepted, in bytes (default 1 MiB). Larger → 413.
+    pub body_bytes: u64,
+    /// Largest request head (request line and headers) accepted, in bytes (default 16 KiB).
+    pub header_bytes: usize,
+    /// Longest time to receive and answer one request, in milliseconds (default 30 s). Longer → 408.
+    pub request_timeout_ms: u64,
+    /// Longest time a client may take to send a request head, and to stay idle between requests
+    /// on a kept-alive connection, in milliseconds (default 10 s). Guards against slow clients.
+    pub header_read_timeout_ms: u64,
+    /// How long in-flight requests may finish after SIGTERM, in milliseconds (default 30 s).
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            body_bytes: 1024 * 1024,
+            header_bytes: 16 * 1024,
+            request_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            drain_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// Logging and metrics.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// `json` (default, for production) or `text` (for people).
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `lienthong=debug,info` (default `info`).
+    pub log_level: String,
+    /// One line per request on the `access` target (default true).
+    pub access_log: bool,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+            access_log: true,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// Checks the listeners: at least one; each says `tls` or `plain_http = true`, not both.
+pub fn validate_listeners(listeners: &[ListenerConfig]) -> Result<(), ConfigError> {
+    if listeners.is_empty() {
+        return Err(ConfigError::invalid(
+            "listeners",
+            "at least one listener is required",
+        ));
+    }
+    for (i, l) in listeners.iter().enumerate() {
+        let key = format!("listeners[{i}]");
+        match (l.plain_http, &l.tls) {
+            (true, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    key,
+                    "set either `plain_http = true` or `tls`, not both",
+                ));
+            }
+            (false, None) => {
+                return Err(ConfigError::invalid(
+                    key,
+                    "a listener needs `tls`; plain HTTP must be asked for with `plain_http = true`",
+                ));
+            }
+            (false, Some(tls)) => {
+                if tls.client_auth == ClientAuthMode::Required && tls.client_ca.is_none() {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.tls.client_auth"),
+                        "`required` needs `client_ca`",
+                    ));
+                }
+            }
+            (true, None) => {}
+        }
+    }
+    Ok(())
+}
+
+impl LimitsConfig {
+    /// Checks the limits: none is 0, the head limit leaves room for ordinary requests.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (k, v) in [
+            ("limits.body_bytes", self.body_bytes),
+            ("limits.header_bytes", self.header_bytes as u64),
+            ("limits.request_timeout_ms", self.request_timeout_ms),
+            ("limits.header_read_timeout_ms", self.header_read_timeout_ms),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::invalid(k, "must be greater than 0"));
+            }
+        }
+        if self.header_bytes < 8192 {
+            return Err(ConfigError::invalid(
+                "limits.header_bytes",
+                "must be at least 8192",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl TelemetryConfig {
+    /// Checks the log filter.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| ConfigError::invalid("telemetry.log_level", e.to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! Where state lives: the store (`[store]`), the Redis replicas share (`[redis]`) and the
+//! personal-data audit trail's key (`[audit]`).
+
+use serde::Deserialize;
+
+use super::{ConfigError, RedisUrl, SecretRef};
+
+/// Where state (suspensions, audit trails, the payment ledger) is kept.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (created if missing), `sqlite::memory:`, or `postgres://USER@HOST/DB`
+    /// (libpq parameters such as `sslmode`, `application_name` or `options` may follow).
+    pub url: String,
+    /// PostgreSQL: most pooled connections per replica (default 16). SQLite keeps its own.
+    pub max_connections: u32,
+    /// PostgreSQL: `statement_timeout` set on every connection, in milliseconds (default 5000).
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://lienthong.db".into(),
+            max_connections: 16,
+            statement_timeout_ms: 5000,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Whether the URL names PostgreSQL (`postgres://` or `postgresql://`).
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+    }
+
+    /// Checks the URL's backend and the pool settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.url.starts_with("sqlite:") || self.is_postgres()) {
+            return Err(ConfigError::invalid(
+                "store.url",
+                "must be `sqlite://PATH`, `sqlite::memory:` or `postgres://…`",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "store.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.statement_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "store.statement_timeout_ms",
+                "must be at least 1 (a statement must not wait forever)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Redis shared by the replicas of one deployment.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[:PASSWORD@]HOST[:PORT][/DB]`, or `env:NAME` to read that URL from the environment
+    /// (when it holds a password).
+    pub url: RedisUrl,
+    /// Prefix of every key and channel the gateway uses (default `lienthong:`); deployments sharing
+    /// one Redis use different prefixes.
+    #[serde(default = "default_redis_prefix")]
+    pub key_prefix: String,
+    /// How many replicas run: while Redis is unreachable each enforces `quota ÷ replicas` (default 1).
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    /// Longest wait for one Redis command, in milliseconds (default 50); longer counts as unavailable.
+    #[serde(default = "default_redis_timeout_ms")]
+    pub timeout_ms: u64,
+    /// What client rate limits do while Redis is unreachable (default `local`); a service may
+    /// override it with `rate_limit_fail`.
+    #[serde(default)]
+    pub on_unavailable: RateLimitFail,
+}
+
+fn default_redis_prefix() -> String {
+    "lienthong:".into()
+}
+fn default_replicas() -> u32 {
+    1
+}
+fn default_redis_timeout_ms() -> u64 {
+    50
+}
+
+/// What a client rate limit does while the shared (Redis) limiter cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitFail {
+    /// Each replica enforces `quota ÷ replicas` by itself.
+    #[default]
+    Local,
+    /// Requests are not limited.
+    Open,
+    /// Requests are refused with 503 `rate_limit_unavailable`.
+    Closed,
+}
+
+impl RateLimitFail {
+    /// Lower-case name, as in the config and the metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+impl RedisConfig {
+    /// Checks the URL, the key prefix, the replica count and the timeout.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let RedisUrl::Plain(url) = &self.url {
+            if !(url.starts_with("redis://") || url.starts_with("redis+unix://")) {
+                return Err(ConfigError::invalid(
+                    "redis.url",
+                    "must be `redis://HOST[:PORT][/DB]`, `redis+unix://PATH` or `env:NAME`",
+                ));
+            }
+            // The parser's message may quote the URL, password included: keep it out.
+            redis::Client::open(url.as_str())
+                .map_err(|_| ConfigError::invalid("redis.url", "not a valid Redis URL"))?;
+        }
+        if self.key_prefix.is_empty()
+            || self.key_prefix.len() > 64
+            || self
+                .key_prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError::invalid(
+                "redis.key_prefix",
+                "1 to 64 characters, no spaces",
+            ));
+        }
+        if self.replicas == 0 {
+            return Err(ConfigError::invalid("redis.replicas", "must be at least 1"));
+        }
+        if !(1..=10_000).contains(&self.timeout_ms) {
+            return Err(ConfigError::invalid(
+                "redis.timeout_ms",
+                "must be between 1 and 10000",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Personal-data audit trail settings.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// HMAC key that turns citizen IDs into audit subjects (`env:NAME` or `file:PATH`, at least 32
+    /// bytes). Keep it stable: `lienthong audit search` needs the same key to find a citizen's records.
+    pub subject_key: Option<SecretRef>,
+}

@@ -1,0 +1,366 @@
+//! Listeners and connections: plain HTTP or HTTPS (rustls, optional mTLS), HTTP/1.1 and HTTP/2,
+//! slow-client protection, and graceful draining on shutdown; and what a connection tells about
+//! its peer ([`ConnInfo`], [`PeerCertificate`]).
+
+mod peer;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+pub use peer::PeerCertificate;
+
+use crate::config::{LimitsConfig, ListenerConfig};
+
+/// Facts about the connection a request came on (request extension).
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The verified client certificate, when one was presented.
+    pub client_cert: Option<Arc<PeerCertificate>>,
+    /// The peer's IP address as a header value (for `X-Forwarded-For`), formatted once per
+    /// connection rather than once per proxied request.
+    pub peer_ip: http::HeaderValue,
+}
+
+impl ConnInfo {
+    /// The facts of a connection from `peer`.
+    pub fn new(peer: SocketAddr, tls: bool, client_cert: Option<Arc<PeerCertificate>>) -> Self {
+        let peer_ip = http::HeaderValue::try_from(peer.ip().to_string())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("unknown"));
+        ConnInfo {
+            peer,
+            tls,
+            client_cert,
+            peer_ip,
+        }
+    }
+}
+
+/// What a server serves: a clonable service from requests to responses that never fails (the
+/// gateway's `App`: the edge around the router).
+pub trait HttpService:
+    tower::Service<
+        http::Request<Body>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> HttpService for T where
+    T: tower::Service<
+            http::Request<Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// A listener bound and ready to serve.
+pub struct BoundListener {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    /// The address actually bound (port 0 resolved).
+    pub local_addr: SocketAddr,
+}
+
+/// Binds every configured listener. Fails before serving anything if one cannot be bound.
+pub async fn bind_all(listeners: &[ListenerConfig]) -> Result<Vec<BoundListener>, String> {
+    let mut out = Vec::new();
+    for (i, l) in listeners.iter().enumerate() {
+        let tls = match &l.tls {
+            Some(t) => Some(TlsAcceptor::from(
+                crate::tls::server_config(t).map_err(|e| format!("listeners[{i}]: {e}"))?,
+            )),
+            None => None,
+        };
+        let listener = TcpListener::bind(l.addr)
+            .await
+            .map_err(|e| format!("listeners[{i}]: cannot bind {}: {e}", l.addr))?;
+        let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        out.push(BoundListener {
+            listener,
+            tls,
+            local_addr,
+        });
+    }
+    Ok(out)
+}
+
+/// Connection-level settings, from `[limits]`.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnSettings {
+    header_read_timeout: Duration,
+    header_bytes: usize,
+    drain_timeout: Duration,
+}
+
+impl ConnSettings {
+    /// Reads them from the `[limits]` table.
+    pub fn from_limits(limits: &LimitsConfig) -> Self {
+        Self {
+            header_read_timeout: Duration::from_millis(limits.header_read_timeout_ms),
+            header_bytes: limits.header_bytes,
+            drain_timeout: Duration::from_millis(limits.drain_timeout_ms),
+        }
+    }
+}
+
+/// A running server. Dropping it does not stop it; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    /// The bound addresses, in config order.
+    pub addrs: Vec<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningServer {
+    /// Starts serving `router` on the bound listeners.
+    pub fn start(
+        listeners: Vec<BoundListener>,
+        router: impl HttpService,
+        settings: ConnSettings,
+    ) -> RunningServer {
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let addrs = listeners.iter().map(|l| l.local_addr).collect();
+        for l in listeners {
+            tasks.spawn(accept_loop(l, router.clone(), settings, stop_rx.clone()));
+        }
+        RunningServer { addrs, stop, tasks }
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the drain timeout), then returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn accept_loop(
+    l: BoundListener,
+    router: impl HttpService,
+    settings: ConnSettings,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .max_buf_size(settings.header_bytes.max(8192))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(settings.header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let builder = Arc::new(builder);
+    let mut conns = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = l.listener.accept() => a,
+            _ = stop.changed() => break,
+        };
+        while conns.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let builder = builder.clone();
+        let tls = l.tls.clone();
+        let stop = stop.clone();
+        conns.spawn(async move {
+            match tls {
+                None => {
+                    let info = ConnInfo::new(peer, false, None);
+                    let io = FirstByteDeadline::new(stream, settings.header_read_timeout);
+                    serve_connection(io, info, router, builder, stop).await;
+                }
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(settings.header_read_timeout, acceptor.accept(stream))
+                            .await;
+                    let Ok(Ok(tls_stream)) = handshake else {
+                        tracing::debug!("TLS handshake failed or timed out");
+                        return;
+                    };
+                    let client_cert = tls_stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .and_then(|der| PeerCertificate::from_der(der))
+                        .map(Arc::new);
+                    let info = ConnInfo::new(peer, true, client_cert);
+                    let io = FirstByteDeadline::new(tls_stream, settings.header_read_timeout);
+                    serve_connection(io, info, router, builder, stop).await;
+                }
+            }
+        });
+    }
+    drop(l.listener);
+    // Drain: every connection has been told to finish its current request; give them time.
+    let drained = tokio::time::timeout(settings.drain_timeout, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            remaining = conns.len(),
+            "drain timeout: closing remaining connections"
+        );
+        conns.abort_all();
+    }
+}
+
+/// A connection that fails its reads when the peer has sent nothing by a deadline.
+///
+/// hyper's header read timeout starts with the first byte of a request head, and the HTTP/1-or-2
+/// detection before it waits without limit: a peer that connects and stays silent would hold its
+/// connection, and a file descriptor, until shutdown.
+struct FirstByteDeadline<I> {
+    io: I,
+    /// Set until the first read completes.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> FirstByteDeadline<I> {
+    fn new(io: I, timeout: Duration) -> Self {
+        FirstByteDeadline {
+            io,
+            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for FirstByteDeadline<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let read = Pin::new(&mut this.io).poll_read(cx, buf);
+        if let Some(deadline) = &mut this.deadline {
+            if read.is_ready() {
+                this.deadline = None;
+            } else if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()));
+            }
+        }
+        read
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for FirstByteDeadline<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+async fn serve_connection<I>(
+    io: FirstByteDeadline<I>,
+    info: ConnInfo,
+    router: impl HttpService,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+        req.extensions_mut().insert(info.clone());
+        router.clone().oneshot(req.map(Body::new))
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_times_out_and_a_talking_one_does_not() {
+        let (mut peer, ours) = tokio::io::duplex(64);
+        let mut silent = FirstByteDeadline::new(ours, Duration::from_secs(10));
+        let mut buf = [0u8; 8];
+        let err = silent.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+
+        let (mut peer2, ours) = tokio::io::duplex(64);
+        let mut talking = FirstByteDeadline::new(ours, Duration::from_secs(10));
+        peer2.write_all(b"G").await.unwrap();
+        assert_eq!(talking.read(&mut buf).await.unwrap(), 1);
+        // Past the first byte, waiting is hyper's business (its header read timeout).
+        let waited = tokio::time::timeout(Duration::from_secs(60), talking.read(&mut buf)).await;
+        assert!(waited.is_err(), "no deadline after the first byte");
+        peer.write_all(b"x").await.unwrap();
+    }
+}

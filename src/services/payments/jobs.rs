@@ -1,0 +1,143 @@
+//! The missing-callback job: orders still pending some time after creation are queried at their
+//! provider (VNPay `querydr`, platform `GetBill`) and settled; unpaid orders past `expires_at`
+//! become `expired` — but only after the provider confirmed it has no payment for them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lienthong_adapters::canonical::payment::ProviderOutcome;
+
+use crate::services::Lookup;
+use crate::store::{Evidence, Store, now_ms};
+
+use super::{Applied, PaymentsService, apply_outcome, expire};
+
+/// What one round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SweepReport {
+    /// Provider queries made.
+    pub queried: usize,
+    /// Orders settled paid or failed from a query.
+    pub settled: usize,
+    /// Orders expired.
+    pub expired: usize,
+    /// Queries that failed (retried next round).
+    pub errors: usize,
+}
+
+/// One round. Also the manual trigger (tests, operators).
+pub async fn sweep_once(svc: &PaymentsService, store: &dyn Store) -> SweepReport {
+    let mut report = SweepReport::default();
+    let now = now_ms();
+    let query_after =
+        i64::try_from(svc.settings.query_after_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let ttl = i64::try_from(svc.settings.order_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let cutoff = now.saturating_sub(query_after.min(ttl));
+    let pending = match store.pending_payments(cutoff, 500).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "payment sweep: ledger read failed");
+            report.errors += 1;
+            return report;
+        }
+    };
+    for p in pending {
+        let Some(provider) = svc.provider(&p.provider) else {
+            continue;
+        };
+        report.queried += 1;
+        let reply = match provider.query(&p).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(payment_id = %p.id, provider = %p.provider, error = %e, "payment status query failed; retried next round");
+                report.errors += 1;
+                continue;
+            }
+        };
+        let evidence = Evidence {
+            provider: p.provider.clone(),
+            kind: "query".into(),
+            payment_id: Some(p.id.clone()),
+            raw: serde_json::to_string(&reply).unwrap_or_default(),
+            verdict: "queried".into(),
+            at_ms: now_ms(),
+        };
+        if let (Some(amount), false) = (reply.amount_vnd, reply.outcome == ProviderOutcome::Pending)
+            && i64::try_from(amount).ok() != Some(p.amount_vnd)
+        {
+            tracing::error!(payment_id = %p.id, "the provider reports another amount than the order's; left for reconciliation");
+            let _ = store
+                .record_evidence(&Evidence {
+                    verdict: "amount_mismatch".into(),
+                    ..evidence
+                })
+                .await;
+            report.errors += 1;
+            continue;
+        }
+        let still_pending = reply.outcome == ProviderOutcome::Pending;
+        match apply_outcome(
+            store,
+            &p,
+            &reply.outcome,
+            "query",
+            Some("settled by a status query: no callback came".into()),
+            Some(evidence),
+        )
+        .await
+        {
+            Ok(Applied::Changed(st)) => {
+                tracing::info!(payment_id = %p.id, status = st.as_str(), "payment settled by a status query");
+                report.settled += 1;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "payment sweep: ledger write failed");
+                report.errors += 1;
+                continue;
+            }
+        }
+        if still_pending && now > p.expires_at_ms {
+            match expire(
+                store,
+                &p,
+                "unpaid at expires_at; the provider has no payment",
+            )
+            .await
+            {
+                Ok(Applied::Changed(_)) => report.expired += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "payment sweep: ledger write failed");
+                    report.errors += 1;
+                }
+            }
+        }
+    }
+    report
+}
+
+/// Runs [`sweep_once`] every `sweep_interval_s` of the live service, for as long as the process
+/// lives (a reload applies at the next round; without a payments service it waits a minute).
+pub async fn run(service: Lookup<PaymentsService>, store: Arc<dyn Store>) {
+    let interval = || {
+        let s = service.get().map(|s| s.settings.sweep_interval_s);
+        Duration::from_secs(s.unwrap_or(60).max(1))
+    };
+    crate::services::run_every(interval, || async {
+        let Some(svc) = service.get() else {
+            return;
+        };
+        let r = sweep_once(&svc, store.as_ref()).await;
+        if r.queried > 0 {
+            tracing::info!(
+                queried = r.queried,
+                settled = r.settled,
+                expired = r.expired,
+                errors = r.errors,
+                "payment sweep"
+            );
+        }
+    })
+    .await;
+}

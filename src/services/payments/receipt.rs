@@ -1,0 +1,242 @@
+//! Electronic receipts (regulation art. 7.3): `GET /v1/payments/{id}/receipt` as JSON, or as a
+//! printable HTML page when the caller prefers `text/html`. Every value in the page is escaped.
+
+use std::sync::Arc;
+
+use axum::extract::{Extension, Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, header};
+
+use crate::auth::Identity;
+use crate::error::{ApiError, ErrorCode};
+use crate::render::{escape_html as escape, rfc3339};
+use crate::store::{PaymentRecord, PaymentStatus, Store};
+
+use super::api::own_payment;
+
+/// The receipt of a paid payment.
+pub fn receipt_json(p: &PaymentRecord) -> serde_json::Value {
+    serde_json::json!({
+        "receipt_no": p.receipt_no,
+        "payment_id": p.id,
+        "agency": p.agency,
+        "payer": p.payer,
+        "dossier_id": p.dossier_id,
+        "description": p.description,
+        "items": p.items,
+        "total_vnd": p.amount_vnd,
+        "currency": "VND",
+        "paid_at": p.paid_at_ms.map(rfc3339),
+        "provider": p.provider,
+        "merchant": p.merchant,
+        "provider_txn_no": p.provider_txn_no,
+        "bank_code": p.bank_code,
+        "status": p.status.as_str(),
+    })
+}
+
+/// `1234567` → `1.234.567` (Vietnamese grouping).
+fn vnd(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// The printable page.
+pub fn receipt_html(p: &PaymentRecord) -> String {
+    let e = |s: &str| escape(s);
+    let opt = |s: &Option<String>| escape(s.as_deref().unwrap_or("—"));
+    let mut rows = String::new();
+    for (i, item) in p.items.iter().enumerate() {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>\n",
+            i + 1,
+            e(&item.code),
+            e(&item.name),
+            vnd(item.amount_vnd)
+        ));
+    }
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="vi">
+<head>
+<meta charset="utf-8">
+<title>Biên lai điện tử {no}</title>
+<style>
+body {{ font-family: serif; max-width: 48em; margin: 2em auto; }}
+table {{ border-collapse: collapse; width: 100%; }}
+td, th {{ border: 1px solid #444; padding: .3em .5em; }}
+.num {{ text-align: right; }}
+@media print {{ body {{ margin: 0; }} }}
+</style>
+</head>
+<body>
+<h1>BIÊN LAI THU PHÍ, LỆ PHÍ ĐIỆN TỬ</h1>
+<p>Số biên lai (receipt no.): <strong id="receipt-no">{no}</strong></p>
+<dl>
+<dt>Cơ quan thu (agency)</dt><dd>{agency}</dd>
+<dt>Người nộp (payer)</dt><dd>{payer}</dd>
+<dt>Hồ sơ (dossier)</dt><dd>{dossier}</dd>
+<dt>Nội dung (description)</dt><dd>{description}</dd>
+<dt>Thời gian thanh toán (paid at)</dt><dd>{paid_at}</dd>
+<dt>Kênh thanh toán (provider)</dt><dd>{provider} — {merchant}</dd>
+<dt>Mã giao dịch (provider transaction)</dt><dd>{txn}</dd>
+<dt>Ngân hàng (bank)</dt><dd>{bank}</dd>
+</dl>
+<table>
+<thead><tr><th>#</th><th>Mã phí</th><th>Tên phí, lệ phí</th><th class="num">Số tiền (VND)</th></tr></thead>
+<tbody>
+{rows}</tbody>
+<tfoot><tr><th colspan="3">Tổng cộng (total)</th><th class="num" id="total">{total}</th></tr></tfoot>
+</table>
+<p>Mã thanh toán (payment id): {id}</p>
+</body>
+</html>
+"#,
+        no = opt(&p.receipt_no),
+        agency = e(&p.agency),
+        payer = opt(&p.payer),
+        dossier = e(&p.dossier_id),
+        description = e(&p.description),
+        paid_at = escape(&p.paid_at_ms.map(rfc3339).unwrap_or_default()),
+        provider = e(&p.provider),
+        merchant = e(&p.merchant),
+        txn = opt(&p.provider_txn_no),
+        bank = opt(&p.bank_code),
+        total = vnd(p.amount_vnd),
+        id = e(&p.id),
+    )
+}
+
+/// Whether the caller prefers HTML to JSON: `text/html` has a higher quality in `Accept` than
+/// `application/json` (RFC 9110 §12.5.1; a tie, or no `Accept`, is JSON).
+fn wants_html(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let html = quality(&accept, "text/html");
+    html > 0.0 && html > quality(&accept, "application/json")
+}
+
+/// The quality `Accept` gives a media type: that of the most specific range matching it
+/// (`type/subtype`, then `type/*`, then `*/*`), 0 when none does.
+fn quality(accept: &str, media_type: &str) -> f32 {
+    let any_subtype = media_type
+        .split_once('/')
+        .map(|(t, _)| format!("{t}/*"))
+        .unwrap_or_default();
+    let mut best: Option<(u8, f32)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let specificity = if name == media_type {
+            2
+        } else if name == any_subtype {
+            1
+        } else if name == "*/*" {
+            0
+        } else {
+            continue;
+        };
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())
+            .unwrap_or(0.0)
+            .clamp(0.0, 1.0);
+        if best.is_none_or(|(s, _)| specificity > s) {
+            best = Some((specificity, q));
+        }
+    }
+    best.map_or(0.0, |(_, q)| q)
+}
+
+/// `GET /v1/payments/{id}/receipt`.
+pub async fn get(
+    State(store): State<Arc<dyn Store>>,
+    Extension(identity): Extension<Identity>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match own_payment(store.as_ref(), &identity, &id).await {
+        Ok(p) if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) => {
+            let mut r = if wants_html(&headers) {
+                let mut r = receipt_html(&p).into_response();
+                let h = r.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                // The page needs nothing but its own inline style: should an escaping bug ever
+                // let markup through, the browser still runs no script and loads nothing.
+                h.insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(
+                        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                    ),
+                );
+                h.insert(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                );
+                r
+            } else {
+                axum::Json(receipt_json(&p)).into_response()
+            };
+            // Chosen by `Accept` (RFC 9110 §12.5.5): no cache may give one form for the other.
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("accept"));
+            r
+        }
+        Ok(_) => ApiError::new(ErrorCode::NotFound)
+            .with_detail(
+                "Giao dịch chưa được thanh toán nên chưa có biên lai.",
+                "The payment is not paid: there is no receipt yet.",
+            )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_only_when_preferred_by_quality() {
+        let wants = |accept: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT, accept.parse().expect("header value"));
+            wants_html(&h)
+        };
+        assert!(wants("text/html"));
+        assert!(wants(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(wants("application/json;q=0.5, text/html"));
+        assert!(!wants("text/html;q=0, application/json"));
+        assert!(!wants("text/html;q=0"));
+        assert!(!wants("text/html;q=0.4, application/json"));
+        assert!(!wants("application/json, text/html"));
+        assert!(!wants("*/*"));
+        assert!(!wants(""));
+    }
+
+    #[test]
+    fn escaping_and_grouping() {
+        assert_eq!(
+            escape("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
+        assert_eq!(vnd(1_234_567), "1.234.567");
+        assert_eq!(vnd(500), "500");
+        assert_eq!(vnd(50_000), "50.000");
+    }
+}

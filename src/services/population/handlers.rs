@@ -1,0 +1,147 @@
+//! The handlers of `/v1/citizens/verify` and `/v1/citizens/lookup`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::HeaderValue;
+use lienthong_adapters::canonical::citizen::CitizenQuery;
+use lienthong_adapters::population::CallContext;
+use serde::Deserialize;
+
+use super::{PopulationService, QueryKey};
+use crate::cache::{Cache, CacheOutcome};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::personal_data::{PersonalDataCall, PersonalDataRequest};
+use crate::services::Live;
+use crate::telemetry;
+use crate::validate::{check_citizen_identity, check_full_name};
+
+/// Body of both endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CitizenRequest {
+    /// 12-digit personal ID.
+    pub citizen_id: String,
+    /// Full name with diacritics.
+    pub full_name: String,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+}
+
+/// `POST /v1/citizens/verify` → `{"match": bool}`.
+pub async fn verify(
+    Live(service): Live<PopulationService>,
+    req: PersonalDataRequest,
+    body: JsonBody<CitizenRequest>,
+) -> Response {
+    run(&service, &req, body.0, Operation::Verify).await
+}
+
+/// `POST /v1/citizens/lookup` → the citizen record.
+pub async fn lookup(
+    Live(service): Live<PopulationService>,
+    req: PersonalDataRequest,
+    body: JsonBody<CitizenRequest>,
+) -> Response {
+    run(&service, &req, body.0, Operation::Lookup).await
+}
+
+#[derive(Clone, Copy)]
+enum Operation {
+    Verify,
+    Lookup,
+}
+
+async fn run(
+    service: &PopulationService,
+    req: &PersonalDataRequest,
+    body: CitizenRequest,
+    op: Operation,
+) -> Response {
+    let admitted = PersonalDataCall::admit(req, |errors| {
+        check_citizen_identity(errors, &body.citizen_id, &body.date_of_birth);
+        check_full_name(errors, "full_name", &body.full_name);
+    });
+    let call = match admitted {
+        Ok(call) => call,
+        Err(refusal) => return refusal,
+    };
+
+    let query = CitizenQuery {
+        citizen_id: body.citizen_id.clone(),
+        full_name: body.full_name.trim().to_owned(),
+        date_of_birth: body.date_of_birth.clone(),
+    };
+    let call_ctx = CallContext {
+        request_id: req.ctx.request_id.to_string(),
+        official_id: call.official_id.clone(),
+        dossier_id: call.dossier_id.clone(),
+    };
+    let (client, query, call_ctx, guard) = (&service.client, &query, &call_ctx, &service.guard);
+    let metrics = &*req.metrics;
+    let started = std::time::Instant::now();
+    let (outcome, cached) = match op {
+        Operation::Verify => {
+            let fetch = || async move {
+                crate::upstream::guarded_call(metrics, guard, move || {
+                    client.verify(query, call_ctx)
+                })
+                .await
+                .0
+            };
+            let (answer, cached) =
+                cached_or_fetch(&service.verify_cache, || service.key(query), fetch).await;
+            let answer = answer.map(|m| Json(serde_json::json!({ "match": m })).into_response());
+            (answer, cached)
+        }
+        Operation::Lookup => {
+            let fetch = || async move {
+                crate::upstream::guarded_call(metrics, guard, move || async move {
+                    client.lookup(query, call_ctx).await.map(Arc::new)
+                })
+                .await
+                .0
+            };
+            let (record, cached) =
+                cached_or_fetch(&service.lookup_cache, || service.key(query), fetch).await;
+            (record.map(|r| Json(&*r).into_response()), cached)
+        }
+    };
+    let upstream_latency = cached
+        .is_none_or(CacheOutcome::asked_upstream)
+        .then(|| started.elapsed());
+    let outcome = outcome.map(|mut resp| {
+        if let Some(c) = cached {
+            resp.headers_mut()
+                .insert("cache-status", HeaderValue::from_static(c.header_value()));
+            resp.extensions_mut()
+                .insert(telemetry::CacheOutcome(c.as_str()));
+        }
+        resp
+    });
+    call.finish(&req.audit, &body.citizen_id, outcome, upstream_latency)
+        .await
+}
+
+/// The value from `cache` when there is one (loading it once for concurrent callers), else from
+/// `fetch`; with how it was obtained when a cache was asked.
+async fn cached_or_fetch<V, F, Fut>(
+    cache: &Option<Cache<QueryKey, V, ApiError>>,
+    key: impl FnOnce() -> QueryKey,
+    fetch: F,
+) -> (Result<V, ApiError>, Option<CacheOutcome>)
+where
+    V: Clone + Send + Sync + 'static,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<V, ApiError>>,
+{
+    match cache {
+        Some(cache) => match cache.get_or_load(key(), fetch).await {
+            Ok((v, outcome)) => (Ok(v), Some(outcome)),
+            Err(e) => (Err(e), None),
+        },
+        None => (fetch().await, None),
+    }
+}

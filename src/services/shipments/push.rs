@@ -1,0 +1,139 @@
+//! The carrier's signed push callback, `POST /v1/carriers/vnpost/push` (`schemas/vnpost/README.md`
+//! §9): `X-VNPost-Signature: hex(HMAC-SHA256(push_secret, raw body))`, checked over the exact bytes
+//! before the body is parsed. Repeats are harmless (a change is recorded once); a push older than
+//! what we know is acknowledged and ignored. An order we do not know (yet: the push can overtake
+//! our own record of the creation) is answered 404, so the carrier tries again.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use http::HeaderMap;
+use lienthong_adapters::canonical::shipment::TrackingEvent;
+use lienthong_adapters::vnpost::translate;
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::services::Live;
+use crate::store::Store;
+
+use super::{CARRIER, Observation, ShipmentsService, apply_observation};
+
+/// The push body (fields we use).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Push {
+    order_id: String,
+    order_status_id: u16,
+    #[serde(default)]
+    order_status_name: Option<String>,
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default)]
+    post_office: Option<String>,
+}
+
+/// Whether `signature` (lower- or upper-case hex) is the HMAC-SHA256 of `body` under `key`.
+pub fn verify(key: &[u8], body: &[u8], signature: &str) -> bool {
+    let Ok(expected) = hex::decode(signature.trim()) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// `POST /v1/carriers/vnpost/push`.
+pub async fn vnpost_push(
+    svc: Option<Live<ShipmentsService>>,
+    State(store): State<Arc<dyn Store>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(svc, store.as_ref(), &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    svc: Option<Live<ShipmentsService>>,
+    store: &dyn Store,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let svc = svc.filter(|s| s.push_secret.is_some()).ok_or_else(|| {
+        ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có dịch vụ nhận thông báo trạng thái từ bưu chính.",
+            "No carrier push callback is configured.",
+        )
+    })?;
+    let key = svc.push_secret.as_deref().unwrap_or_default();
+    let signature = headers
+        .get("x-vnpost-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !verify(key, body, signature) {
+        tracing::warn!("carrier push refused: bad signature");
+        return Err(ApiError::unauthenticated(false));
+    }
+    let push: Push = crate::extract::parse_json(body)?;
+    let rec = store
+        .shipment_by_carrier_order(CARRIER, &push.order_id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound).with_detail(
+                "Không có đơn hàng này.",
+                "No shipment has this carrier order.",
+            )
+        })?;
+    let current = u16::try_from(rec.carrier_status).unwrap_or(0);
+    let newer = translate::progress_rank(push.order_status_id) > translate::progress_rank(current);
+    if rec.open && newer {
+        let name = push.order_status_name.unwrap_or_default();
+        let history = translate::normalise(push.order_status_id)
+            .map(|status| {
+                vec![TrackingEvent {
+                    carrier_status: push.order_status_id,
+                    carrier_status_name: name.clone(),
+                    status,
+                    at: push.time.as_deref().and_then(translate::local_time_rfc3339),
+                    post_office: push.post_office,
+                }]
+            })
+            .unwrap_or_default();
+        let obs = Observation {
+            carrier_status: push.order_status_id,
+            carrier_status_name: name,
+            history,
+            source: "push",
+        };
+        apply_observation(store, &svc, &rec, &obs)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    Ok(Json(serde_json::json!({ "received": true })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signatures_are_hmac_sha256_hex_of_the_body() {
+        // Python: hmac.new(b"k" * 16, b"{}", hashlib.sha256).hexdigest()
+        let key = [b'k'; 16];
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&key).unwrap();
+        hmac::Mac::update(&mut mac, b"{}");
+        let sig = hex::encode(hmac::Mac::finalize(mac).into_bytes());
+        assert!(super::verify(&key, b"{}", &sig));
+        assert!(super::verify(&key, b"{}", &sig.to_uppercase()));
+        assert!(!super::verify(&key, b"{} ", &sig));
+        assert!(!super::verify(&key, b"{}", "zz"));
+    }
+}
