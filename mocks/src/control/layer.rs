@@ -64,7 +64,7 @@ pub(super) async fn control_layer(
                 message.unwrap_or_else(|| "Lỗi hệ thống, vui lòng thử lại sau".to_owned());
             let xml = match control.soap_fault {
                 Some(render) => render(&code, &message),
-                None => crate::soap::default_soap_fault(&code, &message),
+                None => crate::soap::envelope::default_soap_fault(&code, &message),
             };
             let status = if in_http_200 {
                 StatusCode::OK

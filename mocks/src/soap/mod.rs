@@ -2,6 +2,7 @@
 //! XML reader and XML escaping, the envelope, operation and field checks, the refusals both make
 //! alike, the Fault and envelope writers, the `text/xml` content type and the serving of the WSDL.
 
+pub(crate) mod envelope;
 pub(crate) mod xml;
 
 use std::borrow::Cow;
@@ -15,7 +16,9 @@ use http::{HeaderMap, Method, StatusCode, Uri, header};
 use crate::control::SoapFaultRenderer;
 use crate::{MockControl, StartedSystem};
 
-use xml::{Element, SOAP11_NS, XSI_NS};
+use envelope::fault_xml;
+pub use envelope::{close_envelope, default_soap_fault, open_envelope, push_element};
+use xml::{Element, SOAP11_NS};
 pub use xml::{push_xml_escaped, xml_escape};
 
 /// The content type of every message and contract file the SOAP mocks serve.
@@ -96,75 +99,6 @@ pub(crate) fn fault_response<F: Fault>(refusal: &F) -> Response {
     let detail = F::detail(refusal.code(), &description);
     let xml = fault_xml(faultcode, &faultstring, &detail);
     (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], xml).into_response()
-}
-
-/// Opens a SOAP 1.1 message: the XML declaration, the `Envelope` with the prefix `env` (declaring
-/// `xsi` too when asked) and its `Body`.
-pub(crate) fn open_envelope(out: &mut String, env: &str, xsi: bool) {
-    for piece in [
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><",
-        env,
-        ":Envelope xmlns:",
-        env,
-        "=\"",
-        SOAP11_NS,
-        "\"",
-    ] {
-        out.push_str(piece);
-    }
-    if xsi {
-        for piece in [" xmlns:xsi=\"", XSI_NS, "\""] {
-            out.push_str(piece);
-        }
-    }
-    for piece in ["><", env, ":Body>"] {
-        out.push_str(piece);
-    }
-}
-
-/// Closes what [`open_envelope`] opened.
-pub(crate) fn close_envelope(out: &mut String, env: &str) {
-    for piece in ["</", env, ":Body></", env, ":Envelope>"] {
-        out.push_str(piece);
-    }
-}
-
-/// `<{prefix}{name}>{text, escaped}</{prefix}{name}>`; the prefix ends with `:` when not empty.
-pub(crate) fn push_element(out: &mut String, prefix: &str, name: &str, text: &str) {
-    for piece in ["<", prefix, name, ">"] {
-        out.push_str(piece);
-    }
-    push_xml_escaped(out, text);
-    for piece in ["</", prefix, name, ">"] {
-        out.push_str(piece);
-    }
-}
-
-/// A SOAP 1.1 Fault message, with a `detail` content (already XML) when given.
-fn fault_message(faultcode: &str, faultstring: &str, detail: Option<&str>) -> String {
-    let mut out = String::with_capacity(256 + faultstring.len() + detail.map_or(0, str::len));
-    open_envelope(&mut out, "soap", false);
-    out.push_str("<soap:Fault>");
-    push_element(&mut out, "", "faultcode", faultcode);
-    push_element(&mut out, "", "faultstring", faultstring);
-    if let Some(detail) = detail {
-        for piece in ["<detail>", detail, "</detail>"] {
-            out.push_str(piece);
-        }
-    }
-    out.push_str("</soap:Fault>");
-    close_envelope(&mut out, "soap");
-    out
-}
-
-/// A SOAP 1.1 Fault envelope.
-pub fn default_soap_fault(code: &str, message: &str) -> String {
-    fault_message(code, message, None)
-}
-
-/// A SOAP 1.1 Fault envelope around a `detail` content (already XML).
-pub(crate) fn fault_xml(faultcode: &str, faultstring: &str, detail: &str) -> String {
-    fault_message(faultcode, faultstring, Some(detail))
 }
 
 /// The renderer given to the shared control layer for injected faults: `soap:Server` faults carry

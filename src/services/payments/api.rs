@@ -254,31 +254,6 @@ async fn open_payment(
     ))
 }
 
-/// The payment the caller may read, or 404.
-pub(crate) async fn own_payment(
-    store: &dyn Store,
-    identity: &Identity,
-    id: &str,
-) -> Result<PaymentRecord, ApiError> {
-    let not_found = || {
-        ApiError::new(ErrorCode::NotFound).with_detail(
-            "Không có giao dịch thanh toán với mã này.",
-            "No payment with this id.",
-        )
-    };
-    if !crate::validate::is_record_id(id) {
-        return Err(not_found());
-    }
-    match store
-        .payment(id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-    {
-        Some(p) if p.client_id == *identity.client.id => Ok(p),
-        _ => Err(not_found()),
-    }
-}
-
 /// The caller's view of a payment.
 pub fn view(p: &PaymentRecord) -> serde_json::Value {
     let mut v = serde_json::json!({
@@ -311,7 +286,7 @@ pub async fn get(
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = own_payment(store.as_ref(), &identity, &id).await?;
+    let p = super::own_payment(store.as_ref(), &identity, &id).await?;
     Ok(axum::Json(view(&p)).into_response())
 }
 

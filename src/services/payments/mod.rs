@@ -25,8 +25,10 @@ pub use config::{
     VnpayConfig, VnpayMerchant,
 };
 
+use crate::auth::Identity;
 use crate::config::{ConfigError, SecretRef, UpstreamConfig};
 use crate::edge::guard::{Kind, RouteAccess, Target, TargetInfo};
+use crate::error::{ApiError, ErrorCode};
 use crate::outbox::{Channel, Webhook, WebhookOwner};
 use crate::render::rfc3339;
 use crate::services::{Route, Service};
@@ -230,6 +232,31 @@ impl Service for PaymentsService {
 impl WebhookOwner for PaymentsService {
     fn webhook(&self) -> Option<&Webhook> {
         self.webhook.as_ref()
+    }
+}
+
+/// The payment the caller may read, or 404.
+pub async fn own_payment(
+    store: &dyn Store,
+    identity: &Identity,
+    id: &str,
+) -> Result<PaymentRecord, ApiError> {
+    let not_found = || {
+        ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có giao dịch thanh toán với mã này.",
+            "No payment with this id.",
+        )
+    };
+    if !crate::validate::is_record_id(id) {
+        return Err(not_found());
+    }
+    match store
+        .payment(id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        Some(p) if p.client_id == *identity.client.id => Ok(p),
+        _ => Err(not_found()),
     }
 }
 

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::render::{escape_html as escape, rfc3339};
 use crate::store::{PaymentRecord, PaymentStatus, Store};
 
-use super::api::own_payment;
+use super::own_payment;
 
 /// The receipt of a paid payment.
 pub fn receipt_json(p: &PaymentRecord) -> serde_json::Value {
