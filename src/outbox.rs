@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::config::{ConfigError, SecretRef, check_http_url};
 use crate::store::{OutboxEvent, Store, now_ms};
 
-/// The portal's payment webhook.
+/// A portal webhook (`payments.webhook`, `shipments.webhook`): where the events of a kind are POSTed.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
