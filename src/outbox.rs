@@ -13,7 +13,7 @@ use sha2::Sha256;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, SecretRef, check_http_url};
+use crate::config::{ConfigError, MIN_OWN_KEY_BYTES, SecretRef, check_http_url};
 use crate::store::{OutboxEvent, Store, now_ms};
 
 /// A portal webhook (`payments.webhook`, `shipments.webhook`): where the events of a kind are POSTed.
@@ -82,14 +82,7 @@ impl Webhook {
         let invalid = |key: String, reason: String| ConfigError::Invalid { key, reason };
         let secret = w
             .secret
-            .resolve()
-            .map_err(|e| invalid(format!("{key}.secret"), e))?;
-        if secret.len() < 32 {
-            return Err(invalid(
-                format!("{key}.secret"),
-                "must be at least 32 bytes".into(),
-            ));
-        }
+            .resolve_key(&format!("{key}.secret"), MIN_OWN_KEY_BYTES)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(
                 crate::tls::public_client_config().map_err(|e| invalid(key.to_owned(), e))?,

@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{
     AuditConfig, AuthConfig, ClientConfig, ConfigError, LimitsConfig, ListenerConfig, RedisConfig,
-    StoreConfig, TelemetryConfig, UpstreamConfig, keys_of, valid_name, validate_clients,
-    validate_listeners,
+    StoreConfig, TelemetryConfig, UpstreamConfig, keys_of, parse_error, redact, valid_name,
+    validate_clients, validate_listeners,
 };
 use crate::services::enterprise::EnterpriseConfig;
 use crate::services::notary::NotaryConfig;
@@ -162,7 +162,7 @@ impl KindConfig {
 fn section<T: DeserializeOwned>(key: &str, table: toml::Table) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let path = e.path().to_string();
-        let reason = e.into_inner().to_string();
+        let reason = redact(&e.into_inner().to_string());
         // A missing key is reported at its table: name the key itself.
         let missing = reason
             .strip_prefix("missing field `")
@@ -275,7 +275,7 @@ impl Config {
 
     /// Parses and validates config text.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(text, &e))?;
         let config = Config::try_from(raw)?;
         config.validate()?;
         Ok(config)

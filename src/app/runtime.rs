@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::config::{Config, KindConfig, ServiceConfig};
 use crate::audit::SubjectKey;
 use crate::auth::Callers;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, MIN_OWN_KEY_BYTES};
 use crate::edge::EdgeSettings;
 use crate::edge::guard::Targets;
 use crate::services::enterprise::EnterpriseService;
@@ -91,10 +91,7 @@ impl Runtime {
             services.insert(name.clone(), built);
         }
         let audit_key = match &config.audit.subject_key {
-            Some(k) => SubjectKey::new(
-                k.resolve()
-                    .map_err(|e| ConfigError::invalid("audit.subject_key", e))?,
-            ),
+            Some(k) => SubjectKey::new(k.resolve_key("audit.subject_key", MIN_OWN_KEY_BYTES)?),
             None => SubjectKey::new(ephemeral_key.to_vec()),
         };
         Ok(Runtime {
@@ -123,4 +120,100 @@ impl Runtime {
 pub fn lookup<T: Send + Sync + 'static>(gw: &Arc<super::Gateway>, kind: &'static str) -> Lookup<T> {
     let gw = Arc::downgrade(gw);
     Lookup::new(move || gw.upgrade().and_then(|gw| gw.runtime().of_kind(kind)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::demo::{DemoUpstreams, config as demo_config};
+    use crate::config::SecretRef;
+    use crate::outbox::WebhookConfig;
+
+    fn demo() -> Config {
+        let any = "127.0.0.1:9".parse().unwrap_or_else(|_| unreachable!());
+        demo_config(
+            8080,
+            DemoUpstreams {
+                catalogue: any,
+                population: any,
+                enterprise: any,
+                notary: any,
+                vnpay: any,
+                payment_platform: any,
+                vnpost: any,
+            },
+        )
+    }
+
+    fn refusal(config: Config) -> String {
+        match Runtime::build(config, None, &[7; 32]) {
+            Ok(_) => "built".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn short(n: usize) -> SecretRef {
+        SecretRef::inline(vec![b'k'; n])
+    }
+
+    /// Spoils the key named `key` of a demo config.
+    fn spoil(c: &mut Config, key: &str) {
+        let payments = c.payments.as_mut();
+        match key {
+            "payments.vnpay.merchants[0].hash_secret" => {
+                if let Some(v) = payments.and_then(|p| p.vnpay.as_mut()) {
+                    v.merchants[0].hash_secret = short(0);
+                }
+            }
+            "payments.payment_platform.merchants[0].hash_key" => {
+                if let Some(p) = payments.and_then(|p| p.payment_platform.as_mut()) {
+                    p.merchants[0].hash_key = short(15);
+                }
+            }
+            "payments.webhook.secret" => {
+                if let Some(p) = payments {
+                    p.webhook = Some(WebhookConfig {
+                        url: "https://portal.example/hook".into(),
+                        secret: short(31),
+                        timeout_ms: 1000,
+                        give_up_after_s: 60,
+                        poll_interval_ms: 1000,
+                    });
+                }
+            }
+            "shipments.push_secret" => {
+                if let Some(s) = c.shipments.as_mut() {
+                    s.push_secret = Some(short(15));
+                }
+            }
+            "audit.subject_key" => c.audit.subject_key = Some(short(31)),
+            "auth.token_signing_key" => c.auth.token_signing_key = Some(short(31)),
+            _ => c.auth.previous_signing_keys = vec![short(3)],
+        }
+    }
+
+    /// An empty or short signing key is refused, naming the key and never its value: with an
+    /// empty VNPay hash secret anyone could sign an IPN that marks a fee paid.
+    #[test]
+    fn empty_or_short_signing_keys_are_refused() {
+        assert_eq!(refusal(demo()), "built");
+        for key in [
+            "payments.vnpay.merchants[0].hash_secret",
+            "payments.payment_platform.merchants[0].hash_key",
+            "payments.webhook.secret",
+            "shipments.push_secret",
+            "audit.subject_key",
+            "auth.token_signing_key",
+            "auth.previous_signing_keys[0]",
+        ] {
+            let mut config = demo();
+            spoil(&mut config, key);
+            let e = refusal(config);
+            assert!(
+                e.contains(&format!("`{key}`")) && e.contains("at least"),
+                "{key}: {e}"
+            );
+            assert!(!e.contains("kkk"), "the value is never shown: {e}");
+        }
+    }
 }

@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{
-    AuthConfig, ClientConfig, ConfigError, RedisConfig, Role, SecretRef, parse_sha256_hex,
+    AuthConfig, ClientConfig, ConfigError, MIN_OWN_KEY_BYTES, RedisConfig, Role, SecretRef,
+    parse_sha256_hex,
 };
 use crate::ratelimit::{ClientLimiter, SharedSettings};
 use crate::server::{ConnInfo, PeerCertificate};
@@ -121,11 +122,7 @@ impl Callers {
         previous: Option<&Callers>,
         ephemeral_key: &[u8],
     ) -> Result<Callers, ConfigError> {
-        let resolve = |key: String, secret: &SecretRef| {
-            secret
-                .resolve()
-                .map_err(|reason| ConfigError::Invalid { key, reason })
-        };
+        let resolve = |key: String, secret: &SecretRef| secret.resolve_key(&key, MIN_OWN_KEY_BYTES);
         let mut keys = vec![match &auth.token_signing_key {
             Some(k) => resolve("auth.token_signing_key".into(), k)?,
             None => ephemeral_key.to_vec(),

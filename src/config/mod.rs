@@ -19,7 +19,7 @@ use std::path::PathBuf;
 pub use clients::{
     AllowRule, AuthConfig, CertificateMatch, ClientConfig, RateLimitConfig, Role, validate_clients,
 };
-pub use secret::{RedisUrl, SecretRef};
+pub use secret::{MIN_OWN_KEY_BYTES, MIN_PARTNER_KEY_BYTES, RedisUrl, SecretRef};
 pub use server::{
     ClientAuthMode, LimitsConfig, ListenerConfig, LogFormat, TelemetryConfig, TlsConfig,
     validate_listeners,
@@ -59,6 +59,49 @@ impl ConfigError {
             reason: reason.into(),
         }
     }
+}
+
+/// A TOML error as the config reports it: where (line and column) and the parser's message with
+/// the values it quotes hidden. The offending line itself is never shown: it may hold a secret
+/// (a password in a URL, a key pasted where a reference belongs), and the message reaches the
+/// reload response, the admin audit trail and the log.
+pub fn parse_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let message = redact(e.message());
+    ConfigError::Parse(match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    })
+}
+
+/// A parser's message with every double-quoted value replaced by `"…"`: serde quotes the values
+/// it refuses (`invalid type: string "…", expected u64`), and a value may be a secret. Key names
+/// (quoted with backticks) stay.
+pub fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '"' {
+            out.push('…');
+            let mut escaped = false;
+            for c in chars.by_ref() {
+                match c {
+                    '\\' if !escaped => escaped = true,
+                    '"' if !escaped => {
+                        out.push('"');
+                        break;
+                    }
+                    _ => escaped = false,
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Whether `s` is a name the config uses for services, clients, agencies and operations:
@@ -171,6 +214,19 @@ mod tests {
         assert!(parse_sha256_hex(&"ab".repeat(32)).is_some());
         assert!(parse_sha256_hex(&format!("{}AB", "AB:".repeat(31))).is_some());
         assert!(parse_sha256_hex("abcd").is_none());
+    }
+
+    #[test]
+    fn parse_errors_say_where_and_never_show_values() {
+        let text = "[redis]\nurl = \"redis://:hunter2@cache:6379\" oops\n";
+        let e = toml::from_str::<toml::Table>(text).unwrap_err();
+        let shown = parse_error(text, &e).to_string();
+        assert!(shown.starts_with("line 2, column "), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(
+            redact(r#"invalid type: string "s3cr\"et", expected u64 for `timeout_ms`"#),
+            r#"invalid type: string "…", expected u64 for `timeout_ms`"#
+        );
     }
 
     #[test]

@@ -46,7 +46,35 @@ impl SecretRef {
             SecretSource::Inline(v) => Ok(v.clone()),
         }
     }
+
+    /// Reads the secret configured at `key` and checks it has at least `min_bytes` bytes: a short
+    /// or empty key is refused, naming the key (never the value). Signing keys shorter than this
+    /// can be guessed; an empty one lets anyone sign.
+    pub fn resolve_key(&self, key: &str, min_bytes: usize) -> Result<Vec<u8>, super::ConfigError> {
+        let value = self
+            .resolve()
+            .map_err(|reason| super::ConfigError::invalid(key, reason))?;
+        if value.len() < min_bytes {
+            return Err(super::ConfigError::invalid(
+                key,
+                format!(
+                    "the secret is {} bytes: at least {min_bytes} are required",
+                    value.len()
+                ),
+            ));
+        }
+        Ok(value)
+    }
 }
+
+/// The shortest key accepted where the gateway signs or verifies with HMAC-SHA256 on its own
+/// behalf (tokens, audit subjects, portal webhooks): 256 bits.
+pub const MIN_OWN_KEY_BYTES: usize = 32;
+
+/// The shortest key accepted from a provider or carrier (VNPay's hash secret, the payment
+/// platform's hash key, the carrier's push secret): 128 bits; they issue the keys, sandboxes
+/// issue short ones.
+pub const MIN_PARTNER_KEY_BYTES: usize = 16;
 
 impl fmt::Debug for SecretRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -26,7 +26,7 @@ pub use config::{
 };
 
 use crate::auth::Identity;
-use crate::config::{ConfigError, SecretRef, UpstreamConfig};
+use crate::config::{ConfigError, MIN_PARTNER_KEY_BYTES, SecretRef, UpstreamConfig};
 use crate::edge::guard::{Kind, RouteAccess, Target, TargetInfo};
 use crate::error::{ApiError, ErrorCode};
 use crate::outbox::{Channel, Webhook, WebhookOwner};
@@ -123,7 +123,7 @@ impl PaymentsService {
     ) -> Result<PaymentsService, ConfigError> {
         let invalid = |key: String, reason: String| ConfigError::Invalid { key, reason };
         let http = crate::upstream::http_client(name, upstream)?;
-        let secret = |key: String, s: &SecretRef| s.resolve().map_err(|e| invalid(key, e));
+        let secret = |key: String, s: &SecretRef| s.resolve_key(&key, MIN_PARTNER_KEY_BYTES);
         let vnpay = match &cfg.vnpay {
             None => None,
             Some(v) => {

@@ -23,7 +23,7 @@ use lienthong_adapters::vnpost::{self, translate};
 
 pub use config::{SenderConfig, ShipmentsConfig, ShipmentsServiceConfig, VnpostAccount};
 
-use crate::config::{ConfigError, UpstreamConfig};
+use crate::config::{ConfigError, MIN_PARTNER_KEY_BYTES, UpstreamConfig};
 use crate::edge::guard::{Kind, RouteAccess, Target, TargetInfo};
 use crate::error::ApiError;
 use crate::outbox::{Channel, Webhook, WebhookOwner};
@@ -174,21 +174,11 @@ impl ShipmentsService {
             .as_ref()
             .map(|w| Webhook::build("shipments.webhook", w))
             .transpose()?;
-        let push_secret = match &cfg.push_secret {
-            None => None,
-            Some(s) => {
-                let key = s
-                    .resolve()
-                    .map_err(|e| invalid("shipments.push_secret".into(), e))?;
-                if key.len() < 16 {
-                    return Err(invalid(
-                        "shipments.push_secret".into(),
-                        "must be at least 16 bytes".into(),
-                    ));
-                }
-                Some(key)
-            }
-        };
+        let push_secret = cfg
+            .push_secret
+            .as_ref()
+            .map(|s| s.resolve_key("shipments.push_secret", MIN_PARTNER_KEY_BYTES))
+            .transpose()?;
         Ok(ShipmentsService {
             info: TargetInfo::new(KIND.name, name, upstream),
             client,
