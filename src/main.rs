@@ -417,6 +417,9 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    for warning in config.warnings() {
+        eprintln!("{}: warning: {warning}", file.display());
+    }
     println!(
         "{}: valid ({} listeners, {} clients, {} services)",
         file.display(),
@@ -463,7 +466,8 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         },
     );
     let addr = config.listeners[0].addr;
-    print!("{}", lienthong::app::demo::banner(addr));
+    let admin = lienthong::app::demo::admin_addr(port);
+    print!("{}", lienthong::app::demo::banner(addr, admin));
     println!("\nMock upstreams (seed {}):\n{}", mocks.seed, set.table());
     let source = ConfigSource::Fixed(Box::new(config.clone()));
     serve(config, source, Some(set)).await
@@ -481,18 +485,20 @@ async fn serve(
     let gw: Arc<Gateway> = Gateway::new(config.clone(), source, store)
         .await
         .context("starting the gateway")?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let listeners = lienthong::server::bind_all(&config.listeners)
         .await
         .map_err(anyhow::Error::msg)?;
-    for l in &listeners {
-        tracing::info!(addr = %l.local_addr, "listening");
+    let roles = lienthong::config::listener_roles(&config.listeners);
+    let mut served = Vec::new();
+    for (l, role) in listeners.into_iter().zip(roles) {
+        tracing::info!(addr = %l.local_addr, role = ?role, "listening");
+        served.push((l, lienthong::app::router_for(gw.clone(), role)));
     }
     let workers = gw.spawn_workers();
-    let server = RunningServer::start(
-        listeners,
-        lienthong::router(gw.clone()),
-        ConnSettings::from_limits(&config.limits),
-    );
+    let server = RunningServer::start_each(served, ConnSettings::from_limits(&config.limits));
 
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;

@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{
     AuditConfig, AuthConfig, ClientConfig, ConfigError, LimitsConfig, ListenerConfig, RedisConfig,
-    StoreConfig, TelemetryConfig, UpstreamConfig, keys_of, parse_error, redact, valid_name,
-    validate_clients, validate_listeners,
+    StoreConfig, TelemetryConfig, UpstreamConfig, exposed_admin_listeners, keys_of, parse_error,
+    redact, valid_name, validate_clients, validate_listeners,
 };
 use crate::services::enterprise::EnterpriseConfig;
 use crate::services::notary::NotaryConfig;
@@ -279,6 +279,20 @@ impl Config {
         let config = Config::try_from(raw)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// What is valid but unwise, for `check-config` and the start's log: the operators' surface on
+    /// an address others can reach.
+    pub fn warnings(&self) -> Vec<String> {
+        exposed_admin_listeners(&self.listeners)
+            .into_iter()
+            .map(|i| {
+                format!(
+                    "`listeners[{i}]` serves /v1/admin and /metrics on {}: add a listener with `role = \"admin\"` on loopback or the cluster network",
+                    self.listeners[i].addr
+                )
+            })
+            .collect()
     }
 
     /// Checks every section, then what ties them: each kind at most once where it serves fixed

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 
 use super::config::{Config, KindConfig, ServiceConfig};
 use crate::config::{
-    AllowRule, AuditConfig, AuthConfig, ClientConfig, LimitsConfig, ListenerConfig, LogFormat,
-    RateLimitConfig, Role, SecretRef, StoreConfig, TelemetryConfig, UpstreamConfig,
+    AllowRule, AuditConfig, AuthConfig, ClientConfig, LimitsConfig, ListenerConfig, ListenerRole,
+    LogFormat, RateLimitConfig, Role, SecretRef, StoreConfig, TelemetryConfig, UpstreamConfig,
 };
 use crate::keys::sha256_hex;
 use crate::services::enterprise::{EnterpriseAccount, EnterpriseConfig};
@@ -247,11 +247,20 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
         operations: vec!["*".into()],
     };
     Config {
-        listeners: vec![ListenerConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            plain_http: true,
-            tls: None,
-        }],
+        listeners: vec![
+            ListenerConfig {
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                plain_http: true,
+                tls: None,
+                role: Some(ListenerRole::Public),
+            },
+            ListenerConfig {
+                addr: admin_addr(port),
+                plain_http: true,
+                tls: None,
+                role: Some(ListenerRole::Admin),
+            },
+        ],
         limits: LimitsConfig::default(),
         auth: AuthConfig {
             token_signing_key: Some(SecretRef::inline(
@@ -312,10 +321,21 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
     }
 }
 
+/// Where demo mode serves the operators' surface: the port after the demo's (a free one when there
+/// is none after it).
+pub fn admin_addr(port: u16) -> SocketAddr {
+    let admin = match port {
+        0 | u16::MAX => 0,
+        p => p + 1,
+    };
+    SocketAddr::from(([127, 0, 0, 1], admin))
+}
+
 /// What demo mode prints at start: credentials and a few calls to try.
-pub fn banner(addr: SocketAddr) -> String {
+pub fn banner(addr: SocketAddr, admin: SocketAddr) -> String {
     format!(
         r#"lienthong demo gateway on http://{addr}  (demo credentials; never use them elsewhere)
+  operators' surface (/v1/admin, /metrics) on http://{admin}
   portal client  {PORTAL_CLIENT}: API key {PORTAL_API_KEY}, OAuth2 secret {PORTAL_SECRET}
   admin client   {ADMIN_CLIENT}: API key {ADMIN_API_KEY}
 
@@ -341,7 +361,8 @@ Try:
        "receiver":{{"name":"Nguyễn Văn An","phone":"0987654321","address":"12 Nguyễn Huệ",
        "province_code":"46","commune_code":"19774"}},"service":"EMS","weight_g":300}}'
   (then GET /v1/shipments/{{shipment_id}}: the VNPost mock moves it one status a minute)
-  curl -s http://{addr}/metrics
+  curl -s http://{admin}/metrics
+  curl -s http://{admin}/v1/admin/clients -H 'Authorization: Bearer {ADMIN_API_KEY}'
 "#
     )
 }

@@ -34,7 +34,7 @@ use crate::store::{Store, StoreError};
 use crate::telemetry::metrics::Metrics;
 
 pub use config::{Config, KindConfig, ServiceConfig};
-pub use router::{App, router};
+pub use router::{App, router, router_for};
 pub use runtime::Runtime;
 
 /// Where the config comes from, for reloads.

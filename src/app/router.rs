@@ -8,6 +8,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, get, post};
 
 use super::{Gateway, admin, ops};
+use crate::config::ListenerRole;
 use crate::edge::Edge;
 use crate::edge::guard::{GuardState, RouteAccess, guard};
 use crate::error::{ApiError, ErrorCode};
@@ -52,58 +53,73 @@ fn guarded_any<S: Clone + Send + Sync + 'static>(
     handlers.layer(from_fn_with_state((state.clone(), access), guard))
 }
 
-/// Builds the [`App`] for a gateway.
+/// Builds the [`App`] of a gateway that serves everything on one listener.
 pub fn router(gw: Arc<Gateway>) -> App {
+    router_for(gw, ListenerRole::All)
+}
+
+/// Builds the [`App`] of a listener with this role: the API and the providers' callbacks on a
+/// public listener, the operators' surface (`/v1/admin/*`, `/metrics`) on an admin one, the
+/// probes and the problem documents on both.
+pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
     let guard_state = gw.guard_state();
-    let mut services: Router<ServiceState> = Router::new();
-    for route in kind_routes() {
-        let guard = if route.any_method {
-            guarded_any
-        } else {
-            guarded
-        };
-        services = services.route(
-            route.path,
-            guard(&guard_state, route.access, route.handlers),
-        );
-    }
     let caller = |h| guarded(&guard_state, RouteAccess::Caller, h);
     let admin = |h| guarded(&guard_state, RouteAccess::Admin, h);
-    let operators: Router<Arc<Gateway>> = Router::new()
-        .route("/v1/services", caller(get(ops::list_services)))
-        .route("/v1/admin/clients", admin(get(admin::list_clients)))
-        .route(
-            "/v1/admin/clients/{id}/suspend",
-            admin(post(admin::suspend)),
-        )
-        .route("/v1/admin/clients/{id}/resume", admin(post(admin::resume)))
-        .route("/v1/admin/reload", admin(post(admin::reload)))
-        .route("/v1/admin/cache/purge", admin(post(admin::purge_cache)))
-        .route("/v1/admin/audit", admin(get(admin::audit)))
-        .route(
-            "/v1/admin/payments/outbox",
-            admin(get(admin::payment_outbox)),
-        )
-        .route(
-            "/v1/admin/payments/sweep",
-            admin(post(admin::sweep_payments)),
-        )
-        .route(
-            "/v1/admin/payments/outbox/{id}/replay",
-            admin(post(admin::replay_payment_event)),
-        )
+    let mut operators: Router<Arc<Gateway>> = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
         .route("/problems/{code}", get(ops::problem_doc));
-    let token = Router::new()
-        .route("/oauth/token", post(crate::auth::token_endpoint::token))
-        .with_state(gw.auth_state());
-    let routes = operators
-        .with_state(gw.clone())
-        .merge(services.with_state(gw.service_state()))
-        .merge(token)
+    if role.serves_admin() {
+        operators = operators
+            .route("/metrics", get(ops::metrics))
+            .route("/v1/admin/clients", admin(get(admin::list_clients)))
+            .route(
+                "/v1/admin/clients/{id}/suspend",
+                admin(post(admin::suspend)),
+            )
+            .route("/v1/admin/clients/{id}/resume", admin(post(admin::resume)))
+            .route("/v1/admin/reload", admin(post(admin::reload)))
+            .route("/v1/admin/cache/purge", admin(post(admin::purge_cache)))
+            .route("/v1/admin/audit", admin(get(admin::audit)))
+            .route(
+                "/v1/admin/payments/outbox",
+                admin(get(admin::payment_outbox)),
+            )
+            .route(
+                "/v1/admin/payments/sweep",
+                admin(post(admin::sweep_payments)),
+            )
+            .route(
+                "/v1/admin/payments/outbox/{id}/replay",
+                admin(post(admin::replay_payment_event)),
+            );
+    }
+    let mut routes = Router::new();
+    if role.serves_public() {
+        operators = operators
+            .route("/v1/services", caller(get(ops::list_services)))
+            .route("/openapi.json", get(ops::openapi));
+        let mut services: Router<ServiceState> = Router::new();
+        for route in kind_routes() {
+            let guard = if route.any_method {
+                guarded_any
+            } else {
+                guarded
+            };
+            services = services.route(
+                route.path,
+                guard(&guard_state, route.access, route.handlers),
+            );
+        }
+        let token = Router::new()
+            .route("/oauth/token", post(crate::auth::token_endpoint::token))
+            .with_state(gw.auth_state());
+        routes = routes
+            .merge(services.with_state(gw.service_state()))
+            .merge(token);
+    }
+    let routes = routes
+        .merge(operators.with_state(gw.clone()))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed) });
     Edge::new(gw.edge_settings(), gw.metrics.clone(), routes)

@@ -26,6 +26,10 @@ use crate::server::{ConnInfo, PeerCertificate};
 use crate::telemetry::metrics::Metrics;
 use jwt::TokenService;
 
+/// The scope token that gives an admin client's access token the admin operations; a token asked
+/// with a scope that lacks it cannot use them. Not a service name (`:` is not allowed in one).
+pub const ADMIN_SCOPE: &str = "lienthong:admin";
+
 /// What a client may call within one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowedOps {

@@ -19,6 +19,63 @@ pub struct ListenerConfig {
     pub plain_http: bool,
     /// Serve HTTPS with these settings.
     pub tls: Option<TlsConfig>,
+    /// What it serves: `public` (the API, provider callbacks, `/healthz`, `/readyz`), `admin`
+    /// (`/v1/admin/*`, `/metrics`, `/healthz`, `/readyz`) or `all`. Default: `public` when another
+    /// listener is `admin`, else `all`. Bind `admin` to loopback or the cluster network.
+    pub role: Option<ListenerRole>,
+}
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenerRole {
+    /// The API, the provider callbacks and the probes.
+    Public,
+    /// The operators' surface (`/v1/admin/*`, `/metrics`) and the probes.
+    Admin,
+    /// Both (a single listener, or a gateway reached only from a trusted network).
+    All,
+}
+
+impl ListenerRole {
+    /// Whether it serves the API and the provider callbacks.
+    pub fn serves_public(self) -> bool {
+        matches!(self, Self::Public | Self::All)
+    }
+
+    /// Whether it serves the operators' surface.
+    pub fn serves_admin(self) -> bool {
+        matches!(self, Self::Admin | Self::All)
+    }
+}
+
+/// The role of each listener, defaults applied: without an explicit role, a listener serves
+/// everything unless another listener is `admin`.
+pub fn listener_roles(listeners: &[ListenerConfig]) -> Vec<ListenerRole> {
+    let split = listeners
+        .iter()
+        .any(|l| l.role == Some(ListenerRole::Admin));
+    listeners
+        .iter()
+        .map(|l| {
+            l.role.unwrap_or(if split {
+                ListenerRole::Public
+            } else {
+                ListenerRole::All
+            })
+        })
+        .collect()
+}
+
+/// Listeners that serve the operators' surface on an address others can reach (not loopback),
+/// for a warning: `/v1/admin` and `/metrics` belong on loopback or the cluster network.
+pub fn exposed_admin_listeners(listeners: &[ListenerConfig]) -> Vec<usize> {
+    listener_roles(listeners)
+        .iter()
+        .enumerate()
+        .filter(|(i, role)| **role == ListenerRole::All && !listeners[*i].addr.ip().is_loopback())
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// HTTPS settings of a listener.

@@ -18,7 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 
-use crate::auth::{AuthFailure, AuthState, identify};
+use crate::auth::{ADMIN_SCOPE, AuthFailure, AuthState, identify};
 use crate::cluster::Cluster;
 use crate::config::{RateLimitFail, Role, UpstreamConfig};
 use crate::error::{ApiError, ErrorCode, FieldError};
@@ -259,6 +259,28 @@ pub async fn guard(
                         "Chỉ tài khoản quản trị mới được thực hiện thao tác này.",
                         "Only admin clients may perform this operation.",
                     ),
+                    None,
+                );
+            }
+            // A token limited to some services carries no admin rights unless its scope says so
+            // (RFC 6750 §3.1: 403 with `insufficient_scope` and the scope needed).
+            if identity
+                .scope
+                .as_ref()
+                .is_some_and(|scope| !scope.iter().any(|s| s == ADMIN_SCOPE))
+            {
+                return refuse(
+                    ApiError::new(ErrorCode::Forbidden)
+                        .with_detail(
+                            "Phạm vi (scope) của mã truy cập không gồm quyền quản trị.",
+                            "The access token's scope does not include the admin operations.",
+                        )
+                        .with_header(
+                            http::header::WWW_AUTHENTICATE,
+                            &format!(
+                                "Bearer error=\"insufficient_scope\", scope=\"{ADMIN_SCOPE}\""
+                            ),
+                        ),
                     None,
                 );
             }

@@ -147,11 +147,21 @@ impl RunningServer {
         router: impl HttpService,
         settings: ConnSettings,
     ) -> RunningServer {
+        let each = listeners.into_iter().map(|l| (l, router.clone())).collect();
+        Self::start_each(each, settings)
+    }
+
+    /// Starts serving each bound listener with its own router (a public and an admin listener
+    /// serve different routes).
+    pub fn start_each<S: HttpService>(
+        listeners: Vec<(BoundListener, S)>,
+        settings: ConnSettings,
+    ) -> RunningServer {
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let addrs = listeners.iter().map(|l| l.local_addr).collect();
-        for l in listeners {
-            tasks.spawn(accept_loop(l, router.clone(), settings, stop_rx.clone()));
+        let addrs = listeners.iter().map(|(l, _)| l.local_addr).collect();
+        for (l, router) in listeners {
+            tasks.spawn(accept_loop(l, router, settings, stop_rx.clone()));
         }
         RunningServer { addrs, stop, tasks }
     }

@@ -20,6 +20,9 @@ pub const TOKEN_KEY: &[u8] = b"test-token-signing-key-0123456789abcdef";
 
 pub struct Harness {
     pub base: String,
+    /// Where the operators' surface (`/v1/admin`, `/metrics`) is served: `base` unless the config
+    /// has an admin listener.
+    pub admin_base: String,
     pub gw: Arc<Gateway>,
     pub server: Option<RunningServer>,
     pub upstream: RunningMock,
@@ -209,20 +212,27 @@ pub async fn start_with(
     let listeners = lienthong::server::bind_all(&config.listeners)
         .await
         .unwrap();
-    let server = RunningServer::start(
-        listeners,
-        lienthong::router(gw.clone()),
-        ConnSettings::from_limits(&config.limits),
-    );
+    let roles = lienthong::config::listener_roles(&config.listeners);
+    let served = listeners
+        .into_iter()
+        .zip(&roles)
+        .map(|(l, role)| (l, lienthong::app::router_for(gw.clone(), *role)))
+        .collect();
+    let server = RunningServer::start_each(served, ConnSettings::from_limits(&config.limits));
     let scheme = if config.listeners[0].tls.is_some() {
         "https"
     } else {
         "http"
     };
     let base = format!("{scheme}://{}", server.addrs[0]);
+    let admin_base = roles
+        .iter()
+        .position(|r| r.serves_admin())
+        .map_or_else(|| base.clone(), |i| format!("http://{}", server.addrs[i]));
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     Harness {
         base,
+        admin_base,
         gw,
         server: Some(server),
         upstream,
@@ -243,7 +253,7 @@ impl Harness {
 
     /// The Prometheus text of `/metrics`.
     pub async fn metrics(&self) -> String {
-        metrics_text(&self.http, &self.base).await
+        metrics_text(&self.http, &self.admin_base).await
     }
 
     /// GETs any URL (a mock's `/__admin`, say) and reads the JSON answer.
@@ -264,7 +274,13 @@ impl Harness {
 
     /// POSTs an admin call (`/v1/admin/…`) with the `ops` key; checks that it answered 200.
     pub async fn admin(&self, path: &str) -> reqwest::Response {
-        let resp = self.post(path, "ops-key").send().await.unwrap();
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.admin_base))
+            .bearer_auth("ops-key")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
         resp
     }
