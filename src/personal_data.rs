@@ -156,23 +156,25 @@ impl PersonalDataCall {
         outcome: Result<Response, ApiError>,
         upstream_latency: Option<Duration>,
     ) -> Response {
-        let event = AuditEvent {
-            at_ms: crate::store::now_ms(),
-            request_id: self.request_id.clone(),
-            client_id: self.client_id.clone(),
-            user_id: self.official_id.clone(),
-            dossier_id: self.dossier_id.clone(),
-            service: self.service.to_string(),
-            operation: self.operation.to_string(),
-            subject: audit.key.load().subject(subject),
-            outcome: match &outcome {
-                Ok(_) => "ok".to_owned(),
-                Err(e) => e.code.as_str().to_owned(),
-            },
-            latency_ms: self.started.elapsed().as_millis() as i64,
-        };
-        if let Err(e) = audit.store.append_audit(&event).await {
-            return ApiError::internal(&e).into_response();
+        self.finish_each(audit, &[subject], outcome, upstream_latency)
+            .await
+    }
+
+    /// [`Self::finish`] for an answer about several people (an enterprise's representatives): one
+    /// audit record each, all durable before the answer leaves.
+    pub async fn finish_each(
+        self,
+        audit: &AuditLog,
+        subjects: &[impl AsRef<str>],
+        outcome: Result<Response, ApiError>,
+        upstream_latency: Option<Duration>,
+    ) -> Response {
+        let key = audit.key.load_full();
+        for subject in subjects {
+            let event = self.event(key.subject(subject.as_ref()), &outcome);
+            if let Err(e) = audit.store.append_audit(&event).await {
+                return ApiError::internal(&e).into_response();
+            }
         }
         let mut resp = match outcome {
             Ok(r) => r,
@@ -182,6 +184,24 @@ impl PersonalDataCall {
             resp.extensions_mut().insert(UpstreamLatency(l));
         }
         resp
+    }
+
+    fn event(&self, subject: String, outcome: &Result<Response, ApiError>) -> AuditEvent {
+        AuditEvent {
+            at_ms: crate::store::now_ms(),
+            request_id: self.request_id.clone(),
+            client_id: self.client_id.clone(),
+            user_id: self.official_id.clone(),
+            dossier_id: self.dossier_id.clone(),
+            service: self.service.to_string(),
+            operation: self.operation.to_string(),
+            subject,
+            outcome: match outcome {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => e.code.as_str().to_owned(),
+            },
+            latency_ms: self.started.elapsed().as_millis() as i64,
+        }
     }
 }
 

@@ -269,3 +269,93 @@ async fn a_short_lived_token_is_replaced_before_it_expires() {
     .collect();
     assert_eq!(steps, expected, "no call was refused");
 }
+
+/// Representatives are masked unless asked for in full by a client allowed
+/// `lookup_representatives`, with the personal-data headers; every full read leaves an audit
+/// record for each representative, findable by their ID number.
+#[tokio::test]
+async fn representatives_are_masked_unless_asked_for_in_full_with_an_audit_record() {
+    let s = setup("{ ttl_s = 3600 }").await;
+    let masked: Value =
+        s.h.get("/v1/enterprises/0314409058", "agency-key")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let reps = masked["representatives"].as_array().unwrap();
+    assert_eq!(reps.len(), 3);
+    for rep in reps {
+        let number = rep["document_number"].as_str().unwrap();
+        assert!(number.starts_with("****") && number.len() >= 8, "{rep}");
+        assert!(
+            number[number.len() - 4..]
+                .bytes()
+                .all(|b| b.is_ascii_digit()),
+            "{rep}"
+        );
+        assert_eq!(rep["date_of_birth"].as_str().unwrap().len(), 4, "{rep}");
+        assert!(rep["sex"].is_null(), "{rep}");
+        assert!(rep["full_name"].as_str().is_some_and(|n| !n.is_empty()));
+    }
+
+    let full = |key: &'static str, user: Option<&'static str>| {
+        let mut req = s.h.get("/v1/enterprises/0314409058/representatives", key);
+        if let Some(user) = user {
+            req = req
+                .header("x-user-id", user)
+                .header("x-dossier-id", "HS-2026-7");
+        }
+        req.send()
+    };
+    problem(
+        full("agency-key", Some("046185000123")).await.unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    let body = problem(
+        full("registrar-key", None).await.unwrap(),
+        400,
+        "invalid_request",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "X-User-Id", "{body}");
+    let body = problem(
+        full("registrar-key", Some("clerk.hue")).await.unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "X-User-Id", "{body}");
+    assert!(
+        s.h.gw.store.audit_records(0, 10).await.unwrap().is_empty(),
+        "refusals are not accesses"
+    );
+
+    let resp = full("registrar-key", Some("046185000123")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let record: Value = resp.json().await.unwrap();
+    let numbers: Vec<String> = record["representatives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["document_number"].as_str().unwrap().to_owned())
+        .collect();
+    for (number, masked) in numbers.iter().zip(reps) {
+        assert!(!number.contains('*'), "{number}");
+        let shown = masked["document_number"].as_str().unwrap();
+        assert_eq!(&number[number.len() - 4..], &shown[shown.len() - 4..]);
+    }
+    let records = s.h.gw.store.audit_records(0, 10).await.unwrap();
+    assert_eq!(records.len(), 3, "one per representative");
+    for (r, number) in records.iter().zip(&numbers) {
+        assert_eq!(r.event.operation, "lookup_representatives");
+        assert_eq!(r.event.user_id, "046185000123");
+        assert_eq!(r.event.dossier_id, "HS-2026-7");
+        assert_ne!(r.event.subject, *number, "a keyed hash, never the number");
+    }
+    // The masked lookup was cached: the full one was fetched anew, and never from that cache.
+    assert_eq!(lookups(&s).await, 2);
+}

@@ -195,6 +195,17 @@ async fn age_shared_entry(redis_url: &str, prefix: &str, fresh_until_ms: i64) {
     let mut stored: Value = serde_json::from_str(&stored).unwrap();
     assert!(stored["fresh_until_ms"].is_i64(), "{stored}");
     assert_eq!(stored["value"]["enterprise_code"], CODE, "the reply itself");
+    // Only the masked record is ever shared: no representative's ID number or birth date.
+    for rep in stored["value"]["representatives"].as_array().unwrap() {
+        assert!(
+            rep["document_number"].as_str().unwrap().starts_with("****"),
+            "{rep}"
+        );
+        assert!(
+            rep["date_of_birth"].as_str().is_none_or(|d| d.len() == 4),
+            "{rep}"
+        );
+    }
     stored["fresh_until_ms"] = json!(fresh_until_ms);
     let _: () = redis::cmd("SET")
         .arg(&keys[0])

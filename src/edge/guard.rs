@@ -60,6 +60,9 @@ pub enum RouteAccess {
     Admin,
     /// An operation of the one configured service of a kind.
     Operation(&'static Kind, &'static str),
+    /// An operation of the one configured service of a kind whose calls carry personal data
+    /// whatever the service's `personal_data` says: `X-User-Id` and `X-Dossier-Id` are required.
+    PersonalData(&'static Kind, &'static str),
     /// The service of a kind named by this path parameter; the service tells the operation from
     /// the request (pass-through: by method and path).
     Named(&'static Kind, &'static str),
@@ -208,7 +211,7 @@ pub async fn guard(
         return refuse(ApiError::new(ErrorCode::ClientSuspended), None);
     }
     let (req, target) = match access {
-        RouteAccess::Operation(kind, _) => {
+        RouteAccess::Operation(kind, _) | RouteAccess::PersonalData(kind, _) => {
             let target = state.targets.load().of_kind(kind.name).cloned();
             (req, target)
         }
@@ -285,12 +288,14 @@ pub async fn guard(
                 );
             }
         }
-        RouteAccess::Operation(kind, _) | RouteAccess::Named(kind, _) => {
+        RouteAccess::Operation(kind, _)
+        | RouteAccess::PersonalData(kind, _)
+        | RouteAccess::Named(kind, _) => {
             let Some(target) = target else {
                 return refuse(
                     match access {
-                        RouteAccess::Operation(..) => kind.not_configured(),
-                        _ => ApiError::new(ErrorCode::NotFound),
+                        RouteAccess::Named(..) => ApiError::new(ErrorCode::NotFound),
+                        _ => kind.not_configured(),
                     },
                     None,
                 );
@@ -301,7 +306,7 @@ pub async fn guard(
                 operation: None,
             };
             let operation: Arc<str> = match access {
-                RouteAccess::Operation(_, op) => Arc::from(op),
+                RouteAccess::Operation(_, op) | RouteAccess::PersonalData(_, op) => Arc::from(op),
                 _ => match target.operation_of(&req) {
                     Ok(op) => op,
                     Err(e) => return refuse(e, Some(service)),
@@ -311,9 +316,8 @@ pub async fn guard(
             if !identity.may_call(&info.name, &operation) {
                 return refuse(ApiError::new(ErrorCode::Forbidden), Some(service));
             }
-            if info.personal_data
-                && let Err(e) = require_personal_data_headers(req.headers())
-            {
+            let personal = info.personal_data || matches!(access, RouteAccess::PersonalData(..));
+            if personal && let Err(e) = require_personal_data_headers(req.headers()) {
                 return refuse(e, Some(service));
             }
             req.extensions_mut().insert(Admission {

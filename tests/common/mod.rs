@@ -154,8 +154,9 @@ pub async fn enterprise_registry(
         .unwrap()
 }
 
-/// `extra` config: the enterprise service at `registry` with `cache` (a TOML inline table), and
-/// a client `agency` (API key `agency-key`) that may look up. Writes the service's secret in `dir`.
+/// `extra` config: the enterprise service at `registry` with `cache` (a TOML inline table), a
+/// client `agency` (API key `agency-key`) that may look up, and a client `registrar` (API key
+/// `registrar-key`) that may also read the representatives in full. Writes the service's secret in `dir`.
 pub fn enterprise_extra(registry: &str, dir: &std::path::Path, cache: &str) -> String {
     std::fs::write(dir.join("ngsp.secret"), "demo-ngsp-secret").unwrap();
     format!(
@@ -165,6 +166,11 @@ id = "agency"
 api_keys_sha256 = ["{key}"]
 allow = [{{ service = "enterprise", operations = ["lookup"] }}]
 
+[[clients]]
+id = "registrar"
+api_keys_sha256 = ["{registrar}"]
+allow = [{{ service = "enterprise", operations = ["lookup", "lookup_representatives"] }}]
+
 [services.enterprise]
 kind = "enterprise"
 base_url = "{registry}"
@@ -173,6 +179,7 @@ cache = {cache}
 enterprise = {{ client_id = "demo-ngsp-key", client_secret = "file:{d}/ngsp.secret" }}
 "#,
         key = sha256_hex("agency-key"),
+        registrar = sha256_hex("registrar-key"),
         d = dir.display(),
     )
 }

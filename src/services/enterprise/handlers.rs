@@ -8,14 +8,19 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 use lienthong_adapters::enterprise::CallContext;
 
+use lienthong_adapters::canonical::enterprise::{EnterpriseRecord, Representative};
+
 use super::EnterpriseService;
 use crate::cluster::Cluster;
 use crate::error::{ApiError, FieldError};
+use crate::personal_data::{PersonalDataCall, PersonalDataRequest};
 use crate::services::Live;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::{CacheOutcome, RequestContext, UpstreamLatency};
 
-/// `GET /v1/enterprises/{code}` → the enterprise record.
+/// `GET /v1/enterprises/{code}` → the enterprise record, its representatives masked (the ID
+/// number cut to its last 4 digits, the birth date to its year, no sex): what every client may
+/// see and what a shared cache may hold.
 pub async fn lookup(
     Live(service): Live<EnterpriseService>,
     State(metrics): State<Arc<Metrics>>,
@@ -23,29 +28,13 @@ pub async fn lookup(
     Extension(ctx): Extension<RequestContext>,
     Path(code): Path<String>,
 ) -> Response {
-    if let Some(why) = crate::validate::tax_code_problem(&code) {
-        return ApiError::validation(vec![FieldError {
-            field: "enterprise_code".into(),
-            code: "format".into(),
-            message: why.into(),
-        }])
-        .into_response();
+    if let Err(refusal) = check_code(&code) {
+        return refusal;
     }
-
-    let call_ctx = CallContext {
-        request_id: ctx.request_id.to_string(),
-    };
     let fetch = || async {
-        let (client, code, call_ctx) = (&service.client, &code, &call_ctx);
-        let (result, latency) =
-            crate::upstream::guarded_call(&metrics, &service.guard, move || async move {
-                client.lookup(code, call_ctx).await.map(Arc::new)
-            })
-            .await;
-        if let Some(l) = latency {
-            tracing::debug!(service = %service.info.name, upstream_ms = l.as_secs_f64() * 1000.0, "enterprise fetched");
-        }
-        result
+        fetch(&service, &metrics, &ctx, &code)
+            .await
+            .map(|record| Arc::new(mask(&record)))
     };
     let started = std::time::Instant::now();
     // Without Redis (a reload cannot add `[redis]`), the shared tier is simply not there.
@@ -64,10 +53,137 @@ pub async fn lookup(
         },
         None => (fetch().await, None),
     };
-    let mut resp = match result {
+    let resp = match result {
         Ok(record) => Json(&*record).into_response(),
         Err(e) => e.into_response(),
     };
+    with_cache_status(resp, outcome, started)
+}
+
+/// `GET /v1/enterprises/{code}/representatives` → the enterprise record with its representatives
+/// in full: personal data, so the official and the dossier are required and every access is
+/// audited, one record per representative (the subject: the keyed hash of their ID number, so
+/// `lienthong audit search --citizen-id` finds it). Cached in this process only, never shared.
+pub async fn lookup_representatives(
+    Live(service): Live<EnterpriseService>,
+    req: PersonalDataRequest,
+    Path(code): Path<String>,
+) -> Response {
+    let admitted = PersonalDataCall::admit(&req, |errors| {
+        if let Some(why) = crate::validate::tax_code_problem(&code) {
+            errors.add("enterprise_code", "format", why);
+        }
+    });
+    let call = match admitted {
+        Ok(call) => call,
+        Err(refusal) => return refusal,
+    };
+    let started = std::time::Instant::now();
+    let fetch = || fetch(&service, &req.metrics, &req.ctx, &code);
+    let (result, outcome) = match &service.representatives_cache {
+        Some(cache) => match cache.get_or_load(code.clone(), fetch).await {
+            Ok((record, outcome)) => (Ok(record), Some(outcome)),
+            Err(e) => (Err(e), None),
+        },
+        None => (fetch().await, None),
+    };
+    let upstream = outcome
+        .is_none_or(crate::cache::CacheOutcome::asked_upstream)
+        .then(|| started.elapsed());
+    let mut subjects: Vec<String> = result
+        .as_ref()
+        .map(|r| {
+            r.representatives
+                .iter()
+                .filter_map(|p| p.document_number.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    if subjects.is_empty() {
+        subjects.push(format!("enterprise:{code}"));
+    }
+    let answer = result.map(|record| {
+        let resp = Json(&*record).into_response();
+        with_cache_status(resp, outcome, started)
+    });
+    call.finish_each(&req.audit, &subjects, answer, upstream)
+        .await
+}
+
+/// A 422 naming `enterprise_code` unless `code` is an enterprise code.
+fn check_code(code: &str) -> Result<(), Response> {
+    match crate::validate::tax_code_problem(code) {
+        None => Ok(()),
+        Some(why) => Err(ApiError::validation(vec![FieldError {
+            field: "enterprise_code".into(),
+            code: "format".into(),
+            message: why.into(),
+        }])
+        .into_response()),
+    }
+}
+
+/// One guarded lookup at the registry.
+async fn fetch(
+    service: &EnterpriseService,
+    metrics: &Metrics,
+    ctx: &RequestContext,
+    code: &str,
+) -> Result<Arc<EnterpriseRecord>, ApiError> {
+    let call_ctx = CallContext {
+        request_id: ctx.request_id.to_string(),
+    };
+    let (client, call_ctx) = (&service.client, &call_ctx);
+    let (result, latency) =
+        crate::upstream::guarded_call(metrics, &service.guard, move || async move {
+            client.lookup(code, call_ctx).await.map(Arc::new)
+        })
+        .await;
+    if let Some(l) = latency {
+        tracing::debug!(service = %service.info.name, upstream_ms = l.as_secs_f64() * 1000.0, "enterprise fetched");
+    }
+    result
+}
+
+/// The record as any client may see it: each representative's ID number cut to its last 4
+/// digits, the birth date to its year, the sex left out.
+pub fn mask(record: &EnterpriseRecord) -> EnterpriseRecord {
+    EnterpriseRecord {
+        representatives: record
+            .representatives
+            .iter()
+            .map(mask_representative)
+            .collect(),
+        ..record.clone()
+    }
+}
+
+fn mask_representative(rep: &Representative) -> Representative {
+    let document_number = rep.document_number.as_deref().map(|n| {
+        let keep = n.chars().count().saturating_sub(4);
+        n.chars()
+            .enumerate()
+            .map(|(i, c)| if i < keep { '*' } else { c })
+            .collect()
+    });
+    Representative {
+        document_number,
+        date_of_birth: rep
+            .date_of_birth
+            .as_deref()
+            .and_then(|d| d.get(..4))
+            .map(str::to_owned),
+        sex: None,
+        ..rep.clone()
+    }
+}
+
+/// Marks a response with how the cache answered it (RFC 9211 `Cache-Status`).
+fn with_cache_status(
+    mut resp: Response,
+    outcome: Option<crate::cache::CacheOutcome>,
+    started: std::time::Instant,
+) -> Response {
     if let Some(o) = outcome {
         resp.headers_mut()
             .insert("cache-status", HeaderValue::from_static(o.header_value()));
@@ -78,4 +194,27 @@ pub async fn lookup(
         }
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use lienthong_adapters::canonical::enterprise::{Representative, Sex};
+
+    #[test]
+    fn masking_keeps_four_digits_and_the_year() {
+        let rep = Representative {
+            full_name: "NGUYỄN VĂN AN".into(),
+            sex: Some(Sex::Male),
+            document_number: Some("046085001234".into()),
+            document_type: Some("Căn cước công dân".into()),
+            date_of_birth: Some("1985-03-04".into()),
+            nationality: Some("Việt Nam".into()),
+            position: Some("Giám đốc".into()),
+        };
+        let masked = super::mask_representative(&rep);
+        assert_eq!(masked.document_number.as_deref(), Some("********1234"));
+        assert_eq!(masked.date_of_birth.as_deref(), Some("1985"));
+        assert_eq!(masked.sex, None);
+        assert_eq!(masked.full_name, rep.full_name);
+    }
 }

@@ -30,8 +30,9 @@ pub static KIND: Kind = Kind {
     not_configured_en: "No enterprise service is configured.",
 };
 
-/// Its operations.
-pub const OPERATIONS: &[&str] = &["lookup"];
+/// Its operations: `lookup` (representatives masked) and `lookup_representatives` (in full:
+/// personal data, audited).
+pub const OPERATIONS: &[&str] = &["lookup", "lookup_representatives"];
 
 /// The configured enterprise registry, ready to call.
 pub struct EnterpriseService {
@@ -39,19 +40,30 @@ pub struct EnterpriseService {
     client: Client,
     /// Its guard: circuit breaker, caps, time limits, retries.
     pub guard: UpstreamGuard,
+    /// Masked records.
     cache: Option<Cache<String, Arc<EnterpriseRecord>, ApiError>>,
-    /// The Redis tier below `cache`, when `cache.shared` is set.
+    /// The Redis tier below `cache`, when `cache.shared` is set: masked records only.
     shared: Option<SharedCache>,
+    /// Records in full, for `lookup_representatives`: in this process only, never shared.
+    representatives_cache: Option<Cache<String, Arc<EnterpriseRecord>, ApiError>>,
 }
 
 /// The routes of the kind.
 pub fn routes() -> Vec<Route> {
-    vec![Route {
-        path: "/v1/enterprises/{code}",
-        handlers: get(handlers::lookup),
-        access: RouteAccess::Operation(&KIND, "lookup"),
-        any_method: false,
-    }]
+    vec![
+        Route {
+            path: "/v1/enterprises/{code}",
+            handlers: get(handlers::lookup),
+            access: RouteAccess::Operation(&KIND, "lookup"),
+            any_method: false,
+        },
+        Route {
+            path: "/v1/enterprises/{code}/representatives",
+            handlers: get(handlers::lookup_representatives),
+            access: RouteAccess::PersonalData(&KIND, "lookup_representatives"),
+            any_method: false,
+        },
+    ]
 }
 
 impl EnterpriseService {
@@ -82,14 +94,19 @@ impl EnterpriseService {
         let cache_cfg = config.cache.unwrap_or_default();
         let policy = cache_cfg.policy();
         let cache = (cache_cfg.ttl_s > 0).then(|| Cache::new(policy, cache_cfg.capacity));
+        let representatives_cache =
+            (cache_cfg.ttl_s > 0).then(|| Cache::new(policy, cache_cfg.capacity));
+        // Entries of an earlier release, under `lookup`, held representatives in full: the masked
+        // records live under another name, so none of those is ever served.
         let shared = (cache.is_some() && cache_cfg.shared)
-            .then(|| SharedCache::new(Arc::from(name), "lookup", policy));
+            .then(|| SharedCache::new(Arc::from(name), "lookup-masked", policy));
         Ok(EnterpriseService {
             info: TargetInfo::new(KIND.name, name, upstream),
             client,
             guard: UpstreamGuard::new(name, config.guard(upstream)),
             cache,
             shared,
+            representatives_cache,
         })
     }
 }
@@ -114,6 +131,10 @@ impl Service for EnterpriseService {
     }
 
     fn purge_caches(&self) -> bool {
-        self.cache.as_ref().map(|c| c.purge_all()).is_some()
+        let caches = [
+            self.cache.as_ref().map(|c| c.purge_all()),
+            self.representatives_cache.as_ref().map(|c| c.purge_all()),
+        ];
+        caches.iter().any(Option::is_some)
     }
 }
