@@ -23,7 +23,7 @@ use crate::audit::{AuditEvent, SubjectKey};
 use crate::auth::Identity;
 use crate::edge::guard::{Admission, DOSSIER_ID_HEADER, USER_ID_HEADER};
 use crate::error::ApiError;
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, PendingProblem};
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::{RequestContext, UpstreamLatency};
@@ -122,14 +122,47 @@ impl PersonalDataCall {
         req: &PersonalDataRequest,
         validate: impl FnOnce(&mut Errors),
     ) -> Result<Self, Response> {
+        Self::admit_parts(
+            &req.admission,
+            &req.identity,
+            &req.ctx,
+            &req.headers,
+            validate,
+        )
+    }
+
+    /// [`Self::admit`] from the request's parts, for a handler that forwards the request itself
+    /// (pass-through): the guard left the admission, the caller and the context in its extensions.
+    pub fn admit_request(
+        req: &axum::extract::Request,
+        validate: impl FnOnce(&mut Errors),
+    ) -> Result<Self, Response> {
+        let ext = req.extensions();
+        let (Some(admission), Some(identity), Some(ctx)) = (
+            ext.get::<Admission>(),
+            ext.get::<Identity>(),
+            ext.get::<RequestContext>(),
+        ) else {
+            return Err(ApiError::new(ErrorCode::Forbidden).into_response());
+        };
+        Self::admit_parts(admission, identity, ctx, req.headers(), validate)
+    }
+
+    fn admit_parts(
+        admission: &Admission,
+        identity: &Identity,
+        ctx: &RequestContext,
+        headers: &HeaderMap,
+        validate: impl FnOnce(&mut Errors),
+    ) -> Result<Self, Response> {
         let call = Self {
             started: Instant::now(),
-            service: req.admission.service.clone(),
-            operation: req.admission.operation.clone(),
-            client_id: req.identity.client.id.to_string(),
-            request_id: req.ctx.request_id.to_string(),
-            official_id: header(&req.headers, USER_ID_HEADER),
-            dossier_id: header(&req.headers, DOSSIER_ID_HEADER),
+            service: admission.service.clone(),
+            operation: admission.operation.clone(),
+            client_id: identity.client.id.to_string(),
+            request_id: ctx.request_id.to_string(),
+            official_id: header(headers, USER_ID_HEADER),
+            dossier_id: header(headers, DOSSIER_ID_HEADER),
         };
         let mut errors = Errors::default();
         if !is_official_id(&call.official_id) {
@@ -197,8 +230,16 @@ impl PersonalDataCall {
             operation: self.operation.to_string(),
             subject,
             outcome: match outcome {
-                Ok(_) => "ok".to_owned(),
                 Err(e) => e.code.as_str().to_owned(),
+                // A problem already rendered into a response (a forwarding handler's) keeps its
+                // code; an upstream's own error status is recorded as such.
+                Ok(r) => match r.extensions().get::<PendingProblem>() {
+                    Some(PendingProblem(e)) => e.code.as_str().to_owned(),
+                    None if r.status().is_client_error() || r.status().is_server_error() => {
+                        format!("http_{}", r.status().as_u16())
+                    }
+                    None => "ok".to_owned(),
+                },
             },
             latency_ms: self.started.elapsed().as_millis() as i64,
         }

@@ -1011,6 +1011,7 @@ async fn personal_data_services_require_official_and_dossier() {
         .unwrap();
     let body = problem(resp, 400, "invalid_request").await;
     assert_eq!(body["errors"].as_array().unwrap().len(), 1);
+    // The official is an ID number on every personal-data call, as on the registries.
     let resp = h
         .get("/v1/proxy/dossiers/dossiers/HS-1", "portal-key")
         .header("x-user-id", "canbo01")
@@ -1018,7 +1019,55 @@ async fn personal_data_services_require_official_and_dossier() {
         .send()
         .await
         .unwrap();
+    let body = problem(resp, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "X-User-Id");
+    assert!(h.gw.store.audit_records(0, 10).await.unwrap().is_empty());
+    let resp = h
+        .get("/v1/proxy/dossiers/dossiers/HS-1", "portal-key")
+        .header("x-user-id", "046185000123")
+        .header("x-dossier-id", "HS-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
+    // Every call is audited as the registries' are, with the upstream's own error status.
+    let resp = h
+        .get("/v1/proxy/dossiers/dossiers/nope", "portal-key")
+        .header("x-user-id", "046185000123")
+        .header("x-dossier-id", "HS-2")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let records = h.gw.store.audit_records(0, 10).await.unwrap();
+    assert_eq!(records.len(), 2);
+    let (ok, other) = (&records[0].event, &records[1].event);
+    assert_eq!(
+        (
+            ok.client_id.as_str(),
+            ok.user_id.as_str(),
+            ok.dossier_id.as_str()
+        ),
+        ("portal", "046185000123", "HS-1")
+    );
+    assert_eq!(
+        (
+            ok.service.as_str(),
+            ok.operation.as_str(),
+            ok.outcome.as_str()
+        ),
+        ("dossiers", "get", "ok")
+    );
+    let expected = if status < 400 {
+        "ok".to_owned()
+    } else {
+        format!("http_{status}")
+    };
+    assert_eq!(other.outcome, expected);
+    assert_ne!(
+        ok.subject, other.subject,
+        "the subject is the path's keyed hash"
+    );
 }
 
 #[tokio::test]

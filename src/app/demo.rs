@@ -344,12 +344,11 @@ Try:
   curl -s http://{addr}/v1/proxy/catalogue/procedures -H 'Authorization: Bearer {PORTAL_API_KEY}'
   curl -s http://{addr}/oauth/token -u {PORTAL_CLIENT}:{PORTAL_SECRET} -d grant_type=client_credentials
   curl -s http://{addr}/v1/proxy/dossiers/dossiers/HS-2026-0001 -H 'Authorization: Bearer {PORTAL_API_KEY}' \
-       -H 'X-User-Id: canbo.demo' -H 'X-Dossier-Id: HS-2026-0001'
+       -H 'X-User-Id: 046185000123' -H 'X-Dossier-Id: HS-2026-0001'
   curl -s http://{addr}/v1/citizens/verify -H 'Authorization: Bearer {PORTAL_API_KEY}' \
        -H 'X-User-Id: 046185000123' -H 'X-Dossier-Id: HS-2026-0001' -H 'Content-Type: application/json' \
        -d '{{"citizen_id":"046090001234","full_name":"Nguyễn Văn An","date_of_birth":"1990-03-15"}}'
   curl -si http://{addr}/v1/enterprises/0314409058 -H 'Authorization: Bearer {PORTAL_API_KEY}'
-  curl -s -X POST http://{addr}/v1/admin/clients/{PORTAL_CLIENT}/suspend -H 'Authorization: Bearer {ADMIN_API_KEY}'
   curl -s http://{addr}/v1/payments -H 'Authorization: Bearer {PORTAL_API_KEY}' -H 'Idempotency-Key: "demo-1"' \
        -H 'Content-Type: application/json' -d '{{"dossier_id":"HS-2026-0001","provider":"vnpay","amount_vnd":50000,
        "description":"Le phi chung thuc","return_url":"https://portal.example/ket-qua",
@@ -363,6 +362,9 @@ Try:
   (then GET /v1/shipments/{{shipment_id}}: the VNPost mock moves it one status a minute)
   curl -s http://{admin}/metrics
   curl -s http://{admin}/v1/admin/clients -H 'Authorization: Bearer {ADMIN_API_KEY}'
+  (last: suspending the portal stops its calls at once; resume it after)
+  curl -s -X POST http://{admin}/v1/admin/clients/{PORTAL_CLIENT}/suspend -H 'Authorization: Bearer {ADMIN_API_KEY}'
+  curl -s -X POST http://{admin}/v1/admin/clients/{PORTAL_CLIENT}/resume -H 'Authorization: Bearer {ADMIN_API_KEY}'
 "#
     )
 }

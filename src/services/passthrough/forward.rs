@@ -15,6 +15,7 @@ use super::PassthroughService;
 use super::route::{check_path, decode_unreserved};
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode};
+use crate::personal_data::{AuditLog, PersonalDataCall};
 use crate::server::ConnInfo;
 use crate::services::Live;
 use crate::telemetry::metrics::Metrics;
@@ -63,15 +64,30 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, extra: &[HeaderName]) {
     }
 }
 
-/// The pass-through handler for `/v1/proxy/{service}/{*path}`.
+/// The pass-through handler for `/v1/proxy/{service}/{*path}`. A service with `personal_data`
+/// takes the official as the registries do (`X-User-Id` an ID number) and leaves an audit record
+/// of every call (subject: the keyed hash of the service and path) before its answer leaves.
 pub async fn forward(
     Live(service): Live<PassthroughService>,
     State(metrics): State<Arc<Metrics>>,
+    State(audit): State<AuditLog>,
     req: Request,
 ) -> Response {
-    match forward_to(&metrics, &service, req).await {
-        Ok(resp) | Err(resp) => resp,
+    if !service.info.personal_data {
+        let (Ok(resp) | Err(resp)) = forward_to(&metrics, &service, req).await;
+        return resp;
     }
+    let call = match PersonalDataCall::admit_request(&req, |_| {}) {
+        Ok(call) => call,
+        Err(refusal) => return refusal,
+    };
+    let subject = format!(
+        "proxy:{}:{}",
+        service.info.name,
+        decode_unreserved(service.relative_path(req.uri().path()))
+    );
+    let (Ok(resp) | Err(resp)) = forward_to(&metrics, &service, req).await;
+    call.finish(&audit, &subject, Ok(resp), None).await
 }
 
 async fn forward_to(
