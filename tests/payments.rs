@@ -689,6 +689,42 @@ async fn hundred_concurrent_identical_ipns_make_one_ledger_entry() {
     assert_eq!(env.h.gw.store.evidence_for(&id).await.unwrap().len(), 100);
 }
 
+/// A status query settles a payment only with the order's amount: a paid `querydr` answer
+/// without `vnp_Amount` settles nothing (kept as evidence, left for the next round).
+#[tokio::test]
+async fn a_status_query_without_the_amount_settles_nothing() {
+    let env = start(Options::default()).await;
+    env.vnpay.control.merge_scenario(json!({
+        "ipn_mode": "none",
+        "querydr_omit_amount": true
+    }));
+    let a = env.open("vnpay", "HS-11").await;
+    let id = a["payment_id"].as_str().unwrap();
+    env.raw
+        .get(format!(
+            "{}&mock_choice=pay",
+            a["pay_url"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let report = env.h.gw.sweep_payments().await;
+    assert_eq!((report.queried, report.settled, report.errors), (1, 0, 1));
+    assert_eq!(env.payment(id).await["status"], "pending");
+    let evidence = env.h.gw.store.evidence_for(id).await.unwrap();
+    assert!(
+        evidence.iter().any(|e| e.verdict == "no_amount"),
+        "{evidence:?}"
+    );
+
+    env.vnpay
+        .control
+        .merge_scenario(json!({ "querydr_omit_amount": false }));
+    let report = env.h.gw.sweep_payments().await;
+    assert_eq!(report.settled, 1);
+    assert_eq!(env.payment(id).await["status"], "paid");
+}
+
 #[tokio::test]
 async fn missing_ipn_is_settled_by_querydr_and_unpaid_orders_expire() {
     let env = start(Options::default()).await;

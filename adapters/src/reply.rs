@@ -113,3 +113,13 @@ pub async fn answers_json(http: &reqwest::Client, url: &str) -> Result<(), Adapt
             .retry_safe(true)
         })
 }
+
+/// Whether `s` holds only characters XML 1.0 allows (`Char`, §2.2): no control character but tab,
+/// line feed and carriage return, no U+FFFE or U+FFFF. quick-xml turns `&#1;` into U+0001 without
+/// a word.
+pub fn xml_chars(s: &str) -> bool {
+    s.chars().all(|c| {
+        matches!(c, '\t' | '\n' | '\r')
+            || (!c.is_control() && !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+    })
+}

@@ -726,6 +726,41 @@ mod tests {
         assert!(e.contains("`services.s.notary.password`"), "{e}");
     }
 
+    /// One merchant code under two agencies would leave a notification's key to a guess.
+    #[test]
+    fn a_merchant_code_belongs_to_one_agency() {
+        let payments = |vnpay: &str, platform: &str| {
+            format!(
+                "{MINIMAL}\n[services.fees]\nkind = \"payments\"\nbase_url = \"https://127.0.0.1:9\"\n[payments]\nvnpay = {{ pay_url = \"https://p.example/pay\", api_url = \"https://p.example/api\", merchants = [{vnpay}] }}\npayment_platform = {{ api_url = \"https://p.example/ptt\", merchants = [{platform}] }}\n"
+            )
+        };
+        let vnpay = |agency: &str, code: &str| {
+            format!("{{ agency = \"{agency}\", tmn_code = \"{code}\", hash_secret = \"env:H\" }}")
+        };
+        let platform = |agency: &str, code: &str| {
+            format!("{{ agency = \"{agency}\", ma_doi_tac = \"{code}\", hash_key = \"env:H\" }}")
+        };
+        let two = |a: String, b: String| format!("{a}, {b}");
+        Config::parse(&payments(
+            &two(vnpay("a", "MERCH001"), vnpay("b", "MERCH002")),
+            &two(platform("a", "P-A"), platform("b", "P-B")),
+        ))
+        .unwrap();
+        let e = err(&payments(
+            &two(vnpay("a", "MERCH001"), vnpay("b", "MERCH001")),
+            &platform("a", "P-A"),
+        ));
+        assert!(e.contains("`payments.vnpay.merchants[1].tmn_code`"), "{e}");
+        let e = err(&payments(
+            &vnpay("a", "MERCH001"),
+            &two(platform("a", "P-A"), platform("b", "P-A")),
+        ));
+        assert!(
+            e.contains("`payments.payment_platform.merchants[1].ma_doi_tac`"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn fixed_route_kinds_are_configured_once() {
         let enterprise = |name: &str| {

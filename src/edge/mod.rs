@@ -96,12 +96,37 @@ fn valid_host(v: &[u8]) -> bool {
 
 /// The path as it may appear in logs: proxied paths are cut to the service (they are the
 /// upstream's business and may carry identifiers); long digit runs are masked; length is bounded.
+/// Percent-encoded digits (`%30`–`%39`) decoded, so that an ID number written `%30%34%36…`
+/// is masked like one written plainly.
+fn decode_digits(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains('%') {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        match rest.as_bytes().get(i + 1..i + 3) {
+            Some([b'3', d]) if d.is_ascii_digit() => {
+                out.push(char::from(*d));
+                rest = &rest[i + 3..];
+            }
+            _ => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 fn loggable_path(path: &str) -> String {
     let cut = match path.strip_prefix("/v1/proxy/") {
         Some(rest) => &path[..("/v1/proxy/".len() + rest.find('/').unwrap_or(rest.len()))],
         None => path,
     };
-    let mut p = mask_digits(cut);
+    let mut p = mask_digits(&decode_digits(cut));
     if p.len() > 200 {
         let mut end = 200;
         while !p.is_char_boundary(end) {
@@ -276,6 +301,11 @@ mod tests {
             "/v1/proxy/cat"
         );
         assert_eq!(loggable_path("/v1/x/046200001234/y/12"), "/v1/x/***/y/12");
+        assert_eq!(
+            loggable_path("/v1/enterprises/%30%34%366200001234/x%2"),
+            "/v1/enterprises/***/x%2",
+            "percent-encoded digits are digits"
+        );
     }
 
     #[test]

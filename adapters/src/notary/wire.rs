@@ -249,6 +249,9 @@ pub fn parse_xml(doc: &[u8]) -> Result<Element, XmlError> {
                 let s = t
                     .unescape()
                     .map_err(|_| XmlError("text cannot be unescaped"))?;
+                if !crate::reply::xml_chars(&s) {
+                    return Err(XmlError("a character XML does not allow"));
+                }
                 match stack.last_mut() {
                     Some(top) => top.text.push_str(&s),
                     None if s.trim().is_empty() => {}
@@ -258,6 +261,9 @@ pub fn parse_xml(doc: &[u8]) -> Result<Element, XmlError> {
             Event::CData(c) => {
                 let s =
                     std::str::from_utf8(c.as_ref()).map_err(|_| XmlError("CDATA is not UTF-8"))?;
+                if !crate::reply::xml_chars(s) {
+                    return Err(XmlError("a character XML does not allow"));
+                }
                 match stack.last_mut() {
                     Some(top) => top.text.push_str(s),
                     None => return Err(XmlError("CDATA outside the root element")),
@@ -473,5 +479,23 @@ pub fn parse_reply(reply: &Reply, op: Operation) -> Result<Element, AdapterError
             }
         }
         SoapBody::Payload(_) => Err(errors::from_status(reply.status)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A control character, raw or as a character reference, is no XML: refused, never passed on.
+    #[test]
+    fn characters_xml_does_not_allow_are_refused() {
+        assert!(parse_xml(b"<a>ok</a>").is_ok());
+        for doc in [
+            &b"<a>x&#1;y</a>"[..],
+            b"<a>x\x1fy</a>",
+            b"<a><![CDATA[\x07]]></a>",
+        ] {
+            assert!(parse_xml(doc).is_err(), "{}", String::from_utf8_lossy(doc));
+        }
     }
 }

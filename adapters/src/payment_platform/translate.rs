@@ -29,7 +29,13 @@ pub fn init_message(order: &PayOrder, ma_doi_tac: &str) -> Value {
     })
 }
 
+/// `SoTien`, in VND: an amount in another currency (`MaTienTe`, when given) is no amount of a
+/// VND order.
 fn amount(v: &Value) -> Result<u64, CallbackError> {
+    let currency = json_text(v, "MaTienTe");
+    if !currency.is_empty() && !currency.eq_ignore_ascii_case("VND") {
+        return Err(CallbackError::BadAmount);
+    }
     json_text(v, "SoTien")
         .parse()
         .map_err(|_| CallbackError::BadAmount)
@@ -88,5 +94,44 @@ pub fn get_bill(v: &Value) -> StatusReply {
     StatusReply {
         amount_vnd: amount(v).ok(),
         outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn confirm_msg(currency: Option<&str>) -> Value {
+        let mut v = json!({
+            "LoaiBanTin": "Confirm",
+            "MaDoiTac": "DEMO-HUE",
+            "MaThamChieu": "0190f3a27b1c7def8123456789abcdef",
+            "MaLoi": "00",
+            "MaGiaoDich": "PT0001",
+            "SoTien": "70000",
+        });
+        if let Some(c) = currency {
+            v["MaTienTe"] = json!(c);
+        }
+        v
+    }
+
+    /// The amount of a VND order is said in VND: another currency is no amount of it.
+    #[test]
+    fn an_amount_in_another_currency_is_refused() {
+        assert_eq!(
+            confirm(&confirm_msg(Some("VND"))).map(|n| n.amount_vnd),
+            Ok(70_000)
+        );
+        assert_eq!(
+            confirm(&confirm_msg(None)).map(|n| n.amount_vnd),
+            Ok(70_000)
+        );
+        assert_eq!(
+            confirm(&confirm_msg(Some("USD"))).map(|n| n.amount_vnd),
+            Err(CallbackError::BadAmount)
+        );
+        assert_eq!(get_bill(&confirm_msg(Some("USD"))).amount_vnd, None);
     }
 }

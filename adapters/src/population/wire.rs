@@ -169,6 +169,9 @@ pub enum XmlError {
     /// Content after the root element.
     #[error("the reply has content after its root element")]
     TrailingContent,
+    /// A character XML 1.0 does not allow (a control character, written raw or as a reference).
+    #[error("the reply's XML holds a character XML does not allow")]
+    ForbiddenChar,
 }
 
 /// One element: its namespace and local name, whether it is `xsi:nil`, its text and children.
@@ -290,6 +293,9 @@ pub fn parse_xml(bytes: &[u8]) -> Result<Element, XmlError> {
             }
             Event::Text(t) => {
                 let s = t.unescape().map_err(|_| XmlError::Syntax)?;
+                if !crate::reply::xml_chars(&s) {
+                    return Err(XmlError::ForbiddenChar);
+                }
                 match stack.last_mut() {
                     Some(top) => top.text.push_str(&s),
                     None if s.trim().is_empty() => {}
@@ -299,6 +305,9 @@ pub fn parse_xml(bytes: &[u8]) -> Result<Element, XmlError> {
             }
             Event::CData(c) => {
                 let s = std::str::from_utf8(c.as_ref()).map_err(|_| XmlError::NotUtf8)?;
+                if !crate::reply::xml_chars(s) {
+                    return Err(XmlError::ForbiddenChar);
+                }
                 match stack.last_mut() {
                     Some(top) => top.text.push_str(s),
                     None => return Err(XmlError::Syntax),
@@ -662,4 +671,23 @@ fn read_address(el: Option<&Element>) -> Option<WireAddress> {
         chi_tiet: a.child_text(DC_NS, "ChiTiet"),
         quoc_gia: a.child_text(DC_NS, "QuocGia"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A control character, raw or as a character reference, is no XML: refused, never passed on.
+    #[test]
+    fn characters_xml_does_not_allow_are_refused() {
+        assert!(parse_xml(b"<a>tab\tand\nline</a>").is_ok());
+        for doc in [
+            &b"<a>x&#1;y</a>"[..],
+            b"<a>x\x01y</a>",
+            b"<a><![CDATA[x\x02y]]></a>",
+            b"<a>&#xFFFE;</a>",
+        ] {
+            assert!(parse_xml(doc).is_err(), "{}", String::from_utf8_lossy(doc));
+        }
+    }
 }

@@ -260,7 +260,11 @@ fn querydr(shared: &Shared, f: &Fields, mut reply: Reply, secret: Option<&str>) 
     };
     reply.response_code = "00";
     reply.message = "QueryDR Success".to_owned();
-    reply.amount = order.amount.to_string();
+    let omit_amount = super::ipn::Scenario::from_value(&shared.control.scenario())
+        .is_ok_and(|s| s.querydr_omit_amount);
+    if !omit_amount {
+        reply.amount = order.amount.to_string();
+    }
     reply.order_info = order.order_info.clone();
     reply.transaction_type = "01".to_owned();
     match &order.outcome {

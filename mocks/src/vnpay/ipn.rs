@@ -61,6 +61,9 @@ pub struct Scenario {
     pub ipn_url: Option<String>,
     /// `statement_discrepancies`: any of `extra_paid`, `changed_amount`, `duplicate_line`.
     pub statement_discrepancies: Vec<String>,
+    /// `querydr_omit_amount`: `querydr` answers without `vnp_Amount` (a merchant must then not
+    /// settle a payment from it).
+    pub querydr_omit_amount: bool,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +76,7 @@ struct RawScenario {
     ipn_timeout_ms: Option<u64>,
     ipn_url: Option<String>,
     statement_discrepancies: Option<Vec<String>>,
+    querydr_omit_amount: Option<bool>,
 }
 
 impl Scenario {
@@ -124,6 +128,7 @@ impl Scenario {
             ipn_timeout_ms: raw.ipn_timeout_ms,
             ipn_url: raw.ipn_url,
             statement_discrepancies,
+            querydr_omit_amount: raw.querydr_omit_amount.unwrap_or(false),
         })
     }
 

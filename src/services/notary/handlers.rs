@@ -53,6 +53,9 @@ fn check_document(
     let office = body.office_code.trim().to_owned();
     if number.is_empty() || number.chars().count() > 64 {
         errors.add("document_number", "length", "must be 1 to 64 characters");
+    } else if number.chars().any(char::is_control) {
+        // It is sent upstream inside XML, which has no place for them.
+        errors.add("document_number", "format", "no control characters");
     }
     if office.is_empty() || office.len() > 16 || !office.chars().all(|c| c.is_ascii_alphanumeric())
     {
@@ -120,4 +123,32 @@ async fn run(
         upstream_latency,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(number: &str) -> DocumentRequest {
+        DocumentRequest {
+            document_number: number.into(),
+            office_code: "CC01".into(),
+            sha256: None,
+        }
+    }
+
+    /// A document number travels in XML: a control character (a NUL, a line break forging
+    /// another record) is refused before any call.
+    #[test]
+    fn document_numbers_refuse_control_characters() {
+        for bad in ["123/2026\u{0}", "12\n3", "\u{1b}[31m"] {
+            let mut errors = Errors::default();
+            check_document(&mut errors, &request(bad), "lookup");
+            assert_eq!(errors.0.len(), 1, "{bad:?}");
+            assert_eq!(errors.0[0].field, "document_number");
+        }
+        let mut errors = Errors::default();
+        check_document(&mut errors, &request("123/2026/HĐMB"), "lookup");
+        assert!(errors.is_empty());
+    }
 }

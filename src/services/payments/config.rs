@@ -138,11 +138,20 @@ impl PaymentsConfig {
                 ));
             }
             let mut agencies = HashSet::new();
+            let mut codes = HashSet::new();
             for (i, m) in v.merchants.iter().enumerate() {
                 if m.tmn_code.len() != 8 || !m.tmn_code.chars().all(|c| c.is_ascii_alphanumeric()) {
                     return Err(ConfigError::invalid(
                         format!("payments.vnpay.merchants[{i}].tmn_code"),
                         "vnp_TmnCode is 8 letters or digits",
+                    ));
+                }
+                // A notification names its merchant: one code under two agencies (two secrets)
+                // would leave the gateway to guess whose order and whose key it is.
+                if !codes.insert(m.tmn_code.as_str()) {
+                    return Err(ConfigError::invalid(
+                        format!("payments.vnpay.merchants[{i}].tmn_code"),
+                        format!("`{}` is already another agency's merchant", m.tmn_code),
                     ));
                 }
                 if !valid_name(&m.agency) || !agencies.insert(m.agency.as_str()) {
@@ -166,11 +175,21 @@ impl PaymentsConfig {
                 ));
             }
             let mut agencies = HashSet::new();
+            let mut partners = HashSet::new();
             for (i, m) in p.merchants.iter().enumerate() {
                 if m.ma_doi_tac.is_empty() || m.ma_doi_tac.len() > 64 {
                     return Err(ConfigError::invalid(
                         format!("payments.payment_platform.merchants[{i}].ma_doi_tac"),
                         "must be 1 to 64 characters",
+                    ));
+                }
+                if !partners.insert(m.ma_doi_tac.as_str()) {
+                    return Err(ConfigError::invalid(
+                        format!("payments.payment_platform.merchants[{i}].ma_doi_tac"),
+                        format!(
+                            "`{}` is already another agency's partner code",
+                            m.ma_doi_tac
+                        ),
                     ));
                 }
                 if !valid_name(&m.agency) || !agencies.insert(m.agency.as_str()) {

@@ -62,13 +62,26 @@ pub async fn sweep_once(svc: &PaymentsService, store: &dyn Store) -> SweepReport
             verdict: "queried".into(),
             at_ms: now_ms(),
         };
-        if let (Some(amount), false) = (reply.amount_vnd, reply.outcome == ProviderOutcome::Pending)
-            && i64::try_from(amount).ok() != Some(p.amount_vnd)
-        {
-            tracing::error!(payment_id = %p.id, "the provider reports another amount than the order's; left for reconciliation");
+        // Paid only for the order's amount, said by the provider: a paid status without an amount
+        // (or in another currency) settles nothing and is left for reconciliation.
+        let paid = matches!(reply.outcome, ProviderOutcome::Paid { .. });
+        let amount_ok = reply
+            .amount_vnd
+            .is_some_and(|a| i64::try_from(a).ok() == Some(p.amount_vnd));
+        let mismatch = match reply.amount_vnd {
+            Some(_) => reply.outcome != ProviderOutcome::Pending && !amount_ok,
+            None => paid,
+        };
+        if mismatch {
+            let verdict = if reply.amount_vnd.is_some() {
+                "amount_mismatch"
+            } else {
+                "no_amount"
+            };
+            tracing::error!(payment_id = %p.id, verdict, "the provider's status does not carry the order's amount; left for reconciliation");
             let _ = store
                 .record_evidence(&Evidence {
-                    verdict: "amount_mismatch".into(),
+                    verdict: verdict.into(),
                     ..evidence
                 })
                 .await;
