@@ -282,9 +282,10 @@ impl Config {
     }
 
     /// What is valid but unwise, for `check-config` and the start's log: the operators' surface on
-    /// an address others can reach.
+    /// an address others can reach; a database or Redis across a network without credentials or
+    /// verified TLS.
     pub fn warnings(&self) -> Vec<String> {
-        exposed_admin_listeners(&self.listeners)
+        let mut out: Vec<String> = exposed_admin_listeners(&self.listeners)
             .into_iter()
             .map(|i| {
                 format!(
@@ -292,7 +293,12 @@ impl Config {
                     self.listeners[i].addr
                 )
             })
-            .collect()
+            .collect();
+        out.extend(self.store.warnings());
+        if let Some(redis) = &self.redis {
+            out.extend(redis.warnings());
+        }
+        out
     }
 
     /// Checks every section, then what ties them: each kind at most once where it serves fixed

@@ -28,7 +28,79 @@ impl Default for StoreConfig {
     }
 }
 
+/// The host and whether credentials are given, of a `scheme://[user[:password]@]host[:port]/…`
+/// URL; `None` when it has no host part (a Unix socket).
+fn url_host(url: &str) -> Option<(String, bool)> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let host = match hostport.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => hostport.split(':').next().unwrap_or(""),
+    };
+    let password = userinfo.is_some_and(|u| u.split_once(':').is_some_and(|(_, p)| !p.is_empty()));
+    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), password))
+}
+
+/// Whether a host name is this machine (the connection never leaves it).
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// What is unwise about a database or Redis URL reached over a network others share: the
+/// connection carries credentials and every record in clear, to a server nobody verified.
+/// `what` names the key; `password` says whether credentials come some other way
+/// (`PGPASSWORD`); `tls`: whether the URL asks for a verified TLS connection.
+fn network_warnings(what: &str, url: &str, password: bool, tls: bool) -> Vec<String> {
+    let Some((host, in_url)) = url_host(url) else {
+        return Vec::new();
+    };
+    if is_loopback(&host) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if !(in_url || password) {
+        out.push(format!(
+            "`{what}` reaches {host} without credentials: give the server a password (an ACL user)"
+        ));
+    }
+    if !tls {
+        out.push(format!(
+            "`{what}` reaches {host} without verified TLS: anyone on the network reads and alters what passes"
+        ));
+    }
+    out
+}
+
 impl StoreConfig {
+    /// Warnings about the URL (credentials, TLS) when the database is not on this machine.
+    pub fn warnings(&self) -> Vec<String> {
+        if !self.is_postgres() {
+            return Vec::new();
+        }
+        let sslmode = self
+            .url
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .split('&')
+            .find_map(|p| p.strip_prefix("sslmode="))
+            .unwrap_or("prefer");
+        let password = std::env::var_os("PGPASSWORD").is_some();
+        network_warnings(
+            "store.url",
+            &self.url,
+            password,
+            matches!(sslmode, "verify-full" | "verify-ca"),
+        )
+    }
+
     /// Whether the URL names PostgreSQL (`postgres://` or `postgresql://`).
     pub fn is_postgres(&self) -> bool {
         self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
@@ -116,13 +188,29 @@ impl RateLimitFail {
 }
 
 impl RedisConfig {
+    /// Warnings about the URL (credentials, TLS) when Redis is not on this machine. An `env:` URL
+    /// is checked when its variable is set; its value is never shown.
+    pub fn warnings(&self) -> Vec<String> {
+        let url = match &self.url {
+            RedisUrl::Plain(url) => url.clone(),
+            RedisUrl::Env(_) => match self.url.resolve() {
+                Ok(url) => url,
+                Err(_) => return Vec::new(),
+            },
+        };
+        network_warnings("redis.url", &url, false, url.starts_with("rediss://"))
+    }
+
     /// Checks the URL, the key prefix, the replica count and the timeout.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let RedisUrl::Plain(url) = &self.url {
-            if !(url.starts_with("redis://") || url.starts_with("redis+unix://")) {
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("redis+unix://"))
+            {
                 return Err(ConfigError::invalid(
                     "redis.url",
-                    "must be `redis://HOST[:PORT][/DB]`, `redis+unix://PATH` or `env:NAME`",
+                    "must be `redis://HOST[:PORT][/DB]`, `rediss://…` (TLS), `redis+unix://PATH` or `env:NAME`",
                 ));
             }
             // The parser's message may quote the URL, password included: keep it out.
@@ -161,4 +249,35 @@ pub struct AuditConfig {
     /// HMAC key that turns citizen IDs into audit subjects (`env:NAME` or `file:PATH`, at least 32
     /// bytes). Keep it stable: `lienthong audit search` needs the same key to find a citizen's records.
     pub subject_key: Option<SecretRef>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_across_a_network_need_credentials_and_verified_tls() {
+        let warn = |url: &str, tls: bool| network_warnings("k", url, false, tls);
+        assert!(warn("redis://127.0.0.1:6379", false).is_empty());
+        assert!(warn("postgres://me@localhost/db", false).is_empty());
+        assert!(warn("redis+unix:///run/redis.sock", false).is_empty());
+        assert_eq!(warn("redis://cache.internal:6379", false).len(), 2);
+        assert_eq!(warn("redis://:pw@cache.internal:6379", false).len(), 1);
+        assert!(warn("rediss://user:pw@[2001:db8::1]:6379", true).is_empty());
+        let shown = warn("redis://user:hunter2@cache.internal", false).join(" ");
+        assert!(
+            shown.contains("cache.internal") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        let store = StoreConfig {
+            url: "postgres://lienthong:pw@db.internal/lienthong?sslmode=require".into(),
+            ..StoreConfig::default()
+        };
+        assert_eq!(store.warnings().len(), 1, "require does not verify");
+        let store = StoreConfig {
+            url: "postgres://lienthong:pw@db.internal/lienthong?sslmode=verify-full".into(),
+            ..StoreConfig::default()
+        };
+        assert!(store.warnings().is_empty());
+    }
 }

@@ -111,3 +111,34 @@ fn an_exposed_operators_surface_is_warned_about() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
+
+/// Redis or PostgreSQL across a network, without credentials or verified TLS, is warned about
+/// (never showing a password); on loopback, or with both, it is not.
+#[test]
+fn backends_across_a_network_without_credentials_or_tls_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let warnings = |extra: &str| {
+        let path = common::process::write_config(dir.path(), "http://127.0.0.1:9", extra);
+        let out = check_config(&path);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        err.lines()
+            .filter(|l| l.contains("warning"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let open = warnings("\n[redis]\nurl = \"redis://cache.internal:6379\"\n");
+    assert_eq!(open.len(), 2, "{open:?}");
+    assert!(open.iter().all(|w| w.contains("`redis.url`")), "{open:?}");
+    let keyed = warnings("\n[redis]\nurl = \"redis://lienthong:hunter2@cache.internal:6379\"\n");
+    assert_eq!(keyed.len(), 1, "{keyed:?}");
+    assert!(
+        keyed[0].contains("TLS") && !keyed[0].contains("hunter2"),
+        "{keyed:?}"
+    );
+    assert!(
+        warnings("\n[redis]\nurl = \"rediss://lienthong:hunter2@cache.internal:6379\"\n")
+            .is_empty()
+    );
+    assert!(warnings("\n[redis]\nurl = \"redis://127.0.0.1:6379\"\n").is_empty());
+}
