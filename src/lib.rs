@@ -9,8 +9,8 @@
 //!
 //! 1. [`app`]: the composition root, the only code that names every service kind.
 //! 2. [`services`]: one folder per kind; a kind never imports another.
-//! 3. What kinds share: [`personal_data`], [`outbox`], [`idempotency`], [`upstream`],
-//!    [`render`].
+//! 3. What kinds share: [`personal_data`] (with [`officials`]), [`outbox`], [`idempotency`],
+//!    [`upstream`], [`render`].
 //! 4. The edge and the machinery below it: [`edge`], [`auth`], [`ratelimit`], [`cache`],
 //!    [`resilience`], [`cluster`], [`store`], [`audit`], [`telemetry`], [`server`], [`tls`],
 //!    [`extract`], [`validate`], [`keys`], [`error`], and the config base, [`config`].
@@ -19,6 +19,7 @@ pub mod app;
 pub mod services;
 
 pub mod idempotency;
+pub mod officials;
 pub mod outbox;
 pub mod personal_data;
 pub mod render;

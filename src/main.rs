@@ -405,9 +405,22 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         }
     };
     // Build everything a start would build (secrets, CA bundles, TLS keys) without serving.
-    if let Err(e) = lienthong::app::Runtime::build(config.clone(), None, &[0u8; 32]) {
-        eprintln!("{}: {e}", file.display());
-        return ExitCode::from(2);
+    let built = match lienthong::app::Runtime::build(config.clone(), None, &[0u8; 32]) {
+        Ok(built) => built,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    // Keys fetched from a URL are fetched now, as a start would.
+    if let Some(verifier) = &built.officials {
+        let Some(rt) = runtime(Some(1)) else {
+            return ExitCode::FAILURE;
+        };
+        if let Err(e) = rt.block_on(verifier.refresh()) {
+            eprintln!("{}: `officials.jwks`: {e}", file.display());
+            return ExitCode::from(2);
+        }
     }
     for (i, l) in config.listeners.iter().enumerate() {
         if let Some(tls) = &l.tls

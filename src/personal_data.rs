@@ -24,19 +24,22 @@ use crate::auth::Identity;
 use crate::edge::guard::{Admission, DOSSIER_ID_HEADER, USER_ID_HEADER};
 use crate::error::ApiError;
 use crate::error::{ErrorCode, PendingProblem};
+use crate::officials::{ASSERTION_HEADER, AssertionError, OfficialVerifier};
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::{RequestContext, UpstreamLatency};
 use crate::validate::Errors;
 
-/// Where personal-data accesses are recorded: the store's audit trail, with the live key that
-/// turns citizen IDs into subjects.
+/// Where personal-data accesses are recorded (the store's audit trail, with the live key that
+/// turns citizen IDs into subjects), and who proves the official (`[officials]`).
 #[derive(Clone)]
 pub struct AuditLog {
     /// The store holding the trail.
     pub store: Arc<dyn Store>,
     /// The key of audit subjects (`audit.subject_key`; a reload may change it).
     pub key: Arc<ArcSwap<SubjectKey>>,
+    /// The verifier of officials' assertions, when `[officials]` is configured (live).
+    pub officials: Arc<ArcSwap<Option<Arc<OfficialVerifier>>>>,
 }
 
 /// What a personal-data handler takes besides its service and its body: the caller the guard
@@ -123,10 +126,9 @@ impl PersonalDataCall {
         validate: impl FnOnce(&mut Errors),
     ) -> Result<Self, Response> {
         Self::admit_parts(
-            &req.admission,
-            &req.identity,
-            &req.ctx,
+            (&req.admission, &req.identity, &req.ctx),
             &req.headers,
+            &req.audit,
             validate,
         )
     }
@@ -135,6 +137,7 @@ impl PersonalDataCall {
     /// (pass-through): the guard left the admission, the caller and the context in its extensions.
     pub fn admit_request(
         req: &axum::extract::Request,
+        audit: &AuditLog,
         validate: impl FnOnce(&mut Errors),
     ) -> Result<Self, Response> {
         let ext = req.extensions();
@@ -145,14 +148,13 @@ impl PersonalDataCall {
         ) else {
             return Err(ApiError::new(ErrorCode::Forbidden).into_response());
         };
-        Self::admit_parts(admission, identity, ctx, req.headers(), validate)
+        Self::admit_parts((admission, identity, ctx), req.headers(), audit, validate)
     }
 
     fn admit_parts(
-        admission: &Admission,
-        identity: &Identity,
-        ctx: &RequestContext,
+        (admission, identity, ctx): (&Admission, &Identity, &RequestContext),
         headers: &HeaderMap,
+        audit: &AuditLog,
         validate: impl FnOnce(&mut Errors),
     ) -> Result<Self, Response> {
         let call = Self {
@@ -172,6 +174,31 @@ impl PersonalDataCall {
                 "must be the official's personal id number, 12 digits (or 9 for an old id card): \
                  the registry records it as the official making the request",
             );
+        }
+        if let Some(verifier) = audit.officials.load().as_deref() {
+            let proven = match headers.get(ASSERTION_HEADER).map(|v| v.to_str()) {
+                None => Err(AssertionError::Missing),
+                Some(Err(_)) => Err(AssertionError::Malformed),
+                Some(Ok(token)) => verifier.verify(token.trim()),
+            };
+            match proven {
+                Ok(sub) if sub == call.official_id => {}
+                Ok(_) => errors.add(
+                    "X-Official-Assertion",
+                    "subject",
+                    AssertionError::OtherOfficial.to_string(),
+                ),
+                Err(AssertionError::KeysUnavailable) => {
+                    return Err(ApiError::new(ErrorCode::UpstreamUnavailable)
+                        .with_detail(
+                            "Chưa lấy được khóa công khai để xác minh cán bộ; vui lòng thử lại sau.",
+                            "The keys that prove officials are not available yet; try again shortly.",
+                        )
+                        .with_retry_after(5)
+                        .into_response());
+                }
+                Err(e) => errors.add("X-Official-Assertion", "assertion", e.to_string()),
+            }
         }
         validate(&mut errors);
         if !errors.is_empty() {

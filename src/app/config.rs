@@ -18,6 +18,7 @@ use crate::config::{
     StoreConfig, TelemetryConfig, UpstreamConfig, exposed_admin_listeners, keys_of, parse_error,
     redact, valid_name, validate_clients, validate_listeners,
 };
+use crate::officials::OfficialsConfig;
 use crate::services::enterprise::EnterpriseConfig;
 use crate::services::notary::NotaryConfig;
 use crate::services::passthrough::PassthroughConfig;
@@ -59,6 +60,8 @@ pub struct RawConfig {
     pub shipments: Option<ShipmentsConfig>,
     /// Redis shared by several replicas.
     pub redis: Option<RedisConfig>,
+    /// Who proves the official behind personal-data calls.
+    pub officials: Option<OfficialsConfig>,
 }
 
 /// The whole configuration.
@@ -89,6 +92,9 @@ pub struct Config {
     /// Redis shared by several replicas: cluster-wide rate limits and change propagation.
     /// Absent: every limit and change is local to this process.
     pub redis: Option<RedisConfig>,
+    /// The portal's identity provider, whose signed assertions prove the official behind every
+    /// personal-data call. Absent: `X-User-Id` names the official, the calling system vouching.
+    pub officials: Option<OfficialsConfig>,
 }
 
 /// One `[services.NAME]` table: the keys every service has, and its kind's own section.
@@ -259,6 +265,7 @@ impl TryFrom<RawConfig> for Config {
             payments: raw.payments,
             shipments: raw.shipments,
             redis: raw.redis,
+            officials: raw.officials,
         })
     }
 }
@@ -373,6 +380,9 @@ impl Config {
         }
         if let Some(s) = &self.shipments {
             s.validate()?;
+        }
+        if let Some(officials) = &self.officials {
+            officials.validate()?;
         }
         self.store.validate()?;
         self.telemetry.validate()?;

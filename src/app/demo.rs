@@ -318,6 +318,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
         payments: Some(payments_config(&upstreams)),
         shipments: Some(shipments_config()),
         redis: None,
+        officials: None,
     }
 }
 

@@ -29,6 +29,7 @@ use crate::cluster::events::{self, ChangeEvent, Replica};
 use crate::config::ConfigError;
 use crate::edge::EdgeSettings;
 use crate::edge::guard::{GuardState, Targets};
+use crate::officials::OfficialVerifier;
 use crate::services::ServiceState;
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics::Metrics;
@@ -53,6 +54,7 @@ struct LiveCells {
     targets: Arc<ArcSwap<Targets>>,
     edge: Arc<ArcSwap<EdgeSettings>>,
     audit_key: Arc<ArcSwap<SubjectKey>>,
+    officials: Arc<ArcSwap<Option<Arc<OfficialVerifier>>>>,
 }
 
 impl LiveCells {
@@ -62,6 +64,7 @@ impl LiveCells {
             targets: Arc::new(ArcSwap::new(runtime.targets.clone())),
             edge: Arc::new(ArcSwap::new(runtime.edge.clone())),
             audit_key: Arc::new(ArcSwap::new(runtime.audit_key.clone())),
+            officials: Arc::new(ArcSwap::from_pointee(runtime.officials.clone())),
         }
     }
 
@@ -70,6 +73,7 @@ impl LiveCells {
         self.targets.store(runtime.targets.clone());
         self.edge.store(runtime.edge.clone());
         self.audit_key.store(runtime.audit_key.clone());
+        self.officials.store(Arc::new(runtime.officials.clone()));
     }
 }
 
@@ -118,6 +122,7 @@ impl Gateway {
             None => None,
         };
         let runtime = Runtime::build(config, None, &ephemeral_key)?;
+        runtime.fetch_official_keys().await;
         let suspended = store.suspended_clients().await?;
         let gw = Arc::new(Gateway {
             cells: LiveCells::new(&runtime),
@@ -201,6 +206,7 @@ impl Gateway {
             config.redis = current.config.redis.clone();
         }
         let runtime = Runtime::build(config, Some(&current), &self.ephemeral_key)?;
+        runtime.fetch_official_keys().await;
         self.cells.store(&runtime);
         self.runtime.store(Arc::new(runtime));
         Ok(notes)
@@ -246,6 +252,7 @@ impl Gateway {
             metrics: self.metrics.clone(),
             cluster: self.cluster.clone(),
             audit_key: self.cells.audit_key.clone(),
+            officials: self.cells.officials.clone(),
         }
     }
 

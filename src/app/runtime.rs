@@ -11,6 +11,7 @@ use crate::auth::Callers;
 use crate::config::{ConfigError, MIN_OWN_KEY_BYTES};
 use crate::edge::EdgeSettings;
 use crate::edge::guard::Targets;
+use crate::officials::OfficialVerifier;
 use crate::services::enterprise::EnterpriseService;
 use crate::services::notary::NotaryService;
 use crate::services::passthrough::PassthroughService;
@@ -33,6 +34,8 @@ pub struct Runtime {
     pub edge: Arc<EdgeSettings>,
     /// Keyed hash of citizen IDs for the audit trail.
     pub audit_key: Arc<SubjectKey>,
+    /// The verifier of officials' assertions, with `[officials]`.
+    pub officials: Option<Arc<OfficialVerifier>>,
 }
 
 /// A runtime build failure (a secret that cannot be read, a CA bundle that cannot be parsed…).
@@ -94,7 +97,13 @@ impl Runtime {
             Some(k) => SubjectKey::new(k.resolve_key("audit.subject_key", MIN_OWN_KEY_BYTES)?),
             None => SubjectKey::new(ephemeral_key.to_vec()),
         };
+        let officials = config
+            .officials
+            .as_ref()
+            .map(|o| OfficialVerifier::build(o, &config.auth.issuer).map(Arc::new))
+            .transpose()?;
         Ok(Runtime {
+            officials,
             edge: Arc::new(EdgeSettings {
                 limits: config.limits.clone(),
                 access_log: config.telemetry.access_log,
@@ -105,6 +114,16 @@ impl Runtime {
             targets: Arc::new(targets),
             audit_key: Arc::new(audit_key),
         })
+    }
+
+    /// Fetches the officials' keys when they come from a URL; a failure is logged, and calls that
+    /// need them answer 503 until a refresh succeeds.
+    pub async fn fetch_official_keys(&self) {
+        if let Some(verifier) = &self.officials
+            && let Err(e) = verifier.refresh().await
+        {
+            tracing::warn!(error = %e, "the officials' keys could not be fetched; personal-data calls wait for them");
+        }
     }
 
     /// The first service of a kind, as a type-erased handle.

@@ -31,7 +31,24 @@ impl Gateway {
             }
         };
         let purger = Arc::downgrade(self);
+        let keys = Arc::downgrade(self);
+        let keys_interval = {
+            let gw = Arc::downgrade(self);
+            move || {
+                gw.upgrade()
+                    .and_then(|gw| gw.runtime().officials.as_ref()?.refresh_interval())
+                    .unwrap_or(Duration::from_secs(60))
+            }
+        };
         vec![
+            tokio::spawn(crate::services::run_every(keys_interval, move || {
+                let gw = keys.upgrade();
+                async move {
+                    if let Some(gw) = gw {
+                        gw.runtime().fetch_official_keys().await;
+                    }
+                }
+            })),
             tokio::spawn(jobs::run(
                 lookup::<PaymentsService>(self, "payments"),
                 self.store.clone(),

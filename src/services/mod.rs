@@ -83,6 +83,8 @@ pub struct ServiceState {
     pub cluster: Option<Arc<Cluster>>,
     /// The live key of audit subjects (reloadable).
     pub audit_key: Arc<ArcSwap<SubjectKey>>,
+    /// The live verifier of officials' assertions, when `[officials]` is configured.
+    pub officials: Arc<ArcSwap<Option<Arc<crate::officials::OfficialVerifier>>>>,
 }
 
 impl FromRef<ServiceState> for Arc<dyn Store> {
@@ -108,6 +110,7 @@ impl FromRef<ServiceState> for crate::personal_data::AuditLog {
         crate::personal_data::AuditLog {
             store: s.store.clone(),
             key: s.audit_key.clone(),
+            officials: s.officials.clone(),
         }
     }
 }

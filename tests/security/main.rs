@@ -7,5 +7,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod api2_broken_authentication;
 mod api5_broken_function_level_authorization;
 mod api8_security_misconfiguration;

@@ -77,7 +77,7 @@ pub async fn forward(
         let (Ok(resp) | Err(resp)) = forward_to(&metrics, &service, req).await;
         return resp;
     }
-    let call = match PersonalDataCall::admit_request(&req, |_| {}) {
+    let call = match PersonalDataCall::admit_request(&req, &audit, |_| {}) {
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
