@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::{
-    AuditConfig, AuthConfig, ClientConfig, ConfigError, LimitsConfig, ListenerConfig, RedisConfig,
-    StoreConfig, TelemetryConfig, UpstreamConfig, keys_of, valid_name, validate_clients,
-    validate_listeners,
+    AuditConfig, AuthConfig, ClientConfig, ConfigError, LimitsConfig, ListenerConfig,
+    ProxiesConfig, RedisConfig, StoreConfig, TelemetryConfig, UpstreamConfig, keys_of, valid_name,
+    validate_clients, validate_listeners,
 };
 use crate::services::enterprise::EnterpriseConfig;
 use crate::services::notary::NotaryConfig;
@@ -35,6 +35,9 @@ pub struct RawConfig {
     /// Size and time limits applied to every caller.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The load balancers in front, whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub proxies: ProxiesConfig,
     /// Token issuing and verification.
     #[serde(default)]
     pub auth: AuthConfig,
@@ -68,6 +71,9 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// Size and time limits applied to every caller.
     pub limits: LimitsConfig,
+    /// The load balancers in front, whose `X-Forwarded-For` is believed: one rule for the
+    /// providers' allowlists, the per-source limits and the `X-Forwarded-For` sent upstream.
+    pub proxies: ProxiesConfig,
     /// Token issuing and verification.
     pub auth: AuthConfig,
     /// The systems allowed to call the gateway. Anyone else is refused.
@@ -250,6 +256,7 @@ impl TryFrom<RawConfig> for Config {
         Ok(Config {
             listeners: raw.listeners,
             limits: raw.limits,
+            proxies: raw.proxies,
             auth: raw.auth,
             clients: raw.clients,
             services,
@@ -286,6 +293,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_listeners(&self.listeners)?;
         self.limits.validate()?;
+        self.proxies.validate()?;
         self.auth.validate()?;
         let mut single = HashSet::new();
         for (name, svc) in &self.services {

@@ -29,6 +29,7 @@ use crate::cluster::events::{self, ChangeEvent, Replica};
 use crate::config::ConfigError;
 use crate::edge::EdgeSettings;
 use crate::edge::guard::{GuardState, Targets};
+use crate::refusals::CallbackRefusals;
 use crate::services::ServiceState;
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics::Metrics;
@@ -53,6 +54,7 @@ struct LiveCells {
     targets: Arc<ArcSwap<Targets>>,
     edge: Arc<ArcSwap<EdgeSettings>>,
     audit_key: Arc<ArcSwap<SubjectKey>>,
+    refusals: Arc<ArcSwap<CallbackRefusals>>,
 }
 
 impl LiveCells {
@@ -62,6 +64,7 @@ impl LiveCells {
             targets: Arc::new(ArcSwap::new(runtime.targets.clone())),
             edge: Arc::new(ArcSwap::new(runtime.edge.clone())),
             audit_key: Arc::new(ArcSwap::new(runtime.audit_key.clone())),
+            refusals: Arc::new(ArcSwap::new(runtime.refusals.clone())),
         }
     }
 
@@ -70,6 +73,7 @@ impl LiveCells {
         self.targets.store(runtime.targets.clone());
         self.edge.store(runtime.edge.clone());
         self.audit_key.store(runtime.audit_key.clone());
+        self.refusals.store(runtime.refusals.clone());
     }
 }
 
@@ -246,6 +250,7 @@ impl Gateway {
             metrics: self.metrics.clone(),
             cluster: self.cluster.clone(),
             audit_key: self.cells.audit_key.clone(),
+            refusals: self.cells.refusals.clone(),
         }
     }
 

@@ -11,6 +11,7 @@ use crate::auth::Callers;
 use crate::config::ConfigError;
 use crate::edge::EdgeSettings;
 use crate::edge::guard::Targets;
+use crate::refusals::CallbackRefusals;
 use crate::services::enterprise::EnterpriseService;
 use crate::services::notary::NotaryService;
 use crate::services::passthrough::PassthroughService;
@@ -33,6 +34,8 @@ pub struct Runtime {
     pub edge: Arc<EdgeSettings>,
     /// Keyed hash of citizen IDs for the audit trail.
     pub audit_key: Arc<SubjectKey>,
+    /// The per-source limit and sampling of refused provider callbacks.
+    pub refusals: Arc<CallbackRefusals>,
 }
 
 /// A runtime build failure (a secret that cannot be read, a CA bundle that cannot be parsed…).
@@ -97,10 +100,17 @@ impl Runtime {
             ),
             None => SubjectKey::new(ephemeral_key.to_vec()),
         };
+        // A source over its limit stays so across a reload that does not change the limit.
+        let refusals = previous
+            .map(|p| p.refusals.clone())
+            .filter(|r| r.config() == config.limits.refused_callbacks)
+            .unwrap_or_else(|| Arc::new(CallbackRefusals::new(config.limits.refused_callbacks)));
         Ok(Runtime {
+            refusals,
             edge: Arc::new(EdgeSettings {
                 limits: config.limits.clone(),
                 access_log: config.telemetry.access_log,
+                proxies: crate::server::TrustedProxies::new(&config.proxies.trusted),
             }),
             config,
             callers: Arc::new(callers),

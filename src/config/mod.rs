@@ -21,8 +21,8 @@ pub use clients::{
 };
 pub use secret::{RedisUrl, SecretRef};
 pub use server::{
-    ClientAuthMode, LimitsConfig, ListenerConfig, LogFormat, TelemetryConfig, TlsConfig,
-    validate_listeners,
+    ClientAuthMode, LimitsConfig, ListenerConfig, LogFormat, ProxiesConfig, TelemetryConfig,
+    TlsConfig, validate_listeners,
 };
 pub use state::{AuditConfig, RateLimitFail, RedisConfig, StoreConfig};
 pub use upstream::UpstreamConfig;

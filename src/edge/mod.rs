@@ -1,4 +1,5 @@
-//! The edge of every request: request ids, W3C trace context, framing checks, body and time
+//! The edge of every request: request ids, W3C trace context, the client's address
+//! ([`crate::server::ClientAddr`], behind trusted proxies), framing checks, body and time
 //! limits, rendering of problem documents, the access log line and request metrics ([`Edge`],
 //! wrapped around the whole router); and, per route, who may call it ([`guard`]).
 //!
@@ -20,6 +21,7 @@ use tower::ServiceExt;
 
 use crate::config::LimitsConfig;
 use crate::error::{ApiError, ErrorCode, Lang, PendingProblem};
+use crate::server::{ConnInfo, TrustedProxies};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::{
     CacheOutcome, LoggedClient, LoggedService, REQUEST_ID, RequestContext, TraceContext,
@@ -33,6 +35,8 @@ pub struct EdgeSettings {
     pub limits: LimitsConfig,
     /// Whether each request writes an access log line.
     pub access_log: bool,
+    /// The proxies whose `X-Forwarded-For` is believed when finding each request's client.
+    pub proxies: TrustedProxies,
 }
 
 /// Accepts a caller's request id when it is 1–128 characters of `[A-Za-z0-9._:-]`.
@@ -192,6 +196,13 @@ where
         ApiError::new(ErrorCode::PayloadTooLarge).into_response()
     } else {
         let limit = usize::try_from(limits.body_bytes).unwrap_or(usize::MAX);
+        // In-process calls (tests through the router) have no socket: they come from loopback.
+        let peer = req
+            .extensions()
+            .get::<ConnInfo>()
+            .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.peer.ip());
+        let client = settings.proxies.client(peer, req.headers());
+        req.extensions_mut().insert(client);
         req.extensions_mut().insert(RequestContext {
             request_id: request_id.clone(),
             trace,

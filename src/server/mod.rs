@@ -2,6 +2,7 @@
 //! slow-client protection, and graceful draining on shutdown; and what a connection tells about
 //! its peer ([`ConnInfo`], [`PeerCertificate`]).
 
+pub mod forwarded;
 mod peer;
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+pub use forwarded::{CidrSet, ClientAddr, TrustedProxies};
 pub use peer::PeerCertificate;
 
 use crate::config::{LimitsConfig, ListenerConfig};
