@@ -788,6 +788,11 @@ async fn ambiguous_framing_and_hosts_are_refused() {
         let raw = raw_exchange(&h, &format!("{post}{framing}{next}")).await;
         assert!(raw.starts_with("HTTP/1.1 400"), "{shape}: {raw}");
         assert_eq!(raw.matches("HTTP/1.1 ").count(), 1, "{shape}: {raw}");
+        // Refused by hyper or by the edge: the same problem document either way.
+        assert!(
+            raw.contains("application/problem+json") && raw.contains("\"invalid_request\""),
+            "{shape}: {raw}"
+        );
     }
 
     // A coding before `chunked` would reach the upstream still applied, unannounced: 501.
@@ -853,6 +858,106 @@ async fn ambiguous_framing_and_hosts_are_refused() {
         raw.contains(&format!("\"host\":\"{}\"", h.upstream.addr)) && !raw.contains("evil"),
         "{raw}"
     );
+}
+
+/// The problem document of a raw response: checks the status line, the media type and the
+/// request id, and returns the body.
+fn raw_problem(raw: &str, status: &str, code: &str) -> Value {
+    assert_eq!(status_line(raw), status, "{raw}");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{raw}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["code"], code, "{raw}");
+    let rid = body["request_id"].as_str().unwrap();
+    assert!(head.contains(&format!("x-request-id: {rid}")), "{raw}");
+    body
+}
+
+/// hyper refuses what it cannot parse before any of our code runs; those refusals answer
+/// problem+json with the same codes as every other error.
+#[tokio::test]
+async fn refusals_of_unparsable_heads_are_problem_documents() {
+    let h = start("").await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    for (shape, head) in [
+        (
+            "a header line without a colon",
+            "GET /healthz HTTP/1.1\r\nBad Header\r\n".to_owned(),
+        ),
+        (
+            "a method that is no token",
+            "G(T /healthz HTTP/1.1\r\n".to_owned(),
+        ),
+        ("an unknown version", "GET /healthz HTTP/1.7\r\n".to_owned()),
+        (
+            "a space in the target",
+            "GET /he lthz HTTP/1.1\r\n".to_owned(),
+        ),
+    ] {
+        let raw = raw_exchange(&h, &format!("{head}Host: {addr}\r\n\r\n")).await;
+        let body = raw_problem(&raw, "HTTP/1.1 400 Bad Request", "invalid_request");
+        assert_eq!(body["status"], 400, "{shape}");
+        assert_eq!(body["type"], "/problems/invalid_request", "{shape}");
+    }
+
+    // A head over `[limits] header_bytes` (16 KiB here) reaches the edge: 431 in the caller's
+    // language, with its request id...
+    let big = "a".repeat(20 * 1024);
+    let raw = raw_exchange(
+        &h,
+        &format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nAccept-Language: en\r\nX-Request-Id: big-1\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    let body = raw_problem(
+        &raw,
+        "HTTP/1.1 431 Request Header Fields Too Large",
+        "header_too_large",
+    );
+    assert_eq!(body["request_id"], "big-1");
+    assert!(
+        body["detail"].as_str().unwrap().contains("exceed"),
+        "{body}"
+    );
+    // ...on a kept-alive connection too, after a first request.
+    let raw = raw_exchange(
+        &h,
+        &format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    let second = &raw[raw.rfind("HTTP/1.1 ").unwrap()..];
+    raw_problem(
+        second,
+        "HTTP/1.1 431 Request Header Fields Too Large",
+        "header_too_large",
+    );
+    // Far past it, hyper refuses the head unread; the answer is the same document.
+    let huge = "a".repeat(64 * 1024);
+    let raw = raw_exchange(
+        &h,
+        &format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Big: {huge}\r\n\r\n"),
+    )
+    .await;
+    raw_problem(
+        &raw,
+        "HTTP/1.1 431 Request Header Fields Too Large",
+        "header_too_large",
+    );
+    // The codes are documented.
+    let doc: Value = h
+        .http
+        .get(h.url("/problems/header_too_large"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["status"], 431);
 }
 
 /// Sends a chunked request by hand (no Content-Length) and returns the raw response text.
