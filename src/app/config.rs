@@ -391,6 +391,48 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_and_failure_limits_are_checked() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert!(
+            c.proxies.trusted.is_empty(),
+            "nobody is trusted unless named"
+        );
+        let default = crate::config::RateLimitConfig {
+            per_minute: 10,
+            burst: Some(20),
+        };
+        assert_eq!(c.limits.refused_callbacks, default);
+        assert_eq!(c.auth.token_failures, default);
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[proxies]\ntrusted = [\"10.0.0.0/8\", \"2001:db8::1\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.proxies.trusted.len(), 2);
+        for (table, named) in [
+            (
+                "[proxies]\ntrusted = [\"10.0.0.0/33\"]",
+                "proxies.trusted[0]",
+            ),
+            (
+                "[proxies]\ntrusted = [\"10.0.0.1\", \"lb.internal\"]",
+                "proxies.trusted[1]",
+            ),
+            ("[proxies]\ntrusts = []", "trusts"),
+            (
+                "[limits]\nrefused_callbacks = { per_minute = 0 }",
+                "limits.refused_callbacks.per_minute",
+            ),
+            (
+                "[auth]\ntoken_failures = { per_minute = 5, burst = 0 }",
+                "auth.token_failures.burst",
+            ),
+        ] {
+            let e = err(&format!("{MINIMAL}\n{table}\n"));
+            assert!(e.contains(named), "{table}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let e = err(&format!("{MINIMAL}\n[limits]\nbody_byts = 3\n"));
         assert!(e.contains("body_byts"), "{e}");
