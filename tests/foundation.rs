@@ -948,15 +948,7 @@ async fn refusals_of_unparsable_heads_are_problem_documents() {
         "header_too_large",
     );
     // The codes are documented.
-    let doc: Value = h
-        .http
-        .get(h.url("/problems/header_too_large"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = h.fetch_json(&h.url("/problems/header_too_large")).await;
     assert_eq!(doc["status"], 431);
 }
 

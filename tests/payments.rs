@@ -261,6 +261,17 @@ impl Env {
         self.h.gw.store.payment(id).await.unwrap().unwrap()
     }
 
+    /// Sends an IPN query through a load balancer that saw `source` (the config must trust the
+    /// test client, `[proxies] trusted = ["127.0.0.1"]`).
+    async fn ipn_via_balancer(&self, query: &str, source: &str) -> Value {
+        self.h
+            .http
+            .get(self.h.url(&format!("/v1/providers/vnpay/ipn?{query}")))
+            .header("x-forwarded-for", source)
+            .json_body()
+            .await
+    }
+
     /// Sends a signed IPN for a payment as VNPay would.
     async fn ipn(&self, params: &[(&str, &str)], secret: &str) -> Value {
         let q = sign::signed_query(secret, params);
@@ -688,18 +699,13 @@ async fn ipn_allowlist_works_behind_a_trusted_load_balancer() {
     let id = a["payment_id"].as_str().unwrap();
     let txn_ref = env.ledger(id).await.txn_ref;
     let q = sign::signed_query(VNPAY_SECRET, &ipn_params(&txn_ref, "7000000", "00", "1"));
-    let ipn = |xff: &'static str| {
-        env.h
-            .http
-            .get(env.h.url(&format!("/v1/providers/vnpay/ipn?{q}")))
-            .header("x-forwarded-for", xff)
-            .json_body()
-    };
     // A caller outside forges an allowed address at the left: the balancer appended its own.
-    assert_eq!(ipn("10.1.2.3, 203.0.113.5").await["RspCode"], "99");
+    let got = env.ipn_via_balancer(&q, "10.1.2.3, 203.0.113.5").await;
+    assert_eq!(got["RspCode"], "99");
     assert_eq!(env.payment(id).await["status"], "pending");
     // VNPay's server, as the balancer saw it.
-    assert_eq!(ipn("10.1.2.3").await["RspCode"], "00");
+    let got = env.ipn_via_balancer(&q, "10.1.2.3").await;
+    assert_eq!(got["RspCode"], "00");
     assert_eq!(env.payment(id).await["status"], "paid");
 }
 
@@ -719,13 +725,7 @@ async fn a_flood_of_bad_ipns_is_limited_and_sampled_while_good_ones_settle() {
     let forged = sign::signed_query("not-the-secret", &ipn_params(&a_ref, "7000000", "00", "5"));
     let mut codes = Vec::new();
     for _ in 0..40 {
-        let got = env
-            .h
-            .http
-            .get(env.h.url(&format!("/v1/providers/vnpay/ipn?{forged}")))
-            .header("x-forwarded-for", "203.0.113.66")
-            .json_body()
-            .await;
+        let got = env.ipn_via_balancer(&forged, "203.0.113.66").await;
         codes.push(got["RspCode"].as_str().unwrap().to_owned());
     }
     assert!(codes[..20].iter().all(|c| c == "97"), "{codes:?}");
@@ -758,13 +758,7 @@ async fn a_flood_of_bad_ipns_is_limited_and_sampled_while_good_ones_settle() {
         (a_id, &a_ref, "72", "203.0.113.66"),
     ] {
         let q = sign::signed_query(VNPAY_SECRET, &ipn_params(txn_ref, "7000000", "00", txn_no));
-        let got = env
-            .h
-            .http
-            .get(env.h.url(&format!("/v1/providers/vnpay/ipn?{q}")))
-            .header("x-forwarded-for", source)
-            .json_body()
-            .await;
+        let got = env.ipn_via_balancer(&q, source).await;
         assert_eq!(got["RspCode"], "00", "{source}: {got}");
         assert_eq!(env.payment(id).await["status"], "paid");
         // Accepted messages are all kept, as before.

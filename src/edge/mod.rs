@@ -219,11 +219,14 @@ where
     } else {
         let limit = usize::try_from(limits.body_bytes).unwrap_or(usize::MAX);
         // In-process calls (tests through the router) have no socket: they come from loopback.
-        let peer = req
-            .extensions()
-            .get::<ConnInfo>()
-            .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.peer.ip());
-        let client = settings.proxies.client(peer, req.headers());
+        let client = match req.extensions().get::<ConnInfo>() {
+            Some(c) => settings
+                .proxies
+                .client_of(c.peer.ip(), Some(&c.peer_ip), req.headers()),
+            None => settings
+                .proxies
+                .client(std::net::IpAddr::from([127, 0, 0, 1]), req.headers()),
+        };
         req.extensions_mut().insert(client);
         req.extensions_mut().insert(RequestContext {
             request_id: request_id.clone(),

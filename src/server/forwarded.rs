@@ -88,6 +88,17 @@ impl TrustedProxies {
 
     /// The client of a request that came from `peer` with `headers`.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> ClientAddr {
+        self.client_of(peer, None, headers)
+    }
+
+    /// [`Self::client`], with the peer's address already formatted (`ConnInfo::peer_ip`): a
+    /// request from an untrusted peer, the usual case, then formats nothing.
+    pub fn client_of(
+        &self,
+        peer: IpAddr,
+        peer_value: Option<&HeaderValue>,
+        headers: &HeaderMap,
+    ) -> ClientAddr {
         let peer = canonical(peer);
         // The believed chain, right to left: the peer, then what each trusted hop says it saw.
         let mut chain = vec![peer];
@@ -110,6 +121,12 @@ impl TrustedProxies {
             }
         }
         let ip = chain.last().copied().unwrap_or(peer);
+        if let (1, Some(v)) = (chain.len(), peer_value) {
+            return ClientAddr {
+                ip,
+                forwarded_for: v.clone(),
+            };
+        }
         let text: Vec<String> = chain.iter().rev().map(IpAddr::to_string).collect();
         let forwarded_for = HeaderValue::try_from(text.join(", "))
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));

@@ -58,7 +58,7 @@ pub struct ConnInfo {
 impl ConnInfo {
     /// The facts of a connection from `peer`.
     pub fn new(peer: SocketAddr, tls: bool, client_cert: Option<Arc<PeerCertificate>>) -> Self {
-        let peer_ip = http::HeaderValue::try_from(peer.ip().to_string())
+        let peer_ip = http::HeaderValue::try_from(forwarded::canonical(peer.ip()).to_string())
             .unwrap_or_else(|_| http::HeaderValue::from_static("unknown"));
         ConnInfo {
             peer,
