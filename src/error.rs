@@ -56,11 +56,13 @@ pub enum ErrorCode {
     ShipmentNotCancellable,
     /// The request body is sent with a transfer coding other than `chunked` (RFC 9112 §6.1).
     UnsupportedTransferCoding,
+    /// The request head (its line and header fields) is larger than `[limits] header_bytes`.
+    HeaderTooLarge,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -83,6 +85,7 @@ impl ErrorCode {
         Self::IdempotencyKeyInProgress,
         Self::ShipmentNotCancellable,
         Self::UnsupportedTransferCoding,
+        Self::HeaderTooLarge,
     ];
 
     /// The stable snake_case name sent as `code`.
@@ -110,6 +113,7 @@ impl ErrorCode {
             Self::IdempotencyKeyInProgress => "idempotency_key_in_progress",
             Self::ShipmentNotCancellable => "shipment_not_cancellable",
             Self::UnsupportedTransferCoding => "unsupported_transfer_coding",
+            Self::HeaderTooLarge => "header_too_large",
         }
     }
 
@@ -135,6 +139,7 @@ impl ErrorCode {
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
+            Self::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 
@@ -168,6 +173,7 @@ impl ErrorCode {
             Self::IdempotencyKeyInProgress => "Request in progress",
             Self::ShipmentNotCancellable => "Shipment not cancellable",
             Self::UnsupportedTransferCoding => "Transfer coding not supported",
+            Self::HeaderTooLarge => "Request header fields too large",
         }
     }
 
@@ -275,6 +281,12 @@ impl ErrorCode {
             }
             (Self::UnsupportedTransferCoding, Lang::En) => {
                 "The request body may only be sent as is or with Transfer-Encoding: chunked."
+            }
+            (Self::HeaderTooLarge, Lang::Vi) => {
+                "Dòng yêu cầu và các tiêu đề HTTP vượt quá kích thước cho phép."
+            }
+            (Self::HeaderTooLarge, Lang::En) => {
+                "The request line and header fields exceed the allowed size."
             }
         }
     }

@@ -659,6 +659,29 @@ fn compose_stack_matches_the_configs_and_the_mocks() {
         .collect();
     let expected: BTreeSet<String> = gateways.iter().map(|g| format!("{g}:{port}")).collect();
     assert_eq!(servers, expected);
+    // The gateways believe the load balancer's X-Forwarded-For, and nobody else's: its pinned
+    // address, in the stack's own subnet, is what [proxies] trusted names, and nginx appends the
+    // address it saw.
+    let lb_ip = s(&lb["networks"]["default"]["ipv4_address"], "lb address");
+    let subnet = s(
+        &compose["networks"]["default"]["ipam"]["config"][0]["subnet"],
+        "subnet",
+    );
+    assert!(
+        lienthong::server::CidrSet::parse(&[subnet.to_owned()]).contains(lb_ip.parse().unwrap()),
+        "{lb_ip} in {subnet}"
+    );
+    let trusted: Vec<String> = config["proxies"]["trusted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(trusted, [lb_ip], "only the load balancer is trusted");
+    assert!(
+        nginx.contains("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"),
+        "nginx appends the address it saw"
+    );
     for g in gateways {
         assert_eq!(
             s(&lb["depends_on"][g]["condition"], "lb depends_on"),
@@ -719,6 +742,11 @@ fn kubernetes_manifests_match_the_config_and_the_image() {
     let deployment = &objects["Deployment"];
     let config = toml_of("configmap", &k8s_config_text(&objects["ConfigMap"]));
     let port = container_port("configmap", &config);
+    // Behind the ingress the client is what the ingress saw: its proxies are trusted.
+    assert!(
+        !config["proxies"]["trusted"].as_array().unwrap().is_empty(),
+        "the configmap names the ingress as a trusted proxy"
+    );
     let labels = &deployment["spec"]["template"]["metadata"]["labels"];
     assert_eq!(&deployment["spec"]["selector"]["matchLabels"], labels);
 

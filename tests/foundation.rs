@@ -288,6 +288,100 @@ async fn oauth_errors_follow_rfc6749() {
     );
 }
 
+/// Guessing secrets is throttled per client id and per source address: past the quota the
+/// endpoint answers 429 before checking the secret, so a right guess looks like a wrong one.
+#[tokio::test]
+async fn failed_token_requests_are_throttled_per_client_id_and_per_source() {
+    let h = common::start_edited(
+        &format!(
+            "[proxies]\ntrusted = [\"127.0.0.1\"]\n\n[[clients]]\nid = \"second\"\nclient_secret_sha256 = \"{}\"\n",
+            lienthong::keys::sha256_hex("second-secret")
+        ),
+        |text| {
+            text.replace(
+                "token_lifetime_s = 900",
+                "token_lifetime_s = 900\ntoken_failures = { per_minute = 1, burst = 3 }",
+            )
+        },
+    )
+    .await;
+    // The test client plays the load balancer: each request says which caller it carries.
+    let attempt = |id: &str, secret: &str, source: &str| {
+        h.http
+            .post(h.url("/oauth/token"))
+            .basic_auth(id, Some(secret))
+            .header("x-forwarded-for", source)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+
+    // A success takes nothing from the quota.
+    for _ in 0..5 {
+        let resp = attempt("second", "second-secret", "203.0.113.1")
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
+    // Per client id: three wrong secrets from three places spend `portal`'s quota...
+    for source in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        let resp = attempt("portal", "guess", source).await.unwrap();
+        assert_eq!(resp.status(), 401, "{source}");
+    }
+    // ...and then even the right secret, from a fresh place, is refused unread.
+    let resp = attempt("portal", "portal-secret", "198.51.100.4")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited", "{body}");
+    assert_eq!(body["status"], 429);
+    assert_eq!(body["error"], "rate_limited");
+    assert!(body["error_description"].is_string(), "{body}");
+    // Another client is not concerned.
+    let resp = attempt("second", "second-secret", "198.51.100.4")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Per source: wrong guesses at ids that do not even exist spend the source's quota...
+    for id in ["nobody-1", "nobody-2", "nobody-3"] {
+        let resp = attempt(id, "guess", "192.0.2.9").await.unwrap();
+        assert_eq!(resp.status(), 401, "{id}");
+    }
+    // ...so that source is refused for a real client too, while another source is not.
+    let resp = attempt("second", "second-secret", "192.0.2.9")
+        .await
+        .unwrap();
+    problem_429_json(resp).await;
+    let resp = attempt("second", "second-secret", "192.0.2.10")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let metrics = h.metrics().await;
+    assert!(
+        common::sample(
+            &metrics,
+            "lienthong_auth_failures_total{reason=\"token_throttled\"}"
+        ) >= 2.0,
+        "{metrics}"
+    );
+}
+
+async fn problem_429_json(resp: reqwest::Response) {
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited", "{body}");
+}
+
 fn sign(claims: &Value, key: &[u8]) -> String {
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     jsonwebtoken::encode(
@@ -592,6 +686,40 @@ async fn oversized_bodies_get_413_declared_or_streamed() {
     assert_eq!(resp.json::<Value>().await.unwrap()["body_len"], 4000);
 }
 
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_upstream_gets_the_believed_chain_only() {
+    // The test client on loopback plays the load balancer.
+    let h = start("[proxies]\ntrusted = [\"127.0.0.1\", \"10.0.0.0/8\"]\n").await;
+    let echo = |xff: &'static str| {
+        let req = h
+            .post("/v1/proxy/cat/echo/x", "portal-key")
+            .header("x-forwarded-for", xff)
+            .header("x-real-ip", "198.51.100.66");
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()["headers"].clone()
+        }
+    };
+    // The caller forged the left-most entry; our proxies appended the rest.
+    let headers = echo("198.51.100.66, 203.0.113.7, 10.1.1.1").await;
+    assert_eq!(
+        headers["x-forwarded-for"], "203.0.113.7, 10.1.1.1, 127.0.0.1",
+        "the right-most untrusted address and the trusted hops after it, nothing before"
+    );
+    assert!(headers.get("x-real-ip").is_none(), "{headers}");
+    // Several fields are one list.
+    let resp = h
+        .post("/v1/proxy/cat/echo/x", "portal-key")
+        .header("x-forwarded-for", "198.51.100.66")
+        .header("x-forwarded-for", "203.0.113.8")
+        .send()
+        .await
+        .unwrap();
+    let headers = resp.json::<Value>().await.unwrap()["headers"].clone();
+    assert_eq!(headers["x-forwarded-for"], "203.0.113.8, 127.0.0.1");
+}
+
 /// Sends a request head by hand (a Host and `Connection: close` are added) and returns the raw response.
 async fn raw_request(h: &common::Harness, head: &str) -> String {
     let addr = h.base.trim_start_matches("http://");
@@ -660,6 +788,11 @@ async fn ambiguous_framing_and_hosts_are_refused() {
         let raw = raw_exchange(&h, &format!("{post}{framing}{next}")).await;
         assert!(raw.starts_with("HTTP/1.1 400"), "{shape}: {raw}");
         assert_eq!(raw.matches("HTTP/1.1 ").count(), 1, "{shape}: {raw}");
+        // Refused by hyper or by the edge: the same problem document either way.
+        assert!(
+            raw.contains("application/problem+json") && raw.contains("\"invalid_request\""),
+            "{shape}: {raw}"
+        );
     }
 
     // A coding before `chunked` would reach the upstream still applied, unannounced: 501.
@@ -727,6 +860,98 @@ async fn ambiguous_framing_and_hosts_are_refused() {
     );
 }
 
+/// The problem document of a raw response: checks the status line, the media type and the
+/// request id, and returns the body.
+fn raw_problem(raw: &str, status: &str, code: &str) -> Value {
+    assert_eq!(status_line(raw), status, "{raw}");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{raw}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["code"], code, "{raw}");
+    let rid = body["request_id"].as_str().unwrap();
+    assert!(head.contains(&format!("x-request-id: {rid}")), "{raw}");
+    body
+}
+
+/// hyper refuses what it cannot parse before any of our code runs; those refusals answer
+/// problem+json with the same codes as every other error.
+#[tokio::test]
+async fn refusals_of_unparsable_heads_are_problem_documents() {
+    let h = start("").await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    for (shape, head) in [
+        (
+            "a header line without a colon",
+            "GET /healthz HTTP/1.1\r\nBad Header\r\n".to_owned(),
+        ),
+        (
+            "a method that is no token",
+            "G(T /healthz HTTP/1.1\r\n".to_owned(),
+        ),
+        ("an unknown version", "GET /healthz HTTP/1.7\r\n".to_owned()),
+        (
+            "a space in the target",
+            "GET /he lthz HTTP/1.1\r\n".to_owned(),
+        ),
+    ] {
+        let raw = raw_exchange(&h, &format!("{head}Host: {addr}\r\n\r\n")).await;
+        let body = raw_problem(&raw, "HTTP/1.1 400 Bad Request", "invalid_request");
+        assert_eq!(body["status"], 400, "{shape}");
+        assert_eq!(body["type"], "/problems/invalid_request", "{shape}");
+    }
+
+    // A head over `[limits] header_bytes` (16 KiB here) reaches the edge: 431 in the caller's
+    // language, with its request id...
+    let big = "a".repeat(20 * 1024);
+    let raw = raw_exchange(
+        &h,
+        &format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nAccept-Language: en\r\nX-Request-Id: big-1\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    let body = raw_problem(
+        &raw,
+        "HTTP/1.1 431 Request Header Fields Too Large",
+        "header_too_large",
+    );
+    assert_eq!(body["request_id"], "big-1");
+    assert!(
+        body["detail"].as_str().unwrap().contains("exceed"),
+        "{body}"
+    );
+    // ...on a kept-alive connection too, after a first request.
+    let raw = raw_exchange(
+        &h,
+        &format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    let second = &raw[raw.rfind("HTTP/1.1 ").unwrap()..];
+    raw_problem(
+        second,
+        "HTTP/1.1 431 Request Header Fields Too Large",
+        "header_too_large",
+    );
+    // Far past it, hyper refuses the head unread; the answer is the same document.
+    let huge = "a".repeat(64 * 1024);
+    let raw = raw_exchange(
+        &h,
+        &format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Big: {huge}\r\n\r\n"),
+    )
+    .await;
+    raw_problem(
+        &raw,
+        "HTTP/1.1 431 Request Header Fields Too Large",
+        "header_too_large",
+    );
+    // The codes are documented.
+    let doc = h.fetch_json(&h.url("/problems/header_too_large")).await;
+    assert_eq!(doc["status"], 431);
+}
+
 /// Sends a chunked request by hand (no Content-Length) and returns the raw response text.
 async fn raw_chunked_post(h: &common::Harness, path: &str, key: &str, body: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -791,6 +1016,16 @@ async fn pass_through_forwards_cleanly() {
         )
         .header("x-custom", "kept")
         .header("x-forwarded-for", "10.1.2.3")
+        .header("x-original-url", "/admin")
+        .header("x-rewrite-url", "/admin")
+        .header("x-forwarded-host", "intranet.example")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-port", "443")
+        .header(
+            "forwarded",
+            "for=10.1.2.3;host=intranet.example;proto=https",
+        )
+        .header("x-real-ip", "10.1.2.3")
         .body("hello")
         .send()
         .await
@@ -833,10 +1068,26 @@ async fn pass_through_forwards_cleanly() {
         "the new parent id is 16 lowercase hex digits: {tp}"
     );
     assert_eq!(
-        headers["x-forwarded-for"], "10.1.2.3, 127.0.0.1",
-        "the caller's address is appended to the chain"
+        headers["x-forwarded-for"], "127.0.0.1",
+        "the caller is no trusted proxy: its own chain is not believed"
     );
-    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert_eq!(
+        headers["x-forwarded-proto"], "http",
+        "the gateway's, not the caller's"
+    );
+    for steering in [
+        "x-original-url",
+        "x-rewrite-url",
+        "x-forwarded-host",
+        "x-forwarded-port",
+        "forwarded",
+        "x-real-ip",
+    ] {
+        assert!(
+            headers.get(steering).is_none(),
+            "{steering} never reaches the upstream: {headers}"
+        );
+    }
 
     // The service root with a trailing slash is routed (`down` allows `/*`; its upstream is closed).
     let resp = h.get("/v1/proxy/down/", "portal-key").send().await.unwrap();

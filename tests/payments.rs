@@ -36,6 +36,8 @@ struct Options {
     query_after_s: u64,
     give_up_after_s: u64,
     ipn_allowed_ips: &'static str,
+    /// More config, e.g. `[proxies]`.
+    extra: &'static str,
     /// Another store than the standard SQLite file.
     store_url: Option<String>,
 }
@@ -47,6 +49,7 @@ impl Default for Options {
             query_after_s: 0,
             give_up_after_s: 86_400,
             ipn_allowed_ips: "[]",
+            extra: "",
             store_url: None,
         }
     }
@@ -138,7 +141,10 @@ url = "{hook}/hooks/payments"
 secret = "file:{dir}/webhook.secret"
 give_up_after_s = {give_up}
 poll_interval_ms = 3600000
+
+{more}
 "#,
+        more = opts.extra,
         payer = sha256_hex("payer-key"),
         other = sha256_hex("other-key"),
         ttl = opts.order_ttl_s,
@@ -253,6 +259,17 @@ impl Env {
 
     async fn ledger(&self, id: &str) -> PaymentRecord {
         self.h.gw.store.payment(id).await.unwrap().unwrap()
+    }
+
+    /// Sends an IPN query through a load balancer that saw `source` (the config must trust the
+    /// test client, `[proxies] trusted = ["127.0.0.1"]`).
+    async fn ipn_via_balancer(&self, query: &str, source: &str) -> Value {
+        self.h
+            .http
+            .get(self.h.url(&format!("/v1/providers/vnpay/ipn?{query}")))
+            .header("x-forwarded-for", source)
+            .json_body()
+            .await
     }
 
     /// Sends a signed IPN for a payment as VNPay would.
@@ -629,7 +646,7 @@ async fn ipn_answers_each_rsp_code_in_vnpay_order() {
 }
 
 #[tokio::test]
-async fn ipn_source_allowlist_refuses_other_addresses() {
+async fn ipn_source_allowlist_refuses_other_addresses_in_vnpays_own_words() {
     let env = start(Options {
         ipn_allowed_ips: r#"["10.0.0.0/8"]"#,
         ..Options::default()
@@ -642,14 +659,111 @@ async fn ipn_source_allowlist_refuses_other_addresses() {
         .h
         .http
         .get(env.h.url(&format!("/v1/providers/vnpay/ipn?{q}")))
+        // Not believed: the test client is no trusted proxy.
+        .header("x-forwarded-for", "10.1.2.3")
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 403);
+    // VNPay reads only its JSON with 200; 99 makes it try again.
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({ "RspCode": "99", "Message": "Source not allowed" })
+    );
     assert_eq!(
         env.payment(a["payment_id"].as_str().unwrap()).await["status"],
         "pending"
     );
+    assert_eq!(
+        common::sample(
+            &env.h.metrics().await,
+            "lienthong_callbacks_refused_total{provider=\"vnpay\",reason=\"source_not_allowed\"}"
+        ),
+        1.0
+    );
+}
+
+/// The shipped load balancers append the address they saw to `X-Forwarded-For`: trusted, that
+/// address is the one the allowlist checks, whatever the caller wrote before it.
+#[tokio::test]
+async fn ipn_allowlist_works_behind_a_trusted_load_balancer() {
+    let env = start(Options {
+        ipn_allowed_ips: r#"["10.0.0.0/8"]"#,
+        // The test client plays the load balancer.
+        extra: "[proxies]\ntrusted = [\"127.0.0.1\"]\n",
+        ..Options::default()
+    })
+    .await;
+    let a = env.open("vnpay", "HS-8").await;
+    let id = a["payment_id"].as_str().unwrap();
+    let txn_ref = env.ledger(id).await.txn_ref;
+    let q = sign::signed_query(VNPAY_SECRET, &ipn_params(&txn_ref, "7000000", "00", "1"));
+    // A caller outside forges an allowed address at the left: the balancer appended its own.
+    let got = env.ipn_via_balancer(&q, "10.1.2.3, 203.0.113.5").await;
+    assert_eq!(got["RspCode"], "99");
+    assert_eq!(env.payment(id).await["status"], "pending");
+    // VNPay's server, as the balancer saw it.
+    let got = env.ipn_via_balancer(&q, "10.1.2.3").await;
+    assert_eq!(got["RspCode"], "00");
+    assert_eq!(env.payment(id).await["status"], "paid");
+}
+
+/// Bad IPNs cost the gateway a bounded amount whoever sends them: one evidence row per source a
+/// minute rather than one per attempt, and past 20 the source is answered 99 without any work.
+/// Good IPNs, from another source or even from the flooding one, still settle.
+#[tokio::test]
+async fn a_flood_of_bad_ipns_is_limited_and_sampled_while_good_ones_settle() {
+    let env = start(Options {
+        extra: "[proxies]\ntrusted = [\"127.0.0.1\"]\n",
+        ..Options::default()
+    })
+    .await;
+    let a = env.open("vnpay", "HS-10").await;
+    let a_id = a["payment_id"].as_str().unwrap();
+    let a_ref = env.ledger(a_id).await.txn_ref;
+    let forged = sign::signed_query("not-the-secret", &ipn_params(&a_ref, "7000000", "00", "5"));
+    let mut codes = Vec::new();
+    for _ in 0..40 {
+        let got = env.ipn_via_balancer(&forged, "203.0.113.66").await;
+        codes.push(got["RspCode"].as_str().unwrap().to_owned());
+    }
+    assert!(codes[..20].iter().all(|c| c == "97"), "{codes:?}");
+    assert!(codes[20..].iter().all(|c| c == "99"), "{codes:?}");
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        env.h.dir.path().join("state.db").display()
+    ))
+    .await
+    .unwrap();
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM provider_messages")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "one sample of the flood, not 40 rows");
+    let metrics = env.h.metrics().await;
+    for (reason, n) in [("bad_signature", 20.0), ("rate_limited", 20.0)] {
+        let name =
+            format!("lienthong_callbacks_refused_total{{provider=\"vnpay\",reason=\"{reason}\"}}");
+        assert_eq!(common::sample(&metrics, &name), n, "{metrics}");
+    }
+
+    // VNPay's own IPNs settle: from another source, and from the flooding one too (a signed
+    // message is never limited).
+    let b = env.open("vnpay", "HS-11").await;
+    let b_id = b["payment_id"].as_str().unwrap();
+    let b_ref = env.ledger(b_id).await.txn_ref;
+    for (id, txn_ref, txn_no, source) in [
+        (b_id, &b_ref, "71", "198.51.100.7"),
+        (a_id, &a_ref, "72", "203.0.113.66"),
+    ] {
+        let q = sign::signed_query(VNPAY_SECRET, &ipn_params(txn_ref, "7000000", "00", txn_no));
+        let got = env.ipn_via_balancer(&q, source).await;
+        assert_eq!(got["RspCode"], "00", "{source}: {got}");
+        assert_eq!(env.payment(id).await["status"], "paid");
+        // Accepted messages are all kept, as before.
+        assert_eq!(env.h.gw.store.evidence_for(id).await.unwrap().len(), 1);
+    }
 }
 
 #[tokio::test]

@@ -747,6 +747,20 @@ async fn signed_carrier_pushes_update_the_status_once() {
         .unwrap();
     assert_eq!(r.status(), 401, "a bad signature is refused");
     assert_eq!(env.get("agency-key", id).await.1["status"], "created");
+    // A source that keeps failing is limited (20 at once by default), with a Retry-After.
+    let mut statuses = Vec::new();
+    for _ in 0..24 {
+        let r = push(body.clone(), "00".repeat(32)).await.unwrap();
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+            common::problem(r, 429, "rate_limited").await;
+            statuses.push(429);
+        } else {
+            statuses.push(r.status().as_u16());
+        }
+    }
+    assert_eq!(statuses[..19], [401; 19], "{statuses:?}");
+    assert_eq!(statuses[19..], [429; 5], "{statuses:?}");
 
     for _ in 0..3 {
         let r = push(body.clone(), push_signature(&body)).await.unwrap();

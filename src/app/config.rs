@@ -14,9 +14,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::{
-    AuditConfig, AuthConfig, ClientConfig, ConfigError, LimitsConfig, ListenerConfig, RedisConfig,
-    StoreConfig, TelemetryConfig, UpstreamConfig, exposed_admin_listeners, keys_of, parse_error,
-    redact, valid_name, validate_clients, validate_listeners,
+    AuditConfig, AuthConfig, ClientConfig, ConfigError, LimitsConfig, ListenerConfig,
+    ProxiesConfig, RedisConfig, StoreConfig, TelemetryConfig, UpstreamConfig,
+    exposed_admin_listeners, keys_of, parse_error, redact, valid_name, validate_clients,
+    validate_listeners,
 };
 use crate::officials::OfficialsConfig;
 use crate::services::enterprise::EnterpriseConfig;
@@ -36,6 +37,9 @@ pub struct RawConfig {
     /// Size and time limits applied to every caller.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The load balancers in front, whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub proxies: ProxiesConfig,
     /// Token issuing and verification.
     #[serde(default)]
     pub auth: AuthConfig,
@@ -71,6 +75,9 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// Size and time limits applied to every caller.
     pub limits: LimitsConfig,
+    /// The load balancers in front, whose `X-Forwarded-For` is believed: one rule for the
+    /// providers' allowlists, the per-source limits and the `X-Forwarded-For` sent upstream.
+    pub proxies: ProxiesConfig,
     /// Token issuing and verification.
     pub auth: AuthConfig,
     /// The systems allowed to call the gateway. Anyone else is refused.
@@ -256,6 +263,7 @@ impl TryFrom<RawConfig> for Config {
         Ok(Config {
             listeners: raw.listeners,
             limits: raw.limits,
+            proxies: raw.proxies,
             auth: raw.auth,
             clients: raw.clients,
             services,
@@ -313,6 +321,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_listeners(&self.listeners)?;
         self.limits.validate()?;
+        self.proxies.validate()?;
         self.auth.validate()?;
         let mut single = HashSet::new();
         for (name, svc) in &self.services {
@@ -410,6 +419,48 @@ mod tests {
         let c = Config::parse(MINIMAL).unwrap();
         assert_eq!(c.limits.body_bytes, 1024 * 1024);
         assert_eq!(c.auth.token_lifetime_s, 900);
+    }
+
+    #[test]
+    fn trusted_proxies_and_failure_limits_are_checked() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert!(
+            c.proxies.trusted.is_empty(),
+            "nobody is trusted unless named"
+        );
+        let default = crate::config::RateLimitConfig {
+            per_minute: 10,
+            burst: Some(20),
+        };
+        assert_eq!(c.limits.refused_callbacks, default);
+        assert_eq!(c.auth.token_failures, default);
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[proxies]\ntrusted = [\"10.0.0.0/8\", \"2001:db8::1\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.proxies.trusted.len(), 2);
+        for (table, named) in [
+            (
+                "[proxies]\ntrusted = [\"10.0.0.0/33\"]",
+                "proxies.trusted[0]",
+            ),
+            (
+                "[proxies]\ntrusted = [\"10.0.0.1\", \"lb.internal\"]",
+                "proxies.trusted[1]",
+            ),
+            ("[proxies]\ntrusts = []", "trusts"),
+            (
+                "[limits]\nrefused_callbacks = { per_minute = 0 }",
+                "limits.refused_callbacks.per_minute",
+            ),
+            (
+                "[auth]\ntoken_failures = { per_minute = 5, burst = 0 }",
+                "auth.token_failures.burst",
+            ),
+        ] {
+            let e = err(&format!("{MINIMAL}\n{table}\n"));
+            assert!(e.contains(named), "{table}: {e}");
+        }
     }
 
     #[test]

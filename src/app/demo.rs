@@ -262,6 +262,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             },
         ],
         limits: LimitsConfig::default(),
+        proxies: Default::default(),
         auth: AuthConfig {
             token_signing_key: Some(SecretRef::inline(
                 b"demo-only-token-signing-key-not-for-production".to_vec(),

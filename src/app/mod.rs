@@ -30,6 +30,7 @@ use crate::config::ConfigError;
 use crate::edge::EdgeSettings;
 use crate::edge::guard::{GuardState, Targets};
 use crate::officials::OfficialVerifier;
+use crate::refusals::CallbackRefusals;
 use crate::services::ServiceState;
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics::Metrics;
@@ -55,6 +56,7 @@ struct LiveCells {
     edge: Arc<ArcSwap<EdgeSettings>>,
     audit_key: Arc<ArcSwap<SubjectKey>>,
     officials: Arc<ArcSwap<Option<Arc<OfficialVerifier>>>>,
+    refusals: Arc<ArcSwap<CallbackRefusals>>,
 }
 
 impl LiveCells {
@@ -65,6 +67,7 @@ impl LiveCells {
             edge: Arc::new(ArcSwap::new(runtime.edge.clone())),
             audit_key: Arc::new(ArcSwap::new(runtime.audit_key.clone())),
             officials: Arc::new(ArcSwap::from_pointee(runtime.officials.clone())),
+            refusals: Arc::new(ArcSwap::new(runtime.refusals.clone())),
         }
     }
 
@@ -74,6 +77,7 @@ impl LiveCells {
         self.edge.store(runtime.edge.clone());
         self.audit_key.store(runtime.audit_key.clone());
         self.officials.store(Arc::new(runtime.officials.clone()));
+        self.refusals.store(runtime.refusals.clone());
     }
 }
 
@@ -253,6 +257,7 @@ impl Gateway {
             cluster: self.cluster.clone(),
             audit_key: self.cells.audit_key.clone(),
             officials: self.cells.officials.clone(),
+            refusals: self.cells.refusals.clone(),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::config::{ConfigError, MIN_OWN_KEY_BYTES};
 use crate::edge::EdgeSettings;
 use crate::edge::guard::Targets;
 use crate::officials::OfficialVerifier;
+use crate::refusals::CallbackRefusals;
 use crate::services::enterprise::EnterpriseService;
 use crate::services::notary::NotaryService;
 use crate::services::passthrough::PassthroughService;
@@ -36,6 +37,8 @@ pub struct Runtime {
     pub audit_key: Arc<SubjectKey>,
     /// The verifier of officials' assertions, with `[officials]`.
     pub officials: Option<Arc<OfficialVerifier>>,
+    /// The per-source limit and sampling of refused provider callbacks.
+    pub refusals: Arc<CallbackRefusals>,
 }
 
 /// A runtime build failure (a secret that cannot be read, a CA bundle that cannot be parsed…).
@@ -102,11 +105,18 @@ impl Runtime {
             .as_ref()
             .map(|o| OfficialVerifier::build(o, &config.auth.issuer).map(Arc::new))
             .transpose()?;
+        // A source over its limit stays so across a reload that does not change the limit.
+        let refusals = previous
+            .map(|p| p.refusals.clone())
+            .filter(|r| r.config() == config.limits.refused_callbacks)
+            .unwrap_or_else(|| Arc::new(CallbackRefusals::new(config.limits.refused_callbacks)));
         Ok(Runtime {
             officials,
+            refusals,
             edge: Arc::new(EdgeSettings {
                 limits: config.limits.clone(),
                 access_log: config.telemetry.access_log,
+                proxies: crate::server::TrustedProxies::new(&config.proxies.trusted),
             }),
             config,
             callers: Arc::new(callers),

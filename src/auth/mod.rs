@@ -114,6 +114,9 @@ pub struct Callers {
     pub credentials: CredentialIndex,
     /// Access-token issuer and verifier.
     pub tokens: TokenService,
+    /// Failed client authentications at the token endpoint, per client id and per source.
+    /// Kept across reloads while `auth.token_failures` is unchanged.
+    pub token_failures: Arc<token_endpoint::TokenFailures>,
 }
 
 impl Callers {
@@ -150,6 +153,12 @@ impl Callers {
                 .collect(),
             credentials: CredentialIndex::build(clients),
             tokens,
+            token_failures: previous
+                .map(|p| p.token_failures.clone())
+                .filter(|t| t.config() == auth.token_failures)
+                .unwrap_or_else(|| {
+                    Arc::new(token_endpoint::TokenFailures::new(auth.token_failures))
+                }),
         })
     }
 }

@@ -3,12 +3,20 @@
 //!
 //! Errors carry RFC 6749 §5.2's `error` and `error_description` next to the problem members,
 //! and use `application/json` as §5.2 requires, so both OAuth2 libraries and our callers can read them.
+//!
+//! Guessing secrets is throttled: failed client authentications count per client id (of a
+//! configured client: unknown ids would let a caller fill memory) and per source address (the
+//! client's address as the edge found it, behind `[proxies] trusted`), each with the
+//! `auth.token_failures` quota. Once either is spent the endpoint answers 429 `rate_limited`
+//! with `Retry-After` before looking at the secret, so a right guess is not told apart from a
+//! wrong one. A success takes nothing.
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -17,8 +25,59 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{AuthState, ClientEntry};
+use crate::config::RateLimitConfig;
 use crate::error::{ApiError, ErrorCode};
+use crate::ratelimit::failures::{FailureLimiter, source_key};
+use crate::server::ClientAddr;
 use crate::telemetry::LoggedClient;
+
+/// Failed client authentications, per configured client id and per source address.
+pub struct TokenFailures {
+    by_client: FailureLimiter<Arc<str>>,
+    by_source: FailureLimiter<IpAddr>,
+}
+
+impl TokenFailures {
+    /// `config` failures allowed per client id and, separately, per source address.
+    pub fn new(config: RateLimitConfig) -> Self {
+        TokenFailures {
+            by_client: FailureLimiter::new(config),
+            by_source: FailureLimiter::new(config),
+        }
+    }
+
+    /// The quota of each key.
+    pub fn config(&self) -> RateLimitConfig {
+        self.by_client.config()
+    }
+
+    /// How long until the client (when configured) and the source may try again, when either
+    /// has spent its quota.
+    fn blocked(&self, client: Option<&Arc<str>>, source: IpAddr) -> Option<Duration> {
+        let by_client = client.and_then(|c| self.by_client.blocked(c));
+        let by_source = self.by_source.blocked(&source_key(source));
+        by_client.max(by_source)
+    }
+
+    /// Counts one failure of both keys; `Some(wait)` when either is now over its quota.
+    fn fail(&self, client: Option<&Arc<str>>, source: IpAddr) -> Option<Duration> {
+        let by_client = client.and_then(|c| self.by_client.fail(c));
+        let by_source = self.by_source.fail(&source_key(source));
+        by_client.max(by_source)
+    }
+}
+
+/// 429 `rate_limited`, with RFC 6749's members (its registry has no code for this: the
+/// problem's own is used).
+fn too_many_failures(wait: Duration) -> ApiError {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    oauth_error(
+        ErrorCode::RateLimited,
+        "rate_limited",
+        "too many failed client authentications: retry later",
+    )
+    .with_retry_after(seconds.max(1))
+}
 
 fn oauth_error(code: ErrorCode, error: &str, description: &str) -> ApiError {
     let mut e = ApiError::new(code)
@@ -106,10 +165,13 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Ap
 /// The token endpoint handler.
 pub async fn token(
     State(auth): State<AuthState>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    match issue(&auth, &headers, body).await {
+    // In-process calls without the edge have no client: they come from loopback.
+    let source = client.map_or(IpAddr::from([127, 0, 0, 1]), |Extension(c)| c.ip);
+    match issue(&auth, source, &headers, body).await {
         Ok(resp) => resp,
         Err((err, client)) => {
             let mut resp = err.into_response();
@@ -125,6 +187,7 @@ type Failure = (ApiError, Option<Arc<str>>);
 
 async fn issue(
     auth: &AuthState,
+    source: IpAddr,
     headers: &HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, Failure> {
@@ -211,13 +274,21 @@ async fn issue(
     }
 
     let runtime = auth.callers.load();
-    let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     let client = runtime.clients.get(&client_id);
+    let known_id = client.map(|c| &c.id);
+    if let Some(wait) = runtime.token_failures.blocked(known_id, source) {
+        auth.metrics.auth_failure("token_throttled");
+        return Err((too_many_failures(wait), None));
+    }
+    let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     // Compare against a dummy hash for unknown clients so timing does not reveal which ids exist.
     let stored = client.and_then(|c| c.secret_sha256).unwrap_or([0u8; 32]);
     let ok = bool::from(stored.ct_eq(&presented)) && client.and_then(|c| c.secret_sha256).is_some();
     let Some(client) = client.filter(|_| ok) else {
         auth.metrics.auth_failure("invalid_client_secret");
+        if let Some(wait) = runtime.token_failures.fail(known_id, source) {
+            return Err((too_many_failures(wait), None));
+        }
         return Err((invalid_client(), None));
     };
     if auth.suspensions.contains(&client.id) {

@@ -19,6 +19,10 @@ pub struct AuthConfig {
     pub token_lifetime_s: u64,
     /// `iss` and `aud` of issued tokens.
     pub issuer: String,
+    /// Failed client authentications at `POST /oauth/token` allowed per client id and,
+    /// separately, per source address (default 10 a minute, bursts of 20); past it the endpoint
+    /// answers 429 before checking any secret. A success does not count.
+    pub token_failures: RateLimitConfig,
 }
 
 impl Default for AuthConfig {
@@ -28,6 +32,10 @@ impl Default for AuthConfig {
             previous_signing_keys: Vec::new(),
             token_lifetime_s: 900,
             issuer: "lienthong".into(),
+            token_failures: RateLimitConfig {
+                per_minute: 10,
+                burst: Some(20),
+            },
         }
     }
 }
@@ -92,6 +100,25 @@ pub struct RateLimitConfig {
     pub burst: Option<u32>,
 }
 
+impl RateLimitConfig {
+    /// Checks the table at `key`: neither number is 0.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if self.per_minute == 0 {
+            return Err(ConfigError::invalid(
+                format!("{key}.per_minute"),
+                "must be greater than 0",
+            ));
+        }
+        if self.burst == Some(0) {
+            return Err(ConfigError::invalid(
+                format!("{key}.burst"),
+                "must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Permission to call some operations of one service.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,7 +138,7 @@ impl AuthConfig {
                 "must be between 1 and 86400",
             ));
         }
-        Ok(())
+        self.token_failures.validate("auth.token_failures")
     }
 }
 
@@ -190,18 +217,7 @@ pub fn validate_clients<'a>(
             }
         }
         if let Some(rl) = &c.rate_limit {
-            if rl.per_minute == 0 {
-                return Err(ConfigError::invalid(
-                    format!("{key}.rate_limit.per_minute"),
-                    "must be greater than 0",
-                ));
-            }
-            if rl.burst == Some(0) {
-                return Err(ConfigError::invalid(
-                    format!("{key}.rate_limit.burst"),
-                    "must be greater than 0",
-                ));
-            }
+            rl.validate(&format!("{key}.rate_limit"))?;
         }
         for (j, rule) in c.allow.iter().enumerate() {
             let akey = format!("{key}.allow[{j}]");

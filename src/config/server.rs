@@ -1,12 +1,12 @@
-//! The serving side: listeners (`[[listeners]]`), edge limits (`[limits]`) and logs
-//! (`[telemetry]`).
+//! The serving side: listeners (`[[listeners]]`), edge limits (`[limits]`), the load balancers
+//! in front (`[proxies]`) and logs (`[telemetry]`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{ConfigError, SecretRef};
+use super::{ConfigError, RateLimitConfig, SecretRef, check_cidrs};
 
 /// One listening socket.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -119,6 +119,10 @@ pub struct LimitsConfig {
     pub header_read_timeout_ms: u64,
     /// How long in-flight requests may finish after SIGTERM, in milliseconds (default 30 s).
     pub drain_timeout_ms: u64,
+    /// Provider callbacks with a bad signature (VNPay IPN, the platform's `Confirm`, the
+    /// carrier's push) accepted per source address before the source is answered "limited"
+    /// (default 10 a minute, bursts of 20). Good callbacks never count.
+    pub refused_callbacks: RateLimitConfig,
 }
 
 impl Default for LimitsConfig {
@@ -129,7 +133,28 @@ impl Default for LimitsConfig {
             request_timeout_ms: 30_000,
             header_read_timeout_ms: 10_000,
             drain_timeout_ms: 30_000,
+            refused_callbacks: RateLimitConfig {
+                per_minute: 10,
+                burst: Some(20),
+            },
         }
+    }
+}
+
+/// The load balancers and reverse proxies in front of the gateway (`[proxies]`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxiesConfig {
+    /// Addresses or CIDR blocks of the proxies whose `X-Forwarded-For` is believed: behind them
+    /// the client is the right-most address of that header that is not one of them. Empty
+    /// (the default): the TCP peer is the client and every caller's header is ignored.
+    pub trusted: Vec<String>,
+}
+
+impl ProxiesConfig {
+    /// Checks that every entry is an address or a CIDR block.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_cidrs("proxies.trusted", &self.trusted)
     }
 }
 
@@ -221,6 +246,8 @@ impl LimitsConfig {
                 "must be at least 8192",
             ));
         }
+        self.refused_callbacks
+            .validate("limits.refused_callbacks")?;
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! The edge of every request: request ids, W3C trace context, framing checks, body and time
+//! The edge of every request: request ids, W3C trace context, the client's address
+//! ([`crate::server::ClientAddr`], behind trusted proxies), framing checks, body and time
 //! limits, rendering of problem documents, the access log line and request metrics ([`Edge`],
 //! wrapped around the whole router); and, per route, who may call it ([`guard`]).
 //!
@@ -20,6 +21,7 @@ use tower::ServiceExt;
 
 use crate::config::LimitsConfig;
 use crate::error::{ApiError, ErrorCode, Lang, PendingProblem};
+use crate::server::{ConnInfo, TrustedProxies};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::{
     CacheOutcome, LoggedClient, LoggedService, REQUEST_ID, RequestContext, TraceContext,
@@ -33,6 +35,8 @@ pub struct EdgeSettings {
     pub limits: LimitsConfig,
     /// Whether each request writes an access log line.
     pub access_log: bool,
+    /// The proxies whose `X-Forwarded-For` is believed when finding each request's client.
+    pub proxies: TrustedProxies,
 }
 
 /// Accepts a caller's request id when it is 1–128 characters of `[A-Za-z0-9._:-]`.
@@ -43,8 +47,30 @@ fn valid_request_id(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
+/// The size of a request head as HTTP/1.1 writes it: the request line and each field line
+/// (`name: value` and CRLF). HTTP/2 heads are measured the same way, so the limit means the
+/// same whatever the version.
+fn head_bytes(req: &Request) -> usize {
+    let uri = req.uri();
+    let target = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |p| p.as_str().len());
+    // Method, SP, target, SP, "HTTP/1.1", CRLF.
+    let line = req.method().as_str().len() + target + 12;
+    req.headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + line
+}
+
 /// What in a request head a server must refuse, and hyper lets through.
-fn refused_head(req: &Request) -> Option<ApiError> {
+fn refused_head(req: &Request, header_bytes: usize) -> Option<ApiError> {
+    // hyper's own limit is set above this one (`server`), so that an oversized head gets its
+    // problem document here, with the request id and the caller's language.
+    if head_bytes(req) > header_bytes {
+        return Some(ApiError::new(ErrorCode::HeaderTooLarge));
+    }
     let headers = req.headers();
     // RFC 9112 §3.2: exactly one valid Host in HTTP/1.1, at most one in HTTP/1.0. (HTTP/2 names
     // the authority in its own pseudo-header.)
@@ -211,12 +237,22 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mut resp = if let Some(refused) = refused_head(&req) {
+    let mut resp = if let Some(refused) = refused_head(&req, limits.header_bytes) {
         refused.into_response()
     } else if declared_len.is_some_and(|n| n > limits.body_bytes) {
         ApiError::new(ErrorCode::PayloadTooLarge).into_response()
     } else {
         let limit = usize::try_from(limits.body_bytes).unwrap_or(usize::MAX);
+        // In-process calls (tests through the router) have no socket: they come from loopback.
+        let client = match req.extensions().get::<ConnInfo>() {
+            Some(c) => settings
+                .proxies
+                .client_of(c.peer.ip(), Some(&c.peer_ip), req.headers()),
+            None => settings
+                .proxies
+                .client(std::net::IpAddr::from([127, 0, 0, 1]), req.headers()),
+        };
+        req.extensions_mut().insert(client);
         req.extensions_mut().insert(RequestContext {
             request_id: request_id.clone(),
             trace,

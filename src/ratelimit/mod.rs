@@ -6,7 +6,12 @@
 //! the headers are the same either way. While Redis cannot be reached each replica falls back to a
 //! local limiter at `quota ÷ replicas`, or lets requests through (`open`), or refuses them
 //! (`closed`), as configured per service.
+//!
+//! Callers that have not proved who they are (a bad client secret, a callback with a bad
+//! signature) are limited by their failures alone, per source address or client id
+//! ([`failures`]).
 
+pub mod failures;
 pub mod shared;
 
 use std::num::NonZeroU32;

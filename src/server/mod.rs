@@ -1,13 +1,26 @@
 //! Listeners and connections: plain HTTP or HTTPS (rustls, optional mTLS), HTTP/1.1 and HTTP/2,
 //! slow-client protection, and graceful draining on shutdown; and what a connection tells about
-//! its peer ([`ConnInfo`], [`PeerCertificate`]).
+//! its peer ([`ConnInfo`], [`PeerCertificate`]) and, behind trusted proxies, about the client
+//! ([`forwarded`]).
+//!
+//! hyper answers a request head it cannot parse itself, before any service runs, with a bare
+//! status line (400, 431, 414) and no hook to change it. So that those refusals read like every
+//! other error: hyper's own head limit is set at twice `[limits] header_bytes`, so a head over
+//! the configured limit still reaches the edge, which answers 431 `header_too_large` as a
+//! problem document; and on a connection that has not yet carried a request, where the first
+//! bytes hyper writes can only be such a refusal, [`ProblemRefusals`] replaces them with the
+//! same problem document (`invalid_request`, `header_too_large`). A malformed head after a
+//! first request on a kept-alive connection still gets hyper's bare status line: there the
+//! refusal cannot be told apart from the end of the previous response without parsing it.
 
+pub mod forwarded;
 mod peer;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -22,9 +35,11 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+pub use forwarded::{CidrSet, ClientAddr, TrustedProxies};
 pub use peer::PeerCertificate;
 
 use crate::config::{LimitsConfig, ListenerConfig};
+use crate::error::{ApiError, ErrorCode, Lang};
 
 /// Facts about the connection a request came on (request extension).
 #[derive(Clone, Debug)]
@@ -43,7 +58,7 @@ pub struct ConnInfo {
 impl ConnInfo {
     /// The facts of a connection from `peer`.
     pub fn new(peer: SocketAddr, tls: bool, client_cert: Option<Arc<PeerCertificate>>) -> Self {
-        let peer_ip = http::HeaderValue::try_from(peer.ip().to_string())
+        let peer_ip = http::HeaderValue::try_from(forwarded::canonical(peer.ip()).to_string())
             .unwrap_or_else(|_| http::HeaderValue::from_static("unknown"));
         ConnInfo {
             peer,
@@ -126,7 +141,8 @@ impl ConnSettings {
     pub fn from_limits(limits: &LimitsConfig) -> Self {
         Self {
             header_read_timeout: Duration::from_millis(limits.header_read_timeout_ms),
-            header_bytes: limits.header_bytes,
+            // hyper's hard limit; the edge enforces `header_bytes` itself, with a problem document.
+            header_bytes: limits.header_bytes.saturating_mul(2),
             drain_timeout: Duration::from_millis(limits.drain_timeout_ms),
         }
     }
@@ -336,7 +352,10 @@ async fn serve_connection<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let io = ProblemRefusals::new(io);
+    let dispatched = io.dispatched.clone();
     let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+        dispatched.store(true, Ordering::Relaxed);
         req.extensions_mut().insert(info.clone());
         router.clone().oneshot(req.map(Body::new))
     });
@@ -348,6 +367,156 @@ async fn serve_connection<I>(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// The problem document that replaces hyper's own refusal with this status line.
+fn refusal_problem(status_line: &[u8]) -> Vec<u8> {
+    let code = match status_line.get(9..12) {
+        Some(b"431") | Some(b"414") => ErrorCode::HeaderTooLarge,
+        _ => ErrorCode::InvalidRequest,
+    };
+    let mut error = ApiError::new(code);
+    if code == ErrorCode::InvalidRequest {
+        error = error.with_detail(
+            "Dòng yêu cầu hoặc một tiêu đề HTTP không đúng cú pháp.",
+            "The request line or a header field is malformed.",
+        );
+    }
+    let mut buf = uuid::Uuid::encode_buffer();
+    let request_id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf);
+    // No header of the request could be read: the default language.
+    let body = error.to_problem(request_id, Lang::Vi).to_string();
+    let status = code.status();
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/problem+json\r\ncontent-language: vi\r\ncache-control: no-store\r\nx-request-id: {request_id}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// What [`ProblemRefusals`] does with the bytes hyper writes.
+enum Refusals {
+    /// Nothing written yet and no request dispatched: the first write may be hyper's refusal.
+    Watching,
+    /// Writing the problem document in place of hyper's refusal of `hyper_len` bytes.
+    Replacing {
+        out: Vec<u8>,
+        written: usize,
+        hyper_len: usize,
+    },
+    /// The replacement is out: whatever hyper still writes of its refusal is dropped.
+    Replaced,
+    /// The connection carries requests (or HTTP/2): every byte is passed on.
+    Passing,
+}
+
+/// A connection whose first response, when hyper writes it before any request reached the
+/// router, is replaced by a problem document (see the module doc).
+struct ProblemRefusals<I> {
+    io: I,
+    /// Set by the service once hyper has handed it a request.
+    dispatched: Arc<AtomicBool>,
+    state: Refusals,
+}
+
+impl<I> ProblemRefusals<I> {
+    fn new(io: I) -> Self {
+        ProblemRefusals {
+            io,
+            dispatched: Arc::new(AtomicBool::new(false)),
+            state: Refusals::Watching,
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for ProblemRefusals<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for ProblemRefusals<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        if let Refusals::Watching = this.state {
+            // HTTP/2 frames never start like this; a response to a request can only follow a
+            // dispatched request.
+            this.state = if !this.dispatched.load(Ordering::Relaxed)
+                && buf.len() >= 12
+                && (buf.starts_with(b"HTTP/1.1 ") || buf.starts_with(b"HTTP/1.0 "))
+            {
+                Refusals::Replacing {
+                    out: refusal_problem(buf),
+                    written: 0,
+                    hyper_len: buf.len(),
+                }
+            } else {
+                Refusals::Passing
+            };
+        }
+        match &mut this.state {
+            Refusals::Replacing {
+                out,
+                written,
+                hyper_len,
+            } => {
+                while *written < out.len() {
+                    match Pin::new(&mut this.io).poll_write(cx, &out[*written..]) {
+                        Poll::Ready(Ok(0)) => {
+                            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                        }
+                        Poll::Ready(Ok(n)) => *written += n,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                // hyper's refusal counts as written: it never reaches the peer.
+                let hyper_len = (*hyper_len).min(buf.len());
+                this.state = Refusals::Replaced;
+                Poll::Ready(Ok(hyper_len))
+            }
+            Refusals::Replaced => Poll::Ready(Ok(buf.len())),
+            Refusals::Watching | Refusals::Passing => Pin::new(&mut this.io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        if let Refusals::Passing = self.state {
+            return Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        }
+        // Until the first write is decided, one slice at a time (a vectored write may be partial).
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &**b);
+        self.poll_write(cx, first)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -29,6 +29,7 @@ use crate::audit::SubjectKey;
 use crate::cluster::Cluster;
 use crate::edge::guard::{LiveService, RouteAccess, Target};
 use crate::error::{ApiError, ErrorCode};
+use crate::refusals::CallbackRefusals;
 use crate::resilience::guard::UpstreamGuard;
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
@@ -85,6 +86,14 @@ pub struct ServiceState {
     pub audit_key: Arc<ArcSwap<SubjectKey>>,
     /// The live verifier of officials' assertions, when `[officials]` is configured.
     pub officials: Arc<ArcSwap<Option<Arc<crate::officials::OfficialVerifier>>>>,
+    /// The live limit and sampling of refused provider callbacks (reloadable).
+    pub refusals: Arc<ArcSwap<CallbackRefusals>>,
+}
+
+impl FromRef<ServiceState> for Arc<CallbackRefusals> {
+    fn from_ref(s: &ServiceState) -> Self {
+        s.refusals.load_full()
+    }
 }
 
 impl FromRef<ServiceState> for Arc<dyn Store> {

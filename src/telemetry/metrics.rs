@@ -58,6 +58,12 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    provider: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModeLabel {
     mode: &'static str,
 }
@@ -101,6 +107,7 @@ pub struct Metrics {
     cluster_events: Family<EventLabel, Counter>,
     cluster_changes_from_store: Family<EventLabel, Counter>,
     shared_cache_errors: Family<ServiceLabel, Counter>,
+    callbacks_refused: Family<RefusalLabels, Counter>,
 }
 
 /// One upstream attempt counted in flight; the count goes down when this is dropped.
@@ -236,6 +243,12 @@ impl Metrics {
             "Lookups whose shared (Redis) cache tier failed, was too slow or was unavailable, by service; they went on without it",
             shared_cache_errors.clone(),
         );
+        let callbacks_refused = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "callbacks_refused",
+            "Provider callbacks refused before their sender was verified, by provider and reason (bad_signature, malformed, source_not_allowed, rate_limited)",
+            callbacks_refused.clone(),
+        );
         Self {
             registry,
             requests,
@@ -256,7 +269,15 @@ impl Metrics {
             cluster_events,
             cluster_changes_from_store,
             shared_cache_errors,
+            callbacks_refused,
         }
+    }
+
+    /// Counts one provider callback refused before its sender was verified.
+    pub fn callback_refused(&self, provider: &'static str, reason: &'static str) {
+        self.callbacks_refused
+            .get_or_create(&RefusalLabels { provider, reason })
+            .inc();
     }
 
     /// Records whether Redis answers right now.

@@ -1,6 +1,11 @@
 //! The pass-through handler: the request, admitted by the guard, sent to the upstream below the
 //! service's base URL with hop-by-hop and gateway-only headers dropped, the calling client, the
 //! request id and the trace context set, and the answer streamed back.
+//!
+//! Headers a caller could use to steer the upstream's routing or pose as another client
+//! (`X-Original-URL`, `X-Rewrite-URL`, `X-Forwarded-Host`, `Forwarded`, `X-Real-IP`,
+//! `X-Forwarded-Proto`/`-Port`) never reach it; `X-Forwarded-For` is the chain the edge believed
+//! ([`crate::server::ClientAddr`]): the client and the trusted proxies, nothing the caller wrote.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,7 +21,7 @@ use super::route::{check_path, decode_unreserved};
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode};
 use crate::personal_data::{AuditLog, PersonalDataCall};
-use crate::server::ConnInfo;
+use crate::server::{ClientAddr, ConnInfo};
 use crate::services::Live;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::{RequestContext, UpstreamLatency};
@@ -34,12 +39,26 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
-/// Request headers that are for the gateway only: the caller's credentials, and `Host`, which the
-/// gateway sets to the upstream's.
-const GATEWAY_ONLY_REQUEST_HEADERS: [HeaderName; 2] = [header::HOST, header::AUTHORIZATION];
-
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// Request headers that are for the gateway only: the caller's credentials; `Host`, which the
+/// gateway sets to the upstream's; and what says where the request came from or was meant to
+/// go, which upstreams (IIS, Symfony, Spring, nginx) may believe for routing, links or access
+/// checks: the gateway sets the forwarding headers itself and the rest never leave.
+const GATEWAY_ONLY_REQUEST_HEADERS: [HeaderName; 11] = [
+    header::HOST,
+    header::AUTHORIZATION,
+    header::FORWARDED,
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-real-ip"),
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+];
 
 /// Header naming the calling client, set by the gateway for the upstream (a caller's own is dropped).
 pub const CLIENT_HEADER: HeaderName = HeaderName::from_static("x-lienthong-client");
@@ -107,10 +126,11 @@ async fn forward_to(
     };
 
     let ctx = req.extensions().get::<RequestContext>().cloned();
-    let peer = req
+    let forwarded_for = req
         .extensions()
-        .get::<ConnInfo>()
-        .map(|c| (c.peer_ip.clone(), c.tls));
+        .get::<ClientAddr>()
+        .map(|c| c.forwarded_for.clone());
+    let tls = req.extensions().get::<ConnInfo>().is_some_and(|c| c.tls);
     let (mut parts, body) = req.into_parts();
 
     let mut path_and_query = String::with_capacity(service.base_path.len() + path.len() + 64);
@@ -147,25 +167,13 @@ async fn forward_to(
             headers.insert(crate::telemetry::TRACEPARENT, v);
         }
     }
-    if let Some((ip, tls)) = peer {
-        let xff = match headers.get(X_FORWARDED_FOR).map(HeaderValue::to_str) {
-            None => Some(ip),
-            Some(Ok(prev)) => HeaderValue::try_from(format!(
-                "{prev}, {}",
-                String::from_utf8_lossy(ip.as_bytes())
-            ))
-            .ok(),
-            // An unreadable chain from the caller is replaced, not extended.
-            Some(Err(_)) => Some(ip),
-        };
-        if let Some(v) = xff {
-            headers.insert(X_FORWARDED_FOR, v);
-        }
-        headers.insert(
-            X_FORWARDED_PROTO,
-            HeaderValue::from_static(if tls { "https" } else { "http" }),
-        );
+    if let Some(chain) = forwarded_for {
+        headers.insert(X_FORWARDED_FOR, chain);
     }
+    headers.insert(
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(if tls { "https" } else { "http" }),
+    );
 
     // The edge has already wrapped the body in the configured size limit.
     let mut upstream_req = http::Request::new(body);

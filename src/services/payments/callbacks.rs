@@ -5,19 +5,25 @@
 //!
 //! Checks run in VNPay's order: signature (97), order (01), amount (04), state (02), else 00; a
 //! store failure is 99, so the provider retries. Success is answered only after the commit.
+//!
+//! A message whose sender could not be verified (bad signature, malformed) costs a bounded
+//! amount whoever sends it ([`crate::refusals`]): counted, limited per source address (answered
+//! 99 past the limit), kept as evidence once per source a minute. Verified messages are all kept.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Extension, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use lienthong_adapters::canonical::payment::{CallbackError, Notification, ProviderOutcome};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::server::ConnInfo;
+use crate::refusals::{CallbackRefusals, Refusal};
+use crate::server::ClientAddr;
 use crate::services::Live;
 use crate::store::{Evidence, PaymentRecord, PaymentStatus, Store, now_ms};
+use crate::telemetry::metrics::Metrics;
 
 use super::provider::PaymentProvider;
 use super::{Applied, PaymentsService, apply_outcome};
@@ -184,11 +190,85 @@ pub async fn handle_notification(
     }
 }
 
-fn source_allowed(provider: &dyn PaymentProvider, conn: &Option<Extension<ConnInfo>>) -> bool {
-    match conn {
-        Some(Extension(c)) => provider.allowed_source(c.peer.ip()),
-        // In-process calls (tests through the router) have no socket.
-        None => provider.allowed_source(std::net::IpAddr::from([127, 0, 0, 1])),
+/// The client's address as the edge found it (behind trusted proxies, from `X-Forwarded-For`).
+fn source(client: Option<&ClientAddr>) -> std::net::IpAddr {
+    // In-process calls without the edge have no client: they come from loopback.
+    client.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.ip)
+}
+
+/// The handles every callback takes.
+pub struct CallbackContext {
+    store: Arc<dyn Store>,
+    refusals: Arc<CallbackRefusals>,
+    metrics: Arc<Metrics>,
+    source: std::net::IpAddr,
+}
+
+impl<S> axum::extract::FromRequestParts<S> for CallbackContext
+where
+    S: Send + Sync,
+    Arc<dyn Store>: axum::extract::FromRef<S>,
+    Arc<CallbackRefusals>: axum::extract::FromRef<S>,
+    Arc<Metrics>: axum::extract::FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::FromRef;
+        Ok(CallbackContext {
+            store: Arc::from_ref(state),
+            refusals: Arc::from_ref(state),
+            metrics: Arc::from_ref(state),
+            source: source(parts.extensions.get::<ClientAddr>()),
+        })
+    }
+}
+
+/// What became of a message whose sender could not be verified.
+enum Unverified {
+    /// Its source is over its limit: nothing logged or kept.
+    Limited,
+    /// Refused with this verdict (and kept, when it was the source's sample).
+    Refused(Verdict),
+}
+
+/// Screens a message before the ledger sees it: one whose sender could not be verified (bad
+/// signature, malformed) is counted and limited per source, and kept as evidence at most once
+/// per source a minute. `None`: the message goes on to [`handle_notification`].
+async fn screen(
+    ctx: &CallbackContext,
+    provider: &dyn PaymentProvider,
+    kind: &str,
+    raw: &str,
+    verified: &Result<Notification, CallbackError>,
+) -> Option<Unverified> {
+    let (reason, verdict, why) = match verified {
+        Err(CallbackError::BadSignature) => ("bad_signature", Verdict::InvalidSignature, None),
+        Err(CallbackError::Malformed(why)) => ("malformed", Verdict::Error, Some(why.as_str())),
+        _ => return None,
+    };
+    let name = provider.name();
+    match ctx.refusals.refuse(&ctx.metrics, name, reason, ctx.source) {
+        Refusal::Limited(_) => Some(Unverified::Limited),
+        Refusal::Refused { keep_evidence } => {
+            tracing::warn!(
+                provider = name,
+                kind,
+                reason,
+                detail = why,
+                "notification refused before its sender was verified"
+            );
+            if keep_evidence {
+                let e = evidence(name, kind, raw, None, &format!("{verdict:?}"));
+                if let Err(err) = ctx.store.record_evidence(&e).await {
+                    tracing::error!(error = %err, "could not keep a provider message as evidence");
+                }
+            }
+            Some(Unverified::Refused(verdict))
+        }
     }
 }
 
@@ -215,10 +295,10 @@ fn configured<T>(
 /// `GET /v1/providers/vnpay/ipn`.
 pub async fn vnpay_ipn(
     svc: Option<Live<PaymentsService>>,
-    State(store): State<Arc<dyn Store>>,
-    conn: Option<Extension<ConnInfo>>,
+    ctx: CallbackContext,
     RawQuery(query): RawQuery,
 ) -> Response {
+    // VNPay reads only its own JSON, always with 200: 99 makes it try again later.
     let rsp = |code: &str, msg: &str| {
         json(
             StatusCode::OK,
@@ -228,16 +308,20 @@ pub async fn vnpay_ipn(
     let Some(vnpay) = configured(svc, |s| s.vnpay.clone()) else {
         return rsp("99", "Unknown error");
     };
-    if !source_allowed(vnpay.as_ref(), &conn) {
+    if !vnpay.allowed_source(ctx.source) {
+        ctx.metrics.callback_refused("vnpay", "source_not_allowed");
         tracing::warn!("IPN from an address outside the allowlist refused");
-        return json(
-            StatusCode::FORBIDDEN,
-            serde_json::json!({ "RspCode": "99", "Message": "Source not allowed" }),
-        );
+        return rsp("99", "Source not allowed");
     }
     let raw = query.unwrap_or_default();
     let verified = vnpay.verify_query(&raw);
-    let verdict = handle_notification(store.as_ref(), vnpay.as_ref(), "ipn", &raw, verified).await;
+    let verdict = match screen(&ctx, vnpay.as_ref(), "ipn", &raw, &verified).await {
+        Some(Unverified::Limited) => return rsp("99", "Too many invalid requests"),
+        Some(Unverified::Refused(verdict)) => verdict,
+        None => {
+            handle_notification(ctx.store.as_ref(), vnpay.as_ref(), "ipn", &raw, verified).await
+        }
+    };
     let (code, msg) = verdict.vnpay();
     rsp(code, msg)
 }
@@ -245,31 +329,36 @@ pub async fn vnpay_ipn(
 /// `POST /v1/providers/payment-platform/callback`.
 pub async fn platform_callback(
     svc: Option<Live<PaymentsService>>,
-    State(store): State<Arc<dyn Store>>,
-    conn: Option<Extension<ConnInfo>>,
+    ctx: CallbackContext,
     body: Bytes,
 ) -> Response {
     let Some(platform) = configured(svc, |s| s.platform.clone()) else {
         return not_configured();
     };
-    if !source_allowed(platform.as_ref(), &conn) {
+    if !platform.allowed_source(ctx.source) {
+        ctx.metrics
+            .callback_refused("payment_platform", "source_not_allowed");
         tracing::warn!("platform callback from an address outside the allowlist refused");
         return json(
-            StatusCode::FORBIDDEN,
+            StatusCode::OK,
             serde_json::json!({ "MaLoi": "99", "MoTaLoi": "Source not allowed" }),
         );
     }
     let raw = String::from_utf8_lossy(&body).into_owned();
     let verified = platform.verify(&body);
-    let verdict = handle_notification(
-        store.as_ref(),
-        platform.as_ref(),
-        "callback",
-        &raw,
-        verified,
-    )
-    .await;
-    let (code, text) = verdict.platform();
+    let (code, text) = match screen(&ctx, platform.as_ref(), "callback", &raw, &verified).await {
+        Some(Unverified::Limited) => ("99", "Too many invalid requests"),
+        Some(Unverified::Refused(verdict)) => verdict.platform(),
+        None => handle_notification(
+            ctx.store.as_ref(),
+            platform.as_ref(),
+            "callback",
+            &raw,
+            verified,
+        )
+        .await
+        .platform(),
+    };
     let msg: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let partner = lienthong_adapters::canonical::payment::json_text(&msg, "MaDoiTac");
     let reply = match platform.client(&partner) {

@@ -9,6 +9,7 @@ use lienthong_adapters::AdapterError;
 use lienthong_adapters::canonical::payment::{CallbackError, Notification, PayOrder, StatusReply};
 use lienthong_adapters::{payment_platform, vnpay};
 
+use crate::server::CidrSet;
 use crate::store::PaymentRecord;
 
 /// A merchant account of a provider, for one agency.
@@ -37,38 +38,21 @@ pub trait PaymentProvider: Send + Sync {
     fn allowed_source(&self, ip: IpAddr) -> bool;
 }
 
-/// An IP allowlist of addresses and CIDR blocks; empty allows everyone.
+/// An IP allowlist of addresses and CIDR blocks; empty allows everyone. The address it is asked
+/// about is the client's as the edge found it (behind `[proxies] trusted`, the right-most
+/// untrusted `X-Forwarded-For` entry), so it works behind the shipped load balancer.
 #[derive(Debug, Clone, Default)]
-pub struct Allowlist(Vec<(IpAddr, u8)>);
+pub struct Allowlist(CidrSet);
 
 impl Allowlist {
     /// From config strings (validated already; invalid ones are skipped).
     pub fn new(list: &[String]) -> Allowlist {
-        Allowlist(
-            list.iter()
-                .filter_map(|s| crate::config::parse_cidr(s))
-                .collect(),
-        )
+        Allowlist(CidrSet::parse(list))
     }
 
     /// Whether `ip` is allowed.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        self.0.is_empty()
-            || self.0.iter().any(|(net, prefix)| match (net, ip) {
-                (IpAddr::V4(n), IpAddr::V4(a)) => {
-                    let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
-                    u32::from(*n) & mask == u32::from(a) & mask
-                }
-                (IpAddr::V6(n), IpAddr::V6(a)) => {
-                    let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
-                    u128::from(*n) & mask == u128::from(a) & mask
-                }
-                _ => false,
-            })
+        self.0.is_empty() || self.0.contains(ip)
     }
 }
 

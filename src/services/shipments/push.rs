@@ -3,12 +3,16 @@
 //! before the body is parsed. Repeats are harmless (a change is recorded once); a push older than
 //! what we know is acknowledged and ignored. An order we do not know (yet: the push can overtake
 //! our own record of the creation) is answered 404, so the carrier tries again.
+//!
+//! The push is unauthenticated until its signature is checked: bad ones are counted and limited
+//! per source address ([`crate::refusals`]); past the limit the source is answered 429 with
+//! `Retry-After`, and nothing is logged for it.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
@@ -18,8 +22,11 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::refusals::{CallbackRefusals, Refusal};
+use crate::server::ClientAddr;
 use crate::services::Live;
 use crate::store::Store;
+use crate::telemetry::metrics::Metrics;
 
 use super::{CARRIER, Observation, ShipmentsService, apply_observation};
 
@@ -53,10 +60,24 @@ pub fn verify(key: &[u8], body: &[u8], signature: &str) -> bool {
 pub async fn vnpost_push(
     svc: Option<Live<ShipmentsService>>,
     State(store): State<Arc<dyn Store>>,
+    State(refusals): State<Arc<CallbackRefusals>>,
+    State(metrics): State<Arc<Metrics>>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match handle(svc, store.as_ref(), &headers, &body).await {
+    // In-process calls without the edge have no client: they come from loopback.
+    let source = client.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |Extension(c)| c.ip);
+    let refuse = || match refusals.refuse(&metrics, "vnpost", "bad_signature", source) {
+        Refusal::Limited(wait) => {
+            ApiError::new(ErrorCode::RateLimited).with_retry_after(wait.as_secs().max(1))
+        }
+        Refusal::Refused { .. } => {
+            tracing::warn!("carrier push refused: bad signature");
+            ApiError::unauthenticated(false)
+        }
+    };
+    match handle(svc, store.as_ref(), &headers, &body, refuse).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -67,6 +88,7 @@ async fn handle(
     store: &dyn Store,
     headers: &HeaderMap,
     body: &[u8],
+    refuse: impl FnOnce() -> ApiError,
 ) -> Result<Response, ApiError> {
     let svc = svc.filter(|s| s.push_secret.is_some()).ok_or_else(|| {
         ApiError::new(ErrorCode::NotFound).with_detail(
@@ -80,8 +102,7 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !verify(key, body, signature) {
-        tracing::warn!("carrier push refused: bad signature");
-        return Err(ApiError::unauthenticated(false));
+        return Err(refuse());
     }
     let push: Push = crate::extract::parse_json(body)?;
     let rec = store
