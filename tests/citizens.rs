@@ -270,6 +270,77 @@ async fn invalid_input_is_refused_before_any_upstream_call() {
     assert!(h.gw.store.audit_records(0, 10).await.unwrap().is_empty());
 }
 
+/// The issue's scenario: a request id the registry cannot carry (65 characters: the edge accepts
+/// up to 128, `MaYeuCau` up to 64) was refused by the adapter as an internal error, answered 502
+/// and counted by the breaker, so five of them opened it for every client while the database saw
+/// nothing. Now each is the caller's 422 before any upstream work, and nothing else changes.
+#[tokio::test]
+async fn a_callers_mistake_never_opens_the_breaker_for_other_clients() {
+    let s = setup("timeout_ms = 5000\nbreaker = { consecutive_failures = 5 }").await;
+    let long_id = "r".repeat(65);
+    for _ in 0..5 {
+        let resp =
+            s.h.post("/v1/citizens/verify", "clerk-key")
+                .header("x-request-id", &long_id)
+                .header("x-user-id", CLERK)
+                .header("x-dossier-id", "HS-2026-0042")
+                .json(&an())
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(resp.headers()["x-request-id"], long_id.as_str());
+        let body = problem(resp, 422, "validation_failed").await;
+        assert_eq!(body["errors"][0]["field"], "X-Request-Id", "{body}");
+    }
+    // A name the register cannot hold in upper case without diacritics: refused here too, naming
+    // the field, rather than by the adapter on the way out.
+    let dotted = citizen("046090001234", "Nguyễn V. An", "1990-03-15");
+    let body = problem(
+        post(&s.h, "/v1/citizens/verify", "clerk-key", &dotted).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "full_name", "{body}");
+    assert_eq!(
+        journal_count(&s, VERIFY_OP).await,
+        0,
+        "the database saw nothing"
+    );
+    assert!(s.h.gw.store.audit_records(0, 10).await.unwrap().is_empty());
+
+    // Another client's call (and the same client's, with an id that fits) still goes through.
+    let resp = post(&s.h, "/v1/citizens/verify", "viewer-key", &an()).await;
+    assert_eq!(resp.status(), 200);
+    let resp =
+        s.h.post("/v1/citizens/verify", "clerk-key")
+            .header("x-request-id", "r".repeat(64))
+            .header("x-user-id", CLERK)
+            .header("x-dossier-id", "HS-2026-0042")
+            .json(&an())
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(journal_count(&s, VERIFY_OP).await, 2);
+    let ready: Value =
+        s.h.http
+            .get(s.h.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        ready["checks"]["upstreams"]["population"]["breaker"],
+        "closed"
+    );
+    // The audit record carries the id the registry got: the caller's own.
+    let records = s.h.gw.store.audit_records(0, 10).await.unwrap();
+    assert_eq!(records[1].event.request_id, "r".repeat(64));
+}
+
 #[tokio::test]
 async fn soap_faults_become_upstream_errors_with_the_upstream_code() {
     let s = setup("timeout_ms = 5000").await;

@@ -128,10 +128,22 @@ pub struct UpstreamGuard {
     attempt_timeout: Duration,
 }
 
-/// Whether an outcome counts against the upstream's health (breaker): the caller's own mistakes and
-/// records that do not exist do not.
+/// Whether a failure counts against the upstream's health (the breaker, the retry budget, the
+/// health shown in `/readyz`): only failures whose origin is the upstream or the network to it
+/// (a fault, an error status, a timeout, a reset). The caller's mistakes, records that do not
+/// exist and the gateway's own faults (a request it could not build, a refused credential, a
+/// wrong endpoint) never do: they say nothing about whether the upstream is failing.
 pub fn is_upstream_failure(e: &AdapterError) -> bool {
-    !matches!(e.kind, ErrorKind::NotFound) && e.origin != Origin::Caller
+    e.origin == Origin::Upstream
+}
+
+/// What one attempt that failed for a reason that is not the upstream's shows of it: that it
+/// answered (it refused the data, or has no such record), which the breaker counts as a success,
+/// or nothing at all, when the failure was found before anything was sent (no status, no
+/// upstream code): then the attempt counts for nothing, and a half-open breaker's probe place is
+/// given back rather than closing it without a word from the upstream.
+fn upstream_answered(e: &AdapterError) -> bool {
+    e.kind == ErrorKind::NotFound || e.status.is_some() || e.upstream_code.is_some()
 }
 
 impl UpstreamGuard {
@@ -165,7 +177,9 @@ impl UpstreamGuard {
         Fut: Future<Output = Result<T, AdapterError>>,
     {
         let deadline = Instant::now() + self.deadline;
-        self.retry.record_call();
+        // The budget counts calls that reached the upstream: its deposit waits for the first
+        // attempt that showed anything of it.
+        let mut deposited = false;
         let mut attempts = 0;
         let mut upstream_time: Option<Duration> = None;
         let mut last: Option<Failure> = None;
@@ -207,6 +221,12 @@ impl UpstreamGuard {
             drop(admission);
             metrics.upstream_latency(&self.name, took);
             upstream_time = Some(upstream_time.unwrap_or_default() + took);
+            let reached =
+                !matches!(&result, Ok(Err(e)) if !is_upstream_failure(e) && !upstream_answered(e));
+            if reached && !deposited {
+                self.retry.record_call();
+                deposited = true;
+            }
             let failure = match result {
                 Ok(Ok(value)) => {
                     self.breaker.record(permit, true);
@@ -217,7 +237,11 @@ impl UpstreamGuard {
                     };
                 }
                 Ok(Err(e)) => {
-                    self.breaker.record(permit, !is_upstream_failure(&e));
+                    if reached {
+                        self.breaker.record(permit, !is_upstream_failure(&e));
+                    } else {
+                        drop(permit);
+                    }
                     Failure::Adapter(e)
                 }
                 Err(_) => {
@@ -391,6 +415,60 @@ mod tests {
             text.contains(r#"lienthong_upstream_retries_total{service="reg"} 4"#),
             "{text}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_upstream_failures_count_against_the_upstream() {
+        let m = Metrics::new();
+        let g = guard(
+            retry(3),
+            OutboundConfig::default(),
+            BreakerConfig {
+                consecutive_failures: 2,
+                open_ms: 1000,
+                ..BreakerConfig::default()
+            },
+        );
+        // Found before sending: the caller's input, the gateway's own request (retry-safe even,
+        // as a careless adapter might say), and what the upstream answered about the caller's data.
+        let before_sending = [
+            AdapterError::new(ErrorKind::Invalid, Origin::Caller, "x"),
+            AdapterError::new(ErrorKind::Invalid, Origin::Internal, "x"),
+            AdapterError::new(ErrorKind::Unavailable, Origin::Internal, "x").retry_safe(true),
+        ];
+        let answered = [
+            AdapterError::new(ErrorKind::Invalid, Origin::Caller, "x").with_upstream_code("2006"),
+            AdapterError::new(ErrorKind::NotFound, Origin::Caller, "x"),
+            AdapterError::new(ErrorKind::Unauthorized, Origin::Internal, "x").with_status(401),
+        ];
+        for e in before_sending.iter().chain(&answered) {
+            for _ in 0..3 {
+                let (o, calls) = run(&g, &m, CallKind::Read, vec![Some(e.clone())]).await;
+                assert_eq!(o.result, Err(Failure::Adapter(e.clone())));
+                assert_eq!(calls, 1, "never retried: {e:?}");
+            }
+            assert_eq!(g.breaker.state(), BreakerState::Closed, "{e:?}");
+        }
+        assert!(!m.render().contains("lienthong_upstream_retries_total{"));
+
+        // Upstream failures open it; past the open period a failure found before sending does
+        // not close it (nothing was learnt of the upstream) and leaves the probe to the next call.
+        let failing = vec![Some(upstream(ErrorKind::Fault, Some(500))); 2];
+        run(&g, &m, CallKind::Read, failing.clone()).await;
+        run(&g, &m, CallKind::Read, failing).await;
+        assert_eq!(g.breaker.state(), BreakerState::Open);
+        tokio::time::advance(Duration::from_millis(1000)).await;
+        run(
+            &g,
+            &m,
+            CallKind::Read,
+            vec![Some(before_sending[1].clone())],
+        )
+        .await;
+        assert_eq!(g.breaker.state(), BreakerState::HalfOpen);
+        let (o, _) = run(&g, &m, CallKind::Read, vec![]).await;
+        assert!(o.result.is_ok(), "the next call probes");
+        assert_eq!(g.breaker.state(), BreakerState::Closed);
     }
 
     #[tokio::test(start_paused = true)]

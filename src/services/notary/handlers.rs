@@ -53,10 +53,19 @@ fn check_document(
     let office = body.office_code.trim().to_owned();
     if number.is_empty() || number.chars().count() > 64 {
         errors.add("document_number", "length", "must be 1 to 64 characters");
+    } else if !is_document_number(&number) {
+        errors.add(
+            "document_number",
+            "format",
+            "must be {serial}/{year}/{kind}: 1 to 6 digits, 4 digits, then letters, digits, / or -",
+        );
     }
-    if office.is_empty() || office.len() > 16 || !office.chars().all(|c| c.is_ascii_alphanumeric())
-    {
-        errors.add("office_code", "format", "must be 1 to 16 letters or digits");
+    if office.len() != 5 || !office.bytes().all(|b| b.is_ascii_digit()) {
+        errors.add(
+            "office_code",
+            "format",
+            "must be 5 digits: the province's code and a serial",
+        );
     }
     let sha256 = body.sha256.as_deref().map(str::to_ascii_lowercase);
     match (op, &sha256) {
@@ -68,6 +77,25 @@ fn check_document(
         _ => {}
     }
     (number, office, sha256)
+}
+
+/// Whether `s` is a document number as the registry takes it (`SoVanBan`): `{serial}/{year}/{kind}`,
+/// 1 to 6 digits, 4 digits, then letters, digits, `/` and `-` (e.g. `123/2026/HĐMB`,
+/// `501/2026/SCT/BS`). Anything else the registry refuses, so it never leaves the gateway.
+fn is_document_number(s: &str) -> bool {
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    let mut parts = s.splitn(3, '/');
+    let (Some(serial), Some(year), Some(kind)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    (1..=6).contains(&serial.len())
+        && digits(serial)
+        && year.len() == 4
+        && digits(year)
+        && !kind.is_empty()
+        && kind
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '/' | '-'))
 }
 
 async fn run(
@@ -120,4 +148,26 @@ async fn run(
         upstream_latency,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_numbers_follow_the_contract() {
+        for good in ["123/2026/HĐMB", "501/2026/SCT/BS", "1/2025/HĐ-UQ"] {
+            assert!(is_document_number(good), "{good}");
+        }
+        for bad in [
+            "123/26/HĐMB",
+            "abc/2026/HĐMB",
+            "1234567/2026/DC",
+            "123/2026/",
+            "123/2026/HĐ MB",
+            "123",
+        ] {
+            assert!(!is_document_number(bad), "{bad}");
+        }
+    }
 }
