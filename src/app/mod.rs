@@ -73,6 +73,19 @@ impl LiveCells {
     }
 }
 
+/// With Redis, makes every registry upstream's outbound rate cap the whole deployment's (one
+/// Redis key per service, shared by the replicas; see `resilience::limits`).
+fn share_outbound_rates(runtime: &Runtime, cluster: Option<&Arc<Cluster>>) {
+    let Some(cluster) = cluster else {
+        return;
+    };
+    for service in runtime.services.values() {
+        if let Some(guard) = service.upstream_guard() {
+            guard.share_with(cluster);
+        }
+    }
+}
+
 /// The gateway: shared by every request and background task.
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
@@ -118,6 +131,7 @@ impl Gateway {
             None => None,
         };
         let runtime = Runtime::build(config, None, &ephemeral_key)?;
+        share_outbound_rates(&runtime, cluster.as_ref());
         let suspended = store.suspended_clients().await?;
         let gw = Arc::new(Gateway {
             cells: LiveCells::new(&runtime),
@@ -201,6 +215,7 @@ impl Gateway {
             config.redis = current.config.redis.clone();
         }
         let runtime = Runtime::build(config, Some(&current), &self.ephemeral_key)?;
+        share_outbound_rates(&runtime, self.cluster.as_ref());
         self.cells.store(&runtime);
         self.runtime.store(Arc::new(runtime));
         Ok(notes)

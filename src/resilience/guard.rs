@@ -24,8 +24,13 @@ use tokio::time::Instant;
 use super::breaker::{BreakerConfig, CircuitBreaker};
 use super::limits::{OutboundConfig, OutboundLimits, Shed};
 use super::retry::{RetryConfig, RetryPolicy, is_retryable};
+use crate::cluster::Cluster;
 use crate::config::ConfigError;
 use crate::telemetry::metrics::Metrics;
+
+/// The client id of calls the gateway makes on its own (background pollers): not a valid client
+/// id, so it never shares a client's place in the outbound queue.
+pub const GATEWAY: &str = ":gateway";
 
 /// Whether a call may be repeated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,17 +164,26 @@ impl UpstreamGuard {
             name: Arc::from(name),
             breaker: CircuitBreaker::new(config.breaker),
             retry: RetryPolicy::new(config.retry),
-            limits: OutboundLimits::new(&config.outbound),
+            limits: OutboundLimits::new(name, &config.outbound),
             deadline: config.deadline,
             attempt_timeout,
         }
     }
 
-    /// Runs `attempt` under the guard, again for retryable failures of a read.
+    /// Makes the outbound rate cap the whole deployment's, kept in Redis (see
+    /// [`OutboundLimits::share_with`]).
+    pub fn share_with(&self, cluster: &Arc<Cluster>) {
+        self.limits.share_with(cluster);
+    }
+
+    /// Runs `attempt` under the guard, again for retryable failures of a read; `client` (the
+    /// caller's client id, or [`GATEWAY`] for the gateway's own work) has its fair share of the
+    /// outbound caps.
     pub async fn call<T, F, Fut>(
         &self,
         metrics: &Metrics,
         kind: CallKind,
+        client: &str,
         mut attempt: F,
     ) -> Outcome<T>
     where
@@ -194,7 +208,7 @@ impl UpstreamGuard {
                     return self.finish(last.unwrap_or(refusal), upstream_time, attempts);
                 }
             };
-            let admission = match self.limits.admit(deadline).await {
+            let admission = match self.limits.admit(client, deadline, metrics).await {
                 Ok(a) => a,
                 Err(shed) => {
                     drop(permit);
@@ -337,7 +351,7 @@ mod tests {
         let calls = AtomicU32::new(0);
         let failures = std::sync::Mutex::new(failures.into_iter());
         let outcome = g
-            .call(m, kind, || {
+            .call(m, kind, "c", || {
                 let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
                 let next = failures.lock().unwrap().next();
                 async move {
@@ -567,7 +581,7 @@ mod tests {
         let busy = {
             let (g, m) = (g.clone(), m.clone());
             tokio::spawn(async move {
-                g.call(&m, CallKind::Read, || async {
+                g.call(&m, CallKind::Read, "c", || async {
                     tokio::time::sleep(Duration::from_millis(150)).await;
                     Ok::<_, AdapterError>(1)
                 })

@@ -9,6 +9,7 @@ use http::HeaderValue;
 use lienthong_adapters::enterprise::CallContext;
 
 use super::EnterpriseService;
+use crate::auth::Identity;
 use crate::cluster::Cluster;
 use crate::error::{ApiError, FieldError};
 use crate::services::Live;
@@ -21,6 +22,7 @@ pub async fn lookup(
     State(metrics): State<Arc<Metrics>>,
     State(cluster): State<Option<Arc<Cluster>>>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(identity): Extension<Identity>,
     Path(code): Path<String>,
 ) -> Response {
     if let Some(why) = crate::validate::tax_code_problem(&code) {
@@ -37,11 +39,13 @@ pub async fn lookup(
     };
     let fetch = || async {
         let (client, code, call_ctx) = (&service.client, &code, &call_ctx);
-        let (result, latency) =
-            crate::upstream::guarded_call(&metrics, &service.guard, move || async move {
-                client.lookup(code, call_ctx).await.map(Arc::new)
-            })
-            .await;
+        let (result, latency) = crate::upstream::guarded_call(
+            &metrics,
+            &service.guard,
+            &identity.client.id,
+            move || async move { client.lookup(code, call_ctx).await.map(Arc::new) },
+        )
+        .await;
         if let Some(l) = latency {
             tracing::debug!(service = %service.info.name, upstream_ms = l.as_secs_f64() * 1000.0, "enterprise fetched");
         }

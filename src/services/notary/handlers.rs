@@ -126,8 +126,11 @@ async fn run(
         office_code: office.clone(),
     };
     let (client, verify, lookup, call_ctx) = (&service.client, &verify, &lookup, &call_ctx);
-    let (outcome, upstream_latency) =
-        crate::upstream::guarded_call(&req.metrics, &service.guard, move || async move {
+    let (outcome, upstream_latency) = crate::upstream::guarded_call(
+        &req.metrics,
+        &service.guard,
+        &req.identity.client.id,
+        move || async move {
             if op == "verify" {
                 client
                     .verify(verify, call_ctx)
@@ -139,8 +142,9 @@ async fn run(
                     .await
                     .map(|r| Json(r).into_response())
             }
-        })
-        .await;
+        },
+    )
+    .await;
     call.finish(
         &req.audit,
         &format!("notary:{office}:{number}"),

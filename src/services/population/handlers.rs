@@ -83,11 +83,12 @@ async fn run(
     };
     let (client, query, call_ctx, guard) = (&service.client, &query, &call_ctx, &service.guard);
     let metrics = &*req.metrics;
+    let caller = &*req.identity.client.id;
     let started = std::time::Instant::now();
     let (outcome, cached) = match op {
         Operation::Verify => {
             let fetch = || async move {
-                crate::upstream::guarded_call(metrics, guard, move || {
+                crate::upstream::guarded_call(metrics, guard, caller, move || {
                     client.verify(query, call_ctx)
                 })
                 .await
@@ -100,7 +101,7 @@ async fn run(
         }
         Operation::Lookup => {
             let fetch = || async move {
-                crate::upstream::guarded_call(metrics, guard, move || async move {
+                crate::upstream::guarded_call(metrics, guard, caller, move || async move {
                     client.lookup(query, call_ctx).await.map(Arc::new)
                 })
                 .await
