@@ -381,47 +381,58 @@ impl OutboundLimits {
             return Ok(Admission { _held: None });
         }
         let give_up = deadline.min(Instant::now() + self.queue_timeout);
-        let client: Arc<str> = Arc::from(client);
-        let mut waiting = {
+        let (client, waiting) = {
             let mut q = self.lock();
-            let id = q.next_id;
-            q.next_id += 1;
-            let (tx, rx) = oneshot::channel();
-            let state = q.clients.entry(client.clone()).or_default();
-            state.waiting.push_back((id, tx));
-            if !q.ring.contains(&client) {
-                q.ring.push_back(client.clone());
-            }
-            self.dispatch(&mut q, Instant::now());
-            Waiting {
-                limits: self,
-                client: client.clone(),
-                id,
-                granted: rx,
-                done: false,
+            let client = q
+                .clients
+                .get_key_value(client)
+                .map_or_else(|| Arc::from(client), |(k, _)| k.clone());
+            if q.ring.is_empty() && self.free(&q) {
+                // Nobody waits and the caps have room: granted at once, without queueing.
+                self.grant(&mut q, &client);
+                (client, None)
+            } else {
+                let id = q.next_id;
+                q.next_id += 1;
+                let (tx, rx) = oneshot::channel();
+                let state = q.clients.entry(client.clone()).or_default();
+                state.waiting.push_back((id, tx));
+                if !q.ring.contains(&client) {
+                    q.ring.push_back(client.clone());
+                }
+                self.dispatch(&mut q, Instant::now());
+                let waiting = Waiting {
+                    limits: self,
+                    client: client.clone(),
+                    id,
+                    granted: rx,
+                    done: false,
+                };
+                (client, Some(waiting))
             }
         };
-        if let Ok(Ok(())) = tokio::time::timeout_at(give_up, &mut waiting.granted).await {
-            waiting.done = true;
-        } else {
-            let slots_full = {
-                let q = self.lock();
-                self.max_slots.is_some_and(|max| q.in_use >= max)
-            };
-            drop(waiting);
-            return Err(if slots_full || self.rate.is_none() {
-                Shed {
-                    cap: Cap::Concurrency,
-                    retry_after: Duration::from_secs(1),
-                }
+        if let Some(mut waiting) = waiting {
+            if let Ok(Ok(())) = tokio::time::timeout_at(give_up, &mut waiting.granted).await {
+                waiting.done = true;
             } else {
-                Shed {
-                    cap: Cap::Rate,
-                    retry_after: self.rate.map_or(Duration::from_secs(1), |r| r.t),
-                }
-            });
+                let slots_full = {
+                    let q = self.lock();
+                    self.max_slots.is_some_and(|max| q.in_use >= max)
+                };
+                drop(waiting);
+                return Err(if slots_full || self.rate.is_none() {
+                    Shed {
+                        cap: Cap::Concurrency,
+                        retry_after: Duration::from_secs(1),
+                    }
+                } else {
+                    Shed {
+                        cap: Cap::Rate,
+                        retry_after: self.rate.map_or(Duration::from_secs(1), |r| r.t),
+                    }
+                });
+            }
         }
-        drop(waiting);
         let admission = Admission {
             _held: Some(Held {
                 limits: self,
@@ -503,15 +514,29 @@ impl OutboundLimits {
                 .is_none_or(|r| r.wait(c.tat, now).is_zero())
     }
 
+    /// Whether a call could be granted now: a slot is free and (with a rate cap) nobody is taking
+    /// a rate cell.
+    fn free(&self, q: &Queue) -> bool {
+        self.max_slots.is_none_or(|max| q.in_use < max) && !(self.rate.is_some() && q.turn)
+    }
+
+    /// Gives `client` a slot (counted) and, with a rate cap, the turn to take a cell.
+    fn grant(&self, q: &mut Queue, client: &Arc<str>) {
+        q.clients.entry(client.clone()).or_default().held += 1;
+        if self.max_slots.is_some() {
+            q.in_use += 1;
+        }
+        if self.rate.is_some() {
+            q.turn = true;
+        }
+    }
+
     /// Grants what can be granted: while a slot is free (and the turn to take a rate cell, when
     /// there is a rate cap), the next waiting call of the first client in turn within its share,
     /// else of the first client in turn.
     fn dispatch(&self, q: &mut Queue, now: Instant) {
         loop {
-            if q.ring.is_empty()
-                || self.max_slots.is_some_and(|max| q.in_use >= max)
-                || (self.rate.is_some() && q.turn)
-            {
+            if q.ring.is_empty() || !self.free(q) {
                 return;
             }
             let pick = q
@@ -529,19 +554,9 @@ impl OutboundLimits {
                 continue;
             };
             let more = !state.waiting.is_empty();
-            if tx.send(()).is_err() {
-                // The waiting call is gone (its drop will find nothing to give back).
-                if more {
-                    q.ring.push_back(client);
-                }
-                continue;
-            }
-            state.held += 1;
-            if self.max_slots.is_some() {
-                q.in_use += 1;
-            }
-            if self.rate.is_some() {
-                q.turn = true;
+            // A send fails only when the waiting call is gone (its drop finds nothing to give back).
+            if tx.send(()).is_ok() {
+                self.grant(q, &client);
             }
             if more {
                 q.ring.push_back(client);
@@ -793,6 +808,45 @@ mod tests {
         let q = l.lock();
         assert!(q.ring.is_empty() && !q.turn && q.in_use == 1, "{q:?}");
         assert!(!q.clients.contains_key("b"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_redis_each_replica_keeps_to_its_part_of_the_cap_and_counts_it() {
+        use crate::config::{RateLimitFail, RedisConfig, RedisUrl};
+        // Nothing listens there: the cluster is unavailable from the start.
+        let config = RedisConfig {
+            url: RedisUrl::Plain("redis://127.0.0.1:1".into()),
+            key_prefix: "t:".into(),
+            replicas: 4,
+            timeout_ms: 50,
+            on_unavailable: RateLimitFail::Local,
+        };
+        let m = Metrics::new();
+        let cluster = Cluster::new(&config, Arc::new(Metrics::new())).unwrap();
+        assert!(!cluster.is_available());
+        // 20 a second, 8 at once, for the deployment: 5 a second and 2 at once for each of 4.
+        let l = limits(OutboundConfig {
+            max_rps: Some(20),
+            burst: Some(8),
+            queue_timeout_ms: 0,
+            ..OutboundConfig::default()
+        });
+        l.share_with(&cluster);
+        let far = Instant::now() + Duration::from_secs(10);
+        assert!(l.admit("c", far, &m).await.is_ok());
+        assert!(l.admit("c", far, &m).await.is_ok());
+        let shed = l.admit("c", far, &m).await.unwrap_err();
+        assert_eq!(
+            (shed.cap, shed.retry_after),
+            (Cap::Rate, Duration::from_millis(200))
+        );
+        tokio::time::advance(Duration::from_millis(200)).await;
+        assert!(l.admit("c", far, &m).await.is_ok());
+        let text = m.render();
+        assert!(
+            text.contains(r#"lienthong_upstream_rate_fallback_total{service="reg"} 4"#),
+            "{text}"
+        );
     }
 
     #[test]
