@@ -9,6 +9,14 @@
 //! is refused with 422 naming the header, before any upstream call. There is deliberately no
 //! per-client substitute id: it would record every access under one person and defeat the audit
 //! trail the regulation asks for (art. 18).
+//!
+//! The request id: both registries record it with every request too (`MaYeuCau`, 1 to 64
+//! characters), and the audit record keeps it, so the same id finds the call in the caller's logs,
+//! in the audit trail and at the registry. The edge accepts up to 128 characters; on these
+//! endpoints a longer id than 64 is refused with 422 naming `X-Request-Id`, before any upstream
+//! work. It is not shortened or replaced: a cut id may collide with another, and a substitute
+//! would leave the registry's record under an id the caller never saw, linked to its own by
+//! nothing the audit trail keeps.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,15 +120,19 @@ fn header(headers: &HeaderMap, name: &str) -> String {
         .to_owned()
 }
 
+/// Longest request id the registries carry (`MaYeuCau` in both contracts).
+pub const MAX_REGISTRY_REQUEST_ID: usize = 64;
+
 /// Whether `id` is a personal id number as the registries take it: 12 digits, or 9 (old id card).
 pub fn is_official_id(id: &str) -> bool {
     matches!(id.len(), 9 | 12) && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl PersonalDataCall {
-    /// Checks, after the guard admitted the call: `X-User-Id` is an official's id number and the
-    /// body's fields pass `validate` (422, every field listed). A refusal is the finished
-    /// response: no upstream call was made and no audit record is due.
+    /// Checks, after the guard admitted the call: `X-User-Id` is an official's id number, the
+    /// request id fits the registries' `MaYeuCau`, and the body's fields pass `validate` (422,
+    /// every field listed). A refusal is the finished response: no upstream call was made and no
+    /// audit record is due.
     pub fn admit(
         req: &PersonalDataRequest,
         validate: impl FnOnce(&mut Errors),
@@ -199,6 +211,14 @@ impl PersonalDataCall {
                 }
                 Err(e) => errors.add("X-Official-Assertion", "assertion", e.to_string()),
             }
+        }
+        if call.request_id.chars().count() > MAX_REGISTRY_REQUEST_ID {
+            errors.add(
+                "X-Request-Id",
+                "length",
+                "must be at most 64 characters on this endpoint: the registries record it with \
+                 the call (MaYeuCau), and the audit trail finds the call by it",
+            );
         }
         validate(&mut errors);
         if !errors.is_empty() {

@@ -76,19 +76,21 @@ pub fn failure_problem(failure: &Failure) -> ApiError {
     }
 }
 
-/// One guarded upstream read (see [`UpstreamGuard`]): breaker, caps, time limits and retries,
-/// latency to metrics. `call` makes one attempt. Returns the result as a problem-ready value and
-/// the time spent upstream (`None` when no attempt went).
+/// One guarded upstream read (see [`UpstreamGuard`]) for `client` (the caller's client id, whose
+/// fair share of the outbound caps it draws on): breaker, caps, time limits and retries, latency
+/// to metrics. `call` makes one attempt. Returns the result as a problem-ready value and the time
+/// spent upstream (`None` when no attempt went).
 pub async fn guarded_call<T, F, Fut>(
     metrics: &Metrics,
     guard: &UpstreamGuard,
+    client: &str,
     call: F,
 ) -> (Result<T, ApiError>, Option<Duration>)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AdapterError>>,
 {
-    let outcome = guard.call(metrics, CallKind::Read, call).await;
+    let outcome = guard.call(metrics, CallKind::Read, client, call).await;
     let result = outcome.result.map_err(|failure| {
         if let Failure::Adapter(e) = &failure {
             tracing::info!(service = %guard.name, attempts = outcome.attempts, kind = ?e.kind, origin = ?e.origin, upstream_code = e.upstream_code.as_deref(), "registry call failed");

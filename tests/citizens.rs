@@ -112,6 +112,27 @@ async fn post(h: &Harness, path: &str, key: &str, body: &Value) -> reqwest::Resp
         .unwrap()
 }
 
+/// A verify of [`an`] by `clerk` with `X-Request-Id: request_id`.
+async fn post_with_id(h: &Harness, request_id: &str) -> reqwest::Response {
+    h.post("/v1/citizens/verify", "clerk-key")
+        .header("x-request-id", request_id)
+        .header("x-user-id", CLERK)
+        .header("x-dossier-id", "HS-2026-0042")
+        .json(&an())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The population breaker's state as `/readyz` shows it.
+async fn breaker_state(s: &Setup) -> String {
+    let ready = s.h.fetch_json(&s.h.url("/readyz")).await;
+    ready["checks"]["upstreams"]["population"]["breaker"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn journal_count(s: &Setup, operation: &str) -> u64 {
     let url = format!(
         "{}/__admin/journal/count?operation={operation}",
@@ -270,6 +291,49 @@ async fn invalid_input_is_refused_before_any_upstream_call() {
     assert!(h.gw.store.audit_records(0, 10).await.unwrap().is_empty());
 }
 
+/// The issue's scenario: a request id the registry cannot carry (65 characters: the edge accepts
+/// up to 128, `MaYeuCau` up to 64) was refused by the adapter as an internal error, answered 502
+/// and counted by the breaker, so five of them opened it for every client while the database saw
+/// nothing. Now each is the caller's 422 before any upstream work, and nothing else changes.
+#[tokio::test]
+async fn a_callers_mistake_never_opens_the_breaker_for_other_clients() {
+    let s = setup("timeout_ms = 5000\nbreaker = { consecutive_failures = 5 }").await;
+    let long_id = "r".repeat(65);
+    for _ in 0..5 {
+        let resp = post_with_id(&s.h, &long_id).await;
+        assert_eq!(resp.headers()["x-request-id"], long_id.as_str());
+        let body = problem(resp, 422, "validation_failed").await;
+        assert_eq!(body["errors"][0]["field"], "X-Request-Id", "{body}");
+    }
+    // A name the register cannot hold in upper case without diacritics: refused here too, naming
+    // the field, rather than by the adapter on the way out.
+    let dotted = citizen("046090001234", "Nguyễn V. An", "1990-03-15");
+    let body = problem(
+        post(&s.h, "/v1/citizens/verify", "clerk-key", &dotted).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "full_name", "{body}");
+    assert_eq!(
+        journal_count(&s, VERIFY_OP).await,
+        0,
+        "the database saw nothing"
+    );
+    assert!(s.h.gw.store.audit_records(0, 10).await.unwrap().is_empty());
+
+    // Another client's call (and the same client's, with an id that fits) still goes through.
+    let resp = post(&s.h, "/v1/citizens/verify", "viewer-key", &an()).await;
+    assert_eq!(resp.status(), 200);
+    let resp = post_with_id(&s.h, &"r".repeat(64)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(journal_count(&s, VERIFY_OP).await, 2);
+    assert_eq!(breaker_state(&s).await, "closed");
+    // The audit record carries the id the registry got: the caller's own.
+    let records = s.h.gw.store.audit_records(0, 10).await.unwrap();
+    assert_eq!(records[1].event.request_id, "r".repeat(64));
+}
+
 #[tokio::test]
 async fn soap_faults_become_upstream_errors_with_the_upstream_code() {
     let s = setup("timeout_ms = 5000").await;
@@ -352,19 +416,7 @@ async fn timeout_gives_504_and_the_breaker_sheds_load_until_a_probe_succeeds() {
     assert!(resp.headers().contains_key("retry-after"));
     problem(resp, 503, "upstream_unavailable").await;
     assert_eq!(journal_count(&s, "XacThucThongTinCongDan").await, before);
-    let ready: Value =
-        s.h.http
-            .get(s.h.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    assert_eq!(
-        ready["checks"]["upstreams"]["population"]["breaker"],
-        "open"
-    );
+    assert_eq!(breaker_state(&s).await, "open");
     let metrics = s.h.metrics().await;
     assert!(
         metrics.contains(r#"lienthong_upstream_breaker_open{service="population"} 1"#),

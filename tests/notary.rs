@@ -103,6 +103,41 @@ notary = {{ username = "lienthong", password = "file:{d}/notary.password" }}
         .unwrap();
     problem(resp, 400, "invalid_request").await;
 
+    // What the registry would refuse is the caller's 422, naming the field, before any call: a
+    // number or office code outside the contract, a request id longer than its MaYeuCau.
+    let journal = format!("{}/__admin/journal/count", notary.mock.url());
+    let reached = h.fetch_json(&journal).await["count"].as_u64().unwrap();
+    for (body, request_id, field) in [
+        (
+            json!({"document_number": "123/2026/HĐMB", "office_code": "4600"}),
+            "ok-id",
+            "office_code",
+        ),
+        (
+            json!({"document_number": "123/26/HĐMB", "office_code": "46001"}),
+            "ok-id",
+            "document_number",
+        ),
+        (
+            json!({"document_number": "123/2026/HĐMB", "office_code": "46001"}),
+            &*"n".repeat(65),
+            "X-Request-Id",
+        ),
+    ] {
+        let resp = h
+            .post("/v1/notary/documents/lookup", "registrar-key")
+            .header("x-request-id", request_id)
+            .header("x-user-id", "046185000123")
+            .header("x-dossier-id", "HS-7")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let body = problem(resp, 422, "validation_failed").await;
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+    }
+    assert_eq!(h.fetch_json(&journal).await["count"], reached);
+
     let records = h.gw.store.audit_records(0, 100).await.unwrap();
     assert_eq!(
         records.len(),

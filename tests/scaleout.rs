@@ -20,6 +20,9 @@ use lienthong::cluster::{Cluster, testing};
 use lienthong::config::{RateLimitConfig, RateLimitFail, RedisConfig, RedisUrl};
 use lienthong::keys::sha256_hex;
 use lienthong::ratelimit::{ClientLimiter, RateVerdict, SharedSettings};
+use lienthong::resilience::breaker::BreakerConfig;
+use lienthong::resilience::guard::{CallKind, Failure, GuardConfig, UpstreamGuard};
+use lienthong::resilience::limits::{OutboundConfig, OutboundLimits};
 use lienthong::store::test_support::PgTestSchema;
 use lienthong::telemetry::metrics::Metrics;
 use tokio::net::{TcpListener, TcpStream};
@@ -107,6 +110,123 @@ async fn two_limiters_share_one_quota_in_redis() {
             "{text}"
         );
     }
+}
+
+/// Two replicas' guards of one registry upstream, each with its own Redis connection, flooding
+/// together: with `[redis]` the outbound rate cap is the whole deployment's, so together they
+/// start no more calls than `max_rps` allows (each used to allow the whole cap by itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_outbound_rate_cap_in_redis() {
+    let Some(url) = testing::redis_url("two_replicas_share_one_outbound_rate_cap").await else {
+        return;
+    };
+    let config = RedisConfig {
+        url: RedisUrl::Plain(url),
+        key_prefix: testing::unique_prefix("outbound"),
+        replicas: 2,
+        timeout_ms: 1000,
+        on_unavailable: RateLimitFail::Local,
+    };
+    let outbound = OutboundConfig {
+        max_rps: Some(20),
+        burst: Some(5),
+        queue_timeout_ms: 200,
+        ..OutboundConfig::default()
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let metrics = Arc::new(Metrics::new());
+        let cluster = Cluster::new(&config, metrics.clone()).unwrap();
+        assert!(cluster.probe().await);
+        let config = GuardConfig::new(5000, BreakerConfig::default(), None, Some(outbound));
+        let guard = Arc::new(UpstreamGuard::new("population", config));
+        guard.share_with(&cluster);
+        replicas.push((cluster, guard, metrics));
+    }
+    let admitted = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let until = started + Duration::from_secs(2);
+    let mut callers = tokio::task::JoinSet::new();
+    for (_, guard, metrics) in &replicas {
+        for client in ["portal", "agency", "portal", "agency"] {
+            let (guard, metrics, admitted) = (guard.clone(), metrics.clone(), admitted.clone());
+            callers.spawn(async move {
+                while Instant::now() < until {
+                    let outcome = guard
+                        .call(&metrics, CallKind::Read, client, || async {
+                            admitted.fetch_add(1, Ordering::SeqCst);
+                            Ok::<_, lienthong_adapters::AdapterError>(())
+                        })
+                        .await;
+                    if let Err(failure) = outcome.result {
+                        assert!(matches!(failure, Failure::Shed(_)), "{failure:?}");
+                    }
+                }
+            });
+        }
+    }
+    while callers.join_next().await.is_some() {}
+    let elapsed = started.elapsed().as_secs_f64();
+    let admitted = admitted.load(Ordering::SeqCst) as f64;
+    // GCRA: over any stretch of time, the burst plus one call per emission interval.
+    assert!(
+        admitted <= 5.0 + 20.0 * elapsed + 1.0,
+        "{admitted} calls in {elapsed:.2} s"
+    );
+    assert!(admitted >= 20.0 * 2.0 * 0.8, "the cap is used: {admitted}");
+    for (cluster, _, metrics) in &replicas {
+        assert!(cluster.is_available());
+        let text = metrics.render();
+        assert!(
+            !text.contains("lienthong_upstream_rate_fallback_total{"),
+            "{text}"
+        );
+    }
+}
+
+/// What the shared cap costs a registry call: one Redis round trip (the Lua GCRA) where the
+/// local cap takes a lock. Printed for docs/performance.md; the bound only catches a regression
+/// by an order of magnitude.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_outbound_rate_cap_costs_one_redis_round_trip_per_call() {
+    let Some(url) = testing::redis_url("a_shared_outbound_rate_cap_costs").await else {
+        return;
+    };
+    let config = RedisConfig {
+        url: RedisUrl::Plain(url),
+        key_prefix: testing::unique_prefix("outbound_cost"),
+        replicas: 2,
+        timeout_ms: 1000,
+        on_unavailable: RateLimitFail::Local,
+    };
+    // A cap never reached: every admission is decided at once, so only its cost is measured.
+    let outbound = OutboundConfig {
+        max_rps: Some(1_000_000),
+        burst: Some(1_000_000),
+        ..OutboundConfig::default()
+    };
+    let metrics = Arc::new(Metrics::new());
+    let cluster = Cluster::new(&config, metrics.clone()).unwrap();
+    assert!(cluster.probe().await);
+    let local = OutboundLimits::new("population", &outbound);
+    let shared = OutboundLimits::new("population", &outbound);
+    shared.share_with(&cluster);
+    const CALLS: u32 = 2000;
+    let mut per_call = Vec::new();
+    for limits in [&local, &shared] {
+        let started = Instant::now();
+        for _ in 0..CALLS {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            let admission = limits.admit("portal", deadline, &metrics).await;
+            assert!(admission.is_ok());
+        }
+        per_call.push(started.elapsed() / CALLS);
+    }
+    eprintln!(
+        "outbound admission per call: local {:?}, shared in Redis {:?} ({} calls each)",
+        per_call[0], per_call[1], CALLS
+    );
+    assert!(per_call[1] < Duration::from_millis(5), "{per_call:?}");
 }
 
 /// A TCP forwarder in front of the real Redis that the test can cut (closing every connection and

@@ -81,6 +81,19 @@ impl LiveCells {
     }
 }
 
+/// With Redis, makes every registry upstream's outbound rate cap the whole deployment's (one
+/// Redis key per service, shared by the replicas; see `resilience::limits`).
+fn share_outbound_rates(runtime: &Runtime, cluster: Option<&Arc<Cluster>>) {
+    let Some(cluster) = cluster else {
+        return;
+    };
+    for service in runtime.services.values() {
+        if let Some(guard) = service.upstream_guard() {
+            guard.share_with(cluster);
+        }
+    }
+}
+
 /// The gateway: shared by every request and background task.
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
@@ -127,6 +140,7 @@ impl Gateway {
         };
         let runtime = Runtime::build(config, None, &ephemeral_key)?;
         runtime.fetch_official_keys().await;
+        share_outbound_rates(&runtime, cluster.as_ref());
         let suspended = store.suspended_clients().await?;
         let gw = Arc::new(Gateway {
             cells: LiveCells::new(&runtime),
@@ -211,6 +225,7 @@ impl Gateway {
         }
         let runtime = Runtime::build(config, Some(&current), &self.ephemeral_key)?;
         runtime.fetch_official_keys().await;
+        share_outbound_rates(&runtime, self.cluster.as_ref());
         self.cells.store(&runtime);
         self.runtime.store(Arc::new(runtime));
         Ok(notes)

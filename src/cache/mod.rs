@@ -4,7 +4,12 @@
 //! A lookup is answered from this process's fresh entry, else from a fresh entry of the shared
 //! tier (kept here too, for what remains of its freshness), else from the upstream, whose reply is
 //! stored in both. Concurrent identical misses make one trip down: the first caller loads, the
-//! others wait for its result. When the upstream fails and a stale entry (here or in the shared
+//! others wait for its result; if that caller goes away (the client gave up), a waiting one takes
+//! the load over, and whoever finishes the load stores it. A key is in flight only while someone
+//! waits for it (every way out, cancellation included, leaves through a drop guard), a purge
+//! forgets the loads in flight (their results are not stored), and at most `capacity` keys (up to
+//! 10 000) are in flight at once: beyond that a lookup loads on its own, without coalescing, and
+//! stores its result as usual. When the upstream fails and a stale entry (here or in the shared
 //! tier, the newer of the two) is still within `max_stale`, it is served and marked (RFC 9211
 //! `Cache-Status`). Keys are built by callers from hashed identifiers: no raw personal data is ever
 //! a key.
@@ -16,6 +21,7 @@ pub mod shared;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -191,7 +197,53 @@ enum Source {
     SharedStale,
 }
 
-type Flight<V, E> = Arc<OnceCell<Result<(V, Source), E>>>;
+/// The most keys in flight at once in one cache, whatever its capacity.
+const MAX_FLIGHTS: usize = 10_000;
+
+/// One trip down for a key, shared by the callers that asked for it meanwhile.
+struct Flight<V, E> {
+    result: OnceCell<Result<(V, Source), E>>,
+    /// The purge generation it started in: a purge since then means its result is not stored.
+    generation: u64,
+}
+
+/// A key's flight and how many callers wait on it (each holds a [`Ticket`]).
+struct Slot<V, E> {
+    flight: Arc<Flight<V, E>>,
+    waiting: usize,
+}
+
+/// The loads in flight, and the purge generation.
+struct Flights<K, V, E> {
+    slots: HashMap<K, Slot<V, E>>,
+    generation: u64,
+}
+
+/// One caller's place on a flight. Dropped on every way out (an answer, an error, the caller
+/// going away): the last one to leave, or any one once the result is in, removes the key, so no
+/// key stays pinned to a finished or abandoned load.
+struct Ticket<'a, K: Hash + Eq, V, E> {
+    flights: &'a Mutex<Flights<K, V, E>>,
+    key: K,
+    flight: Arc<Flight<V, E>>,
+}
+
+impl<K: Hash + Eq, V, E> Drop for Ticket<'_, K, V, E> {
+    fn drop(&mut self) {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(slot) = flights.slots.get_mut(&self.key) else {
+            return;
+        };
+        // After a purge the key may hold a newer flight: not ours to touch.
+        if !Arc::ptr_eq(&slot.flight, &self.flight) {
+            return;
+        }
+        slot.waiting = slot.waiting.saturating_sub(1);
+        if slot.waiting == 0 || self.flight.result.initialized() {
+            flights.slots.remove(&self.key);
+        }
+    }
+}
 
 /// Whether an entry fresh until `fresh_until` may still be served at `now`, `grace` later.
 fn within(now: Instant, fresh_until: Instant, grace: Duration) -> bool {
@@ -206,7 +258,8 @@ fn within(now: Instant, fresh_until: Instant, grace: Duration) -> bool {
 pub struct Cache<K, V, E> {
     policy: CachePolicy,
     entries: moka::sync::Cache<K, Entry<V>>,
-    flights: Mutex<HashMap<K, Flight<V, E>>>,
+    flights: Mutex<Flights<K, V, E>>,
+    max_flights: usize,
 }
 
 impl<K, V, E> Cache<K, V, E>
@@ -224,11 +277,17 @@ where
         Self {
             policy,
             entries,
-            flights: Mutex::new(HashMap::new()),
+            flights: Mutex::new(Flights {
+                slots: HashMap::new(),
+                generation: 0,
+            }),
+            max_flights: usize::try_from(capacity)
+                .unwrap_or(usize::MAX)
+                .clamp(1, MAX_FLIGHTS),
         }
     }
 
-    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<K, Flight<V, E>>> {
+    fn flights(&self) -> std::sync::MutexGuard<'_, Flights<K, V, E>> {
         self.flights.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -237,9 +296,75 @@ where
         self.entries.remove(key).is_some()
     }
 
-    /// Drops every entry.
+    /// Drops every entry and forgets the loads in flight: a lookup after the purge starts a load
+    /// of its own, and what a load started before it brings back is not stored.
     pub fn purge_all(&self) {
+        let mut flights = self.flights();
+        flights.generation += 1;
+        flights.slots.clear();
         self.entries.invalidate_all();
+    }
+
+    /// Keys being loaded now (at most `capacity`, and 10 000).
+    pub fn in_flight(&self) -> usize {
+        self.flights().slots.len()
+    }
+
+    /// Joins the key's flight, or starts one; `Err` with the purge generation when too many keys
+    /// are in flight already (the caller then loads on its own).
+    fn join(&self, key: &K) -> Result<Ticket<'_, K, V, E>, u64> {
+        let mut flights = self.flights();
+        let generation = flights.generation;
+        let full = flights.slots.len() >= self.max_flights;
+        let flight = match flights.slots.get_mut(key) {
+            Some(slot) => {
+                slot.waiting += 1;
+                slot.flight.clone()
+            }
+            None if full => return Err(generation),
+            None => {
+                let flight = Arc::new(Flight {
+                    result: OnceCell::new(),
+                    generation,
+                });
+                flights.slots.insert(
+                    key.clone(),
+                    Slot {
+                        flight: flight.clone(),
+                        waiting: 1,
+                    },
+                );
+                flight
+            }
+        };
+        Ok(Ticket {
+            flights: &self.flights,
+            key: key.clone(),
+            flight,
+        })
+    }
+
+    /// Stores what a trip down brought back, unless a purge came since it started (`generation`).
+    fn store(&self, key: &K, loaded: &Result<(V, Source), E>, generation: u64) {
+        let fresh_until = match loaded {
+            Ok((_, Source::Upstream { .. })) => Instant::now() + self.policy.ttl,
+            Ok((_, Source::Shared { fresh_until })) => *fresh_until,
+            _ => return,
+        };
+        let Ok((value, _)) = loaded else {
+            return;
+        };
+        // Under the flights' lock, so that a purge is wholly before or wholly after this.
+        let flights = self.flights();
+        if flights.generation == generation {
+            self.entries.insert(
+                key.clone(),
+                Entry {
+                    value: value.clone(),
+                    fresh_until,
+                },
+            );
+        }
     }
 
     /// Returns the cached value, or loads it once for all concurrent callers.
@@ -270,38 +395,33 @@ where
         {
             return Ok((e.value, CacheOutcome::Hit));
         }
-        let (flight, leader) = {
-            let mut flights = self.flights();
-            match flights.get(&key) {
-                Some(f) => (f.clone(), false),
-                None => {
-                    let f: Flight<V, E> = Arc::new(OnceCell::new());
-                    flights.insert(key.clone(), f.clone());
-                    (f, true)
+        let (loaded, leader) = match self.join(&key) {
+            Ok(ticket) => {
+                // Whoever runs the load stores it: the first caller, or, when it went away
+                // mid-load, the waiting caller that took the load over.
+                let ran = AtomicBool::new(false);
+                let loaded = ticket
+                    .flight
+                    .result
+                    .get_or_init(|| {
+                        ran.store(true, Ordering::Relaxed);
+                        self.load_below(&key, shared, load)
+                    })
+                    .await
+                    .clone();
+                let leader = ran.load(Ordering::Relaxed);
+                if leader {
+                    self.store(&key, &loaded, ticket.flight.generation);
                 }
+                drop(ticket);
+                (loaded, leader)
+            }
+            Err(generation) => {
+                let loaded = self.load_below(&key, shared, load).await;
+                self.store(&key, &loaded, generation);
+                (loaded, true)
             }
         };
-        let loaded = flight
-            .get_or_init(|| self.load_below(&key, shared, load))
-            .await
-            .clone();
-        if leader {
-            let fresh_until = match &loaded {
-                Ok((_, Source::Upstream { .. })) => Some(Instant::now() + self.policy.ttl),
-                Ok((_, Source::Shared { fresh_until })) => Some(*fresh_until),
-                _ => None,
-            };
-            if let (Ok((value, _)), Some(fresh_until)) = (&loaded, fresh_until) {
-                self.entries.insert(
-                    key.clone(),
-                    Entry {
-                        value: value.clone(),
-                        fresh_until,
-                    },
-                );
-            }
-            self.flights().remove(&key);
-        }
         let (value, source) = loaded?;
         let outcome = match source {
             Source::LocalStale => CacheOutcome::Stale,
@@ -419,6 +539,158 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(o, CacheOutcome::Hit);
+    }
+
+    /// A lookup of `key` that loads `value` (or fails with it) after `ms` on the paused clock.
+    fn slow_lookup(
+        c: &Arc<Cache<String, u32, String>>,
+        key: &str,
+        ms: u64,
+        value: Result<u32, &'static str>,
+        loads: &Arc<AtomicUsize>,
+    ) -> tokio::task::JoinHandle<Result<(u32, CacheOutcome), String>> {
+        let (c, key, loads) = (c.clone(), key.to_owned(), loads.clone());
+        tokio::spawn(async move {
+            c.get_or_load(key, || async move {
+                loads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                value.map_err(str::to_owned)
+            })
+            .await
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_leader_hands_the_load_over_and_never_pins_its_key() {
+        let c = cache();
+        let loads = Arc::new(AtomicUsize::new(0));
+        let leader = slow_lookup(&c, "k", 100, Ok(1), &loads);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let follower = slow_lookup(&c, "k", 100, Ok(2), &loads);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!((loads.load(Ordering::SeqCst), c.in_flight()), (1, 1));
+        // The leader's caller gives up mid-load: the follower loads, and its answer is stored.
+        leader.abort();
+        assert_eq!(
+            follower.await.unwrap().unwrap(),
+            (2, CacheOutcome::Miss),
+            "the follower's own load"
+        );
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+        assert_eq!(c.in_flight(), 0);
+        let (v, o) = c
+            .get_or_load("k".to_owned(), || async { Ok(3) })
+            .await
+            .unwrap();
+        assert_eq!((v, o), (2, CacheOutcome::Hit), "stored, not pinned");
+
+        // The same when the follower's load fails: the error is not pinned either.
+        let leader = slow_lookup(&c, "e", 100, Ok(1), &loads);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let follower = slow_lookup(&c, "e", 100, Err("down"), &loads);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        leader.abort();
+        assert_eq!(follower.await.unwrap().unwrap_err(), "down");
+        assert_eq!(c.in_flight(), 0);
+        let (v, o) = c
+            .get_or_load("e".to_owned(), || async { Ok(4) })
+            .await
+            .unwrap();
+        assert_eq!((v, o), (4, CacheOutcome::Miss));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_key_stays_in_flight_after_any_mix_of_cancels_errors_and_answers() {
+        let c = cache();
+        let loads = Arc::new(AtomicUsize::new(0));
+        let mut cancelled = Vec::new();
+        let mut finished = Vec::new();
+        for i in 0..30u32 {
+            let key = format!("k{}", i % 7);
+            let value = if i % 3 == 0 { Err("down") } else { Ok(i) };
+            let task = slow_lookup(&c, &key, 20 + u64::from(i % 5) * 10, value, &loads);
+            if i % 4 == 0 {
+                cancelled.push(task);
+            } else {
+                finished.push(task);
+            }
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            if i % 8 == 0 {
+                for t in cancelled.drain(..) {
+                    t.abort();
+                }
+            }
+        }
+        for t in cancelled {
+            t.abort();
+        }
+        for t in finished {
+            let _ = t.await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(c.in_flight(), 0);
+        // A lone caller that gives up leaves nothing behind either.
+        let alone = slow_lookup(&c, "alone", 100, Ok(1), &loads);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(c.in_flight(), 1);
+        alone.abort();
+        let _ = alone.await;
+        assert_eq!(c.in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_purge_forgets_loads_in_flight() {
+        let c = cache();
+        let loads = Arc::new(AtomicUsize::new(0));
+        let before = slow_lookup(&c, "k", 100, Ok(1), &loads);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        c.purge_all();
+        assert_eq!(c.in_flight(), 0);
+        // A lookup after the purge does not wait for the load from before it…
+        let after = slow_lookup(&c, "k", 10, Ok(2), &loads);
+        assert_eq!(after.await.unwrap().unwrap(), (2, CacheOutcome::Miss));
+        // …and that load's answer, older than the purge, is not stored over the newer one.
+        assert_eq!(before.await.unwrap().unwrap(), (1, CacheOutcome::Miss));
+        let (v, o) = c
+            .get_or_load("k".to_owned(), || async { Ok(3) })
+            .await
+            .unwrap();
+        assert_eq!((v, o), (2, CacheOutcome::Hit));
+        assert_eq!(c.in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn beyond_capacity_keys_load_without_coalescing() {
+        let c = Arc::new(Cache::new(
+            CachePolicy {
+                ttl: Duration::from_secs(60),
+                max_stale: Duration::ZERO,
+            },
+            2,
+        ));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let a = slow_lookup(&c, "a", 100, Ok(1), &loads);
+        let b = slow_lookup(&c, "b", 100, Ok(2), &loads);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(c.in_flight(), 2);
+        let third = slow_lookup(&c, "c", 10, Ok(3), &loads);
+        let again = slow_lookup(&c, "c", 10, Ok(3), &loads);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(c.in_flight(), 2, "the bound holds");
+        assert_eq!(third.await.unwrap().unwrap(), (3, CacheOutcome::Miss));
+        assert_eq!(again.await.unwrap().unwrap(), (3, CacheOutcome::Miss));
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            4,
+            "c loaded twice, uncoalesced"
+        );
+        let _ = (a.await, b.await);
+        assert_eq!(c.in_flight(), 0);
+        let (_, o) = c
+            .get_or_load("c".to_owned(), || async { Ok(9) })
+            .await
+            .unwrap();
+        assert_eq!(o, CacheOutcome::Hit, "stored all the same");
     }
 
     #[tokio::test(start_paused = true)]

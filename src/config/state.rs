@@ -141,7 +141,8 @@ pub struct RedisConfig {
     /// one Redis use different prefixes.
     #[serde(default = "default_redis_prefix")]
     pub key_prefix: String,
-    /// How many replicas run: while Redis is unreachable each enforces `quota ÷ replicas` (default 1).
+    /// How many replicas run: while Redis is unreachable each enforces `quota ÷ replicas` of every
+    /// client rate limit and of every outbound rate cap (default 1).
     #[serde(default = "default_replicas")]
     pub replicas: u32,
     /// Longest wait for one Redis command, in milliseconds (default 50); longer counts as unavailable.

@@ -24,8 +24,13 @@ use tokio::time::Instant;
 use super::breaker::{BreakerConfig, CircuitBreaker};
 use super::limits::{OutboundConfig, OutboundLimits, Shed};
 use super::retry::{RetryConfig, RetryPolicy, is_retryable};
+use crate::cluster::Cluster;
 use crate::config::ConfigError;
 use crate::telemetry::metrics::Metrics;
+
+/// The client id of calls the gateway makes on its own (background pollers): not a valid client
+/// id, so it never shares a client's place in the outbound queue.
+pub const GATEWAY: &str = ":gateway";
 
 /// Whether a call may be repeated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,10 +133,22 @@ pub struct UpstreamGuard {
     attempt_timeout: Duration,
 }
 
-/// Whether an outcome counts against the upstream's health (breaker): the caller's own mistakes and
-/// records that do not exist do not.
+/// Whether a failure counts against the upstream's health (the breaker, the retry budget, the
+/// health shown in `/readyz`): only failures whose origin is the upstream or the network to it
+/// (a fault, an error status, a timeout, a reset). The caller's mistakes, records that do not
+/// exist and the gateway's own faults (a request it could not build, a refused credential, a
+/// wrong endpoint) never do: they say nothing about whether the upstream is failing.
 pub fn is_upstream_failure(e: &AdapterError) -> bool {
-    !matches!(e.kind, ErrorKind::NotFound) && e.origin != Origin::Caller
+    e.origin == Origin::Upstream
+}
+
+/// What one attempt that failed for a reason that is not the upstream's shows of it: that it
+/// answered (it refused the data, or has no such record), which the breaker counts as a success,
+/// or nothing at all, when the failure was found before anything was sent (no status, no
+/// upstream code): then the attempt counts for nothing, and a half-open breaker's probe place is
+/// given back rather than closing it without a word from the upstream.
+fn upstream_answered(e: &AdapterError) -> bool {
+    e.kind == ErrorKind::NotFound || e.status.is_some() || e.upstream_code.is_some()
 }
 
 impl UpstreamGuard {
@@ -147,17 +164,26 @@ impl UpstreamGuard {
             name: Arc::from(name),
             breaker: CircuitBreaker::new(config.breaker),
             retry: RetryPolicy::new(config.retry),
-            limits: OutboundLimits::new(&config.outbound),
+            limits: OutboundLimits::new(name, &config.outbound),
             deadline: config.deadline,
             attempt_timeout,
         }
     }
 
-    /// Runs `attempt` under the guard, again for retryable failures of a read.
+    /// Makes the outbound rate cap the whole deployment's, kept in Redis (see
+    /// [`OutboundLimits::share_with`]).
+    pub fn share_with(&self, cluster: &Arc<Cluster>) {
+        self.limits.share_with(cluster);
+    }
+
+    /// Runs `attempt` under the guard, again for retryable failures of a read; `client` (the
+    /// caller's client id, or [`GATEWAY`] for the gateway's own work) has its fair share of the
+    /// outbound caps.
     pub async fn call<T, F, Fut>(
         &self,
         metrics: &Metrics,
         kind: CallKind,
+        client: &str,
         mut attempt: F,
     ) -> Outcome<T>
     where
@@ -165,7 +191,9 @@ impl UpstreamGuard {
         Fut: Future<Output = Result<T, AdapterError>>,
     {
         let deadline = Instant::now() + self.deadline;
-        self.retry.record_call();
+        // The budget counts calls that reached the upstream: its deposit waits for the first
+        // attempt that showed anything of it.
+        let mut deposited = false;
         let mut attempts = 0;
         let mut upstream_time: Option<Duration> = None;
         let mut last: Option<Failure> = None;
@@ -180,7 +208,7 @@ impl UpstreamGuard {
                     return self.finish(last.unwrap_or(refusal), upstream_time, attempts);
                 }
             };
-            let admission = match self.limits.admit(deadline).await {
+            let admission = match self.limits.admit(client, deadline, metrics).await {
                 Ok(a) => a,
                 Err(shed) => {
                     drop(permit);
@@ -207,6 +235,12 @@ impl UpstreamGuard {
             drop(admission);
             metrics.upstream_latency(&self.name, took);
             upstream_time = Some(upstream_time.unwrap_or_default() + took);
+            let reached =
+                !matches!(&result, Ok(Err(e)) if !is_upstream_failure(e) && !upstream_answered(e));
+            if reached && !deposited {
+                self.retry.record_call();
+                deposited = true;
+            }
             let failure = match result {
                 Ok(Ok(value)) => {
                     self.breaker.record(permit, true);
@@ -217,7 +251,11 @@ impl UpstreamGuard {
                     };
                 }
                 Ok(Err(e)) => {
-                    self.breaker.record(permit, !is_upstream_failure(&e));
+                    if reached {
+                        self.breaker.record(permit, !is_upstream_failure(&e));
+                    } else {
+                        drop(permit);
+                    }
                     Failure::Adapter(e)
                 }
                 Err(_) => {
@@ -313,7 +351,7 @@ mod tests {
         let calls = AtomicU32::new(0);
         let failures = std::sync::Mutex::new(failures.into_iter());
         let outcome = g
-            .call(m, kind, || {
+            .call(m, kind, "c", || {
                 let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
                 let next = failures.lock().unwrap().next();
                 async move {
@@ -391,6 +429,60 @@ mod tests {
             text.contains(r#"lienthong_upstream_retries_total{service="reg"} 4"#),
             "{text}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_upstream_failures_count_against_the_upstream() {
+        let m = Metrics::new();
+        let g = guard(
+            retry(3),
+            OutboundConfig::default(),
+            BreakerConfig {
+                consecutive_failures: 2,
+                open_ms: 1000,
+                ..BreakerConfig::default()
+            },
+        );
+        // Found before sending: the caller's input, the gateway's own request (retry-safe even,
+        // as a careless adapter might say), and what the upstream answered about the caller's data.
+        let before_sending = [
+            AdapterError::new(ErrorKind::Invalid, Origin::Caller, "x"),
+            AdapterError::new(ErrorKind::Invalid, Origin::Internal, "x"),
+            AdapterError::new(ErrorKind::Unavailable, Origin::Internal, "x").retry_safe(true),
+        ];
+        let answered = [
+            AdapterError::new(ErrorKind::Invalid, Origin::Caller, "x").with_upstream_code("2006"),
+            AdapterError::new(ErrorKind::NotFound, Origin::Caller, "x"),
+            AdapterError::new(ErrorKind::Unauthorized, Origin::Internal, "x").with_status(401),
+        ];
+        for e in before_sending.iter().chain(&answered) {
+            for _ in 0..3 {
+                let (o, calls) = run(&g, &m, CallKind::Read, vec![Some(e.clone())]).await;
+                assert_eq!(o.result, Err(Failure::Adapter(e.clone())));
+                assert_eq!(calls, 1, "never retried: {e:?}");
+            }
+            assert_eq!(g.breaker.state(), BreakerState::Closed, "{e:?}");
+        }
+        assert!(!m.render().contains("lienthong_upstream_retries_total{"));
+
+        // Upstream failures open it; past the open period a failure found before sending does
+        // not close it (nothing was learnt of the upstream) and leaves the probe to the next call.
+        let failing = vec![Some(upstream(ErrorKind::Fault, Some(500))); 2];
+        run(&g, &m, CallKind::Read, failing.clone()).await;
+        run(&g, &m, CallKind::Read, failing).await;
+        assert_eq!(g.breaker.state(), BreakerState::Open);
+        tokio::time::advance(Duration::from_millis(1000)).await;
+        run(
+            &g,
+            &m,
+            CallKind::Read,
+            vec![Some(before_sending[1].clone())],
+        )
+        .await;
+        assert_eq!(g.breaker.state(), BreakerState::HalfOpen);
+        let (o, _) = run(&g, &m, CallKind::Read, vec![]).await;
+        assert!(o.result.is_ok(), "the next call probes");
+        assert_eq!(g.breaker.state(), BreakerState::Closed);
     }
 
     #[tokio::test(start_paused = true)]
@@ -489,7 +581,7 @@ mod tests {
         let busy = {
             let (g, m) = (g.clone(), m.clone());
             tokio::spawn(async move {
-                g.call(&m, CallKind::Read, || async {
+                g.call(&m, CallKind::Read, "c", || async {
                     tokio::time::sleep(Duration::from_millis(150)).await;
                     Ok::<_, AdapterError>(1)
                 })

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use lienthong_adapters::{AdapterError, ErrorKind};
+use lienthong_adapters::{AdapterError, ErrorKind, Origin};
 use rand::Rng;
 use tower::retry::budget::{Budget, TpsBudget};
 
@@ -89,11 +89,13 @@ impl RetryConfig {
     }
 }
 
-/// Whether a failed read may be tried again: the adapter says it is safe, and no answer came
-/// (connect failure, reset, timeout) or a proxy answered 502, 503 or 504.
+/// Whether a failed read may be tried again: the failure is the upstream's or the network's (never
+/// the caller's or the gateway's own), the adapter says it is safe, and no answer came (connect
+/// failure, reset, timeout) or a proxy answered 502, 503 or 504.
 pub fn is_retryable(e: &AdapterError) -> bool {
     let gateway_status = |s: u16| matches!(s, 502..=504);
     e.retry_safe
+        && e.origin == Origin::Upstream
         && match e.kind {
             ErrorKind::Timeout => true,
             ErrorKind::Unavailable => e.status.is_none_or(gateway_status),
@@ -162,8 +164,6 @@ impl RetryPolicy {
 
 #[cfg(test)]
 mod tests {
-    use lienthong_adapters::Origin;
-
     use super::*;
 
     fn err(kind: ErrorKind, status: Option<u16>) -> AdapterError {
@@ -192,6 +192,11 @@ mod tests {
             !is_retryable(&err(ErrorKind::Timeout, None).retry_safe(false)),
             "the adapter's word counts"
         );
+        for origin in [Origin::Caller, Origin::Internal] {
+            let mut e = err(ErrorKind::Unavailable, None);
+            e.origin = origin;
+            assert!(!is_retryable(&e), "never a failure of {origin:?} origin");
+        }
     }
 
     #[test]

@@ -102,6 +102,7 @@ pub struct Metrics {
     upstream_retry_budget_exhausted: Family<ServiceLabel, Counter>,
     upstream_in_flight: Family<ServiceLabel, Gauge>,
     upstream_shed: Family<ShedLabels, Counter>,
+    upstream_rate_fallback: Family<ServiceLabel, Counter>,
     redis_available: Gauge,
     ratelimit_fallback: Family<ModeLabel, Counter>,
     cluster_events: Family<EventLabel, Counter>,
@@ -213,6 +214,12 @@ impl Metrics {
             "Calls refused before reaching an upstream by its concurrency or rate cap",
             upstream_shed.clone(),
         );
+        let upstream_rate_fallback = Family::<ServiceLabel, Counter>::default();
+        registry.register(
+            "upstream_rate_fallback",
+            "Outbound rate-cap decisions made without Redis (this replica's part, max_rps ÷ redis.replicas), by service",
+            upstream_rate_fallback.clone(),
+        );
         let redis_available = Gauge::default();
         registry.register(
             "redis_available",
@@ -264,6 +271,7 @@ impl Metrics {
             upstream_retry_budget_exhausted,
             upstream_in_flight,
             upstream_shed,
+            upstream_rate_fallback,
             redis_available,
             ratelimit_fallback,
             cluster_events,
@@ -410,6 +418,16 @@ impl Metrics {
             .get_or_create(&ShedLabels {
                 service: service.to_owned(),
                 cap: cap.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one outbound rate-cap decision made in this process while the cap is shared in Redis
+    /// and Redis could not answer.
+    pub fn upstream_rate_fallback(&self, service: &str) {
+        self.upstream_rate_fallback
+            .get_or_create(&ServiceLabel {
+                service: service.to_owned(),
             })
             .inc();
     }

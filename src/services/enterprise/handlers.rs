@@ -11,6 +11,7 @@ use lienthong_adapters::enterprise::CallContext;
 use lienthong_adapters::canonical::enterprise::{EnterpriseRecord, Representative};
 
 use super::EnterpriseService;
+use crate::auth::Identity;
 use crate::cluster::Cluster;
 use crate::error::{ApiError, FieldError};
 use crate::personal_data::{PersonalDataCall, PersonalDataRequest};
@@ -26,13 +27,14 @@ pub async fn lookup(
     State(metrics): State<Arc<Metrics>>,
     State(cluster): State<Option<Arc<Cluster>>>,
     Extension(ctx): Extension<RequestContext>,
+    Extension(identity): Extension<Identity>,
     Path(code): Path<String>,
 ) -> Response {
     if let Err(refusal) = check_code(&code) {
         return refusal;
     }
     let fetch = || async {
-        fetch(&service, &metrics, &ctx, &code)
+        fetch(&service, &metrics, &ctx, &identity.client.id, &code)
             .await
             .map(|record| Arc::new(mask(&record)))
     };
@@ -79,7 +81,15 @@ pub async fn lookup_representatives(
         Err(refusal) => return refusal,
     };
     let started = std::time::Instant::now();
-    let fetch = || fetch(&service, &req.metrics, &req.ctx, &code);
+    let fetch = || {
+        fetch(
+            &service,
+            &req.metrics,
+            &req.ctx,
+            &req.identity.client.id,
+            &code,
+        )
+    };
     let (result, outcome) = match &service.representatives_cache {
         Some(cache) => match cache.get_or_load(code.clone(), fetch).await {
             Ok((record, outcome)) => (Ok(record), Some(outcome)),
@@ -128,6 +138,7 @@ async fn fetch(
     service: &EnterpriseService,
     metrics: &Metrics,
     ctx: &RequestContext,
+    caller: &str,
     code: &str,
 ) -> Result<Arc<EnterpriseRecord>, ApiError> {
     let call_ctx = CallContext {
@@ -135,7 +146,7 @@ async fn fetch(
     };
     let (client, call_ctx) = (&service.client, &call_ctx);
     let (result, latency) =
-        crate::upstream::guarded_call(metrics, &service.guard, move || async move {
+        crate::upstream::guarded_call(metrics, &service.guard, caller, move || async move {
             client.lookup(code, call_ctx).await.map(Arc::new)
         })
         .await;

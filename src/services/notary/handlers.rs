@@ -53,13 +53,19 @@ fn check_document(
     let office = body.office_code.trim().to_owned();
     if number.is_empty() || number.chars().count() > 64 {
         errors.add("document_number", "length", "must be 1 to 64 characters");
-    } else if number.chars().any(char::is_control) {
-        // It is sent upstream inside XML, which has no place for them.
-        errors.add("document_number", "format", "no control characters");
+    } else if !is_document_number(&number) {
+        errors.add(
+            "document_number",
+            "format",
+            "must be {serial}/{year}/{kind}: 1 to 6 digits, 4 digits, then letters, digits, / or -",
+        );
     }
-    if office.is_empty() || office.len() > 16 || !office.chars().all(|c| c.is_ascii_alphanumeric())
-    {
-        errors.add("office_code", "format", "must be 1 to 16 letters or digits");
+    if office.len() != 5 || !office.bytes().all(|b| b.is_ascii_digit()) {
+        errors.add(
+            "office_code",
+            "format",
+            "must be 5 digits: the province's code and a serial",
+        );
     }
     let sha256 = body.sha256.as_deref().map(str::to_ascii_lowercase);
     match (op, &sha256) {
@@ -71,6 +77,25 @@ fn check_document(
         _ => {}
     }
     (number, office, sha256)
+}
+
+/// Whether `s` is a document number as the registry takes it (`SoVanBan`): `{serial}/{year}/{kind}`,
+/// 1 to 6 digits, 4 digits, then letters, digits, `/` and `-` (e.g. `123/2026/HĐMB`,
+/// `501/2026/SCT/BS`). Anything else the registry refuses, so it never leaves the gateway.
+fn is_document_number(s: &str) -> bool {
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    let mut parts = s.splitn(3, '/');
+    let (Some(serial), Some(year), Some(kind)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    (1..=6).contains(&serial.len())
+        && digits(serial)
+        && year.len() == 4
+        && digits(year)
+        && !kind.is_empty()
+        && kind
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '/' | '-'))
 }
 
 async fn run(
@@ -101,8 +126,11 @@ async fn run(
         office_code: office.clone(),
     };
     let (client, verify, lookup, call_ctx) = (&service.client, &verify, &lookup, &call_ctx);
-    let (outcome, upstream_latency) =
-        crate::upstream::guarded_call(&req.metrics, &service.guard, move || async move {
+    let (outcome, upstream_latency) = crate::upstream::guarded_call(
+        &req.metrics,
+        &service.guard,
+        &req.identity.client.id,
+        move || async move {
             if op == "verify" {
                 client
                     .verify(verify, call_ctx)
@@ -114,8 +142,9 @@ async fn run(
                     .await
                     .map(|r| Json(r).into_response())
             }
-        })
-        .await;
+        },
+    )
+    .await;
     call.finish(
         &req.audit,
         &format!("notary:{office}:{number}"),
@@ -132,7 +161,7 @@ mod tests {
     fn request(number: &str) -> DocumentRequest {
         DocumentRequest {
             document_number: number.into(),
-            office_code: "CC01".into(),
+            office_code: "46001".into(),
             sha256: None,
         }
     }
@@ -141,7 +170,7 @@ mod tests {
     /// another record) is refused before any call.
     #[test]
     fn document_numbers_refuse_control_characters() {
-        for bad in ["123/2026\u{0}", "12\n3", "\u{1b}[31m"] {
+        for bad in ["123/2026/HĐ\u{0}", "123/2026/HĐ\nMB", "123/2026/\u{1b}[31m"] {
             let mut errors = Errors::default();
             check_document(&mut errors, &request(bad), "lookup");
             assert_eq!(errors.0.len(), 1, "{bad:?}");
@@ -149,6 +178,23 @@ mod tests {
         }
         let mut errors = Errors::default();
         check_document(&mut errors, &request("123/2026/HĐMB"), "lookup");
-        assert!(errors.is_empty());
+        assert!(errors.is_empty(), "{:?}", errors.0);
+    }
+
+    #[test]
+    fn document_numbers_follow_the_contract() {
+        for good in ["123/2026/HĐMB", "501/2026/SCT/BS", "1/2025/HĐ-UQ"] {
+            assert!(is_document_number(good), "{good}");
+        }
+        for bad in [
+            "123/26/HĐMB",
+            "abc/2026/HĐMB",
+            "1234567/2026/DC",
+            "123/2026/",
+            "123/2026/HĐ MB",
+            "123",
+        ] {
+            assert!(!is_document_number(bad), "{bad}");
+        }
     }
 }

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 use lienthong_adapters::canonical::citizen::CitizenQuery;
 use lienthong_adapters::population::CallContext;
+use lienthong_adapters::population::translate::{MAX_NAME_LEN, fold_name};
 use serde::Deserialize;
 
 use super::{PopulationService, QueryKey};
@@ -16,7 +17,7 @@ use crate::extract::JsonBody;
 use crate::personal_data::{PersonalDataCall, PersonalDataRequest};
 use crate::services::Live;
 use crate::telemetry;
-use crate::validate::{check_citizen_identity, check_full_name};
+use crate::validate::{Errors, check_citizen_identity, check_full_name};
 
 /// Body of both endpoints.
 #[derive(Debug, Deserialize)]
@@ -63,6 +64,7 @@ async fn run(
     let admitted = PersonalDataCall::admit(req, |errors| {
         check_citizen_identity(errors, &body.citizen_id, &body.date_of_birth);
         check_full_name(errors, "full_name", &body.full_name);
+        check_register_name(errors, &body.full_name);
     });
     let call = match admitted {
         Ok(call) => call,
@@ -81,11 +83,12 @@ async fn run(
     };
     let (client, query, call_ctx, guard) = (&service.client, &query, &call_ctx, &service.guard);
     let metrics = &*req.metrics;
+    let caller = &*req.identity.client.id;
     let started = std::time::Instant::now();
     let (outcome, cached) = match op {
         Operation::Verify => {
             let fetch = || async move {
-                crate::upstream::guarded_call(metrics, guard, move || {
+                crate::upstream::guarded_call(metrics, guard, caller, move || {
                     client.verify(query, call_ctx)
                 })
                 .await
@@ -98,7 +101,7 @@ async fn run(
         }
         Operation::Lookup => {
             let fetch = || async move {
-                crate::upstream::guarded_call(metrics, guard, move || async move {
+                crate::upstream::guarded_call(metrics, guard, caller, move || async move {
                     client.lookup(query, call_ctx).await.map(Arc::new)
                 })
                 .await
@@ -123,6 +126,24 @@ async fn run(
     });
     call.finish(&req.audit, &body.citizen_id, outcome, upstream_latency)
         .await
+}
+
+/// Checks that the register can compare the name: it holds names in upper case without
+/// diacritics (`HoVaTen`, at most 100 letters), so a name with a character that has no such form
+/// (a `.`, another script) would be refused by the adapter. Refused here, naming the field, before
+/// any upstream work (and only when the general name check passed, so one error per field).
+fn check_register_name(errors: &mut Errors, name: &str) {
+    if errors.0.iter().any(|e| e.field == "full_name") {
+        return;
+    }
+    if fold_name(name.trim()).is_none_or(|folded| folded.len() > MAX_NAME_LEN) {
+        errors.add(
+            "full_name",
+            "format",
+            "must be written in Latin letters (Vietnamese diacritics allowed), spaces, ' and -, at \
+             most 100 letters: the register compares names in upper case without diacritics",
+        );
+    }
 }
 
 /// The value from `cache` when there is one (loading it once for concurrent callers), else from

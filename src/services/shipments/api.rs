@@ -251,14 +251,16 @@ async fn open_shipment(
     };
     let client = &svc.client;
     let created = match svc
-        .call_raw(&h.metrics, CallKind::Write, || client.create(&order))
+        .call_raw(&h.metrics, CallKind::Write, &identity.client.id, || {
+            client.create(&order)
+        })
         .await
     {
         Ok(c) => c,
         Err(Failure::Adapter(e))
             if e.upstream_code.as_deref() == Some(carrier_errors::DUPLICATE_ORDER_CODE) =>
         {
-            adopt(h, svc, &order).await?
+            adopt(h, svc, &identity.client.id, &order).await?
         }
         Err(failure) => return Err(crate::upstream::failure_problem(&failure)),
     };
@@ -355,11 +357,12 @@ fn order_code(client_id: &str, claimed: &crate::idempotency::Claimed) -> String 
 async fn adopt(
     h: &Handles,
     svc: &ShipmentsService,
+    caller: &str,
     order: &ShipmentOrder,
 ) -> Result<lienthong_adapters::canonical::shipment::CreatedShipment, ApiError> {
     let client = &svc.client;
     let t = svc
-        .call(&h.metrics, CallKind::Read, || {
+        .call(&h.metrics, CallKind::Read, caller, || {
             client.tracking_by_order_code(&order.order_code)
         })
         .await?;
@@ -373,7 +376,7 @@ async fn adopt(
     };
     // The fee is informative here: a failed quote leaves it 0 rather than failing the request.
     let fee_vnd = match svc
-        .call(&h.metrics, CallKind::Read, || client.quote(&q))
+        .call(&h.metrics, CallKind::Read, caller, || client.quote(&q))
         .await
     {
         Ok(quotes) => quotes
@@ -502,7 +505,9 @@ pub async fn cancel(
         let client = &svc.client;
         let order_id = rec.carrier_order_id.clone();
         match svc
-            .call_raw(&h.metrics, CallKind::Write, || client.cancel(&order_id))
+            .call_raw(&h.metrics, CallKind::Write, &identity.client.id, || {
+                client.cancel(&order_id)
+            })
             .await
         {
             Ok(code) => {
@@ -522,7 +527,9 @@ pub async fn cancel(
             {
                 // Learn where it is now, so the caller sees why.
                 let status = match svc
-                    .call(&h.metrics, CallKind::Read, || client.tracking(&order_id))
+                    .call(&h.metrics, CallKind::Read, &identity.client.id, || {
+                        client.tracking(&order_id)
+                    })
                     .await
                 {
                     Ok(t) => {
@@ -552,6 +559,7 @@ pub async fn cancel(
 pub async fn quote(
     Live(svc): Live<ShipmentsService>,
     State(h): State<Handles>,
+    Extension(identity): Extension<Identity>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
@@ -593,7 +601,9 @@ pub async fn quote(
         };
         let client = &svc.client;
         let quotes = svc
-            .call(&h.metrics, CallKind::Read, || client.quote(&q))
+            .call(&h.metrics, CallKind::Read, &identity.client.id, || {
+                client.quote(&q)
+            })
             .await?;
         Ok(Json(serde_json::json!({ "agency": sender.agency, "quotes": quotes })).into_response())
     }

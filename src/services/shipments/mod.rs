@@ -220,18 +220,21 @@ impl ShipmentsService {
         )
     }
 
-    /// One guarded carrier call: reads are retried on safe failures, writes never.
+    /// One guarded carrier call for `client` (the caller's client id, or
+    /// [`crate::resilience::guard::GATEWAY`] for the poller): reads are retried on safe failures,
+    /// writes never.
     pub async fn call_raw<T, F, Fut>(
         &self,
         metrics: &Metrics,
         kind: CallKind,
+        client: &str,
         f: F,
     ) -> Result<T, Failure>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, AdapterError>>,
     {
-        let outcome = self.guard.call(metrics, kind, f).await;
+        let outcome = self.guard.call(metrics, kind, client, f).await;
         if let Err(Failure::Adapter(e)) = &outcome.result {
             tracing::info!(service = %self.info.name, attempts = outcome.attempts, kind = ?e.kind, origin = ?e.origin, upstream_code = e.upstream_code.as_deref(), "carrier call failed");
         }
@@ -243,13 +246,14 @@ impl ShipmentsService {
         &self,
         metrics: &Metrics,
         kind: CallKind,
+        client: &str,
         f: F,
     ) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, AdapterError>>,
     {
-        self.call_raw(metrics, kind, f)
+        self.call_raw(metrics, kind, client, f)
             .await
             .map_err(|failure| crate::upstream::failure_problem(&failure))
     }

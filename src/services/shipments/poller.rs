@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::resilience::guard::CallKind;
+use crate::resilience::guard::{CallKind, GATEWAY};
 use crate::services::Lookup;
 use crate::store::{Store, now_ms};
 use crate::telemetry::metrics::Metrics;
@@ -69,7 +69,7 @@ async fn poll_batch(
     let codes: Vec<String> = due.iter().map(|s| s.tracking_code.clone()).collect();
     let client = &svc.client;
     let snapshots = match svc
-        .call(metrics, CallKind::Read, || client.statuses(&codes))
+        .call(metrics, CallKind::Read, GATEWAY, || client.statuses(&codes))
         .await
     {
         Ok(s) => s,
@@ -106,7 +106,9 @@ async fn poll_batch(
                 // The full tracking gives the steps in between; without it, the snapshot still counts.
                 let order_id = rec.carrier_order_id.clone();
                 let obs = match svc
-                    .call(metrics, CallKind::Read, || client.tracking(&order_id))
+                    .call(metrics, CallKind::Read, GATEWAY, || {
+                        client.tracking(&order_id)
+                    })
                     .await
                 {
                     Ok(t) => Observation {
