@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use audit_trail::{AuditTrail, verify_audit_chain};
+pub use audit_trail::{AuditTrail, ChainProblem, verify_audit_chain, verify_audit_chain_against};
 pub use client_states::{AdminAction, AdminAuditRecord, ClientStates};
 pub use cluster_changes::ClusterChanges;
 pub use idempotency::IdempotencyKeys;
@@ -45,6 +45,7 @@ pub use shipments::{
 };
 pub use sqlite::SqliteStore;
 
+use crate::audit::ChainKey;
 use crate::config::StoreConfig;
 
 /// The role traits and [`Store`], imported anonymously: `use crate::store::prelude::*;` puts
@@ -71,6 +72,10 @@ pub enum StoreError {
     /// The URL names no supported backend.
     #[error("unsupported store url (expected sqlite://PATH, sqlite::memory: or postgres://…)")]
     UnsupportedUrl,
+    /// The audit chain is keyed and this store has no chain key: appending unkeyed records would
+    /// break it.
+    #[error("the audit chain is keyed: appending to it needs `audit.chain_key`")]
+    ChainKeyRequired,
 }
 
 /// The durable store: every role on one database. Hand a component only the role it needs by
@@ -102,11 +107,25 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 }
 
 /// Opens the configured store (`sqlite:…` or `postgres://…`) and brings its schema up to date.
+/// Its audit appends are unkeyed: a gateway opens its store with [`open_keyed`].
 pub async fn open_config(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    open_keyed(config, None).await
+}
+
+/// Opens the configured store as [`open_config`] does, appending audit records keyed with
+/// `chain_key` (`[audit] chain_key`), if any.
+pub async fn open_keyed(
+    config: &StoreConfig,
+    chain_key: Option<Arc<ChainKey>>,
+) -> Result<Arc<dyn Store>, StoreError> {
     if config.url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(&config.url).await?))
+        Ok(Arc::new(
+            SqliteStore::open_keyed(&config.url, chain_key).await?,
+        ))
     } else if is_postgres_url(&config.url) {
-        Ok(Arc::new(PostgresStore::open(config).await?))
+        Ok(Arc::new(
+            PostgresStore::open_keyed(config, chain_key).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl)
     }

@@ -198,7 +198,7 @@ pub async fn start_with(
     config_path: PathBuf,
 ) -> Harness {
     let config = Config::load(&config_path).unwrap();
-    let store = lienthong::store::open_config(&config.store).await.unwrap();
+    let store = lienthong::app::open_store(&config).await.unwrap();
     let gw = Gateway::new(
         config.clone(),
         ConfigSource::File(config_path.clone()),
