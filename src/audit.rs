@@ -183,6 +183,11 @@ impl ChainKeys {
         self.keys.is_empty()
     }
 
+    /// Whether the key with this id is held.
+    pub fn knows(&self, id: &str) -> bool {
+        self.find(id).is_some()
+    }
+
     /// The key with this id and its place in the order.
     fn find(&self, id: &str) -> Option<(usize, &ChainKey)> {
         self.keys

@@ -361,7 +361,7 @@ async fn a_gateway_without_the_chain_key_does_not_go_on_with_a_keyed_chain() {
             url: format!("sqlite://{}/state.db", dir.path().display()),
             ..Default::default()
         },
-        Some(Arc::new(key)),
+        lienthong::audit::ChainKeys::new(vec![], Some(Arc::new(key))),
     )
     .await
     .unwrap();

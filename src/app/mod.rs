@@ -100,7 +100,7 @@ pub struct Gateway {
 /// gateway opens its store.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, anyhow::Error> {
     let keys = runtime::chain_keys(&config.audit)?;
-    crate::store::open_keyed(&config.store, keys.current().cloned())
+    crate::store::open_keyed(&config.store, keys)
         .await
         .context("opening the store")
 }
@@ -283,9 +283,10 @@ impl Gateway {
     }
 }
 
-/// Checks the audit chain's key against the store and opens the checkpoint file: the store must
-/// append with the configured chain key, a keyed chain cannot go on without one, and a checkpoint
-/// file that cannot be written stops the start. Warns when the chain is unprotected.
+/// Checks the audit chain's keys against the store and opens the checkpoint file: the store must
+/// append with the configured chain key, a chain keyed with a key the config does not hold (none,
+/// or a newer one) cannot go on, and a checkpoint file that cannot be written stops the start.
+/// Warns when the chain is unprotected.
 async fn audit_chain_at_start(
     runtime: &Runtime,
     store: &dyn Store,
@@ -297,16 +298,18 @@ async fn audit_chain_at_start(
             "the store was not opened with the configured `audit.chain_key` (open it with `app::open_store`)"
         );
     }
-    let Some(key) = key else {
-        if let Some(head) = store.audit_head().await? {
-            let newest = store.audit_records(head.id - 1, 1).await?;
-            if newest.first().is_some_and(|r| r.key_id.is_some()) {
-                anyhow::bail!(
-                    "the audit chain is keyed (records up to {} were written with `audit.chain_key`): set `audit.chain_key` to go on appending to it",
-                    head.id
-                );
-            }
+    if let Some(head) = store.audit_head().await? {
+        let newest = store.audit_records(head.id - 1, 1).await?;
+        if let Some(head_key) = newest.first().and_then(|r| r.key_id.as_deref())
+            && !runtime.chain_keys.knows(head_key)
+        {
+            anyhow::bail!(
+                "the audit chain is keyed (record {} with key id {head_key}) with a key this config does not hold: set that key as `audit.chain_key` (or a newer one, with it in `audit.retired_chain_keys`) to go on appending to it",
+                head.id
+            );
         }
+    }
+    let Some(key) = key else {
         tracing::warn!(
             "audit.chain_key is not set: the personal-data audit chain is unkeyed, and whoever can write the database can rewrite it undetected"
         );

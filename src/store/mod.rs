@@ -45,7 +45,7 @@ pub use shipments::{
 };
 pub use sqlite::SqliteStore;
 
-use crate::audit::ChainKey;
+use crate::audit::ChainKeys;
 use crate::config::StoreConfig;
 
 /// The role traits and [`Store`], imported anonymously: `use crate::store::prelude::*;` puts
@@ -72,9 +72,11 @@ pub enum StoreError {
     /// The URL names no supported backend.
     #[error("unsupported store url (expected sqlite://PATH, sqlite::memory: or postgres://…)")]
     UnsupportedUrl,
-    /// The audit chain is keyed and this store has no chain key: appending unkeyed records would
-    /// break it.
-    #[error("the audit chain is keyed: appending to it needs `audit.chain_key`")]
+    /// The chain's newest record is keyed with a key this store does not hold (none, or an older
+    /// one than the chain moved to): appending would break the chain.
+    #[error(
+        "the audit chain is keyed with a key this gateway does not hold: appending to it needs that key as `audit.chain_key` (or a newer key, with it in `audit.retired_chain_keys`)"
+    )]
     ChainKeyRequired,
 }
 
@@ -109,22 +111,24 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 /// Opens the configured store (`sqlite:…` or `postgres://…`) and brings its schema up to date.
 /// Its audit appends are unkeyed: a gateway opens its store with [`open_keyed`].
 pub async fn open_config(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
-    open_keyed(config, None).await
+    open_keyed(config, ChainKeys::default()).await
 }
 
-/// Opens the configured store as [`open_config`] does, appending audit records keyed with
-/// `chain_key` (`[audit] chain_key`), if any.
+/// Opens the configured store as [`open_config`] does, appending audit records keyed with the
+/// current chain key (`[audit] chain_key`), if any, after a chain keyed with it or one of the
+/// retired ones.
 pub async fn open_keyed(
     config: &StoreConfig,
-    chain_key: Option<Arc<ChainKey>>,
+    chain_keys: ChainKeys,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    let chain_keys = Arc::new(chain_keys);
     if config.url.starts_with("sqlite:") {
         Ok(Arc::new(
-            SqliteStore::open_keyed(&config.url, chain_key).await?,
+            SqliteStore::open_keyed(&config.url, chain_keys).await?,
         ))
     } else if is_postgres_url(&config.url) {
         Ok(Arc::new(
-            PostgresStore::open_keyed(config, chain_key).await?,
+            PostgresStore::open_keyed(config, chain_keys).await?,
         ))
     } else {
         Err(StoreError::UnsupportedUrl)

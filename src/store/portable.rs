@@ -9,7 +9,8 @@
 //! - `pool`: its connection pool;
 //! - `async fn durable_write(&self, write) -> Result<T, StoreError>`: runs `write` on a connection
 //!   inside a transaction and returns only after the commit (SQLite: the group commit);
-//! - `chain_key: Option<Arc<ChainKey>>`: the key its audit appender hashes with;
+//! - `chain_keys: Arc<ChainKeys>`: the keys its audit appender hashes with (the current one) and
+//!   may continue a chain keyed with (all);
 //! - `async fn append_audit_queued(&self, event) -> Result<AuditRecord, StoreError>`: hands the
 //!   event to the backend's single audit appender, which appends whatever is queued together
 //!   (with `append_audit_batch_on`, below, and the store's chain key) in one transaction, and
@@ -96,15 +97,16 @@ macro_rules! portable_store {
 
         /// Appends records to the audit chain, in the order given, inside the caller's
         /// transaction: takes the backend's chain lock (two appenders never chain from the same
-        /// head), reads the head once, hashes in memory (keyed with `key`, if any) and inserts the
-        /// records in as few statements as
-        /// [`insert_audit_sql`](super::portable::insert_audit_sql) allows. Without a key it
-        /// refuses to continue a keyed chain: a keyed chain never falls back to unkeyed records.
-        /// On an error some rows may be inserted: the caller must roll them back.
+        /// head), reads the head once, hashes in memory (keyed with the current key of `keys`, if
+        /// any) and inserts the records in as few statements as
+        /// [`insert_audit_sql`](super::portable::insert_audit_sql) allows. It refuses to continue
+        /// a chain keyed with a key it does not hold: a keyed chain never falls back to unkeyed
+        /// records, nor from a newer key to an older one (a replica not yet restarted after a
+        /// rotation). On an error some rows may be inserted: the caller must roll them back.
         async fn append_audit_batch_on(
             conn: &mut $conn,
             events: Vec<$crate::audit::AuditEvent>,
-            key: Option<::std::sync::Arc<$crate::audit::ChainKey>>,
+            keys: ::std::sync::Arc<$crate::audit::ChainKeys>,
         ) -> Result<Vec<$crate::audit::AuditRecord>, $crate::store::StoreError> {
             <$store>::lock_audit_chain(&mut *conn).await?;
             let head: Option<(i64, String, Option<String>)> = ::sqlx::query_as(
@@ -113,13 +115,13 @@ macro_rules! portable_store {
             .fetch_optional(&mut *conn)
             .await?;
             let (mut id, mut prev_hash) = match head {
-                Some((_, _, Some(_))) if key.is_none() => {
+                Some((_, _, Some(head_key))) if !keys.knows(&head_key) => {
                     return Err($crate::store::StoreError::ChainKeyRequired);
                 }
                 Some((id, hash, _)) => (id, hash),
                 None => (0, $crate::audit::GENESIS.to_owned()),
             };
-            let key = key.as_deref();
+            let key = keys.current().map(|k| k.as_ref());
             let records: Vec<$crate::audit::AuditRecord> = events
                 .into_iter()
                 .map(|event| {
@@ -335,7 +337,7 @@ macro_rules! portable_store {
             }
 
             fn chain_key_id(&self) -> Option<&str> {
-                self.chain_key.as_deref().map($crate::audit::ChainKey::id)
+                self.chain_keys.current().map(|k| k.id())
             }
         }
     };

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::group_commit::ConnFuture;
 use super::portable::Placeholders;
 use super::{StoreError, now_ms};
-use crate::audit::{AuditEvent, AuditRecord, ChainKey};
+use crate::audit::{AuditEvent, AuditRecord, ChainKeys};
 use crate::config::StoreConfig;
 
 /// How long a request waits for a free pooled connection before failing.
@@ -244,8 +244,8 @@ pub struct PostgresStore {
     pub(super) pool: PgPool,
     /// The queue of this process's audit appender (see [`append_audits`]).
     audit_queue: mpsc::Sender<PendingAudit>,
-    /// The key audit records are hashed with (`[audit] chain_key`).
-    chain_key: Option<Arc<ChainKey>>,
+    /// The keys audit records are hashed with (`[audit] chain_key`) or may follow.
+    chain_keys: Arc<ChainKeys>,
 }
 
 impl PostgresStore {
@@ -253,13 +253,13 @@ impl PostgresStore {
     /// migrates. The URL may carry libpq parameters, e.g. `application_name` or
     /// `options=-c search_path=…`.
     pub async fn open(config: &StoreConfig) -> Result<PostgresStore, StoreError> {
-        Self::open_keyed(config, None).await
+        Self::open_keyed(config, Arc::default()).await
     }
 
-    /// [`open`](Self::open), appending audit records keyed with `chain_key`.
+    /// [`open`](Self::open), appending audit records keyed with the current key of `chain_keys`.
     pub async fn open_keyed(
         config: &StoreConfig,
-        chain_key: Option<Arc<ChainKey>>,
+        chain_keys: Arc<ChainKeys>,
     ) -> Result<PostgresStore, StoreError> {
         let mut options = PgConnectOptions::from_str(&config.url)?;
         if options.get_application_name().is_none() {
@@ -287,11 +287,11 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         let (audit_queue, pending) = mpsc::channel(MAX_AUDIT_QUEUED);
-        tokio::spawn(append_audits(pool.clone(), pending, chain_key.clone()));
+        tokio::spawn(append_audits(pool.clone(), pending, chain_keys.clone()));
         let store = PostgresStore {
             pool,
             audit_queue,
-            chain_key,
+            chain_keys,
         };
         store.migrate().await?;
         Ok(store)
@@ -394,17 +394,17 @@ impl PostgresStore {
 /// The audit appender: takes every record queued while the previous transaction was committing
 /// and appends them together, in queue order, then answers each caller. Each transaction holds
 /// the chain's table lock (replicas share the chain) for one lock, one head read and one insert,
-/// whatever the number of records, hashed with `chain_key`. If it fails, every caller of that
+/// whatever the number of records, hashed with `chain_keys`. If it fails, every caller of that
 /// batch gets the error and the next batch reads the head again.
 async fn append_audits(
     pool: PgPool,
     mut pending: mpsc::Receiver<PendingAudit>,
-    chain_key: Option<Arc<ChainKey>>,
+    chain_keys: Arc<ChainKeys>,
 ) {
     let mut batch = Vec::with_capacity(MAX_AUDIT_BATCH);
     while pending.recv_many(&mut batch, MAX_AUDIT_BATCH).await > 0 {
         let (events, answers): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        match append_audit_batch(&pool, events, chain_key.clone()).await {
+        match append_audit_batch(&pool, events, chain_keys.clone()).await {
             Ok(records) => {
                 for (answer, record) in answers.into_iter().zip(records) {
                     let _ = answer.send(Ok(record));
@@ -425,10 +425,10 @@ async fn append_audits(
 async fn append_audit_batch(
     pool: &PgPool,
     events: Vec<AuditEvent>,
-    chain_key: Option<Arc<ChainKey>>,
+    chain_keys: Arc<ChainKeys>,
 ) -> Result<Vec<AuditRecord>, StoreError> {
     let mut tx = pool.begin().await?;
-    let records = append_audit_batch_on(&mut tx, events, chain_key).await?;
+    let records = append_audit_batch_on(&mut tx, events, chain_keys).await?;
     tx.commit().await?;
     Ok(records)
 }

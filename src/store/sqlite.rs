@@ -15,7 +15,7 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use super::group_commit::{ConnFuture, GroupCommit};
 use super::portable::Placeholders;
 use super::{StoreError, now_ms};
-use crate::audit::{AuditEvent, AuditRecord, ChainKey};
+use crate::audit::{AuditEvent, AuditRecord, ChainKeys};
 
 /// Schema migrations, applied in order, each once. Never edit a published one: add a new one.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -228,8 +228,8 @@ pub struct SqliteStore {
     /// Durable writes that many requests make at once (the audit chain, payment callbacks) go
     /// through here: one transaction and one fsync per batch.
     pub(super) group: GroupCommit,
-    /// The key audit records are hashed with (`[audit] chain_key`).
-    chain_key: Option<Arc<ChainKey>>,
+    /// The keys audit records are hashed with (`[audit] chain_key`) or may follow.
+    chain_keys: Arc<ChainKeys>,
 }
 
 /// Whether SQLite refused because another connection held the file (SQLITE_BUSY and its extended
@@ -249,18 +249,18 @@ impl SqliteStore {
     /// wait for the other (switching a new file to WAL, recovering the WAL index); opening is then
     /// tried again for up to 10 s.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
-        Self::open_keyed(url, None).await
+        Self::open_keyed(url, Arc::default()).await
     }
 
-    /// [`open`](Self::open), appending audit records keyed with `chain_key`.
+    /// [`open`](Self::open), appending audit records keyed with the current key of `chain_keys`.
     pub async fn open_keyed(
         url: &str,
-        chain_key: Option<Arc<ChainKey>>,
+        chain_keys: Arc<ChainKeys>,
     ) -> Result<SqliteStore, StoreError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut attempt: u64 = 0;
         loop {
-            match Self::open_once(url, chain_key.clone()).await {
+            match Self::open_once(url, chain_keys.clone()).await {
                 Err(StoreError::Database(e))
                     if is_busy(&e) && tokio::time::Instant::now() < deadline =>
                 {
@@ -275,10 +275,7 @@ impl SqliteStore {
         }
     }
 
-    async fn open_once(
-        url: &str,
-        chain_key: Option<Arc<ChainKey>>,
-    ) -> Result<SqliteStore, StoreError> {
+    async fn open_once(url: &str, chain_keys: Arc<ChainKeys>) -> Result<SqliteStore, StoreError> {
         let memory = url.contains(":memory:");
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -313,14 +310,14 @@ impl SqliteStore {
             })
             .connect_with(options)
             .await?;
-        let key = chain_key.clone();
+        let keys = chain_keys.clone();
         let group = GroupCommit::start(pool.clone(), move |conn, events| {
-            Box::pin(append_audit_batch_on(conn, events, key.clone()))
+            Box::pin(append_audit_batch_on(conn, events, keys.clone()))
         });
         let store = SqliteStore {
             pool,
             group,
-            chain_key,
+            chain_keys,
         };
         store.migrate().await?;
         Ok(store)

@@ -20,19 +20,24 @@ conformance!(
     audit_trail_refuses_edits_and_reveals_tampering,
     a_keyed_chain_continues_an_unkeyed_one_and_verifies_only_with_its_key,
     keyed_records_rewritten_without_the_key_are_caught,
+    a_rotated_chain_key_continues_the_chain_and_a_replica_with_the_old_key_stops,
     checkpoints_reveal_a_deleted_tail_and_a_chain_rewritten_unkeyed,
 );
 
 impl Backend {
     /// A new store instance on this backend's database, appending audit records keyed with `key`.
     async fn open_keyed(&self, key: &Arc<ChainKey>) -> Arc<dyn Store> {
+        self.open_with_keys(ChainKeys::new(vec![], Some(key.clone())))
+            .await
+    }
+
+    /// A new store instance appending with the current key of `keys`.
+    async fn open_with_keys(&self, keys: ChainKeys) -> Arc<dyn Store> {
         let config = StoreConfig {
             url: self.url(),
             ..StoreConfig::default()
         };
-        crate::store::open_keyed(&config, Some(key.clone()))
-            .await
-            .unwrap()
+        crate::store::open_keyed(&config, keys).await.unwrap()
     }
 
     /// Drops the guards of `pd_audit`, as someone with the database credentials can.
@@ -391,6 +396,38 @@ async fn a_keyed_chain_continues_an_unkeyed_one_and_verifies_only_with_its_key(b
     assert!(verify(keyed.as_ref(), &keys, &[]).await.is_ok());
 }
 
+/// After a rotation (the new key current, the old one retired) the chain goes on under the new
+/// key and verifies with both; a replica still on the old key may not append after it, which
+/// would take the chain back to the old key.
+async fn a_rotated_chain_key_continues_the_chain_and_a_replica_with_the_old_key_stops(
+    backend: &Backend,
+) {
+    let (old, new) = (chain_key(1), chain_key(2));
+    let before = backend.open_keyed(&old).await;
+    for n in 0..2 {
+        before.append_audit(&event(n, "s")).await.unwrap();
+    }
+    let rotated = backend
+        .open_with_keys(ChainKeys::new(vec![old.clone()], Some(new.clone())))
+        .await;
+    for n in 2..4 {
+        let record = rotated.append_audit(&event(n, "s")).await.unwrap();
+        assert_eq!(record.key_id.as_deref(), Some(new.id()));
+    }
+    match before.append_audit(&event(9, "s")).await {
+        Err(e @ (StoreError::BatchFailed(_) | StoreError::ChainKeyRequired)) => {
+            assert!(e.to_string().contains("audit.retired_chain_keys"), "{e}")
+        }
+        other => panic!("the old key may not follow the new one: {other:?}"),
+    }
+    let keys = ChainKeys::new(vec![old], Some(new.clone()));
+    assert_eq!(verify(rotated.as_ref(), &keys, &[]).await.unwrap().0, 4);
+    let new_only = ChainKeys::new(vec![], Some(new));
+    let (id, reason) = broken_at(verify(rotated.as_ref(), &new_only, &[]).await);
+    assert_eq!(id, 1);
+    assert!(reason.contains("audit.retired_chain_keys"), "{reason}");
+}
+
 /// With the database credentials one can drop the guards and recompute hashes, but not keyed
 /// ones: an edited keyed record with recomputed plain hashes breaks the chain, with or without its
 /// key id.
@@ -515,7 +552,7 @@ pub(in crate::store) async fn assert_old_chain_goes_on_keyed(url: &str) {
         max_connections: 2,
         ..StoreConfig::default()
     };
-    let store = crate::store::open_keyed(&config, Some(key.clone()))
+    let store = crate::store::open_keyed(&config, ChainKeys::new(vec![], Some(key.clone())))
         .await
         .unwrap();
     assert_eq!(store.append_audit(&event(4, "s")).await.unwrap().id, 4);
