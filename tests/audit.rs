@@ -36,32 +36,16 @@ fn lienthong(args: &[&str], config: &Path) -> (i32, String, String) {
 /// The standard test config with a notary service, the `registrar` client, and `[audit]`
 /// (`audit_extra` appended to the table).
 fn audit_config(dir: &Path, upstream: &str, notary: &str, audit_extra: &str) -> PathBuf {
-    std::fs::write(dir.join("notary.password"), "demo-notary-secret").unwrap();
     std::fs::write(
         dir.join("subject.key"),
         "audit-subject-key-0123456789abcdef",
     )
     .unwrap();
     std::fs::write(dir.join("chain.key"), CHAIN_KEY).unwrap();
-    let d = dir.display();
     let extra = format!(
-        r#"
-[[clients]]
-id = "registrar"
-api_keys_sha256 = ["{key}"]
-allow = [{{ service = "notary", operations = ["*"] }}]
-
-[services.notary]
-kind = "notary"
-base_url = "{notary}/notary"
-personal_data = true
-notary = {{ username = "lienthong", password = "file:{d}/notary.password" }}
-
-[audit]
-subject_key = "file:{d}/subject.key"
-{audit_extra}
-"#,
-        key = lienthong::keys::sha256_hex("registrar-key"),
+        "{}\n[audit]\nsubject_key = \"file:{}/subject.key\"\n{audit_extra}\n",
+        common::notary_extra(notary, dir),
+        dir.display()
     );
     write_config(dir, upstream, &extra)
 }
@@ -83,6 +67,20 @@ async fn copy_of_store(dir: &Path, config: &Path, name: &str) -> (PathBuf, Strin
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
     (path, url)
+}
+
+/// `audit verify` on a copy of the store after running the SQL `statements` makes for its URL on
+/// it: it must exit 1; its output.
+async fn verify_tampered<F, Fut>(dir: &Path, config: &Path, name: &str, statements: F) -> String
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Vec<String>>,
+{
+    let (tampered, url) = copy_of_store(dir, config, name).await;
+    tamper(&url, &statements(url.clone()).await).await;
+    let (code, out, err) = lienthong(&["audit", "verify"], &tampered);
+    assert_eq!(code, 1, "{out}{err}");
+    out
 }
 
 /// Runs SQL on a database as someone with its credentials: the guards dropped first.
@@ -132,16 +130,7 @@ async fn rewrite_unkeyed(url: &str, from_id: i64, drop_key_ids: bool) -> Vec<Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyed_checkpointed_chain_reveals_rewrites_a_deleted_tail_and_forged_checkpoints() {
-    common::install_crypto();
-    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 30, 5));
-    let notary = lienthong_mocks::notary::start(
-        &Default::default(),
-        data,
-        42,
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let notary = common::notary_records().await;
     let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     let checkpoints = dir.path().join("checkpoints.jsonl");
@@ -252,20 +241,20 @@ async fn a_keyed_checkpointed_chain_reveals_rewrites_a_deleted_tail_and_forged_c
     assert!(!err.contains("99912345678x") && !out.contains("99912345678x"));
 
     // A record edited, its hash and the following ones recomputed without the key.
-    let (tampered, url) = copy_of_store(dir.path(), &config, "rehashed").await;
-    tamper(&url, &rewrite_unkeyed(&url, 2, false).await).await;
-    let (code, out, _) = lienthong(&["audit", "verify"], &tampered);
-    assert_eq!(code, 1, "{out}");
+    let out = verify_tampered(dir.path(), &config, "rehashed", |url| async move {
+        rewrite_unkeyed(&url, 2, false).await
+    })
+    .await;
     assert!(
         out.contains("BROKEN at record 2: the record's content does not match its hash"),
         "{out}"
     );
 
     // The tail deleted.
-    let (tampered, url) = copy_of_store(dir.path(), &config, "truncated").await;
-    tamper(&url, &["DELETE FROM pd_audit WHERE id = 3".to_owned()]).await;
-    let (code, out, _) = lienthong(&["audit", "verify"], &tampered);
-    assert_eq!(code, 1, "{out}");
+    let out = verify_tampered(dir.path(), &config, "truncated", |_| async {
+        vec!["DELETE FROM pd_audit WHERE id = 3".to_owned()]
+    })
+    .await;
     assert!(
         out.contains(&format!(
             "missing tail: checkpoint at {at} counted 3, the store has 2"
@@ -275,10 +264,10 @@ async fn a_keyed_checkpointed_chain_reveals_rewrites_a_deleted_tail_and_forged_c
 
     // Every record rewritten as if never keyed, the head among them: a valid unkeyed chain, but
     // not the one the checkpoint saw.
-    let (tampered, url) = copy_of_store(dir.path(), &config, "dekeyed").await;
-    tamper(&url, &rewrite_unkeyed(&url, 1, true).await).await;
-    let (code, out, _) = lienthong(&["audit", "verify"], &tampered);
-    assert_eq!(code, 1, "{out}");
+    let out = verify_tampered(dir.path(), &config, "dekeyed", |url| async move {
+        rewrite_unkeyed(&url, 1, true).await
+    })
+    .await;
     assert!(
         out.contains(&format!(
             "rewritten: record 3 does not match the checkpoint of {at}"
@@ -341,14 +330,19 @@ fn a_short_chain_key_and_an_unwritable_checkpoint_file_are_refused() {
             dir.path().display()
         ),
     );
+    let err = refused_start(&config);
+    assert!(err.contains("audit.checkpoint_file"), "{err}");
+}
+
+/// `lienthong serve --config CONFIG`, which must fail to start; its standard error.
+fn refused_start(config: &Path) -> String {
     let out = Command::new(BIN)
         .args(["serve", "--config"])
-        .arg(&config)
+        .arg(config)
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("audit.checkpoint_file"), "{err}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test]
@@ -380,13 +374,7 @@ async fn a_gateway_without_the_chain_key_does_not_go_on_with_a_keyed_chain() {
     store.append_audit(&event).await.unwrap();
     drop(store);
 
-    let out = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = refused_start(&config);
     assert!(
         err.contains("the audit chain is keyed") && err.contains("audit.chain_key"),
         "{err}"

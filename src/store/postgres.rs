@@ -456,13 +456,11 @@ mod tests {
             max_connections: 2,
             statement_timeout_ms: 5_000,
         };
-        let mut conn = PgConnection::connect(&schema.url).await.unwrap();
-        let script = crate::store::conformance::before_migration_4(MIGRATIONS);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(script))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
+        run_script(
+            &schema.url,
+            crate::store::conformance::before_migration_4(MIGRATIONS),
+        )
+        .await;
 
         let store = PostgresStore::open(&config).await.unwrap();
         crate::store::conformance::assert_payment_outbox_kept(&store).await;
@@ -477,15 +475,23 @@ mod tests {
         let Some(schema) = PgTestSchema::create("pg_migration_6").await else {
             return;
         };
-        let mut conn = PgConnection::connect(&schema.url).await.unwrap();
-        let script = crate::store::conformance::before_migration_6(MIGRATIONS);
+        run_script(
+            &schema.url,
+            crate::store::conformance::before_migration_6(MIGRATIONS),
+        )
+        .await;
+        crate::store::conformance::assert_old_chain_goes_on_keyed(&schema.url).await;
+        schema.drop().await;
+    }
+
+    /// Runs `script` (an older release's schema and rows) on the database at `url`.
+    async fn run_script(url: &str, script: String) {
+        let mut conn = PgConnection::connect(url).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(script))
             .execute(&mut conn)
             .await
             .unwrap();
         conn.close().await.unwrap();
-        crate::store::conformance::assert_old_chain_goes_on_keyed(&schema.url).await;
-        schema.drop().await;
     }
 
     /// `sslmode=require` (as the Kubernetes config ships) asks the server for TLS and then speaks

@@ -527,20 +527,11 @@ mod tests {
     #[tokio::test]
     async fn migration_4_keeps_the_payment_outbox() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/old.db", dir.path().display());
-        let options = SqliteConnectOptions::from_str(&url)
-            .unwrap()
-            .create_if_missing(true);
-        let mut conn = sqlx::SqliteConnection::connect_with(&options)
-            .await
-            .unwrap();
-        let script = crate::store::conformance::before_migration_4(MIGRATIONS);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(script))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-
+        let url = old_database(
+            &dir,
+            crate::store::conformance::before_migration_4(MIGRATIONS),
+        )
+        .await;
         let store = SqliteStore::open(&url).await.unwrap();
         crate::store::conformance::assert_payment_outbox_kept(&store).await;
     }
@@ -550,6 +541,16 @@ mod tests {
     #[tokio::test]
     async fn migration_6_keeps_the_unkeyed_chain_verifying() {
         let dir = tempfile::tempdir().unwrap();
+        let url = old_database(
+            &dir,
+            crate::store::conformance::before_migration_6(MIGRATIONS),
+        )
+        .await;
+        crate::store::conformance::assert_old_chain_goes_on_keyed(&url).await;
+    }
+
+    /// A database file in `dir` made by `script` (an older release's schema and rows); its URL.
+    async fn old_database(dir: &tempfile::TempDir, script: String) -> String {
         let url = format!("sqlite://{}/old.db", dir.path().display());
         let options = SqliteConnectOptions::from_str(&url)
             .unwrap()
@@ -557,12 +558,11 @@ mod tests {
         let mut conn = sqlx::SqliteConnection::connect_with(&options)
             .await
             .unwrap();
-        let script = crate::store::conformance::before_migration_6(MIGRATIONS);
         sqlx::raw_sql(sqlx::AssertSqlSafe(script))
             .execute(&mut conn)
             .await
             .unwrap();
         conn.close().await.unwrap();
-        crate::store::conformance::assert_old_chain_goes_on_keyed(&url).await;
+        url
     }
 }
