@@ -92,20 +92,31 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the whole hash chain; exit 1 and name the first broken record when it is broken.
+    /// Check the whole chain with its keys, then against the signed checkpoints: exit 0 intact,
+    /// 1 broken (the first problem named first), 2 bad input.
     Verify {
-        /// The gateway's config file (for the store).
+        /// The gateway's config file (for the store, `audit.chain_key` and `audit.checkpoint_file`).
         #[arg(long)]
         config: PathBuf,
+        /// A checkpoint file to check against (repeat for the files of several replicas; default:
+        /// `audit.checkpoint_file`).
+        #[arg(long)]
+        checkpoints: Vec<PathBuf>,
     },
-    /// Who accessed a citizen's data, and when.
+    /// Who accessed a citizen's data, or a notarised document, and when.
     Search {
         /// The gateway's config file (for the store and `audit.subject_key`).
         #[arg(long)]
         config: PathBuf,
         /// The citizen's 12-digit personal ID (hashed with the subject key; never stored).
-        #[arg(long)]
-        citizen_id: String,
+        #[arg(long, required_unless_present = "document_number")]
+        citizen_id: Option<String>,
+        /// A notarised document's number: finds the notary lookups and verifications of it.
+        #[arg(long, requires = "office_code", conflicts_with = "citizen_id")]
+        document_number: Option<String>,
+        /// The notary office's code, with `--document-number`.
+        #[arg(long, requires = "document_number")]
+        office_code: Option<String>,
         /// From this day (YYYY-MM-DD, UTC), inclusive.
         #[arg(long)]
         from: Option<String>,
@@ -217,106 +228,268 @@ fn load_for_command(path: &std::path::Path) -> Result<(Config, tokio::runtime::R
 
 fn run_audit(command: AuditCommand) -> ExitCode {
     let path = match &command {
-        AuditCommand::Verify { config } | AuditCommand::Search { config, .. } => config.clone(),
+        AuditCommand::Verify { config, .. } | AuditCommand::Search { config, .. } => config.clone(),
     };
     let (config, rt) = match load_for_command(&path) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let store = match lienthong::store::open_config(&config.store).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: opening the store: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
         match command {
-            AuditCommand::Verify { .. } => {
-                let result = lienthong::store::verify_audit_chain(store.as_ref(), |n| {
-                    if n % 50_000 == 0 {
-                        eprintln!("… {n} records checked");
-                    }
-                })
-                .await;
-                match result {
-                    Ok(Ok((n, head))) => {
-                        println!("audit chain intact: {n} records, head {head}");
-                        ExitCode::SUCCESS
-                    }
-                    Ok(Err(broken)) => {
-                        println!("audit chain BROKEN at record {}: {}", broken.id, broken.reason);
-                        ExitCode::from(1)
-                    }
-                    Err(e) => {
-                        eprintln!("error: reading the audit trail: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
-            }
-            AuditCommand::Search { citizen_id, from, to, json, .. } => {
-                let Some(key) = config.audit.subject_key.as_ref() else {
-                    eprintln!("error: `audit.subject_key` is not set in the config: records cannot be searched by citizen");
-                    return ExitCode::from(2);
+            AuditCommand::Verify { checkpoints, .. } => audit_verify(&config, checkpoints).await,
+            AuditCommand::Search {
+                citizen_id,
+                document_number,
+                office_code,
+                from,
+                to,
+                json,
+                ..
+            } => {
+                let about = match (citizen_id, document_number, office_code) {
+                    (Some(id), _, _) => SearchFor::Citizen(id),
+                    (None, Some(number), Some(office)) => SearchFor::Document { number, office },
+                    // clap requires one or the other.
+                    _ => return ExitCode::from(2),
                 };
-                let key = match key.resolve() {
-                    Ok(k) => k,
-                    Err(e) => {
-                        eprintln!("error: `audit.subject_key`: {e}");
-                        return ExitCode::from(2);
-                    }
-                };
-                let day_ms = |d: &Option<String>, end: bool| -> Result<i64, String> {
-                    let Some(d) = d else { return Ok(if end { i64::MAX } else { 0 }) };
-                    let date = lienthong::validate::Date::parse_iso(d).ok_or(format!("`{d}` is not a date YYYY-MM-DD"))?;
-                    let month = time::Month::try_from(date.month).map_err(|e| e.to_string())?;
-                    let day = time::Date::from_calendar_date(date.year, month, date.day).map_err(|e| e.to_string())?;
-                    let start = day.midnight().assume_utc().unix_timestamp() * 1000;
-                    Ok(if end { start + 86_400_000 - 1 } else { start })
-                };
-                let (from_ms, to_ms) = match (day_ms(&from, false), day_ms(&to, true)) {
-                    (Ok(a), Ok(b)) => (a, b),
-                    (Err(e), _) | (_, Err(e)) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(2);
-                    }
-                };
-                let subject = lienthong::audit::SubjectKey::new(key).subject(citizen_id.trim());
-                let records = match store.audit_by_subject(&subject, from_ms, to_ms, 100_000).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        eprintln!("error: reading the audit trail: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                };
-                if json {
-                    for r in &records {
-                        println!("{}", serde_json::to_string(r).unwrap_or_default());
-                    }
-                } else {
-                    println!("{:<24} {:<16} {:<16} {:<16} {:<22} {:<10} request_id", "time (UTC)", "client", "user", "dossier", "service/operation", "outcome");
-                    for r in &records {
-                        let e = &r.event;
-                        let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.at_ms) * 1_000_000)
-                            .ok()
-                            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-                            .unwrap_or_else(|| e.at_ms.to_string());
-                        println!(
-                            "{at:<24} {:<16} {:<16} {:<16} {:<22} {:<10} {}",
-                            e.client_id,
-                            e.user_id,
-                            e.dossier_id,
-                            format!("{}/{}", e.service, e.operation),
-                            e.outcome,
-                            e.request_id
-                        );
-                    }
-                    eprintln!("{} record(s)", records.len());
-                }
-                ExitCode::SUCCESS
+                audit_search(&config, about, from, to, json).await
             }
         }
     })
+}
+
+/// Opens the store of an offline audit command; reports a failure itself.
+async fn open_store_for_command(
+    config: &Config,
+) -> Result<Arc<dyn lienthong::store::Store>, ExitCode> {
+    lienthong::store::open_config(&config.store)
+        .await
+        .map_err(|e| {
+            eprintln!("error: opening the store: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+/// `lienthong audit verify`: the chain with its keys, then against the checkpoint files.
+async fn audit_verify(config: &Config, checkpoint_files: Vec<PathBuf>) -> ExitCode {
+    use lienthong::audit::checkpoint::CheckpointLog;
+    use lienthong::store::ChainProblem;
+
+    let keys = match lienthong::app::runtime::chain_keys(&config.audit) {
+        Ok(keys) => keys,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let files = if checkpoint_files.is_empty() {
+        config.audit.checkpoint_file.iter().cloned().collect()
+    } else {
+        checkpoint_files
+    };
+    if !files.is_empty() && keys.is_empty() {
+        eprintln!(
+            "error: checkpoints are signed with `audit.chain_key`, which the config does not set"
+        );
+        return ExitCode::from(2);
+    }
+    let mut checkpoints = Vec::new();
+    let mut faults = Vec::new();
+    for file in &files {
+        let log = match CheckpointLog::read(file, &keys) {
+            Ok(log) => log,
+            Err(e) => {
+                eprintln!("error: reading the checkpoints {}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+        };
+        if log.incomplete_last_line {
+            eprintln!(
+                "note: the last line of {} is incomplete (a write cut short) and was skipped",
+                file.display()
+            );
+        }
+        checkpoints.extend(log.checkpoints);
+        faults.extend(
+            log.faults
+                .into_iter()
+                .map(|(line, fault)| (file, line, fault)),
+        );
+    }
+    let store = match open_store_for_command(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let result =
+        lienthong::store::verify_audit_chain_against(store.as_ref(), &keys, &checkpoints, |n| {
+            if n % 50_000 == 0 {
+                eprintln!("… {n} records checked");
+            }
+        })
+        .await;
+    let mut broken = !faults.is_empty();
+    match result {
+        Ok(Ok((n, head))) => {
+            let against = match checkpoints.iter().max_by_key(|c| c.count) {
+                Some(latest) => format!(
+                    ", matching {} checkpoint(s), the latest at {} ({} records)",
+                    checkpoints.len(),
+                    latest.at,
+                    latest.count
+                ),
+                None => String::new(),
+            };
+            if !broken {
+                println!("audit chain intact: {n} records, head {head}{against}");
+            }
+        }
+        Ok(Err(ChainProblem::Broken(link))) => {
+            println!("audit chain BROKEN at record {}: {}", link.id, link.reason);
+            broken = true;
+        }
+        Ok(Err(problem)) => {
+            println!("audit chain BROKEN: {problem}");
+            broken = true;
+        }
+        Err(e) => {
+            eprintln!("error: reading the audit trail: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    for (file, line, fault) in &faults {
+        println!(
+            "checkpoint file BROKEN: {} line {line}: {fault}",
+            file.display()
+        );
+    }
+    if files.is_empty() {
+        eprintln!("note: no checkpoint file: a deleted tail of the chain cannot be detected");
+    }
+    if broken {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// What `lienthong audit search` looks for.
+enum SearchFor {
+    /// A citizen, by personal ID.
+    Citizen(String),
+    /// A notarised document.
+    Document {
+        /// Its number.
+        number: String,
+        /// The notary office's code.
+        office: String,
+    },
+}
+
+/// `lienthong audit search`: the records about one citizen or one document, oldest first.
+async fn audit_search(
+    config: &Config,
+    about: SearchFor,
+    from: Option<String>,
+    to: Option<String>,
+    json: bool,
+) -> ExitCode {
+    // The values searched for are personal data: no message repeats them.
+    let subject = match &about {
+        SearchFor::Citizen(id) => {
+            if let Err(why) = lienthong::validate::parse_personal_id(id.trim()) {
+                eprintln!("error: `--citizen-id` is not a valid 12-digit personal ID: {why}");
+                return ExitCode::from(2);
+            }
+            id.trim().to_owned()
+        }
+        SearchFor::Document { number, office } => {
+            let number_len = number.trim().chars().count();
+            let office = office.trim();
+            if !(1..=64).contains(&number_len) {
+                eprintln!("error: `--document-number` must be 1 to 64 characters");
+                return ExitCode::from(2);
+            }
+            if !(1..=16).contains(&office.len())
+                || !office.chars().all(|c| c.is_ascii_alphanumeric())
+            {
+                eprintln!("error: `--office-code` must be 1 to 16 letters or digits");
+                return ExitCode::from(2);
+            }
+            lienthong::services::notary::audit_subject(office, number)
+        }
+    };
+    let Some(key) = config.audit.subject_key.as_ref() else {
+        eprintln!(
+            "error: `audit.subject_key` is not set in the config: records cannot be searched by subject"
+        );
+        return ExitCode::from(2);
+    };
+    let key = match key.resolve() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: `audit.subject_key`: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let day_ms = |d: &Option<String>, end: bool| -> Result<i64, String> {
+        let Some(d) = d else {
+            return Ok(if end { i64::MAX } else { 0 });
+        };
+        let date = lienthong::validate::Date::parse_iso(d)
+            .ok_or(format!("`{d}` is not a date YYYY-MM-DD"))?;
+        let month = time::Month::try_from(date.month).map_err(|e| e.to_string())?;
+        let day = time::Date::from_calendar_date(date.year, month, date.day)
+            .map_err(|e| e.to_string())?;
+        let start = day.midnight().assume_utc().unix_timestamp() * 1000;
+        Ok(if end { start + 86_400_000 - 1 } else { start })
+    };
+    let (from_ms, to_ms) = match (day_ms(&from, false), day_ms(&to, true)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match open_store_for_command(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let subject = lienthong::audit::SubjectKey::new(key).subject(&subject);
+    let records = match store
+        .audit_by_subject(&subject, from_ms, to_ms, 100_000)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: reading the audit trail: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        for r in &records {
+            println!("{}", serde_json::to_string(r).unwrap_or_default());
+        }
+    } else {
+        println!(
+            "{:<24} {:<16} {:<16} {:<16} {:<22} {:<10} request_id",
+            "time (UTC)", "client", "user", "dossier", "service/operation", "outcome"
+        );
+        for r in &records {
+            let e = &r.event;
+            let at = lienthong::render::rfc3339(e.at_ms);
+            println!(
+                "{at:<24} {:<16} {:<16} {:<16} {:<22} {:<10} {}",
+                e.client_id,
+                e.user_id,
+                e.dossier_id,
+                format!("{}/{}", e.service, e.operation),
+                e.outcome,
+                e.request_id
+            );
+        }
+        eprintln!("{} record(s)", records.len());
+    }
+    ExitCode::SUCCESS
 }
 
 fn run_mocks(config: Option<PathBuf>, seed: Option<u64>, data: Option<PathBuf>) -> ExitCode {
@@ -492,9 +665,7 @@ async fn serve(
     _mocks: Option<lienthong_mocks::set::MockSet>,
 ) -> anyhow::Result<()> {
     let _log_guard = lienthong::telemetry::init_logging(&config.telemetry);
-    let store = lienthong::store::open_config(&config.store)
-        .await
-        .context("opening the store")?;
+    let store = lienthong::app::open_store(&config).await?;
     let gw: Arc<Gateway> = Gateway::new(config.clone(), source, store)
         .await
         .context("starting the gateway")?;
@@ -531,6 +702,8 @@ async fn serve(
     for w in workers {
         w.abort();
     }
+    // Every audit record of the drained requests is written: the last checkpoint covers them.
+    gw.write_audit_checkpoint().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -4,45 +4,17 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::problem;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 #[tokio::test]
 async fn documents_are_looked_up_verified_and_audited() {
-    common::install_crypto();
-    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 30, 5));
-    let notary = lienthong_mocks::notary::start(
-        &Default::default(),
-        data,
-        42,
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let notary = common::notary_records().await;
     let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token.key"), common::TOKEN_KEY).unwrap();
-    std::fs::write(dir.path().join("notary.password"), "demo-notary-secret").unwrap();
-    let extra = format!(
-        r#"
-[[clients]]
-id = "registrar"
-api_keys_sha256 = ["{key}"]
-allow = [{{ service = "notary", operations = ["*"] }}]
-
-[services.notary]
-kind = "notary"
-base_url = "{url}/notary"
-personal_data = true
-notary = {{ username = "lienthong", password = "file:{d}/notary.password" }}
-"#,
-        key = lienthong::keys::sha256_hex("registrar-key"),
-        url = notary.mock.url(),
-        d = dir.path().display(),
-    );
+    let extra = common::notary_extra(&notary.mock.url(), dir.path());
     let text = common::config_text(&upstream.url(), dir.path(), &extra);
     let path = dir.path().join("lienthong.toml");
     std::fs::write(&path, text).unwrap();

@@ -395,6 +395,7 @@ impl Config {
         }
         self.store.validate()?;
         self.telemetry.validate()?;
+        self.audit.validate()?;
         Ok(())
     }
 }

@@ -315,6 +315,11 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             subject_key: Some(SecretRef::inline(
                 b"demo-only-audit-subject-key-not-for-production".to_vec(),
             )),
+            // Fixed and public: demo records are keyed like production ones, protecting nothing.
+            chain_key: Some(SecretRef::inline(
+                b"demo-only-audit-chain-key-not-for-production".to_vec(),
+            )),
+            ..AuditConfig::default()
         },
         payments: Some(payments_config(&upstreams)),
         shipments: Some(shipments_config()),

@@ -17,12 +17,14 @@ pub mod runtime;
 pub mod workers;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use anyhow::Context;
 use arc_swap::ArcSwap;
 
 use crate::audit::SubjectKey;
+use crate::audit::checkpoint::CheckpointWriter;
 use crate::auth::{AuthState, Callers, Suspensions};
 use crate::cluster::Cluster;
 use crate::cluster::events::{self, ChangeEvent, Replica};
@@ -109,8 +111,19 @@ pub struct Gateway {
     /// Signs tokens when the config names no key; lives as long as the process.
     ephemeral_key: Vec<u8>,
     reload_lock: tokio::sync::Mutex<()>,
+    /// Where signed checkpoints of the audit chain go (`[audit] checkpoint_file`), opened at start.
+    audit_checkpoints: Option<Arc<Mutex<CheckpointWriter>>>,
     /// When the gateway started.
     pub started: Instant,
+}
+
+/// Opens the configured store, appending audit records keyed with `[audit] chain_key`: how a
+/// gateway opens its store.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, anyhow::Error> {
+    let keys = runtime::chain_keys(&config.audit)?;
+    crate::store::open_keyed(&config.store, keys)
+        .await
+        .context("opening the store")
 }
 
 impl Gateway {
@@ -141,6 +154,7 @@ impl Gateway {
         let runtime = Runtime::build(config, None, &ephemeral_key)?;
         runtime.fetch_official_keys().await;
         share_outbound_rates(&runtime, cluster.as_ref());
+        let audit_checkpoints = audit_chain_at_start(&runtime, store.as_ref()).await?;
         let suspended = store.suspended_clients().await?;
         let gw = Arc::new(Gateway {
             cells: LiveCells::new(&runtime),
@@ -152,6 +166,7 @@ impl Gateway {
             source,
             ephemeral_key,
             reload_lock: tokio::sync::Mutex::new(()),
+            audit_checkpoints,
             started: Instant::now(),
         });
         if let Some(cluster) = gw.cluster.clone() {
@@ -217,6 +232,19 @@ impl Gateway {
         if config.telemetry != current.config.telemetry {
             notes.push("telemetry changed: restart to apply".to_owned());
         }
+        let chain = |a: &crate::config::AuditConfig| {
+            (
+                a.chain_key.clone(),
+                a.checkpoint_file.clone(),
+                a.checkpoint_interval_s,
+            )
+        };
+        if chain(&config.audit) != chain(&current.config.audit) {
+            notes.push(
+                "audit.chain_key, checkpoint_file or checkpoint_interval_s changed: restart to apply"
+                    .to_owned(),
+            );
+        }
         let mut config = config;
         if config.redis != current.config.redis {
             // The connection, the key prefix and the replica count go together: all or nothing.
@@ -280,6 +308,49 @@ impl Gateway {
     pub fn edge_settings(&self) -> Arc<ArcSwap<EdgeSettings>> {
         self.cells.edge.clone()
     }
+}
+
+/// Checks the audit chain's keys against the store and opens the checkpoint file: the store must
+/// append with the configured chain key, a chain keyed with a key the config does not hold (none,
+/// or a newer one) cannot go on, and a checkpoint file that cannot be written stops the start.
+/// Warns when the chain is unprotected.
+async fn audit_chain_at_start(
+    runtime: &Runtime,
+    store: &dyn Store,
+) -> Result<Option<Arc<Mutex<CheckpointWriter>>>, anyhow::Error> {
+    let audit = &runtime.config.audit;
+    let key = runtime.chain_keys.current();
+    if store.chain_key_id() != key.map(|k| k.id()) {
+        anyhow::bail!(
+            "the store was not opened with the configured `audit.chain_key` (open it with `app::open_store`)"
+        );
+    }
+    if let Some(head) = store.audit_head().await? {
+        let newest = store.audit_records(head.id - 1, 1).await?;
+        if let Some(head_key) = newest.first().and_then(|r| r.key_id.as_deref())
+            && !runtime.chain_keys.knows(head_key)
+        {
+            anyhow::bail!(
+                "the audit chain is keyed (record {} with key id {head_key}) with a key this config does not hold: set that key as `audit.chain_key` (or a newer one, with it in `audit.retired_chain_keys`) to go on appending to it",
+                head.id
+            );
+        }
+    }
+    let Some(key) = key else {
+        tracing::warn!(
+            "audit.chain_key is not set: the personal-data audit chain is unkeyed, and whoever can write the database can rewrite it undetected"
+        );
+        return Ok(None);
+    };
+    let Some(path) = &audit.checkpoint_file else {
+        tracing::warn!(
+            "audit.checkpoint_file is not set: a deleted tail of the personal-data audit chain goes unnoticed"
+        );
+        return Ok(None);
+    };
+    let writer = CheckpointWriter::open(path, key.clone())
+        .with_context(|| format!("`audit.checkpoint_file`: cannot write {}", path.display()))?;
+    Ok(Some(Arc::new(Mutex::new(writer))))
 }
 
 #[async_trait::async_trait]

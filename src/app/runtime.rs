@@ -1,14 +1,14 @@
 //! Everything built from one config: the callers, every service of every kind, the guard's view
-//! of them, the edge's settings and the audit key. Immutable; a reload builds a new one.
+//! of them, the edge's settings and the audit keys. Immutable; a reload builds a new one.
 
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::config::{Config, KindConfig, ServiceConfig};
-use crate::audit::SubjectKey;
+use crate::audit::{ChainKey, ChainKeys, SubjectKey};
 use crate::auth::Callers;
-use crate::config::{ConfigError, MIN_OWN_KEY_BYTES};
+use crate::config::{AuditConfig, ConfigError, MIN_OWN_KEY_BYTES};
 use crate::edge::EdgeSettings;
 use crate::edge::guard::Targets;
 use crate::officials::OfficialVerifier;
@@ -39,6 +39,9 @@ pub struct Runtime {
     pub officials: Option<Arc<OfficialVerifier>>,
     /// The per-source limit and sampling of refused provider callbacks.
     pub refusals: Arc<CallbackRefusals>,
+    /// The audit chain's keys, read and checked (the store and the checkpoints take theirs at
+    /// start: a change needs a restart).
+    pub chain_keys: ChainKeys,
 }
 
 /// A runtime build failure (a secret that cannot be read, a CA bundle that cannot be parsed…).
@@ -110,9 +113,11 @@ impl Runtime {
             .map(|p| p.refusals.clone())
             .filter(|r| r.config() == config.limits.refused_callbacks)
             .unwrap_or_else(|| Arc::new(CallbackRefusals::new(config.limits.refused_callbacks)));
+        let chain_keys = chain_keys(&config.audit)?;
         Ok(Runtime {
             officials,
             refusals,
+            chain_keys,
             edge: Arc::new(EdgeSettings {
                 limits: config.limits.clone(),
                 access_log: config.telemetry.access_log,
@@ -143,6 +148,38 @@ impl Runtime {
             .find(|s| s.info().kind == kind)
             .map(|s| Arc::clone(s) as Arc<dyn Any + Send + Sync>)
     }
+}
+
+/// Reads `[audit] chain_key` and `retired_chain_keys`: each at least 32 bytes, no two the same.
+pub fn chain_keys(audit: &AuditConfig) -> Result<ChainKeys, ConfigError> {
+    let read = |key: String, secret: &crate::config::SecretRef| {
+        secret
+            .resolve()
+            .and_then(ChainKey::new)
+            .map(Arc::new)
+            .map_err(|e| ConfigError::invalid(key, e))
+    };
+    let current = match &audit.chain_key {
+        Some(k) => Some(read("audit.chain_key".to_owned(), k)?),
+        None => None,
+    };
+    let mut retired: Vec<Arc<ChainKey>> = Vec::new();
+    for (i, k) in audit.retired_chain_keys.iter().enumerate() {
+        let key = format!("audit.retired_chain_keys[{i}]");
+        let k = read(key.clone(), k)?;
+        if current
+            .iter()
+            .chain(&retired)
+            .any(|other| other.id() == k.id())
+        {
+            return Err(ConfigError::invalid(
+                key,
+                "the same key as another chain key",
+            ));
+        }
+        retired.push(k);
+    }
+    Ok(ChainKeys::new(retired, current))
 }
 
 /// A worker's lookup of its kind's live service in the gateway's live runtime.

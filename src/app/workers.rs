@@ -1,13 +1,14 @@
 //! The background workers: the payments sweep (provider queries, expiry), the shipments poller,
-//! the outbox of portal events, and the purge of idempotency keys past their retention. Each
-//! finds the live services at every round, so a reload applies at the next one; each also has a
-//! one-shot form here, for operators and tests.
+//! the outbox of portal events, the purge of idempotency keys past their retention, and the
+//! audit chain's checkpoints. Each finds the live services at every round, so a reload applies
+//! at the next one; each also has a one-shot form here, for operators and tests.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Gateway;
 use super::runtime::lookup;
+use crate::audit::checkpoint;
 use crate::outbox::{self, Channel};
 use crate::services::payments::PaymentsService;
 use crate::services::payments::jobs::{self, SweepReport};
@@ -40,7 +41,7 @@ impl Gateway {
                     .unwrap_or(Duration::from_secs(60))
             }
         };
-        vec![
+        let mut workers = vec![
             tokio::spawn(crate::services::run_every(keys_interval, move || {
                 let gw = keys.upgrade();
                 async move {
@@ -70,7 +71,25 @@ impl Gateway {
                     }
                 },
             )),
-        ]
+        ];
+        if let Some(writer) = self.audit_checkpoints.clone() {
+            let interval = Duration::from_secs(self.runtime().config.audit.checkpoint_interval_s);
+            let store = self.store.clone();
+            workers.push(tokio::spawn(checkpoint::run(writer, interval, move || {
+                let store = store.clone();
+                async move { store.audit_head().await }
+            })));
+        }
+        workers
+    }
+
+    /// Appends a checkpoint of the audit chain now, if the chain grew since the last one and
+    /// `[audit] checkpoint_file` is set. Also run at shutdown, so that the file covers every
+    /// record written before the stop.
+    pub async fn write_audit_checkpoint(&self) {
+        if let Some(writer) = &self.audit_checkpoints {
+            checkpoint::round(writer, self.store.audit_head().await).await;
+        }
     }
 
     /// The portal webhooks of the configured kinds.

@@ -1,5 +1,7 @@
 //! Where state lives: the store (`[store]`), the Redis replicas share (`[redis]`) and the
-//! personal-data audit trail's key (`[audit]`).
+//! personal-data audit trail's keys and checkpoints (`[audit]`).
+
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -244,17 +246,96 @@ impl RedisConfig {
 }
 
 /// Personal-data audit trail settings.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
     /// HMAC key that turns citizen IDs into audit subjects (`env:NAME` or `file:PATH`, at least 32
     /// bytes). Keep it stable: `lienthong audit search` needs the same key to find a citizen's records.
     pub subject_key: Option<SecretRef>,
+    /// HMAC key of the audit chain (`env:NAME` or `file:PATH`, at least 32 bytes), kept outside the
+    /// database: without it whoever can write the database can rewrite the chain undetected. Records
+    /// written before it was set stay unkeyed; every record after is keyed.
+    pub chain_key: Option<SecretRef>,
+    /// Chain keys replaced by `chain_key`, oldest first: `lienthong audit verify` needs them for
+    /// the records and checkpoints written with them. Never used to write.
+    pub retired_chain_keys: Vec<SecretRef>,
+    /// Append-only file where signed checkpoints of the chain (head, count, time) are written;
+    /// each replica its own. Needs `chain_key`. Absent: a deleted tail of the chain goes unnoticed.
+    pub checkpoint_file: Option<PathBuf>,
+    /// Seconds between checkpoints (default 300); one is written only when the chain grew.
+    pub checkpoint_interval_s: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            subject_key: None,
+            chain_key: None,
+            retired_chain_keys: Vec::new(),
+            checkpoint_file: None,
+            checkpoint_interval_s: 300,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Checks what ties the keys and the checkpoints (the keys themselves are read and measured
+    /// when the gateway is built).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.chain_key.is_none() {
+            if self.checkpoint_file.is_some() {
+                return Err(ConfigError::invalid(
+                    "audit.checkpoint_file",
+                    "needs `audit.chain_key`: checkpoints are signed with it",
+                ));
+            }
+            if !self.retired_chain_keys.is_empty() {
+                return Err(ConfigError::invalid(
+                    "audit.retired_chain_keys",
+                    "needs `audit.chain_key`, the key that replaced them",
+                ));
+            }
+        }
+        if !(1..=86_400).contains(&self.checkpoint_interval_s) {
+            return Err(ConfigError::invalid(
+                "audit.checkpoint_interval_s",
+                "must be between 1 and 86400",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn audit(text: &str) -> Result<(), String> {
+        let config: AuditConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.validate().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn checkpoints_need_the_chain_key_and_a_sane_interval() {
+        assert_eq!(AuditConfig::default().checkpoint_interval_s, 300);
+        assert!(audit("chain_key = \"env:K\"\ncheckpoint_file = \"/var/lib/c.jsonl\"").is_ok());
+        let e = audit("checkpoint_file = \"/var/lib/c.jsonl\"").unwrap_err();
+        assert!(
+            e.contains("audit.checkpoint_file") && e.contains("audit.chain_key"),
+            "{e}"
+        );
+        let e = audit("retired_chain_keys = [\"env:OLD\"]").unwrap_err();
+        assert!(e.contains("audit.retired_chain_keys"), "{e}");
+        let e = audit("checkpoint_interval_s = 0").unwrap_err();
+        assert!(e.contains("audit.checkpoint_interval_s"), "{e}");
+        let e = audit("chain_key = \"literal-key\"").unwrap_err();
+        assert!(e.contains("reference"), "{e}");
+        assert!(
+            audit("checkpoint_every = 5")
+                .unwrap_err()
+                .contains("checkpoint_every")
+        );
+    }
 
     #[test]
     fn urls_across_a_network_need_credentials_and_verified_tls() {

@@ -29,11 +29,16 @@ use crate::audit::{AuditEvent, AuditRecord};
 pub type ConnFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 
 /// Appends audit records, in the order given, to the chain on the batch's connection, inside its
-/// transaction (the store's chain append). On an error, rows it inserted must be rolled back.
-pub type AppendAudit = for<'c> fn(
-    &'c mut SqliteConnection,
-    Vec<AuditEvent>,
-) -> ConnFuture<'c, Result<Vec<AuditRecord>, StoreError>>;
+/// transaction (the store's chain append, with the store's chain key). On an error, rows it
+/// inserted must be rolled back.
+pub type AppendAudit = Box<
+    dyn for<'c> Fn(
+            &'c mut SqliteConnection,
+            Vec<AuditEvent>,
+        ) -> ConnFuture<'c, Result<Vec<AuditRecord>, StoreError>>
+        + Send
+        + Sync,
+>;
 
 /// Most writes committed together; more wait for the next batch.
 const MAX_BATCH: usize = 512;
@@ -69,9 +74,18 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the writer task on the current runtime; it appends audit records with
     /// `append_audit`.
-    pub fn start(pool: SqlitePool, append_audit: AppendAudit) -> GroupCommit {
+    pub fn start<F>(pool: SqlitePool, append_audit: F) -> GroupCommit
+    where
+        F: for<'c> Fn(
+                &'c mut SqliteConnection,
+                Vec<AuditEvent>,
+            ) -> ConnFuture<'c, Result<Vec<AuditRecord>, StoreError>>
+            + Send
+            + Sync
+            + 'static,
+    {
         let (queue, queued) = mpsc::channel(MAX_QUEUED);
-        tokio::spawn(run(pool, append_audit, queued));
+        tokio::spawn(run(pool, Box::new(append_audit), queued));
         GroupCommit { queue }
     }
 
@@ -138,7 +152,7 @@ async fn run(pool: SqlitePool, append_audit: AppendAudit, mut queued: mpsc::Rece
                 }
             },
         };
-        let (delivers, outcome) = commit_batch(&mut conn, append_audit, batch.drain(..)).await;
+        let (delivers, outcome) = commit_batch(&mut conn, &append_audit, batch.drain(..)).await;
         let failed = outcome.is_err();
         deliver(delivers, outcome);
         // The writer keeps its connection: drawing and returning a pooled connection costs round
@@ -168,7 +182,7 @@ fn deliver(delivers: Vec<Deliver>, outcome: Result<(), StoreError>) {
 /// commit succeeded. A write that never ran is dropped, and its caller learns it was not written.
 async fn commit_batch(
     conn: &mut SqliteConnection,
-    append_audit: AppendAudit,
+    append_audit: &AppendAudit,
     batch: impl Iterator<Item = Queued>,
 ) -> (Vec<Deliver>, Result<(), StoreError>) {
     let mut jobs = Vec::new();
@@ -237,7 +251,7 @@ async fn commit_batch(
 /// a savepoint and the batch goes on.
 async fn append_audits(
     conn: &mut SqliteConnection,
-    append_audit: AppendAudit,
+    append_audit: &AppendAudit,
     events: Vec<AuditEvent>,
     answers: Vec<oneshot::Sender<Result<AuditRecord, StoreError>>>,
     alone: bool,

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use audit_trail::{AuditTrail, verify_audit_chain};
+pub use audit_trail::{AuditTrail, ChainProblem, verify_audit_chain, verify_audit_chain_against};
 pub use client_states::{AdminAction, AdminAuditRecord, ClientStates};
 pub use cluster_changes::ClusterChanges;
 pub use idempotency::IdempotencyKeys;
@@ -45,6 +45,7 @@ pub use shipments::{
 };
 pub use sqlite::SqliteStore;
 
+use crate::audit::ChainKeys;
 use crate::config::StoreConfig;
 
 /// The role traits and [`Store`], imported anonymously: `use crate::store::prelude::*;` puts
@@ -71,6 +72,12 @@ pub enum StoreError {
     /// The URL names no supported backend.
     #[error("unsupported store url (expected sqlite://PATH, sqlite::memory: or postgres://…)")]
     UnsupportedUrl,
+    /// The chain's newest record is keyed with a key this store does not hold (none, or an older
+    /// one than the chain moved to): appending would break the chain.
+    #[error(
+        "the audit chain is keyed with a key this gateway does not hold: appending to it needs that key as `audit.chain_key` (or a newer key, with it in `audit.retired_chain_keys`)"
+    )]
+    ChainKeyRequired,
 }
 
 /// The durable store: every role on one database. Hand a component only the role it needs by
@@ -102,11 +109,27 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 }
 
 /// Opens the configured store (`sqlite:…` or `postgres://…`) and brings its schema up to date.
+/// Its audit appends are unkeyed: a gateway opens its store with [`open_keyed`].
 pub async fn open_config(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    open_keyed(config, ChainKeys::default()).await
+}
+
+/// Opens the configured store as [`open_config`] does, appending audit records keyed with the
+/// current chain key (`[audit] chain_key`), if any, after a chain keyed with it or one of the
+/// retired ones.
+pub async fn open_keyed(
+    config: &StoreConfig,
+    chain_keys: ChainKeys,
+) -> Result<Arc<dyn Store>, StoreError> {
+    let chain_keys = Arc::new(chain_keys);
     if config.url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(&config.url).await?))
+        Ok(Arc::new(
+            SqliteStore::open_keyed(&config.url, chain_keys).await?,
+        ))
     } else if is_postgres_url(&config.url) {
-        Ok(Arc::new(PostgresStore::open(config).await?))
+        Ok(Arc::new(
+            PostgresStore::open_keyed(config, chain_keys).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl)
     }

@@ -9,9 +9,12 @@
 //! - `pool`: its connection pool;
 //! - `async fn durable_write(&self, write) -> Result<T, StoreError>`: runs `write` on a connection
 //!   inside a transaction and returns only after the commit (SQLite: the group commit);
+//! - `chain_keys: Arc<ChainKeys>`: the keys its audit appender hashes with (the current one) and
+//!   may continue a chain keyed with (all);
 //! - `async fn append_audit_queued(&self, event) -> Result<AuditRecord, StoreError>`: hands the
 //!   event to the backend's single audit appender, which appends whatever is queued together
-//!   (with `append_audit_batch_on`, below) in one transaction, and answers after the commit;
+//!   (with `append_audit_batch_on`, below, and the store's chain key) in one transaction, and
+//!   answers after the commit;
 //! - `const AUDIT_INSERT_PLACEHOLDERS: Placeholders`: how its SQL names the parameters of the
 //!   audit batch insert;
 //! - `async fn lock_audit_chain(conn) -> Result<(), sqlx::Error>`: inside that transaction, makes
@@ -29,12 +32,12 @@
 use std::sync::LazyLock;
 
 /// The columns of `pd_audit`, in the order its rows are read and inserted.
-pub(super) const AUDIT_COLUMNS: &str = "id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash";
+pub(super) const AUDIT_COLUMNS: &str = "id, at_ms, request_id, client_id, user_id, dossier_id, service, operation, subject, outcome, latency_ms, prev_hash, hash, key_id";
 
 /// How many [`AUDIT_COLUMNS`] there are: the parameters one inserted record takes.
-const AUDIT_COLUMN_COUNT: usize = 13;
+const AUDIT_COLUMN_COUNT: usize = 14;
 
-/// Most audit records one `INSERT` carries: 64 × 13 = 832 parameters, below the smallest
+/// Most audit records one `INSERT` carries: 64 × 14 = 896 parameters, below the smallest
 /// bound-parameter limit of the backends (999 in SQLite before 3.32). A bigger batch takes
 /// several statements.
 pub(super) const AUDIT_ROWS_PER_INSERT: usize = 64;
@@ -94,33 +97,43 @@ macro_rules! portable_store {
 
         /// Appends records to the audit chain, in the order given, inside the caller's
         /// transaction: takes the backend's chain lock (two appenders never chain from the same
-        /// head), reads the head once, hashes in memory and inserts the records in as few
-        /// statements as [`insert_audit_sql`](super::portable::insert_audit_sql) allows. On an
-        /// error some rows may be inserted: the caller must roll them back.
+        /// head), reads the head once, hashes in memory (keyed with the current key of `keys`, if
+        /// any) and inserts the records in as few statements as
+        /// [`insert_audit_sql`](super::portable::insert_audit_sql) allows. It refuses to continue
+        /// a chain keyed with a key it does not hold: a keyed chain never falls back to unkeyed
+        /// records, nor from a newer key to an older one (a replica not yet restarted after a
+        /// rotation). On an error some rows may be inserted: the caller must roll them back.
         async fn append_audit_batch_on(
             conn: &mut $conn,
             events: Vec<$crate::audit::AuditEvent>,
+            keys: ::std::sync::Arc<$crate::audit::ChainKeys>,
         ) -> Result<Vec<$crate::audit::AuditRecord>, $crate::store::StoreError> {
             <$store>::lock_audit_chain(&mut *conn).await?;
-            let head: Option<(i64, String)> =
-                ::sqlx::query_as("SELECT id, hash FROM pd_audit ORDER BY id DESC LIMIT 1")
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            let head: Option<(i64, String, Option<String>)> = ::sqlx::query_as(
+                "SELECT id, hash, key_id FROM pd_audit ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_optional(&mut *conn)
+            .await?;
             let (mut id, mut prev_hash) = match head {
-                Some((id, hash)) => (id, hash),
+                Some((_, _, Some(head_key))) if !keys.knows(&head_key) => {
+                    return Err($crate::store::StoreError::ChainKeyRequired);
+                }
+                Some((id, hash, _)) => (id, hash),
                 None => (0, $crate::audit::GENESIS.to_owned()),
             };
+            let key = keys.current().map(|k| k.as_ref());
             let records: Vec<$crate::audit::AuditRecord> = events
                 .into_iter()
                 .map(|event| {
                     id += 1;
-                    let hash = $crate::audit::chain_hash(id, &prev_hash, &event);
+                    let hash = $crate::audit::record_hash(key, id, &prev_hash, &event);
                     let prev = ::std::mem::replace(&mut prev_hash, hash.clone());
                     $crate::audit::AuditRecord {
                         id,
                         event,
                         prev_hash: prev,
                         hash,
+                        key_id: key.map(|k| k.id().to_owned()),
                     }
                 })
                 .collect();
@@ -144,7 +157,8 @@ macro_rules! portable_store {
                         .bind(&e.outcome)
                         .bind(e.latency_ms)
                         .bind(&r.prev_hash)
-                        .bind(&r.hash);
+                        .bind(&r.hash)
+                        .bind(&r.key_id);
                 }
                 insert.execute(&mut *conn).await?;
             }
@@ -311,6 +325,20 @@ macro_rules! portable_store {
                         .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
+
+            async fn audit_head(
+                &self,
+            ) -> Result<Option<$crate::audit::checkpoint::Head>, $crate::store::StoreError> {
+                let head: Option<(i64, String)> =
+                    ::sqlx::query_as("SELECT id, hash FROM pd_audit ORDER BY id DESC LIMIT 1")
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(head.map(|(id, hash)| $crate::audit::checkpoint::Head { id, hash }))
+            }
+
+            fn chain_key_id(&self) -> Option<&str> {
+                self.chain_keys.current().map(|k| k.id())
+            }
         }
     };
 }
@@ -325,7 +353,9 @@ mod tests {
     fn audit_inserts_bind_one_parameter_per_column_and_row() {
         assert_eq!(AUDIT_COLUMNS.split(", ").count(), AUDIT_COLUMN_COUNT);
         let one = insert_audit_sql(1, Placeholders::Numbered);
-        assert!(one.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"));
+        assert!(
+            one.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
+        );
         let most = insert_audit_sql(AUDIT_ROWS_PER_INSERT, Placeholders::Numbered);
         let last = AUDIT_ROWS_PER_INSERT * AUDIT_COLUMN_COUNT;
         assert!(most.ends_with(&format!("${last})")));

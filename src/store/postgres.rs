@@ -12,6 +12,7 @@
 //! replaced instead of failing requests.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -21,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::group_commit::ConnFuture;
 use super::portable::Placeholders;
 use super::{StoreError, now_ms};
-use crate::audit::{AuditEvent, AuditRecord};
+use crate::audit::{AuditEvent, AuditRecord, ChainKeys};
 use crate::config::StoreConfig;
 
 /// How long a request waits for a free pooled connection before failing.
@@ -230,6 +231,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
             changed_at_ms BIGINT NOT NULL
         );",
     ),
+    (
+        6,
+        // The id of the chain key a record's hash is keyed with; NULL for the records written
+        // before the chain had a key, which keep verifying as plain SHA-256.
+        "ALTER TABLE pd_audit ADD COLUMN key_id TEXT;",
+    ),
 ];
 
 /// PostgreSQL-backed [`Store`](super::Store).
@@ -237,6 +244,8 @@ pub struct PostgresStore {
     pub(super) pool: PgPool,
     /// The queue of this process's audit appender (see [`append_audits`]).
     audit_queue: mpsc::Sender<PendingAudit>,
+    /// The keys audit records are hashed with (`[audit] chain_key`) or may follow.
+    chain_keys: Arc<ChainKeys>,
 }
 
 impl PostgresStore {
@@ -244,6 +253,14 @@ impl PostgresStore {
     /// migrates. The URL may carry libpq parameters, e.g. `application_name` or
     /// `options=-c search_path=…`.
     pub async fn open(config: &StoreConfig) -> Result<PostgresStore, StoreError> {
+        Self::open_keyed(config, Arc::default()).await
+    }
+
+    /// [`open`](Self::open), appending audit records keyed with the current key of `chain_keys`.
+    pub async fn open_keyed(
+        config: &StoreConfig,
+        chain_keys: Arc<ChainKeys>,
+    ) -> Result<PostgresStore, StoreError> {
         let mut options = PgConnectOptions::from_str(&config.url)?;
         if options.get_application_name().is_none() {
             options = options.application_name("lienthong");
@@ -270,8 +287,12 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         let (audit_queue, pending) = mpsc::channel(MAX_AUDIT_QUEUED);
-        tokio::spawn(append_audits(pool.clone(), pending));
-        let store = PostgresStore { pool, audit_queue };
+        tokio::spawn(append_audits(pool.clone(), pending, chain_keys.clone()));
+        let store = PostgresStore {
+            pool,
+            audit_queue,
+            chain_keys,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -373,13 +394,17 @@ impl PostgresStore {
 /// The audit appender: takes every record queued while the previous transaction was committing
 /// and appends them together, in queue order, then answers each caller. Each transaction holds
 /// the chain's table lock (replicas share the chain) for one lock, one head read and one insert,
-/// whatever the number of records. If it fails, every caller of that batch gets the error and the
-/// next batch reads the head again.
-async fn append_audits(pool: PgPool, mut pending: mpsc::Receiver<PendingAudit>) {
+/// whatever the number of records, hashed with `chain_keys`. If it fails, every caller of that
+/// batch gets the error and the next batch reads the head again.
+async fn append_audits(
+    pool: PgPool,
+    mut pending: mpsc::Receiver<PendingAudit>,
+    chain_keys: Arc<ChainKeys>,
+) {
     let mut batch = Vec::with_capacity(MAX_AUDIT_BATCH);
     while pending.recv_many(&mut batch, MAX_AUDIT_BATCH).await > 0 {
         let (events, answers): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        match append_audit_batch(&pool, events).await {
+        match append_audit_batch(&pool, events, chain_keys.clone()).await {
             Ok(records) => {
                 for (answer, record) in answers.into_iter().zip(records) {
                     let _ = answer.send(Ok(record));
@@ -400,9 +425,10 @@ async fn append_audits(pool: PgPool, mut pending: mpsc::Receiver<PendingAudit>) 
 async fn append_audit_batch(
     pool: &PgPool,
     events: Vec<AuditEvent>,
+    chain_keys: Arc<ChainKeys>,
 ) -> Result<Vec<AuditRecord>, StoreError> {
     let mut tx = pool.begin().await?;
-    let records = append_audit_batch_on(&mut tx, events).await?;
+    let records = append_audit_batch_on(&mut tx, events, chain_keys).await?;
     tx.commit().await?;
     Ok(records)
 }
@@ -430,18 +456,42 @@ mod tests {
             max_connections: 2,
             statement_timeout_ms: 5_000,
         };
-        let mut conn = PgConnection::connect(&schema.url).await.unwrap();
-        let script = crate::store::conformance::before_migration_4(MIGRATIONS);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(script))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
+        run_script(
+            &schema.url,
+            crate::store::conformance::before_migration_4(MIGRATIONS),
+        )
+        .await;
 
         let store = PostgresStore::open(&config).await.unwrap();
         crate::store::conformance::assert_payment_outbox_kept(&store).await;
         store.pool.close().await;
         schema.drop().await;
+    }
+
+    /// A database whose audit chain was written before chain keys keeps verifying through
+    /// migration 6, and goes on keyed.
+    #[tokio::test]
+    async fn migration_6_keeps_the_unkeyed_chain_verifying() {
+        let Some(schema) = PgTestSchema::create("pg_migration_6").await else {
+            return;
+        };
+        run_script(
+            &schema.url,
+            crate::store::conformance::before_migration_6(MIGRATIONS),
+        )
+        .await;
+        crate::store::conformance::assert_old_chain_goes_on_keyed(&schema.url).await;
+        schema.drop().await;
+    }
+
+    /// Runs `script` (an older release's schema and rows) on the database at `url`.
+    async fn run_script(url: &str, script: String) {
+        let mut conn = PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(script))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
     }
 
     /// `sslmode=require` (as the Kubernetes config ships) asks the server for TLS and then speaks

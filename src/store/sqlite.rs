@@ -4,6 +4,7 @@
 //! one writer.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -14,7 +15,7 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use super::group_commit::{ConnFuture, GroupCommit};
 use super::portable::Placeholders;
 use super::{StoreError, now_ms};
-use crate::audit::{AuditEvent, AuditRecord};
+use crate::audit::{AuditEvent, AuditRecord, ChainKeys};
 
 /// Schema migrations, applied in order, each once. Never edit a published one: add a new one.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -213,6 +214,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
             changed_at_ms BIGINT NOT NULL
         );",
     ),
+    (
+        6,
+        // The id of the chain key a record's hash is keyed with; NULL for the records written
+        // before the chain had a key, which keep verifying as plain SHA-256.
+        "ALTER TABLE pd_audit ADD COLUMN key_id TEXT;",
+    ),
 ];
 
 /// SQLite-backed [`Store`](super::Store).
@@ -221,6 +228,8 @@ pub struct SqliteStore {
     /// Durable writes that many requests make at once (the audit chain, payment callbacks) go
     /// through here: one transaction and one fsync per batch.
     pub(super) group: GroupCommit,
+    /// The keys audit records are hashed with (`[audit] chain_key`) or may follow.
+    chain_keys: Arc<ChainKeys>,
 }
 
 /// Whether SQLite refused because another connection held the file (SQLITE_BUSY and its extended
@@ -240,10 +249,18 @@ impl SqliteStore {
     /// wait for the other (switching a new file to WAL, recovering the WAL index); opening is then
     /// tried again for up to 10 s.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        Self::open_keyed(url, Arc::default()).await
+    }
+
+    /// [`open`](Self::open), appending audit records keyed with the current key of `chain_keys`.
+    pub async fn open_keyed(
+        url: &str,
+        chain_keys: Arc<ChainKeys>,
+    ) -> Result<SqliteStore, StoreError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut attempt: u64 = 0;
         loop {
-            match Self::open_once(url).await {
+            match Self::open_once(url, chain_keys.clone()).await {
                 Err(StoreError::Database(e))
                     if is_busy(&e) && tokio::time::Instant::now() < deadline =>
                 {
@@ -258,7 +275,7 @@ impl SqliteStore {
         }
     }
 
-    async fn open_once(url: &str) -> Result<SqliteStore, StoreError> {
+    async fn open_once(url: &str, chain_keys: Arc<ChainKeys>) -> Result<SqliteStore, StoreError> {
         let memory = url.contains(":memory:");
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -293,10 +310,15 @@ impl SqliteStore {
             })
             .connect_with(options)
             .await?;
-        let group = GroupCommit::start(pool.clone(), |conn, events| {
-            Box::pin(append_audit_batch_on(conn, events))
+        let keys = chain_keys.clone();
+        let group = GroupCommit::start(pool.clone(), move |conn, events| {
+            Box::pin(append_audit_batch_on(conn, events, keys.clone()))
         });
-        let store = SqliteStore { pool, group };
+        let store = SqliteStore {
+            pool,
+            group,
+            chain_keys,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -505,6 +527,30 @@ mod tests {
     #[tokio::test]
     async fn migration_4_keeps_the_payment_outbox() {
         let dir = tempfile::tempdir().unwrap();
+        let url = old_database(
+            &dir,
+            crate::store::conformance::before_migration_4(MIGRATIONS),
+        )
+        .await;
+        let store = SqliteStore::open(&url).await.unwrap();
+        crate::store::conformance::assert_payment_outbox_kept(&store).await;
+    }
+
+    /// A database whose audit chain was written before chain keys keeps verifying through
+    /// migration 6, and goes on keyed.
+    #[tokio::test]
+    async fn migration_6_keeps_the_unkeyed_chain_verifying() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = old_database(
+            &dir,
+            crate::store::conformance::before_migration_6(MIGRATIONS),
+        )
+        .await;
+        crate::store::conformance::assert_old_chain_goes_on_keyed(&url).await;
+    }
+
+    /// A database file in `dir` made by `script` (an older release's schema and rows); its URL.
+    async fn old_database(dir: &tempfile::TempDir, script: String) -> String {
         let url = format!("sqlite://{}/old.db", dir.path().display());
         let options = SqliteConnectOptions::from_str(&url)
             .unwrap()
@@ -512,14 +558,11 @@ mod tests {
         let mut conn = sqlx::SqliteConnection::connect_with(&options)
             .await
             .unwrap();
-        let script = crate::store::conformance::before_migration_4(MIGRATIONS);
         sqlx::raw_sql(sqlx::AssertSqlSafe(script))
             .execute(&mut conn)
             .await
             .unwrap();
         conn.close().await.unwrap();
-
-        let store = SqliteStore::open(&url).await.unwrap();
-        crate::store::conformance::assert_payment_outbox_kept(&store).await;
+        url
     }
 }

@@ -154,6 +154,42 @@ pub async fn enterprise_registry(
         .unwrap()
 }
 
+/// Starts the notary records mock (the standard test data) on a free port.
+pub async fn notary_records() -> lienthong_mocks::StartedSystem {
+    install_crypto();
+    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 30, 5));
+    lienthong_mocks::notary::start(
+        &Default::default(),
+        data,
+        42,
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+/// `extra` config: the notary service (personal data) at `records`, and a client `registrar`
+/// (API key `registrar-key`) that may call it. Writes the service's password in `dir`.
+pub fn notary_extra(records: &str, dir: &std::path::Path) -> String {
+    std::fs::write(dir.join("notary.password"), "demo-notary-secret").unwrap();
+    format!(
+        r#"
+[[clients]]
+id = "registrar"
+api_keys_sha256 = ["{key}"]
+allow = [{{ service = "notary", operations = ["*"] }}]
+
+[services.notary]
+kind = "notary"
+base_url = "{records}/notary"
+personal_data = true
+notary = {{ username = "lienthong", password = "file:{d}/notary.password" }}
+"#,
+        key = sha256_hex("registrar-key"),
+        d = dir.display(),
+    )
+}
+
 /// `extra` config: the enterprise service at `registry` with `cache` (a TOML inline table), a
 /// client `agency` (API key `agency-key`) that may look up, and a client `registrar` (API key
 /// `registrar-key`) that may also read the representatives in full. Writes the service's secret in `dir`.
@@ -208,7 +244,7 @@ pub async fn start_with(
     config_path: PathBuf,
 ) -> Harness {
     let config = Config::load(&config_path).unwrap();
-    let store = lienthong::store::open_config(&config.store).await.unwrap();
+    let store = lienthong::app::open_store(&config).await.unwrap();
     let gw = Gateway::new(
         config.clone(),
         ConfigSource::File(config_path.clone()),

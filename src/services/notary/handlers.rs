@@ -24,6 +24,12 @@ pub struct DocumentRequest {
     pub sha256: Option<String>,
 }
 
+/// What the audit record of a call about a document is about, before the subject key hashes it:
+/// the office code and the document number, trimmed. `lienthong audit search` builds the same.
+pub fn audit_subject(office_code: &str, document_number: &str) -> String {
+    format!("notary:{}:{}", office_code.trim(), document_number.trim())
+}
+
 /// `POST /v1/notary/documents/lookup` → the document's record.
 pub async fn lookup(
     Live(service): Live<NotaryService>,
@@ -147,7 +153,7 @@ async fn run(
     .await;
     call.finish(
         &req.audit,
-        &format!("notary:{office}:{number}"),
+        &audit_subject(&office, &number),
         outcome,
         upstream_latency,
     )

@@ -10,7 +10,7 @@ use axum::routing::post;
 use lienthong_adapters::notary::{Client, Settings};
 
 pub use config::{NotaryAccount, NotaryConfig};
-pub use handlers::DocumentRequest;
+pub use handlers::{DocumentRequest, audit_subject};
 
 use crate::config::{ConfigError, UpstreamConfig};
 use crate::edge::guard::{Kind, RouteAccess, Target, TargetInfo};

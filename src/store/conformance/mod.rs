@@ -137,6 +137,7 @@ macro_rules! conformance {
 }
 
 mod audit_trail;
+pub(super) use audit_trail::{assert_old_chain_goes_on_keyed, before_migration_6};
 mod client_states;
 mod cluster_changes;
 mod idempotency;
