@@ -12,7 +12,7 @@
 //! 3. What kinds share: [`personal_data`], [`outbox`], [`idempotency`], [`upstream`],
 //!    [`render`].
 //! 4. The edge and the machinery below it: [`edge`], [`auth`], [`ratelimit`], [`cache`],
-//!    [`resilience`], [`cluster`], [`store`], [`audit`], [`telemetry`], [`server`], [`tls`],
+//!    [`resilience`], [`cluster`], [`store`], [`audit`], [`evidence`], [`telemetry`], [`server`], [`tls`],
 //!    [`extract`], [`validate`], [`keys`], [`error`], and the config base, [`config`].
 
 pub mod app;
@@ -31,6 +31,7 @@ pub mod cluster;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod evidence;
 pub mod extract;
 pub mod keys;
 pub mod ratelimit;
