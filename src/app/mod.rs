@@ -29,6 +29,7 @@ use crate::cluster::events::{self, ChangeEvent, Replica};
 use crate::config::ConfigError;
 use crate::edge::EdgeSettings;
 use crate::edge::guard::{GuardState, Targets};
+use crate::evidence::Issuer;
 use crate::services::ServiceState;
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics::Metrics;
@@ -53,6 +54,7 @@ struct LiveCells {
     targets: Arc<ArcSwap<Targets>>,
     edge: Arc<ArcSwap<EdgeSettings>>,
     audit_key: Arc<ArcSwap<SubjectKey>>,
+    evidence: Arc<ArcSwap<Issuer>>,
 }
 
 impl LiveCells {
@@ -62,6 +64,7 @@ impl LiveCells {
             targets: Arc::new(ArcSwap::new(runtime.targets.clone())),
             edge: Arc::new(ArcSwap::new(runtime.edge.clone())),
             audit_key: Arc::new(ArcSwap::new(runtime.audit_key.clone())),
+            evidence: Arc::new(ArcSwap::new(runtime.evidence.clone())),
         }
     }
 
@@ -70,6 +73,7 @@ impl LiveCells {
         self.targets.store(runtime.targets.clone());
         self.edge.store(runtime.edge.clone());
         self.audit_key.store(runtime.audit_key.clone());
+        self.evidence.store(runtime.evidence.clone());
     }
 }
 
@@ -103,6 +107,12 @@ impl Gateway {
         if config.auth.token_signing_key.is_none() {
             tracing::warn!(
                 "auth.token_signing_key is not set: access tokens are signed with a random key and die with this process"
+            );
+        }
+        // Demo mode (a fixed config) signs with a key made at start on purpose.
+        if config.evidence.signing_key.is_none() && matches!(source, ConfigSource::File(_)) {
+            tracing::warn!(
+                "evidence.signing_key is not set: registry answers are signed with a key made at start, which the JWK Set forgets when this process stops"
             );
         }
         let metrics = Arc::new(Metrics::new());
@@ -246,6 +256,7 @@ impl Gateway {
             metrics: self.metrics.clone(),
             cluster: self.cluster.clone(),
             audit_key: self.cells.audit_key.clone(),
+            evidence: self.cells.evidence.clone(),
         }
     }
 

@@ -81,6 +81,10 @@ pub fn router(gw: Arc<Gateway>) -> App {
         .route("/v1/admin/cache/purge", admin(post(admin::purge_cache)))
         .route("/v1/admin/audit", admin(get(admin::audit)))
         .route(
+            "/v1/admin/evidence/{request_id}",
+            admin(get(admin::evidence)),
+        )
+        .route(
             "/v1/admin/payments/outbox",
             admin(get(admin::payment_outbox)),
         )
@@ -96,6 +100,7 @@ pub fn router(gw: Arc<Gateway>) -> App {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
+        .route("/.well-known/jwks.json", get(ops::jwks))
         .route("/problems/{code}", get(ops::problem_doc));
     let token = Router::new()
         .route("/oauth/token", post(crate::auth::token_endpoint::token))

@@ -5,12 +5,15 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
+
 use super::config::{Config, KindConfig, ServiceConfig};
 use crate::audit::SubjectKey;
 use crate::auth::Callers;
 use crate::config::ConfigError;
 use crate::edge::EdgeSettings;
 use crate::edge::guard::Targets;
+use crate::evidence::Issuer;
 use crate::services::enterprise::EnterpriseService;
 use crate::services::notary::NotaryService;
 use crate::services::passthrough::PassthroughService;
@@ -33,6 +36,8 @@ pub struct Runtime {
     pub edge: Arc<EdgeSettings>,
     /// Keyed hash of citizen IDs for the audit trail.
     pub audit_key: Arc<SubjectKey>,
+    /// The signer of registry answers' evidence, with the keys the JWK Set publishes.
+    pub evidence: Arc<Issuer>,
 }
 
 /// A runtime build failure (a secret that cannot be read, a CA bundle that cannot be parsed…).
@@ -97,6 +102,14 @@ impl Runtime {
             ),
             None => SubjectKey::new(ephemeral_key.to_vec()),
         };
+        // Without `evidence.signing_key`, an Ed25519 key made from the process's ephemeral key:
+        // the same through reloads, gone with the process.
+        let seed: [u8; 32] = Sha256::new()
+            .chain_update(b"lienthong evidence key\0")
+            .chain_update(ephemeral_key)
+            .finalize()
+            .into();
+        let evidence = Issuer::build(&config.evidence, &seed)?;
         Ok(Runtime {
             edge: Arc::new(EdgeSettings {
                 limits: config.limits.clone(),
@@ -107,6 +120,7 @@ impl Runtime {
             services,
             targets: Arc::new(targets),
             audit_key: Arc::new(audit_key),
+            evidence: Arc::new(evidence),
         })
     }
 

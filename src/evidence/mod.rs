@@ -37,7 +37,7 @@ pub mod verify;
 use std::fmt::Write as _;
 
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -46,6 +46,7 @@ pub use config::EvidenceConfig;
 pub use keys::{Algorithm, KeySet, PublicKey, SigningKey};
 
 use crate::config::ConfigError;
+use crate::error::{ApiError, ErrorCode, Lang};
 
 /// The response header carrying the evidence.
 pub const HEADER: &str = "lienthong-evidence";
@@ -132,6 +133,18 @@ impl<V> Sourced<V> {
             value,
             source: Some(Source::now(message_id)),
         }
+    }
+}
+
+/// A registry call's result, either side marked as received now from the call with
+/// `message_id`.
+pub fn sourced<V, E>(
+    result: Result<V, E>,
+    message_id: Option<String>,
+) -> Result<Sourced<V>, Sourced<E>> {
+    match result {
+        Ok(value) => Ok(Sourced::now(value, message_id)),
+        Err(error) => Err(Sourced::now(error, message_id)),
     }
 }
 
@@ -378,6 +391,30 @@ impl Issuer {
         let value = HeaderValue::from_str(&record.evidence).map_err(|_| EvidenceError::Sign)?;
         parts.headers.insert(HEADER, value);
         Ok((Response::from_parts(parts, Body::from(bytes)), record))
+    }
+}
+
+impl Issuer {
+    /// The answer to send for a registry call's `outcome`, sealed when it carries what the
+    /// registry said ([`is_provable`]): a 2xx, or the registry's 404, which is rendered here (as
+    /// the edge would, in `lang`) so that its exact bytes are signed. Other errors go on to the
+    /// edge unsigned. Returns the answer and the record to keep, if any.
+    pub async fn seal_outcome(
+        &self,
+        facts: &Facts<'_>,
+        outcome: Result<Response, ApiError>,
+        lang: Lang,
+    ) -> Result<(Response, Option<EvidenceRecord>), EvidenceError> {
+        let resp = match outcome {
+            Ok(resp) => resp,
+            Err(e) if e.code == ErrorCode::NotFound => e.render_final(facts.request_id, lang),
+            Err(e) => return Ok((e.into_response(), None)),
+        };
+        if !is_provable(resp.status()) {
+            return Ok((resp, None));
+        }
+        let (resp, record) = self.seal(facts, resp).await?;
+        Ok((resp, Some(record)))
     }
 }
 

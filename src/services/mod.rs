@@ -29,6 +29,7 @@ use crate::audit::SubjectKey;
 use crate::cluster::Cluster;
 use crate::edge::guard::{LiveService, RouteAccess, Target};
 use crate::error::{ApiError, ErrorCode};
+use crate::evidence::Issuer;
 use crate::resilience::guard::UpstreamGuard;
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
@@ -83,6 +84,8 @@ pub struct ServiceState {
     pub cluster: Option<Arc<Cluster>>,
     /// The live key of audit subjects (reloadable).
     pub audit_key: Arc<ArcSwap<SubjectKey>>,
+    /// The live signer of registry answers' evidence (reloadable).
+    pub evidence: Arc<ArcSwap<Issuer>>,
 }
 
 impl FromRef<ServiceState> for Arc<dyn Store> {
@@ -100,6 +103,12 @@ impl FromRef<ServiceState> for Arc<Metrics> {
 impl FromRef<ServiceState> for Option<Arc<Cluster>> {
     fn from_ref(s: &ServiceState) -> Self {
         s.cluster.clone()
+    }
+}
+
+impl FromRef<ServiceState> for Arc<ArcSwap<Issuer>> {
+    fn from_ref(s: &ServiceState) -> Self {
+        s.evidence.clone()
     }
 }
 

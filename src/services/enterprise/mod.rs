@@ -20,6 +20,7 @@ use crate::cache::shared::SharedCache;
 use crate::config::{ConfigError, UpstreamConfig};
 use crate::edge::guard::{Kind, RouteAccess, Target, TargetInfo};
 use crate::error::ApiError;
+use crate::evidence::Sourced;
 use crate::resilience::guard::UpstreamGuard;
 use crate::services::{Route, Service};
 
@@ -39,7 +40,7 @@ pub struct EnterpriseService {
     client: Client,
     /// Its guard: circuit breaker, caps, time limits, retries.
     pub guard: UpstreamGuard,
-    cache: Option<Cache<String, Arc<EnterpriseRecord>, ApiError>>,
+    cache: Option<Cache<String, Sourced<Arc<EnterpriseRecord>>, ApiError>>,
     /// The Redis tier below `cache`, when `cache.shared` is set.
     shared: Option<SharedCache>,
 }
