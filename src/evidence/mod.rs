@@ -593,6 +593,34 @@ mod tests {
         );
     }
 
+    /// The cost of sealing one answer (claims, SHA-256 of a 2 KiB body, signature, base64), per
+    /// algorithm. Hand-run, best in release:
+    /// `cargo test --release --lib evidence::tests::sealing_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a test"]
+    fn sealing_cost() {
+        const N: u32 = 2_000;
+        let source = Source::now(Some("0190abcd".into()));
+        let hash = "cd".repeat(32);
+        let body = vec![b'x'; 2048];
+        for (name, pem) in [
+            ("EdDSA", keys::tests::ED25519_PEM),
+            ("ES256", keys::tests::P256_PEM),
+        ] {
+            let issuer = Issuer {
+                name: "lienthong".into(),
+                keys: KeySet::new(SigningKey::read(pem.as_bytes()).unwrap(), Vec::new()),
+            };
+            let facts = facts(&source, &hash);
+            let started = std::time::Instant::now();
+            for _ in 0..N {
+                std::hint::black_box(issuer.sign(&facts, 200, &body).unwrap());
+            }
+            let each = started.elapsed() / N;
+            println!("{name}: {each:?} per sealed answer ({N} answers)");
+        }
+    }
+
     #[test]
     fn the_key_made_at_start_is_the_same_for_the_same_seed() {
         let a = issuer();
