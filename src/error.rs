@@ -481,7 +481,8 @@ impl ApiError {
         serde_json::Value::Object(obj)
     }
 
-    /// Renders the full HTTP response. Called by the edge middleware only.
+    /// Renders the full HTTP response. Called by the edge middleware, and by
+    /// [`render_final`](Self::render_final).
     pub fn render(&self, request_id: &str, lang: Lang) -> Response {
         let body = self.to_problem(request_id, lang).to_string();
         let mut resp = (self.code.status(), body).into_response();
@@ -518,6 +519,21 @@ pub fn problem_type(code: ErrorCode) -> String {
 /// Marker left in response extensions so the edge renders the problem body.
 #[derive(Debug, Clone)]
 pub struct PendingProblem(pub ApiError);
+
+/// Marker of a problem a handler rendered itself ([`ApiError::render_final`]): the edge keeps
+/// its body and logs its code.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderedProblem(pub ErrorCode);
+
+impl ApiError {
+    /// Renders the problem now, as the edge would for this request, for a handler that must
+    /// know the exact bytes sent (to sign them as evidence); the edge renders nothing again.
+    pub fn render_final(&self, request_id: &str, lang: Lang) -> Response {
+        let mut resp = self.render(request_id, lang);
+        resp.extensions_mut().insert(RenderedProblem(self.code));
+        resp
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

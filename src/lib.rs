@@ -12,7 +12,7 @@
 //! 3. What kinds share: [`personal_data`] (with [`officials`]), [`outbox`], [`idempotency`],
 //!    [`upstream`], [`render`], [`refusals`].
 //! 4. The edge and the machinery below it: [`edge`], [`auth`], [`ratelimit`], [`cache`],
-//!    [`resilience`], [`cluster`], [`store`], [`audit`], [`telemetry`], [`server`], [`tls`],
+//!    [`resilience`], [`cluster`], [`store`], [`audit`], [`evidence`], [`telemetry`], [`server`], [`tls`],
 //!    [`extract`], [`validate`], [`keys`], [`error`], and the config base, [`config`].
 
 pub mod app;
@@ -33,6 +33,7 @@ pub mod cluster;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod evidence;
 pub mod extract;
 pub mod keys;
 pub mod ratelimit;

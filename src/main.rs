@@ -1,4 +1,4 @@
-//! The `lienthong` command: serve the gateway, check a config, make credentials.
+//! The `lienthong` command: serve the gateway, check a config, make credentials, check evidence.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Check the signed evidence of a registry answer (`Lienthong-Evidence`).
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Compare a provider's daily statement with the payment ledger; exit 1 when discrepancies remain.
     Reconcile {
         /// The gateway's config file (for the store and the merchants).
@@ -130,6 +135,23 @@ enum AuditCommand {
 }
 
 #[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Check a `Lienthong-Evidence` header against the published keys and the body it came with:
+    /// exit 0 when it holds, 1 naming what does not, 2 when it cannot be checked.
+    Verify {
+        /// The JWK Set: a file, or a URL such as `https://GATEWAY/.well-known/jwks.json`.
+        #[arg(long)]
+        jwks: String,
+        /// The response body, byte for byte as received.
+        #[arg(long)]
+        body: PathBuf,
+        /// The header's value (the compact JWS), as kept with the dossier.
+        #[arg(long)]
+        evidence: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Print a new credential once, and the hash line to paste into the client's config.
     New {
@@ -148,6 +170,14 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(&file),
         Command::Mocks { config, seed, data } => run_mocks(config, seed, data),
         Command::Audit { command } => run_audit(command),
+        Command::Evidence {
+            command:
+                EvidenceCommand::Verify {
+                    jwks,
+                    body,
+                    evidence,
+                },
+        } => verify_evidence(&jwks, &body, &evidence),
         Command::Reconcile {
             config,
             provider,
@@ -490,6 +520,69 @@ async fn audit_search(
         eprintln!("{} record(s)", records.len());
     }
     ExitCode::SUCCESS
+}
+
+/// `lienthong evidence verify`: 0 holds, 1 does not (and why), 2 cannot be checked.
+fn verify_evidence(jwks: &str, body: &std::path::Path, evidence: &std::path::Path) -> ExitCode {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| eprintln!("error: cannot read {}: {e}", path.display()))
+    };
+    let (Ok(body), Ok(evidence)) = (read(body), read(evidence)) else {
+        return ExitCode::from(2);
+    };
+    let set = if jwks.starts_with("http://") || jwks.starts_with("https://") {
+        let Some(rt) = runtime(Some(1)) else {
+            return ExitCode::from(2);
+        };
+        rt.block_on(fetch_jwks(jwks))
+    } else {
+        std::fs::read(jwks).map_err(|e| anyhow::anyhow!("cannot read {jwks}: {e}"))
+    };
+    let set = match set {
+        Ok(set) => set,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let evidence = String::from_utf8_lossy(&evidence);
+    match lienthong::evidence::verify::verify(&set, &evidence, &body) {
+        Ok(Ok(verified)) => {
+            let c = &verified.claims;
+            println!(
+                "evidence holds: signed by {} ({}) of the JWK Set; issued by {} for request {}; res matches the body",
+                verified.kid, verified.alg, c.iss, c.jti
+            );
+            println!("{}", serde_json::to_string_pretty(c).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(Err(failure)) => {
+            println!("evidence does NOT hold: {failure}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// GETs a JWK Set (the gateway's `/.well-known/jwks.json`), checking the server against the
+/// public web PKI over HTTPS.
+async fn fetch_jwks(url: &str) -> anyhow::Result<Vec<u8>> {
+    let tls = lienthong::tls::public_client_config().map_err(anyhow::Error::msg)?;
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("fetching {url}"))?;
+    let status = resp.status();
+    anyhow::ensure!(status.is_success(), "fetching {url}: HTTP {status}");
+    Ok(resp.bytes().await?.to_vec())
 }
 
 fn run_mocks(config: Option<PathBuf>, seed: Option<u64>, data: Option<PathBuf>) -> ExitCode {

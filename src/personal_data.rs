@@ -1,7 +1,8 @@
 //! The call flow every personal-data registry endpoint shares (population database, notary
 //! records): after the edge's guard (access rights, the personal-data headers), the official's id
-//! and the body's fields → (the endpoint's guarded upstream call) → a durable audit record → the
-//! answer.
+//! and the body's fields → (the endpoint's guarded upstream call) → the answer sealed with its
+//! evidence (`Lienthong-Evidence`, see [`crate::evidence`]) → a durable audit record and evidence
+//! record → the answer.
 //!
 //! The official's id: both registries record, with every request, the id number of the official
 //! who asks (`MaCanBo`, 12 digits or 9 for an old id card). The gateway sends `X-User-Id` as that
@@ -32,6 +33,7 @@ use crate::auth::Identity;
 use crate::edge::guard::{Admission, DOSSIER_ID_HEADER, USER_ID_HEADER};
 use crate::error::ApiError;
 use crate::error::{ErrorCode, PendingProblem};
+use crate::evidence::{Facts, Issuer, Source};
 use crate::officials::{ASSERTION_HEADER, AssertionError, OfficialVerifier};
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
@@ -51,10 +53,13 @@ pub struct AuditLog {
 }
 
 /// What a personal-data handler takes besides its service and its body: the caller the guard
-/// admitted, the request's context and headers, the metrics, and where accesses are recorded.
+/// admitted, the request's context and headers, the metrics, where accesses are recorded and
+/// who signs the answer's evidence.
 pub struct PersonalDataRequest {
     /// Where the access is recorded.
     pub audit: AuditLog,
+    /// The signer of the answer's evidence (live: a reload may change the keys).
+    pub evidence: Arc<ArcSwap<Issuer>>,
     /// Metrics (upstream calls).
     pub metrics: Arc<Metrics>,
     /// The service and operation admitted.
@@ -71,6 +76,7 @@ impl<S> FromRequestParts<S> for PersonalDataRequest
 where
     S: Send + Sync,
     AuditLog: FromRef<S>,
+    Arc<ArcSwap<Issuer>>: FromRef<S>,
     Arc<Metrics>: FromRef<S>,
 {
     type Rejection = ApiError;
@@ -79,6 +85,7 @@ where
         let refused = || ApiError::new(ErrorCode::Forbidden);
         Ok(Self {
             audit: AuditLog::from_ref(state),
+            evidence: Arc::<ArcSwap<Issuer>>::from_ref(state),
             metrics: Arc::<Metrics>::from_ref(state),
             admission: Admission::from_request_parts(parts, state).await?,
             identity: parts
@@ -94,6 +101,19 @@ where
             headers: parts.headers.clone(),
         })
     }
+}
+
+/// Where a registry's answer came from, for its evidence.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// The registry: its kind's name (`population`, `notary`).
+    pub upstream: &'static str,
+    /// [`crate::evidence::request_hash`] of the request.
+    pub request_hash: String,
+    /// The call that fetched the answer (for a cached answer, the call that filled the cache).
+    pub source: Option<Source>,
+    /// How the cache served it (`CacheOutcome::as_str`), when the service has one.
+    pub cache: Option<&'static str>,
 }
 
 /// A personal-data call admitted past access rights, headers and validation, until its audit
@@ -227,46 +247,104 @@ impl PersonalDataCall {
         Ok(call)
     }
 
-    /// Writes the audit record (subject: the keyed hash of `subject`), durable before any answer
-    /// leaves — without it no personal data goes out — then answers with `outcome`.
+    /// Seals the answer with its evidence when it carries what the registry said, then writes
+    /// the audit record (subject: the keyed hash of `subject`) and the evidence record together,
+    /// both durable before any answer leaves — without them no personal data goes out — and
+    /// answers with `outcome`.
     pub async fn finish(
+        self,
+        req: &PersonalDataRequest,
+        subject: &str,
+        outcome: Result<Response, ApiError>,
+        provenance: Provenance,
+        upstream_latency: Option<Duration>,
+    ) -> Response {
+        self.finish_each(req, &[subject], outcome, provenance, upstream_latency)
+            .await
+    }
+
+    /// [`Self::finish`] for an answer about several people (an enterprise's representatives):
+    /// one evidence record for the answer, one audit record per person, all durable before the
+    /// answer leaves.
+    pub async fn finish_each(
+        self,
+        req: &PersonalDataRequest,
+        subjects: &[impl AsRef<str>],
+        outcome: Result<Response, ApiError>,
+        provenance: Provenance,
+        upstream_latency: Option<Duration>,
+    ) -> Response {
+        let audit = &req.audit;
+        let key = audit.key.load_full();
+        let mut outcome_code = outcome_code(&outcome);
+        let facts = Facts {
+            request_id: &self.request_id,
+            client: &self.client_id,
+            service: &self.service,
+            operation: &self.operation,
+            dossier: Some(self.dossier_id.as_str()).filter(|d| !d.is_empty()),
+            official: Some(key.subject(&self.official_id)),
+            upstream: provenance.upstream,
+            source: provenance.source.as_ref(),
+            cache: provenance.cache,
+            request_hash: &provenance.request_hash,
+        };
+        let sealed = req
+            .evidence
+            .load()
+            .seal_outcome(&facts, outcome, req.ctx.lang)
+            .await;
+        let (resp, record) = match sealed {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                outcome_code = ErrorCode::Internal.as_str().to_owned();
+                (ApiError::internal(&e).into_response(), None)
+            }
+        };
+        let audited = async {
+            for subject in subjects {
+                let event = self.event(key.subject(subject.as_ref()), outcome_code.clone());
+                audit.store.append_audit(&event).await?;
+            }
+            Ok(())
+        };
+        // Both in flight at once: on SQLite they usually share one group commit.
+        let kept = async {
+            match &record {
+                Some(record) => audit.store.append_evidence(record).await,
+                None => Ok(()),
+            }
+        };
+        let (audited, kept) = tokio::join!(audited, kept);
+        if let Err(e) = audited.and(kept) {
+            return ApiError::internal(&e).into_response();
+        }
+        with_latency(resp, upstream_latency)
+    }
+
+    /// For a handler that forwards the upstream's own answer (pass-through): writes the audit
+    /// record, durable before the answer leaves, and answers with `outcome`. The answer is the
+    /// upstream's, not a registry record the gateway read: it carries no evidence.
+    pub async fn finish_forwarded(
         self,
         audit: &AuditLog,
         subject: &str,
         outcome: Result<Response, ApiError>,
         upstream_latency: Option<Duration>,
     ) -> Response {
-        self.finish_each(audit, &[subject], outcome, upstream_latency)
-            .await
-    }
-
-    /// [`Self::finish`] for an answer about several people (an enterprise's representatives): one
-    /// audit record each, all durable before the answer leaves.
-    pub async fn finish_each(
-        self,
-        audit: &AuditLog,
-        subjects: &[impl AsRef<str>],
-        outcome: Result<Response, ApiError>,
-        upstream_latency: Option<Duration>,
-    ) -> Response {
-        let key = audit.key.load_full();
-        for subject in subjects {
-            let event = self.event(key.subject(subject.as_ref()), &outcome);
-            if let Err(e) = audit.store.append_audit(&event).await {
-                return ApiError::internal(&e).into_response();
-            }
+        let key = audit.key.load();
+        let event = self.event(key.subject(subject), outcome_code(&outcome));
+        if let Err(e) = audit.store.append_audit(&event).await {
+            return ApiError::internal(&e).into_response();
         }
-        let mut resp = match outcome {
+        let resp = match outcome {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
-        if let Some(l) = upstream_latency {
-            resp.extensions_mut().insert(UpstreamLatency(l));
-        }
-        resp
+        with_latency(resp, upstream_latency)
     }
 
-    fn event(&self, subject: String, outcome: &Result<Response, ApiError>) -> AuditEvent {
+    fn event(&self, subject: String, outcome: String) -> AuditEvent {
         AuditEvent {
             at_ms: crate::store::now_ms(),
             request_id: self.request_id.clone(),
@@ -276,21 +354,33 @@ impl PersonalDataCall {
             service: self.service.to_string(),
             operation: self.operation.to_string(),
             subject,
-            outcome: match outcome {
-                Err(e) => e.code.as_str().to_owned(),
-                // A problem already rendered into a response (a forwarding handler's) keeps its
-                // code; an upstream's own error status is recorded as such.
-                Ok(r) => match r.extensions().get::<PendingProblem>() {
-                    Some(PendingProblem(e)) => e.code.as_str().to_owned(),
-                    None if r.status().is_client_error() || r.status().is_server_error() => {
-                        format!("http_{}", r.status().as_u16())
-                    }
-                    None => "ok".to_owned(),
-                },
-            },
+            outcome,
             latency_ms: self.started.elapsed().as_millis() as i64,
         }
     }
+}
+
+/// The audit record's `outcome`: `ok`, the problem's code, or `http_NNN` for an upstream's own
+/// error status forwarded as is.
+fn outcome_code(outcome: &Result<Response, ApiError>) -> String {
+    match outcome {
+        Err(e) => e.code.as_str().to_owned(),
+        // A problem already rendered into a response (a forwarding handler's) keeps its code.
+        Ok(r) => match r.extensions().get::<PendingProblem>() {
+            Some(PendingProblem(e)) => e.code.as_str().to_owned(),
+            None if r.status().is_client_error() || r.status().is_server_error() => {
+                format!("http_{}", r.status().as_u16())
+            }
+            None => "ok".to_owned(),
+        },
+    }
+}
+
+fn with_latency(mut resp: Response, upstream_latency: Option<Duration>) -> Response {
+    if let Some(l) = upstream_latency {
+        resp.extensions_mut().insert(UpstreamLatency(l));
+    }
+    resp
 }
 
 #[cfg(test)]

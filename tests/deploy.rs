@@ -178,7 +178,10 @@ impl FileStandIns {
         match value {
             toml::Value::String(v) => {
                 if let Some(path) = v.strip_prefix("file:") {
-                    let content = if key == "key" || key == "client_key" {
+                    // Private keys get a real one (an ECDSA P-256 PKCS#8 key, which also signs
+                    // evidence).
+                    let private_key = ["key", "client_key", "signing_key", "previous_keys"];
+                    let content = if private_key.contains(&key) {
                         self.leaf_key.clone()
                     } else {
                         "stand-in-secret-of-at-least-32-bytes-0123456789".into()

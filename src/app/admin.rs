@@ -1,6 +1,7 @@
 //! Operator endpoints under `/v1/admin` (admin role only, checked by the edge's guard): suspend
 //! and resume clients
-//! (regulation art. 23.3), reload the config, purge caches, read the admin audit trail. With
+//! (regulation art. 23.3), reload the config, purge caches, read the admin audit trail and the
+//! evidence records of registry answers. With
 //! `[redis]`, every change made here is announced to the other replicas, which apply it too.
 
 use std::sync::Arc;
@@ -174,6 +175,38 @@ pub async fn audit(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(serde_json::json!({ "records": records })).into_response())
+}
+
+/// `GET /v1/admin/evidence/{request_id}`: the evidence records of a request (normally one;
+/// several when callers reused an `X-Request-Id`), oldest first, each with its claims decoded;
+/// 404 when there is none (never signed, or purged past `evidence.retention_days`).
+pub async fn evidence(
+    State(gw): State<Arc<Gateway>>,
+    Path(request_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let records = gw
+        .store
+        .evidence_of_request(&request_id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if records.is_empty() {
+        return Err(ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có bằng chứng nào cho yêu cầu này (chưa ký, hoặc đã quá thời hạn lưu).",
+            "No evidence for this request (never signed, or purged past its retention).",
+        ));
+    }
+    let records: Vec<serde_json::Value> = records
+        .into_iter()
+        .map(|r| {
+            let claims = crate::evidence::unverified_claims(&r.evidence);
+            let mut record = serde_json::to_value(&r).unwrap_or_default();
+            if let Some(fields) = record.as_object_mut() {
+                fields.insert("claims".into(), claims.unwrap_or_default());
+            }
+            record
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "request_id": request_id, "records": records })).into_response())
 }
 
 /// `POST /v1/admin/reload`: validates the config again and swaps it in, or refuses and keeps the old one.

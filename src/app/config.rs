@@ -19,6 +19,7 @@ use crate::config::{
     exposed_admin_listeners, keys_of, parse_error, redact, valid_name, validate_clients,
     validate_listeners,
 };
+use crate::evidence::EvidenceConfig;
 use crate::officials::OfficialsConfig;
 use crate::services::enterprise::EnterpriseConfig;
 use crate::services::notary::NotaryConfig;
@@ -58,6 +59,9 @@ pub struct RawConfig {
     /// The personal-data audit trail.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The signed evidence of registry answers.
+    #[serde(default)]
+    pub evidence: EvidenceConfig,
     /// Fee payments (needed by a service of kind `payments`).
     pub payments: Option<PaymentsConfig>,
     /// Shipments by public postal service (needed by a service of kind `shipments`).
@@ -90,6 +94,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// The personal-data audit trail.
     pub audit: AuditConfig,
+    /// The signed evidence of registry answers: the issuer, the keys, the retention.
+    pub evidence: EvidenceConfig,
     /// Fee payments: providers and their merchants, timings, the portal's webhook. Needed by a
     /// service of kind `payments`.
     pub payments: Option<PaymentsConfig>,
@@ -270,6 +276,7 @@ impl TryFrom<RawConfig> for Config {
             store: raw.store,
             telemetry: raw.telemetry,
             audit: raw.audit,
+            evidence: raw.evidence,
             payments: raw.payments,
             shipments: raw.shipments,
             redis: raw.redis,
@@ -396,6 +403,7 @@ impl Config {
         self.store.validate()?;
         self.telemetry.validate()?;
         self.audit.validate()?;
+        self.evidence.validate()?;
         Ok(())
     }
 }
@@ -827,6 +835,32 @@ mod tests {
             e.contains("`payments.payment_platform.merchants[1].ma_doi_tac`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_evidence_table_has_defaults_and_checks_its_keys() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.evidence.issuer, "lienthong");
+        assert_eq!(c.evidence.retention_days, 3650);
+        assert!(c.evidence.signing_key.is_none());
+        let c = Config::parse(&format!(
+            "{MINIMAL}\n[evidence]\nissuer = \"lienthong.hue.gov.vn\"\nsigning_key = \"file:/etc/lienthong/evidence.pem\"\nprevious_keys = [\"file:/etc/lienthong/evidence-2025.pem\"]\nretention_days = 30\n"
+        ))
+        .unwrap();
+        assert_eq!(c.evidence.issuer, "lienthong.hue.gov.vn");
+        assert_eq!(c.evidence.previous_keys.len(), 1);
+        assert_eq!(c.evidence.retention_ms(), 30 * 86_400_000);
+        for (table, named) in [
+            ("retention_days = 0", "evidence.retention_days"),
+            ("retention_days = 40000", "evidence.retention_days"),
+            ("issuer = \"\"", "evidence.issuer"),
+            ("issuer = \" padded \"", "evidence.issuer"),
+            ("signing_key = \"-----BEGIN PRIVATE KEY-----\"", "env:NAME"),
+            ("signing_kee = \"file:/k.pem\"", "signing_kee"),
+        ] {
+            let e = err(&format!("{MINIMAL}\n[evidence]\n{table}\n"));
+            assert!(e.contains(named), "{table}: {e}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::config::{
     AllowRule, AuditConfig, AuthConfig, ClientConfig, LimitsConfig, ListenerConfig, ListenerRole,
     LogFormat, RateLimitConfig, Role, SecretRef, StoreConfig, TelemetryConfig, UpstreamConfig,
 };
+use crate::evidence::EvidenceConfig;
 use crate::keys::sha256_hex;
 use crate::services::enterprise::{EnterpriseAccount, EnterpriseConfig};
 use crate::services::notary::{NotaryAccount, NotaryConfig};
@@ -321,6 +322,8 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
             )),
             ..AuditConfig::default()
         },
+        // No signing key: demo mode signs evidence with a key made at start.
+        evidence: EvidenceConfig::default(),
         payments: Some(payments_config(&upstreams)),
         shipments: Some(shipments_config()),
         redis: None,
@@ -356,6 +359,7 @@ Try:
        -H 'X-User-Id: 046185000123' -H 'X-Dossier-Id: HS-2026-0001' -H 'Content-Type: application/json' \
        -d '{{"citizen_id":"046090001234","full_name":"Nguyễn Văn An","date_of_birth":"1990-03-15"}}'
   curl -si http://{addr}/v1/enterprises/0314409058 -H 'Authorization: Bearer {PORTAL_API_KEY}'
+  curl -s http://{addr}/.well-known/jwks.json   (the keys of the Lienthong-Evidence headers)
   curl -s http://{addr}/v1/payments -H 'Authorization: Bearer {PORTAL_API_KEY}' -H 'Idempotency-Key: "demo-1"' \
        -H 'Content-Type: application/json' -d '{{"dossier_id":"HS-2026-0001","provider":"vnpay","amount_vnd":50000,
        "description":"Le phi chung thuc","return_url":"https://portal.example/ket-qua",

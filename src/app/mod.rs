@@ -31,6 +31,7 @@ use crate::cluster::events::{self, ChangeEvent, Replica};
 use crate::config::ConfigError;
 use crate::edge::EdgeSettings;
 use crate::edge::guard::{GuardState, Targets};
+use crate::evidence::Issuer;
 use crate::officials::OfficialVerifier;
 use crate::refusals::CallbackRefusals;
 use crate::services::ServiceState;
@@ -59,6 +60,7 @@ struct LiveCells {
     audit_key: Arc<ArcSwap<SubjectKey>>,
     officials: Arc<ArcSwap<Option<Arc<OfficialVerifier>>>>,
     refusals: Arc<ArcSwap<CallbackRefusals>>,
+    evidence: Arc<ArcSwap<Issuer>>,
 }
 
 impl LiveCells {
@@ -70,6 +72,7 @@ impl LiveCells {
             audit_key: Arc::new(ArcSwap::new(runtime.audit_key.clone())),
             officials: Arc::new(ArcSwap::from_pointee(runtime.officials.clone())),
             refusals: Arc::new(ArcSwap::new(runtime.refusals.clone())),
+            evidence: Arc::new(ArcSwap::new(runtime.evidence.clone())),
         }
     }
 
@@ -80,6 +83,7 @@ impl LiveCells {
         self.audit_key.store(runtime.audit_key.clone());
         self.officials.store(Arc::new(runtime.officials.clone()));
         self.refusals.store(runtime.refusals.clone());
+        self.evidence.store(runtime.evidence.clone());
     }
 }
 
@@ -137,6 +141,12 @@ impl Gateway {
         if config.auth.token_signing_key.is_none() {
             tracing::warn!(
                 "auth.token_signing_key is not set: access tokens are signed with a random key and die with this process"
+            );
+        }
+        // Demo mode (a fixed config) signs with a key made at start on purpose.
+        if config.evidence.signing_key.is_none() && matches!(source, ConfigSource::File(_)) {
+            tracing::warn!(
+                "evidence.signing_key is not set: registry answers are signed with a key made at start, which the JWK Set forgets when this process stops"
             );
         }
         let metrics = Arc::new(Metrics::new());
@@ -301,6 +311,7 @@ impl Gateway {
             audit_key: self.cells.audit_key.clone(),
             officials: self.cells.officials.clone(),
             refusals: self.cells.refusals.clone(),
+            evidence: self.cells.evidence.clone(),
         }
     }
 

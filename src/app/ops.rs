@@ -1,7 +1,7 @@
 //! Operational endpoints: `/healthz` (alive), `/readyz` (config loaded and store reachable; Redis
 //! and upstream breakers reported), `/metrics` (Prometheus), `/problems/{code}` (what an error
-//! code means), `/openapi.json`, and `GET /v1/services`, which lists exactly what the caller may
-//! call.
+//! code means), `/openapi.json`, `/.well-known/jwks.json` (the evidence keys), and
+//! `GET /v1/services`, which lists exactly what the caller may call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,6 +156,30 @@ pub async fn problem_doc(Path(code): Path<String>) -> Result<Response, ApiError>
 
 /// The gateway's OpenAPI document (`schemas/openapi.json`).
 pub const OPENAPI: &str = include_str!("../../schemas/openapi.json");
+
+/// `GET /.well-known/jwks.json`: the public keys of the evidence (RFC 7517 JWK Set), the
+/// signing key first, then the previous ones. Public: anyone holding a `Lienthong-Evidence`
+/// header may check it.
+pub async fn jwks(State(gw): State<Arc<Gateway>>) -> Response {
+    let mut resp = gw
+        .runtime()
+        .evidence
+        .keys()
+        .jwks()
+        .to_owned()
+        .into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    // Short: a verifier that meets an unknown `kid` after a rotation fetches the set again.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    resp
+}
 
 /// `GET /openapi.json`: the OpenAPI document of this API.
 pub async fn openapi() -> Response {

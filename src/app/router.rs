@@ -82,6 +82,10 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
             .route("/v1/admin/cache/purge", admin(post(admin::purge_cache)))
             .route("/v1/admin/audit", admin(get(admin::audit)))
             .route(
+                "/v1/admin/evidence/{request_id}",
+                admin(get(admin::evidence)),
+            )
+            .route(
                 "/v1/admin/payments/outbox",
                 admin(get(admin::payment_outbox)),
             )
@@ -98,7 +102,8 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
     if role.serves_public() {
         operators = operators
             .route("/v1/services", caller(get(ops::list_services)))
-            .route("/openapi.json", get(ops::openapi));
+            .route("/openapi.json", get(ops::openapi))
+            .route("/.well-known/jwks.json", get(ops::jwks));
         let mut services: Router<ServiceState> = Router::new();
         for route in kind_routes() {
             let guard = if route.any_method {

@@ -5,12 +5,15 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
+
 use super::config::{Config, KindConfig, ServiceConfig};
 use crate::audit::{ChainKey, ChainKeys, SubjectKey};
 use crate::auth::Callers;
 use crate::config::{AuditConfig, ConfigError, MIN_OWN_KEY_BYTES};
 use crate::edge::EdgeSettings;
 use crate::edge::guard::Targets;
+use crate::evidence::Issuer;
 use crate::officials::OfficialVerifier;
 use crate::refusals::CallbackRefusals;
 use crate::services::enterprise::EnterpriseService;
@@ -42,6 +45,8 @@ pub struct Runtime {
     /// The audit chain's keys, read and checked (the store and the checkpoints take theirs at
     /// start: a change needs a restart).
     pub chain_keys: ChainKeys,
+    /// The signer of registry answers' evidence, with the keys the JWK Set publishes.
+    pub evidence: Arc<Issuer>,
 }
 
 /// A runtime build failure (a secret that cannot be read, a CA bundle that cannot be parsed…).
@@ -114,6 +119,14 @@ impl Runtime {
             .filter(|r| r.config() == config.limits.refused_callbacks)
             .unwrap_or_else(|| Arc::new(CallbackRefusals::new(config.limits.refused_callbacks)));
         let chain_keys = chain_keys(&config.audit)?;
+        // Without `evidence.signing_key`, an Ed25519 key made from the process's ephemeral key:
+        // the same through reloads, gone with the process.
+        let seed: [u8; 32] = Sha256::new()
+            .chain_update(b"lienthong evidence key\0")
+            .chain_update(ephemeral_key)
+            .finalize()
+            .into();
+        let evidence = Issuer::build(&config.evidence, &seed)?;
         Ok(Runtime {
             officials,
             refusals,
@@ -128,6 +141,7 @@ impl Runtime {
             services,
             targets: Arc::new(targets),
             audit_key: Arc::new(audit_key),
+            evidence: Arc::new(evidence),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The background workers: the payments sweep (provider queries, expiry), the shipments poller,
-//! the outbox of portal events, the purge of idempotency keys past their retention, and the
-//! audit chain's checkpoints. Each finds the live services at every round, so a reload applies
-//! at the next one; each also has a one-shot form here, for operators and tests.
+//! the outbox of portal events, the purges of idempotency keys and evidence records past their
+//! retention, and the audit chain's checkpoints. Each finds the live services at every round, so
+//! a reload applies at the next one; each also has a one-shot form here, for operators and tests.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +14,11 @@ use crate::services::payments::PaymentsService;
 use crate::services::payments::jobs::{self, SweepReport};
 use crate::services::shipments::ShipmentsService;
 use crate::services::shipments::poller::{self, PollReport};
-use crate::store::now_ms;
+use crate::store::{EvidenceLog, now_ms};
 
-/// How often idempotency keys past their retention are deleted: hourly is enough for a retention
-/// counted in days.
-const IDEMPOTENCY_PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How often idempotency keys and evidence records past their retention are deleted: hourly is
+/// enough for retentions counted in days.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 impl Gateway {
     /// Starts every background worker; they run until aborted.
@@ -61,7 +61,7 @@ impl Gateway {
             )),
             tokio::spawn(outbox::run(self.store.clone(), channels)),
             tokio::spawn(crate::services::run_every(
-                || IDEMPOTENCY_PURGE_EVERY,
+                || PURGE_EVERY,
                 move || {
                     let gw = purger.upgrade();
                     async move {
@@ -71,6 +71,13 @@ impl Gateway {
                     }
                 },
             )),
+            tokio::spawn(purge_evidence_every(PURGE_EVERY, self.store.clone(), {
+                let gw = Arc::downgrade(self);
+                move || {
+                    gw.upgrade()
+                        .map(|gw| gw.runtime().config.evidence.retention_ms())
+                }
+            })),
         ];
         if let Some(writer) = self.audit_checkpoints.clone() {
             let interval = Duration::from_secs(self.runtime().config.audit.checkpoint_interval_s);
@@ -130,6 +137,12 @@ impl Gateway {
         poller::poll_due_at(&svc, self.store.as_ref(), &self.metrics, now).await
     }
 
+    /// Deletes evidence records older than `evidence.retention_days` now; returns how many.
+    pub async fn purge_evidence(&self) -> u64 {
+        let keep_ms = self.runtime().config.evidence.retention_ms();
+        purge_evidence_older_than(self.store.as_ref(), keep_ms).await
+    }
+
     /// Deletes idempotency keys past their retention. Keys of every service share one table, so
     /// the longest configured retention applies.
     pub async fn purge_idempotency_keys(&self) {
@@ -150,5 +163,120 @@ impl Gateway {
         {
             tracing::warn!(error = %e, "could not purge old idempotency keys");
         }
+    }
+}
+
+/// Every `every`, deletes the evidence records older than the retention `retention_ms` answers
+/// (read at each round, so a reload applies; `None` once the gateway is gone).
+pub async fn purge_evidence_every(
+    every: Duration,
+    store: Arc<dyn EvidenceLog>,
+    retention_ms: impl Fn() -> Option<i64>,
+) {
+    crate::services::run_every(
+        || every,
+        || {
+            let keep = retention_ms();
+            let store = store.clone();
+            async move {
+                if let Some(keep) = keep {
+                    purge_evidence_older_than(store.as_ref(), keep).await;
+                }
+            }
+        },
+    )
+    .await;
+}
+
+/// Deletes the evidence records older than `keep_ms`; returns how many.
+async fn purge_evidence_older_than(store: &dyn EvidenceLog, keep_ms: i64) -> u64 {
+    match store.purge_evidence(now_ms().saturating_sub(keep_ms)).await {
+        Ok(purged) => {
+            if purged > 0 {
+                tracing::info!(purged, "evidence records past their retention deleted");
+            }
+            purged
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not purge old evidence records");
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::evidence::EvidenceRecord;
+    use crate::store::StoreError;
+
+    /// An evidence log that only notes the cutoff of each purge.
+    #[derive(Default)]
+    struct Purges(Mutex<Vec<i64>>);
+
+    #[async_trait::async_trait]
+    impl EvidenceLog for Purges {
+        async fn append_evidence(&self, _: &EvidenceRecord) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        async fn evidence_of_request(&self, _: &str) -> Result<Vec<EvidenceRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        async fn purge_evidence(&self, before_ms: i64) -> Result<u64, StoreError> {
+            self.0.lock().unwrap().push(before_ms);
+            Ok(1)
+        }
+    }
+
+    /// The purge runs once an hour on tokio's clock (paused here), cutting at the retention
+    /// read at that round, and stops purging once the gateway is gone.
+    #[tokio::test(start_paused = true)]
+    async fn evidence_is_purged_every_hour_past_the_retention_of_the_moment() {
+        let purges = Arc::new(Purges::default());
+        let retention = Arc::new(Mutex::new(Some(30 * 86_400_000i64)));
+        let worker = tokio::spawn(purge_evidence_every(PURGE_EVERY, purges.clone(), {
+            let retention = retention.clone();
+            move || *retention.lock().unwrap()
+        }));
+        let cutoffs = || purges.0.lock().unwrap().clone();
+        let settle = || async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        };
+
+        settle().await;
+        tokio::time::advance(Duration::from_secs(3599)).await;
+        settle().await;
+        assert!(cutoffs().is_empty(), "not before the hour");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        settle().await;
+        let first = cutoffs();
+        assert_eq!(first.len(), 1);
+        let expected = now_ms() - 30 * 86_400_000;
+        assert!(
+            (first[0] - expected).abs() < 60_000,
+            "{} vs {expected}",
+            first[0]
+        );
+
+        *retention.lock().unwrap() = Some(86_400_000);
+        tokio::time::advance(PURGE_EVERY).await;
+        settle().await;
+        let second = cutoffs()[1];
+        assert!(
+            (second - (now_ms() - 86_400_000)).abs() < 60_000,
+            "a reload applies"
+        );
+
+        *retention.lock().unwrap() = None;
+        tokio::time::advance(PURGE_EVERY * 3).await;
+        settle().await;
+        assert_eq!(cutoffs().len(), 2, "no purge without a gateway");
+        worker.abort();
     }
 }

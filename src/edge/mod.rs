@@ -20,7 +20,7 @@ use http_body_util::Limited;
 use tower::ServiceExt;
 
 use crate::config::LimitsConfig;
-use crate::error::{ApiError, ErrorCode, Lang, PendingProblem};
+use crate::error::{ApiError, ErrorCode, Lang, PendingProblem, RenderedProblem};
 use crate::server::{ConnInfo, TrustedProxies};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::{
@@ -278,6 +278,9 @@ where
     metrics.in_flight().dec();
 
     let mut problem_code = None;
+    if let Some(RenderedProblem(code)) = resp.extensions().get::<RenderedProblem>() {
+        problem_code = Some(code.as_str());
+    }
     if let Some(PendingProblem(err)) = resp.extensions_mut().remove::<PendingProblem>() {
         problem_code = Some(err.code.as_str());
         let mut rendered = err.render(&request_id, lang);

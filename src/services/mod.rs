@@ -29,6 +29,7 @@ use crate::audit::SubjectKey;
 use crate::cluster::Cluster;
 use crate::edge::guard::{LiveService, RouteAccess, Target};
 use crate::error::{ApiError, ErrorCode};
+use crate::evidence::Issuer;
 use crate::refusals::CallbackRefusals;
 use crate::resilience::guard::UpstreamGuard;
 use crate::store::Store;
@@ -88,6 +89,8 @@ pub struct ServiceState {
     pub officials: Arc<ArcSwap<Option<Arc<crate::officials::OfficialVerifier>>>>,
     /// The live limit and sampling of refused provider callbacks (reloadable).
     pub refusals: Arc<ArcSwap<CallbackRefusals>>,
+    /// The live signer of registry answers' evidence (reloadable).
+    pub evidence: Arc<ArcSwap<Issuer>>,
 }
 
 impl FromRef<ServiceState> for Arc<CallbackRefusals> {
@@ -111,6 +114,12 @@ impl FromRef<ServiceState> for Arc<Metrics> {
 impl FromRef<ServiceState> for Option<Arc<Cluster>> {
     fn from_ref(s: &ServiceState) -> Self {
         s.cluster.clone()
+    }
+}
+
+impl FromRef<ServiceState> for Arc<ArcSwap<Issuer>> {
+    fn from_ref(s: &ServiceState) -> Self {
+        s.evidence.clone()
     }
 }
 

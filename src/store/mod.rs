@@ -1,7 +1,8 @@
 //! Durable state behind one trait per role: client suspensions and the admin audit table
 //! ([`ClientStates`]), the personal-data audit trail ([`AuditTrail`]), the payment ledger
 //! ([`Ledger`]) with its idempotency keys ([`IdempotencyKeys`]) and outbox ([`Outbox`]), shipments
-//! ([`ShipmentLog`]) and the changes every replica applies ([`ClusterChanges`]). [`Store`] is all of
+//! ([`ShipmentLog`]), the changes every replica applies ([`ClusterChanges`]) and the signed
+//! evidence of registry answers ([`EvidenceLog`]). [`Store`] is all of
 //! them at once: what [`open`] returns, from which a caller takes the role handles it needs
 //! (`Arc<dyn Store>` coerces to `Arc<dyn Ledger>`). SQLite is the embedded default; PostgreSQL
 //! implements the same traits for scale-out, so SQL here stays portable.
@@ -11,12 +12,14 @@ mod client_states;
 mod cluster_changes;
 #[cfg(test)]
 mod conformance;
+mod evidence_log;
 pub mod group_commit;
 mod idempotency;
 mod ledger;
 mod outbox;
 mod payments;
 mod portable;
+mod portable_evidence;
 mod portable_ledger;
 mod portable_shipments;
 mod postgres;
@@ -32,6 +35,7 @@ use async_trait::async_trait;
 pub use audit_trail::{AuditTrail, ChainProblem, verify_audit_chain, verify_audit_chain_against};
 pub use client_states::{AdminAction, AdminAuditRecord, ClientStates};
 pub use cluster_changes::ClusterChanges;
+pub use evidence_log::EvidenceLog;
 pub use idempotency::IdempotencyKeys;
 pub use ledger::Ledger;
 pub use outbox::Outbox;
@@ -52,8 +56,8 @@ use crate::config::StoreConfig;
 /// their methods in scope on any store handle without taking their names.
 pub mod prelude {
     pub use super::{
-        AuditTrail as _, ClientStates as _, ClusterChanges as _, IdempotencyKeys as _, Ledger as _,
-        Outbox as _, ShipmentLog as _, Store as _,
+        AuditTrail as _, ClientStates as _, ClusterChanges as _, EvidenceLog as _,
+        IdempotencyKeys as _, Ledger as _, Outbox as _, ShipmentLog as _, Store as _,
     };
 }
 
@@ -91,6 +95,7 @@ pub trait Store:
     + Outbox
     + ShipmentLog
     + ClusterChanges
+    + EvidenceLog
     + Send
     + Sync
 {

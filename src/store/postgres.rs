@@ -237,6 +237,28 @@ const MIGRATIONS: &[(i64, &str)] = &[
         // before the chain had a key, which keep verifying as plain SHA-256.
         "ALTER TABLE pd_audit ADD COLUMN key_id TEXT;",
     ),
+    (
+        7,
+        // The signed evidence of every registry answer, kept for `evidence.retention_days`:
+        // never changed, only purged by age.
+        "CREATE TABLE evidence (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            at_ms BIGINT NOT NULL,
+            client_id TEXT NOT NULL,
+            service TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            status BIGINT NOT NULL,
+            kid TEXT NOT NULL,
+            req_sha256 TEXT NOT NULL,
+            res_sha256 TEXT NOT NULL,
+            jws TEXT NOT NULL
+        );
+        CREATE INDEX evidence_request ON evidence (request_id);
+        CREATE INDEX evidence_at ON evidence (at_ms);
+        CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence
+            FOR EACH ROW EXECUTE FUNCTION lienthong_refuse_change();",
+    ),
 ];
 
 /// PostgreSQL-backed [`Store`](super::Store).
@@ -436,6 +458,7 @@ async fn append_audit_batch(
 super::portable::portable_store!(PostgresStore, sqlx::PgConnection);
 super::portable_ledger::portable_ledger!(PostgresStore, sqlx::Postgres, sqlx::PgConnection);
 super::portable_shipments::portable_shipments!(PostgresStore, sqlx::PgConnection);
+super::portable_evidence::portable_evidence!(PostgresStore);
 
 #[cfg(test)]
 mod tests {

@@ -220,6 +220,27 @@ const MIGRATIONS: &[(i64, &str)] = &[
         // before the chain had a key, which keep verifying as plain SHA-256.
         "ALTER TABLE pd_audit ADD COLUMN key_id TEXT;",
     ),
+    (
+        7,
+        // The signed evidence of every registry answer, kept for `evidence.retention_days`:
+        // never changed, only purged by age.
+        "CREATE TABLE evidence (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT NOT NULL,
+            at_ms BIGINT NOT NULL,
+            client_id TEXT NOT NULL,
+            service TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            status BIGINT NOT NULL,
+            kid TEXT NOT NULL,
+            req_sha256 TEXT NOT NULL,
+            res_sha256 TEXT NOT NULL,
+            jws TEXT NOT NULL
+        );
+        CREATE INDEX evidence_request ON evidence (request_id);
+        CREATE INDEX evidence_at ON evidence (at_ms);
+        CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;",
+    ),
 ];
 
 /// SQLite-backed [`Store`](super::Store).
@@ -403,6 +424,7 @@ impl SqliteStore {
 super::portable::portable_store!(SqliteStore, sqlx::SqliteConnection);
 super::portable_ledger::portable_ledger!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::portable_shipments::portable_shipments!(SqliteStore, sqlx::SqliteConnection);
+super::portable_evidence::portable_evidence!(SqliteStore);
 
 #[cfg(test)]
 mod tests {

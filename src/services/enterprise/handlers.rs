@@ -1,42 +1,102 @@
-//! The handler of `GET /v1/enterprises/{code}`.
+//! The handlers of `GET /v1/enterprises/{code}` and `GET /v1/enterprises/{code}/representatives`.
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, FromRef, FromRequestParts, Path, State};
 use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
+use http::request::Parts;
 use lienthong_adapters::enterprise::CallContext;
 
 use lienthong_adapters::canonical::enterprise::{EnterpriseRecord, Representative};
 
 use super::EnterpriseService;
+use crate::audit::SubjectKey;
 use crate::auth::Identity;
+use crate::cache::CacheOutcome;
 use crate::cluster::Cluster;
-use crate::error::{ApiError, FieldError};
-use crate::personal_data::{PersonalDataCall, PersonalDataRequest};
+use crate::edge::guard::{Admission, DOSSIER_ID_HEADER, USER_ID_HEADER};
+use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::evidence::{Facts, Issuer, Source, Sourced};
+use crate::personal_data::{AuditLog, PersonalDataCall, PersonalDataRequest, Provenance};
 use crate::services::Live;
+use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
-use crate::telemetry::{CacheOutcome, RequestContext, UpstreamLatency};
+use crate::telemetry::{self, RequestContext, UpstreamLatency};
+
+/// What the lookup's evidence needs besides the answer: who asked, for which dossier, and where
+/// the evidence is signed and kept.
+pub struct Sealing {
+    store: Arc<dyn Store>,
+    issuer: Arc<ArcSwap<Issuer>>,
+    audit_key: Arc<ArcSwap<SubjectKey>>,
+    client: String,
+    admission: Admission,
+    /// `X-Dossier-Id`, when given.
+    dossier: Option<String>,
+    /// `X-User-Id`, when given (only its keyed hash is signed).
+    official: Option<String>,
+}
+
+impl<S> FromRequestParts<S> for Sealing
+where
+    S: Send + Sync,
+    Arc<dyn Store>: FromRef<S>,
+    Arc<ArcSwap<Issuer>>: FromRef<S>,
+    AuditLog: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let client = parts
+            .extensions
+            .get::<Identity>()
+            .map(|i| i.client.id.to_string())
+            .ok_or_else(|| ApiError::new(ErrorCode::Forbidden))?;
+        Ok(Self {
+            store: Arc::<dyn Store>::from_ref(state),
+            issuer: Arc::<ArcSwap<Issuer>>::from_ref(state),
+            audit_key: AuditLog::from_ref(state).key,
+            client,
+            dossier: header(DOSSIER_ID_HEADER),
+            official: header(USER_ID_HEADER),
+            admission: Admission::from_request_parts(parts, state).await?,
+        })
+    }
+}
 
 /// `GET /v1/enterprises/{code}` → the enterprise record, its representatives masked (the ID
 /// number cut to its last 4 digits, the birth date to its year, no sex): what every client may
-/// see and what a shared cache may hold.
+/// see and what a shared cache may hold; with its evidence.
 pub async fn lookup(
     Live(service): Live<EnterpriseService>,
     State(metrics): State<Arc<Metrics>>,
     State(cluster): State<Option<Arc<Cluster>>>,
     Extension(ctx): Extension<RequestContext>,
-    Extension(identity): Extension<Identity>,
+    sealing: Sealing,
     Path(code): Path<String>,
 ) -> Response {
     if let Err(refusal) = check_code(&code) {
         return refusal;
     }
     let fetch = || async {
-        fetch(&service, &metrics, &ctx, &identity.client.id, &code)
+        fetch(&service, &metrics, &ctx, &sealing.client, &code)
             .await
-            .map(|record| Arc::new(mask(&record)))
+            .map(|record| Sourced {
+                value: Arc::new(mask(&record.value)),
+                source: record.source,
+            })
     };
     let started = std::time::Instant::now();
     // Without Redis (a reload cannot add `[redis]`), the shared tier is simply not there.
@@ -55,9 +115,40 @@ pub async fn lookup(
         },
         None => (fetch().await, None),
     };
-    let resp = match result {
-        Ok(record) => Json(&*record).into_response(),
-        Err(e) => e.into_response(),
+    let (outcome_body, source) = match result {
+        Ok(record) => (Ok(Json(&*record.value).into_response()), record.source),
+        Err(e) => (Err(e), Some(Source::now(None))),
+    };
+    let request_hash =
+        crate::evidence::request_hash("GET", &format!("/v1/enterprises/{code}"), None);
+    let facts = Facts {
+        request_id: &ctx.request_id,
+        client: &sealing.client,
+        service: &sealing.admission.service,
+        operation: &sealing.admission.operation,
+        dossier: sealing.dossier.as_deref(),
+        official: (sealing.official.as_deref()).map(|id| sealing.audit_key.load().subject(id)),
+        upstream: super::KIND.name,
+        source: source.as_ref(),
+        cache: outcome.map(CacheOutcome::as_str),
+        request_hash: &request_hash,
+    };
+    let sealed = sealing
+        .issuer
+        .load()
+        .seal_outcome(&facts, outcome_body, ctx.lang)
+        .await;
+    let resp = match sealed {
+        Ok((resp, record)) => {
+            // Durable before the answer leaves, as the personal-data audit record is.
+            if let Some(record) = record
+                && let Err(e) = sealing.store.append_evidence(&record).await
+            {
+                return ApiError::internal(&e).into_response();
+            }
+            resp
+        }
+        Err(e) => return ApiError::internal(&e).into_response(),
     };
     with_cache_status(resp, outcome, started)
 }
@@ -103,7 +194,8 @@ pub async fn lookup_representatives(
     let mut subjects: Vec<String> = result
         .as_ref()
         .map(|r| {
-            r.representatives
+            r.value
+                .representatives
                 .iter()
                 .filter_map(|p| p.document_number.clone())
                 .collect()
@@ -112,11 +204,24 @@ pub async fn lookup_representatives(
     if subjects.is_empty() {
         subjects.push(format!("enterprise:{code}"));
     }
-    let answer = result.map(|record| {
-        let resp = Json(&*record).into_response();
-        with_cache_status(resp, outcome, started)
-    });
-    call.finish_each(&req.audit, &subjects, answer, upstream)
+    let (answer, source) = match result {
+        Ok(record) => {
+            let resp = Json(&*record.value).into_response();
+            (Ok(with_cache_status(resp, outcome, started)), record.source)
+        }
+        Err(e) => (Err(e), Some(Source::now(None))),
+    };
+    let provenance = Provenance {
+        upstream: super::KIND.name,
+        request_hash: crate::evidence::request_hash(
+            "GET",
+            &format!("/v1/enterprises/{code}/representatives"),
+            None,
+        ),
+        source,
+        cache: outcome.map(CacheOutcome::as_str),
+    };
+    call.finish_each(&req, &subjects, answer, provenance, upstream)
         .await
 }
 
@@ -133,21 +238,25 @@ fn check_code(code: &str) -> Result<(), Response> {
     }
 }
 
-/// One guarded lookup at the registry.
+/// One guarded lookup at the registry: the record in full, marked as received now.
 async fn fetch(
     service: &EnterpriseService,
     metrics: &Metrics,
     ctx: &RequestContext,
     caller: &str,
     code: &str,
-) -> Result<Arc<EnterpriseRecord>, ApiError> {
+) -> Result<Sourced<Arc<EnterpriseRecord>>, ApiError> {
     let call_ctx = CallContext {
         request_id: ctx.request_id.to_string(),
     };
     let (client, call_ctx) = (&service.client, &call_ctx);
     let (result, latency) =
         crate::upstream::guarded_call(metrics, &service.guard, caller, move || async move {
-            client.lookup(code, call_ctx).await.map(Arc::new)
+            // The registry's API takes no message id of ours: the evidence says so (null).
+            client
+                .lookup(code, call_ctx)
+                .await
+                .map(|r| Sourced::now(Arc::new(r), None))
         })
         .await;
     if let Some(l) = latency {
@@ -198,7 +307,8 @@ fn with_cache_status(
     if let Some(o) = outcome {
         resp.headers_mut()
             .insert("cache-status", HeaderValue::from_static(o.header_value()));
-        resp.extensions_mut().insert(CacheOutcome(o.as_str()));
+        resp.extensions_mut()
+            .insert(telemetry::CacheOutcome(o.as_str()));
         if o.asked_upstream() {
             resp.extensions_mut()
                 .insert(UpstreamLatency(started.elapsed()));

@@ -20,6 +20,7 @@ use crate::cache::shared::SharedCache;
 use crate::config::{ConfigError, UpstreamConfig};
 use crate::edge::guard::{Kind, RouteAccess, Target, TargetInfo};
 use crate::error::ApiError;
+use crate::evidence::Sourced;
 use crate::resilience::guard::UpstreamGuard;
 use crate::services::{Route, Service};
 
@@ -40,12 +41,12 @@ pub struct EnterpriseService {
     client: Client,
     /// Its guard: circuit breaker, caps, time limits, retries.
     pub guard: UpstreamGuard,
-    /// Masked records.
-    cache: Option<Cache<String, Arc<EnterpriseRecord>, ApiError>>,
+    /// Masked records, with where each came from.
+    cache: Option<Cache<String, Sourced<Arc<EnterpriseRecord>>, ApiError>>,
     /// The Redis tier below `cache`, when `cache.shared` is set: masked records only.
     shared: Option<SharedCache>,
     /// Records in full, for `lookup_representatives`: in this process only, never shared.
-    representatives_cache: Option<Cache<String, Arc<EnterpriseRecord>, ApiError>>,
+    representatives_cache: Option<Cache<String, Sourced<Arc<EnterpriseRecord>>, ApiError>>,
 }
 
 /// The routes of the kind.

@@ -4,16 +4,17 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use lienthong_adapters::canonical::notary::{DocumentQuery, DocumentVerifyQuery};
 use lienthong_adapters::notary::CallContext;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::NotaryService;
+use crate::evidence::{self, Source};
 use crate::extract::JsonBody;
-use crate::personal_data::{PersonalDataCall, PersonalDataRequest};
+use crate::personal_data::{PersonalDataCall, PersonalDataRequest, Provenance};
 use crate::services::Live;
 use crate::validate::Errors;
 
 /// Body of both endpoints (`sha256` only for verify).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentRequest {
     /// The document's number, e.g. `123/2026/HĐMB`.
@@ -21,6 +22,7 @@ pub struct DocumentRequest {
     /// The notary office's code.
     pub office_code: String,
     /// For verify: SHA-256 of the document, 64 hex digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }
 
@@ -118,8 +120,15 @@ async fn run(
         Err(refusal) => return refusal,
     };
 
+    let request_hash = evidence::request_hash(
+        "POST",
+        &format!("/v1/notary/documents/{op}"),
+        serde_json::to_value(&body).ok().as_ref(),
+    );
+    // `MaYeuCau`: known here, so that the evidence names the message the registry answered.
+    let message_id = evidence::message_id(&req.ctx.request_id);
     let call_ctx = CallContext {
-        request_id: req.ctx.request_id.to_string(),
+        request_id: message_id.clone(),
         official_id: call.official_id.clone(),
     };
     let verify = DocumentVerifyQuery {
@@ -151,10 +160,17 @@ async fn run(
         },
     )
     .await;
+    let provenance = Provenance {
+        upstream: super::KIND.name,
+        request_hash,
+        source: Some(Source::now(Some(message_id))),
+        cache: None,
+    };
     call.finish(
-        &req.audit,
+        req,
         &audit_subject(&office, &number),
         outcome,
+        provenance,
         upstream_latency,
     )
     .await

@@ -106,7 +106,8 @@ pub async fn forward(
         decode_unreserved(service.relative_path(req.uri().path()))
     );
     let (Ok(resp) | Err(resp)) = forward_to(&metrics, &service, req).await;
-    call.finish(&audit, &subject, Ok(resp), None).await
+    call.finish_forwarded(&audit, &subject, Ok(resp), None)
+        .await
 }
 
 async fn forward_to(

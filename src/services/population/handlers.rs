@@ -8,19 +8,20 @@ use http::HeaderValue;
 use lienthong_adapters::canonical::citizen::CitizenQuery;
 use lienthong_adapters::population::CallContext;
 use lienthong_adapters::population::translate::{MAX_NAME_LEN, fold_name};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{PopulationService, QueryKey};
 use crate::cache::{Cache, CacheOutcome};
 use crate::error::ApiError;
+use crate::evidence::{self, Sourced};
 use crate::extract::JsonBody;
-use crate::personal_data::{PersonalDataCall, PersonalDataRequest};
+use crate::personal_data::{PersonalDataCall, PersonalDataRequest, Provenance};
 use crate::services::Live;
 use crate::telemetry;
 use crate::validate::{Errors, check_citizen_identity, check_full_name};
 
 /// Body of both endpoints.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CitizenRequest {
     /// 12-digit personal ID.
@@ -55,6 +56,19 @@ enum Operation {
     Lookup,
 }
 
+impl Operation {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Verify => "/v1/citizens/verify",
+            Self::Lookup => "/v1/citizens/lookup",
+        }
+    }
+}
+
+/// What the registry (or the cache) answered, each side with the call it came from: a request
+/// coalesced onto another's call gets that call's message id, in its answer as in its error.
+type Answer<V> = Result<Sourced<V>, Sourced<ApiError>>;
+
 async fn run(
     service: &PopulationService,
     req: &PersonalDataRequest,
@@ -71,13 +85,16 @@ async fn run(
         Err(refusal) => return refusal,
     };
 
+    let request_hash =
+        evidence::request_hash("POST", op.path(), serde_json::to_value(&body).ok().as_ref());
     let query = CitizenQuery {
         citizen_id: body.citizen_id.clone(),
         full_name: body.full_name.trim().to_owned(),
         date_of_birth: body.date_of_birth.clone(),
     };
     let call_ctx = CallContext {
-        request_id: req.ctx.request_id.to_string(),
+        // `MaYeuCau`: chosen here, so that the evidence names the message the registry answered.
+        request_id: evidence::message_id(&req.ctx.request_id),
         official_id: call.official_id.clone(),
         dossier_id: call.dossier_id.clone(),
     };
@@ -85,36 +102,56 @@ async fn run(
     let metrics = &*req.metrics;
     let caller = &*req.identity.client.id;
     let started = std::time::Instant::now();
-    let (outcome, cached) = match op {
+    let (answer, cached) = match op {
         Operation::Verify => {
             let fetch = || async move {
-                crate::upstream::guarded_call(metrics, guard, caller, move || {
+                let answer = crate::upstream::guarded_call(metrics, guard, caller, move || {
                     client.verify(query, call_ctx)
                 })
                 .await
-                .0
+                .0;
+                evidence::sourced(answer, Some(call_ctx.request_id.clone()))
             };
             let (answer, cached) =
                 cached_or_fetch(&service.verify_cache, || service.key(query), fetch).await;
-            let answer = answer.map(|m| Json(serde_json::json!({ "match": m })).into_response());
+            let answer = answer.map(|m| Sourced {
+                value: Json(serde_json::json!({ "match": m.value })).into_response(),
+                source: m.source,
+            });
             (answer, cached)
         }
         Operation::Lookup => {
             let fetch = || async move {
-                crate::upstream::guarded_call(metrics, guard, caller, move || async move {
-                    client.lookup(query, call_ctx).await.map(Arc::new)
-                })
-                .await
-                .0
+                let answer =
+                    crate::upstream::guarded_call(metrics, guard, caller, move || async move {
+                        client.lookup(query, call_ctx).await.map(Arc::new)
+                    })
+                    .await
+                    .0;
+                evidence::sourced(answer, Some(call_ctx.request_id.clone()))
             };
             let (record, cached) =
                 cached_or_fetch(&service.lookup_cache, || service.key(query), fetch).await;
-            (record.map(|r| Json(&*r).into_response()), cached)
+            let answer = record.map(|r| Sourced {
+                value: Json(&*r.value).into_response(),
+                source: r.source,
+            });
+            (answer, cached)
         }
     };
     let upstream_latency = cached
         .is_none_or(CacheOutcome::asked_upstream)
         .then(|| started.elapsed());
+    let (outcome, source) = match answer {
+        Ok(answer) => (Ok(answer.value), answer.source),
+        Err(error) => (Err(error.value), error.source),
+    };
+    let provenance = Provenance {
+        upstream: super::KIND.name,
+        request_hash,
+        source,
+        cache: cached.map(CacheOutcome::as_str),
+    };
     let outcome = outcome.map(|mut resp| {
         if let Some(c) = cached {
             resp.headers_mut()
@@ -124,7 +161,7 @@ async fn run(
         }
         resp
     });
-    call.finish(&req.audit, &body.citizen_id, outcome, upstream_latency)
+    call.finish(req, &body.citizen_id, outcome, provenance, upstream_latency)
         .await
 }
 
@@ -149,14 +186,14 @@ fn check_register_name(errors: &mut Errors, name: &str) {
 /// The value from `cache` when there is one (loading it once for concurrent callers), else from
 /// `fetch`; with how it was obtained when a cache was asked.
 async fn cached_or_fetch<V, F, Fut>(
-    cache: &Option<Cache<QueryKey, V, ApiError>>,
+    cache: &Option<Cache<QueryKey, Sourced<V>, Sourced<ApiError>>>,
     key: impl FnOnce() -> QueryKey,
     fetch: F,
-) -> (Result<V, ApiError>, Option<CacheOutcome>)
+) -> (Answer<V>, Option<CacheOutcome>)
 where
     V: Clone + Send + Sync + 'static,
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<V, ApiError>>,
+    Fut: std::future::Future<Output = Answer<V>>,
 {
     match cache {
         Some(cache) => match cache.get_or_load(key(), fetch).await {

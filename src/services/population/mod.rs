@@ -23,6 +23,7 @@ use crate::cache::{Cache, CacheConfig};
 use crate::config::{ConfigError, UpstreamConfig};
 use crate::edge::guard::{Kind, RouteAccess, Target, TargetInfo};
 use crate::error::ApiError;
+use crate::evidence::Sourced;
 use crate::resilience::guard::UpstreamGuard;
 use crate::services::{Route, Service};
 
@@ -42,8 +43,8 @@ pub struct PopulationService {
     client: Client,
     /// Its guard: circuit breaker, caps, time limits, retries.
     pub guard: UpstreamGuard,
-    verify_cache: Option<Cache<QueryKey, bool, ApiError>>,
-    lookup_cache: Option<Cache<QueryKey, Arc<CitizenRecord>, ApiError>>,
+    verify_cache: Option<Cache<QueryKey, Sourced<bool>, Sourced<ApiError>>>,
+    lookup_cache: Option<Cache<QueryKey, Sourced<Arc<CitizenRecord>>, Sourced<ApiError>>>,
     /// Keys the cache's query hashes; random per build, as the caches live only in memory.
     key_secret: [u8; 32],
 }
@@ -54,7 +55,7 @@ type QueryKey = [u8; 32];
 
 fn cache_of<V: Clone + Send + Sync + 'static>(
     c: CacheConfig,
-) -> Option<Cache<QueryKey, V, ApiError>> {
+) -> Option<Cache<QueryKey, Sourced<V>, Sourced<ApiError>>> {
     (c.ttl_s > 0).then(|| Cache::new(c.policy(), c.capacity))
 }
 

@@ -10,9 +10,9 @@ use sqlx::Connection;
 
 use super::test_support::PgTestSchema;
 use super::{
-    AdminAction, AuditTrail, ClientStates, ClusterChanges, IdempotencyBegin, IdempotencyKeys,
-    Ledger, NewOutboxEvent, NewPayment, Outbox, PaymentItem, PaymentRecord, PaymentStatus,
-    PostgresStore, SettleOutcome, Settlement, ShipmentLog, Store,
+    AdminAction, AuditTrail, ClientStates, ClusterChanges, EvidenceLog, IdempotencyBegin,
+    IdempotencyKeys, Ledger, NewOutboxEvent, NewPayment, Outbox, PaymentItem, PaymentRecord,
+    PaymentStatus, PostgresStore, SettleOutcome, Settlement, ShipmentLog, Store,
 };
 use crate::audit::AuditEvent;
 use crate::config::StoreConfig;
@@ -140,6 +140,7 @@ mod audit_trail;
 pub(super) use audit_trail::{assert_old_chain_goes_on_keyed, before_migration_6};
 mod client_states;
 mod cluster_changes;
+mod evidence_log;
 mod idempotency;
 mod ledger;
 mod outbox;
@@ -247,6 +248,7 @@ async fn every_role_handle_is_the_same_store(backend: &Backend) {
     let outbox: Arc<dyn Outbox> = store.clone();
     let shipments: Arc<dyn ShipmentLog> = store.clone();
     let changes: Arc<dyn ClusterChanges> = store.clone();
+    let evidence: Arc<dyn EvidenceLog> = store.clone();
     store.ping().await.unwrap();
 
     assert!(
@@ -295,6 +297,8 @@ async fn every_role_handle_is_the_same_store(backend: &Backend) {
         store.cluster_changes().await.unwrap(),
         [("reload".to_owned(), 1)]
     );
+    assert_eq!(evidence.purge_evidence(i64::MAX).await.unwrap(), 0);
+    assert!(store.evidence_of_request("r1").await.unwrap().is_empty());
 }
 
 /// PostgreSQL only: the pool replaces connections the server ended (a restart, a failover),
