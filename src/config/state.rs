@@ -58,7 +58,7 @@ fn is_loopback(host: &str) -> bool {
 /// What is unwise about a database or Redis URL reached over a network others share: the
 /// connection carries credentials and every record in clear, to a server nobody verified.
 /// `what` names the key; `password` says whether credentials come some other way
-/// (`PGPASSWORD`); `tls`: whether the URL asks for a verified TLS connection.
+/// (`PGPASSWORD`, a password file); `tls`: whether the URL asks for a verified TLS connection.
 fn network_warnings(what: &str, url: &str, password: bool, tls: bool) -> Vec<String> {
     let Some((host, in_url)) = url_host(url) else {
         return Vec::new();
@@ -86,6 +86,8 @@ impl StoreConfig {
         if !self.is_postgres() {
             return Vec::new();
         }
+        // As the driver reads them: the URL first, then libpq's environment variables.
+        let env_sslmode = std::env::var("PGSSLMODE").ok();
         let sslmode = self
             .url
             .split_once('?')
@@ -93,8 +95,12 @@ impl StoreConfig {
             .unwrap_or("")
             .split('&')
             .find_map(|p| p.strip_prefix("sslmode="))
+            .or(env_sslmode.as_deref())
             .unwrap_or("prefer");
-        let password = std::env::var_os("PGPASSWORD").is_some();
+        let password = std::env::var_os("PGPASSWORD").is_some()
+            || std::env::var_os("PGPASSFILE").is_some_and(|f| std::path::Path::new(&f).is_file())
+            || std::env::var_os("HOME")
+                .is_some_and(|h| std::path::Path::new(&h).join(".pgpass").is_file());
         network_warnings(
             "store.url",
             &self.url,
