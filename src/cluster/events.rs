@@ -255,8 +255,9 @@ async fn apply_recorded_changes(replica: &dyn Replica, cluster: &Cluster) {
         if let Some(event) = ChangeEvent::recorded(&kind)
             && cluster.changes().advance(event, generation)
         {
-            cluster.metrics().cluster_change_from_store(event.as_str());
             apply(replica, event, "store").await;
+            // Counted once applied, so whoever reads the counter sees the change in effect.
+            cluster.metrics().cluster_change_from_store(event.as_str());
         }
     }
 }
