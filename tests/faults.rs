@@ -1,6 +1,6 @@
 //! Faults end to end: the store goes away under a running gateway (the network to PostgreSQL is
-//! cut by a proxy in between, as a failover or a partition would), and one upstream fails or
-//! stalls while the others are called.
+//! cut by a proxy in between, as a failover or a partition would; the SQLite store's disk fills
+//! up), and one upstream fails or stalls while the others are called.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -145,6 +145,110 @@ async fn a_store_outage_answers_retry_later_and_heals_by_itself() {
     );
     drop(h);
     schema.drop().await;
+}
+
+/// A small filesystem of its own (tmpfs), so that the store's disk can fill up. `None` (with a
+/// notice) where mounting is not permitted; under `CI=true` that fails instead.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true: the disk-full test needs to mount a tmpfs (run as root)"
+            );
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills every free byte with a file, which `room` removes again.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.path().join("filler")).unwrap();
+        let block = vec![0u8; 4096];
+        while filler.write_all(&block).is_ok() {}
+        // The last partial block, byte by byte.
+        while filler.write_all(&[0]).is_ok() {}
+    }
+
+    fn room(&self) {
+        std::fs::remove_file(self.path().join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The SQLite store's disk fills up while VNPay calls back: VNPay gets 99, readiness says so,
+/// nothing is half-written, and once there is room again the retried IPN settles the payment
+/// exactly once, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_retry_later_and_heals_by_itself() {
+    let Some(disk) = SmallDisk::mount(8 << 20) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let extra = vnpay_ipn::ipn_only_config(dir.path());
+    let db = disk.path().join("state.db");
+    let h = common::start_edited(&extra, |text| {
+        let sqlite = text
+            .lines()
+            .find(|l| l.starts_with("url = \"sqlite://"))
+            .unwrap()
+            .to_owned();
+        text.replace(&sqlite, &format!("url = \"sqlite://{}\"", db.display()))
+    })
+    .await;
+    let orders = vnpay_ipn::seed_pending(h.gw.store.as_ref(), "full", 1).await;
+    let (id, txn_ref) = &orders[0];
+    let query = vnpay_ipn::paid_ipn_query(txn_ref, "15000002");
+
+    disk.fill();
+    assert_eq!(
+        ipn(&h, &query).await,
+        "99",
+        "retry later, never 00 unrecorded"
+    );
+    let store = &h.gw.store;
+    assert_eq!(
+        store.payment(id).await.unwrap().unwrap().status,
+        lienthong::store::PaymentStatus::Pending,
+        "nothing half-written"
+    );
+    assert!(store.payment_changes(id).await.unwrap().is_empty());
+
+    disk.room();
+    // The retried IPN (VNPay retries on 99) settles it.
+    assert_eq!(ipn(&h, &query).await, "00");
+    assert_eq!(ipn(&h, &query).await, "02", "already settled");
+    assert_eq!(store.payment_changes(id).await.unwrap().len(), 1);
+    assert_eq!(store.outbox_by_state("pending", 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.payment(id).await.unwrap().unwrap().status,
+        lienthong::store::PaymentStatus::Paid
+    );
+    drop(h);
 }
 
 /// The p99 latency of `count` pass-through calls to the healthy service, `concurrency` at a time.
