@@ -7,10 +7,13 @@
 
 local delay_ms = 0
 local counter = 0
-local thread_id = 0
 local verify = '{"citizen_id":"046090001234","full_name":"Nguyễn Văn An","date_of_birth":"1990-03-15"}'
 local order = '{"dossier_id":"HS-SOAK","provider":"vnpay","amount_vnd":50000,"description":"Le phi",'
   .. '"return_url":"https://portal.example/ket-qua","items":[{"code":"LP","name":"Le phi","amount_vnd":50000}]}'
+
+-- A global, set per thread by setup(): a `local` here would shadow it, and every thread would send
+-- the same idempotency keys.
+thread_id = 0
 
 function setup(thread)
   thread:set("thread_id", math.random(1, 1000000000))
@@ -24,23 +27,32 @@ function delay()
   return delay_ms
 end
 
+-- wrk.format() sends the headers it is given instead of wrk.headers: each request takes the
+-- command line's (the Authorization header) and adds its own.
+local function with_common(extra)
+  local headers = {}
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  for k, v in pairs(extra) do headers[k] = v end
+  return headers
+end
+
 function request()
   counter = counter + 1
   local pick = counter % 10
   if pick < 4 then
     return wrk.format("GET", "/v1/proxy/catalogue/procedures")
   elseif pick < 6 then
-    return wrk.format("POST", "/v1/citizens/verify", {
+    return wrk.format("POST", "/v1/citizens/verify", with_common({
       ["Content-Type"] = "application/json",
       ["X-User-Id"] = "046185000123",
       ["X-Dossier-Id"] = "HS-SOAK",
-    }, verify)
+    }), verify)
   elseif pick < 9 then
     return wrk.format("GET", "/v1/enterprises/0314409058")
   else
-    return wrk.format("POST", "/v1/payments", {
+    return wrk.format("POST", "/v1/payments", with_common({
       ["Content-Type"] = "application/json",
       ["Idempotency-Key"] = string.format('"soak-%d-%d"', thread_id, counter),
-    }, order)
+    }), order)
   end
 end
