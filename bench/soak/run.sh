@@ -137,4 +137,4 @@ awk -v errors="$ERRORS" '
         printf "open fds after warm-up %d, highest after %d, last %d (target: no growth)\n", fd0, fdmax, lastfd
         printf "errors (non-2xx, socket errors): %d (target 0)\n", errors
     }' "$OUT/samples"
-grep -E "Latency|Req/Sec|requests in" "$OUT/soak.txt"
+grep -E "Latency|Req/Sec|requests in|refused:|socket errors:" "$OUT/soak.txt"

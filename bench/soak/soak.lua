@@ -15,8 +15,11 @@ local order = '{"dossier_id":"HS-SOAK","provider":"vnpay","amount_vnd":50000,"de
 -- the same idempotency keys.
 thread_id = 0
 
+local threads = {}
+
 function setup(thread)
   thread:set("thread_id", math.random(1, 1000000000))
+  table.insert(threads, thread)
 end
 
 function init(args)
@@ -55,4 +58,30 @@ function request()
       ["Idempotency-Key"] = string.format('"soak-%d-%d"', thread_id, counter),
     }), order)
   end
+end
+
+-- Refused answers by status and problem code, per thread, summed in done(): the soak's "no errors" says
+-- which they were when there are any.
+refused = {}
+
+function response(status, headers, body)
+  if status >= 400 then
+    local key = status .. " " .. (string.match(body or "", '"code":"([^"]+)"') or "?")
+    refused[key] = (refused[key] or 0) + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for key, n in pairs(thread:get("refused") or {}) do
+      total[key] = (total[key] or 0) + n
+    end
+  end
+  for key, n in pairs(total) do
+    io.write(string.format("refused: %d x %s\n", n, key))
+  end
+  local e = summary.errors
+  io.write(string.format("socket errors: connect %d, read %d, write %d, timeout %d\n",
+    e.connect, e.read, e.write, e.timeout))
 end
