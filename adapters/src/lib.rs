@@ -15,5 +15,6 @@ pub mod notary;
 pub mod payment_platform;
 pub mod population;
 pub mod reply;
+pub mod vietqr;
 pub mod vnpay;
 pub mod vnpost;
