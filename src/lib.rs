@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod officials;
 pub mod outbox;
 pub mod personal_data;
+pub mod qr_image;
 pub mod refusals;
 pub mod render;
 pub mod upstream;
