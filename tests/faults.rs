@@ -87,6 +87,20 @@ async fn ipn(h: &common::Harness, query: &str) -> String {
     body["RspCode"].as_str().unwrap().to_owned()
 }
 
+/// The retried IPN settles the order, a repeat is "already settled", and the ledger holds one
+/// change and one portal event.
+async fn settles_once(h: &common::Harness, query: &str, id: &str) {
+    assert_eq!(ipn(h, query).await, "00");
+    assert_eq!(ipn(h, query).await, "02", "already settled");
+    let store = &h.gw.store;
+    assert_eq!(store.payment_changes(id).await.unwrap().len(), 1);
+    assert_eq!(store.outbox_by_state("pending", 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.payment(id).await.unwrap().unwrap().status,
+        lienthong::store::PaymentStatus::Paid
+    );
+}
+
 /// The store is cut off while VNPay calls back: VNPay gets 99 (its "retry later"), readiness says
 /// so, nothing is half-written, and when the store is back the retried IPN settles the payment
 /// exactly once, without a restart.
@@ -132,17 +146,9 @@ async fn a_store_outage_answers_retry_later_and_heals_by_itself() {
 
     proxy.restore().await;
     // The retried IPN (VNPay retries on 99) settles it; the pool replaced its dead connections.
-    assert_eq!(ipn(&h, &query).await, "00");
-    assert_eq!(ipn(&h, &query).await, "02", "already settled");
+    settles_once(&h, &query, id).await;
     let ready = h.http.get(h.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let store = &h.gw.store;
-    assert_eq!(store.payment_changes(id).await.unwrap().len(), 1);
-    assert_eq!(store.outbox_by_state("pending", 10).await.unwrap().len(), 1);
-    assert_eq!(
-        store.payment(id).await.unwrap().unwrap().status,
-        lienthong::store::PaymentStatus::Paid
-    );
     drop(h);
     schema.drop().await;
 }
@@ -240,14 +246,7 @@ async fn a_full_disk_answers_retry_later_and_heals_by_itself() {
 
     disk.room();
     // The retried IPN (VNPay retries on 99) settles it.
-    assert_eq!(ipn(&h, &query).await, "00");
-    assert_eq!(ipn(&h, &query).await, "02", "already settled");
-    assert_eq!(store.payment_changes(id).await.unwrap().len(), 1);
-    assert_eq!(store.outbox_by_state("pending", 10).await.unwrap().len(), 1);
-    assert_eq!(
-        store.payment(id).await.unwrap().unwrap().status,
-        lienthong::store::PaymentStatus::Paid
-    );
+    settles_once(&h, &query, id).await;
     drop(h);
 }
 
