@@ -39,6 +39,7 @@ pub mod keys;
 pub mod ratelimit;
 pub mod resilience;
 pub mod server;
+pub mod signature;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -25,6 +25,8 @@ pub trait Ledger: Send + Sync {
         merchant: &str,
         txn_ref: &str,
     ) -> Result<Option<PaymentRecord>, StoreError>;
+    /// The payment with this payment code (in its stored form, see `services::payments::code`).
+    async fn payment_by_code(&self, code: &str) -> Result<Option<PaymentRecord>, StoreError>;
     /// Pending payments created at or before `created_before_ms`, oldest first.
     async fn pending_payments(
         &self,

@@ -127,6 +127,9 @@ pub struct PaymentRecord {
     pub failure_code: Option<String>,
     /// Receipt number, once paid.
     pub receipt_no: Option<String>,
+    /// The code a citizen quotes to pay at a bank (see `services::payments::code`); `None` for
+    /// orders made before codes existed.
+    pub payment_code: Option<String>,
     /// Fee lines (a row of their own table each: read apart, so empty as decoded from the
     /// payment's row).
     #[sqlx(skip)]
