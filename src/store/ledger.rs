@@ -9,7 +9,8 @@ use super::{
 };
 
 /// The payment ledger (regulation art. 7.3, 11.2, 15): records each payment exactly once, moves
-/// it forward only (`pending → paid | failed | expired`, `paid → refunded`), each change written
+/// it forward only (`pending → paid | failed | expired`, `paid → refunded`; a bank's reversal is
+/// the bank-collection role's), each change written
 /// durably with its portal event and evidence, and answers the reports and reconciliation.
 #[async_trait]
 pub trait Ledger: Send + Sync {

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-/// A payment's state. Forward only: `pending → paid | failed | expired`, `paid → refunded`.
+/// A payment's state. Forward only: `pending → paid | failed | expired`, `paid → refunded`; the
+/// one way back, `paid → pending`, is a partner bank's same-day reversal
+/// ([`BankCollection::reverse`](super::BankCollection::reverse)), outside [`Settlement`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
