@@ -782,3 +782,49 @@ async fn on_postgres_sigkill_while_bank_payments_arrive_loses_no_acknowledged_pa
     };
     sigkill_while_bank_payments_arrive(Some(schema.url.clone())).await;
 }
+
+#[tokio::test]
+async fn a_reversal_comes_the_same_vietnam_day_as_the_payment() {
+    let env = start(None).await;
+    let order = env.open("HS-BANK-4").await;
+    let id = order["payment_id"].as_str().unwrap();
+    let code = order["payment_code"].as_str().unwrap();
+    let yesterday = lienthong::store::now_ms() - 86_400_000;
+    let body = json!({
+        "payment_code": code,
+        "amount_vnd": 70_000,
+        "bank_txn_id": "FT-YESTERDAY",
+        "paid_at": lienthong::render::rfc3339(yesterday),
+    });
+    assert_eq!(env.bank("payments", &body).await.status(), 200);
+    let resp = env
+        .bank(
+            "reversals",
+            &json!({ "bank_txn_id": "FT-YESTERDAY", "reason": "too late" }),
+        )
+        .await;
+    common::problem(resp, 409, "reversal_window_closed").await;
+    assert_eq!(env.payment(id).await["status"], "paid");
+}
+
+#[tokio::test]
+async fn a_short_bank_signature_secret_is_refused_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let extra = bank_client(d);
+    std::fs::write(d.join("bank.secret"), "too-short").unwrap();
+    let path = common::process::write_config(d, "http://127.0.0.1:9", &extra);
+    let config = lienthong::app::Config::load(&path).unwrap();
+    let store = lienthong::app::open_store(&config).await.unwrap();
+    let started =
+        lienthong::app::Gateway::new(config, lienthong::app::ConfigSource::File(path), store).await;
+    let e = match started {
+        Ok(_) => panic!("a 9-byte signature secret was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("clients[4].signature_secret") && e.contains("16"),
+        "{e}"
+    );
+    assert!(!e.contains("too-short"), "{e}");
+}
