@@ -58,11 +58,29 @@ pub enum ErrorCode {
     UnsupportedTransferCoding,
     /// The request head (its line and header fields) is larger than `[limits] header_bytes`.
     HeaderTooLarge,
+    /// The body signature is missing, malformed, expired or wrong (`Lienthong-Signature`).
+    SignatureInvalid,
+    /// No order has this payment code.
+    PaymentCodeUnknown,
+    /// The order of this payment code expired (or failed) unpaid: the citizen needs a new one.
+    PaymentCodeExpired,
+    /// The order of this payment code is already paid.
+    PaymentCodeAlreadyPaid,
+    /// The amount differs from the order's.
+    AmountMismatch,
+    /// The bank transaction id was already posted with a different body.
+    BankTransactionConflict,
+    /// The bank transaction was reversed; it cannot be posted again.
+    BankTransactionReversed,
+    /// A reversal comes the same Vietnam day as the payment.
+    ReversalWindowClosed,
+    /// The day's reconciliation with the bank is closed: no more reversals.
+    ReconciliationClosed,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 32] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -86,6 +104,15 @@ impl ErrorCode {
         Self::ShipmentNotCancellable,
         Self::UnsupportedTransferCoding,
         Self::HeaderTooLarge,
+        Self::SignatureInvalid,
+        Self::PaymentCodeUnknown,
+        Self::PaymentCodeExpired,
+        Self::PaymentCodeAlreadyPaid,
+        Self::AmountMismatch,
+        Self::BankTransactionConflict,
+        Self::BankTransactionReversed,
+        Self::ReversalWindowClosed,
+        Self::ReconciliationClosed,
     ];
 
     /// The stable snake_case name sent as `code`.
@@ -114,6 +141,15 @@ impl ErrorCode {
             Self::ShipmentNotCancellable => "shipment_not_cancellable",
             Self::UnsupportedTransferCoding => "unsupported_transfer_coding",
             Self::HeaderTooLarge => "header_too_large",
+            Self::SignatureInvalid => "signature_invalid",
+            Self::PaymentCodeUnknown => "payment_code_unknown",
+            Self::PaymentCodeExpired => "payment_code_expired",
+            Self::PaymentCodeAlreadyPaid => "payment_code_already_paid",
+            Self::AmountMismatch => "amount_mismatch",
+            Self::BankTransactionConflict => "bank_transaction_conflict",
+            Self::BankTransactionReversed => "bank_transaction_reversed",
+            Self::ReversalWindowClosed => "reversal_window_closed",
+            Self::ReconciliationClosed => "reconciliation_closed",
         }
     }
 
@@ -140,6 +176,15 @@ impl ErrorCode {
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             Self::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::SignatureInvalid => StatusCode::UNAUTHORIZED,
+            Self::PaymentCodeUnknown => StatusCode::NOT_FOUND,
+            Self::PaymentCodeExpired => StatusCode::GONE,
+            Self::PaymentCodeAlreadyPaid => StatusCode::CONFLICT,
+            Self::AmountMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BankTransactionConflict => StatusCode::CONFLICT,
+            Self::BankTransactionReversed => StatusCode::CONFLICT,
+            Self::ReversalWindowClosed => StatusCode::CONFLICT,
+            Self::ReconciliationClosed => StatusCode::CONFLICT,
         }
     }
 
@@ -174,6 +219,15 @@ impl ErrorCode {
             Self::ShipmentNotCancellable => "Shipment not cancellable",
             Self::UnsupportedTransferCoding => "Transfer coding not supported",
             Self::HeaderTooLarge => "Request header fields too large",
+            Self::SignatureInvalid => "Body signature invalid",
+            Self::PaymentCodeUnknown => "Payment code unknown",
+            Self::PaymentCodeExpired => "Payment code expired",
+            Self::PaymentCodeAlreadyPaid => "Payment code already paid",
+            Self::AmountMismatch => "Amount mismatch",
+            Self::BankTransactionConflict => "Bank transaction id reused",
+            Self::BankTransactionReversed => "Bank transaction reversed",
+            Self::ReversalWindowClosed => "Reversal window closed",
+            Self::ReconciliationClosed => "Reconciliation closed",
         }
     }
 
@@ -287,6 +341,54 @@ impl ErrorCode {
             }
             (Self::HeaderTooLarge, Lang::En) => {
                 "The request line and header fields exceed the allowed size."
+            }
+            (Self::SignatureInvalid, Lang::Vi) => {
+                "Chữ ký nội dung (Lienthong-Signature) thiếu, sai định dạng, quá hạn 5 phút hoặc không khớp."
+            }
+            (Self::SignatureInvalid, Lang::En) => {
+                "The body signature (Lienthong-Signature) is missing, malformed, older than 5 minutes or does not match."
+            }
+            (Self::PaymentCodeUnknown, Lang::Vi) => {
+                "Không có khoản phải nộp nào với mã thanh toán này."
+            }
+            (Self::PaymentCodeUnknown, Lang::En) => "No order has this payment code.",
+            (Self::PaymentCodeExpired, Lang::Vi) => {
+                "Mã thanh toán đã hết hạn; người nộp cần tạo khoản nộp mới."
+            }
+            (Self::PaymentCodeExpired, Lang::En) => {
+                "The payment code has expired; the payer needs a new order."
+            }
+            (Self::PaymentCodeAlreadyPaid, Lang::Vi) => {
+                "Khoản phải nộp của mã thanh toán này đã được thanh toán."
+            }
+            (Self::PaymentCodeAlreadyPaid, Lang::En) => {
+                "The order of this payment code is already paid."
+            }
+            (Self::AmountMismatch, Lang::Vi) => "Số tiền không khớp với số tiền phải nộp.",
+            (Self::AmountMismatch, Lang::En) => "The amount does not match the amount due.",
+            (Self::BankTransactionConflict, Lang::Vi) => {
+                "Mã giao dịch ngân hàng này đã được dùng cho một giao dịch khác."
+            }
+            (Self::BankTransactionConflict, Lang::En) => {
+                "This bank transaction id was already posted for a different payment."
+            }
+            (Self::BankTransactionReversed, Lang::Vi) => {
+                "Giao dịch ngân hàng này đã bị hủy (đảo) và không thể gửi lại."
+            }
+            (Self::BankTransactionReversed, Lang::En) => {
+                "This bank transaction was reversed and cannot be posted again."
+            }
+            (Self::ReversalWindowClosed, Lang::Vi) => {
+                "Chỉ được hủy giao dịch trong cùng ngày thanh toán (giờ Việt Nam)."
+            }
+            (Self::ReversalWindowClosed, Lang::En) => {
+                "A payment can be reversed only on the day it was paid (Vietnam time)."
+            }
+            (Self::ReconciliationClosed, Lang::Vi) => {
+                "Ngày giao dịch đã được đối soát và khóa sổ; không thể hủy giao dịch."
+            }
+            (Self::ReconciliationClosed, Lang::En) => {
+                "The day's reconciliation is closed; the payment can no longer be reversed."
             }
         }
     }

@@ -40,6 +40,7 @@ pub mod keys;
 pub mod ratelimit;
 pub mod resilience;
 pub mod server;
+pub mod signature;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -77,18 +77,21 @@ enum Command {
         /// The gateway's config file (for the store and the merchants).
         #[arg(long, env = "LIENTHONG_CONFIG")]
         config: PathBuf,
-        /// The provider (`vnpay`).
+        /// The provider (`vnpay`, or `bank` for a partner bank's collection statement).
         #[arg(long)]
         provider: String,
         /// The statement's day, YYYY-MM-DD (GMT+7).
         #[arg(long)]
         date: String,
-        /// The statement file (VNPay's CSV).
+        /// The statement file (VNPay's CSV, or the bank's: see the README).
         #[arg(long)]
         statement: PathBuf,
         /// The merchant code (default: the provider's first configured merchant).
         #[arg(long)]
         merchant: Option<String>,
+        /// The partner bank's code (`bank_code` of its client), with `--provider bank`.
+        #[arg(long)]
+        bank: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -184,21 +187,31 @@ fn main() -> ExitCode {
             date,
             statement,
             merchant,
+            bank,
             json,
         } => {
             let (config, rt) = match load_for_command(&config) {
                 Ok(loaded) => loaded,
                 Err(code) => return code,
             };
+            let banks: Vec<String> = config
+                .clients
+                .iter()
+                .filter_map(|c| c.bank_code.clone())
+                .collect();
             ExitCode::from(
                 rt.block_on(lienthong::services::payments::reconcile::command(
                     config.payments.as_ref(),
+                    &banks,
                     &config.store,
-                    &provider,
-                    &date,
-                    &statement,
-                    merchant.as_deref(),
-                    json,
+                    &lienthong::services::payments::reconcile::Request {
+                        provider: &provider,
+                        date: &date,
+                        statement: &statement,
+                        merchant: merchant.as_deref(),
+                        bank: bank.as_deref(),
+                        json,
+                    },
                 )),
             )
         }
@@ -724,6 +737,7 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
     }
     mocks.vnpost.push_url = Some(format!("http://127.0.0.1:{port}/v1/carriers/vnpost/push"));
     mocks.vnpost.push_secret = Some(lienthong::app::demo::VNPOST_PUSH_SECRET.to_owned());
+    mocks.bank.gateway_url = format!("http://127.0.0.1:{port}");
     let set = lienthong_mocks::set::MockSet::start(&mocks)
         .await
         .context("starting the mocks")?;

@@ -8,9 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use serde::Deserialize;
 
 use crate::config::{ConfigError, MIN_OWN_KEY_BYTES, SecretRef, check_http_url};
@@ -123,18 +120,6 @@ pub trait WebhookOwner: Send + Sync {
     fn webhook(&self) -> Option<&Webhook>;
 }
 
-/// The signature header's value for a body sent at `t` (Unix seconds).
-pub fn signature(secret: &[u8], t: i64, body: &str) -> String {
-    let hex = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(mut mac) => {
-            mac.update(format!("{t}.{body}").as_bytes());
-            hex::encode(mac.finalize().into_bytes())
-        }
-        Err(_) => String::new(),
-    };
-    format!("t={t},v1={hex}")
-}
-
 /// Delay before retry number `attempt` (1 = after the first failure): 2 s doubling up to 1 h,
 /// with "equal jitter" (half fixed, half random) so retries of many events spread out.
 pub fn backoff_ms(attempt: i64) -> i64 {
@@ -150,8 +135,8 @@ async fn deliver(webhook: &Webhook, ev: &OutboxEvent) -> Result<(), String> {
         .post(&webhook.url)
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(
-            "lienthong-signature",
-            signature(&webhook.secret, t, &ev.payload),
+            crate::signature::HEADER,
+            crate::signature::sign(&webhook.secret, t, ev.payload.as_bytes()),
         )
         .header("lienthong-event-id", &ev.id)
         .body(ev.payload.clone())
@@ -280,16 +265,6 @@ pub async fn run(store: Arc<dyn Store>, channels: impl Fn() -> Vec<Channel>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signature_is_hmac_sha256_of_t_dot_body() {
-        // Python: hmac.new(b"k" * 32, b"1700000000.{}", hashlib.sha256).hexdigest()
-        let s = signature(&[b'k'; 32], 1_700_000_000, "{}");
-        assert_eq!(
-            s,
-            "t=1700000000,v1=0b3b35525c10b3757ffa78df69037021fc3168d8390a51a4fcb4a8d56a25b557"
-        );
-    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -10,11 +10,13 @@ pub mod canonical;
 pub mod error;
 
 pub use error::{AdapterError, ErrorKind, Origin};
+pub mod bank;
 pub mod enterprise;
 pub mod notary;
 pub mod payment_platform;
 pub mod population;
 pub mod reply;
+mod statement;
 pub mod vietqr;
 pub mod vnpay;
 pub mod vnpost;

@@ -5,6 +5,7 @@
 //! Every system speaks its real wire format, checks its real authentication, and shares the journal,
 //! fault injection and `/__admin` API of [`control`].
 
+pub mod bank;
 pub mod catalogue;
 pub mod control;
 pub mod data;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::data::Dataset;
-use crate::{StartedSystem, enterprise, notary, payment_platform, population, vnpay, vnpost};
+use crate::{StartedSystem, bank, enterprise, notary, payment_platform, population, vnpay, vnpost};
 
 /// The mocks config file (TOML). Every key is optional.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +38,8 @@ pub struct MocksConfig {
     pub payment_platform: payment_platform::Settings,
     /// VNPost settings.
     pub vnpost: vnpost::Settings,
+    /// The partner bank collecting fees by payment code.
+    pub bank: bank::Settings,
 }
 
 /// The port of each system.
@@ -58,6 +60,8 @@ pub struct Ports {
     pub payment_platform: u16,
     /// VNPost (default 18106).
     pub vnpost: u16,
+    /// The partner bank (default 18107).
+    pub bank: u16,
 }
 
 impl Default for Ports {
@@ -70,6 +74,7 @@ impl Default for Ports {
             vnpay: 18104,
             payment_platform: 18105,
             vnpost: 18106,
+            bank: 18107,
         }
     }
 }
@@ -85,6 +90,7 @@ impl Ports {
             vnpay: 0,
             payment_platform: 0,
             vnpost: 0,
+            bank: 0,
         }
     }
 }
@@ -104,6 +110,7 @@ impl Default for MocksConfig {
             vnpay: Default::default(),
             payment_platform: Default::default(),
             vnpost: Default::default(),
+            bank: Default::default(),
         }
     }
 }
@@ -219,6 +226,11 @@ impl MockSet {
             vnpost::start(&config.vnpost, data.clone(), seed, addr(p.vnpost))
                 .await
                 .map_err(bind_err("vnpost", p.vnpost))?,
+        );
+        systems.push(
+            bank::start(&config.bank, data.clone(), seed, addr(p.bank))
+                .await
+                .map_err(bind_err("bank", p.bank))?,
         );
         Ok(MockSet { systems, data })
     }

@@ -333,6 +333,39 @@ pub async fn payment_outbox(
     Ok(Json(serde_json::json!({ "state": state, "events": events })).into_response())
 }
 
+/// Query of `GET /v1/admin/reconciliation/discrepancies`.
+#[derive(Debug, Deserialize)]
+pub struct DiscrepancyQuery {
+    /// Only this statement day, `YYYY-MM-DD`.
+    pub date: Option<String>,
+    /// How many, newest day first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/admin/reconciliation/discrepancies?date=YYYY-MM-DD`: what reconciliations found and
+/// left to a person, newest day first.
+pub async fn reconciliation_discrepancies(
+    State(gw): State<Arc<Gateway>>,
+    query: Result<Query<DiscrepancyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    if let Some(d) = &q.date
+        && crate::validate::Date::parse_iso(d).is_none()
+    {
+        return Err(ApiError::validation(vec![crate::error::FieldError {
+            field: "date".into(),
+            code: "format".into(),
+            message: "a date YYYY-MM-DD".into(),
+        }]));
+    }
+    let found = gw
+        .store
+        .discrepancies(q.date.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "discrepancies": found })).into_response())
+}
+
 /// `POST /v1/admin/payments/outbox/{id}/replay`: puts a given-up notification back in the queue.
 pub async fn replay_payment_event(
     State(gw): State<Arc<Gateway>>,

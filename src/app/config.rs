@@ -500,6 +500,55 @@ mod tests {
     }
 
     #[test]
+    fn bank_clients_have_a_code_and_a_signature_secret_and_nothing_else() {
+        let bank =
+            |rest: &str| format!("{MINIMAL}\n[[clients]]\nid = \"b\"\nrole = \"bank\"\n{rest}\n");
+        Config::parse(&bank(
+            "bank_code = \"ctg\"\nsignature_secret = \"env:BANK_SECRET\"",
+        ))
+        .unwrap();
+        for (text, named) in [
+            (bank("signature_secret = \"env:S\""), "clients[0].bank_code"),
+            (bank("bank_code = \"ctg\""), "clients[0].signature_secret"),
+            (
+                bank("bank_code = \"c t g\"\nsignature_secret = \"env:S\""),
+                "clients[0].bank_code",
+            ),
+            (
+                bank("bank_code = \"ctg\"\nsignature_secret = \"bank-secret-inline\""),
+                "env:NAME",
+            ),
+            (
+                format!(
+                    "{}\n[[clients]]\nid = \"b2\"\nrole = \"bank\"\nbank_code = \"ctg\"\nsignature_secret = \"env:S2\"\n",
+                    bank("bank_code = \"ctg\"\nsignature_secret = \"env:S\"")
+                ),
+                "clients[1].bank_code",
+            ),
+            (
+                format!("{MINIMAL}\n[[clients]]\nid = \"p\"\nbank_code = \"ctg\"\n"),
+                "clients[0].bank_code",
+            ),
+            (
+                format!(
+                    "{MINIMAL}\n[[clients]]\nid = \"p\"\nrole = \"admin\"\nsignature_secret = \"env:S\"\n"
+                ),
+                "clients[0].signature_secret",
+            ),
+            (
+                bank(
+                    "bank_code = \"ctg\"\nsignature_secret = \"env:S\"\nallow = [{ service = \"x\", operations = [\"*\"] }]",
+                ),
+                "remove its allow rules",
+            ),
+        ] {
+            let e = err(&text);
+            assert!(e.contains(named), "{text}: {e}");
+            assert!(!e.contains("bank-secret-inline"), "{e}");
+        }
+    }
+
+    #[test]
     fn allow_rules_must_name_known_services_and_operations() {
         let base = format!(
             "{MINIMAL}\n[services.cat]\nkind = \"passthrough\"\nbase_url = \"http://127.0.0.1:9\"\n[[services.cat.routes]]\noperation = \"list\"\nmethods = [\"GET\"]\npath = \"/x\"\n"

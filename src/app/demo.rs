@@ -33,6 +33,12 @@ pub const PORTAL_SECRET: &str = "demo-portal-secret";
 pub const ADMIN_CLIENT: &str = "demo-admin";
 /// The demo admin client's API key.
 pub const ADMIN_API_KEY: &str = "demo-admin-key";
+/// The demo partner bank: its client id and its bank code.
+pub const BANK_CLIENT: &str = "demo-bank";
+/// The demo bank's API key.
+pub const BANK_API_KEY: &str = "demo-bank-key";
+/// The key the demo bank signs its collection requests with (`Lienthong-Signature`).
+pub const BANK_SIGNATURE_SECRET: &str = "demo-bank-secret";
 
 fn route(operation: &str, method: &str, path: &str) -> RouteConfig {
     RouteConfig {
@@ -291,6 +297,8 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
                     allow_all("payments"),
                     allow_all("postal"),
                 ],
+                bank_code: None,
+                signature_secret: None,
             },
             ClientConfig {
                 id: ADMIN_CLIENT.into(),
@@ -301,6 +309,22 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
                 certificates: vec![],
                 rate_limit: None,
                 allow: vec![allow_all("catalogue")],
+                bank_code: None,
+                signature_secret: None,
+            },
+            ClientConfig {
+                id: BANK_CLIENT.into(),
+                name: "Ngân hàng đối tác thu hộ (demo)".into(),
+                role: Role::Bank,
+                api_keys_sha256: vec![sha256_hex(BANK_API_KEY)],
+                client_secret_sha256: None,
+                certificates: vec![],
+                rate_limit: None,
+                allow: vec![],
+                bank_code: Some(BANK_CLIENT.into()),
+                signature_secret: Some(SecretRef::inline(
+                    BANK_SIGNATURE_SECRET.as_bytes().to_vec(),
+                )),
             },
         ],
         services,
@@ -348,6 +372,8 @@ pub fn banner(addr: SocketAddr, admin: SocketAddr) -> String {
   operators' surface (/v1/admin, /metrics) on http://{admin}
   portal client  {PORTAL_CLIENT}: API key {PORTAL_API_KEY}, OAuth2 secret {PORTAL_SECRET}
   admin client   {ADMIN_CLIENT}: API key {ADMIN_API_KEY}
+  partner bank   {BANK_CLIENT}: API key {BANK_API_KEY}, signature secret {BANK_SIGNATURE_SECRET}
+                 (the bank mock calls /v1/collection as it: POST /__admin/inquiry, /__admin/pay, /__admin/reverse)
 
 Try:
   curl -s http://{addr}/v1/services -H 'Authorization: Bearer {PORTAL_API_KEY}'

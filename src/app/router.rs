@@ -96,6 +96,10 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
             .route(
                 "/v1/admin/payments/outbox/{id}/replay",
                 admin(post(admin::replay_payment_event)),
+            )
+            .route(
+                "/v1/admin/reconciliation/discrepancies",
+                admin(get(admin::reconciliation_discrepancies)),
             );
     }
     let mut routes = Router::new();

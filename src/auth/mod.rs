@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{
-    AuthConfig, ClientConfig, ConfigError, MIN_OWN_KEY_BYTES, RedisConfig, Role, SecretRef,
-    parse_sha256_hex,
+    AuthConfig, ClientConfig, ConfigError, MIN_OWN_KEY_BYTES, MIN_PARTNER_KEY_BYTES, RedisConfig,
+    Role, SecretRef, parse_sha256_hex,
 };
 use crate::ratelimit::{ClientLimiter, SharedSettings};
 use crate::server::{ConnInfo, PeerCertificate};
@@ -53,6 +53,16 @@ pub struct ClientEntry {
     pub allow: HashMap<String, AllowedOps>,
     /// Rate limiter, when the client has a limit.
     pub limiter: Option<Arc<ClientLimiter>>,
+    /// A bank's code and signature secret (`role = "bank"`).
+    pub bank: Option<BankCaller>,
+}
+
+/// What identifies a partner bank beyond its credential.
+pub struct BankCaller {
+    /// The bank's code (`bank_code`).
+    pub code: String,
+    /// The key of its `Lienthong-Signature`.
+    pub signature_secret: Vec<u8>,
 }
 
 impl ClientEntry {
@@ -71,6 +81,7 @@ impl ClientEntry {
         c: &ClientConfig,
         redis: Option<&RedisConfig>,
         previous: Option<&ClientEntry>,
+        bank: Option<BankCaller>,
     ) -> ClientEntry {
         let limiter = c.rate_limit.map(|rl| {
             // Client ids are configured names (letters, digits, `-_.`), never personal data.
@@ -101,6 +112,7 @@ impl ClientEntry {
             secret_sha256: c.client_secret_sha256.as_deref().and_then(parse_sha256_hex),
             allow,
             limiter,
+            bank,
         }
     }
 }
@@ -143,14 +155,26 @@ impl Callers {
             Duration::from_secs(auth.token_lifetime_s),
         )
         .map_err(|e| ConfigError::invalid("auth.token_signing_key", e))?;
+        let mut entries = HashMap::new();
+        for (i, c) in clients.iter().enumerate() {
+            let old = previous.and_then(|p| p.clients.get(&c.id)).map(Arc::as_ref);
+            let bank = match (&c.bank_code, &c.signature_secret) {
+                (Some(code), Some(secret)) => Some(BankCaller {
+                    code: code.clone(),
+                    signature_secret: secret.resolve_key(
+                        &format!("clients[{i}].signature_secret"),
+                        MIN_PARTNER_KEY_BYTES,
+                    )?,
+                }),
+                _ => None,
+            };
+            entries.insert(
+                c.id.clone(),
+                Arc::new(ClientEntry::build(c, redis, old, bank)),
+            );
+        }
         Ok(Callers {
-            clients: clients
-                .iter()
-                .map(|c| {
-                    let old = previous.and_then(|p| p.clients.get(&c.id)).map(Arc::as_ref);
-                    (c.id.clone(), Arc::new(ClientEntry::build(c, redis, old)))
-                })
-                .collect(),
+            clients: entries,
             credentials: CredentialIndex::build(clients),
             tokens,
             token_failures: previous

@@ -49,9 +49,16 @@ pub struct ClientConfig {
     /// Human name shown to operators.
     #[serde(default)]
     pub name: String,
-    /// `client` (default) or `admin` (may use `/v1/admin`).
+    /// `client` (default), `admin` (may use `/v1/admin`) or `bank` (a partner bank: may use only
+    /// `/v1/collection/*`, with `bank_code` and `signature_secret`).
     #[serde(default)]
     pub role: Role,
+    /// A bank's code (letters, digits, `-`, `_`, `.`): the bank transactions it posts are unique
+    /// per code, and its statements are reconciled under it. Only for `role = "bank"`.
+    pub bank_code: Option<String>,
+    /// The HMAC-SHA256 key of the `Lienthong-Signature` a bank puts on every request
+    /// (`env:NAME` or `file:PATH`, at least 16 bytes). Only for `role = "bank"`.
+    pub signature_secret: Option<SecretRef>,
     /// SHA-256 hashes (hex) of the client's API keys. `lienthong keys new` makes both.
     #[serde(default)]
     pub api_keys_sha256: Vec<String>,
@@ -76,6 +83,9 @@ pub enum Role {
     Client,
     /// An operator's system: may suspend clients, reload config, read admin data.
     Admin,
+    /// A partner bank collecting fees by payment code: may call only the collection operations,
+    /// each request signed with its `signature_secret`.
+    Bank,
 }
 
 /// How a client certificate is recognised. Exactly one field is set.
@@ -151,6 +161,7 @@ pub fn validate_clients<'a>(
 ) -> Result<(), ConfigError> {
     let mut ids = HashSet::new();
     let mut api_keys = HashSet::new();
+    let mut bank_codes = HashSet::new();
     for (i, c) in clients.iter().enumerate() {
         let key = format!("clients[{i}]");
         if !valid_name(&c.id) {
@@ -219,6 +230,7 @@ pub fn validate_clients<'a>(
         if let Some(rl) = &c.rate_limit {
             rl.validate(&format!("{key}.rate_limit"))?;
         }
+        check_bank(&key, c, &mut bank_codes)?;
         for (j, rule) in c.allow.iter().enumerate() {
             let akey = format!("{key}.allow[{j}]");
             let Some(known) = operations_of(&rule.service) else {
@@ -242,6 +254,63 @@ pub fn validate_clients<'a>(
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// A bank client has its code (once among the clients), its signature secret and no allow
+/// rules (its role is its permission); any other client has none of these.
+fn check_bank<'a>(
+    key: &str,
+    c: &'a ClientConfig,
+    codes: &mut HashSet<&'a str>,
+) -> Result<(), ConfigError> {
+    if c.role != Role::Bank {
+        for (field, set) in [
+            ("bank_code", c.bank_code.is_some()),
+            ("signature_secret", c.signature_secret.is_some()),
+        ] {
+            if set {
+                return Err(ConfigError::invalid(
+                    format!("{key}.{field}"),
+                    "only a client with role = \"bank\" has one",
+                ));
+            }
+        }
+        return Ok(());
+    }
+    match &c.bank_code {
+        None => {
+            return Err(ConfigError::invalid(
+                format!("{key}.bank_code"),
+                "a bank client needs its bank code",
+            ));
+        }
+        Some(code) if !valid_name(code) => {
+            return Err(ConfigError::invalid(
+                format!("{key}.bank_code"),
+                "bank codes use letters, digits, `-`, `_`, `.` (1 to 64)",
+            ));
+        }
+        Some(code) if !codes.insert(code.as_str()) => {
+            return Err(ConfigError::invalid(
+                format!("{key}.bank_code"),
+                format!("`{code}` is already another client's bank code"),
+            ));
+        }
+        Some(_) => {}
+    }
+    if c.signature_secret.is_none() {
+        return Err(ConfigError::invalid(
+            format!("{key}.signature_secret"),
+            "a bank client signs its requests: set its secret (`env:NAME` or `file:PATH`)",
+        ));
+    }
+    if !c.allow.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{key}.allow"),
+            "a bank client may call only the collection operations: remove its allow rules",
+        ));
     }
     Ok(())
 }

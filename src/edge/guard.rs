@@ -69,6 +69,10 @@ pub enum RouteAccess {
     /// No credential: the caller proves itself by a signature the handler checks (provider
     /// callbacks). The kind's service, when configured, is handed to the handler.
     Public(&'static Kind),
+    /// An operation of the one configured service of a kind reserved to partner banks (clients
+    /// with `role = "bank"`, whose role is their permission); the handler checks the body
+    /// signature. A bank client is refused every other route.
+    Bank(&'static Kind, &'static str),
 }
 
 /// What the guard knows of every service, whatever its kind.
@@ -210,8 +214,27 @@ pub async fn guard(
     if state.auth.suspensions.contains(&identity.client.id) {
         return refuse(ApiError::new(ErrorCode::ClientSuspended), None);
     }
+    let is_bank = identity.client.role == Role::Bank;
+    if is_bank != matches!(access, RouteAccess::Bank(..)) {
+        return refuse(
+            if is_bank {
+                ApiError::new(ErrorCode::Forbidden).with_detail(
+                    "Tài khoản ngân hàng chỉ được gọi các thao tác thu hộ (/v1/collection).",
+                    "A bank client may call only the collection operations (/v1/collection).",
+                )
+            } else {
+                ApiError::new(ErrorCode::Forbidden).with_detail(
+                    "Chỉ ngân hàng đối tác (vai trò bank) mới được thực hiện thao tác này.",
+                    "Only partner banks (clients with role bank) may perform this operation.",
+                )
+            },
+            None,
+        );
+    }
     let (req, target) = match access {
-        RouteAccess::Operation(kind, _) | RouteAccess::PersonalData(kind, _) => {
+        RouteAccess::Operation(kind, _)
+        | RouteAccess::PersonalData(kind, _)
+        | RouteAccess::Bank(kind, _) => {
             let target = state.targets.load().of_kind(kind.name).cloned();
             (req, target)
         }
@@ -290,6 +313,7 @@ pub async fn guard(
         }
         RouteAccess::Operation(kind, _)
         | RouteAccess::PersonalData(kind, _)
+        | RouteAccess::Bank(kind, _)
         | RouteAccess::Named(kind, _) => {
             let Some(target) = target else {
                 return refuse(
@@ -306,14 +330,18 @@ pub async fn guard(
                 operation: None,
             };
             let operation: Arc<str> = match access {
-                RouteAccess::Operation(_, op) | RouteAccess::PersonalData(_, op) => Arc::from(op),
+                RouteAccess::Operation(_, op)
+                | RouteAccess::PersonalData(_, op)
+                | RouteAccess::Bank(_, op) => Arc::from(op),
                 _ => match target.operation_of(&req) {
                     Ok(op) => op,
                     Err(e) => return refuse(e, Some(service)),
                 },
             };
             service.operation = Some(operation.clone());
-            if !identity.may_call(&info.name, &operation) {
+            if !matches!(access, RouteAccess::Bank(..))
+                && !identity.may_call(&info.name, &operation)
+            {
                 return refuse(ApiError::new(ErrorCode::Forbidden), Some(service));
             }
             let personal = info.personal_data || matches!(access, RouteAccess::PersonalData(..));

@@ -9,7 +9,8 @@ use super::{
 };
 
 /// The payment ledger (regulation art. 7.3, 11.2, 15): records each payment exactly once, moves
-/// it forward only (`pending → paid | failed | expired`, `paid → refunded`), each change written
+/// it forward only (`pending → paid | failed | expired`, `paid → refunded`; a bank's reversal is
+/// the bank-collection role's), each change written
 /// durably with its portal event and evidence, and answers the reports and reconciliation.
 #[async_trait]
 pub trait Ledger: Send + Sync {
@@ -25,6 +26,8 @@ pub trait Ledger: Send + Sync {
         merchant: &str,
         txn_ref: &str,
     ) -> Result<Option<PaymentRecord>, StoreError>;
+    /// The payment with this payment code (in its stored form, see `services::payments::code`).
+    async fn payment_by_code(&self, code: &str) -> Result<Option<PaymentRecord>, StoreError>;
     /// Pending payments created at or before `created_before_ms`, oldest first.
     async fn pending_payments(
         &self,

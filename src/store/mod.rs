@@ -2,12 +2,14 @@
 //! ([`ClientStates`]), the personal-data audit trail ([`AuditTrail`]), the payment ledger
 //! ([`Ledger`]) with its idempotency keys ([`IdempotencyKeys`]) and outbox ([`Outbox`]), shipments
 //! ([`ShipmentLog`]), the changes every replica applies ([`ClusterChanges`]) and the signed
-//! evidence of registry answers ([`EvidenceLog`]). [`Store`] is all of
+//! evidence of registry answers ([`EvidenceLog`]), and bank collection with its reconciliations
+//! ([`BankCollection`]). [`Store`] is all of
 //! them at once: what [`open`] returns, from which a caller takes the role handles it needs
 //! (`Arc<dyn Store>` coerces to `Arc<dyn Ledger>`). SQLite is the embedded default; PostgreSQL
 //! implements the same traits for scale-out, so SQL here stays portable.
 
 mod audit_trail;
+mod bank_collection;
 mod client_states;
 mod cluster_changes;
 #[cfg(test)]
@@ -19,6 +21,7 @@ mod ledger;
 mod outbox;
 mod payments;
 mod portable;
+mod portable_bank;
 mod portable_evidence;
 mod portable_ledger;
 mod portable_shipments;
@@ -33,6 +36,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use audit_trail::{AuditTrail, ChainProblem, verify_audit_chain, verify_audit_chain_against};
+pub use bank_collection::{
+    BankCollection, BankReversal, BankTransaction, CollectOutcome, Discrepancy, ReconciledDay,
+    ReverseOutcome,
+};
 pub use client_states::{AdminAction, AdminAuditRecord, ClientStates};
 pub use cluster_changes::ClusterChanges;
 pub use evidence_log::EvidenceLog;
@@ -56,8 +63,9 @@ use crate::config::StoreConfig;
 /// their methods in scope on any store handle without taking their names.
 pub mod prelude {
     pub use super::{
-        AuditTrail as _, ClientStates as _, ClusterChanges as _, EvidenceLog as _,
-        IdempotencyKeys as _, Ledger as _, Outbox as _, ShipmentLog as _, Store as _,
+        AuditTrail as _, BankCollection as _, ClientStates as _, ClusterChanges as _,
+        EvidenceLog as _, IdempotencyKeys as _, Ledger as _, Outbox as _, ShipmentLog as _,
+        Store as _,
     };
 }
 
@@ -84,6 +92,14 @@ pub enum StoreError {
     ChainKeyRequired,
 }
 
+impl StoreError {
+    /// Whether the database refused a row that repeats a unique value (a retry with another
+    /// value may succeed).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(d)) if d.is_unique_violation())
+    }
+}
+
 /// The durable store: every role on one database. Hand a component only the role it needs by
 /// upcasting, e.g. `let ledger: Arc<dyn Ledger> = store.clone();`.
 #[async_trait]
@@ -96,6 +112,7 @@ pub trait Store:
     + ShipmentLog
     + ClusterChanges
     + EvidenceLog
+    + BankCollection
     + Send
     + Sync
 {

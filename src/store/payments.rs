@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-/// A payment's state. Forward only: `pending → paid | failed | expired`, `paid → refunded`.
+/// A payment's state. Forward only: `pending → paid | failed | expired`, `paid → refunded`; the
+/// one way back, `paid → pending`, is a partner bank's same-day reversal
+/// ([`BankCollection::reverse`](super::BankCollection::reverse)), outside [`Settlement`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
@@ -127,6 +129,9 @@ pub struct PaymentRecord {
     pub failure_code: Option<String>,
     /// Receipt number, once paid.
     pub receipt_no: Option<String>,
+    /// The code a citizen quotes to pay at a bank (see `services::payments::code`); `None` for
+    /// orders made before codes existed.
+    pub payment_code: Option<String>,
     /// Fee lines (a row of their own table each: read apart, so empty as decoded from the
     /// payment's row).
     #[sqlx(skip)]

@@ -21,7 +21,7 @@ macro_rules! portable_ledger {
                 PaymentStatus, SettleOutcome, Settlement, StoreError, now_ms,
             };
 
-        const PAYMENT_COLUMNS: &str = "id, client_id, provider, merchant, agency, txn_ref, dossier_id, payer, description, amount_vnd, return_url, pay_url, provider_created, status, created_at_ms, expires_at_ms, updated_at_ms, provider_txn_no, bank_code, paid_at_ms, failure_code, receipt_no";
+        const PAYMENT_COLUMNS: &str = "id, client_id, provider, merchant, agency, txn_ref, dossier_id, payer, description, amount_vnd, return_url, pay_url, provider_created, status, created_at_ms, expires_at_ms, updated_at_ms, provider_txn_no, bank_code, paid_at_ms, failure_code, receipt_no, payment_code";
 
         const OUTBOX_COLUMNS: &str = "id, payment_id, shipment_id, event_type, payload, state, attempts, created_at_ms, next_attempt_at_ms, delivered_at_ms, last_error";
 
@@ -29,7 +29,7 @@ macro_rules! portable_ledger {
             matches!(e, ::sqlx::Error::Database(d) if d.is_unique_violation())
         }
 
-        async fn insert_evidence(conn: &mut $conn, e: &Evidence) -> Result<(), ::sqlx::Error> {
+        pub(super) async fn insert_evidence(conn: &mut $conn, e: &Evidence) -> Result<(), ::sqlx::Error> {
             ::sqlx::query("INSERT INTO provider_messages (at_ms, provider, kind, payment_id, raw, verdict) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(e.at_ms)
                 .bind(&e.provider)
@@ -44,7 +44,7 @@ macro_rules! portable_ledger {
 
         /// One state change inside the caller's transaction (the writer's batch). Takes a plain connection
         /// so that any batching writer can run it.
-        async fn apply_settlement(
+        pub(super) async fn apply_settlement(
             conn: &mut $conn,
             s: &Settlement,
         ) -> Result<SettleOutcome, StoreError> {
@@ -275,7 +275,7 @@ macro_rules! portable_ledger {
                 let p = &n.record;
                 let mut tx = self.begin_write().await?;
                 let sql = format!(
-                    "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+                    "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
                 );
                 ::sqlx::query(::sqlx::AssertSqlSafe(sql))
                     .bind(&p.id)
@@ -300,6 +300,7 @@ macro_rules! portable_ledger {
                     .bind(p.paid_at_ms)
                     .bind(&p.failure_code)
                     .bind(&p.receipt_no)
+                    .bind(&p.payment_code)
                     .execute(&mut *tx)
                     .await?;
                 for (line, item) in p.items.iter().enumerate() {
@@ -344,6 +345,16 @@ macro_rules! portable_ledger {
                             BindValue::Text(txn_ref),
                         ],
                     )
+                    .await?
+                    .pop())
+            }
+
+            async fn payment_by_code(
+                &self,
+                code: &str,
+            ) -> Result<Option<PaymentRecord>, StoreError> {
+                Ok(self
+                    .payments_where("payment_code = $1", vec![BindValue::Text(code)])
                     .await?
                     .pop())
             }

@@ -241,6 +241,56 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE INDEX evidence_at ON evidence (at_ms);
         CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;",
     ),
+    (
+        10,
+        // The payment code a citizen quotes at a bank counter or in a transfer: unique among
+        // orders (NULL for the orders made before codes existed).
+        "ALTER TABLE payments ADD COLUMN payment_code TEXT;
+        CREATE UNIQUE INDEX payments_payment_code ON payments (payment_code);",
+    ),
+    (
+        11,
+        // Bank collection: the transactions partner banks post (one per bank and transaction
+        // id, with the answer sent, replayed to a repeat), the days whose reconciliation is
+        // closed (no reversal after), and the discrepancies reconciliations found.
+        "CREATE TABLE bank_transactions (
+            bank_code TEXT NOT NULL,
+            bank_txn_id TEXT NOT NULL,
+            payment_id TEXT NOT NULL REFERENCES payments (id),
+            amount_vnd BIGINT NOT NULL,
+            paid_at_ms BIGINT NOT NULL,
+            day TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            response TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('paid', 'reversed')),
+            created_at_ms BIGINT NOT NULL,
+            reversed_at_ms BIGINT,
+            reversal_reason TEXT,
+            PRIMARY KEY (bank_code, bank_txn_id)
+        );
+        CREATE INDEX bank_transactions_day ON bank_transactions (bank_code, day);
+        CREATE TABLE reconciliation_days (
+            provider TEXT NOT NULL,
+            account TEXT NOT NULL,
+            day TEXT NOT NULL,
+            statement_sha256 TEXT NOT NULL,
+            closed_at_ms BIGINT NOT NULL,
+            PRIMARY KEY (provider, account, day)
+        );
+        CREATE TABLE reconciliation_discrepancies (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            provider TEXT NOT NULL,
+            account TEXT NOT NULL,
+            day TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            payment_id TEXT,
+            statement_amount_vnd BIGINT,
+            ledger_amount_vnd BIGINT,
+            found_at_ms BIGINT NOT NULL
+        );
+        CREATE INDEX reconciliation_discrepancies_day ON reconciliation_discrepancies (day, provider, account);",
+    ),
 ];
 
 /// SQLite-backed [`Store`](super::Store).
@@ -424,6 +474,7 @@ impl SqliteStore {
 super::portable::portable_store!(SqliteStore, sqlx::SqliteConnection);
 super::portable_ledger::portable_ledger!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::portable_shipments::portable_shipments!(SqliteStore, sqlx::SqliteConnection);
+super::portable_bank::portable_bank!(SqliteStore, sqlx::SqliteConnection);
 super::portable_evidence::portable_evidence!(SqliteStore);
 
 #[cfg(test)]

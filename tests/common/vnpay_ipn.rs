@@ -68,6 +68,7 @@ pub fn pending_record(id: &str, txn_ref: &str, amount_vnd: i64) -> PaymentRecord
         paid_at_ms: None,
         failure_code: None,
         receipt_no: None,
+        payment_code: None,
         items: vec![PaymentItem {
             code: "F".into(),
             name: "F".into(),

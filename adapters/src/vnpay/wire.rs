@@ -141,46 +141,6 @@ const STATEMENT_COLUMNS: [&str; 8] = [
     "TransactionType",
 ];
 
-/// A statement reader with this separator; the first record is the header.
-fn statement_reader(text: &str, separator: u8) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new()
-        .delimiter(separator)
-        // A short line reads as empty fields (then refused for its Amount), as before.
-        .flexible(true)
-        .from_reader(text.as_bytes())
-}
-
-/// Where each of [`STATEMENT_COLUMNS`] is in a header, or how many are there and the first that
-/// is not.
-fn statement_columns(header: &csv::StringRecord) -> Result<[usize; 8], (usize, &'static str)> {
-    let found: Vec<Option<usize>> = STATEMENT_COLUMNS
-        .iter()
-        .map(|name| header.iter().position(|h| h.trim() == *name))
-        .collect();
-    let mut idx = [0; 8];
-    for (i, (name, at)) in STATEMENT_COLUMNS.iter().zip(&found).enumerate() {
-        idx[i] = at.ok_or((found.iter().flatten().count(), *name))?;
-    }
-    Ok(idx)
-}
-
-/// The line of `text` a record starts on. The csv crate gives where it began to read the record,
-/// which is before the end of the previous line (of a CRLF) and any blank lines.
-fn line_of(text: &str, at: Option<&csv::Position>) -> u64 {
-    let Some(at) = at else {
-        return 1;
-    };
-    let skipped = text
-        .as_bytes()
-        .get(usize::try_from(at.byte()).unwrap_or(usize::MAX)..)
-        .unwrap_or_default()
-        .iter()
-        .take_while(|b| matches!(b, b'\r' | b'\n'))
-        .filter(|b| **b == b'\n')
-        .count();
-    at.line() + skipped as u64
-}
-
 /// Parses the statement CSV (header first). Errors name the line, and the column where one is at
 /// fault.
 ///
@@ -188,41 +148,18 @@ fn line_of(text: &str, at: Option<&csv::Position>) -> u64 {
 /// (the separator is whichever of the two splits the header into the expected columns), CRLF or
 /// LF line ends, quoted fields, blank lines.
 pub fn parse_statement(text: &str) -> Result<Vec<StatementLine>, String> {
-    // The csv crate skips a UTF-8 byte-order mark and blank lines itself.
-    let mut best: Option<(usize, u64, &str)> = None;
-    for separator in [b',', b';'] {
-        let mut reader = statement_reader(text, separator);
-        let header = reader
-            .headers()
-            .map_err(|e| format!("line {}: {e}", line_of(text, e.position())))?
-            .clone();
-        match statement_columns(&header) {
-            Ok(idx) => return statement_lines(text, reader, idx),
-            Err((found, missing)) => {
-                if best.is_none_or(|(most, _, _)| found > most) {
-                    best = Some((found, line_of(text, header.position()), missing));
-                }
-            }
-        }
-    }
-    let (_, line, missing) = best.unwrap_or((0, 1, STATEMENT_COLUMNS[0]));
-    Err(format!("line {line}: the header has no column {missing}"))
+    let (reader, idx) = crate::statement::open(text, STATEMENT_COLUMNS)?;
+    statement_lines(text, reader, idx)
 }
 
 /// The lines after the header, whose columns are at `idx`.
 fn statement_lines(
     text: &str,
-    mut reader: csv::Reader<&[u8]>,
+    reader: csv::Reader<&[u8]>,
     idx: [usize; 8],
 ) -> Result<Vec<StatementLine>, String> {
     let mut out = Vec::new();
-    for record in reader.records() {
-        let f = record.map_err(|e| format!("line {}: {e}", line_of(text, e.position())))?;
-        // A spreadsheet may end with lines of empty cells.
-        if f.iter().all(|v| v.trim().is_empty()) {
-            continue;
-        }
-        let line = line_of(text, f.position());
+    for (line, f) in crate::statement::records(text, reader)? {
         let get = |i: usize| f.get(idx[i]).unwrap_or_default().to_owned();
         let amount: u64 = get(2)
             .trim()

@@ -51,11 +51,27 @@ impl Outbound {
         body: Option<(&'static str, Vec<u8>)>,
         timeout: Duration,
     ) -> Result<Answer, String> {
+        self.send_with_headers(method, url, &[], body, timeout)
+            .await
+    }
+
+    /// [`Outbound::send`] with more header fields (credentials, signatures).
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<(&'static str, Vec<u8>)>,
+        timeout: Duration,
+    ) -> Result<Answer, String> {
         let uri: http::Uri = url.parse().map_err(|e| format!("bad URL {url:?}: {e}"))?;
         let mut builder = Request::builder()
             .method(method)
             .uri(uri)
             .header(header::USER_AGENT, "lienthong-mocks");
+        for (name, value) in headers {
+            builder = builder.header(*name, value.as_str());
+        }
         let payload = match body {
             Some((content_type, bytes)) => {
                 builder = builder.header(header::CONTENT_TYPE, content_type);

@@ -106,7 +106,8 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
     errors.into_result()
 }
 
-/// `POST /v1/payments` → 201 `{payment_id, status, pay_url, expires_at}`.
+/// `POST /v1/payments` → 201 `{payment_id, status, pay_url, payment_code, payment_code_display,
+/// expires_at}`.
 pub async fn create(
     Live(svc): Live<PaymentsService>,
     State(store): State<Arc<dyn Store>>,
@@ -225,27 +226,44 @@ async fn open_payment(
         paid_at_ms: None,
         failure_code: None,
         receipt_no: None,
+        payment_code: None,
         items: req.items,
     };
-    let body = serde_json::json!({
-        "payment_id": record.id,
-        "status": "pending",
-        "pay_url": pay_url,
-        "expires_at": rfc3339(expires_ms),
-    })
-    .to_string();
-    store
-        .insert_payment(&NewPayment {
-            record: record.clone(),
-            idempotency: Some(IdempotentResponse {
-                client_id: identity.client.id.to_string(),
-                key: key.to_owned(),
-                status: 201,
-                body: body.clone(),
-            }),
+    // A fresh code collides with an open order's once in billions: draw again then.
+    let mut attempts = 0;
+    let (record, body) = loop {
+        attempts += 1;
+        let code = super::code::generate();
+        let record = PaymentRecord {
+            payment_code: Some(code.clone()),
+            ..record.clone()
+        };
+        let body = serde_json::json!({
+            "payment_id": record.id,
+            "status": "pending",
+            "pay_url": pay_url,
+            "payment_code": code,
+            "payment_code_display": super::code::display(&code),
+            "expires_at": rfc3339(expires_ms),
         })
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .to_string();
+        let inserted = store
+            .insert_payment(&NewPayment {
+                record: record.clone(),
+                idempotency: Some(IdempotentResponse {
+                    client_id: identity.client.id.to_string(),
+                    key: key.to_owned(),
+                    status: 201,
+                    body: body.clone(),
+                }),
+            })
+            .await;
+        match inserted {
+            Ok(()) => break (record, body),
+            Err(e) if e.is_unique_violation() && attempts < 5 => continue,
+            Err(e) => return Err(ApiError::internal(&e)),
+        }
+    };
     tracing::info!(payment_id = %record.id, provider = %record.provider, agency = %record.agency, "payment opened");
     Ok(crate::idempotency::json_response(
         StatusCode::CREATED,
@@ -270,6 +288,10 @@ pub fn view(p: &PaymentRecord) -> serde_json::Value {
     });
     if p.status == PaymentStatus::Pending {
         v["pay_url"] = p.pay_url.clone().into();
+    }
+    if let Some(code) = &p.payment_code {
+        v["payment_code"] = code.clone().into();
+        v["payment_code_display"] = super::code::display(code).into();
     }
     if let Some(code) = &p.failure_code {
         v["failure_code"] = code.clone().into();

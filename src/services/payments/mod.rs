@@ -7,6 +7,8 @@
 
 pub mod api;
 pub mod callbacks;
+pub mod code;
+pub mod collection;
 mod config;
 pub mod jobs;
 pub mod provider;
@@ -48,11 +50,12 @@ pub static KIND: Kind = Kind {
 /// Its operations.
 pub const OPERATIONS: &[&str] = &["create", "read"];
 
-/// The routes of the kind: the portal's API, and the providers' callbacks (authenticated by
-/// their signature, not by a client credential).
+/// The routes of the kind: the portal's API, the partner banks' collection API, and the
+/// providers' callbacks (authenticated by their signature, not by a client credential).
 pub fn routes() -> Vec<Route> {
     let op = |name| RouteAccess::Operation(&KIND, name);
     let public = RouteAccess::Public(&KIND);
+    let bank = |name| RouteAccess::Bank(&KIND, name);
     vec![
         Route {
             path: "/v1/payments",
@@ -70,6 +73,24 @@ pub fn routes() -> Vec<Route> {
             path: "/v1/payments/{id}/receipt",
             handlers: get(receipt::get),
             access: op("read"),
+            any_method: false,
+        },
+        Route {
+            path: "/v1/collection/inquiry",
+            handlers: post(collection::inquiry),
+            access: bank("inquiry"),
+            any_method: false,
+        },
+        Route {
+            path: "/v1/collection/payments",
+            handlers: post(collection::pay),
+            access: bank("collect"),
+            any_method: false,
+        },
+        Route {
+            path: "/v1/collection/reversals",
+            handlers: post(collection::reverse),
+            access: bank("reverse"),
             any_method: false,
         },
         Route {

@@ -32,6 +32,7 @@ pub fn receipt_json(p: &PaymentRecord) -> serde_json::Value {
         "provider_txn_no": p.provider_txn_no,
         "bank_code": p.bank_code,
         "status": p.status.as_str(),
+        "payment_code": p.payment_code,
     })
 }
 
@@ -95,7 +96,8 @@ td, th {{ border: 1px solid #444; padding: .3em .5em; }}
 {rows}</tbody>
 <tfoot><tr><th colspan="3">Tổng cộng (total)</th><th class="num" id="total">{total}</th></tr></tfoot>
 </table>
-<p>Mã thanh toán (payment id): {id}</p>
+<p>Mã thanh toán (payment code): <strong id="payment-code">{code}</strong></p>
+<p>Mã giao dịch thanh toán (payment id): {id}</p>
 </body>
 </html>
 "#,
@@ -111,6 +113,12 @@ td, th {{ border: 1px solid #444; padding: .3em .5em; }}
         bank = opt(&p.bank_code),
         total = vnd(p.amount_vnd),
         id = e(&p.id),
+        code = escape(
+            &p.payment_code
+                .as_deref()
+                .map(super::code::display)
+                .unwrap_or_else(|| "—".into())
+        ),
     )
 }
 

@@ -2,12 +2,39 @@
 //! change from any number of duplicate settlements across replicas.
 
 use super::{Backend, insert, record, settle};
-use crate::store::{Evidence, NewPayment, PaymentStatus, SettleOutcome};
+use crate::store::{Evidence, NewPayment, PaymentRecord, PaymentStatus, SettleOutcome};
 
 conformance!(
+    payment_codes_are_unique_and_found,
     state_machine_is_forward_only_in_sql,
     duplicate_settlements_from_two_instances_change_state_once,
 );
+
+async fn payment_codes_are_unique_and_found(backend: &Backend) {
+    let s = backend.open().await;
+    let with_code = |id: &str, txn_ref: &str, code: &str| NewPayment {
+        record: PaymentRecord {
+            payment_code: Some(code.into()),
+            ..record(id, txn_ref)
+        },
+        idempotency: None,
+    };
+    s.insert_payment(&with_code("c1", "RC1", "23456789A9"))
+        .await
+        .unwrap();
+    insert(s.as_ref(), "c2", "RC2").await;
+    insert(s.as_ref(), "c3", "RC3").await;
+    let found = s.payment_by_code("23456789A9").await.unwrap().unwrap();
+    assert_eq!(found.id, "c1");
+    assert_eq!(found.payment_code.as_deref(), Some("23456789A9"));
+    assert!(s.payment_by_code("XXXXXXXXXX").await.unwrap().is_none());
+    let dup = s
+        .insert_payment(&with_code("c4", "RC4", "23456789A9"))
+        .await
+        .expect_err("a payment code belongs to one order");
+    assert!(dup.is_unique_violation(), "{dup}");
+    assert!(s.payment("c4").await.unwrap().is_none());
+}
 
 async fn state_machine_is_forward_only_in_sql(backend: &Backend) {
     let s = backend.open().await;

@@ -137,6 +137,7 @@ macro_rules! conformance {
 }
 
 mod audit_trail;
+mod bank_collection;
 pub(super) use audit_trail::{assert_old_chain_goes_on_keyed, before_migration_6};
 mod client_states;
 mod cluster_changes;
@@ -198,6 +199,7 @@ fn record(id: &str, txn_ref: &str) -> PaymentRecord {
         paid_at_ms: None,
         failure_code: None,
         receipt_no: None,
+        payment_code: None,
         items: vec![PaymentItem {
             code: "F1".into(),
             name: "Fee".into(),
