@@ -305,6 +305,9 @@ where
     let status = resp.status().as_u16();
     let client_label = client.as_deref().unwrap_or("-");
     let service_label = service.as_ref().map(|s| &*s.service).unwrap_or("-");
+    if let (Some(outcome), Some(service)) = (cache, &service) {
+        metrics.cache_lookup(&service.service, outcome);
+    }
     metrics.request(
         client.as_ref(),
         service.as_ref().map(|s| &s.service),
