@@ -164,6 +164,34 @@ impl EveryKind {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
+        // A payment paid, its portal notification delivered.
+        let txn_ref = self.open_payment("exercise").await;
+        assert_eq!(self.ipn(&demo_ipn(&txn_ref, "00")).await, "00");
+        assert_eq!(self.gw.deliver_outbox().await, 1);
+    }
+
+    /// Opens a 50 000 VND VNPay payment with `key` as its idempotency key; returns its
+    /// `vnp_TxnRef`.
+    async fn open_payment(&self, key: &str) -> String {
+        let resp = self
+            .http
+            .post(format!("{}/v1/payments", self.base))
+            .bearer_auth(demo::PORTAL_API_KEY)
+            .header("idempotency-key", format!("\"{key}\""))
+            .json(&serde_json::json!({
+                "dossier_id": "HS-2026-0001", "provider": "vnpay", "amount_vnd": 50000,
+                "description": "Le phi chung thuc", "return_url": "https://portal.example/ket-qua",
+                "items": [{"code": "LP-CT", "name": "Le phi chung thuc", "amount_vnd": 50000}],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        let id = resp.json::<serde_json::Value>().await.unwrap()["payment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.gw.store.payment(&id).await.unwrap().unwrap().txn_ref
     }
 
     /// `/metrics` with `accept` as the Accept header: the content type and the text.
@@ -309,25 +337,7 @@ fn demo_ipn(txn_ref: &str, response: &str) -> String {
 #[tokio::test]
 async fn payments_callbacks_and_portal_webhooks_are_counted() {
     let gw = EveryKind::start(None).await;
-    let resp = gw
-        .http
-        .post(format!("{}/v1/payments", gw.base))
-        .bearer_auth(demo::PORTAL_API_KEY)
-        .header("idempotency-key", "\"obs-1\"")
-        .json(&serde_json::json!({
-            "dossier_id": "HS-2026-0001", "provider": "vnpay", "amount_vnd": 50000,
-            "description": "Le phi chung thuc", "return_url": "https://portal.example/ket-qua",
-            "items": [{"code": "LP-CT", "name": "Le phi chung thuc", "amount_vnd": 50000}],
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let id = resp.json::<serde_json::Value>().await.unwrap()["payment_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let txn_ref = gw.gw.store.payment(&id).await.unwrap().unwrap().txn_ref;
+    let txn_ref = gw.open_payment("obs-1").await;
 
     // The portal is down: the event of the settlement waits in the outbox.
     gw.portal.up.store(false, Ordering::SeqCst);
@@ -454,4 +464,132 @@ async fn cache_hits_are_counted_by_tier() {
     assert_eq!(counted(&text, "shared", "miss"), 0.0, "{text}");
     a.stop().await;
     b.stop().await;
+}
+
+/// The `lienthong_*` names in a PromQL expression (outside quoted label values).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in expr.chars().chain([' ']) {
+        if c == '"' {
+            quoted = !quoted;
+        }
+        if !quoted && (c.is_ascii_alphanumeric() || c == '_') {
+            word.push(c);
+            continue;
+        }
+        if word.starts_with("lienthong_") {
+            names.push(word.clone());
+        }
+        word.clear();
+    }
+    names
+}
+
+/// Every PromQL expression of the alert rules and of the dashboard's panels and variables.
+fn shipped_expressions() -> Vec<(String, String)> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let alerts: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(format!("{root}/deploy/prometheus/alerts.yaml")).unwrap(),
+    )
+    .unwrap();
+    let mut exprs = Vec::new();
+    for group in alerts["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            let name = rule["alert"].as_str().unwrap().to_owned();
+            exprs.push((name, rule["expr"].as_str().unwrap().to_owned()));
+        }
+    }
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/deploy/grafana/lienthong.json")).unwrap(),
+    )
+    .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let title = panel["title"].as_str().unwrap();
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{title}");
+        for t in targets {
+            exprs.push((title.to_owned(), t["expr"].as_str().unwrap().to_owned()));
+        }
+    }
+    for var in dashboard["templating"]["list"].as_array().unwrap() {
+        if var["type"] == "query" {
+            let name = var["name"].as_str().unwrap().to_owned();
+            exprs.push((name, var["query"].as_str().unwrap().to_owned()));
+        }
+    }
+    exprs
+}
+
+/// The sample names a Prometheus text can hold: each family's (`# TYPE`), and for a histogram its
+/// `_bucket`, `_sum` and `_count`.
+fn exported_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let Some((name, kind)) = line.strip_prefix("# TYPE ").and_then(|t| t.split_once(' '))
+        else {
+            continue;
+        };
+        names.insert(name.to_owned());
+        if kind == "histogram" {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                names.insert(format!("{name}{suffix}"));
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn metric_names_are_found_in_expressions() {
+    assert_eq!(
+        metric_names(
+            "sum(rate(lienthong_a_total{x=\"lienthong_no\"}[5m])) / xlienthong_b + lienthong_c_bucket"
+        ),
+        ["lienthong_a_total", "lienthong_c_bucket"]
+    );
+}
+
+#[tokio::test]
+async fn alerts_and_dashboard_use_only_exported_metrics() {
+    let test = "alerts_and_dashboard_use_only_exported_metrics";
+    if let Some(promtool) = promtool(test) {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let rules = format!("{root}/deploy/prometheus/alerts.yaml");
+        let (ok, report) = run_promtool(promtool, &["check", "rules", &rules], "");
+        assert!(ok, "{report}");
+    }
+    let Some(redis) = testing::redis_url(test).await else {
+        return;
+    };
+    let prefix = testing::unique_prefix("observability");
+    let gw = EveryKind::start(Some(SharedRedis {
+        url: &redis,
+        prefix: &prefix,
+    }))
+    .await;
+    gw.exercise().await;
+    let exported = exported_names(&gw.text().await);
+    let exprs = shipped_expressions();
+    assert!(exprs.len() >= 10);
+    let mut unknown = Vec::new();
+    for (whose, expr) in &exprs {
+        let names = metric_names(expr);
+        assert!(
+            !names.is_empty(),
+            "{whose} uses no lienthong metric: {expr}"
+        );
+        unknown.extend(
+            names
+                .into_iter()
+                .filter(|n| !exported.contains(n))
+                .map(|n| format!("{whose}: {n}")),
+        );
+    }
+    assert!(
+        unknown.is_empty(),
+        "not in /metrics: {unknown:#?}\n{exported:#?}"
+    );
+    gw.stop().await;
 }
