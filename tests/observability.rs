@@ -593,3 +593,56 @@ async fn alerts_and_dashboard_use_only_exported_metrics() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn log_lines_inside_a_request_carry_its_request_and_trace_ids() {
+    use common::process::{spawn_gateway, write_config};
+    let upstream = common::catalogue_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = spawn_gateway(&write_config(dir.path(), &upstream.url(), ""));
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    // The `down` service's upstream refuses connections: the gateway logs a warning.
+    let resp = http
+        .get(format!("http://{}/v1/proxy/down/x", gw.addr))
+        .bearer_auth("portal-key")
+        .header("x-request-id", "log-span-test-1")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_server_error());
+    let logged = |message: &str| {
+        gw.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["message"] == message)
+    };
+    let started = std::time::Instant::now();
+    let warning = loop {
+        if let Some(v) = logged("upstream connection failed") {
+            break v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no warning logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(
+        warning["span"]["request_id"], "log-span-test-1",
+        "{warning}"
+    );
+    assert_eq!(
+        warning["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+        "{warning}"
+    );
+    // Outside a request, a line has no request span.
+    let listening = logged("listening").unwrap();
+    assert!(listening.get("span").is_none(), "{listening}");
+}
