@@ -646,3 +646,100 @@ async fn log_lines_inside_a_request_carry_its_request_and_trace_ids() {
     let listening = logged("listening").unwrap();
     assert!(listening.get("span").is_none(), "{listening}");
 }
+
+#[tokio::test]
+async fn a_citizen_the_register_does_not_know_is_not_a_warning() {
+    use common::process::{spawn_gateway, write_config};
+    common::install_crypto();
+    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 50, 5));
+    let population = lienthong_mocks::population::start(
+        &lienthong_mocks::population::Settings::default(),
+        data,
+        42,
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("c06.secret"), "demo-c06-secret").unwrap();
+    std::fs::write(d.join("c06.apikey"), "demo-c06-apikey").unwrap();
+    std::fs::write(d.join("audit.key"), "audit-key-0123456789abcdef0123456789").unwrap();
+    let extra = format!(
+        r#"
+[[clients]]
+id = "clerk"
+api_keys_sha256 = ["{clerk}"]
+allow = [{{ service = "population", operations = ["*"] }}]
+
+[services.population]
+kind = "population"
+base_url = "{url}/dancuquocgia"
+personal_data = true
+population = {{ username = "lienthong", secret = "file:{d}/c06.secret", api_key = "file:{d}/c06.apikey", service_unit_code = "46001", unit_code = "46001", account = "lienthong.hue" }}
+
+[audit]
+subject_key = "file:{d}/audit.key"
+"#,
+        clerk = lienthong::keys::sha256_hex("clerk-key"),
+        url = population.mock.url(),
+        d = d.display(),
+    );
+    let gw = spawn_gateway(&write_config(d, "http://127.0.0.1:9", &extra));
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("http://{}/v1/citizens/lookup", gw.addr))
+        .bearer_auth("clerk-key")
+        .header("x-request-id", "unknown-citizen-1")
+        .header("x-user-id", "046185000123")
+        .header("x-dossier-id", "HS-2026-0042")
+        .json(&serde_json::json!({
+            "citizen_id": "046090009999", "full_name": "Nguyễn Văn An", "date_of_birth": "1990-03-15",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    // The access line is written last: once it is there, the request logged all it would.
+    let started = std::time::Instant::now();
+    let lines = loop {
+        let lines: Vec<serde_json::Value> = gw
+            .stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if lines
+            .iter()
+            .any(|v| v["target"] == "access" && v["request_id"] == "unknown-citizen-1")
+        {
+            break lines;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no access line"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let of_request: Vec<_> = lines
+        .iter()
+        .filter(|v| v["span"]["request_id"] == "unknown-citizen-1")
+        .collect();
+    assert!(
+        of_request
+            .iter()
+            .any(|v| v["message"] == "registry call failed"),
+        "{lines:#?}"
+    );
+    let warnings: Vec<_> = of_request
+        .iter()
+        .filter(|v| v["level"] == "WARN" || v["level"] == "ERROR")
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    for line in gw.stdout.lock().unwrap().iter() {
+        assert!(!line.contains("046090009999"), "{line}");
+    }
+}
