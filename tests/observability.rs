@@ -57,19 +57,7 @@ impl EveryKind {
         })
         .await
         .unwrap();
-        let addr = |name: &str| mocks.get(name).unwrap().mock.addr;
-        let mut config = demo::config(
-            0,
-            demo::DemoUpstreams {
-                catalogue: addr("catalogue"),
-                population: addr("population"),
-                enterprise: addr("enterprise"),
-                notary: addr("notary"),
-                vnpay: addr("vnpay"),
-                payment_platform: addr("payment_platform"),
-                vnpost: addr("vnpost"),
-            },
-        );
+        let mut config = common::demo_config(&mocks);
         if let Some(redis) = &redis {
             config.redis = Some(RedisConfig {
                 url: RedisUrl::Plain(redis.url.to_owned()),
@@ -118,6 +106,16 @@ impl EveryKind {
             _mocks: mocks,
             _dir: dir,
         }
+    }
+
+    /// [`EveryKind::start`] on the Redis at `url`, under a key prefix of its own.
+    async fn with_redis(url: &str) -> EveryKind {
+        let prefix = testing::unique_prefix("observability");
+        EveryKind::start(Some(SharedRedis {
+            url,
+            prefix: &prefix,
+        }))
+        .await
     }
 
     /// The Prometheus text of `/metrics`.
@@ -263,12 +261,7 @@ async fn promtool_finds_nothing_to_report_in_metrics_of_every_kind() {
     let Some(redis) = testing::redis_url(test).await else {
         return;
     };
-    let prefix = testing::unique_prefix("observability");
-    let gw = EveryKind::start(Some(SharedRedis {
-        url: &redis,
-        prefix: &prefix,
-    }))
-    .await;
+    let gw = EveryKind::with_redis(&redis).await;
     gw.exercise().await;
 
     // What curl and promtool get: the Prometheus text format.
@@ -315,12 +308,7 @@ async fn redis_availability_is_exported_only_when_redis_is_configured() {
     let Some(redis) = testing::redis_url(test).await else {
         return;
     };
-    let prefix = testing::unique_prefix("observability");
-    let gw = EveryKind::start(Some(SharedRedis {
-        url: &redis,
-        prefix: &prefix,
-    }))
-    .await;
+    let gw = EveryKind::with_redis(&redis).await;
     let text = gw.text().await;
     assert_eq!(sample(&text, "lienthong_redis_available"), 1.0, "{text}");
     gw.stop().await;
@@ -563,12 +551,7 @@ async fn alerts_and_dashboard_use_only_exported_metrics() {
     let Some(redis) = testing::redis_url(test).await else {
         return;
     };
-    let prefix = testing::unique_prefix("observability");
-    let gw = EveryKind::start(Some(SharedRedis {
-        url: &redis,
-        prefix: &prefix,
-    }))
-    .await;
+    let gw = EveryKind::with_redis(&redis).await;
     gw.exercise().await;
     let exported = exported_names(&gw.text().await);
     let exprs = shipped_expressions();
@@ -650,16 +633,7 @@ async fn log_lines_inside_a_request_carry_its_request_and_trace_ids() {
 #[tokio::test]
 async fn a_citizen_the_register_does_not_know_is_not_a_warning() {
     use common::process::{spawn_gateway, write_config};
-    common::install_crypto();
-    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 50, 5));
-    let population = lienthong_mocks::population::start(
-        &lienthong_mocks::population::Settings::default(),
-        data,
-        42,
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let population = common::population_registry().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("c06.secret"), "demo-c06-secret").unwrap();
