@@ -514,14 +514,15 @@ async fn audit_search(
         }
     } else {
         println!(
-            "{:<24} {:<16} {:<16} {:<16} {:<22} {:<10} request_id",
-            "time (UTC)", "client", "user", "dossier", "service/operation", "outcome"
+            "{:<26} {:<16} {:<16} {:<16} {:<22} {:<10} request_id",
+            "time", "client", "user", "dossier", "service/operation", "outcome"
         );
         for r in &records {
             let e = &r.event;
-            let at = lienthong::render::rfc3339(e.at_ms);
+            // For people: Vietnam's time with its offset (the JSON lines keep RFC 3339).
+            let at = lienthong::render::vietnam_time(e.at_ms);
             println!(
-                "{at:<24} {:<16} {:<16} {:<16} {:<22} {:<10} {}",
+                "{at:<26} {:<16} {:<16} {:<16} {:<22} {:<10} {}",
                 e.client_id,
                 e.user_id,
                 e.dossier_id,

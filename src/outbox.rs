@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{ConfigError, MIN_OWN_KEY_BYTES, SecretRef, check_http_url};
 use crate::store::{OutboxEvent, Store, now_ms};
+use crate::telemetry::metrics::{Delivery, Metrics};
 
 /// A portal webhook (`payments.webhook`, `shipments.webhook`): where the events of a kind are POSTed.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -172,15 +173,33 @@ pub fn claim_lease_ms(timeout: Duration) -> i64 {
         .saturating_add(5_000)
 }
 
-/// Delivers one claimed event and records the outcome. Returns whether it was delivered.
-async fn deliver_claimed(store: &dyn Store, webhook: &Webhook, ev: OutboxEvent) -> bool {
+/// Delivers one claimed event and records the outcome (in the store, and counted under `events`).
+/// Returns whether it was delivered.
+async fn deliver_claimed(
+    store: &dyn Store,
+    webhook: &Webhook,
+    ev: OutboxEvent,
+    metrics: &Metrics,
+    events: &'static str,
+) -> bool {
     let result = deliver(webhook, &ev).await;
     let now = now_ms();
     let stored = match &result {
-        Ok(()) => store.outbox_delivered(&ev.id, now).await,
+        Ok(()) => {
+            metrics.webhook_delivery(events, Delivery::Delivered);
+            store.outbox_delivered(&ev.id, now).await
+        }
         Err(reason) => {
             let give_up = now - ev.created_at_ms >= webhook.give_up_after_ms;
             let next = (!give_up).then(|| now + backoff_ms(ev.attempts + 1));
+            metrics.webhook_delivery(
+                events,
+                if give_up {
+                    Delivery::GivenUp
+                } else {
+                    Delivery::Failed
+                },
+            );
             if give_up {
                 tracing::error!(event_id = %ev.id, event = %ev.event_type, attempts = ev.attempts + 1, reason, "portal notification given up; replay it through the admin API");
             } else {
@@ -198,19 +217,26 @@ async fn deliver_claimed(store: &dyn Store, webhook: &Webhook, ev: OutboxEvent) 
 /// Claims every due event of each channel (in batches, so that several replicas share the work
 /// and none delivers an event another is delivering) and attempts each once at its channel's
 /// webhook. Returns how many were delivered.
-pub async fn deliver_due(store: &Arc<dyn Store>, channels: &[Channel]) -> usize {
+pub async fn deliver_due(
+    store: &Arc<dyn Store>,
+    channels: &[Channel],
+    metrics: &Arc<Metrics>,
+) -> usize {
     let mut delivered = 0;
     for channel in channels {
-        delivered += deliver_due_to(store, channel.prefix, channel.owner.clone()).await;
+        delivered += deliver_due_to(store, channel.prefix, channel.owner.clone(), metrics).await;
     }
     delivered
 }
 
 async fn deliver_due_to(
     store: &Arc<dyn Store>,
-    prefix: &str,
+    prefix: &'static str,
     owner: Arc<dyn WebhookOwner>,
+    metrics: &Arc<Metrics>,
 ) -> usize {
+    // `payment.` counts as `payment`.
+    let events = prefix.trim_end_matches('.');
     let mut delivered = 0;
     loop {
         let Some(webhook) = owner.webhook() else {
@@ -229,10 +255,12 @@ async fn deliver_due_to(
         let full = claimed.len() == CLAIM_BATCH as usize;
         let mut deliveries = tokio::task::JoinSet::new();
         for ev in claimed {
-            let (owner, store) = (owner.clone(), store.clone());
+            let (owner, store, metrics) = (owner.clone(), store.clone(), metrics.clone());
             deliveries.spawn(async move {
                 match owner.webhook() {
-                    Some(webhook) => deliver_claimed(store.as_ref(), webhook, ev).await,
+                    Some(webhook) => {
+                        deliver_claimed(store.as_ref(), webhook, ev, &metrics, events).await
+                    }
                     None => false,
                 }
             });
@@ -248,7 +276,11 @@ async fn deliver_due_to(
 
 /// Polls the outbox for as long as the process lives, at the shortest interval of the channels
 /// `channels` answers (asked again each round: a reload may change them).
-pub async fn run(store: Arc<dyn Store>, channels: impl Fn() -> Vec<Channel>) {
+pub async fn run(
+    store: Arc<dyn Store>,
+    channels: impl Fn() -> Vec<Channel>,
+    metrics: Arc<Metrics>,
+) {
     loop {
         let now = channels();
         let interval = now
@@ -258,7 +290,7 @@ pub async fn run(store: Arc<dyn Store>, channels: impl Fn() -> Vec<Channel>) {
             .unwrap_or(Duration::from_secs(1));
         drop(now);
         tokio::time::sleep(interval).await;
-        deliver_due(&store, &channels()).await;
+        deliver_due(&store, &channels(), &metrics).await;
     }
 }
 

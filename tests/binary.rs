@@ -347,6 +347,10 @@ async fn audit_search_and_verify_from_the_command_line() {
         !table.contains("046090001234"),
         "the citizen id is not in the trail"
     );
+    assert!(
+        table.contains("2026-11-18 18:06:40 +07:00"),
+        "times for people in Vietnam's time zone: {table}"
+    );
 
     let out = Command::new(BIN)
         .args(["audit", "verify", "--config"])

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Harness, problem};
@@ -30,16 +29,7 @@ async fn setup_on(
     store_url: Option<&str>,
     front: Option<fn(&str) -> String>,
 ) -> Setup {
-    common::install_crypto();
-    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 50, 5));
-    let population = lienthong_mocks::population::start(
-        &lienthong_mocks::population::Settings::default(),
-        data,
-        42,
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let population = common::population_registry().await;
     let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token.key"), common::TOKEN_KEY).unwrap();

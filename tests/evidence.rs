@@ -656,19 +656,7 @@ async fn demo_mode_signs_with_a_key_made_at_start_that_reloads_keep() {
         ..Default::default()
     };
     let set = lienthong_mocks::set::MockSet::start(&mocks).await.unwrap();
-    let addr = |name: &str| set.get(name).unwrap().mock.addr;
-    let config = lienthong::app::demo::config(
-        0,
-        lienthong::app::demo::DemoUpstreams {
-            catalogue: addr("catalogue"),
-            population: addr("population"),
-            enterprise: addr("enterprise"),
-            notary: addr("notary"),
-            vnpay: addr("vnpay"),
-            payment_platform: addr("payment_platform"),
-            vnpost: addr("vnpost"),
-        },
-    );
+    let config = common::demo_config(&set);
     assert!(config.evidence.signing_key.is_none());
     let start = |config: lienthong::app::Config| async move {
         let store = lienthong::app::open_store(&config).await.unwrap();

@@ -165,6 +165,11 @@ impl Gateway {
         runtime.fetch_official_keys().await;
         share_outbound_rates(&runtime, cluster.as_ref());
         let audit_checkpoints = audit_chain_at_start(&runtime, store.as_ref()).await?;
+        if audit_checkpoints.is_some() {
+            metrics.audit_checkpoints(std::time::Duration::from_secs(
+                runtime.config.audit.checkpoint_interval_s,
+            ));
+        }
         let suspended = store.suspended_clients().await?;
         let gw = Arc::new(Gateway {
             cells: LiveCells::new(&runtime),

@@ -16,6 +16,7 @@ use super::Gateway;
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode, Lang};
 use crate::resilience::guard::UpstreamGuard;
+use crate::telemetry::metrics::OutboxBacklog;
 
 #[derive(Serialize)]
 struct ServiceView<'a> {
@@ -125,8 +126,9 @@ fn registry_guards(
         .filter_map(|s| s.upstream_guard().map(|g| (s.info().kind, g)))
 }
 
-/// `GET /metrics`: Prometheus metrics in the OpenMetrics text format.
-pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+/// `GET /metrics`: Prometheus metrics, in the OpenMetrics text format when the scraper asks for it
+/// (Prometheus does), else in the Prometheus text format 0.0.4 (`promtool`, `curl`).
+pub async fn metrics(State(gw): State<Arc<Gateway>>, headers: http::HeaderMap) -> Response {
     let runtime = gw.runtime();
     for (_, guard) in registry_guards(&runtime) {
         gw.metrics.breaker_open(
@@ -134,11 +136,38 @@ pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
             guard.breaker.state() != crate::resilience::breaker::BreakerState::Closed,
         );
     }
-    let mut resp = gw.metrics.render().into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
+    // The outbox lives in the store, shared by the replicas: read at each scrape, and left as it
+    // was when the store does not answer in time (its failures show in /readyz).
+    let backlog = tokio::time::timeout(Duration::from_secs(2), gw.store.outbox_backlog()).await;
+    if let Ok(Ok(b)) = backlog {
+        let age_ms = b
+            .oldest_pending_ms
+            .map_or(0, |at| crate::store::now_ms().saturating_sub(at));
+        gw.metrics.outbox_backlog(&OutboxBacklog {
+            pending: b.pending,
+            failed: b.failed,
+            oldest_pending_age_s: age_ms / 1000,
+        });
+    }
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let (body, content_type) = if openmetrics {
+        (
+            gw.metrics.render(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+    } else {
+        (
+            gw.metrics.render_prometheus_text(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    };
+    let mut resp = body.into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }
 

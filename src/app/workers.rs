@@ -53,13 +53,18 @@ impl Gateway {
             tokio::spawn(jobs::run(
                 lookup::<PaymentsService>(self, "payments"),
                 self.store.clone(),
+                self.metrics.clone(),
             )),
             tokio::spawn(poller::run(
                 lookup::<ShipmentsService>(self, "shipments"),
                 self.store.clone(),
                 self.metrics.clone(),
             )),
-            tokio::spawn(outbox::run(self.store.clone(), channels)),
+            tokio::spawn(outbox::run(
+                self.store.clone(),
+                channels,
+                self.metrics.clone(),
+            )),
             tokio::spawn(crate::services::run_every(
                 || PURGE_EVERY,
                 move || {
@@ -82,10 +87,16 @@ impl Gateway {
         if let Some(writer) = self.audit_checkpoints.clone() {
             let interval = Duration::from_secs(self.runtime().config.audit.checkpoint_interval_s);
             let store = self.store.clone();
-            workers.push(tokio::spawn(checkpoint::run(writer, interval, move || {
-                let store = store.clone();
-                async move { store.audit_head().await }
-            })));
+            let metrics = self.metrics.clone();
+            workers.push(tokio::spawn(checkpoint::run(
+                writer,
+                interval,
+                metrics,
+                move || {
+                    let store = store.clone();
+                    async move { store.audit_head().await }
+                },
+            )));
         }
         workers
     }
@@ -95,7 +106,7 @@ impl Gateway {
     /// record written before the stop.
     pub async fn write_audit_checkpoint(&self) {
         if let Some(writer) = &self.audit_checkpoints {
-            checkpoint::round(writer, self.store.audit_head().await).await;
+            checkpoint::round(writer, self.store.audit_head().await, &self.metrics).await;
         }
     }
 
@@ -110,7 +121,7 @@ impl Gateway {
 
     /// Attempts every due portal event once now; returns how many were delivered.
     pub async fn deliver_outbox(&self) -> usize {
-        outbox::deliver_due(&self.store, &self.outbox_channels()).await
+        outbox::deliver_due(&self.store, &self.outbox_channels(), &self.metrics).await
     }
 
     /// Runs the payments sweep once now (an empty report without a payments service).
@@ -122,7 +133,7 @@ impl Gateway {
         else {
             return SweepReport::default();
         };
-        jobs::sweep_once(&svc, self.store.as_ref()).await
+        jobs::sweep_once(&svc, self.store.as_ref(), &self.metrics).await
     }
 
     /// Polls the carrier once about every shipment due at `now` (Unix ms).

@@ -25,6 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{ChainKey, ChainKeys};
+use crate::telemetry::metrics::Metrics;
 
 /// The newest record of the chain: its id (the record count: ids are dense from 1) and hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,10 +274,13 @@ impl CheckpointWriter {
 }
 
 /// One round: reads the head with `head`, appends a checkpoint if it moved (off the async
-/// threads: the write waits for the disk), and logs what happened, ids and hashes only.
+/// threads: the write waits for the disk), and logs what happened, ids and hashes only. A round
+/// that leaves the file covering the chain is recorded in `metrics`, whose last time an alert
+/// watches.
 pub async fn round<E: fmt::Display>(
     writer: &Arc<Mutex<CheckpointWriter>>,
     head: Result<Option<Head>, E>,
+    metrics: &Metrics,
 ) {
     let head = match head {
         Ok(head) => head,
@@ -295,15 +299,18 @@ pub async fn round<E: fmt::Display>(
     })
     .await;
     match written {
-        Ok((Ok(Round::Written(c)), file)) => tracing::info!(
-            file = %file,
-            at = %c.at,
-            count = c.count,
-            head_id = c.head_id,
-            head_hash = %c.head_hash,
-            "audit checkpoint"
-        ),
-        Ok((Ok(Round::Unchanged), _)) => {}
+        Ok((Ok(Round::Written(c)), file)) => {
+            metrics.audit_checkpoint_round();
+            tracing::info!(
+                file = %file,
+                at = %c.at,
+                count = c.count,
+                head_id = c.head_id,
+                head_hash = %c.head_hash,
+                "audit checkpoint"
+            )
+        }
+        Ok((Ok(Round::Unchanged), _)) => metrics.audit_checkpoint_round(),
         Ok((Ok(Round::Behind { checkpointed, now }), file)) => tracing::error!(
             file = %file,
             checkpointed_id = checkpointed.id,
@@ -320,15 +327,19 @@ pub async fn round<E: fmt::Display>(
 }
 
 /// Writes checkpoints every `interval`, reading the head with `head`, until aborted.
-pub async fn run<F, Fut, E>(writer: Arc<Mutex<CheckpointWriter>>, interval: Duration, mut head: F)
-where
+pub async fn run<F, Fut, E>(
+    writer: Arc<Mutex<CheckpointWriter>>,
+    interval: Duration,
+    metrics: Arc<Metrics>,
+    mut head: F,
+) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<Head>, E>>,
     E: fmt::Display,
 {
     loop {
         tokio::time::sleep(interval).await;
-        round(&writer, head().await).await;
+        round(&writer, head().await, &metrics).await;
     }
 }
 
@@ -481,7 +492,8 @@ mod tests {
         let path = dir.path().join("checkpoints.jsonl");
         let writer = Arc::new(Mutex::new(CheckpointWriter::open(&path, key(1)).unwrap()));
         let chain = Arc::new(Mutex::new(None::<Head>));
-        let worker = tokio::spawn(run(writer, Duration::from_secs(300), {
+        let metrics = Arc::new(Metrics::new());
+        let worker = tokio::spawn(run(writer, Duration::from_secs(300), metrics.clone(), {
             let chain = chain.clone();
             move || {
                 let head = chain.lock().unwrap().clone();

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Version, header};
 use http_body_util::Limited;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 use crate::config::LimitsConfig;
 use crate::error::{ApiError, ErrorCode, Lang, PendingProblem, RenderedProblem};
@@ -261,16 +262,23 @@ where
         let mut req = req.map(|b| Body::new(Limited::new(b, limit)));
         // The limit above is the only one: axum's own default for extractors stays off.
         DefaultBodyLimit::disable().apply(&mut req);
+        // Every line logged while the request is handled carries its request id and trace id. At
+        // the error level, so that no log level filters the span out from under a line it keeps.
+        let span = tracing::error_span!(
+            "request",
+            request_id = %request_id,
+            trace_id = %trace.trace_id_hex(),
+        );
         match tokio::time::timeout(
             Duration::from_millis(limits.request_timeout_ms),
-            inner.oneshot(req),
+            inner.oneshot(req).instrument(span.clone()),
         )
         .await
         {
             Ok(Ok(r)) => crate::error::rejections_to_problems(r),
             Ok(Err(never)) => match never {},
             Err(_) => {
-                tracing::warn!(request_id = %request_id, trace_id = trace.trace_id_hex(), "request timed out");
+                span.in_scope(|| tracing::warn!("request timed out"));
                 ApiError::new(ErrorCode::RequestTimeout).into_response()
             }
         }
@@ -305,6 +313,9 @@ where
     let status = resp.status().as_u16();
     let client_label = client.as_deref().unwrap_or("-");
     let service_label = service.as_ref().map(|s| &*s.service).unwrap_or("-");
+    if let (Some(outcome), Some(service)) = (cache, &service) {
+        metrics.cache_lookup(&service.service, outcome);
+    }
     metrics.request(
         client.as_ref(),
         service.as_ref().map(|s| &s.service),

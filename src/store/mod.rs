@@ -45,7 +45,7 @@ pub use cluster_changes::ClusterChanges;
 pub use evidence_log::EvidenceLog;
 pub use idempotency::IdempotencyKeys;
 pub use ledger::Ledger;
-pub use outbox::Outbox;
+pub use outbox::{Outbox, OutboxCounts};
 pub use payments::{
     Evidence, IdempotencyBegin, IdempotentResponse, NewOutboxEvent, NewPayment, OutboxEvent,
     PaymentChange, PaymentItem, PaymentRecord, PaymentStatus, SettleOutcome, Settlement,

@@ -5,6 +5,17 @@ use async_trait::async_trait;
 
 use super::{OutboxEvent, StoreError};
 
+/// The outbox's backlog, read in one query.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxCounts {
+    /// Events not delivered yet.
+    pub pending: i64,
+    /// Events given up (replayable).
+    pub failed: i64,
+    /// When the oldest pending event was written (Unix ms), if any is pending.
+    pub oldest_pending_ms: Option<i64>,
+}
+
 /// The outbox: no lost notification, since an event is written with its change and stays due
 /// until delivered or given up (then replayable). Delivery is claimed under a lease, so several
 /// replicas' workers share the queue and a dead claimant's events come due again.
@@ -46,6 +57,8 @@ pub trait Outbox: Send + Sync {
         state: &str,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError>;
+    /// How many events are pending and failed, and when the oldest pending one was written.
+    async fn outbox_backlog(&self) -> Result<OutboxCounts, StoreError>;
     /// Puts a given-up event back in the queue for delivery now. Returns whether it was `failed`.
     async fn outbox_replay(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// Outbox events due at `now_ms` whose type starts with `type_prefix` (`payment.`,

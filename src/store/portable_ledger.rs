@@ -17,7 +17,7 @@ macro_rules! portable_ledger {
             use $crate::store::idempotency::IdempotencyRow;
             use $crate::store::{
                 Evidence, IdempotencyBegin, IdempotencyKeys, IdempotentResponse, Ledger,
-                NewPayment, Outbox, OutboxEvent, PaymentChange, PaymentItem, PaymentRecord,
+                NewPayment, Outbox, OutboxCounts, OutboxEvent, PaymentChange, PaymentItem, PaymentRecord,
                 PaymentStatus, SettleOutcome, Settlement, StoreError, now_ms,
             };
 
@@ -528,6 +528,17 @@ macro_rules! portable_ledger {
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?)
+            }
+
+            async fn outbox_backlog(&self) -> Result<OutboxCounts, StoreError> {
+                Ok(::sqlx::query_as::<_, OutboxCounts>(
+                    "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
+                     COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0) AS failed, \
+                     MIN(CASE WHEN state = 'pending' THEN created_at_ms END) AS oldest_pending_ms \
+                     FROM outbox",
+                )
+                .fetch_one(&self.pool)
+                .await?)
             }
 
             async fn outbox_replay(&self, id: &str, now: i64) -> Result<bool, StoreError> {

@@ -78,6 +78,58 @@ struct OutcomeLabel {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PaymentLabels {
+    provider: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallbackAnswerLabels {
+    provider: &'static str,
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    events: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    service: Name,
+    tier: &'static str,
+    result: &'static str,
+}
+
+/// What became of one webhook delivery attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The portal answered 2xx.
+    Delivered,
+    /// It failed and will be retried.
+    Failed,
+    /// It failed past `give_up_after_s`: the event waits for a replay.
+    GivenUp,
+}
+
+/// The portal notifications in the store: the outbox's backlog.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// Events not yet delivered.
+    pub pending: i64,
+    /// Events given up (replayable).
+    pub failed: i64,
+    /// Age of the oldest pending event, in seconds (0 when none is pending).
+    pub oldest_pending_age_s: i64,
+}
+
 fn latency_buckets() -> impl Iterator<Item = f64> {
     [
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -103,12 +155,23 @@ pub struct Metrics {
     upstream_in_flight: Family<ServiceLabel, Gauge>,
     upstream_shed: Family<ShedLabels, Counter>,
     upstream_rate_fallback: Family<ServiceLabel, Counter>,
+    /// Rendered only once Redis is configured ([`Metrics::redis_available`] called).
+    redis_registry: Registry,
+    redis_configured: std::sync::atomic::AtomicBool,
     redis_available: Gauge,
     ratelimit_fallback: Family<ModeLabel, Counter>,
     cluster_events: Family<EventLabel, Counter>,
     cluster_changes_from_store: Family<EventLabel, Counter>,
     shared_cache_errors: Family<ServiceLabel, Counter>,
     callbacks_refused: Family<RefusalLabels, Counter>,
+    payments: Family<PaymentLabels, Counter>,
+    callback_answers: Family<CallbackAnswerLabels, Counter>,
+    outbox_events: Family<StateLabel, Gauge>,
+    outbox_oldest_pending_age: Gauge,
+    webhook_deliveries: Family<DeliveryLabels, Counter>,
+    cache_lookups: Family<CacheLabels, Counter>,
+    audit_checkpoint_last_round: Gauge,
+    audit_checkpoint_interval: Gauge,
 }
 
 /// One upstream attempt counted in flight; the count goes down when this is dropped.
@@ -221,7 +284,8 @@ impl Metrics {
             upstream_rate_fallback.clone(),
         );
         let redis_available = Gauge::default();
-        registry.register(
+        let mut redis_registry = Registry::with_prefix("lienthong");
+        redis_registry.register(
             "redis_available",
             "1 while Redis answers and rate limits are shared by the replicas, else 0",
             redis_available.clone(),
@@ -256,8 +320,66 @@ impl Metrics {
             "Provider callbacks refused before their sender was verified, by provider and reason (bad_signature, malformed, source_not_allowed, rate_limited)",
             callbacks_refused.clone(),
         );
+        let payments = Family::<PaymentLabels, Counter>::default();
+        registry.register(
+            "payments",
+            "Payment orders opened (outcome created) and settled (paid, failed, expired), by provider",
+            payments.clone(),
+        );
+        let callback_answers = Family::<CallbackAnswerLabels, Counter>::default();
+        registry.register(
+            "payment_callback_answers",
+            "Answers to provider callbacks, by provider and code answered (VNPay's RspCode, the platform's MaLoi)",
+            callback_answers.clone(),
+        );
+        let outbox_events = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "outbox_events",
+            "Portal notifications in the store, by state (pending: not delivered yet; failed: given up, replayable); the same on every replica",
+            outbox_events.clone(),
+        );
+        let outbox_oldest_pending_age = Gauge::default();
+        registry.register(
+            "outbox_oldest_pending_age_seconds",
+            "Age of the oldest portal notification not delivered yet, 0 when none",
+            outbox_oldest_pending_age.clone(),
+        );
+        let webhook_deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Portal webhook delivery attempts, by kind of event (payment, shipment) and outcome (delivered, failed: retried later, given_up)",
+            webhook_deliveries.clone(),
+        );
+        let cache_lookups = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Cached registry lookups, by service, tier (memory, shared) and result (hit, miss, stale, coalesced)",
+            cache_lookups.clone(),
+        );
+        let audit_checkpoint_last_round = Gauge::default();
+        registry.register(
+            "audit_checkpoint_last_round_timestamp_seconds",
+            "Unix time of the last audit checkpoint round that left the checkpoint file covering the chain (the start, before the first)",
+            audit_checkpoint_last_round.clone(),
+        );
+        let audit_checkpoint_interval = Gauge::default();
+        registry.register(
+            "audit_checkpoint_interval_seconds",
+            "[audit] checkpoint_interval_s when checkpoints are written, else 0",
+            audit_checkpoint_interval.clone(),
+        );
         Self {
             registry,
+            redis_registry,
+            redis_configured: std::sync::atomic::AtomicBool::new(false),
+            payments,
+            callback_answers,
+            outbox_events,
+            outbox_oldest_pending_age,
+            webhook_deliveries,
+            cache_lookups,
+            audit_checkpoint_last_round,
+            audit_checkpoint_interval,
             requests,
             latency,
             none: Name(Arc::from("-")),
@@ -288,9 +410,91 @@ impl Metrics {
             .inc();
     }
 
-    /// Records whether Redis answers right now.
+    /// Records whether Redis answers right now; from the first call on, the gauge is exported
+    /// (only a gateway with `[redis]` reports it).
     pub fn redis_available(&self, available: bool) {
         self.redis_available.set(i64::from(available));
+        self.redis_configured
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts one payment order opened (`created`) or settled (`paid`, `failed`, `expired`).
+    pub fn payment(&self, provider: &str, outcome: &'static str) {
+        self.payments
+            .get_or_create(&PaymentLabels {
+                provider: provider.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts one answer to a provider callback with its code (VNPay's `RspCode`, the
+    /// platform's `MaLoi`).
+    pub fn callback_answer(&self, provider: &'static str, code: &'static str) {
+        self.callback_answers
+            .get_or_create(&CallbackAnswerLabels { provider, code })
+            .inc();
+    }
+
+    /// Records the outbox's backlog as read from the store.
+    pub fn outbox_backlog(&self, backlog: &OutboxBacklog) {
+        for (state, count) in [("pending", backlog.pending), ("failed", backlog.failed)] {
+            self.outbox_events
+                .get_or_create(&StateLabel { state })
+                .set(count);
+        }
+        self.outbox_oldest_pending_age
+            .set(backlog.oldest_pending_age_s.max(0));
+    }
+
+    /// Counts one webhook delivery attempt of a kind of event (`payment`, `shipment`).
+    pub fn webhook_delivery(&self, events: &'static str, outcome: Delivery) {
+        let outcome = match outcome {
+            Delivery::Delivered => "delivered",
+            Delivery::Failed => "failed",
+            Delivery::GivenUp => "given_up",
+        };
+        self.webhook_deliveries
+            .get_or_create(&DeliveryLabels { events, outcome })
+            .inc();
+    }
+
+    /// Counts one cached lookup of `service` by its RFC 9211 outcome (`hit`, `shared_hit`,
+    /// `miss`, …, as [`crate::telemetry::CacheOutcome`] carries it).
+    pub fn cache_lookup(&self, service: &Arc<str>, outcome: &str) {
+        let (tier, result) = match outcome {
+            "hit" => ("memory", "hit"),
+            "shared_hit" => ("shared", "hit"),
+            "miss" => ("memory", "miss"),
+            "shared_miss" => ("shared", "miss"),
+            "stale" => ("memory", "stale"),
+            "shared_stale" => ("shared", "stale"),
+            "coalesced" => ("memory", "coalesced"),
+            _ => return,
+        };
+        self.cache_lookups
+            .get_or_create(&CacheLabels {
+                service: Name(service.clone()),
+                tier,
+                result,
+            })
+            .inc();
+    }
+
+    /// Records that audit checkpoints are written every `interval` (the start counts as the
+    /// last round until the first).
+    pub fn audit_checkpoints(&self, interval: Duration) {
+        self.audit_checkpoint_interval
+            .set(i64::try_from(interval.as_secs()).unwrap_or(i64::MAX));
+        self.audit_checkpoint_round();
+    }
+
+    /// Records an audit checkpoint round that left the file covering the chain.
+    pub fn audit_checkpoint_round(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.audit_checkpoint_last_round.set(now);
     }
 
     /// Counts one rate-limit decision made without Redis (`mode`: `local`, `open` or `closed`).
@@ -449,12 +653,123 @@ impl Metrics {
         &self.in_flight
     }
 
-    /// Renders the OpenMetrics text.
+    /// Renders the OpenMetrics text (`application/openmetrics-text; version=1.0.0`).
     pub fn render(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        let redis = self
+            .redis_configured
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let encoded = encode_registry(&mut out, &self.registry).is_ok()
+            && (!redis || encode_registry(&mut out, &self.redis_registry).is_ok())
+            && encode_eof(&mut out).is_ok();
+        if !encoded {
             out.clear();
         }
         out
+    }
+
+    /// Renders the Prometheus text format (`text/plain; version=0.0.4`), for scrapers and tools
+    /// that do not ask for OpenMetrics (`promtool check metrics`, `curl`).
+    pub fn render_prometheus_text(&self) -> String {
+        prometheus_text(&self.render())
+    }
+}
+
+/// The Prometheus text format 0.0.4 of an OpenMetrics text: a counter family is named after its
+/// samples (`x_total`, where OpenMetrics names it `x`), `# UNIT` and `# EOF` go, as do exemplars.
+fn prometheus_text(openmetrics: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(openmetrics.len());
+    // OpenMetrics writes `# HELP` before `# TYPE`, and only the type says whether to rename.
+    let mut help: Option<(&str, &str)> = None;
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = Some(rest.split_once(' ').unwrap_or((rest, "")));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "unknown"));
+            let (suffix, kind) = match kind {
+                "counter" => ("_total", kind),
+                "gauge" | "histogram" | "summary" => ("", kind),
+                _ => ("", "untyped"),
+            };
+            if let Some((_, text)) = help.take().filter(|(n, _)| *n == name) {
+                let _ = writeln!(out, "# HELP {name}{suffix} {text}");
+            }
+            let _ = writeln!(out, "# TYPE {name}{suffix} {kind}");
+        } else if !line.starts_with('#') {
+            // A sample, without its exemplar.
+            out.push_str(line.split_once(" # ").map_or(line, |(sample, _)| sample));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_names_counter_families_after_their_samples() {
+        let m = Metrics::new();
+        m.request(None, None, 200, Duration::from_millis(3));
+        m.callback_refused("vnpay", "bad_signature");
+        let text = m.render_prometheus_text();
+        assert!(text.contains(
+            "# HELP lienthong_requests_total Requests answered, by client, service and status.\n\
+             # TYPE lienthong_requests_total counter\n\
+             lienthong_requests_total{client=\"-\",service=\"-\",status=\"200\"} 1\n"
+        ));
+        assert!(text.contains("# TYPE lienthong_request_duration_seconds histogram\n"));
+        assert!(
+            text.contains(
+                "lienthong_request_duration_seconds_bucket{le=\"+Inf\",service=\"-\"} 1\n"
+            )
+        );
+        assert!(text.contains("# TYPE lienthong_callbacks_refused_total counter\n"));
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"));
+    }
+
+    #[test]
+    fn redis_availability_is_exported_once_redis_reports() {
+        let m = Metrics::new();
+        assert!(!m.render().contains("redis_available"));
+        m.redis_available(false);
+        let text = m.render();
+        assert!(text.contains("\nlienthong_redis_available 0\n"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn cache_lookups_are_counted_by_tier_and_result() {
+        let m = Metrics::new();
+        let service: Arc<str> = Arc::from("enterprise");
+        for outcome in ["hit", "shared_hit", "shared_hit", "miss", "bypass"] {
+            m.cache_lookup(&service, outcome);
+        }
+        let text = m.render_prometheus_text();
+        for (labels, n) in [
+            ("tier=\"memory\",result=\"hit\"", 1),
+            ("tier=\"shared\",result=\"hit\"", 2),
+            ("tier=\"memory\",result=\"miss\"", 1),
+        ] {
+            let line =
+                format!("lienthong_cache_lookups_total{{service=\"enterprise\",{labels}}} {n}\n");
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
+        assert!(!text.contains("bypass"));
+    }
+
+    #[test]
+    fn exemplars_and_unknown_types_are_left_out_of_the_prometheus_text() {
+        let text = prometheus_text(
+            "# HELP a_seconds A.\n# TYPE a_seconds gauge\n# UNIT a_seconds seconds\na_seconds 1 # {trace_id=\"x\"} 1\n\
+             # HELP b B.\n# TYPE b info\nb_info 1\n# EOF\n",
+        );
+        assert_eq!(
+            text,
+            "# HELP a_seconds A.\n# TYPE a_seconds gauge\na_seconds 1\n# HELP b B.\n# TYPE b untyped\nb_info 1\n"
+        );
     }
 }

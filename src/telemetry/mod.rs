@@ -168,10 +168,12 @@ pub fn init_logging(cfg: &TelemetryConfig) -> Option<LogGuard> {
         .with_writer(writer)
         .with_ansi(ansi);
     let installed = match cfg.log_format {
+        // The request's span (`request_id`, `trace_id`) goes in each line as `span`.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
         LogFormat::Text => builder.compact().try_init(),
     };

@@ -154,6 +154,37 @@ pub async fn enterprise_registry(
         .unwrap()
 }
 
+/// Starts the population database mock (the standard test data) on a free port.
+pub async fn population_registry() -> lienthong_mocks::StartedSystem {
+    install_crypto();
+    let data = Arc::new(lienthong_mocks::data::Dataset::generate(42, 50, 5));
+    lienthong_mocks::population::start(
+        &Default::default(),
+        data,
+        42,
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Demo mode's config (every kind configured) on the mocks of `set`, listening on a free port.
+pub fn demo_config(set: &lienthong_mocks::set::MockSet) -> Config {
+    let addr = |name: &str| set.get(name).unwrap().mock.addr;
+    lienthong::app::demo::config(
+        0,
+        lienthong::app::demo::DemoUpstreams {
+            catalogue: addr("catalogue"),
+            population: addr("population"),
+            enterprise: addr("enterprise"),
+            notary: addr("notary"),
+            vnpay: addr("vnpay"),
+            payment_platform: addr("payment_platform"),
+            vnpost: addr("vnpost"),
+        },
+    )
+}
+
 /// Starts the notary records mock (the standard test data) on a free port.
 pub async fn notary_records() -> lienthong_mocks::StartedSystem {
     install_crypto();

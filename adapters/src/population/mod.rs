@@ -363,6 +363,17 @@ impl Client {
 }
 
 fn log_failure(op: Operation, e: &AdapterError) {
+    if e.origin == crate::error::Origin::Caller {
+        // No such citizen, or a field the register refused: the caller's answer, not a failure
+        // of the database (the access log has the status).
+        tracing::debug!(
+            upstream = "population",
+            operation = op.request_element(),
+            kind = ?e.kind,
+            "population database refused the caller's details"
+        );
+        return;
+    }
     tracing::warn!(
         upstream = "population",
         operation = op.request_element(),

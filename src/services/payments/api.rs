@@ -17,6 +17,7 @@ use crate::services::Live;
 use crate::store::{
     IdempotentResponse, NewPayment, PaymentItem, PaymentRecord, PaymentStatus, Store, now_ms,
 };
+use crate::telemetry::metrics::Metrics;
 use crate::validate::Errors;
 
 use super::PaymentsService;
@@ -111,11 +112,13 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
 pub async fn create(
     Live(svc): Live<PaymentsService>,
     State(store): State<Arc<dyn Store>>,
+    State(metrics): State<Arc<Metrics>>,
     Extension(identity): Extension<Identity>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let store = store.as_ref();
+    let metrics = metrics.as_ref();
     let svc = &*svc;
     let identity = &identity;
     let client = &identity.client;
@@ -137,7 +140,12 @@ pub async fn create(
             validate(&req, svc)?;
             Ok(req)
         },
-        |claimed, req| async move { open_payment(store, svc, identity, &claimed.key, req).await },
+        |claimed, req| async move {
+            let provider = req.provider.clone();
+            let opened = open_payment(store, svc, identity, &claimed.key, req).await?;
+            metrics.payment(&provider, "created");
+            Ok(opened)
+        },
     )
     .await
 }

@@ -107,6 +107,7 @@ fn evidence(
 /// Checks and records a verified (or refused) notification. Every message is kept as evidence.
 pub async fn handle_notification(
     store: &dyn Store,
+    metrics: &Metrics,
     provider: &dyn PaymentProvider,
     kind: &str,
     raw: &str,
@@ -173,6 +174,7 @@ pub async fn handle_notification(
     let ev = evidence(name, kind, raw, Some(&payment), "applied");
     match apply_outcome(store, &payment, &n.outcome, kind, None, Some(ev)).await {
         Ok(Applied::Changed(status)) => {
+            metrics.payment(name, status.as_str());
             tracing::info!(payment_id = %payment.id, provider = name, status = status.as_str(), source = kind, "payment settled");
             Verdict::Confirmed
         }
@@ -299,7 +301,8 @@ pub async fn vnpay_ipn(
     RawQuery(query): RawQuery,
 ) -> Response {
     // VNPay reads only its own JSON, always with 200: 99 makes it try again later.
-    let rsp = |code: &str, msg: &str| {
+    let rsp = |code: &'static str, msg: &str| {
+        ctx.metrics.callback_answer("vnpay", code);
         json(
             StatusCode::OK,
             serde_json::json!({ "RspCode": code, "Message": msg }),
@@ -319,7 +322,15 @@ pub async fn vnpay_ipn(
         Some(Unverified::Limited) => return rsp("99", "Too many invalid requests"),
         Some(Unverified::Refused(verdict)) => verdict,
         None => {
-            handle_notification(ctx.store.as_ref(), vnpay.as_ref(), "ipn", &raw, verified).await
+            handle_notification(
+                ctx.store.as_ref(),
+                &ctx.metrics,
+                vnpay.as_ref(),
+                "ipn",
+                &raw,
+                verified,
+            )
+            .await
         }
     };
     let (code, msg) = verdict.vnpay();
@@ -338,6 +349,7 @@ pub async fn platform_callback(
     if !platform.allowed_source(ctx.source) {
         ctx.metrics
             .callback_refused("payment_platform", "source_not_allowed");
+        ctx.metrics.callback_answer("payment_platform", "99");
         tracing::warn!("platform callback from an address outside the allowlist refused");
         return json(
             StatusCode::OK,
@@ -351,6 +363,7 @@ pub async fn platform_callback(
         Some(Unverified::Refused(verdict)) => verdict.platform(),
         None => handle_notification(
             ctx.store.as_ref(),
+            &ctx.metrics,
             platform.as_ref(),
             "callback",
             &raw,
@@ -359,6 +372,7 @@ pub async fn platform_callback(
         .await
         .platform(),
     };
+    ctx.metrics.callback_answer("payment_platform", code);
     let msg: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let partner = lienthong_adapters::canonical::payment::json_text(&msg, "MaDoiTac");
     let reply = match platform.client(&partner) {

@@ -9,6 +9,7 @@ use lienthong_adapters::canonical::payment::ProviderOutcome;
 
 use crate::services::Lookup;
 use crate::store::{Evidence, Store, now_ms};
+use crate::telemetry::metrics::Metrics;
 
 use super::{Applied, PaymentsService, apply_outcome, expire};
 
@@ -26,7 +27,12 @@ pub struct SweepReport {
 }
 
 /// One round. Also the manual trigger (tests, operators).
-pub async fn sweep_once(svc: &PaymentsService, store: &dyn Store) -> SweepReport {
+/// Settlements are counted in `metrics` (`lienthong_payments_total`).
+pub async fn sweep_once(
+    svc: &PaymentsService,
+    store: &dyn Store,
+    metrics: &Metrics,
+) -> SweepReport {
     let mut report = SweepReport::default();
     let now = now_ms();
     let query_after =
@@ -100,6 +106,7 @@ pub async fn sweep_once(svc: &PaymentsService, store: &dyn Store) -> SweepReport
         .await
         {
             Ok(Applied::Changed(st)) => {
+                metrics.payment(&p.provider, st.as_str());
                 tracing::info!(payment_id = %p.id, status = st.as_str(), "payment settled by a status query");
                 report.settled += 1;
             }
@@ -118,7 +125,10 @@ pub async fn sweep_once(svc: &PaymentsService, store: &dyn Store) -> SweepReport
             )
             .await
             {
-                Ok(Applied::Changed(_)) => report.expired += 1,
+                Ok(Applied::Changed(st)) => {
+                    metrics.payment(&p.provider, st.as_str());
+                    report.expired += 1;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "payment sweep: ledger write failed");
@@ -132,7 +142,7 @@ pub async fn sweep_once(svc: &PaymentsService, store: &dyn Store) -> SweepReport
 
 /// Runs [`sweep_once`] every `sweep_interval_s` of the live service, for as long as the process
 /// lives (a reload applies at the next round; without a payments service it waits a minute).
-pub async fn run(service: Lookup<PaymentsService>, store: Arc<dyn Store>) {
+pub async fn run(service: Lookup<PaymentsService>, store: Arc<dyn Store>, metrics: Arc<Metrics>) {
     let interval = || {
         let s = service.get().map(|s| s.settings.sweep_interval_s);
         Duration::from_secs(s.unwrap_or(60).max(1))
@@ -141,7 +151,7 @@ pub async fn run(service: Lookup<PaymentsService>, store: Arc<dyn Store>) {
         let Some(svc) = service.get() else {
             return;
         };
-        let r = sweep_once(&svc, store.as_ref()).await;
+        let r = sweep_once(&svc, store.as_ref(), &metrics).await;
         if r.queried > 0 {
             tracing::info!(
                 queried = r.queried,

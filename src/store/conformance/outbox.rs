@@ -2,7 +2,17 @@
 //! and leased across replicas.
 
 use super::{Backend, insert, settle};
-use crate::store::PaymentStatus;
+use crate::store::{OutboxCounts, PaymentStatus};
+
+/// The backlog as `(pending, failed, oldest pending written at)`.
+async fn backlog(s: &dyn crate::store::Store) -> (i64, i64, Option<i64>) {
+    let OutboxCounts {
+        pending,
+        failed,
+        oldest_pending_ms,
+    } = s.outbox_backlog().await.unwrap();
+    (pending, failed, oldest_pending_ms)
+}
 
 conformance!(
     outbox_retries_give_up_and_replay,
@@ -11,23 +21,32 @@ conformance!(
 
 async fn outbox_retries_give_up_and_replay(backend: &Backend) {
     let s = backend.open().await;
+    assert_eq!(backlog(s.as_ref()).await, (0, 0, None));
     insert(s.as_ref(), "p1", "R1").await;
     s.settle(&settle("p1", PaymentStatus::Expired, None))
         .await
         .unwrap();
     let ev = s.outbox_due(10, 10).await.unwrap().remove(0);
+    assert_eq!(
+        backlog(s.as_ref()).await,
+        (1, 0, Some(ev.created_at_ms)),
+        "a retried event is still pending"
+    );
     s.outbox_attempt_failed(&ev.id, "503", Some(100))
         .await
         .unwrap();
     assert!(s.outbox_due(10, 10).await.unwrap().is_empty());
     assert_eq!(s.outbox_due(100, 10).await.unwrap()[0].attempts, 1);
     s.outbox_attempt_failed(&ev.id, "503", None).await.unwrap();
+    assert_eq!(backlog(s.as_ref()).await, (0, 1, None));
     assert!(s.outbox_due(i64::MAX, 10).await.unwrap().is_empty());
     assert_eq!(s.outbox_by_state("failed", 10).await.unwrap().len(), 1);
     assert!(s.outbox_replay(&ev.id, 200).await.unwrap());
     assert!(!s.outbox_replay(&ev.id, 200).await.unwrap());
+    assert_eq!(backlog(s.as_ref()).await, (1, 0, Some(ev.created_at_ms)));
     s.outbox_delivered(&ev.id, 201).await.unwrap();
     assert_eq!(s.outbox_by_state("delivered", 10).await.unwrap().len(), 1);
+    assert_eq!(backlog(s.as_ref()).await, (0, 0, None));
 }
 
 async fn outbox_claims_are_exclusive_and_leased(backend: &Backend) {
