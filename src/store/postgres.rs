@@ -259,6 +259,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence
             FOR EACH ROW EXECUTE FUNCTION lienthong_refuse_change();",
     ),
+    (
+        9,
+        // Usage per hour for the reports (see `portable_usage::MIGRATION`).
+        super::portable_usage::MIGRATION,
+    ),
 ];
 
 /// PostgreSQL-backed [`Store`](super::Store).
@@ -459,6 +464,7 @@ super::portable::portable_store!(PostgresStore, sqlx::PgConnection);
 super::portable_ledger::portable_ledger!(PostgresStore, sqlx::Postgres, sqlx::PgConnection);
 super::portable_shipments::portable_shipments!(PostgresStore, sqlx::PgConnection);
 super::portable_evidence::portable_evidence!(PostgresStore);
+super::portable_usage::portable_usage!(PostgresStore);
 
 #[cfg(test)]
 mod tests {

@@ -241,6 +241,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE INDEX evidence_at ON evidence (at_ms);
         CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;",
     ),
+    (
+        9,
+        // Usage per hour for the reports (see `portable_usage::MIGRATION`).
+        super::portable_usage::MIGRATION,
+    ),
 ];
 
 /// SQLite-backed [`Store`](super::Store).
@@ -425,6 +430,7 @@ super::portable::portable_store!(SqliteStore, sqlx::SqliteConnection);
 super::portable_ledger::portable_ledger!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::portable_shipments::portable_shipments!(SqliteStore, sqlx::SqliteConnection);
 super::portable_evidence::portable_evidence!(SqliteStore);
+super::portable_usage::portable_usage!(SqliteStore);
 
 #[cfg(test)]
 mod tests {
