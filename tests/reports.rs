@@ -374,3 +374,49 @@ async fn replicas_on_one_postgres_schema_add_into_the_same_rows() {
     drop((one, two));
     schema.drop().await;
 }
+
+/// The binary flushes its usage at shutdown, after the drain: requests answered within the last
+/// flush interval are in the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_gateway_adds_its_last_usage_into_the_store() {
+    let upstream = common::catalogue_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::process::write_config(dir.path(), &upstream.url(), "");
+    let mut gw = common::process::spawn_gateway(&config);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..3 {
+        let resp = http
+            .get(format!("http://{}/v1/proxy/cat/procedures", gw.addr))
+            .bearer_auth("portal-key")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    // Well within the default 30 s interval: only the flush at shutdown writes these.
+    let killed = Command::new("kill")
+        .args(["-TERM", &gw.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    while gw.child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed().as_secs() < 15, "did not stop");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (from, to) = around_now();
+    let out = Command::new(common::process::BIN)
+        .args([
+            "report", "--format", "json", "--from", &from, "--to", &to, "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(agency(&report, "portal", "cat")["requests"], 3);
+}

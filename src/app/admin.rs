@@ -226,7 +226,7 @@ pub async fn usage_report(
     State(gw): State<Arc<Gateway>>,
     query: Result<Query<UsageReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    use crate::reports::{Period, Report, ReportError};
+    use crate::reports::{MAX_DAYS, Period, Report, ReportError};
 
     let q = query_params(query)?;
     let period = Period::parse(&q.from, &q.to).map_err(|e| {
@@ -234,7 +234,11 @@ pub async fn usage_report(
         match e {
             ReportError::BadDate { field } => errors.add(field, "format", "a date YYYY-MM-DD"),
             ReportError::FromAfterTo => errors.add("from", "range", "on or before `to`"),
-            _ => errors.add("to", "range", "at most 731 days after `from`"),
+            _ => errors.add(
+                "to",
+                "range",
+                format!("at most {MAX_DAYS} days after `from`"),
+            ),
         }
         errors
             .into_result()

@@ -141,7 +141,7 @@ fn stacked(items: &[(String, [i64; 3])]) -> String {
     .iter()
     .enumerate()
     {
-        let x = 110.0 * i as f64;
+        let x = 125.0 * i as f64;
         let _ = write!(
             svg,
             "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{}\" y=\"{legend_y}\">{name}</text>",
