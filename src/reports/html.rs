@@ -459,3 +459,71 @@ pub fn page(r: &Report) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reports::{AgencyService, Day, Totals};
+
+    fn report(client: &str) -> Report {
+        Report {
+            from: "2026-01-01".into(),
+            to: "2026-01-02".into(),
+            period_start: "2025-12-31T17:00:00Z".into(),
+            period_end: "2026-01-02T17:00:00Z".into(),
+            generated_at: "2026-01-03T01:00:00Z".into(),
+            generated_at_vietnam: "2026-01-03 08:00:00 +07:00".into(),
+            totals: Totals {
+                requests: 3,
+                success_rate_pct: Some(100.0),
+                cache_lookups: 0,
+                cache_hits: 0,
+                cache_hit_rate_pct: None,
+            },
+            agencies: vec![AgencyService {
+                client: client.into(),
+                service: "cat".into(),
+                requests: 3,
+                succeeded: 3,
+                client_errors: 0,
+                server_errors: 0,
+                success_rate_pct: Some(100.0),
+                p50_ms: Some(2.5),
+                p95_ms: Some(4.75),
+                mean_ms: Some(2.0),
+            }],
+            upstreams: vec![],
+            daily: vec![
+                Day {
+                    date: "2026-01-01".into(),
+                    requests: 3,
+                    failed: 0,
+                },
+                Day {
+                    date: "2026-01-02".into(),
+                    requests: 0,
+                    failed: 0,
+                },
+            ],
+            payments: vec![],
+            shipments: vec![],
+        }
+    }
+
+    #[test]
+    fn names_are_escaped_in_text_and_charts() {
+        let page = page(&report("<img src=x onerror=alert(1)>&"));
+        assert!(!page.contains("<img"), "no markup from a name");
+        assert_eq!(
+            page.matches("&lt;img src=x onerror=alert(1)&gt;&amp;")
+                .count(),
+            2,
+            "the chart's label and the table's cell"
+        );
+        assert!(
+            page.contains("Không có dữ liệu / No data"),
+            "empty tables say so"
+        );
+        assert!(page.contains("2026-01-03 08:00:00 +07:00"));
+    }
+}
