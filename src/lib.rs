@@ -10,7 +10,7 @@
 //! 1. [`app`]: the composition root, the only code that names every service kind.
 //! 2. [`services`]: one folder per kind; a kind never imports another.
 //! 3. What kinds share: [`personal_data`] (with [`officials`]), [`outbox`], [`idempotency`],
-//!    [`upstream`], [`render`], [`refusals`].
+//!    [`upstream`], [`render`], [`refusals`], [`reports`].
 //! 4. The edge and the machinery below it: [`edge`], [`auth`], [`ratelimit`], [`cache`],
 //!    [`resilience`], [`cluster`], [`store`], [`audit`], [`evidence`], [`telemetry`], [`server`], [`tls`],
 //!    [`extract`], [`validate`], [`keys`], [`error`], and the config base, [`config`].
@@ -25,6 +25,7 @@ pub mod personal_data;
 pub mod qr_image;
 pub mod refusals;
 pub mod render;
+pub mod reports;
 pub mod upstream;
 
 pub mod audit;

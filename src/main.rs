@@ -72,6 +72,25 @@ enum Command {
         #[command(subcommand)]
         command: EvidenceCommand,
     },
+    /// The usage report of a period (regulation art. 25): per agency and service, per upstream,
+    /// per day, payments and shipments. Exit 2 on bad dates or an unreachable store.
+    Report {
+        /// The gateway's config file (for the store).
+        #[arg(long, env = "LIENTHONG_CONFIG")]
+        config: PathBuf,
+        /// First day, YYYY-MM-DD (Vietnam, UTC+7), inclusive.
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD (Vietnam, UTC+7), inclusive.
+        #[arg(long)]
+        to: String,
+        /// How to write it.
+        #[arg(long, value_enum, default_value = "table")]
+        format: lienthong::reports::Format,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Compare a provider's daily statement with the payment ledger; exit 1 when discrepancies remain.
     Reconcile {
         /// The gateway's config file (for the store and the merchants).
@@ -181,6 +200,19 @@ fn main() -> ExitCode {
                     evidence,
                 },
         } => verify_evidence(&jwks, &body, &evidence),
+        Command::Report {
+            config,
+            from,
+            to,
+            format,
+            out,
+        } => {
+            let (config, rt) = match load_for_command(&config) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            };
+            rt.block_on(report(&config, &from, &to, format, out.as_deref()))
+        }
         Command::Reconcile {
             config,
             provider,
@@ -311,6 +343,81 @@ async fn open_store_for_command(
             eprintln!("error: opening the store: {e}");
             ExitCode::FAILURE
         })
+}
+
+/// `lienthong report`: reads the period's figures and writes them; every failure is one line on
+/// standard error and exit code 2.
+async fn report(
+    config: &Config,
+    from: &str,
+    to: &str,
+    format: lienthong::reports::Format,
+    out: Option<&std::path::Path>,
+) -> ExitCode {
+    use lienthong::reports::{Period, Report};
+
+    let fail = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    };
+    let period = match Period::parse(from, to) {
+        Ok(period) => period,
+        Err(e) => return fail(e.to_string()),
+    };
+    // Opening a SQLite file that is not there would make an empty one and report nothing.
+    if let Some(path) = sqlite_file(&config.store.url)
+        && !path.exists()
+    {
+        return fail(format!("the store file {} does not exist", path.display()));
+    }
+    eprintln!("report: opening the store");
+    let store = match lienthong::store::open_config(&config.store).await {
+        Ok(store) => store,
+        Err(e) => return fail(format!("the store is unreachable: {e}")),
+    };
+    let progress = |step: &str| eprintln!("report: {step}");
+    let report = match Report::build(
+        store.as_ref(),
+        period,
+        lienthong::store::now_ms(),
+        &progress,
+    )
+    .await
+    {
+        Ok(report) => report,
+        Err(e) => return fail(e.to_string()),
+    };
+    progress("writing");
+    let text = report.write(format);
+    let written = match out {
+        Some(path) => std::fs::write(path, text.as_bytes())
+            .map_err(|e| format!("writing {}: {e}", path.display())),
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .map_err(|e| format!("writing the report: {e}"))
+        }
+    };
+    match written {
+        Ok(()) => {
+            if let Some(path) = out {
+                eprintln!("report: written to {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// The file of a SQLite store URL (`sqlite://PATH`, `sqlite:PATH`, options after `?`), or `None`
+/// for another backend or an in-memory database.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(path))
 }
 
 /// `lienthong audit verify`: the chain with its keys, then against the checkpoint files.
@@ -812,6 +919,8 @@ async fn serve(
     }
     // Every audit record of the drained requests is written: the last checkpoint covers them.
     gw.write_audit_checkpoint().await;
+    // The usage of the drained requests too: the reports count every request answered.
+    let _ = gw.flush_usage().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Operator endpoints under `/v1/admin` (admin role only, checked by the edge's guard): suspend
 //! and resume clients
 //! (regulation art. 23.3), reload the config, purge caches, read the admin audit trail and the
-//! evidence records of registry answers. With
+//! evidence records of registry answers, report the usage of a period. With
 //! `[redis]`, every change made here is announced to the other replicas, which apply it too.
 
 use std::sync::Arc;
@@ -207,6 +207,50 @@ pub async fn evidence(
         })
         .collect();
     Ok(Json(serde_json::json!({ "request_id": request_id, "records": records })).into_response())
+}
+
+/// Query of `GET /v1/admin/reports/usage`: Vietnamese calendar days, both inclusive.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageReportQuery {
+    /// First day, `YYYY-MM-DD`.
+    pub from: String,
+    /// Last day, `YYYY-MM-DD`.
+    pub to: String,
+}
+
+/// `GET /v1/admin/reports/usage?from=&to=`: the usage report of a period as JSON (the same
+/// document as `lienthong report --format json`). This replica's latest counts are flushed
+/// first, so the figures include them.
+pub async fn usage_report(
+    State(gw): State<Arc<Gateway>>,
+    query: Result<Query<UsageReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    use crate::reports::{MAX_DAYS, Period, Report, ReportError};
+
+    let q = query_params(query)?;
+    let period = Period::parse(&q.from, &q.to).map_err(|e| {
+        let mut errors = crate::validate::Errors::default();
+        match e {
+            ReportError::BadDate { field } => errors.add(field, "format", "a date YYYY-MM-DD"),
+            ReportError::FromAfterTo => errors.add("from", "range", "on or before `to`"),
+            _ => errors.add(
+                "to",
+                "range",
+                format!("at most {MAX_DAYS} days after `from`"),
+            ),
+        }
+        errors
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::internal(&e))
+    })?;
+    // A failed flush keeps its counts for the next one; the report shows what the store has.
+    let _ = gw.flush_usage().await;
+    let report = Report::build(gw.store.as_ref(), period, crate::store::now_ms(), &|_| {})
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(report).into_response())
 }
 
 /// `POST /v1/admin/reload`: validates the config again and swaps it in, or refuses and keeps the old one.

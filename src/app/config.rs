@@ -431,6 +431,16 @@ mod tests {
     }
 
     #[test]
+    fn the_usage_flush_interval_is_bounded() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.telemetry.usage_flush_interval_s, 30);
+        let e = err(&format!(
+            "{MINIMAL}\n[telemetry]\nusage_flush_interval_s = 0\n"
+        ));
+        assert!(e.contains("telemetry.usage_flush_interval_s"), "{e}");
+    }
+
+    #[test]
     fn trusted_proxies_and_failure_limits_are_checked() {
         let c = Config::parse(MINIMAL).unwrap();
         assert!(

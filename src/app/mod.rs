@@ -37,6 +37,7 @@ use crate::refusals::CallbackRefusals;
 use crate::services::ServiceState;
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::usage::UsageTally;
 
 pub use config::{Config, KindConfig, ServiceConfig};
 pub use router::{App, router, router_for};
@@ -109,6 +110,8 @@ pub struct Gateway {
     suspensions: Arc<Suspensions>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Usage counted by the edge and not yet added into the store (see [`Gateway::flush_usage`]).
+    pub usage: Arc<UsageTally>,
     /// Redis shared with the other replicas, when `[redis]` is configured.
     pub cluster: Option<Arc<Cluster>>,
     source: ConfigSource,
@@ -177,6 +180,7 @@ impl Gateway {
             store,
             suspensions: Arc::new(Suspensions::new(suspended)),
             metrics,
+            usage: Arc::new(UsageTally::new()),
             cluster,
             source,
             ephemeral_key,

@@ -81,6 +81,7 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
             .route("/v1/admin/reload", admin(post(admin::reload)))
             .route("/v1/admin/cache/purge", admin(post(admin::purge_cache)))
             .route("/v1/admin/audit", admin(get(admin::audit)))
+            .route("/v1/admin/reports/usage", admin(get(admin::usage_report)))
             .route(
                 "/v1/admin/evidence/{request_id}",
                 admin(get(admin::evidence)),
@@ -131,5 +132,10 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
         .merge(operators.with_state(gw.clone()))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed) });
-    Edge::new(gw.edge_settings(), gw.metrics.clone(), routes)
+    Edge::new(
+        gw.edge_settings(),
+        gw.metrics.clone(),
+        gw.usage.clone(),
+        routes,
+    )
 }

@@ -1,6 +1,6 @@
 //! The background workers: the payments sweep (provider queries, expiry), the shipments poller,
 //! the outbox of portal events, the purges of idempotency keys and evidence records past their
-//! retention, and the audit chain's checkpoints. Each finds the live services at every round, so
+//! retention, the audit chain's checkpoints, and the flush of the usage counted for the reports. Each finds the live services at every round, so
 //! a reload applies at the next one; each also has a one-shot form here, for operators and tests.
 
 use std::sync::Arc;
@@ -84,6 +84,21 @@ impl Gateway {
                 }
             })),
         ];
+        let flusher = Arc::downgrade(self);
+        let flush_every =
+            Duration::from_secs(self.runtime().config.telemetry.usage_flush_interval_s);
+        workers.push(tokio::spawn(crate::services::run_every(
+            move || flush_every,
+            move || {
+                let gw = flusher.upgrade();
+                async move {
+                    if let Some(gw) = gw {
+                        // A failure is logged, and the counts kept for the next round.
+                        let _ = gw.flush_usage().await;
+                    }
+                }
+            },
+        )));
         if let Some(writer) = self.audit_checkpoints.clone() {
             let interval = Duration::from_secs(self.runtime().config.audit.checkpoint_interval_s);
             let store = self.store.clone();
@@ -107,6 +122,23 @@ impl Gateway {
     pub async fn write_audit_checkpoint(&self) {
         if let Some(writer) = &self.audit_checkpoints {
             checkpoint::round(writer, self.store.audit_head().await, &self.metrics).await;
+        }
+    }
+
+    /// Adds the usage counted since the last flush into the store (also run at shutdown, after the
+    /// drain). Returns how many rows it wrote; on failure the counts stay for the next flush.
+    pub async fn flush_usage(&self) -> Result<usize, crate::store::StoreError> {
+        let counts = self.usage.drain();
+        if counts.is_empty() {
+            return Ok(0);
+        }
+        match self.store.add_usage(&counts).await {
+            Ok(()) => Ok(counts.len()),
+            Err(e) => {
+                tracing::warn!(error = %e, rows = counts.len(), "usage figures not written to the store; kept for the next flush");
+                self.usage.keep_unflushed(counts);
+                Err(e)
+            }
         }
     }
 

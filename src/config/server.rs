@@ -168,6 +168,9 @@ pub struct TelemetryConfig {
     pub log_level: String,
     /// One line per request on the `access` target (default true).
     pub access_log: bool,
+    /// How often the usage counted for the reports is added into the store, in seconds
+    /// (default 30; also at shutdown). What a crash loses is at most this much.
+    pub usage_flush_interval_s: u64,
 }
 
 impl Default for TelemetryConfig {
@@ -176,6 +179,7 @@ impl Default for TelemetryConfig {
             log_format: LogFormat::Json,
             log_level: "info".into(),
             access_log: true,
+            usage_flush_interval_s: 30,
         }
     }
 }
@@ -257,6 +261,12 @@ impl TelemetryConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| ConfigError::invalid("telemetry.log_level", e.to_string()))?;
+        if !(1..=3600).contains(&self.usage_flush_interval_s) {
+            return Err(ConfigError::invalid(
+                "telemetry.usage_flush_interval_s",
+                "must be between 1 and 3600 seconds",
+            ));
+        }
         Ok(())
     }
 }

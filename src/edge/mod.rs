@@ -1,7 +1,8 @@
 //! The edge of every request: request ids, W3C trace context, the client's address
 //! ([`crate::server::ClientAddr`], behind trusted proxies), framing checks, body and time
-//! limits, rendering of problem documents, the access log line and request metrics ([`Edge`],
-//! wrapped around the whole router); and, per route, who may call it ([`guard`]).
+//! limits, rendering of problem documents, the access log line, request metrics and the usage
+//! tally of the reports ([`Edge`], wrapped around the whole router); and, per route, who may call
+//! it ([`guard`]).
 //!
 //! The edge receives small handles (the live edge settings, the metrics, the live callers and
 //! services), never the gateway.
@@ -24,6 +25,7 @@ use crate::config::LimitsConfig;
 use crate::error::{ApiError, ErrorCode, Lang, PendingProblem, RenderedProblem};
 use crate::server::{ConnInfo, TrustedProxies};
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::usage::{UsageFact, UsageTally};
 use crate::telemetry::{
     CacheOutcome, LoggedClient, LoggedService, REQUEST_ID, RequestContext, TraceContext,
     UpstreamLatency, access_log, mask_digits,
@@ -171,15 +173,23 @@ fn loggable_path(path: &str) -> String {
 pub struct Edge<S> {
     settings: Arc<ArcSwap<EdgeSettings>>,
     metrics: Arc<Metrics>,
+    usage: Arc<UsageTally>,
     inner: S,
 }
 
 impl<S> Edge<S> {
-    /// Wraps `inner`, which sees every request after the edge has prepared it.
-    pub fn new(settings: Arc<ArcSwap<EdgeSettings>>, metrics: Arc<Metrics>, inner: S) -> Self {
+    /// Wraps `inner`, which sees every request after the edge has prepared it; each request that
+    /// reached a service is counted in `usage`.
+    pub fn new(
+        settings: Arc<ArcSwap<EdgeSettings>>,
+        metrics: Arc<Metrics>,
+        usage: Arc<UsageTally>,
+        inner: S,
+    ) -> Self {
         Edge {
             settings,
             metrics,
+            usage,
             inner,
         }
     }
@@ -209,12 +219,18 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let (settings, metrics) = (self.settings.load_full(), self.metrics.clone());
-        let inner = self.inner.clone();
-        Box::pin(async move { Ok(edge(&settings, &metrics, req, inner).await) })
+        let (usage, inner) = (self.usage.clone(), self.inner.clone());
+        Box::pin(async move { Ok(edge(&settings, &metrics, &usage, req, inner).await) })
     }
 }
 
-async fn edge<S>(settings: &EdgeSettings, metrics: &Metrics, mut req: Request, inner: S) -> Response
+async fn edge<S>(
+    settings: &EdgeSettings,
+    metrics: &Metrics,
+    usage: &UsageTally,
+    mut req: Request,
+    inner: S,
+) -> Response
 where
     S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
 {
@@ -335,6 +351,17 @@ where
             operation: service.as_ref().and_then(|s| s.operation.as_deref()),
             cache,
             code: problem_code,
+        });
+    }
+    // Last, so that the names move into the tally instead of being copied.
+    if let Some(service) = service {
+        usage.record(UsageFact {
+            client,
+            service: service.service,
+            operation: service.operation,
+            status,
+            latency,
+            cache,
         });
     }
     resp

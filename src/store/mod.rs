@@ -2,8 +2,9 @@
 //! ([`ClientStates`]), the personal-data audit trail ([`AuditTrail`]), the payment ledger
 //! ([`Ledger`]) with its idempotency keys ([`IdempotencyKeys`]) and outbox ([`Outbox`]), shipments
 //! ([`ShipmentLog`]), the changes every replica applies ([`ClusterChanges`]) and the signed
-//! evidence of registry answers ([`EvidenceLog`]), and bank collection with its reconciliations
-//! ([`BankCollection`]). [`Store`] is all of
+//! evidence of registry answers ([`EvidenceLog`]), bank collection with its reconciliations
+//! ([`BankCollection`]), and the hourly usage figures with the reads of the quarterly reports
+//! ([`UsageLog`]). [`Store`] is all of
 //! them at once: what [`open`] returns, from which a caller takes the role handles it needs
 //! (`Arc<dyn Store>` coerces to `Arc<dyn Ledger>`). SQLite is the embedded default; PostgreSQL
 //! implements the same traits for scale-out, so SQL here stays portable.
@@ -25,11 +26,13 @@ mod portable_bank;
 mod portable_evidence;
 mod portable_ledger;
 mod portable_shipments;
+mod portable_usage;
 mod postgres;
 mod shipments;
 mod sqlite;
 #[doc(hidden)]
 pub mod test_support;
+mod usage_log;
 
 use std::sync::Arc;
 
@@ -55,6 +58,10 @@ pub use shipments::{
     NewShipment, ShipmentHistoryEntry, ShipmentLog, ShipmentRecord, ShipmentUpdate,
 };
 pub use sqlite::SqliteStore;
+pub use usage_log::{
+    LATENCY_BOUNDS_MS, LATENCY_BUCKETS, PaymentSummary, ShipmentSummary, UsageCount, UsageLog,
+    latency_bucket,
+};
 
 use crate::audit::ChainKeys;
 use crate::config::StoreConfig;
@@ -65,7 +72,7 @@ pub mod prelude {
     pub use super::{
         AuditTrail as _, BankCollection as _, ClientStates as _, ClusterChanges as _,
         EvidenceLog as _, IdempotencyKeys as _, Ledger as _, Outbox as _, ShipmentLog as _,
-        Store as _,
+        Store as _, UsageLog as _,
     };
 }
 
@@ -113,6 +120,7 @@ pub trait Store:
     + ClusterChanges
     + EvidenceLog
     + BankCollection
+    + UsageLog
     + Send
     + Sync
 {

@@ -260,6 +260,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
             FOR EACH ROW EXECUTE FUNCTION lienthong_refuse_change();",
     ),
     (
+        9,
+        // Usage per hour for the reports (see `portable_usage::MIGRATION`).
+        super::portable_usage::MIGRATION,
+    ),
+    (
         10,
         // The payment code a citizen quotes at a bank counter or in a transfer: unique among
         // orders (NULL for the orders made before codes existed).
@@ -510,6 +515,7 @@ super::portable_ledger::portable_ledger!(PostgresStore, sqlx::Postgres, sqlx::Pg
 super::portable_shipments::portable_shipments!(PostgresStore, sqlx::PgConnection);
 super::portable_bank::portable_bank!(PostgresStore, sqlx::PgConnection);
 super::portable_evidence::portable_evidence!(PostgresStore);
+super::portable_usage::portable_usage!(PostgresStore);
 
 #[cfg(test)]
 mod tests {

@@ -242,6 +242,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;",
     ),
     (
+        9,
+        // Usage per hour for the reports (see `portable_usage::MIGRATION`).
+        super::portable_usage::MIGRATION,
+    ),
+    (
         10,
         // The payment code a citizen quotes at a bank counter or in a transfer: unique among
         // orders (NULL for the orders made before codes existed).
@@ -476,6 +481,7 @@ super::portable_ledger::portable_ledger!(SqliteStore, sqlx::Sqlite, sqlx::Sqlite
 super::portable_shipments::portable_shipments!(SqliteStore, sqlx::SqliteConnection);
 super::portable_bank::portable_bank!(SqliteStore, sqlx::SqliteConnection);
 super::portable_evidence::portable_evidence!(SqliteStore);
+super::portable_usage::portable_usage!(SqliteStore);
 
 #[cfg(test)]
 mod tests {

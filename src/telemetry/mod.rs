@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod metrics;
+pub mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;

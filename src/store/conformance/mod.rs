@@ -146,6 +146,7 @@ mod idempotency;
 mod ledger;
 mod outbox;
 mod shipments;
+mod usage_log;
 
 conformance!(every_role_handle_is_the_same_store);
 

@@ -25,7 +25,12 @@ fn history(carrier_status: i64, status: &str, at_ms: i64, source: &str) -> Shipm
     }
 }
 
-fn shipment(id: &str, client_id: &str, order: &str, next_poll_at_ms: i64) -> NewShipment {
+pub(super) fn shipment(
+    id: &str,
+    client_id: &str,
+    order: &str,
+    next_poll_at_ms: i64,
+) -> NewShipment {
     NewShipment {
         record: ShipmentRecord {
             id: id.into(),
