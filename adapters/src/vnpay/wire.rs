@@ -134,7 +134,7 @@ impl StatementLine {
 }
 
 /// The columns a statement must have, in the order of [`StatementLine`]'s fields.
-const STATEMENT_COLUMNS: [&str; 8] = [
+pub const STATEMENT_COLUMNS: [&str; 8] = [
     "TxnRef",
     "TransactionNo",
     "Amount",

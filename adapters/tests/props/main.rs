@@ -15,6 +15,7 @@ use lienthong_adapters::reply::{Reply, xml_chars};
 use lienthong_adapters::{enterprise, notary, payment_platform, population, vnpay, vnpost};
 use proptest::prelude::*;
 use serde_json::Value;
+use vnpay::wire::STATEMENT_COLUMNS;
 
 fn golden(path: &str) -> Vec<u8> {
     static READ: LazyLock<Mutex<HashMap<String, Vec<u8>>>> = LazyLock::new(Mutex::default);
@@ -50,6 +51,10 @@ fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
 fn is_iso_date(s: &str) -> bool {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     s.len() == 10 && time::Date::parse(s, format).is_ok()
+}
+
+fn is_rfc3339(s: &str) -> bool {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
 }
 
 /// Statuses an upstream answers with, and any other.
@@ -146,15 +151,26 @@ proptest! {
     /// A character XML does not allow, raw or as a reference, in any text of a reply, is refused.
     #[test]
     fn population_xml_with_control_characters_is_refused(
-        i in 0..3usize,
-        at in any::<usize>(),
-        c in prop_oneof![0x01u32..0x09, 0x0bu32..0x0d, 0x0eu32..0x20, Just(0xfffe), Just(0xffff)],
-        written in 0..3u8,
+        doc in with_forbidden_char(&POPULATION_REPLIES[..3]),
     ) {
-        let body = String::from_utf8(golden(POPULATION_REPLIES[i])).unwrap();
-        let doc = with_char_in_text(&body, at, c, written);
         prop_assert!(population::wire::parse_xml(doc.as_bytes()).is_err(), "{doc}");
     }
+}
+
+/// One of the golden `replies` with a character XML 1.0 does not allow (a control character but
+/// tab, line feed and carriage return; U+FFFE, U+FFFF) in the text of an element.
+fn with_forbidden_char(replies: &'static [&'static str]) -> impl Strategy<Value = String> {
+    let forbidden = prop_oneof![
+        0x01u32..0x09,
+        0x0bu32..0x0d,
+        0x0eu32..0x20,
+        Just(0xfffe),
+        Just(0xffff)
+    ];
+    (0..replies.len(), any::<usize>(), forbidden, 0..3u8).prop_map(move |(i, at, c, written)| {
+        let body = String::from_utf8(golden(replies[i])).unwrap();
+        with_char_in_text(&body, at, c, written)
+    })
 }
 
 /// `doc` with the character `c` put in the text of an element, raw (`written` 0), as a decimal
@@ -302,18 +318,14 @@ proptest! {
         i in 0..NOTARY_REPLIES.len(),
         edits in mutate::edits(),
     ) {
-        read_notary(status, "text/xml; charset=utf-8", mutate::apply(&golden(NOTARY_REPLIES[i]), &edits));
+        let body = mutate::apply(&golden(NOTARY_REPLIES[i]), &edits);
+        read_notary(status, "text/xml; charset=utf-8", body);
     }
 
     #[test]
     fn notary_xml_with_control_characters_is_refused(
-        i in 0..4usize,
-        at in any::<usize>(),
-        c in prop_oneof![0x01u32..0x09, 0x0bu32..0x0d, 0x0eu32..0x20, Just(0xfffe), Just(0xffff)],
-        written in 0..3u8,
+        doc in with_forbidden_char(&NOTARY_REPLIES[..4]),
     ) {
-        let body = String::from_utf8(golden(NOTARY_REPLIES[i])).unwrap();
-        let doc = with_char_in_text(&body, at, c, written);
         prop_assert!(notary::wire::parse_xml(doc.as_bytes()).is_err(), "{doc}");
     }
 }
@@ -445,6 +457,15 @@ fn reencode(value: &str, choices: &[u8]) -> String {
     out
 }
 
+/// `k=v` as VNPay's PHP code writes it.
+fn php_pair(k: &str, v: &str) -> String {
+    format!(
+        "{}={}",
+        vnpay::auth::php_urlencode(k),
+        vnpay::auth::php_urlencode(v)
+    )
+}
+
 #[test]
 fn vnpay_golden_ipn_verifies() {
     let n = verify_ipn(&ipn_golden()).unwrap();
@@ -488,10 +509,18 @@ proptest! {
     /// A repeated parameter is refused, whichever it is and whatever it says (the verifier and
     /// the reader could otherwise see different values).
     #[test]
-    fn vnpay_ipn_with_a_repeated_parameter_is_refused(i in 0..13usize, value in "[0-9A-Za-z]{0,12}", first in any::<bool>()) {
+    fn vnpay_ipn_with_a_repeated_parameter_is_refused(
+        i in 0..13usize,
+        value in "[0-9A-Za-z]{0,12}",
+        first in any::<bool>(),
+    ) {
         let golden = ipn_golden();
         let key = golden.split('&').nth(i).unwrap().split_once('=').unwrap().0;
-        let raw = if first { format!("{key}={value}&{golden}") } else { format!("{golden}&{key}={value}") };
+        let raw = if first {
+            format!("{key}={value}&{golden}")
+        } else {
+            format!("{golden}&{key}={value}")
+        };
         prop_assert!(verify_ipn(&raw).is_err());
     }
 
@@ -505,7 +534,7 @@ proptest! {
         params[i].1 = value;
         let raw = params
             .iter()
-            .map(|(k, v)| format!("{}={}", vnpay::auth::php_urlencode(k), vnpay::auth::php_urlencode(v)))
+            .map(|(k, v)| php_pair(k, v))
             .collect::<Vec<_>>()
             .join("&");
         prop_assert!(verify_ipn(&raw).is_err(), "{raw}");
@@ -521,7 +550,11 @@ proptest! {
                 let mut p: Vec<(String, String)> = vnpay::wire::parse_query(q)
                     .unwrap()
                     .into_iter()
-                    .filter(|(k, v)| k.starts_with("vnp_") && k != "vnp_SecureHash" && k != "vnp_SecureHashType" && !v.is_empty())
+                    .filter(|(k, v)| {
+                        k.starts_with("vnp_")
+                            && !matches!(k.as_str(), "vnp_SecureHash" | "vnp_SecureHashType")
+                            && !v.is_empty()
+                    })
                     .collect();
                 p.sort();
                 p
@@ -532,10 +565,12 @@ proptest! {
 
     /// Any set of distinct keys with any values, encoded as PHP does, decodes to itself.
     #[test]
-    fn vnpay_query_round_trips(pairs in prop::collection::btree_map("[a-zA-Z_]{1,12}", ".{0,24}", 0..8)) {
+    fn vnpay_query_round_trips(
+        pairs in prop::collection::btree_map("[a-zA-Z_]{1,12}", ".{0,24}", 0..8),
+    ) {
         let raw = pairs
             .iter()
-            .map(|(k, v)| format!("{}={}", vnpay::auth::php_urlencode(k), vnpay::auth::php_urlencode(v)))
+            .map(|(k, v)| php_pair(k, v))
             .collect::<Vec<_>>()
             .join("&");
         let parsed = vnpay::wire::parse_query(&raw).unwrap();
@@ -565,17 +600,6 @@ fn vnpay_query_refuses_a_signed_escape() {
 }
 
 // ------------------------------------------------------------------------------ VNPay statement
-
-const STATEMENT_COLUMNS: [&str; 8] = [
-    "TxnRef",
-    "TransactionNo",
-    "Amount",
-    "BankCode",
-    "PayDate",
-    "ResponseCode",
-    "TransactionStatus",
-    "TransactionType",
-];
 
 fn statement_line() -> impl Strategy<Value = vnpay::wire::StatementLine> {
     (
@@ -619,11 +643,15 @@ proptest! {
     }
 
     #[test]
-    fn vnpay_statement_parser_survives_mutated_statements(edits in mutate::edits(), semicolon in any::<bool>()) {
+    fn vnpay_statement_parser_survives_mutated_statements(
+        edits in mutate::edits(),
+        semicolon in any::<bool>(),
+    ) {
         let sep = if semicolon { ";" } else { "," };
         let text = format!(
-            "\u{feff}{}\r\nHS0001{sep}14000001{sep}5000000{sep}NCB{sep}20260115093000{sep}00{sep}00{sep}01\r\n",
-            STATEMENT_COLUMNS.join(sep)
+            "\u{feff}{}\r\n{}\r\n",
+            STATEMENT_COLUMNS.join(sep),
+            ["HS0001", "14000001", "5000000", "NCB", "20260115093000", "00", "00", "01"].join(sep),
         );
         let mutated = mutate::apply(text.as_bytes(), &edits);
         let _ = vnpay::wire::parse_statement(&String::from_utf8_lossy(&mutated));
@@ -643,7 +671,8 @@ proptest! {
         let sep = if semicolon { ';' } else { ',' };
         let eol = if crlf { "\r\n" } else { "\n" };
         let mut text = String::from(if bom { "\u{feff}" } else { "" });
-        let header: Vec<String> = order.iter().map(|i| cell(STATEMENT_COLUMNS[*i], sep, quote)).collect();
+        let header: Vec<String> =
+            order.iter().map(|i| cell(STATEMENT_COLUMNS[*i], sep, quote)).collect();
         text.push_str(&header.join(&sep.to_string()));
         text.push_str(eol);
         for l in &lines {
@@ -734,7 +763,7 @@ proptest! {
     ]) {
         if let Some(at) = vnpost::translate::local_time_rfc3339(&t) {
             prop_assert!(
-                time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339).is_ok(),
+                is_rfc3339(&at),
                 "{}", at
             );
         }
