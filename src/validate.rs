@@ -114,7 +114,12 @@ impl Date {
     /// Parses `YYYY-MM-DD`, checking the day exists.
     pub fn parse_iso(s: &str) -> Option<Date> {
         let b = s.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        let shape = b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+        // Digits only: the integer parsers below would also take `+999-+1-+1` or `-999-01-01`.
+        if b.len() != 10 || !shape {
             return None;
         }
         let year: i32 = s[0..4].parse().ok()?;

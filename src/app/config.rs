@@ -216,7 +216,8 @@ impl ServiceConfig {
             let names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
             return Err(ConfigError::invalid(
                 format!("{key}.kind"),
-                format!("`{kind}` is not a kind: one of {}", names.join(", ")),
+                // Not the value itself: a secret pasted in the wrong place must not be shown.
+                format!("not a kind: one of {}", names.join(", ")),
             ));
         };
         let common = keys_of::<UpstreamConfig>();
@@ -676,7 +677,11 @@ mod tests {
                 "url = \"redis://x\"\nkey_prefix = \"a b\"",
                 "redis.key_prefix",
             ),
-            ("url = \"redis://x\"\non_unavailable = \"maybe\"", "maybe"),
+            // Where, and what it takes; not the value (it might have been a secret).
+            (
+                "url = \"redis://x\"\non_unavailable = \"maybe\"",
+                "column 18: unknown variant `…`, expected one of `local`, `open`, `closed`",
+            ),
         ] {
             let e = err(&format!("{MINIMAL}\n[redis]\n{table}\n"));
             assert!(e.contains(named), "{table}: {e}");

@@ -78,13 +78,26 @@ pub fn parse_error(text: &str, e: &toml::de::Error) -> ConfigError {
     })
 }
 
-/// A parser's message with every double-quoted value replaced by `"…"`: serde quotes the values
-/// it refuses (`invalid type: string "…", expected u64`), and a value may be a secret. Key names
-/// (quoted with backticks) stay.
+/// A parser's message with every value it quotes replaced by `…`: serde quotes the values it
+/// refuses (`invalid type: string "…", expected u64`, `unknown variant `…``, `invalid type:
+/// integer `…``), and a value may be a secret. Key names and the expected values (quoted with
+/// backticks) stay.
 pub fn redact(message: &str) -> String {
+    /// What serde writes before a value it quotes with backticks.
+    const BEFORE_VALUE: [&str; 4] = [
+        "unknown variant ",
+        "integer ",
+        "floating point ",
+        "character ",
+    ];
     let mut out = String::with_capacity(message.len());
     let mut chars = message.chars();
     while let Some(c) = chars.next() {
+        if c == '`' && BEFORE_VALUE.iter().any(|b| out.ends_with(b)) {
+            out.push_str("`…`");
+            chars.by_ref().find(|c| *c == '`');
+            continue;
+        }
         out.push(c);
         if c == '"' {
             out.push('…');
@@ -226,6 +239,15 @@ mod tests {
         assert_eq!(
             redact(r#"invalid type: string "s3cr\"et", expected u64 for `timeout_ms`"#),
             r#"invalid type: string "…", expected u64 for `timeout_ms`"#
+        );
+        // serde quotes some values with backticks, as it quotes what it expected.
+        assert_eq!(
+            redact("unknown variant `s3cr3t`, expected one of `local`, `open`"),
+            "unknown variant `…`, expected one of `local`, `open`"
+        );
+        assert_eq!(
+            redact("invalid type: integer `123456`, expected a string for `secret`"),
+            "invalid type: integer `…`, expected a string for `secret`"
         );
     }
 

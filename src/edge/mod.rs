@@ -415,4 +415,35 @@ mod tests {
         assert!(!valid_request_id("a b"));
         assert!(!valid_request_id(&"a".repeat(129)));
     }
+
+    proptest::proptest! {
+        /// An ID number in a path, its digits written plainly or percent-encoded in any mix,
+        /// never reaches the log, whatever surrounds it.
+        #[test]
+        fn log_paths_never_show_an_id_number(
+            before in "(/[a-z%0-9]{0,6}){0,4}/",
+            id in "[0-9]{9}|[0-9]{12}",
+            encoded in proptest::collection::vec(proptest::bool::ANY, 12),
+            after in "[/a-z;.%-]{0,12}",
+        ) {
+            let written: String = id
+                .chars()
+                .zip(&encoded)
+                .map(|(d, e)| if *e { format!("%3{d}") } else { d.to_string() })
+                .collect();
+            let logged = loggable_path(&format!("/v1{before}{written}{after}"));
+            proptest::prop_assert!(!logged.contains(&id), "{}", logged);
+            let mut run = 0;
+            for c in logged.chars() {
+                run = if c.is_ascii_digit() { run + 1 } else { 0 };
+                proptest::prop_assert!(run < 9, "{}", logged);
+            }
+        }
+
+        #[test]
+        fn log_paths_survive_any_text(path in ".{0,300}") {
+            let logged = loggable_path(&path);
+            proptest::prop_assert!(logged.len() <= 200);
+        }
+    }
 }

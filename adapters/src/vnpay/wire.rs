@@ -28,7 +28,11 @@ fn form_decode(s: &str) -> Result<String, QueryError> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = s.get(i + 1..i + 3).ok_or(QueryError::BadEscape)?;
+                // Two hex digits: `from_str_radix` alone would take `%+1` for `%01`.
+                let hex = s
+                    .get(i + 1..i + 3)
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .ok_or(QueryError::BadEscape)?;
                 out.push(u8::from_str_radix(hex, 16).map_err(|_| QueryError::BadEscape)?);
                 i += 2;
             }
@@ -130,7 +134,7 @@ impl StatementLine {
 }
 
 /// The columns a statement must have, in the order of [`StatementLine`]'s fields.
-const STATEMENT_COLUMNS: [&str; 8] = [
+pub const STATEMENT_COLUMNS: [&str; 8] = [
     "TxnRef",
     "TransactionNo",
     "Amount",

@@ -89,17 +89,13 @@ pub fn progress_rank(code: u16) -> u16 {
     }
 }
 
-/// The carrier's local time `yyyy-MM-ddTHH:mm:ss` (UTC+7, no zone) as RFC 3339.
+/// The carrier's local time `yyyy-MM-ddTHH:mm:ss` (UTC+7, no zone) as RFC 3339; `None` unless it
+/// is a real time (`2026-13-45T25:61:00` has the shape, not the meaning).
 pub fn local_time_rfc3339(t: &str) -> Option<String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
     let b = t.as_bytes();
-    let shape_ok = b.len() == 19
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            _ => c.is_ascii_digit(),
-        });
-    shape_ok.then(|| format!("{t}+07:00"))
+    let shape_ok = b.len() == 19 && b.iter().take(4).all(u8::is_ascii_digit);
+    (shape_ok && time::PrimitiveDateTime::parse(t, format).is_ok()).then(|| format!("{t}+07:00"))
 }
 
 fn status_code(v: Option<i64>, what: &str) -> Result<u16, crate::AdapterError> {

@@ -280,10 +280,12 @@ pub fn mask(record: &EnterpriseRecord) -> EnterpriseRecord {
 
 fn mask_representative(rep: &Representative) -> Representative {
     let document_number = rep.document_number.as_deref().map(|n| {
-        let keep = n.chars().count().saturating_sub(4);
+        // The last 4, but never more than half: a short number is not shown whole.
+        let count = n.chars().count();
+        let hidden = count - (count / 2).min(4);
         n.chars()
             .enumerate()
-            .map(|(i, c)| if i < keep { '*' } else { c })
+            .map(|(i, c)| if i < hidden { '*' } else { c })
             .collect()
     });
     Representative {
@@ -337,5 +339,40 @@ mod tests {
         assert_eq!(masked.date_of_birth.as_deref(), Some("1985"));
         assert_eq!(masked.sex, None);
         assert_eq!(masked.full_name, rep.full_name);
+    }
+
+    fn masked_number(n: &str) -> String {
+        let rep = Representative {
+            full_name: "A".into(),
+            sex: None,
+            document_number: Some(n.into()),
+            document_type: None,
+            date_of_birth: None,
+            nationality: None,
+            position: None,
+        };
+        super::mask_representative(&rep)
+            .document_number
+            .unwrap_or_default()
+    }
+
+    /// A number of 4 characters or fewer was shown whole.
+    #[test]
+    fn a_short_document_number_is_not_shown_whole() {
+        assert_eq!(masked_number("1234"), "**34");
+        assert_eq!(masked_number("7"), "*");
+        assert_eq!(masked_number("B1234567"), "****4567");
+    }
+
+    proptest::proptest! {
+        /// A masked number never shows the number, nor more than its last 4 characters.
+        #[test]
+        fn masked_numbers_never_show_the_number(n in "[0-9A-Zđ]{1,20}") {
+            let masked = masked_number(&n);
+            proptest::prop_assert_ne!(&masked, &n);
+            let shown = masked.chars().filter(|c| *c != '*').count();
+            proptest::prop_assert!(shown <= 4 && shown * 2 <= n.chars().count(), "{}", masked);
+            proptest::prop_assert!(n.ends_with(masked.trim_start_matches('*')));
+        }
     }
 }

@@ -106,7 +106,9 @@ pub fn decode_unreserved(path: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Refuses paths that could mean something else upstream than what the access rule saw.
+/// Refuses paths that could mean something else upstream than what the access rule saw. The path
+/// is one [`decode_unreserved`] gave: an escape of an unreserved character left in it was encoded
+/// twice (`/%%36%31dmin` decodes to `/%61dmin`, which the upstream reads as `/admin`).
 pub fn check_path(path: &str) -> Result<(), &'static str> {
     if !path.starts_with('/') {
         return Err("the path must start with /");
@@ -115,14 +117,21 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
         return Err("encoded slashes are not allowed in the path");
     }
     for escape in path.split('%').skip(1) {
-        match escape.as_bytes().get(..2).map(|h| h.to_ascii_lowercase()) {
-            Some(h) if h == b"2f" || h == b"5c" => {
-                return Err("encoded slashes are not allowed in the path");
+        let byte = escape
+            .get(..2)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match byte {
+            None => return Err("a `%` in the path must start a percent-encoded byte"),
+            Some(b'/' | b'\\') => return Err("encoded slashes are not allowed in the path"),
+            Some(b'.' | 0) => return Err("encoded dots or NUL are not allowed in the path"),
+            // `;` starts a segment's parameters: encoded, it would hide them from the route
+            // (`/admin%3bx` is not `/admin` here, and is to servers that decode it first).
+            Some(b';') => return Err("an encoded `;` is not allowed in the path"),
+            Some(c) if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'~') => {
+                return Err("characters encoded twice are not allowed in the path");
             }
-            Some(h) if h == b"2e" || h == b"00" => {
-                return Err("encoded dots or NUL are not allowed in the path");
-            }
-            _ => {}
+            Some(_) => {}
         }
     }
     let mut segments = path[1..].split('/').peekable();
@@ -185,6 +194,28 @@ mod tests {
         assert!(check_path("/a/..;/admin").is_err());
         assert!(check_path("/a/.;x/admin").is_err());
         assert!(check_path("/a;x/b").is_ok());
+        assert!(check_path("/%C3%A1/%20").is_ok());
+    }
+
+    /// Double encodings, stray `%` and encoded `;` would be read otherwise upstream: refused.
+    #[test]
+    fn path_check_refuses_what_an_upstream_would_decode_again() {
+        for raw in [
+            "/%%36%31dmin",
+            "/%%32%65%%32%65/admin",
+            "/..%3b/admin",
+            "/admin%3Bx/users",
+            "/a%",
+            "/a%4",
+            "/a%+4b",
+            "/a%ễ",
+        ] {
+            let path = decode_unreserved(raw);
+            assert!(check_path(&path).is_err(), "{raw} -> {path}");
+        }
+        // An encoded `%` is a literal `%` upstream (`%61dmin`, not `admin`): kept as it is.
+        assert_eq!(decode_unreserved("/%2561dmin"), "/%2561dmin");
+        assert!(check_path("/%2561dmin").is_ok());
     }
 
     #[test]

@@ -158,3 +158,61 @@ mod tests {
         assert!(!super::verify(&key, b"{}", "zz"));
     }
 }
+
+/// Property tests of the push parser: the signature check and the body reader never panic, only
+/// the signature of the exact body verifies, and a body that is no push is a 400.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::{Push, verify};
+
+    const KEY: &[u8] = b"push-secret-0123";
+    const PUSH: &str = r#"{"OrderId":"LT1","OrderStatusId":5,"OrderStatusName":"Đang giao",
+        "Time":"2026-11-28T22:50:46","PostOffice":"Huế"}"#;
+
+    fn sign(body: &[u8]) -> String {
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(KEY).unwrap();
+        hmac::Mac::update(&mut mac, body);
+        hex::encode(hmac::Mac::finalize(mac).into_bytes())
+    }
+
+    #[test]
+    fn the_example_push_is_read() {
+        let push: Push = crate::extract::parse_json(PUSH.as_bytes()).unwrap();
+        assert_eq!((push.order_id.as_str(), push.order_status_id), ("LT1", 5));
+    }
+
+    proptest! {
+        #[test]
+        fn only_the_signature_of_the_exact_body_verifies(
+            body in prop::collection::vec(any::<u8>(), 0..256),
+            other in prop::collection::vec(any::<u8>(), 0..256),
+            signature in "[0-9a-fA-F ]{0,70}|.{0,70}",
+        ) {
+            prop_assert!(verify(KEY, &body, &sign(&body)));
+            prop_assert!(verify(KEY, &body, &sign(&body).to_uppercase()));
+            prop_assert_eq!(verify(KEY, &body, &sign(&other)), body == other);
+            let right = signature.trim().eq_ignore_ascii_case(&sign(&body));
+            prop_assert_eq!(verify(KEY, &body, &signature), right);
+        }
+
+        #[test]
+        fn bodies_that_are_no_push_are_a_400(
+            body in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..256),
+                (0..PUSH.len(), prop::collection::vec(any::<u8>(), 0..8), 0..8usize)
+                    .prop_map(|(at, insert, cut)| {
+                        let mut b = PUSH.as_bytes().to_vec();
+                        let end = (at + cut).min(b.len());
+                        b.splice(at..end, insert);
+                        b
+                    }),
+            ],
+        ) {
+            if let Err(e) = crate::extract::parse_json::<Push>(&body) {
+                prop_assert_eq!(e.code.status().as_u16(), 400);
+            }
+        }
+    }
+}
