@@ -389,4 +389,24 @@ mod tests {
             })
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_read_or_refused_without_panicking(text in "\\PC{0,200}") {
+            let _ = decode(&text);
+        }
+
+        #[test]
+        fn every_payload_written_reads_back_the_same(
+            bin in "[0-9]{6}",
+            account in "[0-9A-Z]{1,19}",
+            to_card in proptest::bool::ANY,
+            amount in proptest::option::of(1u64..=9_999_999_999_999),
+            purpose in proptest::option::of("[ -~]{1,25}"),
+        ) {
+            let qr = TransferQr { acquirer_bin: bin, account_no: account, to_card, amount_vnd: amount, purpose };
+            let payload = qr.payload().unwrap();
+            proptest::prop_assert_eq!(decode(&payload).unwrap(), qr);
+        }
+    }
 }
