@@ -58,11 +58,13 @@ pub enum ErrorCode {
     UnsupportedTransferCoding,
     /// The request head (its line and header fields) is larger than `[limits] header_bytes`.
     HeaderTooLarge,
+    /// An operator has put the service in maintenance; see `Retry-After` for its expected end.
+    ServiceMaintenance,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -86,6 +88,7 @@ impl ErrorCode {
         Self::ShipmentNotCancellable,
         Self::UnsupportedTransferCoding,
         Self::HeaderTooLarge,
+        Self::ServiceMaintenance,
     ];
 
     /// The stable snake_case name sent as `code`.
@@ -114,6 +117,7 @@ impl ErrorCode {
             Self::ShipmentNotCancellable => "shipment_not_cancellable",
             Self::UnsupportedTransferCoding => "unsupported_transfer_coding",
             Self::HeaderTooLarge => "header_too_large",
+            Self::ServiceMaintenance => "service_maintenance",
         }
     }
 
@@ -133,7 +137,7 @@ impl ErrorCode {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamError => StatusCode::BAD_GATEWAY,
-            Self::UpstreamUnavailable | Self::RateLimitUnavailable => {
+            Self::UpstreamUnavailable | Self::RateLimitUnavailable | Self::ServiceMaintenance => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -174,6 +178,7 @@ impl ErrorCode {
             Self::ShipmentNotCancellable => "Shipment not cancellable",
             Self::UnsupportedTransferCoding => "Transfer coding not supported",
             Self::HeaderTooLarge => "Request header fields too large",
+            Self::ServiceMaintenance => "Service in maintenance",
         }
     }
 
@@ -287,6 +292,12 @@ impl ErrorCode {
             }
             (Self::HeaderTooLarge, Lang::En) => {
                 "The request line and header fields exceed the allowed size."
+            }
+            (Self::ServiceMaintenance, Lang::Vi) => {
+                "Dịch vụ đang được bảo trì; vui lòng thử lại sau thời điểm trong Retry-After."
+            }
+            (Self::ServiceMaintenance, Lang::En) => {
+                "The service is in maintenance; retry after the time in Retry-After."
             }
         }
     }

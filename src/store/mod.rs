@@ -2,7 +2,8 @@
 //! ([`ClientStates`]), the personal-data audit trail ([`AuditTrail`]), the payment ledger
 //! ([`Ledger`]) with its idempotency keys ([`IdempotencyKeys`]) and outbox ([`Outbox`]), shipments
 //! ([`ShipmentLog`]), the changes every replica applies ([`ClusterChanges`]) and the signed
-//! evidence of registry answers ([`EvidenceLog`]). [`Store`] is all of
+//! evidence of registry answers ([`EvidenceLog`]), incidents and maintenance windows
+//! ([`Incidents`]). [`Store`] is all of
 //! them at once: what [`open`] returns, from which a caller takes the role handles it needs
 //! (`Arc<dyn Store>` coerces to `Arc<dyn Ledger>`). SQLite is the embedded default; PostgreSQL
 //! implements the same traits for scale-out, so SQL here stays portable.
@@ -15,11 +16,13 @@ mod conformance;
 mod evidence_log;
 pub mod group_commit;
 mod idempotency;
+mod incidents;
 mod ledger;
 mod outbox;
 mod payments;
 mod portable;
 mod portable_evidence;
+mod portable_incidents;
 mod portable_ledger;
 mod portable_shipments;
 mod postgres;
@@ -37,6 +40,7 @@ pub use client_states::{AdminAction, AdminAuditRecord, ClientStates};
 pub use cluster_changes::ClusterChanges;
 pub use evidence_log::EvidenceLog;
 pub use idempotency::IdempotencyKeys;
+pub use incidents::{Incident, Incidents, Maintenance};
 pub use ledger::Ledger;
 pub use outbox::Outbox;
 pub use payments::{
@@ -57,7 +61,8 @@ use crate::config::StoreConfig;
 pub mod prelude {
     pub use super::{
         AuditTrail as _, ClientStates as _, ClusterChanges as _, EvidenceLog as _,
-        IdempotencyKeys as _, Ledger as _, Outbox as _, ShipmentLog as _, Store as _,
+        IdempotencyKeys as _, Incidents as _, Ledger as _, Outbox as _, ShipmentLog as _,
+        Store as _,
     };
 }
 
@@ -96,6 +101,7 @@ pub trait Store:
     + ShipmentLog
     + ClusterChanges
     + EvidenceLog
+    + Incidents
     + Send
     + Sync
 {
