@@ -179,6 +179,19 @@ async fn notary_status(h: &common::Harness) -> (reqwest::header::HeaderMap, Valu
     (headers, notary)
 }
 
+/// GETs an admin endpoint with the `ops` key and reads the JSON answer.
+async fn admin_json(h: &common::Harness, path: &str) -> Value {
+    h.http
+        .get(format!("{}{path}", h.admin_base))
+        .bearer_auth("ops-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Waits (up to 30 s) until `check` holds.
 async fn wait_until<F, Fut>(what: &str, mut check: F)
 where
@@ -260,16 +273,7 @@ async fn a_failing_upstream_opens_an_incident_that_operators_hear_of_and_that_cl
         0.0
     );
 
-    let listed: Value = h
-        .http
-        .get(format!("{}/v1/admin/incidents", h.admin_base))
-        .bearer_auth("ops-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = admin_json(h, "/v1/admin/incidents").await;
     let open = listed["open"].as_array().unwrap();
     assert_eq!(open.len(), 1, "{listed}");
     assert_eq!(open[0]["service"], "notary");
@@ -422,16 +426,7 @@ async fn a_service_in_maintenance_refuses_its_calls_until_an_admin_ends_it() {
     assert_eq!(notary["until"], until.as_str());
     assert_eq!(notary["message_vi"], "Bảo trì hệ thống công chứng");
 
-    let audit: Value = h
-        .http
-        .get(format!("{}/v1/admin/audit", h.admin_base))
-        .bearer_auth("ops-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = admin_json(h, "/v1/admin/audit").await;
     assert_eq!(audit["records"][0]["action"], "maintenance_start");
     assert_eq!(audit["records"][0]["target"], "notary");
     assert_eq!(audit["records"][0]["actor"], "ops");

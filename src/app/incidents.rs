@@ -60,6 +60,11 @@ impl Gateway {
     /// One round: probe the upstreams that are due, then open or close incidents from what the
     /// probes and the breakers say, and read the incidents and windows of every replica back.
     async fn monitor_round(&self, schedule: &mut Schedule) {
+        // The windows first: a probe may take up to its timeout.
+        match self.store.maintenances(now_ms()).await {
+            Ok(windows) => self.maintenance.replace(windows),
+            Err(e) => tracing::warn!(error = %e, "could not read the maintenance windows"),
+        }
         let runtime = self.runtime();
         self.watch
             .retain(|name| runtime.services.contains_key(name));
@@ -102,10 +107,6 @@ impl Gateway {
             self.watch.probed(&name, outcome.is_ok());
         }
         let now = now_ms();
-        match self.store.maintenances(now).await {
-            Ok(windows) => self.maintenance.replace(windows),
-            Err(e) => tracing::warn!(error = %e, "could not read the maintenance windows"),
-        }
         let open = match self.store.open_incidents().await {
             Ok(open) => open,
             Err(e) => {
