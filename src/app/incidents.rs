@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::Gateway;
 use crate::auth::Identity;
+use crate::cluster::events::ChangeEvent;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::JsonBody;
 use crate::incidents::notify::{self, CLOSED, OPENED};
@@ -345,7 +346,8 @@ fn configured(gw: &Gateway, service: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/admin/services/{service}/maintenance`: puts a service in maintenance until
-/// `until` (or changes its window): its calls get 503 `service_maintenance` on every replica,
+/// `until` (or changes its window): its calls get 503 `service_maintenance` on every replica
+/// (told over Redis at once, else within a second from the store),
 /// the status shows it, and it ends by itself at `until`. Recorded in the admin audit.
 pub async fn start_maintenance(
     State(gw): State<Arc<Gateway>>,
@@ -395,6 +397,7 @@ pub async fn start_maintenance(
     )
     .await;
     gw.maintenance.set(window.clone());
+    gw.announce(ChangeEvent::Maintenance).await;
     tracing::info!(actor = %identity.client.id, service, until, "service put in maintenance");
     Ok(Json(serde_json::json!({
         "service": service,
@@ -424,6 +427,9 @@ pub async fn end_maintenance(
         record(&gw, &identity, &ctx, "maintenance_end", &service, None).await;
     }
     gw.maintenance.end(&service);
+    if ended {
+        gw.announce(ChangeEvent::Maintenance).await;
+    }
     Ok(Json(serde_json::json!({ "service": service, "ended": ended })).into_response())
 }
 

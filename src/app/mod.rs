@@ -398,4 +398,10 @@ impl Replica for Gateway {
     fn purge_caches(&self) -> Vec<String> {
         Gateway::purge_caches(self)
     }
+
+    async fn refresh_maintenance(&self) -> Result<(), StoreError> {
+        let windows = self.store.maintenances(crate::store::now_ms()).await?;
+        self.maintenance.replace(windows);
+        Ok(())
+    }
 }
