@@ -131,3 +131,21 @@ impl UpstreamConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_thresholds_are_checked_naming_the_key() {
+        let mut c = UpstreamConfig::new("http://127.0.0.1:1");
+        assert!(c.validate("services.x").is_ok());
+        c.probe.failures_to_open = 0;
+        let e = c.validate("services.x").unwrap_err().to_string();
+        assert!(e.contains("services.x.probe.failures_to_open"), "{e}");
+        c.probe.failures_to_open = 1;
+        c.probe.error_rate = 1.5;
+        let e = c.validate("services.x").unwrap_err().to_string();
+        assert!(e.contains("services.x.probe.error_rate"), "{e}");
+    }
+}

@@ -288,3 +288,91 @@ fn mail_text(event_type: &str, incident: &Incident) -> (String, String) {
     ));
     (subject, body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smtp() -> SmtpConfig {
+        SmtpConfig {
+            host: "smtp.example.gov.vn".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            from: "Lien thong <noreply@example.gov.vn>".into(),
+            to: vec!["ops@example.gov.vn".into()],
+            timeout_ms: 10_000,
+        }
+    }
+
+    fn refusal(smtp: SmtpConfig) -> String {
+        NotifyConfig {
+            webhook: None,
+            smtp: Some(smtp),
+        }
+        .validate()
+        .unwrap_err()
+        .to_string()
+    }
+
+    #[test]
+    fn smtp_settings_are_checked_naming_the_key() {
+        assert!(
+            NotifyConfig {
+                webhook: None,
+                smtp: Some(smtp()),
+            }
+            .validate()
+            .is_ok()
+        );
+        let e = refusal(SmtpConfig {
+            from: "not an address".into(),
+            ..smtp()
+        });
+        assert!(e.contains("notify.smtp.from"), "{e}");
+        let e = refusal(SmtpConfig {
+            to: vec![],
+            ..smtp()
+        });
+        assert!(e.contains("notify.smtp.to"), "{e}");
+        let e = refusal(SmtpConfig {
+            username: Some("lienthong".into()),
+            ..smtp()
+        });
+        assert!(e.contains("notify.smtp.password"), "{e}");
+        let e = refusal(SmtpConfig {
+            timeout_ms: 0,
+            ..smtp()
+        });
+        assert!(e.contains("notify.smtp.timeout_ms"), "{e}");
+    }
+
+    #[test]
+    fn events_carry_no_more_than_the_incident() {
+        let incident = Incident {
+            id: "0193a1f2-7c4e-7d10-9a55-3f1b2c8d9e01".into(),
+            service: "population".into(),
+            cause: "error_rate".into(),
+            message_vi: "vi".into(),
+            message_en: "en".into(),
+            started_at_ms: 1_800_000_000_000,
+            ended_at_ms: None,
+        };
+        let opened = event(OPENED, &incident, 1_800_000_000_000);
+        let body: serde_json::Value = serde_json::from_str(&opened.payload).unwrap();
+        assert_eq!(body["id"], opened.id.as_str());
+        assert_eq!(body["type"], "incident.opened");
+        assert_eq!(body["data"]["state"], "degraded");
+        assert_eq!(body["data"]["ended_at"], serde_json::Value::Null);
+        let (subject, text) = mail_text(
+            CLOSED,
+            &Incident {
+                ended_at_ms: Some(1_800_000_600_000),
+                ..incident
+            },
+        );
+        assert!(subject.contains("Resolved: population"), "{subject}");
+        assert!(text.contains("+07:00"), "{text}");
+    }
+}
