@@ -76,11 +76,13 @@ pub enum ErrorCode {
     ReversalWindowClosed,
     /// The day's reconciliation with the bank is closed: no more reversals.
     ReconciliationClosed,
+    /// An operator has put the service in maintenance; see `Retry-After` for its expected end.
+    ServiceMaintenance,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 33] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -113,6 +115,7 @@ impl ErrorCode {
         Self::BankTransactionReversed,
         Self::ReversalWindowClosed,
         Self::ReconciliationClosed,
+        Self::ServiceMaintenance,
     ];
 
     /// The stable snake_case name sent as `code`.
@@ -150,6 +153,7 @@ impl ErrorCode {
             Self::BankTransactionReversed => "bank_transaction_reversed",
             Self::ReversalWindowClosed => "reversal_window_closed",
             Self::ReconciliationClosed => "reconciliation_closed",
+            Self::ServiceMaintenance => "service_maintenance",
         }
     }
 
@@ -169,7 +173,7 @@ impl ErrorCode {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamError => StatusCode::BAD_GATEWAY,
-            Self::UpstreamUnavailable | Self::RateLimitUnavailable => {
+            Self::UpstreamUnavailable | Self::RateLimitUnavailable | Self::ServiceMaintenance => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -228,6 +232,8 @@ impl ErrorCode {
             Self::BankTransactionReversed => "Bank transaction reversed",
             Self::ReversalWindowClosed => "Reversal window closed",
             Self::ReconciliationClosed => "Reconciliation closed",
+            }
+            Self::ServiceMaintenance => "Service in maintenance",
         }
     }
 
@@ -389,6 +395,11 @@ impl ErrorCode {
             }
             (Self::ReconciliationClosed, Lang::En) => {
                 "The day's reconciliation is closed; the payment can no longer be reversed."
+            (Self::ServiceMaintenance, Lang::Vi) => {
+                "Dịch vụ đang được bảo trì; vui lòng thử lại sau thời điểm trong Retry-After."
+            }
+            (Self::ServiceMaintenance, Lang::En) => {
+                "The service is in maintenance; retry after the time in Retry-After."
             }
         }
     }

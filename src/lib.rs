@@ -10,7 +10,7 @@
 //! 1. [`app`]: the composition root, the only code that names every service kind.
 //! 2. [`services`]: one folder per kind; a kind never imports another.
 //! 3. What kinds share: [`personal_data`] (with [`officials`]), [`outbox`], [`idempotency`],
-//!    [`upstream`], [`render`], [`refusals`], [`reports`].
+//!    [`upstream`], [`render`], [`refusals`], [`reports`], [`incidents`].
 //! 4. The edge and the machinery below it: [`edge`], [`auth`], [`ratelimit`], [`cache`],
 //!    [`resilience`], [`cluster`], [`store`], [`audit`], [`evidence`], [`telemetry`], [`server`], [`tls`],
 //!    [`extract`], [`validate`], [`keys`], [`error`], and the config base, [`config`].
@@ -19,6 +19,7 @@ pub mod app;
 pub mod services;
 
 pub mod idempotency;
+pub mod incidents;
 pub mod officials;
 pub mod outbox;
 pub mod personal_data;

@@ -620,8 +620,44 @@ async fn changes_on_one_replica_reach_the_other_within_a_second() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // A service paused on A is paused on B at once; ended on B, it is open again on A.
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let resp = pair
+        .http
+        .post(format!("http://{a}/v1/admin/services/cat/maintenance"))
+        .bearer_auth("ops-key")
+        .json(&serde_json::json!({"message_vi": "Bảo trì", "message_en": "Maintenance", "until": until}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let took = pair
+        .time_until(&b, "/v1/proxy/cat/procedures", "portal-key", 503)
+        .await;
+    assert!(
+        took < Duration::from_secs(1),
+        "maintenance reached B in {took:?}"
+    );
+    let resp = pair
+        .http
+        .delete(format!("http://{b}/v1/admin/services/cat/maintenance"))
+        .bearer_auth("ops-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let took = pair
+        .time_until(&a, "/v1/proxy/cat/procedures", "portal-key", 200)
+        .await;
+    assert!(
+        took < Duration::from_secs(1),
+        "its end reached A in {took:?}"
+    );
+
     let text = pair.metrics(&b).await;
-    for event in ["suspensions", "reload"] {
+    for event in ["suspensions", "reload", "maintenance"] {
         assert_eq!(
             sample(
                 &text,

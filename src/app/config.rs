@@ -20,6 +20,7 @@ use crate::config::{
     validate_listeners,
 };
 use crate::evidence::EvidenceConfig;
+use crate::incidents::notify::NotifyConfig;
 use crate::officials::OfficialsConfig;
 use crate::services::enterprise::EnterpriseConfig;
 use crate::services::notary::NotaryConfig;
@@ -70,6 +71,9 @@ pub struct RawConfig {
     pub redis: Option<RedisConfig>,
     /// Who proves the official behind personal-data calls.
     pub officials: Option<OfficialsConfig>,
+    /// How operators hear of incidents.
+    #[serde(default)]
+    pub notify: NotifyConfig,
 }
 
 /// The whole configuration.
@@ -108,6 +112,9 @@ pub struct Config {
     /// The portal's identity provider, whose signed assertions prove the official behind every
     /// personal-data call. Absent: `X-User-Id` names the official, the calling system vouching.
     pub officials: Option<OfficialsConfig>,
+    /// How operators hear of incidents: a signed webhook, mail. Absent: the admin API and
+    /// `/metrics` only.
+    pub notify: NotifyConfig,
 }
 
 /// One `[services.NAME]` table: the keys every service has, and its kind's own section.
@@ -282,6 +289,7 @@ impl TryFrom<RawConfig> for Config {
             shipments: raw.shipments,
             redis: raw.redis,
             officials: raw.officials,
+            notify: raw.notify,
         })
     }
 }
@@ -398,6 +406,7 @@ impl Config {
         if let Some(s) = &self.shipments {
             s.validate()?;
         }
+        self.notify.validate()?;
         if let Some(officials) = &self.officials {
             officials.validate()?;
         }

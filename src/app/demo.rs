@@ -352,6 +352,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
         shipments: Some(shipments_config()),
         redis: None,
         officials: None,
+        notify: Default::default(),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The composition root: the only code that names every service kind. It reads the config
 //! ([`config`]), builds the live runtime from it ([`runtime`]), assembles the router with every
 //! route tagged for the edge's guard ([`router`]), runs reloads and cache purges (here and, with
-//! Redis, on every replica), starts the background workers ([`workers`]), and serves the
-//! operator endpoints ([`admin`], [`ops`]).
+//! Redis, on every replica), starts the background workers ([`workers`]), watches the upstreams
+//! and keeps their incidents and maintenance windows ([`incidents`]), and serves the operator
+//! endpoints ([`admin`], [`ops`]).
 //!
 //! Nothing below this module imports it: the edge, the kinds and the shared machinery receive
 //! small handles ([`crate::services::ServiceState`], [`crate::edge::guard::GuardState`],
@@ -11,6 +12,7 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod incidents;
 pub mod ops;
 pub mod router;
 pub mod runtime;
@@ -31,6 +33,7 @@ use crate::cluster::events::{self, ChangeEvent, Replica};
 use crate::config::ConfigError;
 use crate::edge::EdgeSettings;
 use crate::edge::guard::{GuardState, Targets};
+use crate::edge::maintenance::MaintenanceBoard;
 use crate::evidence::Issuer;
 use crate::officials::OfficialVerifier;
 use crate::refusals::CallbackRefusals;
@@ -122,6 +125,12 @@ pub struct Gateway {
     audit_checkpoints: Option<Arc<Mutex<CheckpointWriter>>>,
     /// When the gateway started.
     pub started: Instant,
+    /// What the probes said of each upstream, in this process.
+    watch: crate::incidents::watch::Watch,
+    /// The services an operator paused, read from the store.
+    pub maintenance: Arc<MaintenanceBoard>,
+    /// The incidents open now and those closed lately, as last read from the store.
+    recent_incidents: ArcSwap<Vec<crate::store::Incident>>,
 }
 
 /// Opens the configured store, appending audit records keyed with `[audit] chain_key`: how a
@@ -174,6 +183,8 @@ impl Gateway {
             ));
         }
         let suspended = store.suspended_clients().await?;
+        let maintenance = MaintenanceBoard::default();
+        maintenance.replace(store.maintenances(crate::store::now_ms()).await?);
         let gw = Arc::new(Gateway {
             cells: LiveCells::new(&runtime),
             runtime: ArcSwap::from_pointee(runtime),
@@ -187,6 +198,9 @@ impl Gateway {
             reload_lock: tokio::sync::Mutex::new(()),
             audit_checkpoints,
             started: Instant::now(),
+            watch: Default::default(),
+            maintenance: Arc::new(maintenance),
+            recent_incidents: Default::default(),
         });
         if let Some(cluster) = gw.cluster.clone() {
             let replica: Arc<dyn Replica> = gw.clone();
@@ -308,6 +322,7 @@ impl Gateway {
             auth: self.auth_state(),
             targets: self.cells.targets.clone(),
             cluster: self.cluster.clone(),
+            maintenance: self.maintenance.clone(),
         }
     }
 
@@ -391,5 +406,11 @@ impl Replica for Gateway {
 
     fn purge_caches(&self) -> Vec<String> {
         Gateway::purge_caches(self)
+    }
+
+    async fn refresh_maintenance(&self) -> Result<(), StoreError> {
+        let windows = self.store.maintenances(crate::store::now_ms()).await?;
+        self.maintenance.replace(windows);
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, get, post};
 
-use super::{Gateway, admin, ops};
+use super::{Gateway, admin, incidents, ops};
 use crate::config::ListenerRole;
 use crate::edge::Edge;
 use crate::edge::guard::{GuardState, RouteAccess, guard};
@@ -82,6 +82,11 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
             .route("/v1/admin/cache/purge", admin(post(admin::purge_cache)))
             .route("/v1/admin/audit", admin(get(admin::audit)))
             .route("/v1/admin/reports/usage", admin(get(admin::usage_report)))
+            .route("/v1/admin/incidents", admin(get(incidents::list_incidents)))
+            .route(
+                "/v1/admin/services/{service}/maintenance",
+                admin(post(incidents::start_maintenance).delete(incidents::end_maintenance)),
+            )
             .route(
                 "/v1/admin/evidence/{request_id}",
                 admin(get(admin::evidence)),
@@ -108,6 +113,7 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
         operators = operators
             .route("/v1/services", caller(get(ops::list_services)))
             .route("/openapi.json", get(ops::openapi))
+            .route("/v1/status", get(incidents::status))
             .route("/.well-known/jwks.json", get(ops::jwks));
         let mut services: Router<ServiceState> = Router::new();
         for route in kind_routes() {

@@ -14,6 +14,7 @@ use crate::config::{AuditConfig, ConfigError, MIN_OWN_KEY_BYTES};
 use crate::edge::EdgeSettings;
 use crate::edge::guard::Targets;
 use crate::evidence::Issuer;
+use crate::incidents::notify::Notifier;
 use crate::officials::OfficialVerifier;
 use crate::refusals::CallbackRefusals;
 use crate::services::enterprise::EnterpriseService;
@@ -47,6 +48,8 @@ pub struct Runtime {
     pub chain_keys: ChainKeys,
     /// The signer of registry answers' evidence, with the keys the JWK Set publishes.
     pub evidence: Arc<Issuer>,
+    /// How operators hear of incidents (`[notify]`).
+    pub notifier: Arc<Notifier>,
 }
 
 /// A runtime build failure (a secret that cannot be read, a CA bundle that cannot be parsed…).
@@ -127,7 +130,9 @@ impl Runtime {
             .finalize()
             .into();
         let evidence = Issuer::build(&config.evidence, &seed)?;
+        let notifier = Arc::new(Notifier::build(&config.notify)?);
         Ok(Runtime {
+            notifier,
             officials,
             refusals,
             chain_keys,

@@ -1,6 +1,7 @@
 //! The background workers: the payments sweep (provider queries, expiry), the shipments poller,
 //! the outbox of portal events, the purges of idempotency keys and evidence records past their
-//! retention, the audit chain's checkpoints, and the flush of the usage counted for the reports. Each finds the live services at every round, so
+//! retention, the audit chain's checkpoints, the flush of the usage counted for the reports, and
+//! the watch over the upstreams (`incidents::monitor`). Each finds the live services at every round, so
 //! a reload applies at the next one; each also has a one-shot form here, for operators and tests.
 
 use std::sync::Arc;
@@ -99,6 +100,9 @@ impl Gateway {
                 }
             },
         )));
+        workers.push(tokio::spawn(super::incidents::monitor(Arc::downgrade(
+            self,
+        ))));
         if let Some(writer) = self.audit_checkpoints.clone() {
             let interval = Duration::from_secs(self.runtime().config.audit.checkpoint_interval_s);
             let store = self.store.clone();
@@ -142,13 +146,19 @@ impl Gateway {
         }
     }
 
-    /// The portal webhooks of the configured kinds.
+    /// The portal webhooks of the configured kinds, and the operators' webhook of incidents.
     fn outbox_channels(&self) -> Vec<Channel> {
-        self.runtime()
+        let runtime = self.runtime();
+        let mut channels: Vec<Channel> = runtime
             .services
             .values()
             .filter_map(|s| Arc::clone(s).outbox_channel())
-            .collect()
+            .collect();
+        channels.push(Channel {
+            prefix: crate::incidents::notify::EVENT_PREFIX,
+            owner: runtime.notifier.clone(),
+        });
+        channels
     }
 
     /// Attempts every due portal event once now; returns how many were delivered.

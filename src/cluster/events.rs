@@ -3,7 +3,8 @@
 //!
 //! The replica where an operator acts (suspend, resume, reload, cache purge) does the work, then
 //! publishes one small message; every other replica's subscriber repeats the effect: it reloads
-//! the suspended set from the shared store, reloads its own config file, or purges its caches.
+//! the suspended set or the maintenance windows from the shared store, reloads its own config
+//! file, or purges its caches.
 //! Messages name no client and carry no data: the store stays the one source of truth. Suspensions
 //! are in the store already; a reload or a purge is counted there too (a generation per kind, see
 //! [`record`]), and each replica polls the store every [`STORE_POLL`] and applies what it has not
@@ -32,6 +33,10 @@ pub trait Replica: Send + Sync + 'static {
     async fn reload(&self) -> Result<Vec<String>, String>;
     /// Drops every reply cached in this process; the names of the services purged.
     fn purge_caches(&self) -> Vec<String>;
+    /// Reads the maintenance windows from the store again (they are also read every second).
+    async fn refresh_maintenance(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// How often the suspended set and the recorded changes are read again from the store, whatever
@@ -48,6 +53,8 @@ pub enum ChangeEvent {
     Reload,
     /// Cached registry replies were purged: purge this replica's caches.
     CachePurge,
+    /// A service's maintenance began or ended: read the windows from the store again.
+    Maintenance,
 }
 
 impl ChangeEvent {
@@ -57,6 +64,7 @@ impl ChangeEvent {
             Self::Suspensions => "suspensions",
             Self::Reload => "reload",
             Self::CachePurge => "cache_purge",
+            Self::Maintenance => "maintenance",
         }
     }
 
@@ -83,7 +91,7 @@ pub struct AppliedChanges {
 impl AppliedChanges {
     fn slot(&self, event: ChangeEvent) -> Option<&AtomicI64> {
         match event {
-            ChangeEvent::Suspensions => None,
+            ChangeEvent::Suspensions | ChangeEvent::Maintenance => None,
             ChangeEvent::Reload => Some(&self.reload),
             ChangeEvent::CachePurge => Some(&self.cache_purge),
         }
@@ -331,6 +339,11 @@ async fn handle(replica: &dyn Replica, cluster: &Cluster, payload: &[u8]) {
 async fn apply(replica: &dyn Replica, event: ChangeEvent, source: &'static str) {
     match event {
         ChangeEvent::Suspensions => refresh_suspensions(replica, source).await,
+        ChangeEvent::Maintenance => {
+            if let Err(e) = replica.refresh_maintenance().await {
+                tracing::warn!(source, error = %e, "could not read the maintenance windows");
+            }
+        }
         ChangeEvent::Reload => {
             let result = replica.reload().await;
             match result {

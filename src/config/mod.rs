@@ -25,7 +25,7 @@ pub use server::{
     TelemetryConfig, TlsConfig, exposed_admin_listeners, listener_roles, validate_listeners,
 };
 pub use state::{AuditConfig, RateLimitFail, RedisConfig, StoreConfig};
-pub use upstream::UpstreamConfig;
+pub use upstream::{ProbeConfig, UpstreamConfig};
 
 /// A configuration problem, naming the key and the reason.
 #[derive(Debug, thiserror::Error)]

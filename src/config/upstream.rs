@@ -35,6 +35,35 @@ pub struct UpstreamConfig {
     /// What client rate limits do for calls to this service while Redis is unreachable
     /// (default: `redis.on_unavailable`).
     pub rate_limit_fail: Option<RateLimitFail>,
+    /// How the upstream's health is watched: probes, and when an incident opens.
+    #[serde(default)]
+    pub probe: ProbeConfig,
+}
+
+/// `probe = { … }` of a service: its upstream's health check, sent at a jittered interval (it
+/// carries no citizen's data: a WSDL, a token, an empty JSON object), and the thresholds at which
+/// an incident opens.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// Seconds between probes, each spread by ±20 % so replicas do not probe in step
+    /// (default 30; 0 turns probes off).
+    pub interval_s: u64,
+    /// An incident opens after this many failed probes in a row (default 3).
+    pub failures_to_open: u32,
+    /// Or when at least this share of the recent calls failed, over the breaker's window of
+    /// calls (default 0.5; the incident says the service is degraded).
+    pub error_rate: f64,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            interval_s: 30,
+            failures_to_open: 3,
+            error_rate: 0.5,
+        }
+    }
 }
 
 fn default_upstream_timeout_ms() -> u64 {
@@ -58,6 +87,7 @@ impl UpstreamConfig {
             client_cert: None,
             client_key: None,
             rate_limit_fail: None,
+            probe: ProbeConfig::default(),
         }
     }
 
@@ -76,6 +106,18 @@ impl UpstreamConfig {
                 "timeouts must be greater than 0",
             ));
         }
+        if self.probe.failures_to_open == 0 {
+            return Err(ConfigError::invalid(
+                format!("{key}.probe.failures_to_open"),
+                "must be at least 1",
+            ));
+        }
+        if !(self.probe.error_rate > 0.0 && self.probe.error_rate <= 1.0) {
+            return Err(ConfigError::invalid(
+                format!("{key}.probe.error_rate"),
+                "must be greater than 0 and at most 1",
+            ));
+        }
         match (&self.client_cert, &self.client_key) {
             (Some(_), None) => Err(ConfigError::invalid(
                 format!("{key}.client_key"),
@@ -87,5 +129,23 @@ impl UpstreamConfig {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_thresholds_are_checked_naming_the_key() {
+        let mut c = UpstreamConfig::new("http://127.0.0.1:1");
+        assert!(c.validate("services.x").is_ok());
+        c.probe.failures_to_open = 0;
+        let e = c.validate("services.x").unwrap_err().to_string();
+        assert!(e.contains("services.x.probe.failures_to_open"), "{e}");
+        c.probe.failures_to_open = 1;
+        c.probe.error_rate = 1.5;
+        let e = c.validate("services.x").unwrap_err().to_string();
+        assert!(e.contains("services.x.probe.error_rate"), "{e}");
     }
 }

@@ -25,6 +25,8 @@ use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::ratelimit::RateVerdict;
 use crate::telemetry::{LoggedClient, LoggedService};
 
+use super::maintenance::MaintenanceBoard;
+
 /// Header naming the official's service account on whose behalf personal data is accessed.
 pub const USER_ID_HEADER: &str = "x-user-id";
 /// Header naming the dossier the access is for.
@@ -174,6 +176,8 @@ pub struct GuardState {
     pub targets: Arc<ArcSwap<Targets>>,
     /// Redis shared with the other replicas, when configured.
     pub cluster: Option<Arc<Cluster>>,
+    /// The services an operator paused: their calls are refused.
+    pub maintenance: Arc<MaintenanceBoard>,
 }
 
 /// The guard of one route (`axum::middleware::from_fn_with_state` with the route's tag).
@@ -343,6 +347,10 @@ pub async fn guard(
                 && !identity.may_call(&info.name, &operation)
             {
                 return refuse(ApiError::new(ErrorCode::Forbidden), Some(service));
+            }
+            // After the rights: who may not call the service learns nothing of its maintenance.
+            if let Some(window) = state.maintenance.active(&info.name) {
+                return refuse(window.refusal(), Some(service));
             }
             let personal = info.personal_data || matches!(access, RouteAccess::PersonalData(..));
             if personal && let Err(e) = require_personal_data_headers(req.headers()) {

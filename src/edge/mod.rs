@@ -8,6 +8,7 @@
 //! services), never the gateway.
 
 pub mod guard;
+pub mod maintenance;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -130,6 +130,17 @@ impl CircuitBreaker {
         }
     }
 
+    /// The share of failed calls among the recent ones (the last `window`), once at least
+    /// `min_calls` were seen; `None` before.
+    pub fn failure_rate(&self) -> Option<f64> {
+        let inner = self.lock();
+        let calls = inner.recent.len();
+        (calls >= self.config.min_calls.max(1) as usize).then(|| {
+            let failures = inner.recent.iter().filter(|ok| !**ok).count();
+            failures as f64 / calls as f64
+        })
+    }
+
     fn open_period_over(&self, inner: &Inner) -> bool {
         inner
             .opened_at
@@ -226,6 +237,17 @@ mod tests {
         let p = b.try_acquire()?;
         b.record(p, ok);
         Ok(())
+    }
+
+    #[test]
+    fn the_failure_rate_counts_once_enough_calls_were_seen() {
+        let b = breaker();
+        for ok in [true, false, true, true, false] {
+            call(&b, ok).unwrap();
+        }
+        assert_eq!(b.failure_rate(), None, "5 calls, 6 needed");
+        call(&b, true).unwrap();
+        assert_eq!(b.failure_rate(), Some(2.0 / 6.0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -58,7 +58,16 @@ pub trait Service: Target {
     fn idempotency_ttl(&self) -> Option<Duration> {
         None
     }
+    /// Its upstream's health check, when it has one: a call that carries no citizen's data
+    /// (the WSDL, a token, an empty JSON object). The error says what failed, for the log.
+    fn probe(&self) -> Option<Probe<'_>> {
+        None
+    }
 }
+
+/// A running health check of an upstream (see [`Service::probe`]).
+pub type Probe<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// One route of a kind: the path, the handlers by method, and who may reach it.
 pub struct Route {

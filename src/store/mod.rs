@@ -3,8 +3,8 @@
 //! ([`Ledger`]) with its idempotency keys ([`IdempotencyKeys`]) and outbox ([`Outbox`]), shipments
 //! ([`ShipmentLog`]), the changes every replica applies ([`ClusterChanges`]) and the signed
 //! evidence of registry answers ([`EvidenceLog`]), bank collection with its reconciliations
-//! ([`BankCollection`]), and the hourly usage figures with the reads of the quarterly reports
-//! ([`UsageLog`]). [`Store`] is all of
+//! ([`BankCollection`]), the hourly usage figures with the reads of the quarterly reports
+//! ([`UsageLog`]), and incidents and maintenance windows ([`Incidents`]). [`Store`] is all of
 //! them at once: what [`open`] returns, from which a caller takes the role handles it needs
 //! (`Arc<dyn Store>` coerces to `Arc<dyn Ledger>`). SQLite is the embedded default; PostgreSQL
 //! implements the same traits for scale-out, so SQL here stays portable.
@@ -18,12 +18,14 @@ mod conformance;
 mod evidence_log;
 pub mod group_commit;
 mod idempotency;
+mod incidents;
 mod ledger;
 mod outbox;
 mod payments;
 mod portable;
 mod portable_bank;
 mod portable_evidence;
+mod portable_incidents;
 mod portable_ledger;
 mod portable_shipments;
 mod portable_usage;
@@ -47,6 +49,7 @@ pub use client_states::{AdminAction, AdminAuditRecord, ClientStates};
 pub use cluster_changes::ClusterChanges;
 pub use evidence_log::EvidenceLog;
 pub use idempotency::IdempotencyKeys;
+pub use incidents::{Incident, Incidents, Maintenance};
 pub use ledger::Ledger;
 pub use outbox::{Outbox, OutboxCounts};
 pub use payments::{
@@ -71,8 +74,8 @@ use crate::config::StoreConfig;
 pub mod prelude {
     pub use super::{
         AuditTrail as _, BankCollection as _, ClientStates as _, ClusterChanges as _,
-        EvidenceLog as _, IdempotencyKeys as _, Ledger as _, Outbox as _, ShipmentLog as _,
-        Store as _, UsageLog as _,
+        EvidenceLog as _, IdempotencyKeys as _, Incidents as _, Ledger as _, Outbox as _,
+        ShipmentLog as _, Store as _, UsageLog as _,
     };
 }
 
@@ -121,6 +124,7 @@ pub trait Store:
     + EvidenceLog
     + BankCollection
     + UsageLog
+    + Incidents
     + Send
     + Sync
 {

@@ -260,6 +260,30 @@ const MIGRATIONS: &[(i64, &str)] = &[
             FOR EACH ROW EXECUTE FUNCTION lienthong_refuse_change();",
     ),
     (
+        8,
+        // Incidents of upstream services (one open per service, whichever replica saw it first:
+        // the unique index over the open rows) and the services an operator paused.
+        "CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            service TEXT NOT NULL,
+            cause TEXT NOT NULL,
+            message_vi TEXT NOT NULL,
+            message_en TEXT NOT NULL,
+            started_at_ms BIGINT NOT NULL,
+            ended_at_ms BIGINT
+        );
+        CREATE UNIQUE INDEX incidents_one_open ON incidents (service) WHERE ended_at_ms IS NULL;
+        CREATE INDEX incidents_ended ON incidents (ended_at_ms);
+        CREATE TABLE maintenance (
+            service TEXT PRIMARY KEY,
+            message_vi TEXT NOT NULL,
+            message_en TEXT NOT NULL,
+            started_at_ms BIGINT NOT NULL,
+            until_ms BIGINT NOT NULL,
+            actor TEXT NOT NULL
+        );",
+    ),
+    (
         9,
         // Usage per hour for the reports (see `portable_usage::MIGRATION`).
         super::portable_usage::MIGRATION,
@@ -515,6 +539,9 @@ super::portable_ledger::portable_ledger!(PostgresStore, sqlx::Postgres, sqlx::Pg
 super::portable_shipments::portable_shipments!(PostgresStore, sqlx::PgConnection);
 super::portable_bank::portable_bank!(PostgresStore, sqlx::PgConnection);
 super::portable_evidence::portable_evidence!(PostgresStore);
+super::portable_incidents::portable_incidents!(PostgresStore);
+    ),
+    (
 super::portable_usage::portable_usage!(PostgresStore);
 
 #[cfg(test)]

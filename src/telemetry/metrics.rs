@@ -172,6 +172,15 @@ pub struct Metrics {
     cache_lookups: Family<CacheLabels, Counter>,
     audit_checkpoint_last_round: Gauge,
     audit_checkpoint_interval: Gauge,
+    upstream_probes: Family<ProbeLabels, Counter>,
+    upstream_up: Family<ServiceLabel, Gauge>,
+    incidents_open: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabels {
+    service: String,
+    outcome: &'static str,
 }
 
 /// One upstream attempt counted in flight; the count goes down when this is dropped.
@@ -368,6 +377,24 @@ impl Metrics {
             "[audit] checkpoint_interval_s when checkpoints are written, else 0",
             audit_checkpoint_interval.clone(),
         );
+        let upstream_probes = Family::<ProbeLabels, Counter>::default();
+        registry.register(
+            "upstream_probes",
+            "Health probes sent to an upstream, by service and outcome (ok, failed)",
+            upstream_probes.clone(),
+        );
+        let upstream_up = Family::<ServiceLabel, Gauge>::default();
+        registry.register(
+            "upstream_up",
+            "1 while the upstream's last health probe succeeded, else 0",
+            upstream_up.clone(),
+        );
+        let incidents_open = Gauge::default();
+        registry.register(
+            "incidents_open",
+            "Incidents open now, in the store the replicas share",
+            incidents_open.clone(),
+        );
         Self {
             registry,
             redis_registry,
@@ -400,7 +427,31 @@ impl Metrics {
             cluster_changes_from_store,
             shared_cache_errors,
             callbacks_refused,
+            upstream_probes,
+            upstream_up,
+            incidents_open,
         }
+    }
+
+    /// Counts one health probe of an upstream and records whether it is up.
+    pub fn upstream_probe(&self, service: &str, ok: bool) {
+        self.upstream_probes
+            .get_or_create(&ProbeLabels {
+                service: service.to_owned(),
+                outcome: if ok { "ok" } else { "failed" },
+            })
+            .inc();
+        self.upstream_up
+            .get_or_create(&ServiceLabel {
+                service: service.to_owned(),
+            })
+            .set(i64::from(ok));
+    }
+
+    /// Records how many incidents are open now.
+    pub fn incidents_open(&self, open: usize) {
+        self.incidents_open
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
     }
 
     /// Counts one provider callback refused before its sender was verified.

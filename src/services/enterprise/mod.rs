@@ -119,6 +119,14 @@ impl Target for EnterpriseService {
 }
 
 impl Service for EnterpriseService {
+    fn probe(&self) -> Option<crate::services::Probe<'_>> {
+        Some(Box::pin(async move {
+            lienthong_adapters::enterprise::health::check(&self.client)
+                .await
+                .map_err(|e| e.to_string())
+        }))
+    }
+
     fn base_path(&self) -> String {
         "/v1/enterprises".into()
     }

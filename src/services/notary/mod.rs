@@ -93,6 +93,14 @@ impl Target for NotaryService {
 }
 
 impl Service for NotaryService {
+    fn probe(&self) -> Option<crate::services::Probe<'_>> {
+        Some(Box::pin(async move {
+            lienthong_adapters::notary::health::check(&self.client)
+                .await
+                .map_err(|e| e.to_string())
+        }))
+    }
+
     fn base_path(&self) -> String {
         "/v1/notary/documents".into()
     }

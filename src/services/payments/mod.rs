@@ -230,6 +230,26 @@ impl Target for PaymentsService {
 }
 
 impl Service for PaymentsService {
+    fn probe(&self) -> Option<crate::services::Probe<'_>> {
+        if self.vnpay.is_none() && self.platform.is_none() {
+            return None;
+        }
+        Some(Box::pin(async move {
+            // Every merchant's API: one failing is the provider failing for its agency.
+            for (agency, client) in self.vnpay.iter().flat_map(|p| &p.clients) {
+                vnpay::health::check(client)
+                    .await
+                    .map_err(|e| format!("vnpay ({agency}): {e}"))?;
+            }
+            for (agency, client) in self.platform.iter().flat_map(|p| &p.clients) {
+                payment_platform::health::check(client)
+                    .await
+                    .map_err(|e| format!("payment_platform ({agency}): {e}"))?;
+            }
+            Ok(())
+        }))
+    }
+
     fn base_path(&self) -> String {
         "/v1/payments".into()
     }

@@ -133,6 +133,12 @@ impl Target for PopulationService {
 }
 
 impl Service for PopulationService {
+    fn probe(&self) -> Option<crate::services::Probe<'_>> {
+        Some(Box::pin(async move {
+            self.client.health().await.map_err(|e| e.to_string())
+        }))
+    }
+
     fn base_path(&self) -> String {
         "/v1/citizens".into()
     }

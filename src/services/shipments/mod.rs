@@ -116,6 +116,14 @@ impl Target for ShipmentsService {
 }
 
 impl Service for ShipmentsService {
+    fn probe(&self) -> Option<crate::services::Probe<'_>> {
+        Some(Box::pin(async move {
+            vnpost::health::check(&self.client)
+                .await
+                .map_err(|e| e.to_string())
+        }))
+    }
+
     fn base_path(&self) -> String {
         "/v1/shipments".into()
     }

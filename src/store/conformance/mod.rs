@@ -143,6 +143,7 @@ mod client_states;
 mod cluster_changes;
 mod evidence_log;
 mod idempotency;
+mod incidents;
 mod ledger;
 mod outbox;
 mod shipments;
