@@ -19,6 +19,7 @@ pub mod app;
 pub mod services;
 
 pub mod idempotency;
+pub mod listing;
 pub mod officials;
 pub mod outbox;
 pub mod personal_data;

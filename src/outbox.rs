@@ -135,6 +135,70 @@ pub fn signature(secret: &[u8], t: i64, body: &str) -> String {
     format!("t={t},v1={hex}")
 }
 
+/// How far a signature's `t` may be from the receiver's clock, in seconds: a captured delivery
+/// replayed later is refused.
+pub const SIGNATURE_TOLERANCE_S: i64 = 300;
+
+/// Why a delivery's `Lienthong-Signature` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// No `Lienthong-Signature` header.
+    #[error("no Lienthong-Signature header")]
+    Missing,
+    /// Not `t=<unix>,v1=<hex>`.
+    #[error("Lienthong-Signature is not t=<unix seconds>,v1=<hex>")]
+    Malformed,
+    /// `t` too far from now: an old delivery replayed, or a clock far off.
+    #[error("the signature's time is {0} s from now (at most {SIGNATURE_TOLERANCE_S} s)")]
+    Stale(i64),
+    /// No `v1` matches the body under the secret.
+    #[error("no v1 signature matches the body (another secret, or a changed body)")]
+    Mismatch,
+}
+
+/// Checks a delivery as a portal should: `header` is the `Lienthong-Signature` value, `body` the
+/// bytes as received, `now_s` the receiver's Unix time. Any `v1` may match (a sender rotating its
+/// secret signs with both); compared in constant time.
+pub fn verify_signature(
+    secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+    now_s: i64,
+) -> Result<i64, SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let mut t = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => {
+                signatures.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?)
+            }
+            _ => {}
+        }
+    }
+    let t = t.ok_or(SignatureError::Malformed)?;
+    if signatures.is_empty() {
+        return Err(SignatureError::Malformed);
+    }
+    let skew = now_s.saturating_sub(t);
+    if skew.abs() > SIGNATURE_TOLERANCE_S {
+        return Err(SignatureError::Stale(skew));
+    }
+    let matches = signatures.iter().any(|sig| {
+        Hmac::<Sha256>::new_from_slice(secret).is_ok_and(|mut mac| {
+            mac.update(format!("{t}.").as_bytes());
+            mac.update(body);
+            mac.verify_slice(sig).is_ok()
+        })
+    });
+    if matches {
+        Ok(t)
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
 /// Delay before retry number `attempt` (1 = after the first failure): 2 s doubling up to 1 h,
 /// with "equal jitter" (half fixed, half random) so retries of many events spread out.
 pub fn backoff_ms(attempt: i64) -> i64 {
@@ -289,6 +353,43 @@ mod tests {
             s,
             "t=1700000000,v1=0b3b35525c10b3757ffa78df69037021fc3168d8390a51a4fcb4a8d56a25b557"
         );
+    }
+
+    #[test]
+    fn a_delivery_is_verified_as_signed_and_refused_otherwise() {
+        let secret = [b'k'; 32];
+        let header = signature(&secret, 1_700_000_000, "{}");
+        let now = 1_700_000_010;
+        assert_eq!(
+            verify_signature(&secret, Some(&header), b"{}", now),
+            Ok(1_700_000_000)
+        );
+        assert_eq!(
+            verify_signature(&secret, Some(&header), b"{ }", now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_signature(&[b'x'; 32], Some(&header), b"{}", now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_signature(&secret, Some(&header), b"{}", now + 3_600),
+            Err(SignatureError::Stale(3_610))
+        );
+        assert_eq!(
+            verify_signature(&secret, None, b"{}", now),
+            Err(SignatureError::Missing)
+        );
+        for bad in ["", "t=1", "v1=00", "t=x,v1=00", "t=1700000000,v1=zz"] {
+            assert_eq!(
+                verify_signature(&secret, Some(bad), b"{}", now),
+                Err(SignatureError::Malformed),
+                "{bad}"
+            );
+        }
+        // A second v1 (a secret being rotated) is enough.
+        let both = format!("{header},v1={}", "00".repeat(32));
+        assert!(verify_signature(&secret, Some(&both), b"{}", now).is_ok());
     }
 
     #[test]

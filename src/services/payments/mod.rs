@@ -9,6 +9,7 @@ pub mod api;
 pub mod callbacks;
 mod config;
 pub mod jobs;
+pub mod outcome;
 pub mod provider;
 pub mod receipt;
 pub mod reconcile;
@@ -58,6 +59,12 @@ pub fn routes() -> Vec<Route> {
             path: "/v1/payments",
             handlers: post(api::create),
             access: op("create"),
+            any_method: false,
+        },
+        Route {
+            path: "/v1/payments",
+            handlers: get(api::list),
+            access: op("read"),
             any_method: false,
         },
         Route {
@@ -310,6 +317,7 @@ fn event_for(p: &PaymentRecord, s: &Settlement, event_id: &str) -> NewOutboxEven
             "paid_at": s.paid_at_ms.map(rfc3339),
             "receipt_no": s.receipt_no,
             "failure_code": s.failure_code,
+            "failure_reason": s.failure_code.as_deref().map(|code| outcome::reason_json(&p.provider, code)),
         },
     });
     NewOutboxEvent {

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, header};
 
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode};
-use crate::render::{escape_html as escape, rfc3339};
+use crate::render::{escape_html as escape, rfc3339, vietnam_time};
 use crate::store::{PaymentRecord, PaymentStatus, Store};
 
 use super::own_payment;
@@ -104,7 +104,8 @@ td, th {{ border: 1px solid #444; padding: .3em .5em; }}
         payer = opt(&p.payer),
         dossier = e(&p.dossier_id),
         description = e(&p.description),
-        paid_at = escape(&p.paid_at_ms.map(rfc3339).unwrap_or_default()),
+        // For people: Vietnam's time with its offset (the JSON receipt keeps RFC 3339 UTC).
+        paid_at = escape(&p.paid_at_ms.map(vietnam_time).unwrap_or_default()),
         provider = e(&p.provider),
         merchant = e(&p.merchant),
         txn = opt(&p.provider_txn_no),
