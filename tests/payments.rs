@@ -130,7 +130,7 @@ sweep_interval_s = 3600
 pay_url = "{vnpay}/paymentv2/vpcpay.html"
 api_url = "{vnpay}/merchant_webapi/api/transaction"
 ipn_allowed_ips = {allow}
-merchants = [{{ agency = "stp", tmn_code = "{TMN}", hash_secret = "file:{dir}/vnpay.secret" }}]
+merchants = [{{ agency = "stp", agency_name = "Sở Tư pháp thành phố Huế", tmn_code = "{TMN}", hash_secret = "file:{dir}/vnpay.secret" }}]
 
 [payments.payment_platform]
 api_url = "{platform}/api/v1/payment"
@@ -377,6 +377,7 @@ async fn vnpay_full_flow_pays_records_once_notifies_and_issues_a_receipt() {
     assert_eq!(r["dossier_id"], "HS-1");
     assert_eq!(r["items"].as_array().unwrap().len(), 2);
     assert_eq!(r["provider"], "vnpay");
+    assert_eq!(r["agency_name"], "Sở Tư pháp thành phố Huế");
     assert!(r["provider_txn_no"].is_string());
     let html = env
         .h
@@ -398,6 +399,7 @@ async fn vnpay_full_flow_pays_records_once_notifies_and_issues_a_receipt() {
     assert!(html.contains("Nguyễn Văn &lt;An&gt;") && !html.contains("<An>"));
     assert!(html.contains("(bản sao) &lt;b&gt;"));
     assert!(html.contains("70.000"));
+    assert!(html.contains("Sở Tư pháp thành phố Huế (stp)"), "{html}");
     // The payment time in Vietnam's time zone, offset shown.
     assert!(html.contains(" +07:00</dd>"), "{html}");
 

@@ -101,6 +101,9 @@ fn demo_webhook(port: u16) -> WebhookConfig {
     }
 }
 
+/// The name the demo agency's receipts show.
+pub const DEMO_AGENCY_NAME: &str = "Sở Tư pháp tỉnh (demo)";
+
 /// The demo VNPay merchant (the VNPay mock's default merchant).
 pub const VNPAY_TMN_CODE: &str = "DEMO0001";
 /// The demo VNPay hash secret (the VNPay mock's default): testers sign their own IPNs with it.
@@ -124,6 +127,7 @@ fn payments_config(upstreams: &DemoUpstreams, port: u16) -> PaymentsConfig {
             merchants: vec![VnpayMerchant {
                 agency: "demo-agency".into(),
                 tmn_code: VNPAY_TMN_CODE.into(),
+                agency_name: Some(DEMO_AGENCY_NAME.into()),
                 hash_secret: SecretRef::inline(VNPAY_HASH_SECRET.as_bytes().to_vec()),
             }],
         }),
@@ -133,6 +137,7 @@ fn payments_config(upstreams: &DemoUpstreams, port: u16) -> PaymentsConfig {
             merchants: vec![PaymentPlatformMerchant {
                 agency: "demo-agency".into(),
                 ma_doi_tac: PLATFORM_PARTNER.into(),
+                agency_name: Some(DEMO_AGENCY_NAME.into()),
                 hash_key: SecretRef::inline(PLATFORM_HASH_KEY.as_bytes().to_vec()),
             }],
         }),

@@ -266,8 +266,8 @@ async fn open_payment(
     ))
 }
 
-/// The caller's view of a payment.
-pub fn view(p: &PaymentRecord) -> serde_json::Value {
+/// The caller's view of a payment; `agency_name` for its receipt.
+pub fn view(p: &PaymentRecord, agency_name: Option<&str>) -> serde_json::Value {
     let mut v = serde_json::json!({
         "payment_id": p.id,
         "status": p.status.as_str(),
@@ -288,19 +288,20 @@ pub fn view(p: &PaymentRecord) -> serde_json::Value {
         v["failure_reason"] = super::outcome::reason_json(&p.provider, code);
     }
     if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) {
-        v["receipt"] = super::receipt::receipt_json(p);
+        v["receipt"] = super::receipt::receipt_json(p, agency_name);
     }
     v
 }
 
 /// `GET /v1/payments/{id}` → the payment, with its receipt once paid.
 pub async fn get(
+    Live(svc): Live<PaymentsService>,
     State(store): State<Arc<dyn Store>>,
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let p = super::own_payment(store.as_ref(), &identity, &id).await?;
-    Ok(axum::Json(view(&p)).into_response())
+    Ok(axum::Json(view(&p, svc.agency_name(&p))).into_response())
 }
 
 /// Query of `GET /v1/payments`.
@@ -319,6 +320,7 @@ pub struct ListPayments {
 
 /// `GET /v1/payments` → `{items, next_cursor}`: the caller's own payments, newest first.
 pub async fn list(
+    Live(svc): Live<PaymentsService>,
     State(store): State<Arc<dyn Store>>,
     Extension(identity): Extension<Identity>,
     QueryParams(q): QueryParams<ListPayments>,
@@ -348,7 +350,12 @@ pub async fn list(
         })
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let page = listing::page(records, paging.limit, |p| &p.id, view);
+    let page = listing::page(
+        records,
+        paging.limit,
+        |p| &p.id,
+        |p| view(p, svc.agency_name(p)),
+    );
     Ok(axum::Json(page).into_response())
 }
 

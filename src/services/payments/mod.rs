@@ -122,6 +122,25 @@ pub struct PaymentsService {
 }
 
 impl PaymentsService {
+    /// The name an agency's receipts show for a payment: the configured `agency_name` of its
+    /// merchant, when there is one.
+    pub fn agency_name(&self, p: &PaymentRecord) -> Option<&str> {
+        let vnpay = self.settings.vnpay.iter().flat_map(|v| &v.merchants);
+        let platform = self
+            .settings
+            .payment_platform
+            .iter()
+            .flat_map(|v| &v.merchants);
+        match p.provider.as_str() {
+            "vnpay" => vnpay
+                .filter(|m| m.tmn_code == p.merchant)
+                .find_map(|m| m.agency_name.as_deref()),
+            _ => platform
+                .filter(|m| m.ma_doi_tac == p.merchant)
+                .find_map(|m| m.agency_name.as_deref()),
+        }
+    }
+
     /// Builds the providers' clients and reads their secrets.
     pub fn build(
         name: &str,

@@ -12,14 +12,16 @@ use crate::error::{ApiError, ErrorCode};
 use crate::render::{escape_html as escape, rfc3339, vietnam_time};
 use crate::store::{PaymentRecord, PaymentStatus, Store};
 
-use super::own_payment;
+use super::{PaymentsService, own_payment};
+use crate::services::Live;
 
-/// The receipt of a paid payment.
-pub fn receipt_json(p: &PaymentRecord) -> serde_json::Value {
+/// The receipt of a paid payment; `agency_name` as configured for its merchant.
+pub fn receipt_json(p: &PaymentRecord, agency_name: Option<&str>) -> serde_json::Value {
     serde_json::json!({
         "receipt_no": p.receipt_no,
         "payment_id": p.id,
         "agency": p.agency,
+        "agency_name": agency_name,
         "payer": p.payer,
         "dossier_id": p.dossier_id,
         "description": p.description,
@@ -48,8 +50,8 @@ fn vnd(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
-/// The printable page.
-pub fn receipt_html(p: &PaymentRecord) -> String {
+/// The printable page: the agency by its configured name (with its code), else by its code.
+pub fn receipt_html(p: &PaymentRecord, agency_name: Option<&str>) -> String {
     let e = |s: &str| escape(s);
     let opt = |s: &Option<String>| escape(s.as_deref().unwrap_or("—"));
     let mut rows = String::new();
@@ -100,7 +102,10 @@ td, th {{ border: 1px solid #444; padding: .3em .5em; }}
 </html>
 "#,
         no = opt(&p.receipt_no),
-        agency = e(&p.agency),
+        agency = match agency_name {
+            Some(name) => format!("{} ({})", e(name), e(&p.agency)),
+            None => e(&p.agency),
+        },
         payer = opt(&p.payer),
         dossier = e(&p.dossier_id),
         description = e(&p.description),
@@ -161,6 +166,7 @@ fn quality(accept: &str, media_type: &str) -> f32 {
 
 /// `GET /v1/payments/{id}/receipt`.
 pub async fn get(
+    Live(svc): Live<PaymentsService>,
     State(store): State<Arc<dyn Store>>,
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
@@ -169,7 +175,7 @@ pub async fn get(
     match own_payment(store.as_ref(), &identity, &id).await {
         Ok(p) if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) => {
             let mut r = if wants_html(&headers) {
-                let mut r = receipt_html(&p).into_response();
+                let mut r = receipt_html(&p, svc.agency_name(&p)).into_response();
                 let h = r.headers_mut();
                 h.insert(
                     header::CONTENT_TYPE,
@@ -189,7 +195,7 @@ pub async fn get(
                 );
                 r
             } else {
-                axum::Json(receipt_json(&p)).into_response()
+                axum::Json(receipt_json(&p, svc.agency_name(&p))).into_response()
             };
             // Chosen by `Accept` (RFC 9110 §12.5.5): no cache may give one form for the other.
             r.headers_mut()
