@@ -63,13 +63,50 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A query string. Malformed, or with a parameter the endpoint does not take (`T` denies unknown
+/// fields) → 400 `invalid_request` saying which.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| QueryParams(q.0))
+            .map_err(|e| {
+                ApiError::invalid_request(
+                    "Tham số truy vấn không hợp lệ.",
+                    format!("Invalid query: {e}."),
+                )
+            })
+    }
+}
+
 /// Parses JSON bytes into `T`, mapping errors to `invalid_request` with the position and, when the
 /// error is inside the document, the field it is at (`items[0].amount_vnd`) in `errors`.
+///
+/// Every string comes out in Unicode NFC: a Vietnamese name typed in decomposed form (macOS input,
+/// Unikey's "tổ hợp") is the same name as its precomposed form, for the checks, the cache keys and
+/// the upstream calls alike.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let (field, e) = match serde_path_to_error::deserialize(&mut de) {
         Ok(v) => match de.end() {
-            Ok(()) => return Ok(v),
+            // Read as sent first, so every refusal (a duplicate field too) is as for any body;
+            // only then, when a string may not be in NFC, once more from its normalised values.
+            Ok(()) if !may_need_nfc(bytes) => return Ok(v),
+            Ok(()) => {
+                return Ok(serde_json::from_slice::<serde_json::Value>(bytes)
+                    .ok()
+                    .and_then(|mut value| {
+                        nfc_strings(&mut value);
+                        serde_json::from_value(value).ok()
+                    })
+                    .unwrap_or(v));
+            }
             Err(e) => (None, e),
         },
         Err(e) => {
@@ -89,4 +126,61 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }];
     }
     Err(problem)
+}
+
+/// Whether a JSON text may hold a string not in NFC: any byte beyond ASCII, or a `\u` escape.
+fn may_need_nfc(bytes: &[u8]) -> bool {
+    !bytes.is_ascii() || bytes.windows(2).any(|w| w == b"\\u")
+}
+
+/// Puts every string of a JSON value (object keys too) in Unicode NFC.
+fn nfc_strings(value: &mut serde_json::Value) {
+    use unicode_normalization::{UnicodeNormalization, is_nfc};
+    let nfc = |s: &mut String| {
+        if !is_nfc(s) {
+            *s = s.nfc().collect();
+        }
+    };
+    match value {
+        serde_json::Value::String(s) => nfc(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(nfc_strings),
+        serde_json::Value::Object(map) => {
+            let fields = std::mem::take(map);
+            for (mut key, mut v) in fields {
+                nfc(&mut key);
+                nfc_strings(&mut v);
+                map.insert(key, v);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_json;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Named {
+        full_name: String,
+    }
+
+    #[test]
+    fn strings_come_out_in_nfc() {
+        let composed = "Nguy\u{1ec5}n V\u{103}n An";
+        // "ễ" as e + circumflex + tilde, "ă" as a + breve.
+        let decomposed = "Nguye\u{302}\u{303}n Va\u{306}n An";
+        assert_ne!(composed, decomposed);
+        let raw = format!(r#"{{"full_name":"{decomposed}"}}"#);
+        let named: Named = parse_json(raw.as_bytes()).unwrap();
+        assert_eq!(named.full_name, composed);
+        // Escaped as Python's json.dumps writes it.
+        let escaped = r#"{"full_name":"Nguye\u0302\u0303n"}"#;
+        let named: Named = parse_json(escaped.as_bytes()).unwrap();
+        assert_eq!(named.full_name, "Nguy\u{1ec5}n");
+        // Refusals stay refusals: a duplicate field is still one.
+        let dup = format!(r#"{{"full_name":"{decomposed}","full_name":"An"}}"#);
+        assert!(parse_json::<Named>(dup.as_bytes()).is_err());
+    }
 }

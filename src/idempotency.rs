@@ -103,6 +103,9 @@ pub fn fingerprint(body: &[u8]) -> Result<String, ApiError> {
     Ok(hex::encode(Sha256::digest(canonical.as_bytes())))
 }
 
+/// The header on a replayed response: `Idempotent-Replayed: true`.
+pub const REPLAYED: http::HeaderName = http::HeaderName::from_static("idempotent-replayed");
+
 /// A JSON response with an optional `Location`.
 pub fn json_response(status: StatusCode, body: String, location: Option<&str>) -> Response {
     let mut resp = (status, body).into_response();
@@ -181,7 +184,11 @@ where
         IdempotencyBegin::Replay { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let location = resource.location_of(&body);
-            return Ok(json_response(status, body, location.as_deref()));
+            let mut resp = json_response(status, body, location.as_deref());
+            // The caller can tell a replay from a first answer (as Stripe's clients do).
+            resp.headers_mut()
+                .insert(REPLAYED, http::HeaderValue::from_static("true"));
+            return Ok(resp);
         }
         IdempotencyBegin::Mismatch => return Err(ApiError::new(ErrorCode::IdempotencyKeyReused)),
         IdempotencyBegin::InProgress => {

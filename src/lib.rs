@@ -20,6 +20,7 @@ pub mod services;
 
 pub mod idempotency;
 pub mod incidents;
+pub mod listing;
 pub mod officials;
 pub mod outbox;
 pub mod personal_data;

@@ -33,9 +33,14 @@ enum Command {
         /// Run with the embedded demo config, demo credentials and in-process mock upstreams.
         #[arg(long)]
         demo: bool,
-        /// Port of the demo listener on 127.0.0.1.
-        #[arg(long, default_value_t = 8080, requires = "demo")]
-        port: u16,
+        /// Port of the demo listener on 127.0.0.1 (default 8080; 0 picks a free one). Demo mode
+        /// only: a config's listeners say where it listens.
+        #[arg(long)]
+        port: Option<u16>,
+        /// First of the eight ports of the demo's mocks (default 18100, as `lienthong mocks`; 0
+        /// picks free ones).
+        #[arg(long, requires = "demo")]
+        mocks_port_base: Option<u16>,
         /// Tokio worker threads (default: one per CPU core).
         #[arg(long, env = "LIENTHONG_WORKER_THREADS")]
         worker_threads: Option<usize>,
@@ -51,6 +56,20 @@ enum Command {
         /// Your own records, JSON or CSV (docs/mock-data.md), added to the generated ones.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Move every mock: catalogue on N, population N+1, … VNPost N+6, the bank N+7 (overrides the config's
+        /// `[ports]`; 0 picks free ports).
+        #[arg(long)]
+        port_base: Option<u16>,
+    },
+    /// Receive the portal webhooks on 127.0.0.1, check their `Lienthong-Signature` and print each
+    /// event (point `payments.webhook.url` or `shipments.webhook.url` here while developing).
+    Listen {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8765)]
+        port: u16,
+        /// The webhook's secret, as in the gateway's `webhook.secret` (default: demo mode's).
+        #[arg(long, env = "LIENTHONG_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: Option<String>,
     },
     /// Validate a config file: exit 0 when valid, 2 with the key and the reason when not.
     CheckConfig {
@@ -190,7 +209,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
-        Command::Mocks { config, seed, data } => run_mocks(config, seed, data),
+        Command::Listen { port, secret } => listen(port, secret),
+        Command::Mocks {
+            config,
+            seed,
+            data,
+            port_base,
+        } => run_mocks(config, seed, data, port_base),
         Command::Audit { command } => run_audit(command),
         Command::Evidence {
             command:
@@ -265,8 +290,15 @@ fn main() -> ExitCode {
             config,
             demo,
             port,
+            mocks_port_base,
             worker_threads,
         } => {
+            if let (Some(_), false) = (port, demo) {
+                eprintln!(
+                    "error: `--port` applies to `--demo` only; with `--config` the gateway listens where `[[listeners]] addr` says"
+                );
+                return ExitCode::from(2);
+            }
             let Some(rt) = runtime(worker_threads) else {
                 return ExitCode::FAILURE;
             };
@@ -278,7 +310,14 @@ fn main() -> ExitCode {
                         return ExitCode::from(2);
                     }
                 },
-                (None, _) => rt.block_on(serve_demo(port)),
+                (None, _) => {
+                    let port = port.unwrap_or(DEMO_PORT);
+                    let base = mocks_port_base.unwrap_or(DEMO_MOCKS_PORT_BASE);
+                    match rt.block_on(serve_demo(port, base)) {
+                        Ok(result) => result,
+                        Err(code) => return code,
+                    }
+                }
             };
             match result {
                 Ok(()) => ExitCode::SUCCESS,
@@ -706,7 +745,47 @@ async fn fetch_jwks(url: &str) -> anyhow::Result<Vec<u8>> {
     Ok(resp.bytes().await?.to_vec())
 }
 
-fn run_mocks(config: Option<PathBuf>, seed: Option<u64>, data: Option<PathBuf>) -> ExitCode {
+/// The exit code when a port to listen on is taken (or cannot be bound): one line says which.
+const EXIT_PORT_IN_USE: u8 = 3;
+/// The demo gateway's default port.
+const DEMO_PORT: u16 = 8080;
+/// The first port of the demo's mocks by default: the ports `lienthong mocks` uses.
+const DEMO_MOCKS_PORT_BASE: u16 = 18100;
+
+/// The mocks' ports from `--port-base`; reports a base too high itself.
+fn mock_ports(flag: &str, base: u16) -> Result<lienthong_mocks::set::Ports, ExitCode> {
+    lienthong_mocks::set::Ports::from_base(base).ok_or_else(|| {
+        eprintln!("error: `{flag}` {base}: the seven mock ports must stay below 65536");
+        ExitCode::from(2)
+    })
+}
+
+/// Starts the mocks; a port in use (or any other failure) is reported in one line naming the flag
+/// that moves them.
+async fn start_mocks(
+    config: &lienthong_mocks::set::MocksConfig,
+    flag: &str,
+) -> Result<lienthong_mocks::set::MockSet, ExitCode> {
+    lienthong_mocks::set::MockSet::start(config)
+        .await
+        .map_err(|e| match e {
+            lienthong_mocks::set::MocksError::Bind { .. } => {
+                eprintln!("error: the mocks cannot start: {e}; move them with `{flag} N`");
+                ExitCode::from(EXIT_PORT_IN_USE)
+            }
+            e => {
+                eprintln!("error: the mocks cannot start: {e}");
+                ExitCode::FAILURE
+            }
+        })
+}
+
+fn run_mocks(
+    config: Option<PathBuf>,
+    seed: Option<u64>,
+    data: Option<PathBuf>,
+    port_base: Option<u16>,
+) -> ExitCode {
     let mut cfg = match &config {
         Some(path) => match lienthong_mocks::set::MocksConfig::load(path) {
             Ok(c) => c,
@@ -723,6 +802,12 @@ fn run_mocks(config: Option<PathBuf>, seed: Option<u64>, data: Option<PathBuf>) 
     if data.is_some() {
         cfg.data_file = data;
     }
+    if let Some(base) = port_base {
+        cfg.ports = match mock_ports("--port-base", base) {
+            Ok(ports) => ports,
+            Err(code) => return code,
+        };
+    }
     let Some(rt) = runtime(None) else {
         return ExitCode::FAILURE;
     };
@@ -731,12 +816,9 @@ fn run_mocks(config: Option<PathBuf>, seed: Option<u64>, data: Option<PathBuf>) 
             "generating data (seed {}) and starting the mocks…",
             cfg.seed
         );
-        let set = match lienthong_mocks::set::MockSet::start(&cfg).await {
+        let set = match start_mocks(&cfg, "--port-base").await {
             Ok(set) => set,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
+            Err(code) => return code,
         };
         println!(
             "lienthong mocks, seed {}: {} citizens, {} enterprises\n",
@@ -749,6 +831,80 @@ fn run_mocks(config: Option<PathBuf>, seed: Option<u64>, data: Option<PathBuf>) 
         wait_for_stop().await;
         ExitCode::SUCCESS
     })
+}
+
+/// `lienthong listen`: a portal's webhook endpoint on 127.0.0.1 that prints what it receives.
+fn listen(port: u16, secret: Option<String>) -> ExitCode {
+    let secret = Arc::new(
+        secret
+            .unwrap_or_else(|| lienthong::app::inbox::DEMO_WEBHOOK_SECRET.to_owned())
+            .into_bytes(),
+    );
+    let Some(rt) = runtime(Some(1)) else {
+        return ExitCode::FAILURE;
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot listen on 127.0.0.1:{port}: {e}; choose another port with `--port`"
+                );
+                return ExitCode::from(EXIT_PORT_IN_USE);
+            }
+        };
+        let addr = match listener.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "listening for portal webhooks on http://{addr} (any path), checking Lienthong-Signature; stop with Ctrl-C"
+        );
+        let app = axum::Router::new().fallback(
+            move |headers: http::HeaderMap, body: axum::body::Bytes| {
+                let secret = secret.clone();
+                async move { webhook_received(&secret, &headers, &body) }
+            },
+        );
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(wait_for_stop())
+            .await
+        {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+/// Prints one delivery of `lienthong listen`: the event, or why its signature was refused
+/// (answered 400, so the gateway retries it as it would a portal's refusal).
+fn webhook_received(secret: &[u8], headers: &http::HeaderMap, body: &[u8]) -> http::StatusCode {
+    let now_ms = lienthong::store::now_ms();
+    let at = lienthong::render::vietnam_time(now_ms);
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let event_id = header("lienthong-event-id").unwrap_or("-");
+    match lienthong::signature::verify(header("lienthong-signature"), body, &[secret], now_ms / 1000) {
+        Ok(_) => {
+            let event: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            println!(
+                "{at}  {}  {event_id}  signature verified",
+                event["type"].as_str().unwrap_or("(no type)")
+            );
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&event).unwrap_or_default()
+            );
+            http::StatusCode::NO_CONTENT
+        }
+        Err(e) => {
+            println!("{at}  REFUSED  {event_id}  {e}");
+            http::StatusCode::BAD_REQUEST
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -830,10 +986,22 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn serve_demo(port: u16) -> anyhow::Result<()> {
-    // Every mock in-process on free ports, with the bank callbacks pointed at this gateway.
+/// `serve --demo`: binds the gateway's two listeners first (a port in use ends it there, in one
+/// line), starts the mocks on their ports, and prints the banner once everything answers.
+async fn serve_demo(port: u16, mocks_port_base: u16) -> Result<anyhow::Result<()>, ExitCode> {
+    use lienthong::app::demo;
+    let bind = |addr: std::net::SocketAddr, flag: &'static str| async move {
+        lienthong::server::bind_plain(addr).await.map_err(|e| {
+            eprintln!("error: cannot listen on {addr}: {e}; choose another port with `{flag}`");
+            ExitCode::from(EXIT_PORT_IN_USE)
+        })
+    };
+    let public = bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)), "--port").await?;
+    let port = public.local_addr.port();
+    let admin = bind(demo::admin_addr(port), "--port").await?;
+    // Every mock in-process, with the bank callbacks pointed at this gateway.
     let mut mocks = lienthong_mocks::set::MocksConfig {
-        ports: lienthong_mocks::set::Ports::any(),
+        ports: mock_ports("--mocks-port-base", mocks_port_base)?,
         ..Default::default()
     };
     for m in &mut mocks.vnpay.merchants {
@@ -844,19 +1012,16 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         p.return_url = format!("http://127.0.0.1:{port}/v1/providers/payment-platform/return");
     }
     mocks.vnpost.push_url = Some(format!("http://127.0.0.1:{port}/v1/carriers/vnpost/push"));
-    mocks.vnpost.push_secret = Some(lienthong::app::demo::VNPOST_PUSH_SECRET.to_owned());
+    mocks.vnpost.push_secret = Some(demo::VNPOST_PUSH_SECRET.to_owned());
     mocks.bank.gateway_url = format!("http://127.0.0.1:{port}");
-    let set = lienthong_mocks::set::MockSet::start(&mocks)
-        .await
-        .context("starting the mocks")?;
+    let set = start_mocks(&mocks, "--mocks-port-base").await?;
     let addr = |name: &str| {
         set.get(name)
             .map(|s| s.mock.addr)
             .with_context(|| format!("the {name} mock is missing"))
     };
-    let config = lienthong::app::demo::config(
-        port,
-        lienthong::app::demo::DemoUpstreams {
+    let upstreams = || -> anyhow::Result<demo::DemoUpstreams> {
+        Ok(demo::DemoUpstreams {
             catalogue: addr("catalogue")?,
             population: addr("population")?,
             enterprise: addr("enterprise")?,
@@ -864,21 +1029,39 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
             vnpay: addr("vnpay")?,
             payment_platform: addr("payment_platform")?,
             vnpost: addr("vnpost")?,
-        },
+        })
+    };
+    let upstreams = match upstreams() {
+        Ok(u) => u,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut config = demo::config(port, upstreams);
+    config.listeners[0].addr = public.local_addr;
+    config.listeners[1].addr = admin.local_addr;
+    let banner = format!(
+        "{}\nMock upstreams (seed {}):\n{}",
+        demo::banner(public.local_addr, admin.local_addr),
+        mocks.seed,
+        set.table()
     );
-    let addr = config.listeners[0].addr;
-    let admin = lienthong::app::demo::admin_addr(port);
-    print!("{}", lienthong::app::demo::banner(addr, admin));
-    println!("\nMock upstreams (seed {}):\n{}", mocks.seed, set.table());
     let source = ConfigSource::Fixed(Box::new(config.clone()));
-    serve(config, source, Some(set)).await
+    let bound = Bound {
+        listeners: vec![public, admin],
+        banner,
+        mocks: set,
+    };
+    Ok(serve(config, source, Some(bound)).await)
 }
 
-async fn serve(
-    config: Config,
-    source: ConfigSource,
-    _mocks: Option<lienthong_mocks::set::MockSet>,
-) -> anyhow::Result<()> {
+/// What demo mode brings to [`serve`]: its listeners, bound already, the banner to print once
+/// they answer, and the mocks, which live as long as the gateway.
+struct Bound {
+    listeners: Vec<lienthong::server::BoundListener>,
+    banner: String,
+    mocks: lienthong_mocks::set::MockSet,
+}
+
+async fn serve(config: Config, source: ConfigSource, bound: Option<Bound>) -> anyhow::Result<()> {
     let _log_guard = lienthong::telemetry::init_logging(&config.telemetry);
     let store = lienthong::app::open_store(&config).await?;
     let gw: Arc<Gateway> = Gateway::new(config.clone(), source, store)
@@ -887,9 +1070,23 @@ async fn serve(
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    let listeners = lienthong::server::bind_all(&config.listeners)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    if bound.is_some() {
+        // Demo mode's events come back to its own inbox.
+        gw.open_demo_inbox();
+    }
+    let (listeners, banner) = match bound {
+        Some(Bound {
+            listeners,
+            banner,
+            mocks,
+        }) => (listeners, Some((banner, mocks))),
+        None => (
+            lienthong::server::bind_all(&config.listeners)
+                .await
+                .map_err(anyhow::Error::msg)?,
+            None,
+        ),
+    };
     let roles = lienthong::config::listener_roles(&config.listeners);
     let mut served = Vec::new();
     for (l, role) in listeners.into_iter().zip(roles) {
@@ -898,6 +1095,11 @@ async fn serve(
     }
     let workers = gw.spawn_workers();
     let server = RunningServer::start_each(served, ConnSettings::from_limits(&config.limits));
+    // The mocks stay up as long as the gateway serves.
+    let _mocks = banner.map(|(text, mocks)| {
+        print!("{text}");
+        mocks
+    });
 
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;

@@ -184,6 +184,15 @@ impl Errors {
     }
 }
 
+/// The year of a date of birth as the population register writes it: a whole date `YYYY-MM-DD`,
+/// or the year alone, `YYYY`, for a citizen whose day and month were never recorded (`Nam`).
+pub fn birth_year(date_of_birth: &str) -> Option<i32> {
+    match date_of_birth.len() {
+        4 if date_of_birth.bytes().all(|b| b.is_ascii_digit()) => date_of_birth.parse().ok(),
+        _ => Date::parse_iso(date_of_birth).map(|d| d.year),
+    }
+}
+
 /// Checks a citizen's ID against a date of birth: the century digit and YY must agree with the year.
 pub fn check_citizen_identity(errors: &mut Errors, citizen_id: &str, date_of_birth: &str) {
     let id = match parse_personal_id(citizen_id) {
@@ -193,16 +202,16 @@ pub fn check_citizen_identity(errors: &mut Errors, citizen_id: &str, date_of_bir
             None
         }
     };
-    let dob = Date::parse_iso(date_of_birth);
-    if dob.is_none() {
+    let birth_year = birth_year(date_of_birth);
+    if birth_year.is_none() {
         errors.add(
             "date_of_birth",
             "format",
-            "must be a real date written YYYY-MM-DD",
+            "must be a real date written YYYY-MM-DD, or YYYY when the register knows only the year",
         );
     }
-    if let (Some(id), Some(dob)) = (id, dob) {
-        if dob.year != id.birth_year {
+    if let (Some(id), Some(year)) = (id, birth_year) {
+        if year != id.birth_year {
             errors.add(
                 "date_of_birth",
                 "mismatch",
@@ -213,7 +222,7 @@ pub fn check_citizen_identity(errors: &mut Errors, citizen_id: &str, date_of_bir
             );
         }
         let today = time::OffsetDateTime::now_utc().date();
-        if dob.year > today.year() {
+        if year > today.year() {
             errors.add("date_of_birth", "range", "is in the future");
         }
     }
@@ -406,6 +415,15 @@ mod tests {
         let mut e = Errors::default();
         check_citizen_identity(&mut e, "046090001234", "1990-02-30");
         assert_eq!(e.0[0].field, "date_of_birth");
+        // The year alone, as the register gives it for some of the elderly.
+        let mut e = Errors::default();
+        check_citizen_identity(&mut e, "046138000555", "1938");
+        assert!(e.is_empty(), "{e:?}");
+        for bad in ["1939", "38", "19380", "+938"] {
+            let mut e = Errors::default();
+            check_citizen_identity(&mut e, "046138000555", bad);
+            assert_eq!(e.0.len(), 1, "{bad}: {e:?}");
+        }
         let mut e = Errors::default();
         check_full_name(&mut e, "full_name", "Nguyễn Văn An");
         check_full_name(&mut e, "full_name", "X");

@@ -197,6 +197,44 @@ async fn verify_and_lookup_translate_to_canonical_json_and_are_audited() {
     assert_eq!(services["services"][0]["operations"], json!(["verify"]));
 }
 
+/// Vietnamese input as portals send it: a name typed in decomposed form (macOS, Unikey's "tổ hợp")
+/// is the same name, and a citizen the register knows only by birth year is asked with the year
+/// alone, as lookup returns it.
+#[tokio::test]
+async fn decomposed_names_and_year_only_birth_dates_are_accepted() {
+    let s = setup("timeout_ms = 5000").await;
+    let h = &s.h;
+    // "Nguyễn Văn An" with ễ as e + circumflex + tilde and ă as a + breve.
+    let decomposed = "Nguye\u{302}\u{303}n Va\u{306}n An";
+    let an = citizen("046090001234", decomposed, "1990-03-15");
+    let resp = post(h, "/v1/citizens/lookup", "clerk-key", &an).await;
+    assert_eq!(resp.status(), 200);
+    let record: Value = resp.json().await.unwrap();
+    assert_eq!(record["full_name"], "Nguyễn Văn An");
+    // The upstream got the name as the register writes it, never the decomposed form.
+    let url = format!(
+        "{}/__admin/journal?operation=TraCuuThongTinCongDan",
+        s.population.mock.url()
+    );
+    let journal = h.fetch_json(&url).await.to_string();
+    assert!(journal.contains("NGUYEN VAN AN"), "{journal}");
+
+    let xuan = citizen("046138000555", "Hồ Thị Xuân", "1938");
+    let resp = post(h, "/v1/citizens/lookup", "clerk-key", &xuan).await;
+    assert_eq!(resp.status(), 200);
+    let record: Value = resp.json().await.unwrap();
+    assert_eq!(record["date_of_birth"], "1938");
+    let resp = post(h, "/v1/citizens/verify", "clerk-key", &xuan).await;
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({ "match": true })
+    );
+    // A year that contradicts the personal ID is still refused.
+    let wrong = citizen("046138000555", "Hồ Thị Xuân", "1939");
+    let resp = post(h, "/v1/citizens/verify", "clerk-key", &wrong).await;
+    problem(resp, 422, "validation_failed").await;
+}
+
 /// The gateway on PostgreSQL: a personal-data call leaves its chained audit record there, which
 /// `audit verify` (the same walk as the CLI) and a subject search find.
 #[tokio::test]

@@ -130,7 +130,7 @@ sweep_interval_s = 3600
 pay_url = "{vnpay}/paymentv2/vpcpay.html"
 api_url = "{vnpay}/merchant_webapi/api/transaction"
 ipn_allowed_ips = {allow}
-merchants = [{{ agency = "stp", tmn_code = "{TMN}", hash_secret = "file:{dir}/vnpay.secret" }}]
+merchants = [{{ agency = "stp", agency_name = "Sở Tư pháp thành phố Huế", tmn_code = "{TMN}", hash_secret = "file:{dir}/vnpay.secret" }}]
 
 [payments.payment_platform]
 api_url = "{platform}/api/v1/payment"
@@ -377,6 +377,7 @@ async fn vnpay_full_flow_pays_records_once_notifies_and_issues_a_receipt() {
     assert_eq!(r["dossier_id"], "HS-1");
     assert_eq!(r["items"].as_array().unwrap().len(), 2);
     assert_eq!(r["provider"], "vnpay");
+    assert_eq!(r["agency_name"], "Sở Tư pháp thành phố Huế");
     assert!(r["provider_txn_no"].is_string());
     let html = env
         .h
@@ -398,6 +399,9 @@ async fn vnpay_full_flow_pays_records_once_notifies_and_issues_a_receipt() {
     assert!(html.contains("Nguyễn Văn &lt;An&gt;") && !html.contains("<An>"));
     assert!(html.contains("(bản sao) &lt;b&gt;"));
     assert!(html.contains("70.000"));
+    assert!(html.contains("Sở Tư pháp thành phố Huế (stp)"), "{html}");
+    // The payment time in Vietnam's time zone, offset shown.
+    assert!(html.contains(" +07:00</dd>"), "{html}");
 
     // Another client cannot see it.
     let other = env
@@ -473,6 +477,7 @@ async fn idempotency_key_rules() {
 
     let first = env.create("payer-key", Some("abc"), &body).await;
     assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
     let first: Value = first.json().await.unwrap();
     // The same request, written with its keys in another order: the stored response again.
     let mut reordered = serde_json::Map::new();
@@ -489,6 +494,7 @@ async fn idempotency_key_rules() {
         .await
         .unwrap();
     assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
     let again: Value = again.json().await.unwrap();
     assert_eq!(again, first);
 
@@ -531,6 +537,49 @@ async fn idempotency_key_rules() {
         .create("payer-key", Some("bad"), &order("vnpay", "HS-5"))
         .await;
     assert_eq!(ok.status(), 201);
+}
+
+#[tokio::test]
+async fn amounts_outside_a_providers_limits_are_refused_before_the_bank_page() {
+    let env = start(Options::default()).await;
+    let with_amount = |provider: &str, amount: i64| {
+        let mut body = order(provider, "HS-LIMIT");
+        body["amount_vnd"] = amount.into();
+        body["items"] = json!([{ "code": "LP", "name": "Lệ phí", "amount_vnd": amount }]);
+        body
+    };
+    // VNPay takes 5,000 VND at least: 4,999 is refused naming amount_vnd, and VNPay never asked.
+    let resp = env
+        .create("payer-key", Some("small"), &with_amount("vnpay", 4_999))
+        .await;
+    let p = common::problem(resp, 422, "validation_failed").await;
+    assert_eq!(p["errors"][0]["field"], "amount_vnd", "{p}");
+    assert!(
+        p["errors"][0]["message"].as_str().unwrap().contains("5000"),
+        "{p}"
+    );
+    let resp = env
+        .create(
+            "payer-key",
+            Some("big"),
+            &with_amount("vnpay", 1_000_000_000),
+        )
+        .await;
+    let p = common::problem(resp, 422, "validation_failed").await;
+    assert_eq!(p["errors"][0]["field"], "amount_vnd", "{p}");
+    let resp = env
+        .create("payer-key", Some("least"), &with_amount("vnpay", 5_000))
+        .await;
+    assert_eq!(resp.status(), 201);
+    // The national platform has no such floor.
+    let resp = env
+        .create(
+            "payer-key",
+            Some("platform-small"),
+            &with_amount("payment_platform", 2_000),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
 }
 
 #[tokio::test]
@@ -628,7 +677,13 @@ async fn ipn_answers_each_rsp_code_in_vnpay_order() {
             assert_eq!(env.payment(id).await["status"], status, "step {n}");
         }
     }
-    assert_eq!(env.payment(b_id).await["failure_code"], "24");
+    let failed = env.payment(b_id).await;
+    assert_eq!(failed["failure_code"], "24");
+    // Beside the code, what it means, for the official and for the citizen.
+    assert_eq!(
+        failed["failure_reason"],
+        json!({ "vi": "Người nộp đã hủy giao dịch.", "en": "The payer cancelled the payment." })
+    );
     // The paid IPN for the failed order is kept, marked for review.
     let b_evidence = env.h.gw.store.evidence_for(b_id).await.unwrap();
     assert!(
@@ -1422,4 +1477,100 @@ async fn on_postgres_odd_ids_and_text_are_refused_not_a_500() {
     let p = common::problem(suspend, 422, "validation_failed").await;
     assert_eq!(p["errors"][0]["field"], "reason", "{p}");
     schema.drop().await;
+}
+
+#[tokio::test]
+async fn a_client_lists_only_its_own_payments_page_by_page() {
+    let env = start(Options::default()).await;
+    let a = env.open("vnpay", "HS-L1").await;
+    let b: Value = env
+        .create(
+            "payer-key",
+            Some("l1-platform"),
+            &order("payment_platform", "HS-L1"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let c = env.open("vnpay", "HS-L2").await;
+    let theirs = env
+        .create("other-key", Some("theirs"), &order("vnpay", "HS-L1"))
+        .await;
+    assert_eq!(theirs.status(), 201);
+    let list = |query: &str, key: &str| env.h.get(&format!("/v1/payments{query}"), key).send();
+    let ids = |page: &Value| -> Vec<Value> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["payment_id"].clone())
+            .collect()
+    };
+    let first: Value = list("?limit=2", "payer-key")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&first),
+        [c["payment_id"].clone(), b["payment_id"].clone()]
+    );
+    assert_eq!(
+        first["items"][0]["pay_url"], c["pay_url"],
+        "each as GET shows it"
+    );
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second: Value = list(&format!("?limit=2&cursor={cursor}"), "payer-key")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), [a["payment_id"].clone()]);
+    assert!(second["next_cursor"].is_null());
+
+    let of_dossier: Value = list("?dossier_id=HS-L1", "payer-key")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&of_dossier),
+        [b["payment_id"].clone(), a["payment_id"].clone()]
+    );
+    let paid: Value = list("?status=paid", "payer-key")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(ids(&paid).is_empty());
+    // The other client sees its own only.
+    let other: Value = list("", "other-key").await.unwrap().json().await.unwrap();
+    assert_eq!(other["items"].as_array().unwrap().len(), 1);
+    assert_eq!(other["items"][0]["dossier_id"], "HS-L1");
+    assert_ne!(other["items"][0]["payment_id"], a["payment_id"]);
+
+    for (query, field) in [
+        ("?status=settled", "status"),
+        ("?cursor=not-a-cursor", "cursor"),
+        ("?limit=101", "limit"),
+    ] {
+        let p = common::problem(
+            list(query, "payer-key").await.unwrap(),
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(p["errors"][0]["field"], field, "{query}: {p}");
+    }
+    common::problem(
+        list("?page=2", "payer-key").await.unwrap(),
+        400,
+        "invalid_request",
+    )
+    .await;
 }

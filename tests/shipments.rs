@@ -543,6 +543,26 @@ async fn create_is_idempotent_and_shipments_are_private() {
         .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(env.get("agency-key", id).await.1["status"], "created");
+    // Nor list it: each client lists its own, newest first, without their history.
+    let listed = |key: &'static str| {
+        let h = &env.h;
+        async move {
+            h.get("/v1/shipments?dossier_id=HS-7", key)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let mine = listed("agency-key").await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(mine["items"][0]["shipment_id"], id);
+    assert!(mine["items"][0].get("history").is_none());
+    assert!(mine["next_cursor"].is_null());
+    let theirs = listed("other-key").await;
+    assert!(theirs["items"].as_array().unwrap().is_empty(), "{theirs}");
 }
 
 #[tokio::test]

@@ -80,18 +80,29 @@ impl Default for Ports {
 }
 
 impl Ports {
-    /// Every port 0: free ports, for tests and demo mode.
+    /// Every port 0: free ports, for tests.
     pub fn any() -> Self {
-        Self {
-            catalogue: 0,
-            population: 0,
-            enterprise: 0,
-            notary: 0,
-            vnpay: 0,
-            payment_platform: 0,
-            vnpost: 0,
-            bank: 0,
-        }
+        Self::from_base(0).unwrap_or_default()
+    }
+
+    /// The eight ports from `base` on, in the order of the defaults (catalogue `base`, population
+    /// `base + 1`, … VNPost `base + 6`, the bank `base + 7`); base 0 makes every port 0 (free ports). `None` when the
+    /// last port would pass 65535.
+    pub fn from_base(base: u16) -> Option<Self> {
+        let at = |offset: u16| match base {
+            0 => Some(0),
+            b => b.checked_add(offset),
+        };
+        Some(Self {
+            catalogue: at(0)?,
+            population: at(1)?,
+            enterprise: at(2)?,
+            notary: at(3)?,
+            vnpay: at(4)?,
+            payment_platform: at(5)?,
+            vnpost: at(6)?,
+            bank: at(7)?,
+        })
     }
 }
 
@@ -264,6 +275,13 @@ mod tests {
         assert_eq!(c.seed, 7);
         assert_eq!(c.ports.population, 0);
         assert_eq!(c.ports.vnpay, 18104);
+        assert_eq!(
+            Ports::from_base(18100).unwrap().vnpost,
+            Ports::default().vnpost
+        );
+        assert_eq!(Ports::from_base(20000).unwrap().vnpay, 20004);
+        assert_eq!(Ports::from_base(0).unwrap().vnpost, 0);
+        assert!(Ports::from_base(65530).is_none());
         let e = toml_from_str("sead = 7\n").unwrap_err().to_string();
         assert!(e.contains("sead"), "{e}");
     }

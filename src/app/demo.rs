@@ -11,6 +11,7 @@ use crate::config::{
 };
 use crate::evidence::EvidenceConfig;
 use crate::keys::sha256_hex;
+use crate::outbox::WebhookConfig;
 use crate::services::enterprise::{EnterpriseAccount, EnterpriseConfig};
 use crate::services::notary::{NotaryAccount, NotaryConfig};
 use crate::services::passthrough::{PassthroughConfig, RouteConfig};
@@ -75,7 +76,7 @@ pub const VNPOST_PASSWORD: &str = "demo-vnpost-password";
 pub const VNPOST_PUSH_SECRET: &str = "demo-vnpost-push-secret";
 
 /// The demo shipments section: the province's one-stop centre in Huế as sender, pushes on.
-fn shipments_config() -> ShipmentsConfig {
+fn shipments_config(port: u16) -> ShipmentsConfig {
     ShipmentsConfig {
         idempotency_ttl_s: 86_400,
         poll_interval_s: 30,
@@ -90,10 +91,24 @@ fn shipments_config() -> ShipmentsConfig {
             district_code: None,
             commune_code: "19774".into(),
         }],
-        webhook: None,
+        webhook: Some(demo_webhook(port)),
         push_secret: Some(SecretRef::inline(VNPOST_PUSH_SECRET.as_bytes().to_vec())),
     }
 }
+
+/// The portal webhook of demo mode: its own inbox (`GET /v1/demo/events` shows what arrived).
+fn demo_webhook(port: u16) -> WebhookConfig {
+    WebhookConfig {
+        url: format!("http://127.0.0.1:{port}{}", super::inbox::INBOX_PATH),
+        secret: SecretRef::inline(super::inbox::DEMO_WEBHOOK_SECRET.as_bytes().to_vec()),
+        timeout_ms: 5_000,
+        give_up_after_s: 3_600,
+        poll_interval_ms: 1_000,
+    }
+}
+
+/// The name the demo agency's receipts show.
+pub const DEMO_AGENCY_NAME: &str = "Sở Tư pháp tỉnh (demo)";
 
 /// The demo VNPay merchant (the VNPay mock's default merchant).
 pub const VNPAY_TMN_CODE: &str = "DEMO0001";
@@ -105,7 +120,7 @@ pub const PLATFORM_PARTNER: &str = "DEMO-HUE";
 pub const PLATFORM_HASH_KEY: &str = "demo-ptt-hashkey";
 
 /// The demo payments section: both providers on the mocks, one merchant each for a demo agency.
-fn payments_config(upstreams: &DemoUpstreams) -> PaymentsConfig {
+fn payments_config(upstreams: &DemoUpstreams, port: u16) -> PaymentsConfig {
     PaymentsConfig {
         order_ttl_s: 900,
         query_after_s: 60,
@@ -118,6 +133,7 @@ fn payments_config(upstreams: &DemoUpstreams) -> PaymentsConfig {
             merchants: vec![VnpayMerchant {
                 agency: "demo-agency".into(),
                 tmn_code: VNPAY_TMN_CODE.into(),
+                agency_name: Some(DEMO_AGENCY_NAME.into()),
                 hash_secret: SecretRef::inline(VNPAY_HASH_SECRET.as_bytes().to_vec()),
             }],
         }),
@@ -127,10 +143,11 @@ fn payments_config(upstreams: &DemoUpstreams) -> PaymentsConfig {
             merchants: vec![PaymentPlatformMerchant {
                 agency: "demo-agency".into(),
                 ma_doi_tac: PLATFORM_PARTNER.into(),
+                agency_name: Some(DEMO_AGENCY_NAME.into()),
                 hash_key: SecretRef::inline(PLATFORM_HASH_KEY.as_bytes().to_vec()),
             }],
         }),
-        webhook: None,
+        webhook: Some(demo_webhook(port)),
     }
 }
 
@@ -348,8 +365,8 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
         },
         // No signing key: demo mode signs evidence with a key made at start.
         evidence: EvidenceConfig::default(),
-        payments: Some(payments_config(&upstreams)),
-        shipments: Some(shipments_config()),
+        payments: Some(payments_config(&upstreams, port)),
+        shipments: Some(shipments_config(port)),
         redis: None,
         officials: None,
         notify: Default::default(),
@@ -385,12 +402,16 @@ Try:
   curl -s http://{addr}/v1/citizens/verify -H 'Authorization: Bearer {PORTAL_API_KEY}' \
        -H 'X-User-Id: 046185000123' -H 'X-Dossier-Id: HS-2026-0001' -H 'Content-Type: application/json' \
        -d '{{"citizen_id":"046090001234","full_name":"Nguyễn Văn An","date_of_birth":"1990-03-15"}}'
+  curl -s http://{addr}/v1/notary/documents/lookup -H 'Authorization: Bearer {PORTAL_API_KEY}' \
+       -H 'X-User-Id: 046185000123' -H 'X-Dossier-Id: HS-2026-0001' -H 'Content-Type: application/json' \
+       -d '{{"document_number":"123/2026/HĐMB","office_code":"46001"}}'   # docs/mock-data.md lists more
   curl -si http://{addr}/v1/enterprises/0314409058 -H 'Authorization: Bearer {PORTAL_API_KEY}'
-  curl -s http://{addr}/.well-known/jwks.json   (the keys of the Lienthong-Evidence headers)
+  curl -s http://{addr}/.well-known/jwks.json   # the keys of the Lienthong-Evidence headers
   curl -s http://{addr}/v1/payments -H 'Authorization: Bearer {PORTAL_API_KEY}' -H 'Idempotency-Key: "demo-1"' \
        -H 'Content-Type: application/json' -d '{{"dossier_id":"HS-2026-0001","provider":"vnpay","amount_vnd":50000,
        "description":"Le phi chung thuc","return_url":"https://portal.example/ket-qua",
        "items":[{{"code":"LP-CT","name":"Le phi chung thuc","amount_vnd":50000}}]}}'
+  curl -s 'http://{addr}/v1/payments?dossier_id=HS-2026-0001' -H 'Authorization: Bearer {PORTAL_API_KEY}'
   (open the pay_url, append &mock_choice=pay to pay at once; VNPay merchant {VNPAY_TMN_CODE},
    hash secret {VNPAY_HASH_SECRET}: sign your own IPNs to GET http://{addr}/v1/providers/vnpay/ipn)
   curl -s http://{addr}/v1/shipments -H 'Authorization: Bearer {PORTAL_API_KEY}' -H 'Idempotency-Key: "ship-1"' \
@@ -398,6 +419,9 @@ Try:
        "receiver":{{"name":"Nguyễn Văn An","phone":"0987654321","address":"12 Nguyễn Huệ",
        "province_code":"46","commune_code":"19774"}},"service":"EMS","weight_g":300}}'
   (then GET /v1/shipments/{{shipment_id}}: the VNPost mock moves it one status a minute)
+  curl -s 'http://{addr}/v1/shipments?dossier_id=HS-2026-0001' -H 'Authorization: Bearer {PORTAL_API_KEY}'
+  curl -s http://{addr}/v1/demo/events -H 'Authorization: Bearer {PORTAL_API_KEY}'   # the portal events sent, signed
+  (or see them arrive: lienthong listen, with payments.webhook.url = "http://127.0.0.1:8765/" in a config)
   curl -s http://{admin}/metrics
   curl -s http://{admin}/v1/admin/clients -H 'Authorization: Bearer {ADMIN_API_KEY}'
   (last: suspending the portal stops its calls at once; resume it after)

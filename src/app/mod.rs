@@ -13,6 +13,7 @@ pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod incidents;
+pub mod inbox;
 pub mod ops;
 pub mod router;
 pub mod runtime;
@@ -131,6 +132,8 @@ pub struct Gateway {
     pub maintenance: Arc<MaintenanceBoard>,
     /// The incidents open now and those closed lately, as last read from the store.
     recent_incidents: ArcSwap<Vec<crate::store::Incident>>,
+    /// Demo mode's webhook inbox (`/v1/demo/*`), opened before the routers are made.
+    demo_inbox: std::sync::OnceLock<Arc<inbox::Inbox>>,
 }
 
 /// Opens the configured store, appending audit records keyed with `[audit] chain_key`: how a
@@ -201,12 +204,24 @@ impl Gateway {
             watch: Default::default(),
             maintenance: Arc::new(maintenance),
             recent_incidents: Default::default(),
+            demo_inbox: std::sync::OnceLock::new(),
         });
         if let Some(cluster) = gw.cluster.clone() {
             let replica: Arc<dyn Replica> = gw.clone();
             events::start(cluster, Arc::downgrade(&replica)).await;
         }
         Ok(gw)
+    }
+
+    /// Opens demo mode's webhook inbox: the public routers made after this serve `/v1/demo/inbox`
+    /// and `/v1/demo/events`.
+    pub fn open_demo_inbox(&self) -> Arc<inbox::Inbox> {
+        self.demo_inbox.get_or_init(Default::default).clone()
+    }
+
+    /// Demo mode's webhook inbox, when open.
+    pub fn demo_inbox(&self) -> Option<Arc<inbox::Inbox>> {
+        self.demo_inbox.get().cloned()
     }
 
     /// The live runtime. Cheap; hold it for the length of one request.

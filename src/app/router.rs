@@ -133,6 +133,17 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
         routes = routes
             .merge(services.with_state(gw.service_state()))
             .merge(token);
+        if let Some(inbox) = gw.demo_inbox() {
+            // Demo mode only: its events come back to it, signed as to any portal.
+            let demo = Router::new()
+                .route(super::inbox::INBOX_PATH, post(super::inbox::receive))
+                .route(
+                    "/v1/demo/events",
+                    guarded(&guard_state, RouteAccess::Caller, get(super::inbox::events)),
+                )
+                .with_state(inbox);
+            routes = routes.merge(demo);
+        }
     }
     let routes = routes
         .merge(operators.with_state(gw.clone()))

@@ -115,17 +115,24 @@ pub async fn bind_all(listeners: &[ListenerConfig]) -> Result<Vec<BoundListener>
             )),
             None => None,
         };
-        let listener = TcpListener::bind(l.addr)
+        let mut bound = bind_plain(l.addr)
             .await
             .map_err(|e| format!("listeners[{i}]: cannot bind {}: {e}", l.addr))?;
-        let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
-        out.push(BoundListener {
-            listener,
-            tls,
-            local_addr,
-        });
+        bound.tls = tls;
+        out.push(bound);
     }
     Ok(out)
+}
+
+/// Binds one plain-HTTP listener; the error says why (`AddrInUse` for a port taken).
+pub async fn bind_plain(addr: SocketAddr) -> std::io::Result<BoundListener> {
+    let listener = TcpListener::bind(addr).await?;
+    let local_addr = listener.local_addr()?;
+    Ok(BoundListener {
+        listener,
+        tls: None,
+        local_addr,
+    })
 }
 
 /// Connection-level settings, from `[limits]`.

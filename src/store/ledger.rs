@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 
 use super::{
-    Evidence, NewPayment, PaymentChange, PaymentRecord, SettleOutcome, Settlement, StoreError,
+    ClientListing, Evidence, NewPayment, PaymentChange, PaymentRecord, SettleOutcome, Settlement,
+    StoreError,
 };
 
 /// The payment ledger (regulation art. 7.3, 11.2, 15): records each payment exactly once, moves
@@ -40,6 +41,11 @@ pub trait Ledger: Send + Sync {
         provider: &str,
         from_ms: i64,
         to_ms: i64,
+    ) -> Result<Vec<PaymentRecord>, StoreError>;
+    /// One client's payments, newest first (`status` filters on the payment's state).
+    async fn client_payments(
+        &self,
+        listing: &ClientListing<'_>,
     ) -> Result<Vec<PaymentRecord>, StoreError>;
     /// A payment's recorded state changes, oldest first.
     async fn payment_changes(&self, id: &str) -> Result<Vec<PaymentChange>, StoreError>;

@@ -69,6 +69,42 @@ pub use usage_log::{
 use crate::audit::ChainKeys;
 use crate::config::StoreConfig;
 
+/// Which of one client's payments or shipments to list: newest first (their ids are UUIDv7, so
+/// the id order is the creation order), from the one after a cursor on.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientListing<'a> {
+    /// Only this client's records, never another's.
+    pub client_id: &'a str,
+    /// Only those of this dossier.
+    pub dossier_id: Option<&'a str>,
+    /// Only those in this state (payments).
+    pub status: Option<&'a str>,
+    /// Only those created before this one: the last id of the previous page.
+    pub before_id: Option<&'a str>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+impl ClientListing<'_> {
+    /// The SQL condition (after `WHERE`, with its order and limit) and its text binds, `$1` on.
+    fn condition(&self) -> (String, Vec<&str>) {
+        let mut binds = vec![self.client_id];
+        let mut sql = String::from("client_id = $1");
+        for (column, value) in [("dossier_id", self.dossier_id), ("status", self.status)] {
+            if let Some(v) = value {
+                binds.push(v);
+                sql.push_str(&format!(" AND {column} = ${}", binds.len()));
+            }
+        }
+        if let Some(before) = self.before_id {
+            binds.push(before);
+            sql.push_str(&format!(" AND id < ${}", binds.len()));
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", self.limit));
+        (sql, binds)
+    }
+}
+
 /// The role traits and [`Store`], imported anonymously: `use crate::store::prelude::*;` puts
 /// their methods in scope on any store handle without taking their names.
 pub mod prelude {

@@ -374,6 +374,18 @@ macro_rules! portable_ledger {
                 .await
             }
 
+            async fn client_payments(
+                &self,
+                listing: &$crate::store::ClientListing<'_>,
+            ) -> Result<Vec<PaymentRecord>, StoreError> {
+                let (condition, binds) = listing.condition();
+                self.payments_where(
+                    &condition,
+                    binds.into_iter().map(BindValue::Text).collect(),
+                )
+                .await
+            }
+
             async fn paid_payments_between(
                 &self,
                 provider: &str,

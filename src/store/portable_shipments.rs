@@ -126,6 +126,15 @@ macro_rules! portable_shipments {
                         .await?)
                 }
 
+                async fn client_shipments(
+                    &self,
+                    listing: &$crate::store::ClientListing<'_>,
+                ) -> Result<Vec<ShipmentRecord>, StoreError> {
+                    let listing = $crate::store::ClientListing { status: None, ..*listing };
+                    let (condition, binds) = listing.condition();
+                    self.shipments_where(&condition, &binds).await
+                }
+
                 async fn shipments_due(
                     &self,
                     now: i64,

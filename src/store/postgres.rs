@@ -258,6 +258,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE INDEX evidence_at ON evidence (at_ms);
         CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence
             FOR EACH ROW EXECUTE FUNCTION lienthong_refuse_change();",
+    ),    (
+        12,
+        // A client lists its own payments and shipments, newest first.
+        "CREATE INDEX payments_client ON payments (client_id, id);
+        CREATE INDEX shipments_client ON shipments (client_id, id);",
     ),
     (
         8,

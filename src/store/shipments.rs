@@ -25,6 +25,11 @@ pub trait ShipmentLog: Send + Sync {
         carrier: &str,
         carrier_order_id: &str,
     ) -> Result<Option<ShipmentRecord>, StoreError>;
+    /// One client's shipments, newest first (`status` is not a filter of shipments).
+    async fn client_shipments(
+        &self,
+        listing: &super::ClientListing<'_>,
+    ) -> Result<Vec<ShipmentRecord>, StoreError>;
     /// A shipment's history, oldest first.
     async fn shipment_history(&self, id: &str) -> Result<Vec<ShipmentHistoryEntry>, StoreError>;
     /// Open shipments due for a poll at `now_ms`, most overdue first.

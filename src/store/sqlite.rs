@@ -240,6 +240,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE INDEX evidence_request ON evidence (request_id);
         CREATE INDEX evidence_at ON evidence (at_ms);
         CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence BEGIN SELECT RAISE(ABORT, 'evidence is append-only'); END;",
+    ),    (
+        12,
+        // A client lists its own payments and shipments, newest first.
+        "CREATE INDEX payments_client ON payments (client_id, id);
+        CREATE INDEX shipments_client ON shipments (client_id, id);",
     ),
     (
         8,

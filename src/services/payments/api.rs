@@ -1,5 +1,6 @@
-//! `POST /v1/payments` (with `Idempotency-Key`, draft-ietf-httpapi-idempotency-key-header) and
-//! `GET /v1/payments/{id}`. A client sees only its own payments: another's id is 404.
+//! `POST /v1/payments` (with `Idempotency-Key`, draft-ietf-httpapi-idempotency-key-header),
+//! `GET /v1/payments/{id}` and `GET /v1/payments`. A client sees only its own payments: another's
+//! id is 404, and no list holds it.
 
 use std::sync::Arc;
 
@@ -12,10 +13,13 @@ use serde::Deserialize;
 
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode};
+use crate::extract::QueryParams;
+use crate::listing::{self, Paging};
 use crate::render::rfc3339;
 use crate::services::Live;
 use crate::store::{
-    IdempotentResponse, NewPayment, PaymentItem, PaymentRecord, PaymentStatus, Store, now_ms,
+    ClientListing, IdempotentResponse, NewPayment, PaymentItem, PaymentRecord, PaymentStatus,
+    Store, now_ms,
 };
 use crate::telemetry::metrics::Metrics;
 use crate::validate::Errors;
@@ -57,11 +61,19 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
             "not a configured provider (vnpay, payment_platform)",
         );
     }
-    if body.amount_vnd <= 0 || body.amount_vnd >= 1_000_000_000 {
+    // Refused here, not on the bank's page after the citizen got there.
+    let provider = svc.provider(&body.provider).map(|p| p.name());
+    let range = super::outcome::amount_range(provider.unwrap_or_default());
+    if !range.contains(&body.amount_vnd) {
         errors.add(
             "amount_vnd",
             "range",
-            "must be between 1 and 999 999 999 VND",
+            format!(
+                "must be {} to {} VND{}",
+                range.start(),
+                range.end(),
+                provider.map(|p| format!(" with {p}")).unwrap_or_default()
+            ),
         );
     }
     match body.return_url.parse::<http::Uri>() {
@@ -280,8 +292,8 @@ async fn open_payment(
     ))
 }
 
-/// The caller's view of a payment.
-pub fn view(p: &PaymentRecord) -> serde_json::Value {
+/// The caller's view of a payment; `agency_name` for its receipt.
+pub fn view(p: &PaymentRecord, agency_name: Option<&str>) -> serde_json::Value {
     let mut v = serde_json::json!({
         "payment_id": p.id,
         "status": p.status.as_str(),
@@ -303,21 +315,78 @@ pub fn view(p: &PaymentRecord) -> serde_json::Value {
     }
     if let Some(code) = &p.failure_code {
         v["failure_code"] = code.clone().into();
+        v["failure_reason"] = super::outcome::reason_json(&p.provider, code);
     }
     if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) {
-        v["receipt"] = super::receipt::receipt_json(p);
+        v["receipt"] = super::receipt::receipt_json(p, agency_name);
     }
     v
 }
 
 /// `GET /v1/payments/{id}` → the payment, with its receipt once paid.
 pub async fn get(
+    Live(svc): Live<PaymentsService>,
     State(store): State<Arc<dyn Store>>,
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let p = super::own_payment(store.as_ref(), &identity, &id).await?;
-    Ok(axum::Json(view(&p)).into_response())
+    Ok(axum::Json(view(&p, svc.agency_name(&p))).into_response())
+}
+
+/// Query of `GET /v1/payments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListPayments {
+    /// Only the payments of this dossier.
+    pub dossier_id: Option<String>,
+    /// Only those in this state: `pending`, `paid`, `failed`, `expired`, `refunded`.
+    pub status: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Payments on a page (default 20, at most 100).
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/payments` → `{items, next_cursor}`: the caller's own payments, newest first.
+pub async fn list(
+    Live(svc): Live<PaymentsService>,
+    State(store): State<Arc<dyn Store>>,
+    Extension(identity): Extension<Identity>,
+    QueryParams(q): QueryParams<ListPayments>,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let paging = Paging::parse(&mut errors, q.cursor.as_deref(), q.limit);
+    if let Some(d) = &q.dossier_id {
+        errors.check_text("dossier_id", d, 64);
+    }
+    if let Some(s) = &q.status
+        && PaymentStatus::parse(s).is_none()
+    {
+        errors.add(
+            "status",
+            "unknown",
+            "must be pending, paid, failed, expired or refunded",
+        );
+    }
+    errors.into_result()?;
+    let records = store
+        .client_payments(&ClientListing {
+            client_id: &identity.client.id,
+            dossier_id: q.dossier_id.as_deref(),
+            status: q.status.as_deref(),
+            before_id: paging.before_id.as_deref(),
+            limit: paging.limit + 1,
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let page = listing::page(
+        records,
+        paging.limit,
+        |p| &p.id,
+        |p| view(p, svc.agency_name(p)),
+    );
+    Ok(axum::Json(page).into_response())
 }
 
 #[cfg(test)]

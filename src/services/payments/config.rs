@@ -77,6 +77,9 @@ pub struct VnpayMerchant {
     pub agency: String,
     /// `vnp_TmnCode` (8 characters).
     pub tmn_code: String,
+    /// The agency's name as its receipts show it (default: the agency's code).
+    #[serde(default)]
+    pub agency_name: Option<String>,
     /// `vnp_HashSecret` (`env:NAME` or `file:PATH`).
     pub hash_secret: SecretRef,
 }
@@ -102,6 +105,9 @@ pub struct PaymentPlatformMerchant {
     pub agency: String,
     /// `MaDoiTac`.
     pub ma_doi_tac: String,
+    /// The agency's name as its receipts show it (default: the agency's code).
+    #[serde(default)]
+    pub agency_name: Option<String>,
     /// The hash key of `MaXacThuc` (`env:NAME` or `file:PATH`).
     pub hash_key: SecretRef,
 }
@@ -154,6 +160,7 @@ impl PaymentsConfig {
                         format!("`{}` is already another agency's merchant", m.tmn_code),
                     ));
                 }
+                check_agency_name(&format!("payments.vnpay.merchants[{i}]"), &m.agency_name)?;
                 if !valid_name(&m.agency) || !agencies.insert(m.agency.as_str()) {
                     return Err(ConfigError::invalid(
                         format!("payments.vnpay.merchants[{i}].agency"),
@@ -177,6 +184,10 @@ impl PaymentsConfig {
             let mut agencies = HashSet::new();
             let mut partners = HashSet::new();
             for (i, m) in p.merchants.iter().enumerate() {
+                check_agency_name(
+                    &format!("payments.payment_platform.merchants[{i}]"),
+                    &m.agency_name,
+                )?;
                 if m.ma_doi_tac.is_empty() || m.ma_doi_tac.len() > 64 {
                     return Err(ConfigError::invalid(
                         format!("payments.payment_platform.merchants[{i}].ma_doi_tac"),
@@ -204,5 +215,43 @@ impl PaymentsConfig {
             w.validate("payments.webhook")?;
         }
         Ok(())
+    }
+}
+
+/// Checks a merchant's `agency_name`: 1 to 255 characters, none a control character.
+fn check_agency_name(merchant: &str, name: &Option<String>) -> Result<(), ConfigError> {
+    match name {
+        Some(n)
+            if n.trim().is_empty()
+                || n.chars().count() > 255
+                || n.chars().any(char::is_control) =>
+        {
+            Err(ConfigError::invalid(
+                format!("{merchant}.agency_name"),
+                "must be 1 to 255 characters, no control characters",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_agency_name;
+
+    #[test]
+    fn an_agency_name_is_refused_naming_its_key() {
+        let key = "payments.vnpay.merchants[0]";
+        assert!(check_agency_name(key, &None).is_ok());
+        assert!(check_agency_name(key, &Some("Sở Tư pháp".into())).is_ok());
+        for bad in ["", "  ", "Sở\nTư pháp"] {
+            let e = check_agency_name(key, &Some(bad.into())).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("payments.vnpay.merchants[0].agency_name"),
+                "{e}"
+            );
+        }
+        assert!(check_agency_name(key, &Some("x".repeat(256))).is_err());
     }
 }

@@ -11,6 +11,7 @@ pub mod code;
 pub mod collection;
 mod config;
 pub mod jobs;
+pub mod outcome;
 pub mod provider;
 pub mod receipt;
 pub mod reconcile;
@@ -61,6 +62,12 @@ pub fn routes() -> Vec<Route> {
             path: "/v1/payments",
             handlers: post(api::create),
             access: op("create"),
+            any_method: false,
+        },
+        Route {
+            path: "/v1/payments",
+            handlers: get(api::list),
+            access: op("read"),
             any_method: false,
         },
         Route {
@@ -136,6 +143,25 @@ pub struct PaymentsService {
 }
 
 impl PaymentsService {
+    /// The name an agency's receipts show for a payment: the configured `agency_name` of its
+    /// merchant, when there is one.
+    pub fn agency_name(&self, p: &PaymentRecord) -> Option<&str> {
+        let vnpay = self.settings.vnpay.iter().flat_map(|v| &v.merchants);
+        let platform = self
+            .settings
+            .payment_platform
+            .iter()
+            .flat_map(|v| &v.merchants);
+        match p.provider.as_str() {
+            "vnpay" => vnpay
+                .filter(|m| m.tmn_code == p.merchant)
+                .find_map(|m| m.agency_name.as_deref()),
+            _ => platform
+                .filter(|m| m.ma_doi_tac == p.merchant)
+                .find_map(|m| m.agency_name.as_deref()),
+        }
+    }
+
     /// Builds the providers' clients and reads their secrets.
     pub fn build(
         name: &str,
@@ -351,6 +377,7 @@ fn event_for(p: &PaymentRecord, s: &Settlement, event_id: &str) -> NewOutboxEven
             "paid_at": s.paid_at_ms.map(rfc3339),
             "receipt_no": s.receipt_no,
             "failure_code": s.failure_code,
+            "failure_reason": s.failure_code.as_deref().map(|code| outcome::reason_json(&p.provider, code)),
         },
     });
     NewOutboxEvent {

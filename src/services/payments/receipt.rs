@@ -9,17 +9,19 @@ use http::{HeaderMap, HeaderValue, header};
 
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode};
-use crate::render::{escape_html as escape, rfc3339};
+use crate::render::{escape_html as escape, rfc3339, vietnam_time};
 use crate::store::{PaymentRecord, PaymentStatus, Store};
 
-use super::own_payment;
+use super::{PaymentsService, own_payment};
+use crate::services::Live;
 
-/// The receipt of a paid payment.
-pub fn receipt_json(p: &PaymentRecord) -> serde_json::Value {
+/// The receipt of a paid payment; `agency_name` as configured for its merchant.
+pub fn receipt_json(p: &PaymentRecord, agency_name: Option<&str>) -> serde_json::Value {
     serde_json::json!({
         "receipt_no": p.receipt_no,
         "payment_id": p.id,
         "agency": p.agency,
+        "agency_name": agency_name,
         "payer": p.payer,
         "dossier_id": p.dossier_id,
         "description": p.description,
@@ -49,8 +51,8 @@ fn vnd(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
-/// The printable page.
-pub fn receipt_html(p: &PaymentRecord) -> String {
+/// The printable page: the agency by its configured name (with its code), else by its code.
+pub fn receipt_html(p: &PaymentRecord, agency_name: Option<&str>) -> String {
     let e = |s: &str| escape(s);
     let opt = |s: &Option<String>| escape(s.as_deref().unwrap_or("—"));
     let mut rows = String::new();
@@ -102,11 +104,15 @@ td, th {{ border: 1px solid #444; padding: .3em .5em; }}
 </html>
 "#,
         no = opt(&p.receipt_no),
-        agency = e(&p.agency),
+        agency = match agency_name {
+            Some(name) => format!("{} ({})", e(name), e(&p.agency)),
+            None => e(&p.agency),
+        },
         payer = opt(&p.payer),
         dossier = e(&p.dossier_id),
         description = e(&p.description),
-        paid_at = escape(&p.paid_at_ms.map(rfc3339).unwrap_or_default()),
+        // For people: Vietnam's time with its offset (the JSON receipt keeps RFC 3339 UTC).
+        paid_at = escape(&p.paid_at_ms.map(vietnam_time).unwrap_or_default()),
         provider = e(&p.provider),
         merchant = e(&p.merchant),
         txn = opt(&p.provider_txn_no),
@@ -168,6 +174,7 @@ fn quality(accept: &str, media_type: &str) -> f32 {
 
 /// `GET /v1/payments/{id}/receipt`.
 pub async fn get(
+    Live(svc): Live<PaymentsService>,
     State(store): State<Arc<dyn Store>>,
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
@@ -176,7 +183,7 @@ pub async fn get(
     match own_payment(store.as_ref(), &identity, &id).await {
         Ok(p) if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) => {
             let mut r = if wants_html(&headers) {
-                let mut r = receipt_html(&p).into_response();
+                let mut r = receipt_html(&p, svc.agency_name(&p)).into_response();
                 let h = r.headers_mut();
                 h.insert(
                     header::CONTENT_TYPE,
@@ -196,7 +203,7 @@ pub async fn get(
                 );
                 r
             } else {
-                axum::Json(receipt_json(&p)).into_response()
+                axum::Json(receipt_json(&p, svc.agency_name(&p))).into_response()
             };
             // Chosen by `Accept` (RFC 9110 §12.5.5): no cache may give one form for the other.
             r.headers_mut()

@@ -1,6 +1,6 @@
 //! `POST /v1/shipments` (with `Idempotency-Key`, as payments), `GET /v1/shipments/{id}`,
-//! `DELETE /v1/shipments/{id}` and `POST /v1/shipments/quote`. A client sees only its own
-//! shipments: another's id is 404.
+//! `GET /v1/shipments`, `DELETE /v1/shipments/{id}` and `POST /v1/shipments/quote`. A client sees
+//! only its own shipments: another's id is 404, and no list holds it.
 
 use std::sync::Arc;
 
@@ -17,11 +17,14 @@ use serde::Deserialize;
 
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode};
+use crate::extract::QueryParams;
+use crate::listing::{self, Paging};
 use crate::render::rfc3339;
 use crate::resilience::guard::CallKind;
 use crate::services::{Live, ServiceState};
 use crate::store::{
-    IdempotentResponse, NewShipment, ShipmentHistoryEntry, ShipmentRecord, Store, now_ms,
+    ClientListing, IdempotentResponse, NewShipment, ShipmentHistoryEntry, ShipmentRecord, Store,
+    now_ms,
 };
 use crate::telemetry::metrics::Metrics;
 use crate::validate::{
@@ -465,6 +468,53 @@ async fn view_of(h: &Handles, id: &str) -> Result<serde_json::Value, ApiError> {
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(view(&s, &history))
+}
+
+/// Query of `GET /v1/shipments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListShipments {
+    /// Only the shipments of this dossier.
+    pub dossier_id: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Shipments on a page (default 20, at most 100).
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/shipments` → `{items, next_cursor}`: the caller's own shipments, newest first, each
+/// as `GET /v1/shipments/{id}` shows it but without its history.
+pub async fn list(
+    State(h): State<Handles>,
+    Extension(identity): Extension<Identity>,
+    QueryParams(q): QueryParams<ListShipments>,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let paging = Paging::parse(&mut errors, q.cursor.as_deref(), q.limit);
+    if let Some(d) = &q.dossier_id {
+        errors.check_text("dossier_id", d, 64);
+    }
+    errors.into_result()?;
+    let records = h
+        .store
+        .client_shipments(&ClientListing {
+            client_id: &identity.client.id,
+            dossier_id: q.dossier_id.as_deref(),
+            status: None,
+            before_id: paging.before_id.as_deref(),
+            limit: paging.limit + 1,
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let summary = |s: &ShipmentRecord| {
+        let mut v = view(s, &[]);
+        if let Some(fields) = v.as_object_mut() {
+            fields.remove("history");
+        }
+        v
+    };
+    let page = listing::page(records, paging.limit, |s| &s.id, summary);
+    Ok(Json(page).into_response())
 }
 
 /// `GET /v1/shipments/{id}` → the shipment with its normalised and raw status and its history.

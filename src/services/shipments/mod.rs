@@ -57,6 +57,12 @@ pub fn routes() -> Vec<Route> {
             any_method: false,
         },
         Route {
+            path: "/v1/shipments",
+            handlers: get(api::list),
+            access: op("read"),
+            any_method: false,
+        },
+        Route {
             path: "/v1/shipments/quote",
             handlers: post(api::quote),
             access: op("quote"),

@@ -2,12 +2,15 @@
 //! change from any number of duplicate settlements across replicas.
 
 use super::{Backend, insert, record, settle};
-use crate::store::{Evidence, NewPayment, PaymentRecord, PaymentStatus, SettleOutcome};
+use crate::store::{
+    ClientListing, Evidence, NewPayment, PaymentRecord, PaymentStatus, SettleOutcome,
+};
 
 conformance!(
     payment_codes_are_unique_and_found,
     state_machine_is_forward_only_in_sql,
     duplicate_settlements_from_two_instances_change_state_once,
+    a_client_lists_its_own_payments_newest_first_page_by_page,
 );
 
 async fn payment_codes_are_unique_and_found(backend: &Backend) {
@@ -34,6 +37,62 @@ async fn payment_codes_are_unique_and_found(backend: &Backend) {
         .expect_err("a payment code belongs to one order");
     assert!(dup.is_unique_violation(), "{dup}");
     assert!(s.payment("c4").await.unwrap().is_none());
+}
+
+async fn a_client_lists_its_own_payments_newest_first_page_by_page(backend: &Backend) {
+    let s = backend.open().await;
+    for (id, client, dossier) in [
+        ("p1", "portal", "HS-1"),
+        ("p2", "portal", "HS-2"),
+        ("p3", "other", "HS-1"),
+        ("p4", "portal", "HS-1"),
+    ] {
+        let mut r = record(id, &format!("R-{id}"));
+        r.client_id = client.into();
+        r.dossier_id = dossier.into();
+        s.insert_payment(&NewPayment {
+            record: r,
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+    }
+    s.settle(&settle("p4", PaymentStatus::Paid, Some("T4")))
+        .await
+        .unwrap();
+    let list = |dossier_id, status, before_id, limit| ClientListing {
+        client_id: "portal",
+        dossier_id,
+        status,
+        before_id,
+        limit,
+    };
+    let ids = |records: Vec<crate::store::PaymentRecord>| {
+        records.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    let all = s
+        .client_payments(&list(None, None, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(all[0].items.len(), 1, "with their fee lines");
+    assert_eq!(ids(all), ["p4", "p2", "p1"], "never another client's");
+    let page = s.client_payments(&list(None, None, None, 2)).await.unwrap();
+    assert_eq!(ids(page), ["p4", "p2"]);
+    let next = s
+        .client_payments(&list(None, None, Some("p2"), 2))
+        .await
+        .unwrap();
+    assert_eq!(ids(next), ["p1"]);
+    let of_dossier = s
+        .client_payments(&list(Some("HS-1"), None, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(of_dossier), ["p4", "p1"]);
+    let pending = s
+        .client_payments(&list(Some("HS-1"), Some("pending"), None, 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(pending), ["p1"]);
 }
 
 async fn state_machine_is_forward_only_in_sql(backend: &Backend) {

@@ -11,6 +11,7 @@ conformance!(
     shipments_are_stored_with_their_owner_and_found_by_carrier_order,
     one_status_change_from_many_sources_is_written_once_with_one_event,
     history_is_kept_in_order_and_closed_shipments_are_not_polled,
+    a_client_lists_its_own_shipments_newest_first_page_by_page,
 );
 
 fn history(carrier_status: i64, status: &str, at_ms: i64, source: &str) -> ShipmentHistoryEntry {
@@ -266,4 +267,42 @@ async fn history_is_kept_in_order_and_closed_shipments_are_not_polled(backend: &
     let s2 = s.shipment("s2").await.unwrap().unwrap();
     assert_eq!((s2.unchanged_polls, s2.next_poll_at_ms), (1, 1_000));
     assert!(s.shipments_due(999, 10).await.unwrap().is_empty());
+}
+
+async fn a_client_lists_its_own_shipments_newest_first_page_by_page(backend: &Backend) {
+    let s = backend.open().await;
+    for (id, client, order) in [
+        ("s1", "portal", "O1"),
+        ("s2", "other", "O2"),
+        ("s3", "portal", "O3"),
+    ] {
+        s.insert_shipment(&shipment(id, client, order, 100))
+            .await
+            .unwrap();
+    }
+    let list = |dossier_id, before_id, limit| crate::store::ClientListing {
+        client_id: "portal",
+        dossier_id,
+        status: None,
+        before_id,
+        limit,
+    };
+    let ids = |records: Vec<ShipmentRecord>| records.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let all = s.client_shipments(&list(None, None, 10)).await.unwrap();
+    assert_eq!(ids(all), ["s3", "s1"], "never another client's");
+    let page = s
+        .client_shipments(&list(Some("HS-1"), None, 1))
+        .await
+        .unwrap();
+    assert_eq!(ids(page), ["s3"]);
+    let next = s
+        .client_shipments(&list(Some("HS-1"), Some("s3"), 1))
+        .await
+        .unwrap();
+    assert_eq!(ids(next), ["s1"]);
+    let none = s
+        .client_shipments(&list(Some("HS-9"), None, 10))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
 }
