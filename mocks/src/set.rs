@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::control::Vocabulary;
 use crate::data::Dataset;
 use crate::{StartedSystem, enterprise, notary, payment_platform, population, vnpay, vnpost};
 
@@ -142,7 +143,46 @@ impl MocksConfig {
 }
 
 fn toml_from_str(text: &str) -> Result<MocksConfig, MocksError> {
-    toml::from_str(text).map_err(|e| MocksError::Parse(e.to_string()))
+    let config: MocksConfig = toml::from_str(text).map_err(|e| MocksError::Parse(e.to_string()))?;
+    config.check_faults()?;
+    Ok(config)
+}
+
+impl MocksConfig {
+    /// Refuses start-up fault rules naming an operation their system does not have, naming the
+    /// table and the valid operations.
+    pub fn check_faults(&self) -> Result<(), MocksError> {
+        let tables: [(&str, Vocabulary, &[crate::FaultRule]); 6] = [
+            (
+                "population",
+                population::VOCABULARY,
+                &self.population.faults,
+            ),
+            (
+                "enterprise",
+                enterprise::VOCABULARY,
+                &self.enterprise.faults,
+            ),
+            ("notary", notary::VOCABULARY, &self.notary.faults),
+            ("vnpay", vnpay::VOCABULARY, &self.vnpay.faults),
+            (
+                "payment_platform",
+                payment_platform::VOCABULARY,
+                &self.payment_platform.faults,
+            ),
+            ("vnpost", vnpost::VOCABULARY, &self.vnpost.faults),
+        ];
+        for (table, vocabulary, rules) in tables {
+            for (i, rule) in rules.iter().enumerate() {
+                vocabulary
+                    .check_operation(table, rule.operation.as_deref())
+                    .map_err(|r| {
+                        MocksError::Parse(format!("[[{table}.faults]] #{}: {r}", i + 1))
+                    })?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Every mock, running.
@@ -156,6 +196,7 @@ pub struct MockSet {
 impl MockSet {
     /// Builds the data set and starts every system.
     pub async fn start(config: &MocksConfig) -> Result<MockSet, MocksError> {
+        config.check_faults()?;
         let mut data = Dataset::generate(config.seed, config.citizens, config.enterprises);
         if let Some(path) = &config.data_file {
             data.load_file(path)
@@ -174,6 +215,7 @@ impl MockSet {
         let seed = config.seed;
         let mut systems = Vec::new();
         let catalogue_control = crate::MockControl::new("catalogue", Vec::new(), seed);
+        catalogue_control.describe(crate::catalogue::VOCABULARY);
         let catalogue_router =
             catalogue_control.wrap(crate::catalogue::router(), crate::catalogue::classify);
         let catalogue = crate::spawn(catalogue_router, addr(p.catalogue))
@@ -254,5 +296,19 @@ mod tests {
         assert_eq!(c.ports.vnpay, 18104);
         let e = toml_from_str("sead = 7\n").unwrap_err().to_string();
         assert!(e.contains("sead"), "{e}");
+    }
+
+    #[test]
+    fn a_fault_rule_naming_an_unknown_operation_is_refused() {
+        let ok = "[[vnpay.faults]]\noperation = \"querydr\"\nkind = \"status\"\nstatus = 503\n";
+        assert!(toml_from_str(ok).is_ok());
+        let e = toml_from_str(&ok.replace("querydr", "quer_ydr"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[[vnpay.faults]] #1"), "{e}");
+        assert!(
+            e.contains("quer_ydr") && e.contains("querydr, refund"),
+            "{e}"
+        );
     }
 }

@@ -10,12 +10,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::StatusCode;
+use http::{StatusCode, header};
 use serde::Deserialize;
 
-use super::MockControl;
 use super::faults::FaultRule;
 use super::journal::JournalFilter;
+use super::{MockControl, Refusal};
 
 /// The `/__admin` routes of a system.
 pub(super) fn router(control: Arc<MockControl>) -> Router {
@@ -79,17 +79,37 @@ async fn admin_faults(State(c): State<Arc<MockControl>>) -> Response {
     Json(serde_json::json!({ "faults": c.faults() })).into_response()
 }
 
-fn bad_request(e: impl std::fmt::Display) -> Response {
+/// A 400 problem (RFC 9457) with a stable `code`; `error` repeats the detail for older scripts.
+fn problem(r: &Refusal) -> Response {
+    let mut body = serde_json::json!({
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "code": r.code,
+        "detail": r.detail,
+        "error": r.detail,
+    });
+    if !r.valid.is_empty() {
+        body["valid"] = serde_json::json!(r.valid);
+    }
     (
         StatusCode::BAD_REQUEST,
-        Json(serde_json::json!({ "error": e.to_string() })),
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
     )
         .into_response()
+}
+
+fn bad_request(e: impl std::fmt::Display) -> Response {
+    problem(&Refusal::invalid("invalid_request", e.to_string()))
 }
 
 async fn admin_add_fault(State(c): State<Arc<MockControl>>, body: Bytes) -> Response {
     match serde_json::from_slice::<FaultRule>(&body) {
         Ok(rule) => {
+            if let Err(r) = c.check_faults(std::slice::from_ref(&rule)) {
+                return problem(&r);
+            }
             c.add_fault(rule);
             (
                 StatusCode::CREATED,
@@ -108,6 +128,9 @@ async fn admin_set_faults(State(c): State<Arc<MockControl>>, body: Bytes) -> Res
     }
     match serde_json::from_slice::<Set>(&body) {
         Ok(set) => {
+            if let Err(r) = c.check_faults(&set.faults) {
+                return problem(&r);
+            }
             c.set_faults(set.faults);
             Json(serde_json::json!({ "faults": c.faults() })).into_response()
         }
@@ -126,10 +149,10 @@ async fn admin_scenario(State(c): State<Arc<MockControl>>) -> Response {
 
 async fn admin_merge_scenario(State(c): State<Arc<MockControl>>, body: Bytes) -> Response {
     match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(v) if v.is_object() => {
-            c.merge_scenario(v);
-            Json(c.scenario()).into_response()
-        }
+        Ok(serde_json::Value::Object(patch)) => match c.try_merge_scenario(patch) {
+            Ok(merged) => Json(merged).into_response(),
+            Err(r) => problem(&r),
+        },
         Ok(_) => bad_request("the scenario must be a JSON object"),
         Err(e) => bad_request(e),
     }

@@ -12,10 +12,11 @@ mod admin;
 mod faults;
 mod journal;
 mod layer;
+mod vocabulary;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -26,6 +27,7 @@ pub use crate::soap::{default_soap_fault, push_xml_escaped, xml_escape};
 pub use faults::{FaultKind, FaultRule, Latency, MAX_LATENCY_MS};
 pub use journal::{JournalEntry, JournalFilter};
 pub use layer::{DropConnection, MAX_BODY};
+pub use vocabulary::{Refusal, Vocabulary};
 
 use journal::{Journal, Recorded};
 
@@ -50,6 +52,8 @@ pub struct MockControl {
     scenario: Mutex<serde_json::Value>,
     on_reset: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
     soap_fault: Option<SoapFaultRenderer>,
+    /// The operation names and scenario keys rules and scenarios are checked against, once set.
+    vocabulary: OnceLock<Vocabulary>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -71,6 +75,7 @@ impl MockControl {
             scenario: Mutex::new(serde_json::Value::Object(Default::default())),
             on_reset: Mutex::new(Vec::new()),
             soap_fault: None,
+            vocabulary: OnceLock::new(),
         })
     }
 
@@ -86,6 +91,45 @@ impl MockControl {
             m.soap_fault = Some(renderer);
         }
         c
+    }
+
+    /// Declares the system's operation names and scenario keys: from then on, fault rules and
+    /// scenario patches naming others are refused. Without it, any name is taken as given.
+    pub fn describe(&self, vocabulary: Vocabulary) {
+        let _ = self.vocabulary.set(vocabulary);
+    }
+
+    /// The declared operation names and scenario keys, if any.
+    pub fn vocabulary(&self) -> Option<&Vocabulary> {
+        self.vocabulary.get()
+    }
+
+    /// Refuses fault rules naming an operation the system does not have.
+    pub fn check_faults(&self, rules: &[FaultRule]) -> Result<(), Refusal> {
+        let Some(v) = self.vocabulary.get() else {
+            return Ok(());
+        };
+        rules
+            .iter()
+            .try_for_each(|r| v.check_operation(self.system, r.operation.as_deref()))
+    }
+
+    /// Merges keys into the scenario state, unless a key is unknown or the state it gives is
+    /// invalid (then nothing changes).
+    pub fn try_merge_scenario(
+        &self,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Value, Refusal> {
+        let mut s = lock(&self.scenario);
+        let mut merged = s.clone();
+        if let Some(obj) = merged.as_object_mut() {
+            obj.extend(patch.clone());
+        }
+        if let Some(v) = self.vocabulary.get() {
+            v.check_scenario(self.system, &patch, &merged)?;
+        }
+        *s = merged.clone();
+        Ok(merged)
     }
 
     /// Registers system state to clear on `POST /__admin/reset`.
