@@ -34,6 +34,7 @@ pub const VOCABULARY: crate::control::Vocabulary = crate::control::Vocabulary {
     ],
     scenario_keys: &[],
     check_scenario: None,
+    reply_format: crate::control::ReplyFormat::Json,
 };
 
 /// Names the operation of a catalogue request, for the journal and per-operation faults.

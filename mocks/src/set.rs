@@ -1,13 +1,14 @@
 //! The whole set of mocks, as `lienthong mocks` and `serve --demo` run them: one config file, one
 //! seed, one data set, every system on its own documented loopback port.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::control::Vocabulary;
+use crate::control::{Stub, Vocabulary};
 use crate::data::Dataset;
 use crate::{StartedSystem, enterprise, notary, payment_platform, population, vnpay, vnpost};
 
@@ -39,6 +40,8 @@ pub struct MocksConfig {
     pub payment_platform: payment_platform::Settings,
     /// VNPost settings.
     pub vnpost: vnpost::Settings,
+    /// Start-up stubs by system name (`[[stubs.population]]`…), put back by every reset.
+    pub stubs: BTreeMap<String, Vec<Stub>>,
 }
 
 /// The port of each system.
@@ -105,6 +108,7 @@ impl Default for MocksConfig {
             vnpay: Default::default(),
             payment_platform: Default::default(),
             vnpost: Default::default(),
+            stubs: BTreeMap::new(),
         }
     }
 }
@@ -172,6 +176,9 @@ impl MocksConfig {
             ),
             ("vnpost", vnpost::VOCABULARY, &self.vnpost.faults),
         ];
+        if let Some(name) = self.stubs.keys().find(|k| !SYSTEMS.contains(&k.as_str())) {
+            return Err(unknown_system(name));
+        }
         for (table, vocabulary, rules) in tables {
             for (i, rule) in rules.iter().enumerate() {
                 vocabulary
@@ -183,6 +190,24 @@ impl MocksConfig {
         }
         Ok(())
     }
+}
+
+/// Every system's name, in the order a set starts them.
+pub const SYSTEMS: [&str; 7] = [
+    "catalogue",
+    "population",
+    "enterprise",
+    "notary",
+    "vnpay",
+    "payment_platform",
+    "vnpost",
+];
+
+fn unknown_system(name: &str) -> MocksError {
+    MocksError::Parse(format!(
+        "[stubs.{name}]: no system `{name}` (valid: {})",
+        SYSTEMS.join(", ")
+    ))
 }
 
 /// Every mock, running.
@@ -262,6 +287,16 @@ impl MockSet {
                 .await
                 .map_err(bind_err("vnpost", p.vnpost))?,
         );
+        for (system, stubs) in &config.stubs {
+            let control = &systems
+                .iter()
+                .find(|s| s.name == system.as_str())
+                .ok_or_else(|| unknown_system(system))?
+                .control;
+            control
+                .set_initial_stubs(stubs.clone())
+                .map_err(|r| MocksError::Parse(format!("[[stubs.{system}]]: {r}")))?;
+        }
         Ok(MockSet { systems, data })
     }
 

@@ -147,3 +147,174 @@ async fn a_misspelled_operation_or_scenario_key_is_refused_naming_the_valid_ones
         "{body}"
     );
 }
+
+const VERIFY: &str = r#"<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body><ns:XacThucThongTinCongDan xmlns:ns="http://dancuquocgia.bca"><ns:MaYeuCau>LT-1</ns:MaYeuCau><ns:SoDinhDanh>ID</ns:SoDinhDanh><ns:HoVaTen>Nguyễn Văn A</ns:HoVaTen></ns:XacThucThongTinCongDan></S:Body></S:Envelope>"#;
+
+async fn soap(http: &reqwest::Client, url: &str, id: &str) -> (u16, String) {
+    let resp = http
+        .post(url)
+        .header("content-type", "text/xml; charset=utf-8")
+        .body(VERIFY.replace(">ID<", &format!(">{id}<")))
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn stubs_answer_matching_requests_in_the_wire_format_until_removed() {
+    let http = common::http();
+    let mut config: MocksConfig = toml::from_str(
+        r#"
+        [[stubs.catalogue]]
+        operation = "echo"
+        when = { ma_ho_so = "HS-1" }
+        reply = { status = 409, fields = { loi = "trùng hồ sơ" } }
+        "#,
+    )
+    .unwrap();
+    config.ports = Ports::any();
+    config.citizens = 10;
+    config.enterprises = 5;
+    let set = MockSet::start(&config).await.unwrap();
+
+    // A config stub on a JSON system.
+    let catalogue = set.get("catalogue").unwrap().mock.url();
+    let echo = |ma: &str| {
+        http.post(format!("{catalogue}/echo"))
+            .json(&json!({"ho_so": {"ma_ho_so": ma}}))
+            .send()
+    };
+    let resp = echo("HS-1").await.unwrap();
+    assert_eq!(resp.status(), 409);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"loi": "trùng hồ sơ"})
+    );
+    assert_eq!(
+        echo("HS-2").await.unwrap().status(),
+        200,
+        "other values reach the system"
+    );
+
+    // A run-time stub on a SOAP system, matched on the citizen ID of a verify.
+    let population = set.get("population").unwrap();
+    let base = population.mock.url();
+    let stubs = format!("{base}/__admin/stubs");
+    let (status, low) = send(
+        &http,
+        reqwest::Method::POST,
+        stubs.clone(),
+        &json!({"operation": "XacThucThongTinCongDan", "when": {"SoDinhDanh": "001099000001"},
+                "reply": {"fields": {"MaYeuCau": "LT-1", "TonTai": false}}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{low}");
+    let endpoint = population
+        .credentials
+        .iter()
+        .find(|(k, _)| k == "SOAP endpoint")
+        .unwrap()
+        .1
+        .clone();
+    let (status, xml) = soap(&http, &endpoint, "001099000001").await;
+    assert_eq!(status, 200, "{xml}");
+    assert!(
+        xml.contains("<ns:XacThucThongTinCongDanResponse xmlns:ns=\"http://dancuquocgia.bca\"><ns:MaYeuCau>LT-1</ns:MaYeuCau><ns:TonTai>false</ns:TonTai>"),
+        "{xml}"
+    );
+    // A higher priority fault stub on the same ID wins.
+    let (status, high) = send(
+        &http,
+        reqwest::Method::POST,
+        stubs.clone(),
+        &json!({"when": {"SoDinhDanh": "001099000001"}, "priority": 10,
+                "fault": {"kind": "soap_fault", "code": "soap:Server", "message": "bảo trì"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{high}");
+    let (status, xml) = soap(&http, &endpoint, "001099000001").await;
+    assert_eq!(status, 500);
+    assert!(xml.contains("bảo trì"), "{xml}");
+    let (_, listed) = send(&http, reqwest::Method::GET, stubs.clone(), &Value::Null).await;
+    let ids: Vec<&Value> = listed["stubs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["id"])
+        .collect();
+    assert_eq!(ids, [&high["id"], &low["id"]], "{listed}");
+    let journal = population.control.journal(&Default::default());
+    assert_eq!(journal.last().unwrap().stub, high["id"].as_u64());
+    assert_eq!(journal.last().unwrap().fault.as_deref(), Some("soap_fault"));
+
+    // Deleted, the lower one answers again; an unknown id is a 404.
+    let one = format!("{stubs}/{}", high["id"]);
+    assert_eq!(http.delete(&one).send().await.unwrap().status(), 204);
+    assert_eq!(http.delete(&one).send().await.unwrap().status(), 404);
+    assert_eq!(soap(&http, &endpoint, "001099000001").await.0, 200);
+    // Another ID reaches the system, which checks the signature the test did not make.
+    let (status, xml) = soap(&http, &endpoint, "001099000002").await;
+    assert_eq!(status, 500, "{xml}");
+    assert!(!xml.contains("XacThucThongTinCongDanResponse"), "{xml}");
+
+    // Invalid stubs are refused, naming what is wrong.
+    for (bad, code, says) in [
+        (
+            json!({"operation": "XacThuc", "reply": {"fields": {}}}),
+            "unknown_operation",
+            "XacThucThongTinCongDan",
+        ),
+        (
+            json!({"reply": {"fields": {"TonTai": true}}}),
+            "invalid_stub",
+            "needs an `operation`",
+        ),
+        (
+            json!({"when": {"SoDinhDanh": "1"}}),
+            "invalid_stub",
+            "either a `reply` or a `fault`",
+        ),
+    ] {
+        let (status, body) = send(&http, reqwest::Method::POST, stubs.clone(), &bad).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some(code)),
+            "{bad}: {body}"
+        );
+        assert!(
+            body["detail"].as_str().unwrap().contains(says),
+            "{bad}: {body}"
+        );
+    }
+
+    // Reset: the run-time stubs go, the config ones stay.
+    let c = set.get("catalogue").unwrap();
+    c.control
+        .add_stub(serde_json::from_value(json!({"reply": {"body": "{}"}})).unwrap())
+        .unwrap();
+    assert_eq!(c.control.stubs().len(), 2);
+    assert_eq!(
+        http.post(format!("{catalogue}/__admin/stubs/reset"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(c.control.stubs().len(), 1);
+    assert_eq!(
+        http.post(format!("{base}/__admin/stubs/reset"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert!(population.control.stubs().is_empty());
+
+    let e = toml::from_str::<MocksConfig>("[[stubs.populaton]]\nreply = { body = \"x\" }\n")
+        .map_err(|e| e.to_string())
+        .and_then(|c| c.check_faults().map_err(|e| e.to_string()));
+    assert!(e.unwrap_err().contains("no system `populaton`"));
+}

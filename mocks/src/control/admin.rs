@@ -7,15 +7,15 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use http::{StatusCode, header};
 use serde::Deserialize;
 
 use super::faults::FaultRule;
 use super::journal::JournalFilter;
-use super::{MockControl, Refusal};
+use super::{MockControl, Refusal, Stub};
 
 /// The `/__admin` routes of a system.
 pub(super) fn router(control: Arc<MockControl>) -> Router {
@@ -36,6 +36,9 @@ pub(super) fn router(control: Arc<MockControl>) -> Router {
             "/__admin/scenario",
             get(admin_scenario).put(admin_merge_scenario),
         )
+        .route("/__admin/stubs", get(admin_stubs).post(admin_add_stub))
+        .route("/__admin/stubs/reset", post(admin_reset_stubs))
+        .route("/__admin/stubs/{id}", delete(admin_remove_stub))
         .route("/__admin/reset", post(admin_reset))
         .route(
             "/__admin/health",
@@ -160,5 +163,44 @@ async fn admin_merge_scenario(State(c): State<Arc<MockControl>>, body: Bytes) ->
 
 async fn admin_reset(State(c): State<Arc<MockControl>>) -> StatusCode {
     c.reset();
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_stubs(State(c): State<Arc<MockControl>>) -> Response {
+    Json(serde_json::json!({ "stubs": c.stubs() })).into_response()
+}
+
+async fn admin_add_stub(State(c): State<Arc<MockControl>>, body: Bytes) -> Response {
+    let stub = match serde_json::from_slice::<Stub>(&body) {
+        Ok(stub) => stub,
+        Err(e) => return problem(&Refusal::invalid("invalid_stub", e.to_string())),
+    };
+    match c.add_stub(stub) {
+        Ok(kept) => (StatusCode::CREATED, Json(kept)).into_response(),
+        Err(r) => problem(&r),
+    }
+}
+
+async fn admin_remove_stub(State(c): State<Arc<MockControl>>, Path(id): Path<String>) -> Response {
+    match id.parse::<u64>() {
+        Ok(id) if c.remove_stub(id) => StatusCode::NO_CONTENT.into_response(),
+        _ => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            serde_json::json!({
+                "type": "about:blank",
+                "title": "Not Found",
+                "status": 404,
+                "code": "no_such_stub",
+                "detail": format!("no stub with id `{id}`"),
+            })
+            .to_string(),
+        )
+            .into_response(),
+    }
+}
+
+async fn admin_reset_stubs(State(c): State<Arc<MockControl>>) -> StatusCode {
+    c.reset_stubs();
     StatusCode::NO_CONTENT
 }

@@ -12,6 +12,7 @@ mod admin;
 mod faults;
 mod journal;
 mod layer;
+mod stubs;
 mod vocabulary;
 
 use std::borrow::Cow;
@@ -27,6 +28,7 @@ pub use crate::soap::{default_soap_fault, push_xml_escaped, xml_escape};
 pub use faults::{FaultKind, FaultRule, Latency, MAX_LATENCY_MS};
 pub use journal::{JournalEntry, JournalFilter};
 pub use layer::{DropConnection, MAX_BODY};
+pub use stubs::{Answer, Reply, ReplyFormat, Stub};
 pub use vocabulary::{Refusal, Vocabulary};
 
 use journal::{Journal, Recorded};
@@ -54,6 +56,9 @@ pub struct MockControl {
     soap_fault: Option<SoapFaultRenderer>,
     /// The operation names and scenario keys rules and scenarios are checked against, once set.
     vocabulary: OnceLock<Vocabulary>,
+    stubs: Mutex<stubs::Stubs>,
+    /// The stubs of the config file, put back by a reset.
+    initial_stubs: Mutex<Vec<Stub>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -76,6 +81,8 @@ impl MockControl {
             on_reset: Mutex::new(Vec::new()),
             soap_fault: None,
             vocabulary: OnceLock::new(),
+            stubs: Mutex::new(stubs::Stubs::default()),
+            initial_stubs: Mutex::new(Vec::new()),
         })
     }
 
@@ -132,6 +139,59 @@ impl MockControl {
         Ok(merged)
     }
 
+    /// Checks a stub against the system's names and adds it; the stub as kept (with its id).
+    pub fn add_stub(&self, stub: Stub) -> Result<Stub, Refusal> {
+        stub.check(self.system, self.vocabulary.get())?;
+        Ok(lock(&self.stubs).add(stub))
+    }
+
+    /// Start-up stubs (the config file's): added now and again after every reset.
+    pub fn set_initial_stubs(&self, stubs: Vec<Stub>) -> Result<(), Refusal> {
+        for s in &stubs {
+            s.check(self.system, self.vocabulary.get())?;
+        }
+        *lock(&self.initial_stubs) = stubs;
+        self.reset_stubs();
+        Ok(())
+    }
+
+    /// Every stub, in the order they are tried.
+    pub fn stubs(&self) -> Vec<Stub> {
+        lock(&self.stubs).list()
+    }
+
+    /// Removes a stub; false when there is none with this id.
+    pub fn remove_stub(&self, id: u64) -> bool {
+        lock(&self.stubs).remove(id)
+    }
+
+    /// Back to the start-up stubs.
+    pub fn reset_stubs(&self) {
+        let initial = lock(&self.initial_stubs).clone();
+        let mut stubs = lock(&self.stubs);
+        stubs.clear();
+        for s in initial {
+            stubs.add(s);
+        }
+    }
+
+    /// The stub answering a request, if any.
+    fn find_stub(
+        &self,
+        operation: Option<&str>,
+        parts: &http::request::Parts,
+        body: &[u8],
+    ) -> Option<Stub> {
+        lock(&self.stubs).find(operation, parts, body)
+    }
+
+    /// How the system writes replies given as fields.
+    fn reply_format(&self) -> ReplyFormat {
+        self.vocabulary
+            .get()
+            .map_or(ReplyFormat::Json, |v| v.reply_format)
+    }
+
     /// Registers system state to clear on `POST /__admin/reset`.
     pub fn on_reset(&self, f: impl Fn() + Send + Sync + 'static) {
         lock(&self.on_reset).push(Box::new(f));
@@ -182,12 +242,14 @@ impl MockControl {
         }
     }
 
-    /// Back to the start: empty journal, start-up fault rules, empty scenario, system state reset.
+    /// Back to the start: empty journal, start-up fault rules and stubs, empty scenario, system
+    /// state reset.
     pub fn reset(&self) {
         // Before the journal is cleared: a request finishing now is either cleared or refused.
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.clear_journal();
         self.set_faults(self.initial_faults.clone());
+        self.reset_stubs();
         *lock(&self.scenario) = serde_json::Value::Object(Default::default());
         *lock(&self.rng) = ChaCha8Rng::seed_from_u64(self.seed ^ 0x6d6f636b);
         for f in lock(&self.on_reset).iter() {

@@ -16,6 +16,8 @@ pub struct Vocabulary {
     pub scenario_keys: &'static [&'static str],
     /// Checks the values of a whole scenario state (the keys are already known to be valid).
     pub check_scenario: Option<ScenarioCheck>,
+    /// How stub replies given as fields are written.
+    pub reply_format: super::stubs::ReplyFormat,
 }
 
 /// Why a rule or a scenario was refused: a stable code, a sentence, and the valid names when the
@@ -101,6 +103,7 @@ mod tests {
         operations: &["querydr", "refund"],
         scenario_keys: &["ipn_mode"],
         check_scenario: None,
+        reply_format: crate::control::stubs::ReplyFormat::Json,
     };
 
     #[test]

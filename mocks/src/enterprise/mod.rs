@@ -88,6 +88,7 @@ pub const VOCABULARY: Vocabulary = Vocabulary {
     operations: &[OP_TOKEN, OP_LOOKUP],
     scenario_keys: &[],
     check_scenario: None,
+    reply_format: crate::control::ReplyFormat::Json,
 };
 
 /// The system's routes, wrapped with `control.wrap(router, classify)` so journal/faults/`/__admin` work.

@@ -85,6 +85,7 @@ pub const VOCABULARY: Vocabulary = Vocabulary {
     operations: &["TraCuuVanBan", "XacThucVanBan", "wsdl", "xsd"],
     scenario_keys: &[],
     check_scenario: None,
+    reply_format: crate::control::ReplyFormat::Soap { ns: NOTARY_NS },
 };
 
 /// The system's routes, wrapped with the shared journal, faults and `/__admin` API. The documents

@@ -273,6 +273,7 @@ pub const VOCABULARY: Vocabulary = Vocabulary {
         "callback_url",
     ],
     check_scenario: Some(|v| Scenario::from_value(v).map(|_| ())),
+    reply_format: crate::control::ReplyFormat::Json,
 };
 
 /// The platform's routes, wrapped with the shared journal, faults and `/__admin` API.

@@ -95,6 +95,9 @@ pub const VOCABULARY: Vocabulary = Vocabulary {
     ],
     scenario_keys: &[],
     check_scenario: None,
+    reply_format: crate::control::ReplyFormat::Soap {
+        ns: request::BCA_NS,
+    },
 };
 
 /// The system's routes, wrapped with the shared journal, faults and `/__admin` API.

@@ -333,6 +333,7 @@ pub const VOCABULARY: Vocabulary = Vocabulary {
         "querydr_omit_amount",
     ],
     check_scenario: Some(|v| Scenario::from_value(v).map(|_| ())),
+    reply_format: crate::control::ReplyFormat::Json,
 };
 
 /// The VNPay routes, wrapped with the shared journal, faults and `/__admin` API.

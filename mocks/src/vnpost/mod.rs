@@ -186,6 +186,7 @@ pub const VOCABULARY: Vocabulary = Vocabulary {
     operations: &OPERATIONS,
     scenario_keys: &["clock_offset_s", "default_scenario", "order_scenarios"],
     check_scenario: Some(timeline::check_scenario),
+    reply_format: crate::control::ReplyFormat::Json,
 };
 
 /// The system's routes, wrapped with `control.wrap(router, classify)` so journal/faults/`/__admin` work.
