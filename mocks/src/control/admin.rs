@@ -40,6 +40,7 @@ pub(super) fn router(control: Arc<MockControl>) -> Router {
         .route("/__admin/stubs/reset", post(admin_reset_stubs))
         .route("/__admin/stubs/{id}", delete(admin_remove_stub))
         .route("/__admin/reset", post(admin_reset))
+        .route("/__admin/ui", get(super::ui::page))
         .route(
             "/__admin/health",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),

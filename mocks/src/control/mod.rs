@@ -5,14 +5,16 @@
 //! config at start and can be changed at run time through `/__admin/faults`.
 //!
 //! The parts: `journal` (what was asked and answered), `faults` (fault kinds, rules, latency and
-//! the choice of the rule), `layer` (the middleware that applies them to each request) and
-//! `admin` (the `/__admin` API).
+//! the choice of the rule), `layer` (the middleware that applies them to each request),
+//! `admin` (the `/__admin` API), `stubs` (canned answers), `vocabulary` (each system's operation
+//! names and scenario keys) and `ui` (the `/__admin/ui` page).
 
 mod admin;
 mod faults;
 mod journal;
 mod layer;
 mod stubs;
+mod ui;
 mod vocabulary;
 
 use std::borrow::Cow;
