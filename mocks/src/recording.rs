@@ -500,20 +500,12 @@ async fn play(
         uri.path(),
         closest.as_deref().unwrap_or("none"),
     );
-    (
+    crate::control::problem_response(
         StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        serde_json::json!({
-            "type": "about:blank",
-            "title": "Not Found",
-            "status": 404,
-            "code": "no_recording",
-            "detail": detail,
-            "closest": closest,
-        })
-        .to_string(),
+        "no_recording",
+        &detail,
+        serde_json::json!({ "closest": closest }),
     )
-        .into_response()
 }
 
 /// How many characters two keys share at their start and at their end: a cheap closeness.

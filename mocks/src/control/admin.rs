@@ -85,19 +85,32 @@ async fn admin_faults(State(c): State<Arc<MockControl>>) -> Response {
 
 /// A 400 problem (RFC 9457) with a stable `code`; `error` repeats the detail for older scripts.
 fn problem(r: &Refusal) -> Response {
+    let mut extra = serde_json::json!({ "error": r.detail });
+    if !r.valid.is_empty() {
+        extra["valid"] = serde_json::json!(r.valid);
+    }
+    problem_response(StatusCode::BAD_REQUEST, r.code, &r.detail, extra)
+}
+
+/// An RFC 9457 problem with a stable `code`, and the members of `extra` (an object) beside.
+pub(crate) fn problem_response(
+    status: StatusCode,
+    code: &str,
+    detail: &str,
+    extra: serde_json::Value,
+) -> Response {
     let mut body = serde_json::json!({
         "type": "about:blank",
-        "title": "Bad Request",
-        "status": 400,
-        "code": r.code,
-        "detail": r.detail,
-        "error": r.detail,
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "code": code,
+        "detail": detail,
     });
-    if !r.valid.is_empty() {
-        body["valid"] = serde_json::json!(r.valid);
+    if let (Some(b), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+        b.extend(extra);
     }
     (
-        StatusCode::BAD_REQUEST,
+        status,
         [(header::CONTENT_TYPE, "application/problem+json")],
         body.to_string(),
     )
@@ -185,19 +198,12 @@ async fn admin_add_stub(State(c): State<Arc<MockControl>>, body: Bytes) -> Respo
 async fn admin_remove_stub(State(c): State<Arc<MockControl>>, Path(id): Path<String>) -> Response {
     match id.parse::<u64>() {
         Ok(id) if c.remove_stub(id) => StatusCode::NO_CONTENT.into_response(),
-        _ => (
+        _ => problem_response(
             StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            serde_json::json!({
-                "type": "about:blank",
-                "title": "Not Found",
-                "status": 404,
-                "code": "no_such_stub",
-                "detail": format!("no stub with id `{id}`"),
-            })
-            .to_string(),
-        )
-            .into_response(),
+            "no_such_stub",
+            &format!("no stub with id `{id}`"),
+            serde_json::Value::Null,
+        ),
     }
 }
 

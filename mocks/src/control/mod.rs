@@ -27,6 +27,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use crate::soap::{default_soap_fault, push_xml_escaped, xml_escape};
+pub(crate) use admin::problem_response;
 pub use faults::{FaultKind, FaultRule, Latency, MAX_LATENCY_MS};
 pub use journal::{JournalEntry, JournalFilter};
 pub use layer::{DropConnection, MAX_BODY};
