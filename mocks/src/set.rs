@@ -153,8 +153,9 @@ fn toml_from_str(text: &str) -> Result<MocksConfig, MocksError> {
 }
 
 impl MocksConfig {
-    /// Refuses start-up fault rules naming an operation their system does not have, naming the
-    /// table and the valid operations.
+    /// Refuses start-up fault rules naming an operation their system does not have, and stub
+    /// tables naming a system there is not, naming the table and the valid names. (Each stub is
+    /// checked against its system's names when the set starts.)
     pub fn check_faults(&self) -> Result<(), MocksError> {
         let tables: [(&str, Vocabulary, &[crate::FaultRule]); 6] = [
             (
