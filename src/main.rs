@@ -60,6 +60,22 @@ enum Command {
         /// `[ports]`; 0 picks free ports).
         #[arg(long)]
         port_base: Option<u16>,
+        /// Instead of the mocks: forward to this (staging) system and save each exchange.
+        #[arg(long, value_name = "UPSTREAM_URL", requires = "to", conflicts_with_all = ["playback", "config", "seed", "data", "port_base"])]
+        record: Option<String>,
+        /// The directory recordings are saved into (with --record).
+        #[arg(long, value_name = "DIR", requires = "record")]
+        to: Option<PathBuf>,
+        /// A personal-data field whose values are masked in recordings (repeatable; JSON member,
+        /// XML element or form parameter name).
+        #[arg(long, value_name = "FIELD", requires = "record")]
+        mask: Vec<String>,
+        /// Instead of the mocks: answer from the recordings in this directory.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "seed", "data", "port_base"])]
+        playback: Option<PathBuf>,
+        /// Port of the recording proxy or the playback server on 127.0.0.1.
+        #[arg(long, default_value_t = 18190)]
+        port: u16,
     },
     /// Receive the portal webhooks on 127.0.0.1, check their `Lienthong-Signature` and print each
     /// event (point `payments.webhook.url` or `shipments.webhook.url` here while developing).
@@ -210,6 +226,18 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Listen { port, secret } => listen(port, secret),
+        Command::Mocks {
+            record: Some(upstream),
+            to: Some(dir),
+            mask,
+            port,
+            ..
+        } => run_recording(Recording::Record(upstream, dir, mask), port),
+        Command::Mocks {
+            playback: Some(dir),
+            port,
+            ..
+        } => run_recording(Recording::Playback(dir), port),
         Command::Mocks {
             config,
             seed,
@@ -876,6 +904,43 @@ fn listen(port: u16, secret: Option<String>) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
+        ExitCode::SUCCESS
+    })
+}
+
+/// What `lienthong mocks --record` / `--playback` runs.
+enum Recording {
+    /// Upstream URL, directory, masked fields.
+    Record(String, PathBuf, Vec<String>),
+    /// Directory.
+    Playback(PathBuf),
+}
+
+fn run_recording(what: Recording, port: u16) -> ExitCode {
+    let Some(rt) = runtime(None) else {
+        return ExitCode::FAILURE;
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    rt.block_on(async move {
+        let started = match &what {
+            Recording::Record(upstream, dir, mask) => {
+                lienthong_mocks::recording::record(upstream, dir, mask, addr).await
+            }
+            Recording::Playback(dir) => lienthong_mocks::recording::playback(dir, addr).await,
+        };
+        let system = match started {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        println!("{:<18} {}", system.name, system.mock.url());
+        for (k, v) in &system.credentials {
+            println!("{:<18}   {k}: {v}", "");
+        }
+        println!("\nAlso serves /__admin (journal, faults, stubs, ui). Stop with Ctrl-C.");
+        wait_for_stop().await;
         ExitCode::SUCCESS
     })
 }

@@ -450,6 +450,86 @@ async fn mocks_command_starts_every_system_and_prints_where() {
     let _ = child.wait();
 }
 
+/// Runs `lienthong mocks ARGS` until its first line naming a URL, and gives that URL.
+fn mocks_server(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .arg("mocks")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        .unwrap_or_default();
+    assert!(url.starts_with("http://127.0.0.1:"), "{args:?}: {url}");
+    (child, url)
+}
+
+fn free_port() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mocks_record_then_playback_from_the_command_line() {
+    common::install_crypto();
+    let staging = common::catalogue_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().to_str().unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let upstream = format!("http://{}", staging.addr);
+    let (mut rec, url) = mocks_server(&[
+        "--record",
+        &upstream,
+        "--to",
+        to,
+        "--mask",
+        "so_dinh_danh",
+        "--port",
+        &free_port(),
+    ]);
+    let live = http
+        .post(format!("{url}/echo"))
+        .form(&[("so_dinh_danh", "001099000001"), ("ky", "2026")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let live = live.text().await.unwrap();
+    let _ = rec.kill();
+    let _ = rec.wait();
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let saved = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    assert!(
+        !saved.contains("001099000001") && saved.contains("so_dinh_danh=***"),
+        "{saved}"
+    );
+
+    drop(staging);
+    let (mut play, url) = mocks_server(&["--playback", to, "--port", &free_port()]);
+    let played = http
+        .post(format!("{url}/echo"))
+        .form(&[("so_dinh_danh", "079203000123"), ("ky", "2026")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(played.status(), 200);
+    assert_eq!(played.text().await.unwrap(), live);
+    let other = http.get(format!("{url}/procedures")).send().await.unwrap();
+    assert_eq!(other.status(), 404);
+    let _ = play.kill();
+    let _ = play.wait();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_has_one_json_line_per_request_and_no_identifiers() {
     let upstream = common::catalogue_mock().await;

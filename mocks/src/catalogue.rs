@@ -23,6 +23,20 @@ fn procedures() -> Value {
     ])
 }
 
+/// The operation names fault rules and stubs may name; the catalogue has no scenario state.
+pub const VOCABULARY: crate::control::Vocabulary = crate::control::Vocabulary {
+    operations: &[
+        "list_procedures",
+        "get_procedure",
+        "get_dossier",
+        "echo",
+        "slow",
+    ],
+    scenario_keys: &[],
+    check_scenario: None,
+    reply_format: crate::control::ReplyFormat::Json,
+};
+
 /// Names the operation of a catalogue request, for the journal and per-operation faults.
 pub fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<Cow<'static, str>> {
     let path = parts.uri.path();

@@ -13,6 +13,7 @@ pub mod enterprise;
 pub mod notary;
 pub mod payment_platform;
 pub mod population;
+pub mod recording;
 pub mod set;
 mod soap;
 pub mod vnpay;

@@ -1,12 +1,14 @@
 //! The whole set of mocks, as `lienthong mocks` and `serve --demo` run them: one config file, one
 //! seed, one data set, every system on its own documented loopback port.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::control::{Stub, Vocabulary};
 use crate::data::Dataset;
 use crate::{StartedSystem, bank, enterprise, notary, payment_platform, population, vnpay, vnpost};
 
@@ -40,6 +42,8 @@ pub struct MocksConfig {
     pub vnpost: vnpost::Settings,
     /// The partner bank collecting fees by payment code.
     pub bank: bank::Settings,
+    /// Start-up stubs by system name (`[[stubs.population]]`…), put back by every reset.
+    pub stubs: BTreeMap<String, Vec<Stub>>,
 }
 
 /// The port of each system.
@@ -122,6 +126,7 @@ impl Default for MocksConfig {
             payment_platform: Default::default(),
             vnpost: Default::default(),
             bank: Default::default(),
+            stubs: BTreeMap::new(),
         }
     }
 }
@@ -160,7 +165,68 @@ impl MocksConfig {
 }
 
 fn toml_from_str(text: &str) -> Result<MocksConfig, MocksError> {
-    toml::from_str(text).map_err(|e| MocksError::Parse(e.to_string()))
+    let config: MocksConfig = toml::from_str(text).map_err(|e| MocksError::Parse(e.to_string()))?;
+    config.check_faults()?;
+    Ok(config)
+}
+
+impl MocksConfig {
+    /// Refuses start-up fault rules naming an operation their system does not have, and stub
+    /// tables naming a system there is not, naming the table and the valid names. (Each stub is
+    /// checked against its system's names when the set starts.)
+    pub fn check_faults(&self) -> Result<(), MocksError> {
+        let tables: [(&str, Vocabulary, &[crate::FaultRule]); 6] = [
+            (
+                "population",
+                population::VOCABULARY,
+                &self.population.faults,
+            ),
+            (
+                "enterprise",
+                enterprise::VOCABULARY,
+                &self.enterprise.faults,
+            ),
+            ("notary", notary::VOCABULARY, &self.notary.faults),
+            ("vnpay", vnpay::VOCABULARY, &self.vnpay.faults),
+            (
+                "payment_platform",
+                payment_platform::VOCABULARY,
+                &self.payment_platform.faults,
+            ),
+            ("vnpost", vnpost::VOCABULARY, &self.vnpost.faults),
+        ];
+        if let Some(name) = self.stubs.keys().find(|k| !SYSTEMS.contains(&k.as_str())) {
+            return Err(unknown_system(name));
+        }
+        for (table, vocabulary, rules) in tables {
+            for (i, rule) in rules.iter().enumerate() {
+                vocabulary
+                    .check_operation(table, rule.operation.as_deref())
+                    .map_err(|r| {
+                        MocksError::Parse(format!("[[{table}.faults]] #{}: {r}", i + 1))
+                    })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every system's name, in the order a set starts them.
+pub const SYSTEMS: [&str; 7] = [
+    "catalogue",
+    "population",
+    "enterprise",
+    "notary",
+    "vnpay",
+    "payment_platform",
+    "vnpost",
+];
+
+fn unknown_system(name: &str) -> MocksError {
+    MocksError::Parse(format!(
+        "[stubs.{name}]: no system `{name}` (valid: {})",
+        SYSTEMS.join(", ")
+    ))
 }
 
 /// Every mock, running.
@@ -174,6 +240,7 @@ pub struct MockSet {
 impl MockSet {
     /// Builds the data set and starts every system.
     pub async fn start(config: &MocksConfig) -> Result<MockSet, MocksError> {
+        config.check_faults()?;
         let mut data = Dataset::generate(config.seed, config.citizens, config.enterprises);
         if let Some(path) = &config.data_file {
             data.load_file(path)
@@ -192,6 +259,7 @@ impl MockSet {
         let seed = config.seed;
         let mut systems = Vec::new();
         let catalogue_control = crate::MockControl::new("catalogue", Vec::new(), seed);
+        catalogue_control.describe(crate::catalogue::VOCABULARY);
         let catalogue_router =
             catalogue_control.wrap(crate::catalogue::router(), crate::catalogue::classify);
         let catalogue = crate::spawn(catalogue_router, addr(p.catalogue))
@@ -243,6 +311,16 @@ impl MockSet {
                 .await
                 .map_err(bind_err("bank", p.bank))?,
         );
+        for (system, stubs) in &config.stubs {
+            let control = &systems
+                .iter()
+                .find(|s| s.name == system.as_str())
+                .ok_or_else(|| unknown_system(system))?
+                .control;
+            control
+                .set_initial_stubs(stubs.clone())
+                .map_err(|r| MocksError::Parse(format!("[[stubs.{system}]]: {r}")))?;
+        }
         Ok(MockSet { systems, data })
     }
 
@@ -284,5 +362,19 @@ mod tests {
         assert!(Ports::from_base(65530).is_none());
         let e = toml_from_str("sead = 7\n").unwrap_err().to_string();
         assert!(e.contains("sead"), "{e}");
+    }
+
+    #[test]
+    fn a_fault_rule_naming_an_unknown_operation_is_refused() {
+        let ok = "[[vnpay.faults]]\noperation = \"querydr\"\nkind = \"status\"\nstatus = 503\n";
+        assert!(toml_from_str(ok).is_ok());
+        let e = toml_from_str(&ok.replace("querydr", "quer_ydr"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[[vnpay.faults]] #1"), "{e}");
+        assert!(
+            e.contains("quer_ydr") && e.contains("querydr, refund"),
+            "{e}"
+        );
     }
 }

@@ -907,7 +907,22 @@ async fn scenario_duplicate_late_none_and_bad_signature() {
             .all(|x| x["verdict"] == "refused" && x["mode"] == "bad_signature")
     );
 
-    scenario(&c, &base, json!({"callback_mode": "often"})).await;
+    // An unknown mode is refused when set; one set through the library still fails the page.
+    let refused = c
+        .put(format!("{base}/__admin/scenario"))
+        .json(&json!({"callback_mode": "often"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["code"], "invalid_scenario", "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("often"),
+        "{problem}"
+    );
+    mock.control
+        .merge_scenario(json!({"callback_mode": "often"}));
     let pay = pay_url(&c, &base, "SC5").await;
     let html = c
         .get(format!("{pay}&mock_choice=pay"))

@@ -1146,7 +1146,22 @@ async fn a_bad_scenario_is_reported_not_ignored() {
     let mock = start(&settings("http://127.0.0.1:9/ipn"), 14).await;
     let base = mock.mock.url();
     let c = client();
-    scenario(&c, &base, json!({"ipn_mode": "sometimes"})).await;
+    // Refused when set over the admin API, naming the key; one set through the library (or
+    // before this check existed) is still reported by the page and the IPN log.
+    let refused = c
+        .put(format!("{base}/__admin/scenario"))
+        .json(&json!({"ipn_mode": "sometimes"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("ipn_mode"),
+        "{problem}"
+    );
+    mock.control
+        .merge_scenario(json!({"ipn_mode": "sometimes"}));
     let (_, html) = open(
         &c,
         &pay_url(&base, &pay_params("SCN1", 1_000_000), "&mock_choice=pay"),

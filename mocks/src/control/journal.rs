@@ -40,6 +40,9 @@ pub struct JournalEntry {
     pub status: u16,
     /// The fault injected, if any.
     pub fault: Option<String>,
+    /// The id of the stub that answered, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stub: Option<u64>,
 }
 
 /// Filters of journal queries (`/__admin/journal?operation=…&method=…&path=…&status=…`).
@@ -149,6 +152,8 @@ pub(super) struct Recorded {
     /// Status answered (0 when the connection was dropped or never answered).
     pub(super) status: u16,
     fault: Option<&'static str>,
+    /// The stub that answered, if one did.
+    pub(super) stub: Option<u64>,
 }
 
 /// Path, query, header names and values, then the body, in one allocation (plus one for where
@@ -245,6 +250,7 @@ impl Recorded {
             request: CopiedRequest::new(&parts.uri, &parts.headers, body),
             status: 0,
             fault,
+            stub: None,
         }
     }
 
@@ -274,6 +280,7 @@ impl Recorded {
             body: self.body_text().into_owned(),
             status: self.status,
             fault: self.fault.map(str::to_owned),
+            stub: self.stub,
         }
     }
 }
@@ -300,6 +307,7 @@ mod tests {
             request: CopiedRequest::new(&uri.parse().unwrap(), headers, body),
             status: 200,
             fault: None,
+            stub: None,
         }
     }
 

@@ -17,6 +17,7 @@ use http::{HeaderValue, StatusCode, header};
 
 use super::faults::FaultKind;
 use super::journal::Recorded;
+use super::stubs::{Answer, Stub};
 use super::{Classifier, MockControl};
 
 /// Largest request body a mock reads (larger → 413, like a real front end would).
@@ -41,19 +42,40 @@ pub(super) async fn control_layer(
     };
     let generation = control.generation.load(Ordering::SeqCst);
     let operation = classify(&parts, &bytes);
-    let (delay, fault) = control.decide(operation.as_deref());
+    // A stub answers instead of the system and of the fault rules.
+    let stub = control.find_stub(operation.as_deref(), &parts, &bytes);
+    let (delay, fault, canned) = match &stub {
+        Some(s) => match &s.answer {
+            Answer::Reply(reply) => {
+                let (delay, resp) = s.reply(reply, control.reply_format());
+                (delay, None, Some(resp))
+            }
+            Answer::Fault(rule) => {
+                let (delay, fault) = Stub::fault(rule);
+                (delay, fault, None)
+            }
+        },
+        None => {
+            let (delay, fault) = control.decide(operation.as_deref());
+            (delay, fault, None)
+        }
+    };
     let mut entry = Recorded::new(
         operation,
         &parts,
         &bytes,
         fault.as_ref().map(FaultKind::name),
     );
+    entry.stub = stub.map(|s| s.id);
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
     let req = Request::from_parts(parts, Body::from(bytes));
     let resp = match fault {
-        None => next.run(req).await,
+        None => match canned {
+            Some(resp) => resp,
+            None => next.run(req).await,
+        },
         Some(FaultKind::SoapFault {
             code,
             message,

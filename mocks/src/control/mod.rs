@@ -5,17 +5,21 @@
 //! config at start and can be changed at run time through `/__admin/faults`.
 //!
 //! The parts: `journal` (what was asked and answered), `faults` (fault kinds, rules, latency and
-//! the choice of the rule), `layer` (the middleware that applies them to each request) and
-//! `admin` (the `/__admin` API).
+//! the choice of the rule), `layer` (the middleware that applies them to each request),
+//! `admin` (the `/__admin` API), `stubs` (canned answers), `vocabulary` (each system's operation
+//! names and scenario keys) and `ui` (the `/__admin/ui` page).
 
 mod admin;
 mod faults;
 mod journal;
 mod layer;
+mod stubs;
+mod ui;
+mod vocabulary;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -23,9 +27,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use crate::soap::{default_soap_fault, push_xml_escaped, xml_escape};
+pub(crate) use admin::problem_response;
 pub use faults::{FaultKind, FaultRule, Latency, MAX_LATENCY_MS};
 pub use journal::{JournalEntry, JournalFilter};
 pub use layer::{DropConnection, MAX_BODY};
+pub use stubs::{Answer, Reply, ReplyFormat, Stub};
+pub use vocabulary::{Refusal, Vocabulary};
 
 use journal::{Journal, Recorded};
 
@@ -50,6 +57,11 @@ pub struct MockControl {
     scenario: Mutex<serde_json::Value>,
     on_reset: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
     soap_fault: Option<SoapFaultRenderer>,
+    /// The operation names and scenario keys rules and scenarios are checked against, once set.
+    vocabulary: OnceLock<Vocabulary>,
+    stubs: Mutex<stubs::Stubs>,
+    /// The stubs of the config file, put back by a reset.
+    initial_stubs: Mutex<Vec<Stub>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -71,6 +83,9 @@ impl MockControl {
             scenario: Mutex::new(serde_json::Value::Object(Default::default())),
             on_reset: Mutex::new(Vec::new()),
             soap_fault: None,
+            vocabulary: OnceLock::new(),
+            stubs: Mutex::new(stubs::Stubs::default()),
+            initial_stubs: Mutex::new(Vec::new()),
         })
     }
 
@@ -86,6 +101,98 @@ impl MockControl {
             m.soap_fault = Some(renderer);
         }
         c
+    }
+
+    /// Declares the system's operation names and scenario keys: from then on, fault rules and
+    /// scenario patches naming others are refused. Without it, any name is taken as given.
+    pub fn describe(&self, vocabulary: Vocabulary) {
+        let _ = self.vocabulary.set(vocabulary);
+    }
+
+    /// The declared operation names and scenario keys, if any.
+    pub fn vocabulary(&self) -> Option<&Vocabulary> {
+        self.vocabulary.get()
+    }
+
+    /// Refuses fault rules naming an operation the system does not have.
+    pub fn check_faults(&self, rules: &[FaultRule]) -> Result<(), Refusal> {
+        let Some(v) = self.vocabulary.get() else {
+            return Ok(());
+        };
+        rules
+            .iter()
+            .try_for_each(|r| v.check_operation(self.system, r.operation.as_deref()))
+    }
+
+    /// Merges keys into the scenario state, unless a key is unknown or the state it gives is
+    /// invalid (then nothing changes).
+    pub fn try_merge_scenario(
+        &self,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Value, Refusal> {
+        let mut s = lock(&self.scenario);
+        let mut merged = s.clone();
+        if let Some(obj) = merged.as_object_mut() {
+            obj.extend(patch.clone());
+        }
+        if let Some(v) = self.vocabulary.get() {
+            v.check_scenario(self.system, &patch, &merged)?;
+        }
+        *s = merged.clone();
+        Ok(merged)
+    }
+
+    /// Checks a stub against the system's names and adds it; the stub as kept (with its id).
+    pub fn add_stub(&self, stub: Stub) -> Result<Stub, Refusal> {
+        stub.check(self.system, self.vocabulary.get())?;
+        Ok(lock(&self.stubs).add(stub))
+    }
+
+    /// Start-up stubs (the config file's): added now and again after every reset.
+    pub fn set_initial_stubs(&self, stubs: Vec<Stub>) -> Result<(), Refusal> {
+        for s in &stubs {
+            s.check(self.system, self.vocabulary.get())?;
+        }
+        *lock(&self.initial_stubs) = stubs;
+        self.reset_stubs();
+        Ok(())
+    }
+
+    /// Every stub, in the order they are tried.
+    pub fn stubs(&self) -> Vec<Stub> {
+        lock(&self.stubs).list()
+    }
+
+    /// Removes a stub; false when there is none with this id.
+    pub fn remove_stub(&self, id: u64) -> bool {
+        lock(&self.stubs).remove(id)
+    }
+
+    /// Back to the start-up stubs.
+    pub fn reset_stubs(&self) {
+        let initial = lock(&self.initial_stubs).clone();
+        let mut stubs = lock(&self.stubs);
+        stubs.clear();
+        for s in initial {
+            stubs.add(s);
+        }
+    }
+
+    /// The stub answering a request, if any.
+    fn find_stub(
+        &self,
+        operation: Option<&str>,
+        parts: &http::request::Parts,
+        body: &[u8],
+    ) -> Option<Stub> {
+        lock(&self.stubs).find(operation, parts, body)
+    }
+
+    /// How the system writes replies given as fields.
+    fn reply_format(&self) -> ReplyFormat {
+        self.vocabulary
+            .get()
+            .map_or(ReplyFormat::Json, |v| v.reply_format)
     }
 
     /// Registers system state to clear on `POST /__admin/reset`.
@@ -138,12 +245,14 @@ impl MockControl {
         }
     }
 
-    /// Back to the start: empty journal, start-up fault rules, empty scenario, system state reset.
+    /// Back to the start: empty journal, start-up fault rules and stubs, empty scenario, system
+    /// state reset.
     pub fn reset(&self) {
         // Before the journal is cleared: a request finishing now is either cleared or refused.
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.clear_journal();
         self.set_faults(self.initial_faults.clone());
+        self.reset_stubs();
         *lock(&self.scenario) = serde_json::Value::Object(Default::default());
         *lock(&self.rng) = ChaCha8Rng::seed_from_u64(self.seed ^ 0x6d6f636b);
         for f in lock(&self.on_reset).iter() {

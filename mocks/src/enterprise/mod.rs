@@ -25,6 +25,7 @@ use axum::routing::any;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::control::Vocabulary;
 use crate::data::Dataset;
 use crate::{FaultRule, MockControl, StartedSystem};
 
@@ -82,9 +83,18 @@ pub fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<Cow<'stati
     }
 }
 
+/// The operation names fault rules and stubs may name, and the scenario keys.
+pub const VOCABULARY: Vocabulary = Vocabulary {
+    operations: &[OP_TOKEN, OP_LOOKUP],
+    scenario_keys: &[],
+    check_scenario: None,
+    reply_format: crate::control::ReplyFormat::Json,
+};
+
 /// The system's routes, wrapped with `control.wrap(router, classify)` so journal/faults/`/__admin` work.
 /// `POST /__admin/reset` also revokes every issued token.
 pub fn router(settings: &Settings, data: Arc<Dataset>, control: Arc<MockControl>) -> Router {
+    control.describe(VOCABULARY);
     let state = Arc::new(AppState {
         settings: settings.clone(),
         data,

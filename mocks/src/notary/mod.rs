@@ -22,6 +22,7 @@ use axum::response::Response;
 use axum::routing::get;
 use http::{HeaderMap, Uri};
 
+use crate::control::Vocabulary;
 use crate::data::Dataset;
 use crate::soap::{self, Service, xml_file};
 use crate::{FaultRule, MockControl, StartedSystem};
@@ -79,9 +80,18 @@ struct Shared {
     registry: Registry,
 }
 
+/// The operation names fault rules and stubs may name, and the scenario keys.
+pub const VOCABULARY: Vocabulary = Vocabulary {
+    operations: &["TraCuuVanBan", "XacThucVanBan", "wsdl", "xsd"],
+    scenario_keys: &[],
+    check_scenario: None,
+    reply_format: crate::control::ReplyFormat::Soap { ns: NOTARY_NS },
+};
+
 /// The system's routes, wrapped with the shared journal, faults and `/__admin` API. The documents
 /// are generated from `data` ([`Registry::standard`]).
 pub fn router(settings: &Settings, data: Arc<Dataset>, control: Arc<MockControl>) -> Router {
+    control.describe(VOCABULARY);
     let shared = Arc::new(Shared {
         settings: settings.clone(),
         registry: Registry::standard(&data),

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub use callback::{CallbackMode, Scenario};
 
+use crate::control::Vocabulary;
 use crate::data::Dataset;
 use crate::vnpay::outbound::Outbound;
 use crate::{FaultRule, MockControl, StartedSystem};
@@ -258,6 +259,23 @@ fn classify(parts: &http::request::Parts, body: &[u8]) -> Option<Cow<'static, st
     None
 }
 
+/// The operation names fault rules and stubs may name, and the scenario keys.
+pub const VOCABULARY: Vocabulary = Vocabulary {
+    operations: &[
+        "Init", "GetBill", "Confirm", "payment", "choose", "pay_page",
+    ],
+    scenario_keys: &[
+        "callback_mode",
+        "callback_delay_ms",
+        "duplicates",
+        "callback_retries",
+        "callback_timeout_ms",
+        "callback_url",
+    ],
+    check_scenario: Some(|v| Scenario::from_value(v).map(|_| ())),
+    reply_format: crate::control::ReplyFormat::Json,
+};
+
 /// The platform's routes, wrapped with the shared journal, faults and `/__admin` API.
 pub fn router(settings: &Settings, data: Arc<Dataset>, control: Arc<MockControl>) -> Router {
     router_with_seed(settings, data, control, 0)
@@ -269,6 +287,7 @@ fn router_with_seed(
     control: Arc<MockControl>,
     seed: u64,
 ) -> Router {
+    control.describe(VOCABULARY);
     let shared = Arc::new(Shared::new(settings, seed, control.clone()));
     let weak = Arc::downgrade(&shared);
     control.on_reset(move || {

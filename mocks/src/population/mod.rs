@@ -24,6 +24,7 @@ use axum::response::Response;
 use axum::routing::get;
 use http::{HeaderMap, Uri};
 
+use crate::control::Vocabulary;
 use crate::data::{Citizen, Dataset, REFERENCE_DATE};
 use crate::soap::{self, Service, xml_file};
 use crate::{FaultRule, MockControl, StartedSystem};
@@ -84,8 +85,24 @@ struct Shared {
     data: Arc<Dataset>,
 }
 
+/// The operation names fault rules and stubs may name, and the scenario keys.
+pub const VOCABULARY: Vocabulary = Vocabulary {
+    operations: &[
+        "TraCuuThongTinCongDan",
+        "XacThucThongTinCongDan",
+        "wsdl",
+        "xsd",
+    ],
+    scenario_keys: &[],
+    check_scenario: None,
+    reply_format: crate::control::ReplyFormat::Soap {
+        ns: request::BCA_NS,
+    },
+};
+
 /// The system's routes, wrapped with the shared journal, faults and `/__admin` API.
 pub fn router(settings: &Settings, data: Arc<Dataset>, control: Arc<MockControl>) -> Router {
+    control.describe(VOCABULARY);
     let shared = Arc::new(Shared {
         settings: settings.clone(),
         data,

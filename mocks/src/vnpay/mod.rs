@@ -38,6 +38,7 @@ use time::OffsetDateTime;
 
 pub use ipn::{IpnMode, OutOfOrder, Scenario};
 
+use crate::control::Vocabulary;
 use crate::data::Dataset;
 use crate::{FaultRule, MockControl, StartedSystem};
 
@@ -310,6 +311,31 @@ fn classify(parts: &http::request::Parts, body: &[u8]) -> Option<Cow<'static, st
     Some(Cow::Borrowed(op))
 }
 
+/// The operation names fault rules and stubs may name, and the scenario keys.
+pub const VOCABULARY: Vocabulary = Vocabulary {
+    operations: &[
+        "pay",
+        "choose",
+        "statement",
+        "querydr",
+        "refund",
+        "transaction",
+    ],
+    scenario_keys: &[
+        "ipn_mode",
+        "ipn_delay_ms",
+        "duplicates",
+        "out_of_order",
+        "ipn_retries",
+        "ipn_timeout_ms",
+        "ipn_url",
+        "statement_discrepancies",
+        "querydr_omit_amount",
+    ],
+    check_scenario: Some(|v| Scenario::from_value(v).map(|_| ())),
+    reply_format: crate::control::ReplyFormat::Json,
+};
+
 /// The VNPay routes, wrapped with the shared journal, faults and `/__admin` API.
 pub fn router(settings: &Settings, data: Arc<Dataset>, control: Arc<MockControl>) -> Router {
     router_with_seed(settings, data, control, 0)
@@ -321,6 +347,7 @@ fn router_with_seed(
     control: Arc<MockControl>,
     seed: u64,
 ) -> Router {
+    control.describe(VOCABULARY);
     let shared = Arc::new(Shared::new(settings, seed, control.clone()));
     let weak = Arc::downgrade(&shared);
     control.on_reset(move || {

@@ -39,6 +39,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::time::Instant;
 
+use crate::control::Vocabulary;
 use crate::data::Dataset;
 use crate::{FaultRule, MockControl, StartedSystem};
 
@@ -180,10 +181,19 @@ pub fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<Cow<'stati
     operation_of(parts.uri.path()).map(Cow::Borrowed)
 }
 
+/// The operation names fault rules and stubs may name, and the scenario keys.
+pub const VOCABULARY: Vocabulary = Vocabulary {
+    operations: &OPERATIONS,
+    scenario_keys: &["clock_offset_s", "default_scenario", "order_scenarios"],
+    check_scenario: Some(timeline::check_scenario),
+    reply_format: crate::control::ReplyFormat::Json,
+};
+
 /// The system's routes, wrapped with `control.wrap(router, classify)` so journal/faults/`/__admin` work.
 /// `POST /__admin/reset` also forgets every token and order. An invalid `push_url` disables pushes
 /// here ([`start`] refuses it instead).
 pub fn router(settings: &Settings, data: Arc<Dataset>, control: Arc<MockControl>) -> Router {
+    control.describe(VOCABULARY);
     let _ = data; // VNPost serves no registry data.
     // The order ids and item codes follow the control's seed: the first draw of its generator.
     let seed = (control.random() * 9_007_199_254_740_992.0) as u64;

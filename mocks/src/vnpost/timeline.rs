@@ -69,6 +69,11 @@ impl Scenario {
             .map(|(s, _)| *s)
     }
 
+    /// Every name, for refusals.
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|(_, n)| *n).collect()
+    }
+
     /// The scenario named by a `#marker` in a customer note, if any.
     pub fn from_note(note: &str) -> Option<Scenario> {
         note.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
@@ -145,6 +150,37 @@ pub fn index_at(simulated_s: f64, step_s: u64, plan_len: usize) -> usize {
         last
     } else {
         steps as usize
+    }
+}
+
+/// Checks the scenario state's values: `clock_offset_s` a finite number, `default_scenario` and
+/// every value of `order_scenarios` (an object by order code) a scenario name.
+pub(crate) fn check_scenario(v: &serde_json::Value) -> Result<(), String> {
+    let known =
+        |what: &str, name: &serde_json::Value| match name.as_str().and_then(Scenario::from_name) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "vnpost scenario: {what} must be one of {}, not {name}",
+                Scenario::names().join(", ")
+            )),
+        };
+    if let Some(offset) = v.get("clock_offset_s")
+        && !offset.as_f64().is_some_and(f64::is_finite)
+    {
+        return Err("vnpost scenario: clock_offset_s must be a number of seconds".into());
+    }
+    if let Some(name) = v.get("default_scenario") {
+        known("default_scenario", name)?;
+    }
+    match v.get("order_scenarios") {
+        None => Ok(()),
+        Some(serde_json::Value::Object(by_code)) => by_code
+            .iter()
+            .try_for_each(|(code, name)| known(&format!("order_scenarios.{code}"), name)),
+        Some(_) => Err(
+            "vnpost scenario: order_scenarios must be an object of order code → scenario name"
+                .into(),
+        ),
     }
 }
 
