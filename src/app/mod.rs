@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod lint;
 pub mod ops;
 pub mod router;
 pub mod runtime;

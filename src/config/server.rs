@@ -253,10 +253,27 @@ impl LimitsConfig {
 }
 
 impl TelemetryConfig {
-    /// Checks the log filter.
+    /// Checks the log filter. A bare word that is not a level (`verbose`, `warning`) would be
+    /// read as a target's name, logging nothing else: it is refused, as `tracing` does not.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        const KEY: &str = "telemetry.log_level";
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
-            .map_err(|e| ConfigError::invalid("telemetry.log_level", e.to_string()))?;
+            .map_err(|e| ConfigError::invalid(KEY, e.to_string()))?;
+        for directive in self.log_level.split(',').map(str::trim) {
+            let bare = !directive.is_empty() && !directive.contains(['=', '[']);
+            if bare
+                && directive
+                    .parse::<tracing::level_filters::LevelFilter>()
+                    .is_err()
+            {
+                return Err(ConfigError::invalid(
+                    KEY,
+                    format!(
+                        "`{directive}` is not a level (off, error, warn, info, debug, trace): for a target, write `{directive}=LEVEL`"
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 }
