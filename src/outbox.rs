@@ -17,7 +17,7 @@ use crate::config::{ConfigError, MIN_OWN_KEY_BYTES, SecretRef, check_http_url};
 use crate::store::{OutboxEvent, Store, now_ms};
 
 /// A portal webhook (`payments.webhook`, `shipments.webhook`): where the events of a kind are POSTed.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// `http(s)://` URL events are POSTed to.

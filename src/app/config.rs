@@ -30,8 +30,9 @@ use crate::services::shipments::{ShipmentsConfig, ShipmentsServiceConfig};
 use crate::services::{enterprise, notary, payments, population, shipments};
 
 /// The configuration file as parsed, before each service table is converted to its kind.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "lienthong configuration")]
 pub struct RawConfig {
     /// Where to accept connections. At least one.
     pub listeners: Vec<ListenerConfig>,
@@ -49,6 +50,7 @@ pub struct RawConfig {
     pub clients: Vec<ClientConfig>,
     /// The upstream services by name, each table as written.
     #[serde(default)]
+    #[schemars(schema_with = "services_schema")]
     pub services: BTreeMap<String, toml::Table>,
     /// Where state is kept.
     #[serde(default)]
@@ -138,17 +140,90 @@ pub enum KindConfig {
     Shipments(ShipmentsServiceConfig),
 }
 
+/// The schema of a kind's own section.
+type SectionSchema = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
 /// Every kind's name with the keys of its own section, for the messages that say where a key
-/// belongs.
-fn kinds() -> [(&'static str, &'static [&'static str]); 6] {
+/// belongs, and the section's schema.
+fn kinds() -> [(&'static str, &'static [&'static str], SectionSchema); 6] {
+    use schemars::JsonSchema;
     [
-        ("passthrough", keys_of::<PassthroughConfig>()),
-        ("population", keys_of::<PopulationConfig>()),
-        ("enterprise", keys_of::<EnterpriseConfig>()),
-        ("notary", keys_of::<NotaryConfig>()),
-        ("payments", keys_of::<PaymentsServiceConfig>()),
-        ("shipments", keys_of::<ShipmentsServiceConfig>()),
+        (
+            "passthrough",
+            keys_of::<PassthroughConfig>(),
+            PassthroughConfig::json_schema,
+        ),
+        (
+            "population",
+            keys_of::<PopulationConfig>(),
+            PopulationConfig::json_schema,
+        ),
+        (
+            "enterprise",
+            keys_of::<EnterpriseConfig>(),
+            EnterpriseConfig::json_schema,
+        ),
+        (
+            "notary",
+            keys_of::<NotaryConfig>(),
+            NotaryConfig::json_schema,
+        ),
+        (
+            "payments",
+            keys_of::<PaymentsServiceConfig>(),
+            PaymentsServiceConfig::json_schema,
+        ),
+        (
+            "shipments",
+            keys_of::<ShipmentsServiceConfig>(),
+            ShipmentsServiceConfig::json_schema,
+        ),
     ]
+}
+
+/// The JSON Schema (2020-12) of the configuration file, for editors: `schemas/config.schema.json`.
+pub fn config_schema() -> serde_json::Value {
+    schemars::schema_for!(RawConfig).to_value()
+}
+
+/// `[services.NAME]`: one of the kinds, each with the keys every service has and its own.
+fn services_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    use schemars::JsonSchema;
+    let common = UpstreamConfig::json_schema(generator).to_value();
+    let schemas: Vec<serde_json::Value> = kinds()
+        .into_iter()
+        .map(|(name, _, own)| kind_schema(name, &common, own(generator)))
+        .collect();
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": { "oneOf": schemas },
+    })
+}
+
+/// A service of the kind `name`: `kind`, the keys of `common` and those of its own section.
+fn kind_schema(name: &str, common: &serde_json::Value, own: schemars::Schema) -> serde_json::Value {
+    let own = own.to_value();
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "kind".into(),
+        serde_json::json!({ "const": name, "description": "The service's kind." }),
+    );
+    let mut required = vec![serde_json::Value::from("kind")];
+    for section in [common, &own] {
+        if let Some(p) = section.get("properties").and_then(|p| p.as_object()) {
+            properties.extend(p.clone());
+        }
+        if let Some(r) = section.get("required").and_then(|r| r.as_array()) {
+            required.extend(r.iter().cloned());
+        }
+    }
+    serde_json::json!({
+        "title": format!("{name} service"),
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
 }
 
 impl KindConfig {
@@ -221,15 +296,15 @@ impl ServiceConfig {
         let kind = match table.remove("kind") {
             Some(toml::Value::String(kind)) => kind,
             Some(_) | None => {
-                let names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
+                let names: Vec<&str> = kinds.iter().map(|(n, _, _)| *n).collect();
                 return Err(ConfigError::invalid(
                     format!("{key}.kind"),
                     format!("required: one of {}", names.join(", ")),
                 ));
             }
         };
-        let Some((kind, own_keys)) = kinds.iter().find(|(n, _)| *n == kind) else {
-            let names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
+        let Some((kind, own_keys, _)) = kinds.iter().find(|(n, _, _)| *n == kind) else {
+            let names: Vec<&str> = kinds.iter().map(|(n, _, _)| *n).collect();
             return Err(ConfigError::invalid(
                 format!("{key}.kind"),
                 format!("`{kind}` is not a kind: one of {}", names.join(", ")),
@@ -242,8 +317,8 @@ impl ServiceConfig {
         if let Some(stray) = own.keys().find(|k| !own_keys.contains(&k.as_str())) {
             let takers: Vec<&str> = kinds
                 .iter()
-                .filter(|(_, keys)| keys.contains(&stray.as_str()))
-                .map(|(n, _)| *n)
+                .filter(|(_, keys, _)| keys.contains(&stray.as_str()))
+                .map(|(n, _, _)| *n)
                 .collect();
             let reason = if takers.is_empty() {
                 let mut known: Vec<&str> = common.to_vec();

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::{ConfigError, SecretRef, parse_sha256_hex, valid_name};
 
 /// OAuth2 token settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// HMAC key that signs access tokens (HS256), at least 32 bytes. Replicas must share it.
@@ -41,7 +41,7 @@ impl Default for AuthConfig {
 }
 
 /// A system allowed to call the gateway.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     /// Stable identifier (also the OAuth2 `client_id`): letters, digits, `-`, `_`, `.`.
@@ -68,7 +68,9 @@ pub struct ClientConfig {
 }
 
 /// A caller role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// An ordinary calling system.
@@ -79,7 +81,7 @@ pub enum Role {
 }
 
 /// How a client certificate is recognised. Exactly one field is set.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateMatch {
     /// SHA-256 fingerprint of the DER certificate, hex (colons allowed).
@@ -91,7 +93,7 @@ pub struct CertificateMatch {
 }
 
 /// A per-client GCRA rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Sustained requests per minute.
@@ -120,7 +122,7 @@ impl RateLimitConfig {
 }
 
 /// Permission to call some operations of one service.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllowRule {
     /// The service name, a key of `[services]`.
