@@ -91,6 +91,10 @@ enum Command {
     CheckConfig {
         /// The TOML config file.
         file: PathBuf,
+        /// Report every finding at once without reading secrets or files: exit 0 when there is
+        /// none, 1 with warnings only, 2 with errors.
+        #[arg(long)]
+        lint: bool,
     },
     /// Read the personal-data audit trail.
     Audit {
@@ -224,7 +228,8 @@ enum KeysCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { file } => check_config(&file),
+        Command::CheckConfig { file, lint: false } => check_config(&file),
+        Command::CheckConfig { file, lint: true } => lint_config(&file),
         Command::Listen { port, secret } => listen(port, secret),
         Command::Mocks {
             record: Some(upstream),
@@ -243,6 +248,7 @@ fn main() -> ExitCode {
             seed,
             data,
             port_base,
+            ..
         } => run_mocks(config, seed, data, port_base),
         Command::Audit { command } => run_audit(command),
         Command::Evidence {
@@ -1049,6 +1055,44 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         config.services.len()
     );
     ExitCode::SUCCESS
+}
+
+/// `check-config --lint`: one line per finding, errors first.
+fn lint_config(file: &std::path::Path) -> ExitCode {
+    use lienthong::app::lint::{Severity, lint};
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let findings = lint(&text);
+    for finding in &findings {
+        eprintln!("{}: {finding}", file.display());
+    }
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = findings.len() - errors;
+    match (errors, warnings) {
+        (0, 0) => {
+            println!("{}: no findings", file.display());
+            ExitCode::SUCCESS
+        }
+        (0, _) => {
+            println!("{}: {warnings} warning(s)", file.display());
+            ExitCode::from(1)
+        }
+        _ => {
+            println!(
+                "{}: {errors} error(s), {warnings} warning(s)",
+                file.display()
+            );
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `serve --demo`: binds the gateway's two listeners first (a port in use ends it there, in one

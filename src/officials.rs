@@ -20,7 +20,7 @@ use crate::config::{ConfigError, check_http_url};
 pub const ASSERTION_HEADER: &str = "x-official-assertion";
 
 /// `[officials]`: who signs the officials' assertions, and with which keys.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfficialsConfig {
     /// The assertions' `iss`: the portal's identity provider.

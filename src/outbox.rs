@@ -15,7 +15,7 @@ use crate::store::{OutboxEvent, Store, now_ms};
 use crate::telemetry::metrics::{Delivery, Metrics};
 
 /// A portal webhook (`payments.webhook`, `shipments.webhook`): where the events of a kind are POSTed.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// `http(s)://` URL events are POSTed to.

@@ -64,6 +64,65 @@ fn check_config_exit_codes_name_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("auth.token_signing_key"));
 }
 
+/// `--lint` reports every finding, one line each, and says by its exit code whether there were
+/// errors (2), warnings only (1) or nothing (0); the secrets it names are not needed.
+#[test]
+fn check_config_lint_reports_every_finding_with_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let lint = |text: &str| {
+        let path = dir.path().join("lint.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(BIN)
+            .args(["check-config", "--lint"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let lines: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(|l| {
+                l.strip_prefix(&format!("{}: ", path.display()))
+                    .unwrap_or(l)
+                    .to_owned()
+            })
+            .collect();
+        (out.status.code(), lines)
+    };
+    let good = std::fs::read_to_string(write_config(dir.path(), "http://127.0.0.1:9", "")).unwrap();
+    assert!(good.contains("token.key"), "the file names a secret file");
+    let good = good.replace(dir.path().to_str().unwrap(), "/nonexistent");
+    assert_eq!(lint(&good), (Some(0), vec![]));
+
+    let warned = good.replace("127.0.0.1:0", "0.0.0.0:0");
+    let (code, lines) = lint(&warned);
+    assert_eq!(code, Some(1), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("warning: `listeners[0]`")),
+        "{lines:?}"
+    );
+
+    let bad = warned
+        .replace("[limits]\n", "[limits]\nbody_limit = 5\n")
+        .replace("service = \"dossiers\"", "service = \"dosiers\"");
+    assert!(bad.contains("log_level = \"info\""));
+    let (code, lines) = lint(&bad.replace("log_level = \"info\"", "log_level = \"verbose\""));
+    assert_eq!(code, Some(2), "{lines:?}");
+    for key in [
+        "`limits.body_limit`",
+        "`clients[0].allow[1].service`",
+        "`telemetry.log_level`",
+        "warning: `listeners[0]`",
+    ] {
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with(key)).count(),
+            1,
+            "{key}: {lines:?}"
+        );
+    }
+    assert_eq!(lines.len(), 4, "{lines:?}");
+}
+
 #[test]
 fn check_config_refuses_a_shared_cache_without_redis_or_on_personal_data() {
     let dir = tempfile::tempdir().unwrap();

@@ -392,6 +392,21 @@ fn deployment_env(name: &str) -> BTreeMap<String, String> {
     }
 }
 
+/// The warnings each config's comments accept, and no other: none about the operators' surface
+/// anywhere. Compose reaches its PostgreSQL and Redis in plain text on the stack's private bridge
+/// network; Kubernetes its in-cluster Redis (the database, outside, with verify-full).
+fn accepted_warnings(name: &str) -> Vec<String> {
+    let accepted = match name {
+        "deploy/compose/lienthong.toml" => vec![
+            "`store.url` reaches postgres without verified TLS",
+            "`redis.url` reaches redis without verified TLS",
+        ],
+        "deploy/k8s/configmap.yaml" => vec!["`redis.url` reaches redis without verified TLS"],
+        _ => vec![],
+    };
+    accepted.into_iter().map(str::to_owned).collect()
+}
+
 #[test]
 fn every_shipped_config_passes_check_config() {
     // Every gateway config under deploy/ is in the list (the mocks' own config aside).
@@ -414,19 +429,6 @@ fn every_shipped_config_passes_check_config() {
     for file in &on_disk {
         assert!(listed.contains(file), "{file} is not checked here");
     }
-    // The warnings each config's comments accept, and no other: none about the operators' surface
-    // anywhere. Compose reaches its PostgreSQL and Redis in plain text on the stack's private
-    // bridge network; Kubernetes its in-cluster Redis (the database, outside, with verify-full).
-    let accepted = |name: &str| -> Vec<&str> {
-        match name {
-            "deploy/compose/lienthong.toml" => vec![
-                "`store.url` reaches postgres without verified TLS",
-                "`redis.url` reaches redis without verified TLS",
-            ],
-            "deploy/k8s/configmap.yaml" => vec!["`redis.url` reaches redis without verified TLS"],
-            _ => vec![],
-        }
-    };
     for (name, text) in &configs {
         let out = check_config(name, text, &deployment_env(name));
         assert_eq!(
@@ -436,12 +438,55 @@ fn every_shipped_config_passes_check_config() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
-        assert_eq!(warnings(&out), accepted(name), "{name}");
+        assert_eq!(warnings(&out), accepted_warnings(name), "{name}");
     }
     // The mocks' config loads too, and listens where the other containers can reach it.
     let mocks =
         lienthong_mocks::set::MocksConfig::load(&repo("deploy/compose/mocks.toml")).unwrap();
     assert!(mocks.bind.is_unspecified(), "mocks bind {}", mocks.bind);
+}
+
+/// `lienthong check-config --lint` on every shipped config as it is, without the files it names
+/// or its secrets (only the variables its deployment sets, which the network warnings read): no
+/// error, and no warning but those `check-config` accepts and of the placeholders its comments
+/// say to replace.
+#[test]
+fn every_shipped_config_passes_lint() {
+    let placeholders =
+        |keys: &[&str]| -> Vec<String> { keys.iter().map(|k| format!("`{k}`")).collect() };
+    for (name, text) in gateway_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lienthong.toml");
+        std::fs::write(&path, &text).unwrap();
+        let out = Command::new(BIN)
+            .args(["check-config", "--lint"])
+            .arg(&path)
+            .env_clear()
+            .envs(deployment_env(&name))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = match name.as_str() {
+            "deploy/lienthong.example.toml" => placeholders(&[
+                "clients[0].api_keys_sha256[0]",
+                "clients[0].client_secret_sha256",
+                "clients[1].api_keys_sha256[0]",
+            ]),
+            "deploy/k8s/configmap.yaml" | "deploy/lienthong.systemd.toml" => placeholders(&[
+                "clients[0].api_keys_sha256[0]",
+                "clients[1].api_keys_sha256[0]",
+            ]),
+            _ => Vec::new(),
+        };
+        let expected = [accepted_warnings(&name), expected].concat();
+        assert_eq!(warnings(&out), expected, "{name}: {stderr}");
+        assert!(
+            stderr.lines().all(|l| l.contains(": warning: ")),
+            "{name}: {stderr}"
+        );
+        let code = if expected.is_empty() { 0 } else { 1 };
+        assert_eq!(out.status.code(), Some(code), "{name}: {stderr}");
+    }
 }
 
 /// The config with PostgreSQL and Redis switched on: the SQLite `url` line deleted and the

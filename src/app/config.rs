@@ -31,8 +31,9 @@ use crate::services::shipments::{ShipmentsConfig, ShipmentsServiceConfig};
 use crate::services::{enterprise, notary, payments, population, shipments};
 
 /// The configuration file as parsed, before each service table is converted to its kind.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "lienthong configuration")]
 pub struct RawConfig {
     /// Where to accept connections. At least one.
     pub listeners: Vec<ListenerConfig>,
@@ -50,6 +51,7 @@ pub struct RawConfig {
     pub clients: Vec<ClientConfig>,
     /// The upstream services by name, each table as written.
     #[serde(default)]
+    #[schemars(schema_with = "services_schema")]
     pub services: BTreeMap<String, toml::Table>,
     /// Where state is kept.
     #[serde(default)]
@@ -145,17 +147,90 @@ pub enum KindConfig {
     Shipments(ShipmentsServiceConfig),
 }
 
+/// The schema of a kind's own section.
+type SectionSchema = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
 /// Every kind's name with the keys of its own section, for the messages that say where a key
-/// belongs.
-fn kinds() -> [(&'static str, &'static [&'static str]); 6] {
+/// belongs, and the section's schema.
+fn kinds() -> [(&'static str, &'static [&'static str], SectionSchema); 6] {
+    use schemars::JsonSchema;
     [
-        ("passthrough", keys_of::<PassthroughConfig>()),
-        ("population", keys_of::<PopulationConfig>()),
-        ("enterprise", keys_of::<EnterpriseConfig>()),
-        ("notary", keys_of::<NotaryConfig>()),
-        ("payments", keys_of::<PaymentsServiceConfig>()),
-        ("shipments", keys_of::<ShipmentsServiceConfig>()),
+        (
+            "passthrough",
+            keys_of::<PassthroughConfig>(),
+            PassthroughConfig::json_schema,
+        ),
+        (
+            "population",
+            keys_of::<PopulationConfig>(),
+            PopulationConfig::json_schema,
+        ),
+        (
+            "enterprise",
+            keys_of::<EnterpriseConfig>(),
+            EnterpriseConfig::json_schema,
+        ),
+        (
+            "notary",
+            keys_of::<NotaryConfig>(),
+            NotaryConfig::json_schema,
+        ),
+        (
+            "payments",
+            keys_of::<PaymentsServiceConfig>(),
+            PaymentsServiceConfig::json_schema,
+        ),
+        (
+            "shipments",
+            keys_of::<ShipmentsServiceConfig>(),
+            ShipmentsServiceConfig::json_schema,
+        ),
     ]
+}
+
+/// The JSON Schema (2020-12) of the configuration file, for editors: `schemas/config.schema.json`.
+pub fn config_schema() -> serde_json::Value {
+    schemars::schema_for!(RawConfig).to_value()
+}
+
+/// `[services.NAME]`: one of the kinds, each with the keys every service has and its own.
+fn services_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    use schemars::JsonSchema;
+    let common = UpstreamConfig::json_schema(generator).to_value();
+    let schemas: Vec<serde_json::Value> = kinds()
+        .into_iter()
+        .map(|(name, _, own)| kind_schema(name, &common, own(generator)))
+        .collect();
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": { "oneOf": schemas },
+    })
+}
+
+/// A service of the kind `name`: `kind`, the keys of `common` and those of its own section.
+fn kind_schema(name: &str, common: &serde_json::Value, own: schemars::Schema) -> serde_json::Value {
+    let own = own.to_value();
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "kind".into(),
+        serde_json::json!({ "const": name, "description": "The service's kind." }),
+    );
+    let mut required = vec![serde_json::Value::from("kind")];
+    for section in [common, &own] {
+        if let Some(p) = section.get("properties").and_then(|p| p.as_object()) {
+            properties.extend(p.clone());
+        }
+        if let Some(r) = section.get("required").and_then(|r| r.as_array()) {
+            required.extend(r.iter().cloned());
+        }
+    }
+    serde_json::json!({
+        "title": format!("{name} service"),
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
 }
 
 impl KindConfig {
@@ -186,18 +261,34 @@ impl KindConfig {
 
 /// Deserialises a table into `T`; an error names the key below `key` where it is.
 fn section<T: DeserializeOwned>(key: &str, table: toml::Table) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+    section_of(key, toml::Value::Table(table))
+}
+
+/// Deserialises the value at `key` (empty: the whole file) into `T`; an error names the key
+/// below `key` where it is.
+pub(super) fn section_of<T: DeserializeOwned>(
+    key: &str,
+    value: toml::Value,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let reason = redact(&e.into_inner().to_string());
+        // The message alone: the path says where, and toml's display adds lines of its own.
+        let reason = redact(e.into_inner().message());
         // A missing key is reported at its table: name the key itself.
         let missing = reason
             .strip_prefix("missing field `")
             .and_then(|rest| rest.split('`').next());
-        let at = match (path.as_str(), missing) {
-            (".", Some(field)) => format!("{key}.{field}"),
-            (".", None) => key.to_owned(),
-            (path, Some(field)) => format!("{key}.{path}.{field}"),
-            (path, None) => format!("{key}.{path}"),
+        let below = match (path.as_str(), missing) {
+            (".", Some(field)) => field.to_owned(),
+            (".", None) => String::new(),
+            (path, Some(field)) => format!("{path}.{field}"),
+            (path, None) => path.to_owned(),
+        };
+        let at = match (key, below.as_str()) {
+            (key, "") => key.to_owned(),
+            ("", below) => below.to_owned(),
+            (key, below) if below.starts_with('[') => format!("{key}{below}"),
+            (key, below) => format!("{key}.{below}"),
         };
         ConfigError::invalid(at, reason)
     })
@@ -212,15 +303,15 @@ impl ServiceConfig {
         let kind = match table.remove("kind") {
             Some(toml::Value::String(kind)) => kind,
             Some(_) | None => {
-                let names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
+                let names: Vec<&str> = kinds.iter().map(|(n, _, _)| *n).collect();
                 return Err(ConfigError::invalid(
                     format!("{key}.kind"),
                     format!("required: one of {}", names.join(", ")),
                 ));
             }
         };
-        let Some((kind, own_keys)) = kinds.iter().find(|(n, _)| *n == kind) else {
-            let names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
+        let Some((kind, own_keys, _)) = kinds.iter().find(|(n, _, _)| *n == kind) else {
+            let names: Vec<&str> = kinds.iter().map(|(n, _, _)| *n).collect();
             return Err(ConfigError::invalid(
                 format!("{key}.kind"),
                 // Not the value itself: a secret pasted in the wrong place must not be shown.
@@ -234,8 +325,8 @@ impl ServiceConfig {
         if let Some(stray) = own.keys().find(|k| !own_keys.contains(&k.as_str())) {
             let takers: Vec<&str> = kinds
                 .iter()
-                .filter(|(_, keys)| keys.contains(&stray.as_str()))
-                .map(|(n, _)| *n)
+                .filter(|(_, keys, _)| keys.contains(&stray.as_str()))
+                .map(|(n, _, _)| *n)
                 .collect();
             let reason = if takers.is_empty() {
                 let mut known: Vec<&str> = common.to_vec();
@@ -268,13 +359,20 @@ impl ServiceConfig {
 impl TryFrom<RawConfig> for Config {
     type Error = ConfigError;
 
-    fn try_from(raw: RawConfig) -> Result<Config, ConfigError> {
+    fn try_from(mut raw: RawConfig) -> Result<Config, ConfigError> {
         let mut services = BTreeMap::new();
-        for (name, table) in raw.services {
+        for (name, table) in std::mem::take(&mut raw.services) {
             let service = ServiceConfig::from_table(&name, table)?;
             services.insert(name, service);
         }
-        Ok(Config {
+        Ok(Config::assemble(raw, services))
+    }
+}
+
+impl Config {
+    /// The config of the raw sections and the services converted from their tables.
+    pub(super) fn assemble(raw: RawConfig, services: BTreeMap<String, ServiceConfig>) -> Config {
+        Config {
             listeners: raw.listeners,
             limits: raw.limits,
             proxies: raw.proxies,
@@ -290,7 +388,7 @@ impl TryFrom<RawConfig> for Config {
             redis: raw.redis,
             officials: raw.officials,
             notify: raw.notify,
-        })
+        }
     }
 }
 
@@ -333,87 +431,111 @@ impl Config {
     }
 
     /// Checks every section, then what ties them: each kind at most once where it serves fixed
-    /// routes, the tables a kind needs, the services and operations access rules name.
+    /// routes, the tables a kind needs, the services and operations access rules name. Answers
+    /// the first problem; [`Config::problems`] lists them all.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        validate_listeners(&self.listeners)?;
-        self.limits.validate()?;
-        self.proxies.validate()?;
-        self.auth.validate()?;
+        match self.problems().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem [`Config::validate`] finds, in the order it checks: the first of each
+    /// section, of each service and of each client.
+    pub fn problems(&self) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        let mut check = |result: Result<(), ConfigError>| {
+            if let Err(e) = result {
+                out.push(e);
+            }
+        };
+        check(validate_listeners(&self.listeners));
+        check(self.limits.validate());
+        check(self.proxies.validate());
+        check(self.auth.validate());
         let mut single = HashSet::new();
         for (name, svc) in &self.services {
-            let key = format!("services.{name}");
-            if !valid_name(name) {
-                return Err(ConfigError::invalid(
-                    key,
-                    "service names use letters, digits, `-`, `_`, `.`",
-                ));
-            }
-            svc.upstream.validate(&key)?;
-            let upstream = &svc.upstream;
-            match &svc.kind {
-                KindConfig::Passthrough(p) => p.validate(&key)?,
-                KindConfig::Population(p) => p.validate(&key, upstream)?,
-                KindConfig::Enterprise(e) => e.validate(&key, upstream, self.redis.is_some())?,
-                KindConfig::Notary(n) => n.validate(&key, upstream)?,
-                KindConfig::Payments(_) => {
-                    if self.payments.is_none() {
-                        return Err(ConfigError::invalid(
-                            "payments",
-                            format!(
-                                "service `{name}` is of kind payments: the [payments] table is required"
-                            ),
-                        ));
-                    }
-                }
-                KindConfig::Shipments(s) => {
-                    s.validate(&key, upstream)?;
-                    if self.shipments.is_none() {
-                        return Err(ConfigError::invalid(
-                            "shipments",
-                            format!(
-                                "service `{name}` is of kind shipments: the [shipments] table is required"
-                            ),
-                        ));
-                    }
-                }
-            }
+            check(self.check_service(name, svc));
             let kind = svc.kind.name();
             if kind != "passthrough" && !single.insert(kind) {
-                return Err(ConfigError::invalid(
-                    key,
+                check(Err(ConfigError::invalid(
+                    format!("services.{name}"),
                     format!("only one {kind} service may be configured"),
-                ));
+                )));
             }
         }
-        validate_clients(&self.clients, |service| {
+        let clients = validate_clients(&self.clients, |service| {
             self.services.get(service).map(|s| s.kind.operations())
-        })?;
+        });
+        clients.into_iter().for_each(|e| check(Err(e)));
         if let Some(p) = &self.payments {
-            p.validate()?;
+            check(p.validate());
         }
         if let Some(redis) = &self.redis {
-            redis.validate()?;
+            check(redis.validate());
         } else if let Some((name, _)) = self
             .services
             .iter()
             .find(|(_, s)| s.upstream.rate_limit_fail.is_some())
         {
-            return Err(ConfigError::invalid(
+            check(Err(ConfigError::invalid(
                 format!("services.{name}.rate_limit_fail"),
                 "only meaningful with a `[redis]` table",
-            ));
+            )));
         }
         if let Some(s) = &self.shipments {
-            s.validate()?;
+            check(s.validate());
         }
         self.notify.validate()?;
         if let Some(officials) = &self.officials {
-            officials.validate()?;
+            check(officials.validate());
         }
-        self.store.validate()?;
-        self.telemetry.validate()?;
-        self.audit.validate()?;
-        self.evidence.validate()?;
+        check(self.store.validate());
+        check(self.telemetry.validate());
+        check(self.audit.validate());
+        check(self.evidence.validate());
+        out
+    }
+
+    /// Checks the service `name`: its name, the common keys, its kind's own and the tables the
+    /// kind needs.
+    fn check_service(&self, name: &str, svc: &ServiceConfig) -> Result<(), ConfigError> {
+        let key = format!("services.{name}");
+        if !valid_name(name) {
+            return Err(ConfigError::invalid(
+                key,
+                "service names use letters, digits, `-`, `_`, `.`",
+            ));
+        }
+        svc.upstream.validate(&key)?;
+        let upstream = &svc.upstream;
+        match &svc.kind {
+            KindConfig::Passthrough(p) => p.validate(&key)?,
+            KindConfig::Population(p) => p.validate(&key, upstream)?,
+            KindConfig::Enterprise(e) => e.validate(&key, upstream, self.redis.is_some())?,
+            KindConfig::Notary(n) => n.validate(&key, upstream)?,
+            KindConfig::Payments(_) => {
+                if self.payments.is_none() {
+                    return Err(ConfigError::invalid(
+                        "payments",
+                        format!(
+                            "service `{name}` is of kind payments: the [payments] table is required"
+                        ),
+                    ));
+                }
+            }
+            KindConfig::Shipments(s) => {
+                s.validate(&key, upstream)?;
+                if self.shipments.is_none() {
+                    return Err(ConfigError::invalid(
+                        "shipments",
+                        format!(
+                            "service `{name}` is of kind shipments: the [shipments] table is required"
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod demo;
 pub mod incidents;
 pub mod inbox;
+pub mod lint;
 pub mod ops;
 pub mod router;
 pub mod runtime;

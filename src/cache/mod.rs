@@ -30,7 +30,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 /// Reply cache settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     /// How long a reply is fresh, in seconds (0 turns the cache off).

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::{ConfigError, SecretRef, parse_sha256_hex, valid_name};
 
 /// OAuth2 token settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// HMAC key that signs access tokens (HS256), at least 32 bytes. Replicas must share it.
@@ -41,7 +41,7 @@ impl Default for AuthConfig {
 }
 
 /// A system allowed to call the gateway.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     /// Stable identifier (also the OAuth2 `client_id`): letters, digits, `-`, `_`, `.`.
@@ -75,7 +75,9 @@ pub struct ClientConfig {
 }
 
 /// A caller role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// An ordinary calling system.
@@ -89,7 +91,7 @@ pub enum Role {
 }
 
 /// How a client certificate is recognised. Exactly one field is set.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateMatch {
     /// SHA-256 fingerprint of the DER certificate, hex (colons allowed).
@@ -101,7 +103,7 @@ pub struct CertificateMatch {
 }
 
 /// A per-client GCRA rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Sustained requests per minute.
@@ -130,7 +132,7 @@ impl RateLimitConfig {
 }
 
 /// Permission to call some operations of one service.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllowRule {
     /// The service name, a key of `[services]`.
@@ -154,104 +156,126 @@ impl AuthConfig {
 
 /// Checks every client: ids, credential hashes, certificate matches, rate limits, and that each
 /// allow rule names a service and operations it has. `operations_of(service)` answers the
-/// operations of a configured service (`None`: no such service).
+/// operations of a configured service (`None`: no such service). Answers the first problem of
+/// each client.
 pub fn validate_clients<'a>(
     clients: &[ClientConfig],
     operations_of: impl Fn(&str) -> Option<Vec<&'a str>>,
-) -> Result<(), ConfigError> {
+) -> Vec<ConfigError> {
     let mut ids = HashSet::new();
     let mut api_keys = HashSet::new();
     let mut bank_codes = HashSet::new();
-    for (i, c) in clients.iter().enumerate() {
-        let key = format!("clients[{i}]");
-        if !valid_name(&c.id) {
+    clients
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            check_client(i, c, &mut ids, &mut api_keys, &mut bank_codes, &operations_of).err()
+        })
+        .collect()
+}
+
+/// Checks the client at `clients[i]`; `ids`, `api_keys` and `bank_codes` hold those of the
+/// clients before it.
+fn check_client<'c, 'a>(
+    i: usize,
+    c: &'c ClientConfig,
+    ids: &mut HashSet<&'c str>,
+    api_keys: &mut HashSet<[u8; 32]>,
+    bank_codes: &mut HashSet<&'c str>,
+    operations_of: &impl Fn(&str) -> Option<Vec<&'a str>>,
+) -> Result<(), ConfigError> {
+    let key = format!("clients[{i}]");
+    if !valid_name(&c.id) {
+        return Err(ConfigError::invalid(
+            format!("{key}.id"),
+            "client ids use letters, digits, `-`, `_`, `.` (1 to 64)",
+        ));
+    }
+    if !ids.insert(c.id.as_str()) {
+        return Err(ConfigError::invalid(
+            format!("{key}.id"),
+            format!("duplicate client id `{}`", c.id),
+        ));
+    }
+    for (j, h) in c.api_keys_sha256.iter().enumerate() {
+        let hash = parse_sha256_hex(h).ok_or_else(|| {
+            ConfigError::invalid(
+                format!("{key}.api_keys_sha256[{j}]"),
+                "must be a SHA-256 hash in hex (64 digits)",
+            )
+        })?;
+        if !api_keys.insert(hash) {
             return Err(ConfigError::invalid(
-                format!("{key}.id"),
-                "client ids use letters, digits, `-`, `_`, `.` (1 to 64)",
+                format!("{key}.api_keys_sha256[{j}]"),
+                "this key hash is already used",
             ));
         }
-        if !ids.insert(c.id.as_str()) {
+    }
+    if let Some(h) = &c.client_secret_sha256
+        && parse_sha256_hex(h).is_none()
+    {
+        return Err(ConfigError::invalid(
+            format!("{key}.client_secret_sha256"),
+            "must be a SHA-256 hash in hex (64 digits)",
+        ));
+    }
+    for (j, m) in c.certificates.iter().enumerate() {
+        let mkey = format!("{key}.certificates[{j}]");
+        let set = [m.sha256.is_some(), m.subject.is_some(), m.san.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if set != 1 {
             return Err(ConfigError::invalid(
-                format!("{key}.id"),
-                format!("duplicate client id `{}`", c.id),
+                mkey,
+                "set exactly one of `sha256`, `subject`, `san`",
             ));
         }
-        for (j, h) in c.api_keys_sha256.iter().enumerate() {
-            let hash = parse_sha256_hex(h).ok_or_else(|| {
-                ConfigError::invalid(
-                    format!("{key}.api_keys_sha256[{j}]"),
-                    "must be a SHA-256 hash in hex (64 digits)",
-                )
-            })?;
-            if !api_keys.insert(hash) {
-                return Err(ConfigError::invalid(
-                    format!("{key}.api_keys_sha256[{j}]"),
-                    "this key hash is already used",
-                ));
-            }
-        }
-        if let Some(h) = &c.client_secret_sha256
+        if let Some(h) = &m.sha256
             && parse_sha256_hex(h).is_none()
         {
             return Err(ConfigError::invalid(
-                format!("{key}.client_secret_sha256"),
-                "must be a SHA-256 hash in hex (64 digits)",
+                format!("{mkey}.sha256"),
+                "must be a SHA-256 fingerprint in hex",
             ));
         }
-        for (j, m) in c.certificates.iter().enumerate() {
-            let mkey = format!("{key}.certificates[{j}]");
-            let set = [m.sha256.is_some(), m.subject.is_some(), m.san.is_some()]
-                .iter()
-                .filter(|b| **b)
-                .count();
-            if set != 1 {
-                return Err(ConfigError::invalid(
-                    mkey,
-                    "set exactly one of `sha256`, `subject`, `san`",
-                ));
-            }
-            if let Some(h) = &m.sha256
-                && parse_sha256_hex(h).is_none()
-            {
-                return Err(ConfigError::invalid(
-                    format!("{mkey}.sha256"),
-                    "must be a SHA-256 fingerprint in hex",
-                ));
-            }
-            if let Some(s) = &m.san
-                && !["dns:", "uri:", "email:"].iter().any(|p| s.starts_with(p))
-            {
-                return Err(ConfigError::invalid(
-                    format!("{mkey}.san"),
-                    "must start with `dns:`, `uri:` or `email:`",
-                ));
-            }
+        if let Some(s) = &m.san
+            && !["dns:", "uri:", "email:"].iter().any(|p| s.starts_with(p))
+        {
+            return Err(ConfigError::invalid(
+                format!("{mkey}.san"),
+                "must start with `dns:`, `uri:` or `email:`",
+            ));
         }
-        if let Some(rl) = &c.rate_limit {
-            rl.validate(&format!("{key}.rate_limit"))?;
+    }
+    if let Some(rl) = &c.rate_limit {
+        rl.validate(&format!("{key}.rate_limit"))?;
+    }
+    check_bank(&key, c, bank_codes)?;
+    for (j, rule) in c.allow.iter().enumerate() {
+        let akey = format!("{key}.allow[{j}]");
+        let Some(known) = operations_of(&rule.service) else {
+            return Err(ConfigError::invalid(
+                format!("{akey}.service"),
+                format!("unknown service `{}`", rule.service),
+            ));
+        };
+        if rule.operations.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{akey}.operations"),
+                "list at least one operation, or `*`",
+            ));
         }
-        check_bank(&key, c, &mut bank_codes)?;
-        for (j, rule) in c.allow.iter().enumerate() {
-            let akey = format!("{key}.allow[{j}]");
-            let Some(known) = operations_of(&rule.service) else {
+        for (k, op) in rule.operations.iter().enumerate() {
+            if op != "*" && !known.contains(&op.as_str()) {
                 return Err(ConfigError::invalid(
-                    format!("{akey}.service"),
-                    format!("unknown service `{}`", rule.service),
+                    format!("{akey}.operations[{k}]"),
+                    format!(
+                        "service `{}` has no operation `{op}`; it has: {}",
+                        rule.service,
+                        known.join(", ")
+                    ),
                 ));
-            };
-            if rule.operations.is_empty() {
-                return Err(ConfigError::invalid(
-                    format!("{akey}.operations"),
-                    "list at least one operation, or `*`",
-                ));
-            }
-            for op in &rule.operations {
-                if op != "*" && !known.contains(&op.as_str()) {
-                    return Err(ConfigError::invalid(
-                        format!("{akey}.operations"),
-                        format!("service `{}` has no operation `{op}`", rule.service),
-                    ));
-                }
             }
         }
     }

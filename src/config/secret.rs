@@ -150,3 +150,31 @@ impl<'de> Deserialize<'de> for RedisUrl {
         }
     }
 }
+
+impl schemars::JsonSchema for SecretRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SecretRef".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(env:|file:).+",
+            "description": "Where to read a secret: `env:NAME` or `file:PATH`, never the secret itself."
+        })
+    }
+}
+
+impl schemars::JsonSchema for RedisUrl {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RedisUrl".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(redis://|rediss://|redis\\+unix://|env:).+",
+            "description": "`redis://HOST[:PORT][/DB]`, `rediss://…` (TLS), `redis+unix://PATH`, or `env:NAME` naming the variable that holds the URL."
+        })
+    }
+}

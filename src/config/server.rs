@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{ConfigError, RateLimitConfig, SecretRef, check_cidrs};
 
 /// One listening socket.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     /// Address and port, e.g. `0.0.0.0:8443`. Port 0 picks a free port.
@@ -26,7 +26,7 @@ pub struct ListenerConfig {
 }
 
 /// What a listener serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ListenerRole {
     /// The API, the provider callbacks and the probes.
@@ -79,7 +79,7 @@ pub fn exposed_admin_listeners(listeners: &[ListenerConfig]) -> Vec<usize> {
 }
 
 /// HTTPS settings of a listener.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file with the server certificate chain, leaf first.
@@ -94,7 +94,7 @@ pub struct TlsConfig {
 }
 
 /// Whether a listener demands client certificates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuthMode {
     /// A certificate is verified when presented; callers may use tokens or keys instead.
@@ -105,7 +105,7 @@ pub enum ClientAuthMode {
 }
 
 /// Limits applied at the edge.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest request body accepted, in bytes (default 1 MiB). Larger → 413.
@@ -142,7 +142,7 @@ impl Default for LimitsConfig {
 }
 
 /// The load balancers and reverse proxies in front of the gateway (`[proxies]`).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxiesConfig {
     /// Addresses or CIDR blocks of the proxies whose `X-Forwarded-For` is believed: behind them
@@ -159,7 +159,7 @@ impl ProxiesConfig {
 }
 
 /// Logging and metrics.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
     /// `json` (default, for production) or `text` (for people).
@@ -185,7 +185,7 @@ impl Default for TelemetryConfig {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     /// One JSON object per line.
@@ -257,10 +257,27 @@ impl LimitsConfig {
 }
 
 impl TelemetryConfig {
-    /// Checks the log filter.
+    /// Checks the log filter. A bare word that is not a level (`verbose`, `warning`) would be
+    /// read as a target's name, logging nothing else: it is refused, as `tracing` does not.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        const KEY: &str = "telemetry.log_level";
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
-            .map_err(|e| ConfigError::invalid("telemetry.log_level", e.to_string()))?;
+            .map_err(|e| ConfigError::invalid(KEY, e.to_string()))?;
+        for directive in self.log_level.split(',').map(str::trim) {
+            let bare = !directive.is_empty() && !directive.contains(['=', '[']);
+            if bare
+                && directive
+                    .parse::<tracing::level_filters::LevelFilter>()
+                    .is_err()
+            {
+                return Err(ConfigError::invalid(
+                    KEY,
+                    format!(
+                        "`{directive}` is not a level (off, error, warn, info, debug, trace): for a target, write `{directive}=LEVEL`"
+                    ),
+                ));
+            }
+        }
         if !(1..=3600).contains(&self.usage_flush_interval_s) {
             return Err(ConfigError::invalid(
                 "telemetry.usage_flush_interval_s",

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{ConfigError, RedisUrl, SecretRef};
 
 /// Where state (suspensions, audit trails, the payment ledger) is kept.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// `sqlite://PATH` (created if missing), `sqlite::memory:`, or `postgres://USER@HOST/DB`
@@ -139,7 +139,7 @@ impl StoreConfig {
 }
 
 /// Redis shared by the replicas of one deployment.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://[:PASSWORD@]HOST[:PORT][/DB]`, or `env:NAME` to read that URL from the environment
@@ -173,7 +173,7 @@ fn default_redis_timeout_ms() -> u64 {
 }
 
 /// What a client rate limit does while the shared (Redis) limiter cannot be reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RateLimitFail {
     /// Each replica enforces `quota ÷ replicas` by itself.
@@ -252,7 +252,7 @@ impl RedisConfig {
 }
 
 /// Personal-data audit trail settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
     /// HMAC key that turns citizen IDs into audit subjects (`env:NAME` or `file:PATH`, at least 32

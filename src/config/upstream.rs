@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{ConfigError, RateLimitFail, SecretRef, check_http_url};
 
 /// The keys common to every `[services.NAME]` table (the kind's own keys are its section's).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// What the service is, for `GET /v1/services`.

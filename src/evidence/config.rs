@@ -5,7 +5,7 @@ use serde::Deserialize;
 use crate::config::{ConfigError, SecretRef};
 
 /// `[evidence]`: how registry answers are signed, and how long their records are kept.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvidenceConfig {
     /// `iss` of every evidence token: the gateway's name as verifiers know it (default

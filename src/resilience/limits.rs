@@ -34,7 +34,7 @@ use crate::ratelimit::shared::SharedQuota;
 use crate::telemetry::metrics::Metrics;
 
 /// Outbound caps of one registry upstream (`services.NAME.outbound`). Absent caps do not limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboundConfig {
     /// Most calls in flight to the upstream at once (retries included), on each replica.

@@ -19,7 +19,7 @@ use rand::Rng;
 use tower::retry::budget::{Budget, TpsBudget};
 
 /// Retry settings of one registry upstream (`services.NAME.retry`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// Attempts per call, the first one included (default 3; 1 turns retries off).

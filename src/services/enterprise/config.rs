@@ -11,7 +11,7 @@ use crate::resilience::limits::OutboundConfig;
 use crate::resilience::retry::RetryConfig;
 
 /// The enterprise keys of a `[services.NAME]` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnterpriseConfig {
     /// The NGSP OAuth2 client.
@@ -31,7 +31,7 @@ pub struct EnterpriseConfig {
 
 /// The enterprise registry's OAuth2 client (NGSP consumer key and secret). The adapter's own
 /// defaults apply to everything else (`lienthong_adapters::enterprise::Settings::new`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnterpriseAccount {
     /// Token endpoint URL (default `{base_url}/token`).

@@ -10,7 +10,7 @@ use crate::resilience::limits::OutboundConfig;
 use crate::resilience::retry::RetryConfig;
 
 /// The notary keys of a `[services.NAME]` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotaryConfig {
     /// The WS-Security account.
@@ -27,7 +27,7 @@ pub struct NotaryConfig {
 
 /// The notary records service's WS-Security UsernameToken account. The adapter's own defaults
 /// apply to everything else (`lienthong_adapters::notary::Settings::new`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotaryAccount {
     /// User name.

@@ -6,7 +6,7 @@ use super::route::RoutePattern;
 use crate::config::{ConfigError, valid_name};
 
 /// The pass-through keys of a `[services.NAME]` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PassthroughConfig {
     /// Which methods and paths are forwarded, each under an operation name. At least one.
@@ -15,7 +15,7 @@ pub struct PassthroughConfig {
 }
 
 /// One forwarded route of a pass-through service.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Operation name used in access rules, e.g. `list_procedures`.

@@ -11,12 +11,12 @@ use crate::outbox::WebhookConfig;
 /// The payments keys of a `[services.NAME]` table: none beyond the common ones. Its `base_url`
 /// is the gateway's own public URL, under which providers send citizens back; the rest is in
 /// `[payments]`.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentsServiceConfig {}
 
 /// Fee payments (regulation art. 7.3, 11.2, 15).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentsConfig {
     /// How long a citizen has to pay an order, in seconds (default 900). Unpaid after that → `expired`.
@@ -54,7 +54,7 @@ fn default_idempotency_ttl_s() -> u64 {
 }
 
 /// VNPay settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VnpayConfig {
     /// The pay page, e.g. `https://sandbox.vnpayment.vn/paymentv2/vpcpay.html`.
@@ -70,7 +70,7 @@ pub struct VnpayConfig {
 }
 
 /// One VNPay merchant.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VnpayMerchant {
     /// The agency's code (orders name it in `agency`).
@@ -85,7 +85,7 @@ pub struct VnpayMerchant {
 }
 
 /// National payment platform settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentPlatformConfig {
     /// The message endpoint, e.g. `https://thanhtoan.dichvucong.gov.vn/api/v1/payment`.
@@ -98,7 +98,7 @@ pub struct PaymentPlatformConfig {
 }
 
 /// One partner of the national payment platform.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentPlatformMerchant {
     /// The agency's code.

@@ -11,7 +11,7 @@ use crate::resilience::limits::OutboundConfig;
 use crate::resilience::retry::RetryConfig;
 
 /// The population keys of a `[services.NAME]` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PopulationConfig {
     /// The integration account and its secrets.
@@ -32,7 +32,7 @@ pub struct PopulationConfig {
 
 /// The population database's integration account (C06 signed headers). The adapter's own
 /// defaults apply to everything else (`lienthong_adapters::population::Settings::new`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PopulationAccount {
     /// The account's user name (the `user` of the signature).

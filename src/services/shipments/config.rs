@@ -13,7 +13,7 @@ use crate::resilience::limits::OutboundConfig;
 use crate::resilience::retry::RetryConfig;
 
 /// The shipments keys of a `[services.NAME]` table (its `base_url` is the carrier's order API).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentsServiceConfig {
     /// The carrier's account.
@@ -45,7 +45,7 @@ impl ShipmentsServiceConfig {
 }
 
 /// Shipments by public postal service (regulation art. 16.2).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentsConfig {
     /// How long an `Idempotency-Key` and its response are kept, in seconds (default and minimum 86 400).
@@ -83,7 +83,7 @@ fn default_max_poll_backoff_s() -> u64 {
 }
 
 /// One sending agency and the address the carrier collects from.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SenderConfig {
     /// The agency's code (shipments name it in `agency`).
@@ -104,7 +104,7 @@ pub struct SenderConfig {
 
 /// The postal carrier's account. The adapter's own defaults apply to everything else
 /// (`lienthong_adapters::vnpost::Settings::new`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VnpostAccount {
     /// Account name (`TenDangNhap`).
