@@ -232,7 +232,6 @@ impl ErrorCode {
             Self::BankTransactionReversed => "Bank transaction reversed",
             Self::ReversalWindowClosed => "Reversal window closed",
             Self::ReconciliationClosed => "Reconciliation closed",
-            }
             Self::ServiceMaintenance => "Service in maintenance",
         }
     }
@@ -395,6 +394,7 @@ impl ErrorCode {
             }
             (Self::ReconciliationClosed, Lang::En) => {
                 "The day's reconciliation is closed; the payment can no longer be reversed."
+            }
             (Self::ServiceMaintenance, Lang::Vi) => {
                 "Dịch vụ đang được bảo trì; vui lòng thử lại sau thời điểm trong Retry-After."
             }

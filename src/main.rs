@@ -958,7 +958,12 @@ fn webhook_received(secret: &[u8], headers: &http::HeaderMap, body: &[u8]) -> ht
     let at = lienthong::render::vietnam_time(now_ms);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let event_id = header("lienthong-event-id").unwrap_or("-");
-    match lienthong::signature::verify(header("lienthong-signature"), body, &[secret], now_ms / 1000) {
+    match lienthong::signature::verify(
+        header("lienthong-signature"),
+        body,
+        &[secret],
+        now_ms / 1000,
+    ) {
         Ok(_) => {
             let event: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
             println!(

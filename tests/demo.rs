@@ -284,9 +284,13 @@ async fn listen_prints_signed_events_and_refuses_bad_signatures() {
             .body(body)
             .send()
     };
-    let good = send(lienthong::signature::sign(secret.as_bytes(), now, body.as_bytes()))
-        .await
-        .unwrap();
+    let good = send(lienthong::signature::sign(
+        secret.as_bytes(),
+        now,
+        body.as_bytes(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(good.status(), 204);
     let line = rx.recv_timeout(Duration::from_secs(5)).unwrap();
     assert!(

@@ -486,7 +486,7 @@ impl Config {
         if let Some(s) = &self.shipments {
             check(s.validate());
         }
-        self.notify.validate()?;
+        check(self.notify.validate());
         if let Some(officials) = &self.officials {
             check(officials.validate());
         }

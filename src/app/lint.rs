@@ -335,6 +335,7 @@ fn empty_raw() -> RawConfig {
         shipments: None,
         redis: None,
         officials: None,
+        notify: Default::default(),
     }
 }
 
@@ -360,6 +361,8 @@ fn client_stand_in() -> ClientConfig {
         certificates: Vec::new(),
         rate_limit: None,
         allow: Vec::new(),
+        bank_code: None,
+        signature_secret: None,
     }
 }
 

@@ -12,8 +12,8 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
-pub mod incidents;
 pub mod inbox;
+pub mod incidents;
 pub mod lint;
 pub mod ops;
 pub mod router;

@@ -169,7 +169,15 @@ pub fn validate_clients<'a>(
         .iter()
         .enumerate()
         .filter_map(|(i, c)| {
-            check_client(i, c, &mut ids, &mut api_keys, &mut bank_codes, &operations_of).err()
+            check_client(
+                i,
+                c,
+                &mut ids,
+                &mut api_keys,
+                &mut bank_codes,
+                &operations_of,
+            )
+            .err()
         })
         .collect()
 }

@@ -43,7 +43,7 @@ pub struct UpstreamConfig {
 /// `probe = { … }` of a service: its upstream's health check, sent at a jittered interval (it
 /// carries no citizen's data: a WSDL, a token, an empty JSON object), and the thresholds at which
 /// an incident opens.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProbeConfig {
     /// Seconds between probes, each spread by ±20 % so replicas do not probe in step

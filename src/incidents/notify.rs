@@ -26,7 +26,7 @@ pub const OPENED: &str = "incident.opened";
 pub const CLOSED: &str = "incident.closed";
 
 /// `[notify]`: how operators hear of incidents.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyConfig {
     /// Where incident events are POSTed, signed with `Lienthong-Signature`.
@@ -36,7 +36,7 @@ pub struct NotifyConfig {
 }
 
 /// How the connection to the mail server is secured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SmtpTls {
     /// STARTTLS, required (port 587).
@@ -49,7 +49,7 @@ pub enum SmtpTls {
 }
 
 /// `[notify.smtp]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     /// The mail server's host name.

@@ -545,8 +545,6 @@ super::portable_shipments::portable_shipments!(PostgresStore, sqlx::PgConnection
 super::portable_bank::portable_bank!(PostgresStore, sqlx::PgConnection);
 super::portable_evidence::portable_evidence!(PostgresStore);
 super::portable_incidents::portable_incidents!(PostgresStore);
-    ),
-    (
 super::portable_usage::portable_usage!(PostgresStore);
 
 #[cfg(test)]

@@ -511,8 +511,6 @@ super::portable_shipments::portable_shipments!(SqliteStore, sqlx::SqliteConnecti
 super::portable_bank::portable_bank!(SqliteStore, sqlx::SqliteConnection);
 super::portable_evidence::portable_evidence!(SqliteStore);
 super::portable_incidents::portable_incidents!(SqliteStore);
-    ),
-    (
 super::portable_usage::portable_usage!(SqliteStore);
 
 #[cfg(test)]
