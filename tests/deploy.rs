@@ -471,6 +471,7 @@ fn every_shipped_config_passes_lint() {
                 "clients[0].api_keys_sha256[0]",
                 "clients[0].client_secret_sha256",
                 "clients[1].api_keys_sha256[0]",
+                "clients[2].api_keys_sha256[0]",
             ]),
             "deploy/k8s/configmap.yaml" | "deploy/lienthong.systemd.toml" => placeholders(&[
                 "clients[0].api_keys_sha256[0]",

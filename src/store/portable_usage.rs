@@ -163,6 +163,23 @@ macro_rules! portable_usage {
                     .fetch_all(&self.pool)
                     .await?)
                 }
+
+                async fn incidents_by_service(
+                    &self,
+                    from_ms: i64,
+                    to_ms: i64,
+                ) -> Result<Option<Vec<(String, i64)>>, StoreError> {
+                    let counts: Vec<(String, i64)> = ::sqlx::query_as(
+                        "SELECT service, CAST(COUNT(*) AS BIGINT) FROM incidents
+                         WHERE started_at_ms >= $1 AND started_at_ms < $2
+                         GROUP BY service ORDER BY service",
+                    )
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(Some(counts))
+                }
             }
         }
     };

@@ -69,12 +69,8 @@ pub trait UsageLog: Send + Sync {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<ShipmentSummary>, StoreError>;
-    /// Incidents that started in `[from_ms, to_ms)`, per service; `None` while the store keeps
-    /// no incidents. The report shows the counts when this answers them.
-    ///
-    /// INCIDENTS: wire this to the incidents table when it exists (a `SELECT service, COUNT(*)
-    /// … GROUP BY service` over incidents that started in the period); the report, the CLI and
-    /// the admin endpoint already show `incidents` per upstream when it is `Some`.
+    /// Incidents that started in `[from_ms, to_ms)`, per service (services without one are
+    /// absent); `None` from a store that keeps no incidents.
     async fn incidents_by_service(
         &self,
         _from_ms: i64,

@@ -120,6 +120,24 @@ async fn replicas_open_one_incident_per_service_and_close_it_once(backend: &Back
         .unwrap(),
         "a new incident after the last one closed"
     );
+    // The usage report counts them per service, by when they started.
+    let counts = |from, to| {
+        let store = two.clone();
+        async move {
+            crate::store::UsageLog::incidents_by_service(store.as_ref(), from, to)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        counts(0, i64::MAX).await,
+        Some(vec![("notary".to_owned(), 1), ("population".to_owned(), 2)])
+    );
+    assert_eq!(
+        counts(5_000, 10_000).await,
+        Some(vec![("notary".to_owned(), 1)]),
+        "the period's end is excluded"
+    );
 }
 
 /// A maintenance window is read by every replica until its end, changed in place by a second

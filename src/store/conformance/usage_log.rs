@@ -79,7 +79,11 @@ async fn replicas_add_their_usage_into_the_same_rows(backend: &Backend) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(one.incidents_by_service(0, i64::MAX).await.unwrap(), None);
+    assert_eq!(
+        one.incidents_by_service(0, i64::MAX).await.unwrap(),
+        Some(Vec::new()),
+        "no incidents yet"
+    );
 }
 
 /// Payments count per provider and agency by their state now, amounts of the paid and refunded
