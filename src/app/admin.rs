@@ -366,6 +366,47 @@ pub async fn reconciliation_discrepancies(
     Ok(Json(serde_json::json!({ "discrepancies": found })).into_response())
 }
 
+/// Query of `GET /v1/admin/credits`.
+#[derive(Debug, Deserialize)]
+pub struct CreditQuery {
+    /// `unmatched` (the default).
+    pub status: Option<String>,
+    /// How many, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/admin/credits?status=unmatched`: credits to the agencies' receiving accounts that
+/// paid no order (no code, wrong amount or account, order already closed), newest first.
+pub async fn bank_credits(
+    State(gw): State<Arc<Gateway>>,
+    query: Result<Query<CreditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    let status = q.status.unwrap_or_else(|| "unmatched".into());
+    if !crate::services::payments::credits::STATUSES.contains(&status.as_str()) {
+        return Err(ApiError::validation(vec![crate::error::FieldError {
+            field: "status".into(),
+            code: "unknown".into(),
+            message: "one of: unmatched".into(),
+        }]));
+    }
+    let credits = gw
+        .store
+        .unmatched_credits(&status, q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let credits: Vec<serde_json::Value> = credits
+        .iter()
+        .map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or_default();
+            v["credited_at"] = crate::render::rfc3339(c.credited_at_ms).into();
+            v["created_at"] = crate::render::rfc3339(c.created_at_ms).into();
+            v
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "status": status, "credits": credits })).into_response())
+}
+
 /// `POST /v1/admin/payments/outbox/{id}/replay`: puts a given-up notification back in the queue.
 pub async fn replay_payment_event(
     State(gw): State<Arc<Gateway>>,

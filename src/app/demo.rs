@@ -14,6 +14,7 @@ use crate::keys::sha256_hex;
 use crate::services::enterprise::{EnterpriseAccount, EnterpriseConfig};
 use crate::services::notary::{NotaryAccount, NotaryConfig};
 use crate::services::passthrough::{PassthroughConfig, RouteConfig};
+use crate::services::payments::vietqr::{VietQrAccount, VietQrBank, VietQrConfig};
 use crate::services::payments::{
     PaymentPlatformConfig, PaymentPlatformMerchant, PaymentsConfig, PaymentsServiceConfig,
     VnpayConfig, VnpayMerchant,
@@ -104,6 +105,13 @@ pub const PLATFORM_PARTNER: &str = "DEMO-HUE";
 /// The demo payment platform hash key (the platform mock's default).
 pub const PLATFORM_HASH_KEY: &str = "demo-ptt-hashkey";
 
+/// The demo agency's receiving account for VietQR transfers, at the demo bank: its BIN.
+pub const VIETQR_BIN: &str = "970415";
+/// The demo receiving account's number.
+pub const VIETQR_ACCOUNT_NO: &str = "1234567890";
+/// The demo receiving account's holder.
+pub const VIETQR_ACCOUNT_NAME: &str = "TT PHUC VU HANH CHINH CONG";
+
 /// The demo payments section: both providers on the mocks, one merchant each for a demo agency.
 fn payments_config(upstreams: &DemoUpstreams) -> PaymentsConfig {
     PaymentsConfig {
@@ -128,6 +136,19 @@ fn payments_config(upstreams: &DemoUpstreams) -> PaymentsConfig {
                 agency: "demo-agency".into(),
                 ma_doi_tac: PLATFORM_PARTNER.into(),
                 hash_key: SecretRef::inline(PLATFORM_HASH_KEY.as_bytes().to_vec()),
+            }],
+        }),
+        vietqr: Some(VietQrConfig {
+            accounts: vec![VietQrAccount {
+                agency: "demo-agency".into(),
+                bank: BANK_CLIENT.into(),
+                bin: VIETQR_BIN.into(),
+                account_no: VIETQR_ACCOUNT_NO.into(),
+                account_name: VIETQR_ACCOUNT_NAME.into(),
+            }],
+            banks: vec![VietQrBank {
+                code: BANK_CLIENT.into(),
+                credit_secret: SecretRef::inline(BANK_SIGNATURE_SECRET.as_bytes().to_vec()),
             }],
         }),
         webhook: None,

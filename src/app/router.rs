@@ -100,7 +100,8 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
             .route(
                 "/v1/admin/reconciliation/discrepancies",
                 admin(get(admin::reconciliation_discrepancies)),
-            );
+            )
+            .route("/v1/admin/credits", admin(get(admin::bank_credits)));
     }
     let mut routes = Router::new();
     if role.serves_public() {

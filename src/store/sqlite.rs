@@ -291,6 +291,28 @@ const MIGRATIONS: &[(i64, &str)] = &[
         );
         CREATE INDEX reconciliation_discrepancies_day ON reconciliation_discrepancies (day, provider, account);",
     ),
+    (
+        13,
+        // Bank credits that paid no order (VietQR transfers whose description names no payable
+        // order, or the wrong amount or account): one per bank and transaction id, with the
+        // answer sent, replayed to a repeat.
+        "CREATE TABLE bank_credits (
+            bank_code TEXT NOT NULL,
+            bank_txn_id TEXT NOT NULL,
+            account_no TEXT NOT NULL,
+            amount_vnd BIGINT NOT NULL,
+            description TEXT NOT NULL,
+            credited_at_ms BIGINT NOT NULL,
+            reason TEXT NOT NULL,
+            payment_id TEXT,
+            status TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            response TEXT NOT NULL,
+            created_at_ms BIGINT NOT NULL,
+            PRIMARY KEY (bank_code, bank_txn_id)
+        );
+        CREATE INDEX bank_credits_status ON bank_credits (status, created_at_ms);",
+    ),
 ];
 
 /// SQLite-backed [`Store`](super::Store).
@@ -475,6 +497,7 @@ super::portable::portable_store!(SqliteStore, sqlx::SqliteConnection);
 super::portable_ledger::portable_ledger!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
 super::portable_shipments::portable_shipments!(SqliteStore, sqlx::SqliteConnection);
 super::portable_bank::portable_bank!(SqliteStore, sqlx::SqliteConnection);
+super::portable_credits::portable_credits!(SqliteStore, sqlx::SqliteConnection);
 super::portable_evidence::portable_evidence!(SqliteStore);
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
         errors.add(
             "provider",
             "unknown",
-            "not a configured provider (vnpay, payment_platform)",
+            "not a configured provider (vnpay, payment_platform, vietqr)",
         );
     }
     if body.amount_vnd <= 0 || body.amount_vnd >= 1_000_000_000 {
@@ -238,15 +238,19 @@ async fn open_payment(
             payment_code: Some(code.clone()),
             ..record.clone()
         };
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "payment_id": record.id,
             "status": "pending",
             "pay_url": pay_url,
             "payment_code": code,
             "payment_code_display": super::code::display(&code),
             "expires_at": rfc3339(expires_ms),
-        })
-        .to_string();
+        });
+        if let Some(transfer) = super::vietqr::transfer_json(svc.vietqr.as_deref(), &record) {
+            body["pay_url"] = serde_json::Value::Null;
+            body["vietqr"] = transfer;
+        }
+        let body = body.to_string();
         let inserted = store
             .insert_payment(&NewPayment {
                 record: record.clone(),
@@ -286,7 +290,7 @@ pub fn view(p: &PaymentRecord) -> serde_json::Value {
         "created_at": rfc3339(p.created_at_ms),
         "expires_at": rfc3339(p.expires_at_ms),
     });
-    if p.status == PaymentStatus::Pending {
+    if p.status == PaymentStatus::Pending && !p.pay_url.is_empty() {
         v["pay_url"] = p.pay_url.clone().into();
     }
     if let Some(code) = &p.payment_code {

@@ -107,15 +107,7 @@ fn admit<T: serde::de::DeserializeOwned>(
     )
     .map_err(|e| {
         tracing::warn!(bank = %bank.code, reason = %e, "collection request refused: body signature");
-        let vi = match e {
-            SignatureError::Missing => "Thiếu tiêu đề Lienthong-Signature.",
-            SignatureError::Malformed => {
-                "Tiêu đề Lienthong-Signature phải có dạng t=<giây Unix>,v1=<HMAC-SHA256 dạng hex>."
-            }
-            SignatureError::Expired => "Thời điểm ký t lệch quá 5 phút so với hiện tại.",
-            SignatureError::Mismatch => "Không chữ ký v1 nào khớp với nội dung yêu cầu.",
-        };
-        ApiError::new(ErrorCode::SignatureInvalid).with_detail(vi, e.to_string())
+        signature_problem(e)
     })?;
     let parsed = crate::extract::parse_json(&bytes)?;
     Ok((
@@ -125,6 +117,19 @@ fn admit<T: serde::de::DeserializeOwned>(
         parsed,
         bytes,
     ))
+}
+
+/// The problem of a refused `Lienthong-Signature`.
+pub(super) fn signature_problem(e: SignatureError) -> ApiError {
+    let vi = match e {
+        SignatureError::Missing => "Thiếu tiêu đề Lienthong-Signature.",
+        SignatureError::Malformed => {
+            "Tiêu đề Lienthong-Signature phải có dạng t=<giây Unix>,v1=<HMAC-SHA256 dạng hex>."
+        }
+        SignatureError::Expired => "Thời điểm ký t lệch quá 5 phút so với hiện tại.",
+        SignatureError::Mismatch => "Không chữ ký v1 nào khớp với nội dung yêu cầu.",
+    };
+    ApiError::new(ErrorCode::SignatureInvalid).with_detail(vi, e.to_string())
 }
 
 fn parse_code(raw: &str) -> Result<String, ApiError> {
@@ -179,7 +184,7 @@ pub fn mask_name(name: &str) -> String {
         .join(" ")
 }
 
-fn json(status: StatusCode, body: String) -> Response {
+pub(super) fn json(status: StatusCode, body: String) -> Response {
     (
         status,
         [(http::header::CONTENT_TYPE, "application/json")],
@@ -214,7 +219,7 @@ pub async fn inquiry(
     .into_response())
 }
 
-fn check_txn_id(errors: &mut Errors, v: &str) {
+pub(super) fn check_txn_id(errors: &mut Errors, v: &str) {
     if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_graphic()) {
         errors.add(
             "bank_txn_id",
@@ -350,7 +355,7 @@ pub async fn pay(
     }
 }
 
-fn evidence(payment_id: &str, raw: &[u8], kind: &str, at_ms: i64) -> Evidence {
+pub(super) fn evidence(payment_id: &str, raw: &[u8], kind: &str, at_ms: i64) -> Evidence {
     Evidence {
         provider: PROVIDER.into(),
         kind: kind.into(),
