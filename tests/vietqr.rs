@@ -93,21 +93,22 @@ async fn open(h: &common::Harness, dossier: &str, amount: i64) -> Value {
 
 /// Reports a credit as bank `bank-a`, signed now; `(status, answer)`.
 async fn credit(h: &common::Harness, body: &Value) -> (u16, Value) {
+    let resp = credit_signed(h, body, CREDIT_SECRET).await;
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+/// Posts a credit signed now with `secret`.
+async fn credit_signed(h: &common::Harness, body: &Value, secret: &str) -> reqwest::Response {
     let body = body.to_string();
-    let resp = h
-        .http
+    h.http
         .post(h.url("/v1/providers/bank/bank-a/credits"))
         .header("content-type", "application/json")
-        .header(
-            "lienthong-signature",
-            signature(CREDIT_SECRET, now_s(), &body),
-        )
+        .header("lienthong-signature", signature(secret, now_s(), &body))
         .body(body)
         .send()
         .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap())
+        .unwrap()
 }
 
 fn credit_body(txn: &str, amount: i64, description: &str) -> Value {
@@ -233,19 +234,12 @@ async fn a_signed_credit_with_a_mangled_description_pays_its_order_once() {
     assert_eq!(kept["reason"], "order_closed");
 
     // Unsigned or wrongly signed credits are refused before anything is read.
-    let raw = credit_body("FT003", 70_000, &description).to_string();
-    let resp = h
-        .http
-        .post(h.url("/v1/providers/bank/bank-a/credits"))
-        .header("content-type", "application/json")
-        .header(
-            "lienthong-signature",
-            signature("another-secret-xxxxxx", now_s(), &raw),
-        )
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
+    let resp = credit_signed(
+        &h,
+        &credit_body("FT003", 70_000, &description),
+        "another-secret-xxxxxx",
+    )
+    .await;
     common::problem(resp, 401, "signature_invalid").await;
 }
 

@@ -21,17 +21,17 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::render::{rfc3339, vietnam_date};
+use crate::render::rfc3339;
 use crate::services::Live;
 use crate::store::{
-    BankTransaction, CollectOutcome, CreditOutcome, Evidence, PaymentRecord, PaymentStatus,
-    Settlement, Store, UnmatchedCredit, now_ms,
+    CollectOutcome, CreditOutcome, Evidence, PaymentRecord, PaymentStatus, Store, UnmatchedCredit,
+    now_ms,
 };
 use crate::validate::Errors;
 
-use super::collection::{check_txn_id, json, provider_txn_no, signature_problem};
+use super::collection::{bank_payment, check_txn_id, json, signature_problem};
 use super::vietqr::VietQrProvider;
-use super::{PaymentsService, code, event_for, receipt_number};
+use super::{PaymentsService, code, receipt_number};
 
 /// Body of `POST /v1/providers/bank/{bank}/credits`.
 #[derive(Debug, Deserialize)]
@@ -180,7 +180,7 @@ fn evidence(payment_id: Option<String>, raw: &[u8], verdict: &str, at_ms: i64) -
 /// `POST /v1/providers/bank/{bank}/credits` → 200 `{status: "matched", …}` when the credit paid
 /// its order, 202 `{status: "unmatched", reason}` when it is kept for an operator.
 pub async fn credit(
-    Live(svc): Live<PaymentsService>,
+    svc: Option<Live<PaymentsService>>,
     State(store): State<Arc<dyn Store>>,
     Path(bank): Path<String>,
     headers: HeaderMap,
@@ -193,6 +193,8 @@ pub async fn credit(
             "No receiving bank with this code.",
         )
     };
+    // Without a payments service or VietQR, no bank is known here.
+    let svc = svc.ok_or_else(unknown_bank)?;
     let vietqr = svc.vietqr.as_deref().ok_or_else(unknown_bank)?;
     let secret = vietqr.credit_secret(&bank).ok_or_else(unknown_bank)?;
     if !crate::extract::is_json_content_type(&headers) {
@@ -282,35 +284,14 @@ async fn pay(
         "receipt_no": receipt_no,
     })
     .to_string();
-    let mut settlement = Settlement {
-        payment_id: p.id.clone(),
-        to: PaymentStatus::Paid,
-        provider_txn_no: Some(provider_txn_no(bank, &req.bank_txn_id)),
-        bank_code: Some(bank.to_owned()),
-        paid_at_ms: Some(credited_at_ms),
-        failure_code: None,
-        receipt_no: Some(receipt_no),
-        source: "credit".into(),
-        note: None,
-        event: None,
-        evidence: None,
-        at_ms: now,
-    };
-    settlement.event = Some(event_for(p, &settlement, &uuid::Uuid::now_v7().to_string()));
-    let txn = BankTransaction {
-        bank_code: bank.to_owned(),
-        bank_txn_id: req.bank_txn_id.clone(),
-        payment_id: p.id.clone(),
-        amount_vnd: p.amount_vnd,
-        paid_at_ms: credited_at_ms,
-        day: vietnam_date(credited_at_ms),
-        fingerprint: fingerprint.to_owned(),
-        response: response.clone(),
-        state: "paid".into(),
-        created_at_ms: now,
-        reversed_at_ms: None,
-        reversal_reason: None,
-    };
+    let (txn, settlement) = bank_payment(
+        p,
+        bank,
+        &req.bank_txn_id,
+        credited_at_ms,
+        (fingerprint, &response),
+        "credit",
+    );
     let outcome = store
         .collect(
             &txn,
