@@ -131,6 +131,19 @@ async fn status_of(h: &common::Harness, id: &str) -> Value {
         .unwrap()
 }
 
+/// `GET /v1/admin/credits?status=…` as the operator.
+async fn credits_listed(h: &common::Harness, status: &str) -> Value {
+    h.http
+        .get(format!("{}/v1/admin/credits?status={status}", h.admin_base))
+        .bearer_auth("ops-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Reads the QR code in a greyscale PNG back to its text, as a phone's camera would.
 fn read_back(png_bytes: &[u8]) -> String {
     let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
@@ -244,7 +257,7 @@ async fn a_signed_credit_with_a_mangled_description_pays_its_order_once() {
 }
 
 #[tokio::test]
-async fn credits_that_pay_nothing_are_kept_and_listed_for_operators() {
+async fn credits_that_pay_nothing_are_kept_listed_and_assigned_by_operators() {
     let h = start().await;
     let order = open(&h, "HS-QR-3", 70_000).await;
     let id = order["payment_id"].as_str().unwrap();
@@ -272,19 +285,7 @@ async fn credits_that_pay_nothing_are_kept_and_listed_for_operators() {
     );
     assert_eq!(status_of(&h, id).await["status"], "pending");
 
-    let listed: Value = h
-        .http
-        .get(format!(
-            "{}/v1/admin/credits?status=unmatched",
-            h.admin_base
-        ))
-        .bearer_auth("ops-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = credits_listed(&h, "unmatched").await;
     let credits = listed["credits"].as_array().unwrap();
     assert_eq!(credits.len(), 4, "{listed}");
     let wrong = credits.iter().find(|c| c["bank_txn_id"] == "FT-A").unwrap();
@@ -292,6 +293,42 @@ async fn credits_that_pay_nothing_are_kept_and_listed_for_operators() {
     assert_eq!(wrong["payment_id"], id);
     assert_eq!(wrong["amount_vnd"], 50_000);
     assert!(wrong.get("fingerprint").is_none(), "{wrong}");
+
+    // An operator assigns: the wrong amount is refused, the credit without a code pays the order.
+    let assign = |txn: &str, payment_id: &str| {
+        h.http
+            .post(format!(
+                "{}/v1/admin/credits/bank-a/{txn}/assign",
+                h.admin_base
+            ))
+            .bearer_auth("ops-key")
+            .header("content-type", "application/json")
+            .body(json!({ "payment_id": payment_id }).to_string())
+            .send()
+    };
+    common::problem(assign("FT-A", id).await.unwrap(), 422, "amount_mismatch").await;
+    let assigned = assign("FT-B", id).await.unwrap();
+    assert_eq!(assigned.status(), 200);
+    let assigned: Value = assigned.json().await.unwrap();
+    assert_eq!(assigned["status"], "assigned", "{assigned}");
+    assert_eq!(assigned["payment_id"], id);
+    let paid = status_of(&h, id).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    // Once: the credit is no longer unmatched, and the order is paid.
+    common::problem(assign("FT-B", id).await.unwrap(), 404, "not_found").await;
+    common::problem(
+        assign("FT-C", id).await.unwrap(),
+        409,
+        "payment_code_already_paid",
+    )
+    .await;
+    // The bank resending the credit now hears it paid the order.
+    let (again, answer) = credit(&h, &credit_body("FT-B", 70_000, "chuyen tien hoc phi")).await;
+    assert_eq!(again, 200, "{answer}");
+    assert_eq!(answer["status"], "matched");
+    let listed = credits_listed(&h, "assigned").await;
+    assert_eq!(listed["credits"][0]["bank_txn_id"], "FT-B", "{listed}");
+    assert_eq!(listed["credits"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
-use super::{Evidence, StoreError};
+use super::{BankTransaction, CollectOutcome, Evidence, Settlement, StoreError};
 
 /// A credit that matched no payable order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -28,7 +28,7 @@ pub struct UnmatchedCredit {
     pub reason: String,
     /// The order its description names, when one does.
     pub payment_id: Option<String>,
-    /// `unmatched` (assignment and refunds come later).
+    /// `unmatched`, or `assigned` once an operator paid an order with it.
     pub status: String,
     /// SHA-256 (hex) of the reported fields: a repeat must match it.
     #[serde(skip)]
@@ -49,6 +49,17 @@ pub enum CreditOutcome {
     Existing(Box<UnmatchedCredit>),
 }
 
+/// What [`BankCredits::assign_credit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignOutcome {
+    /// The credit is `assigned` and its order paid, in one transaction.
+    Assigned,
+    /// No unmatched credit under this id (none, or assigned before): nothing changed.
+    NotUnmatched,
+    /// The order could not be paid (see [`CollectOutcome`]): nothing changed.
+    Order(CollectOutcome),
+}
+
 /// Unmatched bank credits: exactly one row per bank transaction id.
 #[async_trait]
 pub trait BankCredits: Send + Sync {
@@ -65,6 +76,15 @@ pub trait BankCredits: Send + Sync {
         credit: &UnmatchedCredit,
         evidence: &Evidence,
     ) -> Result<CreditOutcome, StoreError>;
+    /// An operator pays an order with an unmatched credit: the credit becomes `assigned` (naming
+    /// the order), `txn` is recorded and `settlement` applied, all in one durable transaction or
+    /// none of it.
+    async fn assign_credit(
+        &self,
+        txn: &BankTransaction,
+        settlement: &Settlement,
+        evidence: &Evidence,
+    ) -> Result<AssignOutcome, StoreError>;
     /// Credits of a status, newest first.
     async fn unmatched_credits(
         &self,

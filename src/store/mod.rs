@@ -42,7 +42,7 @@ pub use bank_collection::{
     BankCollection, BankReversal, BankTransaction, CollectOutcome, Discrepancy, ReconciledDay,
     ReverseOutcome,
 };
-pub use bank_credits::{BankCredits, CreditOutcome, UnmatchedCredit};
+pub use bank_credits::{AssignOutcome, BankCredits, CreditOutcome, UnmatchedCredit};
 pub use client_states::{AdminAction, AdminAuditRecord, ClientStates};
 pub use cluster_changes::ClusterChanges;
 pub use evidence_log::EvidenceLog;

@@ -11,9 +11,13 @@ pub(super) const CREDIT_COLUMNS: &str = "bank_code, bank_txn_id, account_no, amo
 macro_rules! portable_credits {
     ($store:ident, $conn:ty) => {
         mod credit_store {
-            use $crate::store::{BankCredits, CreditOutcome, Evidence, StoreError, UnmatchedCredit};
+            use $crate::store::{
+                AssignOutcome, BankCredits, BankTransaction, CollectOutcome, CreditOutcome,
+                Evidence, Settlement, StoreError, UnmatchedCredit,
+            };
 
             use super::super::portable_credits::CREDIT_COLUMNS;
+            use super::bank_store::collect_in;
             use super::ledger::insert_evidence;
 
             async fn credit_of(
@@ -66,6 +70,42 @@ macro_rules! portable_credits {
                 })
             }
 
+            async fn assign_in(
+                conn: &mut $conn,
+                t: &BankTransaction,
+                s: &Settlement,
+                e: &Evidence,
+            ) -> Result<AssignOutcome, StoreError> {
+                ::sqlx::query("SAVEPOINT credit_assign")
+                    .execute(&mut *conn)
+                    .await?;
+                let claimed = ::sqlx::query(
+                    "UPDATE bank_credits SET status = 'assigned', payment_id = $1
+                     WHERE bank_code = $2 AND bank_txn_id = $3 AND status = 'unmatched'",
+                )
+                .bind(&t.payment_id)
+                .bind(&t.bank_code)
+                .bind(&t.bank_txn_id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                let outcome = if claimed == 0 {
+                    AssignOutcome::NotUnmatched
+                } else {
+                    match collect_in(conn, t, s, e).await? {
+                        CollectOutcome::Recorded => AssignOutcome::Assigned,
+                        other => AssignOutcome::Order(other),
+                    }
+                };
+                let keep = if outcome == AssignOutcome::Assigned {
+                    "RELEASE SAVEPOINT credit_assign"
+                } else {
+                    "ROLLBACK TO SAVEPOINT credit_assign; RELEASE SAVEPOINT credit_assign"
+                };
+                ::sqlx::raw_sql(keep).execute(&mut *conn).await?;
+                Ok(outcome)
+            }
+
             #[::async_trait::async_trait]
             impl BankCredits for super::$store {
                 async fn unmatched_credit(
@@ -85,6 +125,19 @@ macro_rules! portable_credits {
                     let (c, e) = (c.clone(), e.clone());
                     self.durable_write(move |conn| Box::pin(async move { record_in(conn, &c, &e).await }))
                         .await
+                }
+
+                async fn assign_credit(
+                    &self,
+                    t: &BankTransaction,
+                    s: &Settlement,
+                    e: &Evidence,
+                ) -> Result<AssignOutcome, StoreError> {
+                    let (t, s, e) = (t.clone(), s.clone(), e.clone());
+                    self.durable_write(move |conn| {
+                        Box::pin(async move { assign_in(conn, &t, &s, &e).await })
+                    })
+                    .await
                 }
 
                 async fn unmatched_credits(

@@ -24,8 +24,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::render::rfc3339;
 use crate::services::Live;
 use crate::store::{
-    CollectOutcome, CreditOutcome, Evidence, PaymentRecord, PaymentStatus, Store, UnmatchedCredit,
-    now_ms,
+    AssignOutcome, CollectOutcome, CreditOutcome, Evidence, PaymentRecord, PaymentStatus, Store,
+    UnmatchedCredit, now_ms,
 };
 use crate::validate::Errors;
 
@@ -362,7 +362,102 @@ async fn keep_unmatched(
 }
 
 /// The `status` of `GET /v1/admin/credits`.
-pub const STATUSES: &[&str] = &["unmatched"];
+pub const STATUSES: &[&str] = &["unmatched", "assigned"];
+
+/// An operator pays an order with an unmatched credit (`POST /v1/admin/credits/{bank}/{bank_txn_id}/assign`):
+/// the order must be pending, of the credited account and of the credit's amount. The order is
+/// paid as if the credit had named it (receipt, portal event), once: the credit becomes
+/// `assigned`, and the bank's repeats of it are answered `matched` from then on.
+pub async fn assign(
+    store: &dyn Store,
+    svc: Option<&PaymentsService>,
+    bank: &str,
+    bank_txn_id: &str,
+    payment_id: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let internal = |e: crate::store::StoreError| ApiError::internal(&e);
+    let no_credit = || {
+        ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có khoản tiền chưa đối soát với mã giao dịch này.",
+            "No unmatched credit under this bank transaction id.",
+        )
+    };
+    let c = store
+        .unmatched_credit(bank, bank_txn_id)
+        .await
+        .map_err(internal)?
+        .filter(|c| c.status == "unmatched")
+        .ok_or_else(no_credit)?;
+    let p = match crate::validate::is_record_id(payment_id) {
+        true => store.payment(payment_id).await.map_err(internal)?,
+        false => None,
+    }
+    .ok_or_else(|| {
+        ApiError::new(ErrorCode::NotFound)
+            .with_detail("Không có khoản nộp với mã này.", "No payment with this id.")
+    })?;
+    let account_ok = svc
+        .and_then(|s| s.vietqr.as_deref())
+        .and_then(|v| v.account_of(&p.agency))
+        .is_some_and(|a| a.bank == bank && a.account_no == c.account_no);
+    if !account_ok {
+        let mut errors = Errors::default();
+        errors.add(
+            "payment_id",
+            "account",
+            "the order's agency does not receive at the credited account",
+        );
+        return Err(errors
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::new(ErrorCode::ValidationFailed)));
+    }
+    if p.status != PaymentStatus::Pending {
+        return Err(ApiError::new(ErrorCode::PaymentCodeAlreadyPaid));
+    }
+    if p.amount_vnd != c.amount_vnd {
+        return Err(ApiError::new(ErrorCode::AmountMismatch)
+            .with_extension("amount_due_vnd", serde_json::Value::from(p.amount_vnd)));
+    }
+    let answer = serde_json::json!({
+        "status": "matched",
+        "bank_txn_id": c.bank_txn_id,
+        "payment_code": p.payment_code,
+        "amount_vnd": p.amount_vnd,
+        "paid_at": rfc3339(c.credited_at_ms),
+        "receipt_no": receipt_number(&p.id, c.credited_at_ms),
+    });
+    let (txn, settlement) = bank_payment(
+        &p,
+        bank,
+        bank_txn_id,
+        c.credited_at_ms,
+        (&c.fingerprint, &answer.to_string()),
+        "credit_assigned",
+    );
+    let outcome = store
+        .assign_credit(
+            &txn,
+            &settlement,
+            &evidence(Some(p.id.clone()), b"", "assigned", now_ms()),
+        )
+        .await
+        .map_err(internal)?;
+    match outcome {
+        AssignOutcome::Assigned => {
+            tracing::info!(payment_id = %p.id, bank = %bank, "unmatched credit assigned to an order");
+            Ok(serde_json::json!({
+                "status": "assigned",
+                "payment_id": p.id,
+                "bank_code": bank,
+                "bank_txn_id": bank_txn_id,
+                "receipt_no": answer["receipt_no"],
+            }))
+        }
+        AssignOutcome::NotUnmatched => Err(no_credit()),
+        AssignOutcome::Order(_) => Err(ApiError::new(ErrorCode::PaymentCodeAlreadyPaid)),
+    }
+}
 
 #[cfg(test)]
 mod tests {
