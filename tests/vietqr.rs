@@ -18,6 +18,11 @@ const BIN: &str = "970415";
 const ACCOUNT: &str = "1234567890";
 
 async fn start() -> common::Harness {
+    start_on(None).await
+}
+
+/// The gateway on the standard SQLite file, or on `store_url`.
+async fn start_on(store_url: Option<String>) -> common::Harness {
     common::install_crypto();
     let upstream = common::catalogue_mock().await;
     let dir = tempfile::tempdir().unwrap();
@@ -51,7 +56,10 @@ allow = [{{ service = "payments", operations = ["*"] }}]
         other = sha256_hex("other-key"),
         dir = d.display(),
     );
-    let text = common::config_text(&upstream.url(), d, &extra);
+    let mut text = common::config_text(&upstream.url(), d, &extra);
+    if let Some(url) = &store_url {
+        text = common::with_store_url(&text, d, url);
+    }
     let config_path = d.join("lienthong.toml");
     std::fs::write(&config_path, &text).unwrap();
     common::start_with(upstream, dir, config_path).await
@@ -216,8 +224,29 @@ async fn an_order_answers_its_napas_payload_and_its_code_as_images_to_its_owner_
 
 #[tokio::test]
 async fn a_signed_credit_with_a_mangled_description_pays_its_order_once() {
-    let h = start().await;
-    let order = open(&h, "HS-QR-2", 70_000).await;
+    credit_pays_once(&start().await).await;
+}
+
+#[tokio::test]
+async fn credits_that_pay_nothing_are_kept_listed_and_assigned_by_operators() {
+    unmatched_kept_and_assigned(&start().await).await;
+}
+
+#[tokio::test]
+async fn on_postgres_credits_pay_once_and_unmatched_ones_are_kept_and_assigned() {
+    use lienthong::store::test_support::PgTestSchema;
+    let (Some(paid), Some(kept)) = (
+        PgTestSchema::create("vietqr_credit_pays").await,
+        PgTestSchema::create("vietqr_credit_kept").await,
+    ) else {
+        return;
+    };
+    credit_pays_once(&start_on(Some(paid.url.clone())).await).await;
+    unmatched_kept_and_assigned(&start_on(Some(kept.url.clone())).await).await;
+}
+
+async fn credit_pays_once(h: &common::Harness) {
+    let order = open(h, "HS-QR-2", 70_000).await;
     let id = order["payment_id"].as_str().unwrap();
     let code = order["payment_code"].as_str().unwrap();
     let description = format!(
@@ -226,29 +255,29 @@ async fn a_signed_credit_with_a_mangled_description_pays_its_order_once() {
         code[4..].to_lowercase()
     );
     let body = credit_body("FT001", 70_000, &description);
-    let (status, answer) = credit(&h, &body).await;
+    let (status, answer) = credit(h, &body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["status"], "matched");
-    let paid = status_of(&h, id).await;
+    let paid = status_of(h, id).await;
     assert_eq!(paid["status"], "paid", "{paid}");
     assert!(paid["receipt"].is_object(), "{paid}");
 
     // The bank resends: the same answer, nothing paid twice.
-    let (again, repeated) = credit(&h, &body).await;
+    let (again, repeated) = credit(h, &body).await;
     assert_eq!((again, &repeated), (200, &answer));
     // Another body under the same transaction id: refused.
-    let (changed, problem) = credit(&h, &credit_body("FT001", 80_000, &description)).await;
+    let (changed, problem) = credit(h, &credit_body("FT001", 80_000, &description)).await;
     assert_eq!(changed, 409, "{problem}");
     assert_eq!(problem["code"], "bank_transaction_conflict");
 
     // A second transfer quoting the paid order: kept, acknowledged, listed for an operator.
-    let (second, kept) = credit(&h, &credit_body("FT002", 70_000, &description)).await;
+    let (second, kept) = credit(h, &credit_body("FT002", 70_000, &description)).await;
     assert_eq!(second, 202, "{kept}");
     assert_eq!(kept["reason"], "order_closed");
 
     // Unsigned or wrongly signed credits are refused before anything is read.
     let resp = credit_signed(
-        &h,
+        h,
         &credit_body("FT003", 70_000, &description),
         "another-secret-xxxxxx",
     )
@@ -256,10 +285,8 @@ async fn a_signed_credit_with_a_mangled_description_pays_its_order_once() {
     common::problem(resp, 401, "signature_invalid").await;
 }
 
-#[tokio::test]
-async fn credits_that_pay_nothing_are_kept_listed_and_assigned_by_operators() {
-    let h = start().await;
-    let order = open(&h, "HS-QR-3", 70_000).await;
+async fn unmatched_kept_and_assigned(h: &common::Harness) {
+    let order = open(h, "HS-QR-3", 70_000).await;
     let id = order["payment_id"].as_str().unwrap();
     let code = order["payment_code"].as_str().unwrap();
     let cases = [
@@ -268,24 +295,24 @@ async fn credits_that_pay_nothing_are_kept_listed_and_assigned_by_operators() {
         ("FT-C", 70_000, "ND 23456789A9".to_owned(), "unknown_code"),
     ];
     for (txn, amount, description, reason) in &cases {
-        let (status, answer) = credit(&h, &credit_body(txn, *amount, description)).await;
+        let (status, answer) = credit(h, &credit_body(txn, *amount, description)).await;
         assert_eq!(status, 202, "{answer}");
         assert_eq!(answer["status"], "unmatched");
         assert_eq!(answer["reason"], *reason, "{answer}");
         // A repeat gets the same answer.
-        let (again, repeated) = credit(&h, &credit_body(txn, *amount, description)).await;
+        let (again, repeated) = credit(h, &credit_body(txn, *amount, description)).await;
         assert_eq!((again, &repeated), (202, &answer));
     }
     let mut wrong_account = credit_body("FT-D", 70_000, code);
     wrong_account["account_no"] = "999".into();
-    let (status, answer) = credit(&h, &wrong_account).await;
+    let (status, answer) = credit(h, &wrong_account).await;
     assert_eq!(
         (status, answer["reason"].as_str()),
         (202, Some("wrong_account"))
     );
-    assert_eq!(status_of(&h, id).await["status"], "pending");
+    assert_eq!(status_of(h, id).await["status"], "pending");
 
-    let listed = credits_listed(&h, "unmatched").await;
+    let listed = credits_listed(h, "unmatched").await;
     let credits = listed["credits"].as_array().unwrap();
     assert_eq!(credits.len(), 4, "{listed}");
     let wrong = credits.iter().find(|c| c["bank_txn_id"] == "FT-A").unwrap();
@@ -312,7 +339,7 @@ async fn credits_that_pay_nothing_are_kept_listed_and_assigned_by_operators() {
     let assigned: Value = assigned.json().await.unwrap();
     assert_eq!(assigned["status"], "assigned", "{assigned}");
     assert_eq!(assigned["payment_id"], id);
-    let paid = status_of(&h, id).await;
+    let paid = status_of(h, id).await;
     assert_eq!(paid["status"], "paid", "{paid}");
     // Once: the credit is no longer unmatched, and the order is paid.
     common::problem(assign("FT-B", id).await.unwrap(), 404, "not_found").await;
@@ -323,10 +350,10 @@ async fn credits_that_pay_nothing_are_kept_listed_and_assigned_by_operators() {
     )
     .await;
     // The bank resending the credit now hears it paid the order.
-    let (again, answer) = credit(&h, &credit_body("FT-B", 70_000, "chuyen tien hoc phi")).await;
+    let (again, answer) = credit(h, &credit_body("FT-B", 70_000, "chuyen tien hoc phi")).await;
     assert_eq!(again, 200, "{answer}");
     assert_eq!(answer["status"], "matched");
-    let listed = credits_listed(&h, "assigned").await;
+    let listed = credits_listed(h, "assigned").await;
     assert_eq!(listed["credits"][0]["bank_txn_id"], "FT-B", "{listed}");
     assert_eq!(listed["credits"].as_array().unwrap().len(), 1);
 }

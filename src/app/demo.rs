@@ -394,7 +394,8 @@ pub fn banner(addr: SocketAddr, admin: SocketAddr) -> String {
   portal client  {PORTAL_CLIENT}: API key {PORTAL_API_KEY}, OAuth2 secret {PORTAL_SECRET}
   admin client   {ADMIN_CLIENT}: API key {ADMIN_API_KEY}
   partner bank   {BANK_CLIENT}: API key {BANK_API_KEY}, signature secret {BANK_SIGNATURE_SECRET}
-                 (the bank mock calls /v1/collection as it: POST /__admin/inquiry, /__admin/pay, /__admin/reverse)
+                 (the bank mock calls /v1/collection as it: POST /__admin/inquiry, /__admin/pay, /__admin/reverse;
+                 it is also the receiving bank of VietQR orders: POST /__admin/vietqr-transfer {{"payload": …}})
 
 Try:
   curl -s http://{addr}/v1/services -H 'Authorization: Bearer {PORTAL_API_KEY}'
