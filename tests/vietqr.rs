@@ -269,6 +269,12 @@ async fn credit_pays_once(h: &common::Harness) {
     let (changed, problem) = credit(h, &credit_body("FT001", 80_000, &description)).await;
     assert_eq!(changed, 409, "{problem}");
     assert_eq!(problem["code"], "bank_transaction_conflict");
+    // A credit dated in the future is refused.
+    let mut future = credit_body("FT009", 70_000, &description);
+    future["credited_at"] = "2099-01-01T00:00:00+07:00".into();
+    let (refused, why) = credit(h, &future).await;
+    assert_eq!(refused, 422, "{why}");
+    assert_eq!(why["errors"][0]["field"], "credited_at", "{why}");
 
     // A second transfer quoting the paid order: kept, acknowledged, listed for an operator.
     let (second, kept) = credit(h, &credit_body("FT002", 70_000, &description)).await;
@@ -398,4 +404,11 @@ async fn the_bank_mock_pays_an_order_by_a_scanned_transfer() {
     assert_eq!(paid["status"], 200, "{paid}");
     assert_eq!(paid["body"]["status"], "matched");
     assert_eq!(status_of(&h, id).await["status"], "paid");
+    // Paid: no code left that would take the money again.
+    let resp = h
+        .get(&format!("/v1/payments/{id}/qr.png"), "payer-key")
+        .send()
+        .await
+        .unwrap();
+    common::problem(resp, 404, "not_found").await;
 }

@@ -228,11 +228,15 @@ pub async fn credit(
     )
     .ok()
     .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
-    if credited_at_ms.is_none() {
-        errors.add("credited_at", "format", "must be an RFC 3339 date-time");
+    let now = now_ms();
+    match credited_at_ms {
+        None => errors.add("credited_at", "format", "must be an RFC 3339 date-time"),
+        Some(t) if t > now + crate::signature::WINDOW_S * 1000 => {
+            errors.add("credited_at", "range", "must not be in the future")
+        }
+        Some(_) => {}
     }
     errors.into_result()?;
-    let now = now_ms();
     let credited_at_ms = credited_at_ms.unwrap_or(now);
     let fingerprint = fingerprint(&req, credited_at_ms);
     if let Some(answer) = repeat(store, &bank, &req, &fingerprint).await? {

@@ -237,7 +237,7 @@ pub fn transfer_json(
     }))
 }
 
-/// The caller's own pending VietQR order and its payload, or 404.
+/// The payload of the caller's own VietQR order while it awaits payment, or 404.
 async fn own_payload(
     svc: &super::PaymentsService,
     store: &dyn Store,
@@ -247,11 +247,13 @@ async fn own_payload(
     let p = super::own_payment(store, identity, id).await?;
     let not_found = || {
         ApiError::new(crate::error::ErrorCode::NotFound).with_detail(
-            "Khoản nộp này không thanh toán bằng VietQR.",
-            "This payment is not paid by VietQR.",
+            "Khoản nộp này không chờ thanh toán bằng VietQR.",
+            "This payment is not awaiting a VietQR transfer.",
         )
     };
-    if p.status != PaymentStatus::Pending && p.status != PaymentStatus::Paid {
+    // A paid, expired or failed order has nothing left to pay: no code that would take money
+    // again.
+    if p.status != PaymentStatus::Pending {
         return Err(not_found());
     }
     let account = svc
