@@ -190,6 +190,10 @@ async fn an_order_answers_its_napas_payload_and_its_code_as_images_to_its_owner_
     assert!(payload.contains("010212"), "dynamic: {payload}");
 
     let id = order["payment_id"].as_str().unwrap();
+    // The portal reloading the order finds the same transfer.
+    let again = status_of(&h, id).await;
+    assert_eq!(again["vietqr"], *q, "{again}");
+    assert!(again.get("pay_url").is_none(), "{again}");
     let png = h
         .get(&format!("/v1/payments/{id}/qr.png"), "payer-key")
         .send()
@@ -403,7 +407,9 @@ async fn the_bank_mock_pays_an_order_by_a_scanned_transfer() {
     let paid = transfer(json!({ "payload": payload })).await;
     assert_eq!(paid["status"], 200, "{paid}");
     assert_eq!(paid["body"]["status"], "matched");
-    assert_eq!(status_of(&h, id).await["status"], "paid");
+    let paid = status_of(&h, id).await;
+    assert_eq!(paid["status"], "paid");
+    assert!(paid.get("vietqr").is_none(), "{paid}");
     // Paid: no code left that would take the money again.
     let resp = h
         .get(&format!("/v1/payments/{id}/qr.png"), "payer-key")

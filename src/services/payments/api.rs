@@ -306,14 +306,23 @@ pub fn view(p: &PaymentRecord) -> serde_json::Value {
     v
 }
 
-/// `GET /v1/payments/{id}` → the payment, with its receipt once paid.
+/// `GET /v1/payments/{id}` → the payment, with its receipt once paid (and its VietQR transfer
+/// while it awaits one).
 pub async fn get(
+    svc: Option<Live<PaymentsService>>,
     State(store): State<Arc<dyn Store>>,
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let p = super::own_payment(store.as_ref(), &identity, &id).await?;
-    Ok(axum::Json(view(&p)).into_response())
+    let mut v = view(&p);
+    let vietqr = svc.as_ref().and_then(|s| s.vietqr.as_deref());
+    if p.status == PaymentStatus::Pending
+        && let Some(transfer) = super::vietqr::transfer_json(vietqr, &p)
+    {
+        v["vietqr"] = transfer;
+    }
+    Ok(axum::Json(v).into_response())
 }
 
 #[cfg(test)]
