@@ -49,13 +49,44 @@ pub struct Credit {
     pub credited_at: String,
 }
 
+/// Why a credit paid no order (kept as its `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmatched {
+    /// The description carries no payment code.
+    NoCode,
+    /// It carries several.
+    AmbiguousCode,
+    /// Its code is no order's.
+    UnknownCode,
+    /// The order's agency receives at another account (or bank).
+    WrongAccount,
+    /// The amount is not the order's.
+    WrongAmount,
+    /// The order is no longer pending (paid, expired, failed).
+    OrderClosed,
+}
+
+impl Unmatched {
+    /// The stored and answered name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unmatched::NoCode => "no_code",
+            Unmatched::AmbiguousCode => "ambiguous_code",
+            Unmatched::UnknownCode => "unknown_code",
+            Unmatched::WrongAccount => "wrong_account",
+            Unmatched::WrongAmount => "wrong_amount",
+            Unmatched::OrderClosed => "order_closed",
+        }
+    }
+}
+
 /// The payment code a transfer description carries. The description is reduced to upper-case
 /// letters and digits; a 10-character window that [`code::parse`] accepts is a candidate.
 /// Candidates that start and end where words of the description do (`ABCD EF2HJK`, however the
 /// app split the code) are preferred: a window across a prefix or a name is a chance hit of the
 /// check character (one in 31), an aligned one far rarer. One distinct code → it; none →
 /// `no_code`; several → `ambiguous_code` (no way to choose).
-pub fn find_code(description: &str) -> Result<String, &'static str> {
+pub fn find_code(description: &str) -> Result<String, Unmatched> {
     let mut text = Vec::new();
     let (mut starts, mut ends) = (BTreeSet::new(), BTreeSet::new());
     let mut in_word = false;
@@ -87,8 +118,8 @@ pub fn find_code(description: &str) -> Result<String, &'static str> {
     let mut codes = found.into_iter();
     match (codes.next(), codes.next()) {
         (Some(c), None) => Ok(c),
-        (None, _) => Err("no_code"),
-        (Some(_), Some(_)) => Err("ambiguous_code"),
+        (None, _) => Err(Unmatched::NoCode),
+        (Some(_), Some(_)) => Err(Unmatched::AmbiguousCode),
     }
 }
 
@@ -144,24 +175,24 @@ async fn match_order(
     vietqr: &VietQrProvider,
     bank: &str,
     req: &Credit,
-) -> Result<PaymentRecord, (&'static str, Option<String>)> {
+) -> Result<PaymentRecord, (Unmatched, Option<String>)> {
     let code = find_code(&req.description).map_err(|r| (r, None))?;
     let p = match store.payment_by_code(&code).await {
         Ok(Some(p)) => p,
-        _ => return Err(("unknown_code", None)),
+        _ => return Err((Unmatched::UnknownCode, None)),
     };
     let id = Some(p.id.clone());
     let account_ok = vietqr
         .account_of(&p.agency)
         .is_some_and(|a| a.bank == bank && a.account_no == req.account_no);
     if !account_ok {
-        return Err(("wrong_account", id));
+        return Err((Unmatched::WrongAccount, id));
     }
     if p.status != PaymentStatus::Pending {
-        return Err(("order_closed", id));
+        return Err((Unmatched::OrderClosed, id));
     }
     if p.amount_vnd != req.amount_vnd {
-        return Err(("wrong_amount", id));
+        return Err((Unmatched::WrongAmount, id));
     }
     Ok(p)
 }
@@ -245,7 +276,7 @@ pub async fn credit(
     let (reason, payment_id) = match match_order(store, vietqr, &bank, &req).await {
         Ok(p) => match pay(store, &bank, &req, &p, credited_at_ms, &fingerprint, &raw).await? {
             Paid::Answer(r) => return Ok(r),
-            Paid::Closed => ("order_closed", Some(p.id)),
+            Paid::Closed => (Unmatched::OrderClosed, Some(p.id)),
         },
         Err(why) => why,
     };
@@ -324,7 +355,7 @@ async fn keep_unmatched(
     req: Credit,
     credited_at_ms: i64,
     fingerprint: String,
-    reason: &str,
+    reason: Unmatched,
     payment_id: Option<String>,
     raw: &[u8],
 ) -> Result<Response, ApiError> {
@@ -332,7 +363,7 @@ async fn keep_unmatched(
     let response = serde_json::json!({
         "status": "unmatched",
         "bank_txn_id": req.bank_txn_id,
-        "reason": reason,
+        "reason": reason.as_str(),
     })
     .to_string();
     let credit = UnmatchedCredit {
@@ -342,7 +373,7 @@ async fn keep_unmatched(
         amount_vnd: req.amount_vnd,
         description: req.description,
         credited_at_ms,
-        reason: reason.to_owned(),
+        reason: reason.as_str().to_owned(),
         payment_id: payment_id.clone(),
         status: "unmatched".into(),
         fingerprint,
@@ -350,12 +381,12 @@ async fn keep_unmatched(
         created_at_ms: now,
     };
     let outcome = store
-        .record_unmatched_credit(&credit, &evidence(payment_id, raw, reason, now))
+        .record_unmatched_credit(&credit, &evidence(payment_id, raw, reason.as_str(), now))
         .await
         .map_err(|e| ApiError::internal(&e))?;
     match outcome {
         CreditOutcome::Recorded => {
-            tracing::warn!(bank = %bank, reason, "bank credit matched no payable order; kept for an operator");
+            tracing::warn!(bank = %bank, reason = reason.as_str(), "bank credit matched no payable order; kept for an operator");
             Ok(json(StatusCode::ACCEPTED, response))
         }
         CreditOutcome::Existing(c) if c.fingerprint == credit.fingerprint => {
@@ -486,8 +517,11 @@ mod tests {
 
     #[test]
     fn no_code_or_two_codes_match_nothing() {
-        assert_eq!(find_code("CT tu 0123456789 NGUYEN VAN A"), Err("no_code"));
-        assert_eq!(find_code(""), Err("no_code"));
+        assert_eq!(
+            find_code("CT tu 0123456789 NGUYEN VAN A"),
+            Err(Unmatched::NoCode)
+        );
+        assert_eq!(find_code(""), Err(Unmatched::NoCode));
         let other = code::ALPHABET
             .iter()
             .map(|c| format!("XK7P2MZ9Q{}", *c as char))
@@ -495,9 +529,9 @@ mod tests {
             .expect("one check character fits");
         assert_eq!(
             find_code(&format!("{CODE} va {other}")),
-            Err("ambiguous_code")
+            Err(Unmatched::AmbiguousCode)
         );
         // A code with one character mistyped is not a code.
-        assert_eq!(find_code("ND 23456789A8 ck"), Err("no_code"));
+        assert_eq!(find_code("ND 23456789A8 ck"), Err(Unmatched::NoCode));
     }
 }
