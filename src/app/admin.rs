@@ -410,6 +410,96 @@ pub async fn reconciliation_discrepancies(
     Ok(Json(serde_json::json!({ "discrepancies": found })).into_response())
 }
 
+/// Query of `GET /v1/admin/credits`.
+#[derive(Debug, Deserialize)]
+pub struct CreditQuery {
+    /// `unmatched` (the default).
+    pub status: Option<String>,
+    /// How many, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/admin/credits?status=unmatched`: credits to the agencies' receiving accounts that
+/// paid no order (no code, wrong amount or account, order already closed), newest first.
+pub async fn bank_credits(
+    State(gw): State<Arc<Gateway>>,
+    query: Result<Query<CreditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    let status = q.status.unwrap_or_else(|| "unmatched".into());
+    if !crate::services::payments::credits::STATUSES.contains(&status.as_str()) {
+        return Err(ApiError::validation(vec![crate::error::FieldError {
+            field: "status".into(),
+            code: "unknown".into(),
+            message: "one of: unmatched, assigned".into(),
+        }]));
+    }
+    let credits = gw
+        .store
+        .unmatched_credits(&status, q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let credits: Vec<serde_json::Value> = credits
+        .iter()
+        .map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or_default();
+            v["credited_at"] = crate::render::rfc3339(c.credited_at_ms).into();
+            v["created_at"] = crate::render::rfc3339(c.created_at_ms).into();
+            v
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "status": status, "credits": credits })).into_response())
+}
+
+/// Body of `POST /v1/admin/credits/{bank}/{bank_txn_id}/assign`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignCredit {
+    /// The order the credit pays.
+    pub payment_id: String,
+}
+
+/// `POST /v1/admin/credits/{bank}/{bank_txn_id}/assign {payment_id}`: an operator pays a pending
+/// order with an unmatched credit (the payer's description named none, or a mistyped one).
+pub async fn assign_credit(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((bank, bank_txn_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if !crate::extract::is_json_content_type(&headers) {
+        return Err(crate::extract::not_json());
+    }
+    let body: AssignCredit = parse_json(&body)?;
+    let svc = gw.runtime().of_kind("payments").and_then(|s| {
+        s.downcast::<crate::services::payments::PaymentsService>()
+            .ok()
+    });
+    let assigned = crate::services::payments::credits::assign(
+        gw.store.as_ref(),
+        svc.as_deref(),
+        &bank,
+        &bank_txn_id,
+        &body.payment_id,
+    )
+    .await?;
+    let target = format!("{bank}/{bank_txn_id}");
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "credit_assign",
+        target: Some(&target),
+        detail: Some(&body.payment_id),
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(assigned).into_response())
+}
+
 /// `POST /v1/admin/payments/outbox/{id}/replay`: puts a given-up notification back in the queue.
 pub async fn replay_payment_event(
     State(gw): State<Arc<Gateway>>,

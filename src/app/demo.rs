@@ -15,6 +15,7 @@ use crate::outbox::WebhookConfig;
 use crate::services::enterprise::{EnterpriseAccount, EnterpriseConfig};
 use crate::services::notary::{NotaryAccount, NotaryConfig};
 use crate::services::passthrough::{PassthroughConfig, RouteConfig};
+use crate::services::payments::vietqr::{VietQrAccount, VietQrBank, VietQrConfig};
 use crate::services::payments::{
     PaymentPlatformConfig, PaymentPlatformMerchant, PaymentsConfig, PaymentsServiceConfig,
     VnpayConfig, VnpayMerchant,
@@ -119,6 +120,13 @@ pub const PLATFORM_PARTNER: &str = "DEMO-HUE";
 /// The demo payment platform hash key (the platform mock's default).
 pub const PLATFORM_HASH_KEY: &str = "demo-ptt-hashkey";
 
+/// The demo agency's receiving account for VietQR transfers, at the demo bank: its BIN.
+pub const VIETQR_BIN: &str = "970415";
+/// The demo receiving account's number.
+pub const VIETQR_ACCOUNT_NO: &str = "1234567890";
+/// The demo receiving account's holder.
+pub const VIETQR_ACCOUNT_NAME: &str = "TT PHUC VU HANH CHINH CONG";
+
 /// The demo payments section: both providers on the mocks, one merchant each for a demo agency.
 fn payments_config(upstreams: &DemoUpstreams, port: u16) -> PaymentsConfig {
     PaymentsConfig {
@@ -145,6 +153,19 @@ fn payments_config(upstreams: &DemoUpstreams, port: u16) -> PaymentsConfig {
                 ma_doi_tac: PLATFORM_PARTNER.into(),
                 agency_name: Some(DEMO_AGENCY_NAME.into()),
                 hash_key: SecretRef::inline(PLATFORM_HASH_KEY.as_bytes().to_vec()),
+            }],
+        }),
+        vietqr: Some(VietQrConfig {
+            accounts: vec![VietQrAccount {
+                agency: "demo-agency".into(),
+                bank: BANK_CLIENT.into(),
+                bin: VIETQR_BIN.into(),
+                account_no: VIETQR_ACCOUNT_NO.into(),
+                account_name: VIETQR_ACCOUNT_NAME.into(),
+            }],
+            banks: vec![VietQrBank {
+                code: BANK_CLIENT.into(),
+                credit_secret: SecretRef::inline(BANK_SIGNATURE_SECRET.as_bytes().to_vec()),
             }],
         }),
         webhook: Some(demo_webhook(port)),
@@ -391,7 +412,8 @@ pub fn banner(addr: SocketAddr, admin: SocketAddr) -> String {
   portal client  {PORTAL_CLIENT}: API key {PORTAL_API_KEY}, OAuth2 secret {PORTAL_SECRET}
   admin client   {ADMIN_CLIENT}: API key {ADMIN_API_KEY}
   partner bank   {BANK_CLIENT}: API key {BANK_API_KEY}, signature secret {BANK_SIGNATURE_SECRET}
-                 (the bank mock calls /v1/collection as it: POST /__admin/inquiry, /__admin/pay, /__admin/reverse)
+                 (the bank mock calls /v1/collection as it: POST /__admin/inquiry, /__admin/pay, /__admin/reverse;
+                 it is also the receiving bank of VietQR orders: POST /__admin/vietqr-transfer {{"payload": …}})
 
 Try:
   curl -s http://{addr}/v1/services -H 'Authorization: Bearer {PORTAL_API_KEY}'

@@ -106,6 +106,11 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
             .route(
                 "/v1/admin/reconciliation/discrepancies",
                 admin(get(admin::reconciliation_discrepancies)),
+            )
+            .route("/v1/admin/credits", admin(get(admin::bank_credits)))
+            .route(
+                "/v1/admin/credits/{bank}/{bank_txn_id}/assign",
+                admin(post(admin::assign_credit)),
             );
     }
     let mut routes = Router::new();

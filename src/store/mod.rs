@@ -3,14 +3,16 @@
 //! ([`Ledger`]) with its idempotency keys ([`IdempotencyKeys`]) and outbox ([`Outbox`]), shipments
 //! ([`ShipmentLog`]), the changes every replica applies ([`ClusterChanges`]) and the signed
 //! evidence of registry answers ([`EvidenceLog`]), bank collection with its reconciliations
-//! ([`BankCollection`]), the hourly usage figures with the reads of the quarterly reports
-//! ([`UsageLog`]), and incidents and maintenance windows ([`Incidents`]). [`Store`] is all of
+//! ([`BankCollection`]) and the bank credits that paid nothing ([`BankCredits`]), the hourly
+//! usage figures with the reads of the quarterly reports ([`UsageLog`]), and incidents and
+//! maintenance windows ([`Incidents`]). [`Store`] is all of
 //! them at once: what [`open`] returns, from which a caller takes the role handles it needs
 //! (`Arc<dyn Store>` coerces to `Arc<dyn Ledger>`). SQLite is the embedded default; PostgreSQL
 //! implements the same traits for scale-out, so SQL here stays portable.
 
 mod audit_trail;
 mod bank_collection;
+mod bank_credits;
 mod client_states;
 mod cluster_changes;
 #[cfg(test)]
@@ -24,6 +26,7 @@ mod outbox;
 mod payments;
 mod portable;
 mod portable_bank;
+mod portable_credits;
 mod portable_evidence;
 mod portable_incidents;
 mod portable_ledger;
@@ -45,6 +48,7 @@ pub use bank_collection::{
     BankCollection, BankReversal, BankTransaction, CollectOutcome, Discrepancy, ReconciledDay,
     ReverseOutcome,
 };
+pub use bank_credits::{AssignOutcome, BankCredits, CreditOutcome, UnmatchedCredit};
 pub use client_states::{AdminAction, AdminAuditRecord, ClientStates};
 pub use cluster_changes::ClusterChanges;
 pub use evidence_log::EvidenceLog;
@@ -109,9 +113,9 @@ impl ClientListing<'_> {
 /// their methods in scope on any store handle without taking their names.
 pub mod prelude {
     pub use super::{
-        AuditTrail as _, BankCollection as _, ClientStates as _, ClusterChanges as _,
-        EvidenceLog as _, IdempotencyKeys as _, Incidents as _, Ledger as _, Outbox as _,
-        ShipmentLog as _, Store as _, UsageLog as _,
+        AuditTrail as _, BankCollection as _, BankCredits as _, ClientStates as _,
+        ClusterChanges as _, EvidenceLog as _, IdempotencyKeys as _, Incidents as _, Ledger as _,
+        Outbox as _, ShipmentLog as _, Store as _, UsageLog as _,
     };
 }
 
@@ -161,6 +165,7 @@ pub trait Store:
     + BankCollection
     + UsageLog
     + Incidents
+    + BankCredits
     + Send
     + Sync
 {

@@ -39,7 +39,7 @@ macro_rules! portable_bank {
                     .await
             }
 
-            async fn collect_in(
+            pub(super) async fn collect_in(
                 conn: &mut $conn,
                 t: &BankTransaction,
                 s: &Settlement,

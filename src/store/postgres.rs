@@ -220,7 +220,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE INDEX shipment_history_shipment ON shipment_history (shipment_id, id);
         ALTER TABLE outbox ALTER COLUMN payment_id DROP NOT NULL;
         ALTER TABLE outbox ADD COLUMN shipment_id TEXT REFERENCES shipments (id);",
-    ),    (
+    ),
+    (
         5,
         // Changes made on one replica that every other must apply (a config reload, a cache
         // purge): one row per kind, whose generation counts up with each change, so that a
@@ -258,11 +259,6 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE INDEX evidence_at ON evidence (at_ms);
         CREATE TRIGGER evidence_no_update BEFORE UPDATE ON evidence
             FOR EACH ROW EXECUTE FUNCTION lienthong_refuse_change();",
-    ),    (
-        12,
-        // A client lists its own payments and shipments, newest first.
-        "CREATE INDEX payments_client ON payments (client_id, id);
-        CREATE INDEX shipments_client ON shipments (client_id, id);",
     ),
     (
         8,
@@ -342,6 +338,34 @@ const MIGRATIONS: &[(i64, &str)] = &[
             found_at_ms BIGINT NOT NULL
         );
         CREATE INDEX reconciliation_discrepancies_day ON reconciliation_discrepancies (day, provider, account);",
+    ),
+    (
+        12,
+        // A client lists its own payments and shipments, newest first.
+        "CREATE INDEX payments_client ON payments (client_id, id);
+        CREATE INDEX shipments_client ON shipments (client_id, id);",
+    ),
+    (
+        13,
+        // Bank credits that paid no order (VietQR transfers whose description names no payable
+        // order, or the wrong amount or account): one per bank and transaction id, with the
+        // answer sent, replayed to a repeat.
+        "CREATE TABLE bank_credits (
+            bank_code TEXT NOT NULL,
+            bank_txn_id TEXT NOT NULL,
+            account_no TEXT NOT NULL,
+            amount_vnd BIGINT NOT NULL,
+            description TEXT NOT NULL,
+            credited_at_ms BIGINT NOT NULL,
+            reason TEXT NOT NULL,
+            payment_id TEXT,
+            status TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            response TEXT NOT NULL,
+            created_at_ms BIGINT NOT NULL,
+            PRIMARY KEY (bank_code, bank_txn_id)
+        );
+        CREATE INDEX bank_credits_status ON bank_credits (status, created_at_ms);",
     ),
 ];
 
@@ -543,6 +567,7 @@ super::portable::portable_store!(PostgresStore, sqlx::PgConnection);
 super::portable_ledger::portable_ledger!(PostgresStore, sqlx::Postgres, sqlx::PgConnection);
 super::portable_shipments::portable_shipments!(PostgresStore, sqlx::PgConnection);
 super::portable_bank::portable_bank!(PostgresStore, sqlx::PgConnection);
+super::portable_credits::portable_credits!(PostgresStore, sqlx::PgConnection);
 super::portable_evidence::portable_evidence!(PostgresStore);
 super::portable_incidents::portable_incidents!(PostgresStore);
 super::portable_usage::portable_usage!(PostgresStore);

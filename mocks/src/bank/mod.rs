@@ -8,6 +8,12 @@
 //!   counter: without `amount_vnd` the bank asks the gateway the amount first; without
 //!   `bank_txn_id` it numbers the transaction itself (`FT<yyMMdd><seq>`).
 //! - `POST /__admin/reverse {bank_txn_id, reason?}` — the teller reverses a transaction.
+//! - `POST /__admin/vietqr-transfer {payload, bank_txn_id?, amount_vnd?}` — a customer of the
+//!   bank scans a VietQR code and transfers to the account it names: the bank decodes the payload
+//!   (its CRC checked), writes the transfer's description as banking apps do (a prefix, the
+//!   purpose with a space inserted, the payer) and reports the credit to the gateway
+//!   (`POST /v1/providers/bank/{bank_code}/credits`), signed like the rest. `amount_vnd` overrides
+//!   the payload's (a payer typing another amount).
 //! - `GET /__admin/transactions` — what the bank holds.
 //! - `GET /statement?date=YYYY-MM-DD` — the day's statement CSV (the gateway's documented
 //!   columns) of the payments the gateway acknowledged and the bank did not reverse.
@@ -101,12 +107,14 @@ impl Shared {
 
     /// POSTs `body` to `/v1/collection/{op}`, signed now; `(status, JSON answer)`.
     async fn call(&self, op: &str, body: &Value) -> (u16, Value) {
+        self.post(&format!("/v1/collection/{op}"), body).await
+    }
+
+    /// POSTs `body` to the gateway's `path`, signed now; `(status, JSON answer)`.
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let body = body.to_string();
         let t = OffsetDateTime::now_utc().unix_timestamp();
-        let url = format!(
-            "{}/v1/collection/{op}",
-            self.settings.gateway_url.trim_end_matches('/')
-        );
+        let url = format!("{}{path}", self.settings.gateway_url.trim_end_matches('/'));
         let headers = [
             ("authorization", format!("Bearer {}", self.settings.api_key)),
             (
@@ -261,6 +269,59 @@ async fn reverse(
     answer(status, body)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferAction {
+    payload: String,
+    bank_txn_id: Option<String>,
+    amount_vnd: Option<i64>,
+}
+
+/// A transfer description as a banking app writes it: the app's prefix and reference, the
+/// purpose with a space inserted in its middle, the payer's account and name.
+pub fn mangled_description(purpose: &str) -> String {
+    let (a, b) = purpose
+        .split_at_checked(purpose.len() / 2)
+        .unwrap_or((purpose, ""));
+    format!("MBVCB.1234567.{a} {b}.CT tu 0123456789 NGUYEN VAN A")
+}
+
+async fn vietqr_transfer(
+    State(s): State<Arc<Shared>>,
+    axum::Json(a): axum::Json<TransferAction>,
+) -> Response {
+    let qr = match lienthong_adapters::vietqr::decode(&a.payload) {
+        Ok(qr) => qr,
+        Err(e) => return answer(0, json!({ "error": e.to_string() })),
+    };
+    let amount = a
+        .amount_vnd
+        .or_else(|| qr.amount_vnd.and_then(|v| i64::try_from(v).ok()))
+        .unwrap_or(0);
+    let now = vietnam_now();
+    let txn = a.bank_txn_id.unwrap_or_else(|| {
+        let mut book = s.book();
+        book.next_seq += 1;
+        format!("QR{}{:06}", now.unix_timestamp(), book.next_seq)
+    });
+    let credited_at = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let body = json!({
+        "bank_txn_id": txn,
+        "account_no": qr.account_no,
+        "amount_vnd": amount,
+        "description": mangled_description(qr.purpose.as_deref().unwrap_or("")),
+        "credited_at": credited_at,
+    });
+    let path = format!("/v1/providers/bank/{}/credits", s.settings.bank_code);
+    let (status, mut answered) = s.post(&path, &body).await;
+    if answered.is_object() {
+        answered["bank_txn_id"] = txn.into();
+    }
+    answer(status, answered)
+}
+
 async fn transactions(State(s): State<Arc<Shared>>) -> Response {
     axum::Json(json!({ "transactions": s.book().transactions.clone() })).into_response()
 }
@@ -312,6 +373,7 @@ pub fn router(settings: &Settings, control: Arc<MockControl>) -> Router {
         .route("/__admin/inquiry", post(inquiry))
         .route("/__admin/pay", post(pay))
         .route("/__admin/reverse", post(reverse))
+        .route("/__admin/vietqr-transfer", post(vietqr_transfer))
         .route("/__admin/transactions", get(transactions))
         .with_state(shared);
     control.wrap(routes, classify).merge(admin)
@@ -331,7 +393,7 @@ pub async fn start(
         ("gateway".to_owned(), settings.gateway_url.clone()),
         (
             "actions".to_owned(),
-            "POST /__admin/inquiry, /__admin/pay, /__admin/reverse; GET /statement?date=YYYY-MM-DD"
+            "POST /__admin/inquiry, /__admin/pay, /__admin/reverse, /__admin/vietqr-transfer; GET /statement?date=YYYY-MM-DD"
                 .to_owned(),
         ),
     ];

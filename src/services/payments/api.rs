@@ -58,7 +58,7 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
         errors.add(
             "provider",
             "unknown",
-            "not a configured provider (vnpay, payment_platform)",
+            "not a configured provider (vnpay, payment_platform, vietqr)",
         );
     }
     // Refused here, not on the bank's page after the citizen got there.
@@ -258,15 +258,19 @@ async fn open_payment(
             payment_code: Some(code.clone()),
             ..record.clone()
         };
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "payment_id": record.id,
             "status": "pending",
             "pay_url": pay_url,
             "payment_code": code,
             "payment_code_display": super::code::display(&code),
             "expires_at": rfc3339(expires_ms),
-        })
-        .to_string();
+        });
+        if let Some(transfer) = super::vietqr::transfer_json(svc.vietqr.as_deref(), &record) {
+            body["pay_url"] = serde_json::Value::Null;
+            body["vietqr"] = transfer;
+        }
+        let body = body.to_string();
         let inserted = store
             .insert_payment(&NewPayment {
                 record: record.clone(),
@@ -306,7 +310,7 @@ pub fn view(p: &PaymentRecord, agency_name: Option<&str>) -> serde_json::Value {
         "created_at": rfc3339(p.created_at_ms),
         "expires_at": rfc3339(p.expires_at_ms),
     });
-    if p.status == PaymentStatus::Pending {
+    if p.status == PaymentStatus::Pending && !p.pay_url.is_empty() {
         v["pay_url"] = p.pay_url.clone().into();
     }
     if let Some(code) = &p.payment_code {
@@ -323,7 +327,8 @@ pub fn view(p: &PaymentRecord, agency_name: Option<&str>) -> serde_json::Value {
     v
 }
 
-/// `GET /v1/payments/{id}` → the payment, with its receipt once paid.
+/// `GET /v1/payments/{id}` → the payment, with its receipt once paid (and its VietQR transfer
+/// while it awaits one).
 pub async fn get(
     Live(svc): Live<PaymentsService>,
     State(store): State<Arc<dyn Store>>,
@@ -331,7 +336,13 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let p = super::own_payment(store.as_ref(), &identity, &id).await?;
-    Ok(axum::Json(view(&p, svc.agency_name(&p))).into_response())
+    let mut v = view(&p, svc.agency_name(&p));
+    if p.status == PaymentStatus::Pending
+        && let Some(transfer) = super::vietqr::transfer_json(svc.vietqr.as_deref(), &p)
+    {
+        v["vietqr"] = transfer;
+    }
+    Ok(axum::Json(v).into_response())
 }
 
 /// Query of `GET /v1/payments`.

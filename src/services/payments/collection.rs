@@ -107,15 +107,7 @@ fn admit<T: serde::de::DeserializeOwned>(
     )
     .map_err(|e| {
         tracing::warn!(bank = %bank.code, reason = %e, "collection request refused: body signature");
-        let vi = match e {
-            SignatureError::Missing => "Thiếu tiêu đề Lienthong-Signature.",
-            SignatureError::Malformed => {
-                "Tiêu đề Lienthong-Signature phải có dạng t=<giây Unix>,v1=<HMAC-SHA256 dạng hex>."
-            }
-            SignatureError::Expired => "Thời điểm ký t lệch quá 5 phút so với hiện tại.",
-            SignatureError::Mismatch => "Không chữ ký v1 nào khớp với nội dung yêu cầu.",
-        };
-        ApiError::new(ErrorCode::SignatureInvalid).with_detail(vi, e.to_string())
+        signature_problem(e)
     })?;
     let parsed = crate::extract::parse_json(&bytes)?;
     Ok((
@@ -125,6 +117,19 @@ fn admit<T: serde::de::DeserializeOwned>(
         parsed,
         bytes,
     ))
+}
+
+/// The problem of a refused `Lienthong-Signature`.
+pub(super) fn signature_problem(e: SignatureError) -> ApiError {
+    let vi = match e {
+        SignatureError::Missing => "Thiếu tiêu đề Lienthong-Signature.",
+        SignatureError::Malformed => {
+            "Tiêu đề Lienthong-Signature phải có dạng t=<giây Unix>,v1=<HMAC-SHA256 dạng hex>."
+        }
+        SignatureError::Expired => "Thời điểm ký t lệch quá 5 phút so với hiện tại.",
+        SignatureError::Mismatch => "Không chữ ký v1 nào khớp với nội dung yêu cầu.",
+    };
+    ApiError::new(ErrorCode::SignatureInvalid).with_detail(vi, e.to_string())
 }
 
 fn parse_code(raw: &str) -> Result<String, ApiError> {
@@ -179,7 +184,7 @@ pub fn mask_name(name: &str) -> String {
         .join(" ")
 }
 
-fn json(status: StatusCode, body: String) -> Response {
+pub(super) fn json(status: StatusCode, body: String) -> Response {
     (
         status,
         [(http::header::CONTENT_TYPE, "application/json")],
@@ -214,7 +219,7 @@ pub async fn inquiry(
     .into_response())
 }
 
-fn check_txn_id(errors: &mut Errors, v: &str) {
+pub(super) fn check_txn_id(errors: &mut Errors, v: &str) {
     if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_graphic()) {
         errors.add(
             "bank_txn_id",
@@ -299,39 +304,14 @@ pub async fn pay(
         "dossier_id": p.dossier_id,
     })
     .to_string();
-    let mut settlement = Settlement {
-        payment_id: p.id.clone(),
-        to: PaymentStatus::Paid,
-        provider_txn_no: Some(provider_txn_no(&bank.code, &req.bank_txn_id)),
-        bank_code: Some(bank.code.clone()),
-        paid_at_ms: Some(paid_at_ms),
-        failure_code: None,
-        receipt_no: Some(receipt_no),
-        source: PROVIDER.into(),
-        note: None,
-        event: None,
-        evidence: None,
-        at_ms: now,
-    };
-    settlement.event = Some(event_for(
+    let (txn, settlement) = bank_payment(
         &p,
-        &settlement,
-        &uuid::Uuid::now_v7().to_string(),
-    ));
-    let txn = BankTransaction {
-        bank_code: bank.code.clone(),
-        bank_txn_id: req.bank_txn_id.clone(),
-        payment_id: p.id.clone(),
-        amount_vnd: p.amount_vnd,
+        &bank.code,
+        &req.bank_txn_id,
         paid_at_ms,
-        day: vietnam_date(paid_at_ms),
-        fingerprint: fingerprint.clone(),
-        response: response.clone(),
-        state: "paid".into(),
-        created_at_ms: now,
-        reversed_at_ms: None,
-        reversal_reason: None,
-    };
+        (&fingerprint, &response),
+        PROVIDER,
+    );
     let outcome = store
         .collect(&txn, &settlement, &evidence(&p.id, &raw, "collection", now))
         .await
@@ -350,7 +330,51 @@ pub async fn pay(
     }
 }
 
-fn evidence(payment_id: &str, raw: &[u8], kind: &str, at_ms: i64) -> Evidence {
+/// What a bank's money paying an order writes: its transaction's row and the order's settlement
+/// (with receipt and portal event). `answer`: the fingerprint and the response kept for repeats;
+/// `source`: `bank` (collection) or `credit` (a reported transfer).
+pub(super) fn bank_payment(
+    p: &PaymentRecord,
+    bank_code: &str,
+    bank_txn_id: &str,
+    paid_at_ms: i64,
+    (fingerprint, response): (&str, &str),
+    source: &str,
+) -> (BankTransaction, Settlement) {
+    let now = now_ms();
+    let mut settlement = Settlement {
+        payment_id: p.id.clone(),
+        to: PaymentStatus::Paid,
+        provider_txn_no: Some(provider_txn_no(bank_code, bank_txn_id)),
+        bank_code: Some(bank_code.to_owned()),
+        paid_at_ms: Some(paid_at_ms),
+        failure_code: None,
+        receipt_no: Some(receipt_number(&p.id, paid_at_ms)),
+        source: source.to_owned(),
+        note: None,
+        event: None,
+        evidence: None,
+        at_ms: now,
+    };
+    settlement.event = Some(event_for(p, &settlement, &uuid::Uuid::now_v7().to_string()));
+    let txn = BankTransaction {
+        bank_code: bank_code.to_owned(),
+        bank_txn_id: bank_txn_id.to_owned(),
+        payment_id: p.id.clone(),
+        amount_vnd: p.amount_vnd,
+        paid_at_ms,
+        day: vietnam_date(paid_at_ms),
+        fingerprint: fingerprint.to_owned(),
+        response: response.to_owned(),
+        state: "paid".into(),
+        created_at_ms: now,
+        reversed_at_ms: None,
+        reversal_reason: None,
+    };
+    (txn, settlement)
+}
+
+pub(super) fn evidence(payment_id: &str, raw: &[u8], kind: &str, at_ms: i64) -> Evidence {
     Evidence {
         provider: PROVIDER.into(),
         kind: kind.into(),

@@ -36,6 +36,8 @@ pub struct PaymentsConfig {
     pub vnpay: Option<VnpayConfig>,
     /// The national payment platform.
     pub payment_platform: Option<PaymentPlatformConfig>,
+    /// VietQR transfers to the agencies' receiving accounts.
+    pub vietqr: Option<super::vietqr::VietQrConfig>,
     /// Where payment events are POSTed (the portal). Absent: events stay in the outbox.
     pub webhook: Option<WebhookConfig>,
 }
@@ -127,11 +129,14 @@ impl PaymentsConfig {
                 "keys are kept at least 24 hours (86400)",
             ));
         }
-        if self.vnpay.is_none() && self.payment_platform.is_none() {
+        if self.vnpay.is_none() && self.payment_platform.is_none() && self.vietqr.is_none() {
             return Err(ConfigError::invalid(
                 "payments",
-                "configure at least one provider: `vnpay` or `payment_platform`",
+                "configure at least one provider: `vnpay`, `payment_platform` or `vietqr`",
             ));
+        }
+        if let Some(v) = &self.vietqr {
+            v.validate()?;
         }
         if let Some(v) = &self.vnpay {
             check_http_url("payments.vnpay.pay_url", &v.pay_url)?;

@@ -10,11 +10,13 @@ pub mod callbacks;
 pub mod code;
 pub mod collection;
 mod config;
+pub mod credits;
 pub mod jobs;
 pub mod outcome;
 pub mod provider;
 pub mod receipt;
 pub mod reconcile;
+pub mod vietqr;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +85,18 @@ pub fn routes() -> Vec<Route> {
             any_method: false,
         },
         Route {
+            path: "/v1/payments/{id}/qr.svg",
+            handlers: get(vietqr::qr_svg),
+            access: op("read"),
+            any_method: false,
+        },
+        Route {
+            path: "/v1/payments/{id}/qr.png",
+            handlers: get(vietqr::qr_png),
+            access: op("read"),
+            any_method: false,
+        },
+        Route {
             path: "/v1/collection/inquiry",
             handlers: post(collection::inquiry),
             access: bank("inquiry"),
@@ -98,6 +112,12 @@ pub fn routes() -> Vec<Route> {
             path: "/v1/collection/reversals",
             handlers: post(collection::reverse),
             access: bank("reverse"),
+            any_method: false,
+        },
+        Route {
+            path: "/v1/providers/bank/{bank}/credits",
+            handlers: post(credits::credit),
+            access: public,
             any_method: false,
         },
         Route {
@@ -138,6 +158,8 @@ pub struct PaymentsService {
     pub vnpay: Option<Arc<VnpayProvider>>,
     /// The national payment platform, when configured.
     pub platform: Option<Arc<PlatformProvider>>,
+    /// VietQR transfers, when configured.
+    pub vietqr: Option<Arc<vietqr::VietQrProvider>>,
     /// The portal's webhook, when configured.
     pub webhook: Option<Webhook>,
 }
@@ -219,6 +241,12 @@ impl PaymentsService {
                 }))
             }
         };
+        let vietqr = cfg
+            .vietqr
+            .as_ref()
+            .map(vietqr::VietQrProvider::build)
+            .transpose()?
+            .map(Arc::new);
         let webhook = cfg
             .webhook
             .as_ref()
@@ -230,6 +258,7 @@ impl PaymentsService {
             settings: cfg.clone(),
             vnpay,
             platform,
+            vietqr,
             webhook,
         })
     }
@@ -244,6 +273,7 @@ impl PaymentsService {
         match name {
             "vnpay" => self.vnpay.clone().map(|p| p as Arc<dyn PaymentProvider>),
             "payment_platform" => self.platform.clone().map(|p| p as Arc<dyn PaymentProvider>),
+            vietqr::PROVIDER => self.vietqr.clone().map(|p| p as Arc<dyn PaymentProvider>),
             _ => None,
         }
     }

@@ -14,7 +14,7 @@ conformance!(
     concurrent_posts_of_one_transaction_from_two_instances_record_it_once,
 );
 
-fn txn(bank_txn_id: &str, payment_id: &str) -> BankTransaction {
+pub(super) fn txn(bank_txn_id: &str, payment_id: &str) -> BankTransaction {
     BankTransaction {
         bank_code: "bank-a".into(),
         bank_txn_id: bank_txn_id.into(),

@@ -138,6 +138,7 @@ macro_rules! conformance {
 
 mod audit_trail;
 mod bank_collection;
+mod bank_credits;
 pub(super) use audit_trail::{assert_old_chain_goes_on_keyed, before_migration_6};
 mod client_states;
 mod cluster_changes;
