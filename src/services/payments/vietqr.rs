@@ -31,7 +31,7 @@ use super::provider::{Merchant, PaymentProvider};
 pub const PROVIDER: &str = "vietqr";
 
 /// `[payments.vietqr]`: the agencies' receiving accounts and the banks that report credits to them.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VietQrConfig {
     /// One receiving account per agency. The first is the default.
@@ -41,7 +41,7 @@ pub struct VietQrConfig {
 }
 
 /// An agency's receiving account.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VietQrAccount {
     /// The agency's code (orders name it in `agency`).
@@ -58,7 +58,7 @@ pub struct VietQrAccount {
 }
 
 /// A receiving bank.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VietQrBank {
     /// Its code (letters, digits, `-`, `_`, `.`).
