@@ -272,9 +272,9 @@ impl TelemetryConfig {
             {
                 return Err(ConfigError::invalid(
                     KEY,
-                    format!(
-                        "`{directive}` is not a level (off, error, warn, info, debug, trace): for a target, write `{directive}=LEVEL`"
-                    ),
+                    // The word is not repeated: config errors never show a value.
+                    "a bare word that is not a level (off, error, warn, info, debug, trace): \
+                     for a target, write `TARGET=LEVEL`",
                 ));
             }
         }
