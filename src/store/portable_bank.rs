@@ -4,6 +4,13 @@
 //! leaves no row. A reversal is the row's and the order's conditional UPDATEs, refused once the
 //! day has a closed reconciliation. See `portable.rs` for the hooks a backend provides.
 
+/// Migration 10, the same SQL on SQLite and PostgreSQL.
+/// The payment code a citizen quotes at a bank counter or in a transfer: unique among
+/// orders (NULL for the orders made before codes existed).
+pub(super) const PAYMENT_CODES_MIGRATION: &str =
+    "ALTER TABLE payments ADD COLUMN payment_code TEXT;
+        CREATE UNIQUE INDEX payments_payment_code ON payments (payment_code);";
+
 /// The columns of `bank_transactions`, in the order rows are read and inserted.
 pub(super) const BANK_TXN_COLUMNS: &str = "bank_code, bank_txn_id, payment_id, amount_vnd, paid_at_ms, day, fingerprint, response, state, created_at_ms, reversed_at_ms, reversal_reason";
 

@@ -2,6 +2,27 @@
 //! id (`ON CONFLICT DO NOTHING`, then the row read back), written with its evidence in one
 //! durable write. See `portable.rs` for the hooks a backend provides.
 
+/// Migration 13, the same SQL on SQLite and PostgreSQL.
+/// Bank credits that paid no order (VietQR transfers whose description names no payable
+/// order, or the wrong amount or account): one per bank and transaction id, with the
+/// answer sent, replayed to a repeat.
+pub(super) const MIGRATION: &str = "CREATE TABLE bank_credits (
+            bank_code TEXT NOT NULL,
+            bank_txn_id TEXT NOT NULL,
+            account_no TEXT NOT NULL,
+            amount_vnd BIGINT NOT NULL,
+            description TEXT NOT NULL,
+            credited_at_ms BIGINT NOT NULL,
+            reason TEXT NOT NULL,
+            payment_id TEXT,
+            status TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            response TEXT NOT NULL,
+            created_at_ms BIGINT NOT NULL,
+            PRIMARY KEY (bank_code, bank_txn_id)
+        );
+        CREATE INDEX bank_credits_status ON bank_credits (status, created_at_ms);";
+
 /// The columns of `bank_credits`, in the order rows are read and inserted.
 pub(super) const CREDIT_COLUMNS: &str = "bank_code, bank_txn_id, account_no, amount_vnd, description, credited_at_ms, reason, payment_id, status, fingerprint, response, created_at_ms";
 

@@ -2,6 +2,29 @@
 //! database's rule (a unique index over the open rows), so replicas racing to open the same
 //! incident insert one row between them; the losers' inserts do nothing.
 
+/// Migration 8, the same SQL on SQLite and PostgreSQL.
+/// Incidents of upstream services (one open per service, whichever replica saw it first:
+/// the unique index over the open rows) and the services an operator paused.
+pub(super) const MIGRATION: &str = "CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            service TEXT NOT NULL,
+            cause TEXT NOT NULL,
+            message_vi TEXT NOT NULL,
+            message_en TEXT NOT NULL,
+            started_at_ms BIGINT NOT NULL,
+            ended_at_ms BIGINT
+        );
+        CREATE UNIQUE INDEX incidents_one_open ON incidents (service) WHERE ended_at_ms IS NULL;
+        CREATE INDEX incidents_ended ON incidents (ended_at_ms);
+        CREATE TABLE maintenance (
+            service TEXT PRIMARY KEY,
+            message_vi TEXT NOT NULL,
+            message_en TEXT NOT NULL,
+            started_at_ms BIGINT NOT NULL,
+            until_ms BIGINT NOT NULL,
+            actor TEXT NOT NULL
+        );";
+
 /// The columns of `incidents`, in the order its rows are read and inserted.
 pub(super) const INCIDENT_COLUMNS: &str =
     "id, service, cause, message_vi, message_en, started_at_ms, ended_at_ms";

@@ -5,6 +5,12 @@
 //! `receipt_no`, with that conditional UPDATE, are the exactly-once guarantee across replicas.
 //! See `portable.rs` for the hooks a backend provides.
 
+/// Migration 12, the same SQL on SQLite and PostgreSQL.
+/// A client lists its own payments and shipments, newest first.
+pub(super) const CLIENT_LISTING_MIGRATION: &str =
+    "CREATE INDEX payments_client ON payments (client_id, id);
+        CREATE INDEX shipments_client ON shipments (client_id, id);";
+
 /// Expands the [`Ledger`](super::Ledger), [`IdempotencyKeys`](super::IdempotencyKeys) and
 /// [`Outbox`](super::Outbox) roles for a backend:
 /// `portable_ledger!(StoreName, DatabaseType, ConnectionType)`, in the module that defines

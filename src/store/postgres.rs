@@ -262,27 +262,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (
         8,
-        // Incidents of upstream services (one open per service, whichever replica saw it first:
-        // the unique index over the open rows) and the services an operator paused.
-        "CREATE TABLE incidents (
-            id TEXT PRIMARY KEY,
-            service TEXT NOT NULL,
-            cause TEXT NOT NULL,
-            message_vi TEXT NOT NULL,
-            message_en TEXT NOT NULL,
-            started_at_ms BIGINT NOT NULL,
-            ended_at_ms BIGINT
-        );
-        CREATE UNIQUE INDEX incidents_one_open ON incidents (service) WHERE ended_at_ms IS NULL;
-        CREATE INDEX incidents_ended ON incidents (ended_at_ms);
-        CREATE TABLE maintenance (
-            service TEXT PRIMARY KEY,
-            message_vi TEXT NOT NULL,
-            message_en TEXT NOT NULL,
-            started_at_ms BIGINT NOT NULL,
-            until_ms BIGINT NOT NULL,
-            actor TEXT NOT NULL
-        );",
+        super::portable_incidents::MIGRATION,
     ),
     (
         9,
@@ -291,10 +271,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (
         10,
-        // The payment code a citizen quotes at a bank counter or in a transfer: unique among
-        // orders (NULL for the orders made before codes existed).
-        "ALTER TABLE payments ADD COLUMN payment_code TEXT;
-        CREATE UNIQUE INDEX payments_payment_code ON payments (payment_code);",
+        super::portable_bank::PAYMENT_CODES_MIGRATION,
     ),
     (
         11,
@@ -341,32 +318,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (
         12,
-        // A client lists its own payments and shipments, newest first.
-        "CREATE INDEX payments_client ON payments (client_id, id);
-        CREATE INDEX shipments_client ON shipments (client_id, id);",
+        super::portable_ledger::CLIENT_LISTING_MIGRATION,
     ),
     (
         13,
-        // Bank credits that paid no order (VietQR transfers whose description names no payable
-        // order, or the wrong amount or account): one per bank and transaction id, with the
-        // answer sent, replayed to a repeat.
-        "CREATE TABLE bank_credits (
-            bank_code TEXT NOT NULL,
-            bank_txn_id TEXT NOT NULL,
-            account_no TEXT NOT NULL,
-            amount_vnd BIGINT NOT NULL,
-            description TEXT NOT NULL,
-            credited_at_ms BIGINT NOT NULL,
-            reason TEXT NOT NULL,
-            payment_id TEXT,
-            status TEXT NOT NULL,
-            fingerprint TEXT NOT NULL,
-            response TEXT NOT NULL,
-            created_at_ms BIGINT NOT NULL,
-            PRIMARY KEY (bank_code, bank_txn_id)
-        );
-        CREATE INDEX bank_credits_status ON bank_credits (status, created_at_ms);",
+        super::portable_credits::MIGRATION,
     ),
+
 ];
 
 /// PostgreSQL-backed [`Store`](super::Store).
