@@ -1,6 +1,7 @@
 //! Test harness: the real router served on 127.0.0.1:0 against the catalogue mock.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod pki;
 pub mod portal;
 pub mod process;
