@@ -210,9 +210,51 @@ async fn oauth_errors_follow_rfc6749() {
             .starts_with("Basic")
     );
     assert_eq!(resp.headers()["content-type"], "application/json");
+    assert_eq!(resp.headers()["content-language"], "vi");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
     assert_eq!(body["code"], "unauthenticated");
+    // RFC 6749's members stay ASCII (§5.2) whatever the language; the problem's own speak
+    // the caller's language, Vietnamese by default...
+    assert_eq!(body["error_description"], "client authentication failed");
+    assert_eq!(body["title"], "Chưa xác thực", "{body}");
+    assert_eq!(
+        body["detail"], "Xác thực bên gọi không thành công.",
+        "{body}"
+    );
+    // ...or English.
+    let resp = h
+        .http
+        .post(h.url("/oauth/token"))
+        .basic_auth("portal", Some("nope"))
+        .header("accept-language", "en")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-language"], "en");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error_description"], "client authentication failed");
+    assert_eq!(body["title"], "Authentication required", "{body}");
+    assert_eq!(body["detail"], "client authentication failed", "{body}");
+    // A repeated parameter whose name is not ASCII is not quoted into `error_description`.
+    let resp = token(
+        &h,
+        &[
+            ("grant_type", "client_credentials"),
+            ("thứ", "1"),
+            ("thứ", "2"),
+        ],
+        Some(("portal", "portal-secret")),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().is_ascii(),
+        "{body}"
+    );
 
     let resp = token(
         &h,
@@ -1358,6 +1400,8 @@ async fn problem_detail_follows_accept_language() {
         .await
         .unwrap();
     assert_eq!(doc["status"], 429);
+    assert_eq!(doc["title"]["vi"], "Vượt quá tần suất cho phép", "{doc}");
+    assert_eq!(doc["title"]["en"], "Too many requests", "{doc}");
 }
 
 #[tokio::test]
