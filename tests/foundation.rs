@@ -1390,6 +1390,8 @@ async fn problem_detail_follows_accept_language() {
         en["detail"].as_str().unwrap().contains("Authentication"),
         "{en}"
     );
+    assert_eq!(vi["title"], "Chưa xác thực", "{vi}");
+    assert_eq!(en["title"], "Authentication required", "{en}");
     let doc: Value = h
         .http
         .get(h.url("/problems/rate_limited"))
@@ -1402,6 +1404,22 @@ async fn problem_detail_follows_accept_language() {
     assert_eq!(doc["status"], 429);
     assert_eq!(doc["title"]["vi"], "Vượt quá tần suất cho phép", "{doc}");
     assert_eq!(doc["title"]["en"], "Too many requests", "{doc}");
+    // Every code is documented with its title and description in both languages: Vietnamese
+    // with its diacritics, English in plain ASCII.
+    let vietnamese = |v: &Value| {
+        v.as_str()
+            .is_some_and(|t| t.chars().any(|c| c.is_alphabetic() && !c.is_ascii()))
+    };
+    let english = |v: &Value| v.as_str().is_some_and(|t| !t.is_empty() && t.is_ascii());
+    for code in lienthong::error::ErrorCode::ALL {
+        let doc = h
+            .fetch_json(&h.url(&format!("/problems/{}", code.as_str())))
+            .await;
+        for member in ["title", "description"] {
+            assert!(vietnamese(&doc[member]["vi"]), "{doc}");
+            assert!(english(&doc[member]["en"]), "{doc}");
+        }
+    }
 }
 
 #[tokio::test]
