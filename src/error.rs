@@ -76,13 +76,15 @@ pub enum ErrorCode {
     ReversalWindowClosed,
     /// The day's reconciliation with the bank is closed: no more reversals.
     ReconciliationClosed,
+    /// The reconciliation discrepancy was resolved before.
+    DiscrepancyAlreadyResolved,
     /// An operator has put the service in maintenance; see `Retry-After` for its expected end.
     ServiceMaintenance,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -115,6 +117,7 @@ impl ErrorCode {
         Self::BankTransactionReversed,
         Self::ReversalWindowClosed,
         Self::ReconciliationClosed,
+        Self::DiscrepancyAlreadyResolved,
         Self::ServiceMaintenance,
     ];
 
@@ -153,6 +156,7 @@ impl ErrorCode {
             Self::BankTransactionReversed => "bank_transaction_reversed",
             Self::ReversalWindowClosed => "reversal_window_closed",
             Self::ReconciliationClosed => "reconciliation_closed",
+            Self::DiscrepancyAlreadyResolved => "discrepancy_already_resolved",
             Self::ServiceMaintenance => "service_maintenance",
         }
     }
@@ -189,6 +193,7 @@ impl ErrorCode {
             Self::BankTransactionReversed => StatusCode::CONFLICT,
             Self::ReversalWindowClosed => StatusCode::CONFLICT,
             Self::ReconciliationClosed => StatusCode::CONFLICT,
+            Self::DiscrepancyAlreadyResolved => StatusCode::CONFLICT,
         }
     }
 
@@ -232,6 +237,7 @@ impl ErrorCode {
             Self::BankTransactionReversed => "Bank transaction reversed",
             Self::ReversalWindowClosed => "Reversal window closed",
             Self::ReconciliationClosed => "Reconciliation closed",
+            Self::DiscrepancyAlreadyResolved => "Discrepancy already resolved",
             Self::ServiceMaintenance => "Service in maintenance",
         }
     }
@@ -394,6 +400,12 @@ impl ErrorCode {
             }
             (Self::ReconciliationClosed, Lang::En) => {
                 "The day's reconciliation is closed; the payment can no longer be reversed."
+            }
+            (Self::DiscrepancyAlreadyResolved, Lang::Vi) => {
+                "Chênh lệch đối soát này đã được xử lý trước đó."
+            }
+            (Self::DiscrepancyAlreadyResolved, Lang::En) => {
+                "This reconciliation discrepancy was resolved before."
             }
             (Self::ServiceMaintenance, Lang::Vi) => {
                 "Dịch vụ đang được bảo trì; vui lòng thử lại sau thời điểm trong Retry-After."

@@ -324,6 +324,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         super::portable_credits::MIGRATION,
     ),
+    (
+        15,
+        super::portable_reconciliation::MIGRATION,
+    ),
 
 ];
 
@@ -528,6 +532,7 @@ super::portable_bank::portable_bank!(PostgresStore, sqlx::PgConnection);
 super::portable_credits::portable_credits!(PostgresStore, sqlx::PgConnection);
 super::portable_evidence::portable_evidence!(PostgresStore);
 super::portable_incidents::portable_incidents!(PostgresStore);
+super::portable_reconciliation::portable_reconciliation!(PostgresStore);
 super::portable_usage::portable_usage!(PostgresStore);
 
 #[cfg(test)]

@@ -306,6 +306,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         super::portable_credits::MIGRATION,
     ),
+    (
+        15,
+        super::portable_reconciliation::MIGRATION,
+    ),
 
 ];
 
@@ -494,6 +498,7 @@ super::portable_bank::portable_bank!(SqliteStore, sqlx::SqliteConnection);
 super::portable_credits::portable_credits!(SqliteStore, sqlx::SqliteConnection);
 super::portable_evidence::portable_evidence!(SqliteStore);
 super::portable_incidents::portable_incidents!(SqliteStore);
+super::portable_reconciliation::portable_reconciliation!(SqliteStore);
 super::portable_usage::portable_usage!(SqliteStore);
 
 #[cfg(test)]

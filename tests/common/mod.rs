@@ -360,6 +360,43 @@ impl Harness {
         resp
     }
 
+    /// `GET /v1/admin/reconciliation/discrepancies?{query}` with the `ops` key: the list.
+    #[allow(dead_code)]
+    pub async fn discrepancies(&self, query: &str) -> Vec<serde_json::Value> {
+        let resp = self
+            .http
+            .get(format!(
+                "{}/v1/admin/reconciliation/discrepancies?{query}",
+                self.admin_base
+            ))
+            .bearer_auth("ops-key")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{query}");
+        let listed: serde_json::Value = resp.json().await.unwrap();
+        listed["discrepancies"].as_array().unwrap().clone()
+    }
+
+    /// `POST /v1/admin/reconciliation/discrepancies/{id}/resolve {note}` with the `ops` key.
+    #[allow(dead_code)]
+    pub async fn resolve_discrepancy(
+        &self,
+        id: &serde_json::Value,
+        note: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!(
+                "{}/v1/admin/reconciliation/discrepancies/{id}/resolve",
+                self.admin_base
+            ))
+            .bearer_auth("ops-key")
+            .json(&serde_json::json!({ "note": note }))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Waits up to 10 s until the metric sample `name` is `value`.
     pub async fn wait_for_metric(&self, name: &str, value: f64) {
         self.wait_for_metrics(&format!("{name} to become {value}"), |text| {
