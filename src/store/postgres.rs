@@ -582,6 +582,22 @@ mod tests {
         schema.drop().await;
     }
 
+    /// A database whose reconciliation stored a finding twice keeps it once through migration
+    /// 15, and a new run finds it again.
+    #[tokio::test]
+    async fn migration_15_keeps_each_finding_once() {
+        let Some(schema) = PgTestSchema::create("pg_migration_15").await else {
+            return;
+        };
+        run_script(
+            &schema.url,
+            crate::store::conformance::before_migration_15(MIGRATIONS),
+        )
+        .await;
+        crate::store::conformance::assert_findings_kept_once(&schema.url).await;
+        schema.drop().await;
+    }
+
     /// Runs `script` (an older release's schema and rows) on the database at `url`.
     async fn run_script(url: &str, script: String) {
         let mut conn = PgConnection::connect(url).await.unwrap();

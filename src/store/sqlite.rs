@@ -646,6 +646,19 @@ mod tests {
         crate::store::conformance::assert_old_chain_goes_on_keyed(&url).await;
     }
 
+    /// A database whose reconciliation stored a finding twice keeps it once through migration
+    /// 15, and a new run finds it again.
+    #[tokio::test]
+    async fn migration_15_keeps_each_finding_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = old_database(
+            &dir,
+            crate::store::conformance::before_migration_15(MIGRATIONS),
+        )
+        .await;
+        crate::store::conformance::assert_findings_kept_once(&url).await;
+    }
+
     /// A database file in `dir` made by `script` (an older release's schema and rows); its URL.
     async fn old_database(dir: &tempfile::TempDir, script: String) -> String {
         let url = format!("sqlite://{}/old.db", dir.path().display());

@@ -317,3 +317,59 @@ async fn the_credits_of_a_period_are_listed_whatever_their_status(backend: &Back
             .is_empty()
     );
 }
+
+/// A database of the release before migration 15 (migrations up to 13) whose bank reconciliation
+/// stored one finding twice (a line listed three times), as one script.
+pub(in crate::store) fn before_migration_15(migrations: &[(i64, &str)]) -> String {
+    let mut sql = String::from(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL);\n",
+    );
+    for (version, migration) in migrations.iter().filter(|(v, _)| *v < 15) {
+        sql.push_str(migration);
+        sql.push_str(&format!(
+            ";\nINSERT INTO schema_migrations VALUES ({version}, 0);\n"
+        ));
+    }
+    for (kind, reference) in [
+        ("duplicate", "FT1"),
+        ("duplicate", "FT1"),
+        ("missing_at_bank", "FT2"),
+    ] {
+        sql.push_str(&format!(
+            "INSERT INTO reconciliation_discrepancies (provider, account, day, kind, reference, found_at_ms)
+             VALUES ('bank', 'bank-a', '2026-01-01', '{kind}', '{reference}', 5);\n"
+        ));
+    }
+    sql
+}
+
+/// The store at `url`, made by [`before_migration_15`]: its findings kept once each, open, and a
+/// new run of the day finds them again instead of adding them.
+pub(in crate::store) async fn assert_findings_kept_once(url: &str) {
+    let s = crate::store::open(url).await.unwrap();
+    let all = DiscrepancyFilter {
+        open: Some(true),
+        limit: 10,
+        ..DiscrepancyFilter::default()
+    };
+    let kept: Vec<(String, String)> = s
+        .discrepancies(&all)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.kind, d.reference))
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let mut again = run("r1", "bank", "2026-01-01", 10);
+    again.account = "bank-a".into();
+    let mut dup = finding("bank", "2026-01-01", "duplicate", "FT1");
+    dup.account = "bank-a".into();
+    let recorded = s
+        .record_reconciliation(&again, std::slice::from_ref(&dup), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        (recorded.new, recorded.again, recorded.no_longer_found),
+        (0, 1, 1)
+    );
+}
