@@ -598,6 +598,22 @@ async fn the_bank_mock_collects_and_its_statement_reconciles_then_the_day_is_clo
     ] {
         assert!(kinds.contains(&k), "{listed}");
     }
+    // An operator resolves one; three stay open.
+    let duplicate = listed["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "duplicate")
+        .unwrap();
+    let resp = env
+        .h
+        .resolve_discrepancy(&duplicate["id"], "the bank sent its file twice")
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        env.h.discrepancies("provider=bank&open=true").await.len(),
+        3
+    );
     let late = action("reverse", json!({ "bank_txn_id": txns[0] })).await;
     assert_eq!(late["status"], 409, "{late}");
     assert_eq!(late["body"]["code"], "reconciliation_closed");

@@ -1167,6 +1167,9 @@ async fn reconciliation_reports_each_kind_of_discrepancy() {
     assert_eq!(count("missing_at_bank"), 1, "{report}");
     assert_eq!(count("amount_mismatch"), 1, "{report}");
     assert_eq!(count("duplicate"), 1, "{report}");
+    // The four findings are stored for operators.
+    let stored = env.h.discrepancies("provider=vnpay&open=true").await;
+    assert_eq!(stored.len(), 4, "{stored:?}");
     // The pending payment was settled, with an audit note.
     assert_eq!(env.payment(pending_id).await["status"], "paid");
     let changes = env.h.gw.store.payment_changes(pending_id).await.unwrap();
@@ -1206,6 +1209,20 @@ async fn reconciliation_reports_each_kind_of_discrepancy() {
     assert!(
         table.contains("0 discrepancy") && table.contains("matched"),
         "{table}"
+    );
+    // The corrected statement no longer shows them: resolved by the run.
+    assert!(
+        env.h
+            .discrepancies("provider=vnpay&open=true")
+            .await
+            .is_empty()
+    );
+    let resolved = env.h.discrepancies("provider=vnpay&open=false").await;
+    assert_eq!(resolved.len(), 4, "{resolved:?}");
+    assert!(
+        resolved
+            .iter()
+            .all(|d| d["resolved_by"] == "reconciliation")
     );
 
     // The same statement re-saved by a spreadsheet: a UTF-8 byte-order mark, `;` between cells,
