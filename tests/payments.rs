@@ -1282,17 +1282,12 @@ async fn the_platform_statement_reconciles_and_its_findings_are_stored_once() {
 
     let (_, iso_day) = today_gmt7();
     let csv = env
-        .raw
-        .get(format!(
+        .h
+        .fetch_text(&format!(
             "{}/statement?date={iso_day}&MaDoiTac={PARTNER}",
             env.platform.mock.url()
         ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     let mut lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
     assert_eq!(

@@ -482,14 +482,8 @@ async fn the_receiving_banks_statement_finds_lost_credits_and_applies_them_once(
 
     let day = lienthong::render::vietnam_date(lienthong::store::now_ms());
     let csv = h
-        .http
-        .get(format!("{}/account-statement?date={day}", bank.mock.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .fetch_text(&format!("{}/account-statement?date={day}", bank.mock.url()))
+        .await;
     assert_eq!(csv.lines().count(), 4, "{csv}");
     let statement = h.dir.path().join("account.csv");
     std::fs::write(&statement, &csv).unwrap();

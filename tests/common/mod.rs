@@ -331,6 +331,18 @@ impl Harness {
         metrics_text(&self.http, &self.admin_base).await
     }
 
+    /// GETs any URL (a mock's statement file, say) and reads the text answer.
+    pub async fn fetch_text(&self, url: &str) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// GETs any URL (a mock's `/__admin`, say) and reads the JSON answer.
     pub async fn fetch_json(&self, url: &str) -> serde_json::Value {
         self.http
@@ -361,7 +373,6 @@ impl Harness {
     }
 
     /// `GET /v1/admin/reconciliation/discrepancies?{query}` with the `ops` key: the list.
-    #[allow(dead_code)]
     pub async fn discrepancies(&self, query: &str) -> Vec<serde_json::Value> {
         let resp = self
             .http
@@ -379,7 +390,6 @@ impl Harness {
     }
 
     /// `POST /v1/admin/reconciliation/discrepancies/{id}/resolve {note}` with the `ops` key.
-    #[allow(dead_code)]
     pub async fn resolve_discrepancy(
         &self,
         id: &serde_json::Value,
