@@ -75,13 +75,15 @@ pub enum ErrorCode {
     ReversalWindowClosed,
     /// The day's reconciliation with the bank is closed: no more reversals.
     ReconciliationClosed,
+    /// The reconciliation discrepancy was resolved before.
+    DiscrepancyAlreadyResolved,
     /// An operator has put the service in maintenance; see `Retry-After` for its expected end.
     ServiceMaintenance,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -114,6 +116,7 @@ impl ErrorCode {
         Self::BankTransactionReversed,
         Self::ReversalWindowClosed,
         Self::ReconciliationClosed,
+        Self::DiscrepancyAlreadyResolved,
         Self::ServiceMaintenance,
     ];
 
@@ -152,6 +155,7 @@ impl ErrorCode {
             Self::BankTransactionReversed => "bank_transaction_reversed",
             Self::ReversalWindowClosed => "reversal_window_closed",
             Self::ReconciliationClosed => "reconciliation_closed",
+            Self::DiscrepancyAlreadyResolved => "discrepancy_already_resolved",
             Self::ServiceMaintenance => "service_maintenance",
         }
     }
@@ -188,6 +192,7 @@ impl ErrorCode {
             Self::BankTransactionReversed => StatusCode::CONFLICT,
             Self::ReversalWindowClosed => StatusCode::CONFLICT,
             Self::ReconciliationClosed => StatusCode::CONFLICT,
+            Self::DiscrepancyAlreadyResolved => StatusCode::CONFLICT,
         }
     }
 
@@ -264,6 +269,10 @@ impl ErrorCode {
                 "Reconciliation closed",
             ),
             Self::ServiceMaintenance => ("Dịch vụ đang bảo trì", "Service in maintenance"),
+            Self::DiscrepancyAlreadyResolved => (
+                "Chênh lệch đối soát đã được xử lý",
+                "Discrepancy already resolved",
+            ),
         };
         match lang {
             Lang::Vi => vi,
@@ -429,6 +438,12 @@ impl ErrorCode {
             }
             (Self::ReconciliationClosed, Lang::En) => {
                 "The day's reconciliation is closed; the payment can no longer be reversed."
+            }
+            (Self::DiscrepancyAlreadyResolved, Lang::Vi) => {
+                "Chênh lệch đối soát này đã được xử lý trước đó."
+            }
+            (Self::DiscrepancyAlreadyResolved, Lang::En) => {
+                "This reconciliation discrepancy was resolved before."
             }
             (Self::ServiceMaintenance, Lang::Vi) => {
                 "Dịch vụ đang được bảo trì; vui lòng thử lại sau thời điểm trong Retry-After."

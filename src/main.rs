@@ -130,26 +130,33 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Compare a provider's daily statement with the payment ledger; exit 1 when discrepancies remain.
+    /// Compare a provider's daily statement with the payment ledger and store the discrepancies; exit 1 when some remain.
     Reconcile {
         /// The gateway's config file (for the store and the merchants).
         #[arg(long, env = "LIENTHONG_CONFIG")]
         config: PathBuf,
-        /// The provider (`vnpay`, or `bank` for a partner bank's collection statement).
+        /// The provider: `vnpay`, `platform` (the national payment platform), `bank` (a partner
+        /// bank's collection statement) or `vietqr` (a receiving bank's statement of the agency's
+        /// account).
         #[arg(long)]
         provider: String,
         /// The statement's day, YYYY-MM-DD (GMT+7).
         #[arg(long)]
         date: String,
-        /// The statement file (VNPay's CSV, or the bank's: see the README).
+        /// The statement file (CSV; the formats are in docs/operations.md).
         #[arg(long)]
         statement: PathBuf,
         /// The merchant code (default: the provider's first configured merchant).
         #[arg(long)]
         merchant: Option<String>,
-        /// The partner bank's code (`bank_code` of its client), with `--provider bank`.
+        /// The bank's code: `bank_code` of its client with `--provider bank`, a bank of
+        /// `[payments.vietqr] banks` with `--provider vietqr`.
         #[arg(long)]
         bank: Option<String>,
+        /// With `--provider vietqr`: receive the credits the statement shows and the gateway
+        /// never received (lost notifications), as their notifications would have been, once.
+        #[arg(long)]
+        apply: bool,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -279,6 +286,7 @@ fn main() -> ExitCode {
             statement,
             merchant,
             bank,
+            apply,
             json,
         } => {
             let (config, rt) = match load_for_command(&config) {
@@ -301,6 +309,7 @@ fn main() -> ExitCode {
                         statement: &statement,
                         merchant: merchant.as_deref(),
                         bank: bank.as_deref(),
+                        apply,
                         json,
                     },
                 )),

@@ -1167,6 +1167,9 @@ async fn reconciliation_reports_each_kind_of_discrepancy() {
     assert_eq!(count("missing_at_bank"), 1, "{report}");
     assert_eq!(count("amount_mismatch"), 1, "{report}");
     assert_eq!(count("duplicate"), 1, "{report}");
+    // The four findings are stored for operators.
+    let stored = env.h.discrepancies("provider=vnpay&open=true").await;
+    assert_eq!(stored.len(), 4, "{stored:?}");
     // The pending payment was settled, with an audit note.
     assert_eq!(env.payment(pending_id).await["status"], "paid");
     let changes = env.h.gw.store.payment_changes(pending_id).await.unwrap();
@@ -1207,6 +1210,20 @@ async fn reconciliation_reports_each_kind_of_discrepancy() {
         table.contains("0 discrepancy") && table.contains("matched"),
         "{table}"
     );
+    // The corrected statement no longer shows them: resolved by the run.
+    assert!(
+        env.h
+            .discrepancies("provider=vnpay&open=true")
+            .await
+            .is_empty()
+    );
+    let resolved = env.h.discrepancies("provider=vnpay&open=false").await;
+    assert_eq!(resolved.len(), 4, "{resolved:?}");
+    assert!(
+        resolved
+            .iter()
+            .all(|d| d["resolved_by"] == "reconciliation")
+    );
 
     // The same statement re-saved by a spreadsheet: a UTF-8 byte-order mark, `;` between cells,
     // quoted cells, CRLF, and a trailing row of empty cells. It reconciles alike.
@@ -1227,6 +1244,176 @@ async fn reconciliation_reports_each_kind_of_discrepancy() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(resaved_table, table, "the same report");
+}
+
+/// The national payment platform's statement from its mock, re-saved by a spreadsheet, with a
+/// refund nobody here made: reconciled by `lienthong reconcile --provider platform` (the payment
+/// whose callback never came is settled), the refund stored for operators, resolved by one, and
+/// a re-run of the day stores nothing twice.
+#[tokio::test]
+async fn the_platform_statement_reconciles_and_its_findings_are_stored_once() {
+    let env = start(Options::default()).await;
+    let paid = env.open("payment_platform", "HS-P1").await;
+    let paid_id = paid["payment_id"].as_str().unwrap();
+    env.raw
+        .get(format!(
+            "{}&mock_choice=pay",
+            paid["pay_url"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    env.wait_status(paid_id, "paid").await;
+    // Paid at the platform; its callback never comes.
+    env.platform
+        .control
+        .merge_scenario(json!({ "callback_mode": "none" }));
+    let silent = env.open("payment_platform", "HS-P2").await;
+    let silent_id = silent["payment_id"].as_str().unwrap();
+    env.raw
+        .get(format!(
+            "{}&mock_choice=pay",
+            silent["pay_url"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(env.payment(silent_id).await["status"], "pending");
+
+    let (_, iso_day) = today_gmt7();
+    let csv = env
+        .h
+        .fetch_text(&format!(
+            "{}/statement?date={iso_day}&MaDoiTac={PARTNER}",
+            env.platform.mock.url()
+        ))
+        .await;
+    let mut lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert_eq!(
+        lines[0],
+        "MaThamChieu,MaGiaoDich,SoTien,ThoiGianGD,TrangThai"
+    );
+    // A refund of the first payment that this gateway never asked for.
+    let first: Vec<&str> = lines[1].split(',').collect();
+    let refund = format!("{},99{},{},{},5", first[0], first[1], first[2], first[3]);
+    lines.push(&refund);
+    // Re-saved by a spreadsheet: byte-order mark, `;`, quoted amounts with a thousands dot, CRLF,
+    // a trailing row of empty cells.
+    let resaved: String = lines
+        .iter()
+        .map(|line| {
+            let cells: Vec<String> = line
+                .split(',')
+                .map(|c| match c.parse::<u64>() {
+                    Ok(n) if n >= 1000 && c.len() < 9 => {
+                        format!("\"{}.{:03}\"", n / 1000, n % 1000)
+                    }
+                    _ => c.to_owned(),
+                })
+                .collect();
+            format!("{}\r\n", cells.join(";"))
+        })
+        .collect();
+    let statement = env.h.dir.path().join("platform.csv");
+    std::fs::write(&statement, format!("\u{feff}{resaved};;;;\r\n")).unwrap();
+    let run = || async {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+            .args([
+                "reconcile",
+                "--provider",
+                "platform",
+                "--date",
+                &iso_day,
+                "--json",
+            ])
+            .arg("--config")
+            .arg(&env.h.config_path)
+            .arg("--statement")
+            .arg(&statement)
+            .output()
+            .await
+            .unwrap()
+    };
+    let out = run().await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["provider"], "payment_platform", "{report}");
+    assert_eq!(report["counts"]["matched"], 1, "{report}");
+    assert_eq!(report["counts"]["settled_from_statement"], 1, "{report}");
+    assert_eq!(report["counts"]["unmatched_refund"], 1, "{report}");
+    assert_eq!(report["stored"]["new"], 1, "{report}");
+    assert_eq!(env.payment(silent_id).await["status"], "paid");
+
+    // Stored for operators, who resolve it once.
+    let open = env
+        .h
+        .discrepancies("provider=payment_platform&open=true")
+        .await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let found = &open[0];
+    assert_eq!(found["kind"], "unmatched_refund");
+    assert_eq!(found["reference"], format!("99{}", first[1]));
+    assert_eq!(found["payment_id"], paid_id);
+    assert_eq!(found["statement_amount_vnd"], 70_000);
+    assert_eq!(found["day"], iso_day.as_str());
+    let resolved = env
+        .h
+        .resolve_discrepancy(&found["id"], "refunded at the platform's counter")
+        .await;
+    assert_eq!(resolved.status(), 200);
+    let resolved: Value = resolved.json().await.unwrap();
+    assert_eq!(resolved["resolved_by"], "ops");
+    assert!(resolved["resolved_at"].is_string(), "{resolved}");
+    let again = env.h.resolve_discrepancy(&found["id"], "again").await;
+    common::problem(again, 409, "discrepancy_already_resolved").await;
+    let unknown = env
+        .h
+        .resolve_discrepancy(&json!(987_654_321), "nothing")
+        .await;
+    common::problem(unknown, 404, "not_found").await;
+    let blank = env.h.resolve_discrepancy(&found["id"], "  ").await;
+    common::problem(blank, 422, "validation_failed").await;
+
+    // The day reconciled again: the same finding, not a second one, still resolved.
+    let out = run().await;
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["counts"]["matched"], 2, "{report}");
+    assert_eq!(report["stored"]["new"], 0, "{report}");
+    assert_eq!(report["stored"]["again"], 1, "{report}");
+    assert!(
+        env.h
+            .discrepancies("provider=payment_platform&open=true")
+            .await
+            .is_empty()
+    );
+    let all = env
+        .h
+        .discrepancies(&format!("from={iso_day}&to={iso_day}"))
+        .await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(env.h.discrepancies("provider=vnpay").await.is_empty());
+    let runs = env
+        .h
+        .gw
+        .store
+        .reconciliation_runs("payment_platform", PARTNER, &iso_day)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 2);
+    let resp = env
+        .h
+        .http
+        .get(format!(
+            "{}/v1/admin/reconciliation/discrepancies?provider=paypal",
+            env.h.admin_base
+        ))
+        .bearer_auth("ops-key")
+        .send()
+        .await
+        .unwrap();
+    common::problem(resp, 422, "validation_failed").await;
 }
 
 /// The real binary, killed with SIGKILL while IPNs arrive: every IPN answered 00 is in the ledger

@@ -368,10 +368,9 @@ async fn unmatched_kept_and_assigned(h: &common::Harness) {
     assert_eq!(listed["credits"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn the_bank_mock_pays_an_order_by_a_scanned_transfer() {
-    let h = start().await;
-    let bank = lienthong_mocks::bank::start(
+/// The bank mock as receiving bank `bank-a` of the gateway `h`.
+async fn bank_mock(h: &common::Harness) -> lienthong_mocks::StartedSystem {
+    lienthong_mocks::bank::start(
         &lienthong_mocks::bank::Settings {
             gateway_url: h.base.clone(),
             bank_code: "bank-a".into(),
@@ -383,7 +382,13 @@ async fn the_bank_mock_pays_an_order_by_a_scanned_transfer() {
         "127.0.0.1:0".parse().unwrap(),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_bank_mock_pays_an_order_by_a_scanned_transfer() {
+    let h = start().await;
+    let bank = bank_mock(&h).await;
     let order = open(&h, "HS-QR-4", 120_000).await;
     let id = order["payment_id"].as_str().unwrap();
     let payload = order["vietqr"]["payload"].as_str().unwrap();
@@ -417,4 +422,165 @@ async fn the_bank_mock_pays_an_order_by_a_scanned_transfer() {
         .await
         .unwrap();
     common::problem(resp, 404, "not_found").await;
+}
+
+/// `lienthong reconcile --provider vietqr --bank bank-a` of a statement file, with more
+/// arguments; `(exit code, JSON report, stderr)`.
+async fn reconcile_vietqr(
+    h: &common::Harness,
+    statement: &std::path::Path,
+    more: &[&str],
+) -> (i32, Value, String) {
+    let day = lienthong::render::vietnam_date(lienthong::store::now_ms());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["reconcile", "--provider", "vietqr", "--bank", "bank-a"])
+        .args(["--date", &day, "--json"])
+        .args(more)
+        .arg("--config")
+        .arg(&h.config_path)
+        .arg("--statement")
+        .arg(statement)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), report, stderr)
+}
+
+/// The receiving bank's statement of the agency account against the credits the gateway
+/// received: a lost notification is a missing credit, stored for operators; `--apply` receives it
+/// as its notification would have been, once; a statement re-saved by a spreadsheet reconciles
+/// alike; an amount the bank changed is found and resolved by an operator.
+#[tokio::test]
+async fn the_receiving_banks_statement_finds_lost_credits_and_applies_them_once() {
+    let h = start().await;
+    let bank = bank_mock(&h).await;
+    let transfer = |body: Value| {
+        let req = h
+            .http
+            .post(format!("{}/__admin/vietqr-transfer", bank.mock.url()))
+            .json(&body);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let paid = open(&h, "HS-REC-1", 70_000).await;
+    let lost = open(&h, "HS-REC-2", 80_000).await;
+    let short = open(&h, "HS-REC-3", 90_000).await;
+    let lost_id = lost["payment_id"].as_str().unwrap();
+    let payload = |o: &Value| o["vietqr"]["payload"].as_str().unwrap().to_owned();
+    let answer = transfer(json!({ "payload": payload(&paid), "bank_txn_id": "QR-1" })).await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    let answer =
+        transfer(json!({ "payload": payload(&lost), "bank_txn_id": "QR-2", "notify": false }))
+            .await;
+    assert_eq!(answer["body"]["notified"], false, "{answer}");
+    let answer =
+        transfer(json!({ "payload": payload(&short), "bank_txn_id": "QR-3", "amount_vnd": 9_000 }))
+            .await;
+    assert_eq!(answer["status"], 202, "kept unmatched: {answer}");
+    assert_eq!(status_of(&h, lost_id).await["status"], "pending");
+
+    let day = lienthong::render::vietnam_date(lienthong::store::now_ms());
+    let csv = h
+        .fetch_text(&format!("{}/account-statement?date={day}", bank.mock.url()))
+        .await;
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    let statement = h.dir.path().join("account.csv");
+    std::fs::write(&statement, &csv).unwrap();
+
+    // Without --apply: the lost credit is found and stored, nothing is paid.
+    let (code, report, stderr) = reconcile_vietqr(&h, &statement, &[]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(report["provider"], "vietqr");
+    assert_eq!(report["counts"]["matched"], 2, "{report}");
+    assert_eq!(report["counts"]["missing_credit"], 1, "{report}");
+    assert_eq!(status_of(&h, lost_id).await["status"], "pending");
+    let open_ones = h.discrepancies("provider=vietqr&open=true").await;
+    assert_eq!(open_ones.len(), 1, "{open_ones:?}");
+    assert_eq!(open_ones[0]["kind"], "missing_credit");
+    assert_eq!(open_ones[0]["reference"], "QR-2");
+    assert_eq!(open_ones[0]["statement_amount_vnd"], 80_000);
+
+    // The same statement re-saved by a spreadsheet (`;`, quoted amounts with a thousands dot,
+    // local times, no account column: a statement of one account), with --apply: the credit is
+    // received and pays its order; the finding is resolved by the run.
+    let resaved: String = csv
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut cells = csv_cells(line);
+            cells.remove(1);
+            if i > 0 {
+                let amount: i64 = cells[1].parse().unwrap();
+                cells[1] = format!("\"{}.{:03}\"", amount / 1000, amount % 1000);
+                cells[3] = cells[3][..19].replace('T', " ");
+                cells[2] = format!("\"{}\"", cells[2]);
+            }
+            format!("{}\r\n", cells.join(";"))
+        })
+        .collect();
+    std::fs::write(&statement, format!("\u{feff}{resaved};;;\r\n")).unwrap();
+    let (code, report, stderr) = reconcile_vietqr(&h, &statement, &["--apply"]).await;
+    assert_eq!(code, 0, "{report} {stderr}");
+    assert_eq!(report["counts"]["recorded_from_statement"], 1, "{report}");
+    assert_eq!(report["stored"]["no_longer_found"], 1, "{report}");
+    assert_eq!(status_of(&h, lost_id).await["status"], "paid");
+    assert!(
+        h.discrepancies("provider=vietqr&open=true")
+            .await
+            .is_empty()
+    );
+    let resolved = h.discrepancies("provider=vietqr&open=false").await;
+    assert_eq!(resolved[0]["resolved_by"], "reconciliation");
+
+    // Applied again: nothing more happens.
+    std::fs::write(&statement, &csv).unwrap();
+    let (code, report, _) = reconcile_vietqr(&h, &statement, &["--apply"]).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["counts"]["matched"], 3, "{report}");
+    let changes = h.gw.store.payment_changes(lost_id).await.unwrap();
+    assert_eq!(changes.len(), 1, "paid once");
+
+    // The bank's statement says another amount, and lists a credit twice.
+    let mut rows: Vec<String> = csv.lines().map(str::to_owned).collect();
+    rows[1] = rows[1].replacen(",70000,", ",75000,", 1);
+    rows.push(rows[2].clone());
+    std::fs::write(&statement, rows.join("\r\n")).unwrap();
+    let (code, report, _) = reconcile_vietqr(&h, &statement, &[]).await;
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["counts"]["amount_mismatch"], 1, "{report}");
+    assert_eq!(report["counts"]["duplicate"], 1, "{report}");
+    let found = h.discrepancies("provider=vietqr&open=true").await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    let mismatch = found
+        .iter()
+        .find(|d| d["kind"] == "amount_mismatch")
+        .unwrap();
+    assert_eq!(
+        (
+            mismatch["statement_amount_vnd"].clone(),
+            mismatch["ledger_amount_vnd"].clone()
+        ),
+        (json!(75_000), json!(70_000))
+    );
+    let resp = h
+        .resolve_discrepancy(&mismatch["id"], "the bank corrected its statement")
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(h.discrepancies("provider=vietqr&open=true").await.len(), 1);
+}
+
+/// The cells of a CSV line as the mock writes them (quoted where needed), unquoted.
+fn csv_cells(line: &str) -> Vec<String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line.as_bytes());
+    reader
+        .records()
+        .next()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect()
 }

@@ -92,3 +92,21 @@ pub(crate) fn records(
     }
     Ok(out)
 }
+
+/// A whole VND amount as banks' spreadsheets write it: digits, optionally grouped by `.`, `,` or
+/// spaces, optionally with `.00`/`,00`.
+pub(crate) fn whole_vnd(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    let whole = raw
+        .strip_suffix(".00")
+        .or_else(|| raw.strip_suffix(",00"))
+        .unwrap_or(raw);
+    let digits: String = whole
+        .chars()
+        .filter(|c| !matches!(c, '.' | ',' | ' ' | '\u{a0}'))
+        .collect();
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}

@@ -379,35 +379,148 @@ pub async fn payment_outbox(
 /// Query of `GET /v1/admin/reconciliation/discrepancies`.
 #[derive(Debug, Deserialize)]
 pub struct DiscrepancyQuery {
-    /// Only this statement day, `YYYY-MM-DD`.
+    /// Only this provider's: `vnpay`, `payment_platform`, `bank`, `vietqr`.
+    pub provider: Option<String>,
+    /// Only statement days from this one, `YYYY-MM-DD` (inclusive).
+    pub from: Option<String>,
+    /// Only statement days up to this one, `YYYY-MM-DD` (inclusive).
+    pub to: Option<String>,
+    /// Only this statement day (`from` and `to` at once).
     pub date: Option<String>,
+    /// `true`: only the open ones; `false`: only the resolved ones; absent: both.
+    pub open: Option<bool>,
     /// How many, newest day first (default 100, at most 1000).
     pub limit: Option<u32>,
 }
 
-/// `GET /v1/admin/reconciliation/discrepancies?date=YYYY-MM-DD`: what reconciliations found and
-/// left to a person, newest day first.
+/// The providers whose reconciliations store discrepancies.
+const RECONCILED_PROVIDERS: [&str; 4] = ["vnpay", "payment_platform", "bank", "vietqr"];
+
+/// A stored discrepancy as operators see it: its times in RFC 3339 as well.
+fn discrepancy_view(d: &crate::store::Discrepancy) -> serde_json::Value {
+    let mut v = serde_json::to_value(d).unwrap_or_default();
+    v["found_at"] = crate::render::rfc3339(d.found_at_ms).into();
+    v["resolved_at"] = d
+        .resolved_at_ms
+        .map(crate::render::rfc3339)
+        .map_or(serde_json::Value::Null, Into::into);
+    v
+}
+
+/// `GET /v1/admin/reconciliation/discrepancies?provider=&from=&to=&open=true`: what the
+/// reconciliations of every provider found and left to a person, newest day first.
 pub async fn reconciliation_discrepancies(
     State(gw): State<Arc<Gateway>>,
     query: Result<Query<DiscrepancyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query_params(query)?;
-    if let Some(d) = &q.date
-        && crate::validate::Date::parse_iso(d).is_none()
-    {
-        return Err(ApiError::validation(vec![crate::error::FieldError::new(
-            "date",
-            "format",
-            "một ngày viết theo dạng YYYY-MM-DD",
-            "a date YYYY-MM-DD",
-        )]));
+    let mut errors = crate::validate::Errors::default();
+    for (field, day) in [("from", &q.from), ("to", &q.to), ("date", &q.date)] {
+        if let Some(d) = day
+            && crate::validate::Date::parse_iso(d).is_none()
+        {
+            errors.add(
+                field,
+                "format",
+                "một ngày viết theo dạng YYYY-MM-DD",
+                "a date YYYY-MM-DD",
+            );
+        }
     }
+    if let Some(p) = &q.provider
+        && !RECONCILED_PROVIDERS.contains(&p.as_str())
+    {
+        errors.add(
+            "provider",
+            "unknown",
+            "một trong: vnpay, payment_platform, bank, vietqr",
+            "one of: vnpay, payment_platform, bank, vietqr",
+        );
+    }
+    errors.into_result()?;
+    let from = q.from.as_deref().or(q.date.as_deref());
+    let to = q.to.as_deref().or(q.date.as_deref());
     let found = gw
         .store
-        .discrepancies(q.date.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000))
+        .discrepancies(&crate::store::DiscrepancyFilter {
+            provider: q.provider.as_deref(),
+            from,
+            to,
+            open: q.open,
+            limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        })
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    let found: Vec<serde_json::Value> = found.iter().map(discrepancy_view).collect();
     Ok(Json(serde_json::json!({ "discrepancies": found })).into_response())
+}
+
+/// Body of `POST /v1/admin/reconciliation/discrepancies/{id}/resolve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveDiscrepancy {
+    /// What was done about it (1 to 1000 characters; kept, never logged).
+    pub note: String,
+}
+
+/// `POST /v1/admin/reconciliation/discrepancies/{id}/resolve {note}`: an operator marks a
+/// discrepancy resolved, with a note; once (409 `discrepancy_already_resolved` after).
+pub async fn resolve_discrepancy(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let not_found = || {
+        ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có chênh lệch đối soát với mã này.",
+            "No reconciliation discrepancy with this id.",
+        )
+    };
+    let id: i64 = id.parse().ok().filter(|n| *n > 0).ok_or_else(not_found)?;
+    if !crate::extract::is_json_content_type(&headers) {
+        return Err(crate::extract::not_json());
+    }
+    let body: ResolveDiscrepancy = parse_json(&body)?;
+    let mut errors = crate::validate::Errors::default();
+    let note = body.note.trim();
+    if note.is_empty() || note.chars().count() > 1000 || note.chars().any(char::is_control) {
+        errors.add(
+            "note",
+            "length",
+            "phải dài từ 1 đến 1000 ký tự, không có ký tự điều khiển",
+            "must be 1 to 1000 characters, no control characters",
+        );
+    }
+    errors.into_result()?;
+    let outcome = gw
+        .store
+        .resolve_discrepancy(id, &identity.client.id, note, crate::store::now_ms())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let resolved = match outcome {
+        crate::store::ResolveOutcome::Resolved(d) => d,
+        crate::store::ResolveOutcome::AlreadyResolved(_) => {
+            return Err(ApiError::new(ErrorCode::DiscrepancyAlreadyResolved));
+        }
+        crate::store::ResolveOutcome::NotFound => return Err(not_found()),
+    };
+    let target = id.to_string();
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "discrepancy_resolve",
+        target: Some(&target),
+        detail: None,
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    tracing::info!(actor = %identity.client.id, discrepancy = id, "reconciliation discrepancy resolved");
+    Ok(Json(discrepancy_view(&resolved)).into_response())
 }
 
 /// Query of `GET /v1/admin/credits`.

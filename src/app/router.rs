@@ -107,6 +107,10 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
                 "/v1/admin/reconciliation/discrepancies",
                 admin(get(admin::reconciliation_discrepancies)),
             )
+            .route(
+                "/v1/admin/reconciliation/discrepancies/{id}/resolve",
+                admin(post(admin::resolve_discrepancy)),
+            )
             .route("/v1/admin/credits", admin(get(admin::bank_credits)))
             .route(
                 "/v1/admin/credits/{bank}/{bank_txn_id}/assign",

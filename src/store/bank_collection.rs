@@ -1,6 +1,6 @@
 //! The bank-collection role: the transactions partner banks post against payment codes, their
-//! same-day reversals, and the reconciliation of a day's statement (its discrepancies, and the
-//! close that ends reversals). The SQL is in `portable_bank.rs`.
+//! same-day reversals, and whether a day's reconciliation is closed (no reversal after; see
+//! [`Reconciliations`](super::Reconciliations)). The SQL is in `portable_bank.rs`.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -85,44 +85,6 @@ pub enum ReverseOutcome {
     NotFound,
 }
 
-/// A line of a reconciliation that needs a person, kept for operators.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct Discrepancy {
-    /// `bank` (more providers later).
-    pub provider: String,
-    /// The bank's code (or the provider's merchant).
-    pub account: String,
-    /// The statement's day, `YYYY-MM-DD` (Vietnam).
-    pub day: String,
-    /// `missing_in_ledger`, `missing_in_statement`, `amount_mismatch`, `duplicate`.
-    pub kind: String,
-    /// The transaction id the two sides disagree on.
-    pub reference: String,
-    /// Our payment, when known.
-    pub payment_id: Option<String>,
-    /// The statement's amount, VND.
-    pub statement_amount_vnd: Option<i64>,
-    /// The ledger's amount, VND.
-    pub ledger_amount_vnd: Option<i64>,
-    /// When the reconciliation found it (Unix ms).
-    pub found_at_ms: i64,
-}
-
-/// A closed reconciliation of one day.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReconciledDay {
-    /// `bank`.
-    pub provider: String,
-    /// The bank's code.
-    pub account: String,
-    /// `YYYY-MM-DD`.
-    pub day: String,
-    /// SHA-256 (hex) of the statement file.
-    pub statement_sha256: String,
-    /// Unix ms.
-    pub closed_at_ms: i64,
-}
-
 /// Bank collection (regulation art. 15: fees paid at banks, which post the payment): exactly one
 /// recorded transaction per bank transaction id, each paying its order in the same durable
 /// transaction; reversals only before the day is reconciled.
@@ -151,12 +113,6 @@ pub trait BankCollection: Send + Sync {
         bank_code: &str,
         day: &str,
     ) -> Result<Vec<BankTransaction>, StoreError>;
-    /// Closes a day's reconciliation, replacing the discrepancies an earlier run of it stored.
-    async fn close_reconciliation(
-        &self,
-        day: &ReconciledDay,
-        discrepancies: &[Discrepancy],
-    ) -> Result<(), StoreError>;
     /// Whether a day's reconciliation is closed.
     async fn reconciliation_closed(
         &self,
@@ -164,10 +120,4 @@ pub trait BankCollection: Send + Sync {
         account: &str,
         day: &str,
     ) -> Result<bool, StoreError>;
-    /// Stored discrepancies, newest day first, optionally of one day.
-    async fn discrepancies(
-        &self,
-        day: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<Discrepancy>, StoreError>;
 }

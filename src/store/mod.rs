@@ -2,8 +2,8 @@
 //! ([`ClientStates`]), the personal-data audit trail ([`AuditTrail`]), the payment ledger
 //! ([`Ledger`]) with its idempotency keys ([`IdempotencyKeys`]) and outbox ([`Outbox`]), shipments
 //! ([`ShipmentLog`]), the changes every replica applies ([`ClusterChanges`]) and the signed
-//! evidence of registry answers ([`EvidenceLog`]), bank collection with its reconciliations
-//! ([`BankCollection`]) and the bank credits that paid nothing ([`BankCredits`]), the hourly
+//! evidence of registry answers ([`EvidenceLog`]), bank collection ([`BankCollection`]), the bank credits that paid nothing ([`BankCredits`]),
+//! what the reconciliations of every provider found ([`Reconciliations`]), the hourly
 //! usage figures with the reads of the quarterly reports ([`UsageLog`]), and incidents and
 //! maintenance windows ([`Incidents`]). [`Store`] is all of
 //! them at once: what [`open`] returns, from which a caller takes the role handles it needs
@@ -30,9 +30,11 @@ mod portable_credits;
 mod portable_evidence;
 mod portable_incidents;
 mod portable_ledger;
+mod portable_reconciliation;
 mod portable_shipments;
 mod portable_usage;
 mod postgres;
+mod reconciliations;
 mod shipments;
 mod sqlite;
 #[doc(hidden)]
@@ -45,8 +47,7 @@ use async_trait::async_trait;
 
 pub use audit_trail::{AuditTrail, ChainProblem, verify_audit_chain, verify_audit_chain_against};
 pub use bank_collection::{
-    BankCollection, BankReversal, BankTransaction, CollectOutcome, Discrepancy, ReconciledDay,
-    ReverseOutcome,
+    BankCollection, BankReversal, BankTransaction, CollectOutcome, ReverseOutcome,
 };
 pub use bank_credits::{AssignOutcome, BankCredits, CreditOutcome, UnmatchedCredit};
 pub use client_states::{AdminAction, AdminAuditRecord, ClientStates};
@@ -61,6 +62,9 @@ pub use payments::{
     PaymentChange, PaymentItem, PaymentRecord, PaymentStatus, SettleOutcome, Settlement,
 };
 pub use postgres::PostgresStore;
+pub use reconciliations::{
+    Discrepancy, DiscrepancyFilter, ReconciliationRun, Reconciliations, RecordedRun, ResolveOutcome,
+};
 pub use shipments::{
     NewShipment, ShipmentHistoryEntry, ShipmentLog, ShipmentRecord, ShipmentUpdate,
 };
@@ -115,7 +119,7 @@ pub mod prelude {
     pub use super::{
         AuditTrail as _, BankCollection as _, BankCredits as _, ClientStates as _,
         ClusterChanges as _, EvidenceLog as _, IdempotencyKeys as _, Incidents as _, Ledger as _,
-        Outbox as _, ShipmentLog as _, Store as _, UsageLog as _,
+        Outbox as _, Reconciliations as _, ShipmentLog as _, Store as _, UsageLog as _,
     };
 }
 
@@ -166,6 +170,7 @@ pub trait Store:
     + UsageLog
     + Incidents
     + BankCredits
+    + Reconciliations
     + Send
     + Sync
 {

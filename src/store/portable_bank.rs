@@ -14,9 +14,6 @@ pub(super) const PAYMENT_CODES_MIGRATION: &str =
 /// The columns of `bank_transactions`, in the order rows are read and inserted.
 pub(super) const BANK_TXN_COLUMNS: &str = "bank_code, bank_txn_id, payment_id, amount_vnd, paid_at_ms, day, fingerprint, response, state, created_at_ms, reversed_at_ms, reversal_reason";
 
-/// The columns of `reconciliation_discrepancies`.
-pub(super) const DISCREPANCY_COLUMNS: &str = "provider, account, day, kind, reference, payment_id, statement_amount_vnd, ledger_amount_vnd, found_at_ms";
-
 /// Expands the [`BankCollection`](super::BankCollection) role for a backend:
 /// `portable_bank!(StoreName, ConnectionType)`, in the module that defines `StoreName` (after
 /// `portable_ledger!`, whose settlement it reuses).
@@ -24,11 +21,11 @@ macro_rules! portable_bank {
     ($store:ident, $conn:ty) => {
         mod bank_store {
             use $crate::store::{
-                BankCollection, BankReversal, BankTransaction, CollectOutcome, Discrepancy,
-                Evidence, ReconciledDay, ReverseOutcome, SettleOutcome, Settlement, StoreError,
+                BankCollection, BankReversal, BankTransaction, CollectOutcome, Evidence,
+                ReverseOutcome, SettleOutcome, Settlement, StoreError,
             };
 
-            use super::super::portable_bank::{BANK_TXN_COLUMNS, DISCREPANCY_COLUMNS};
+            use super::super::portable_bank::BANK_TXN_COLUMNS;
             use super::ledger::{apply_settlement, insert_evidence};
 
             async fn transaction_of(
@@ -219,54 +216,6 @@ macro_rules! portable_bank {
                         .await?)
                 }
 
-                async fn close_reconciliation(
-                    &self,
-                    d: &ReconciledDay,
-                    found: &[Discrepancy],
-                ) -> Result<(), StoreError> {
-                    let (d, found) = (d.clone(), found.to_vec());
-                    self.durable_write(move |conn| {
-                        Box::pin(async move {
-                            ::sqlx::query("DELETE FROM reconciliation_discrepancies WHERE provider = $1 AND account = $2 AND day = $3")
-                                .bind(&d.provider)
-                                .bind(&d.account)
-                                .bind(&d.day)
-                                .execute(&mut *conn)
-                                .await?;
-                            let sql = format!(
-                                "INSERT INTO reconciliation_discrepancies ({DISCREPANCY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                            );
-                            for x in &found {
-                                ::sqlx::query(::sqlx::AssertSqlSafe(sql.clone()))
-                                    .bind(&x.provider)
-                                    .bind(&x.account)
-                                    .bind(&x.day)
-                                    .bind(&x.kind)
-                                    .bind(&x.reference)
-                                    .bind(&x.payment_id)
-                                    .bind(x.statement_amount_vnd)
-                                    .bind(x.ledger_amount_vnd)
-                                    .bind(x.found_at_ms)
-                                    .execute(&mut *conn)
-                                    .await?;
-                            }
-                            ::sqlx::query(
-                                "INSERT INTO reconciliation_days (provider, account, day, statement_sha256, closed_at_ms) VALUES ($1, $2, $3, $4, $5)
-                                 ON CONFLICT (provider, account, day) DO UPDATE SET statement_sha256 = excluded.statement_sha256, closed_at_ms = excluded.closed_at_ms",
-                            )
-                            .bind(&d.provider)
-                            .bind(&d.account)
-                            .bind(&d.day)
-                            .bind(&d.statement_sha256)
-                            .bind(d.closed_at_ms)
-                            .execute(&mut *conn)
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .await
-                }
-
                 async fn reconciliation_closed(
                     &self,
                     provider: &str,
@@ -282,21 +231,6 @@ macro_rules! portable_bank {
                     .fetch_optional(&self.pool)
                     .await?;
                     Ok(closed.is_some())
-                }
-
-                async fn discrepancies(
-                    &self,
-                    day: Option<&str>,
-                    limit: u32,
-                ) -> Result<Vec<Discrepancy>, StoreError> {
-                    let sql = format!(
-                        "SELECT {DISCREPANCY_COLUMNS} FROM reconciliation_discrepancies WHERE ($1 = '' OR day = $1) ORDER BY day DESC, id LIMIT $2"
-                    );
-                    Ok(::sqlx::query_as(::sqlx::AssertSqlSafe(sql))
-                        .bind(day.unwrap_or(""))
-                        .bind(i64::from(limit))
-                        .fetch_all(&self.pool)
-                        .await?)
                 }
             }
         }

@@ -324,6 +324,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         super::portable_credits::MIGRATION,
     ),
+    (
+        15,
+        super::portable_reconciliation::MIGRATION,
+    ),
 
 ];
 
@@ -528,6 +532,7 @@ super::portable_bank::portable_bank!(PostgresStore, sqlx::PgConnection);
 super::portable_credits::portable_credits!(PostgresStore, sqlx::PgConnection);
 super::portable_evidence::portable_evidence!(PostgresStore);
 super::portable_incidents::portable_incidents!(PostgresStore);
+super::portable_reconciliation::portable_reconciliation!(PostgresStore);
 super::portable_usage::portable_usage!(PostgresStore);
 
 #[cfg(test)]
@@ -574,6 +579,22 @@ mod tests {
         )
         .await;
         crate::store::conformance::assert_old_chain_goes_on_keyed(&schema.url).await;
+        schema.drop().await;
+    }
+
+    /// A database whose reconciliation stored a finding twice keeps it once through migration
+    /// 15, and a new run finds it again.
+    #[tokio::test]
+    async fn migration_15_keeps_each_finding_once() {
+        let Some(schema) = PgTestSchema::create("pg_migration_15").await else {
+            return;
+        };
+        run_script(
+            &schema.url,
+            crate::store::conformance::before_migration_15(MIGRATIONS),
+        )
+        .await;
+        crate::store::conformance::assert_findings_kept_once(&schema.url).await;
         schema.drop().await;
     }
 

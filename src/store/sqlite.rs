@@ -306,6 +306,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         super::portable_credits::MIGRATION,
     ),
+    (
+        15,
+        super::portable_reconciliation::MIGRATION,
+    ),
 
 ];
 
@@ -494,6 +498,7 @@ super::portable_bank::portable_bank!(SqliteStore, sqlx::SqliteConnection);
 super::portable_credits::portable_credits!(SqliteStore, sqlx::SqliteConnection);
 super::portable_evidence::portable_evidence!(SqliteStore);
 super::portable_incidents::portable_incidents!(SqliteStore);
+super::portable_reconciliation::portable_reconciliation!(SqliteStore);
 super::portable_usage::portable_usage!(SqliteStore);
 
 #[cfg(test)]
@@ -639,6 +644,19 @@ mod tests {
         )
         .await;
         crate::store::conformance::assert_old_chain_goes_on_keyed(&url).await;
+    }
+
+    /// A database whose reconciliation stored a finding twice keeps it once through migration
+    /// 15, and a new run finds it again.
+    #[tokio::test]
+    async fn migration_15_keeps_each_finding_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = old_database(
+            &dir,
+            crate::store::conformance::before_migration_15(MIGRATIONS),
+        )
+        .await;
+        crate::store::conformance::assert_findings_kept_once(&url).await;
     }
 
     /// A database file in `dir` made by `script` (an older release's schema and rows); its URL.

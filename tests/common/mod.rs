@@ -331,6 +331,18 @@ impl Harness {
         metrics_text(&self.http, &self.admin_base).await
     }
 
+    /// GETs any URL (a mock's statement file, say) and reads the text answer.
+    pub async fn fetch_text(&self, url: &str) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// GETs any URL (a mock's `/__admin`, say) and reads the JSON answer.
     pub async fn fetch_json(&self, url: &str) -> serde_json::Value {
         self.http
@@ -358,6 +370,41 @@ impl Harness {
             .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
         resp
+    }
+
+    /// `GET /v1/admin/reconciliation/discrepancies?{query}` with the `ops` key: the list.
+    pub async fn discrepancies(&self, query: &str) -> Vec<serde_json::Value> {
+        let resp = self
+            .http
+            .get(format!(
+                "{}/v1/admin/reconciliation/discrepancies?{query}",
+                self.admin_base
+            ))
+            .bearer_auth("ops-key")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{query}");
+        let listed: serde_json::Value = resp.json().await.unwrap();
+        listed["discrepancies"].as_array().unwrap().clone()
+    }
+
+    /// `POST /v1/admin/reconciliation/discrepancies/{id}/resolve {note}` with the `ops` key.
+    pub async fn resolve_discrepancy(
+        &self,
+        id: &serde_json::Value,
+        note: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!(
+                "{}/v1/admin/reconciliation/discrepancies/{id}/resolve",
+                self.admin_base
+            ))
+            .bearer_auth("ops-key")
+            .json(&serde_json::json!({ "note": note }))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Waits up to 10 s until the metric sample `name` is `value`.

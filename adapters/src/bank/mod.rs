@@ -32,22 +32,14 @@ pub struct StatementLine {
 
 const COLUMNS: [&str; 4] = ["bank_txn_id", "payment_code", "amount_vnd", "paid_at"];
 
-/// A whole VND amount as banks' spreadsheets write it: digits, optionally grouped by `.`, `,` or
-/// spaces, optionally with `.00`/`,00`.
-fn amount(raw: &str) -> Option<i64> {
-    let raw = raw.trim();
-    let whole = raw
-        .strip_suffix(".00")
-        .or_else(|| raw.strip_suffix(",00"))
-        .unwrap_or(raw);
-    let digits: String = whole
-        .chars()
-        .filter(|c| !matches!(c, '.' | ',' | ' ' | '\u{a0}'))
-        .collect();
-    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// A line's `bank_txn_id` (not empty) and `amount_vnd` (whole VND), or the error naming them.
+fn id_and_amount(line: u64, bank_txn_id: String, amount: &str) -> Result<(String, i64), String> {
+    if bank_txn_id.is_empty() {
+        return Err(format!("line {line}: bank_txn_id is empty"));
     }
-    digits.parse().ok()
+    let amount_vnd = crate::statement::whole_vnd(amount)
+        .ok_or_else(|| format!("line {line}: amount_vnd is not a whole number of VND"))?;
+    Ok((bank_txn_id, amount_vnd))
 }
 
 /// Parses a bank's statement. Errors name the line and the column at fault.
@@ -56,12 +48,7 @@ pub fn parse_statement(text: &str) -> Result<Vec<StatementLine>, String> {
     let mut out = Vec::new();
     for (line, f) in crate::statement::records(text, reader)? {
         let get = |i: usize| f.get(idx[i]).unwrap_or_default().trim().to_owned();
-        let bank_txn_id = get(0);
-        if bank_txn_id.is_empty() {
-            return Err(format!("line {line}: bank_txn_id is empty"));
-        }
-        let amount_vnd = amount(&get(2))
-            .ok_or_else(|| format!("line {line}: amount_vnd is not a whole number of VND"))?;
+        let (bank_txn_id, amount_vnd) = id_and_amount(line, get(0), &get(2))?;
         out.push(StatementLine {
             line,
             bank_txn_id,
@@ -73,9 +60,92 @@ pub fn parse_statement(text: &str) -> Result<Vec<StatementLine>, String> {
     Ok(out)
 }
 
+/// One line of a receiving bank's daily statement of the agency's account: a credit to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountStatementLine {
+    /// The line in the file (errors and reports name it).
+    pub line: u64,
+    /// The bank's transaction id, as in its credit notification.
+    pub bank_txn_id: String,
+    /// The credited account (empty when the statement has no `account_no` column: it is of one
+    /// account).
+    pub account_no: String,
+    /// VND.
+    pub amount_vnd: i64,
+    /// The transfer's description, as the payer's bank passed it on.
+    pub description: String,
+    /// As written: RFC 3339, or `YYYY-MM-DD HH:MM:SS` in Vietnam's time.
+    pub credited_at: String,
+}
+
+const ACCOUNT_COLUMNS: [&str; 4] = ["bank_txn_id", "amount_vnd", "description", "credited_at"];
+
+/// Parses a receiving bank's statement of an agency's account (the credits to it; see
+/// [`AccountStatementLine`], an optional `account_no` column). Errors name the line and the
+/// column at fault; the same spreadsheet tolerance as [`parse_statement`].
+pub fn parse_account_statement(text: &str) -> Result<Vec<AccountStatementLine>, String> {
+    let with_account = crate::statement::open(
+        text,
+        [
+            "bank_txn_id",
+            "amount_vnd",
+            "description",
+            "credited_at",
+            "account_no",
+        ],
+    );
+    let (reader, idx) = match with_account {
+        Ok(found) => found,
+        Err(_) => {
+            let (reader, [a, b, c, d]) = crate::statement::open(text, ACCOUNT_COLUMNS)?;
+            (reader, [a, b, c, d, usize::MAX])
+        }
+    };
+    let mut out = Vec::new();
+    for (line, f) in crate::statement::records(text, reader)? {
+        let get = |i: usize| f.get(idx[i]).unwrap_or_default().trim().to_owned();
+        let (bank_txn_id, amount_vnd) = id_and_amount(line, get(0), &get(1))?;
+        out.push(AccountStatementLine {
+            line,
+            bank_txn_id,
+            account_no: get(4),
+            amount_vnd,
+            description: get(2),
+            credited_at: get(3),
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_an_account_statement_with_or_without_its_account() {
+        let text = "bank_txn_id,account_no,amount_vnd,description,credited_at\r\n\
+                    QR1,1234567890,70000,\"MBVCB.1.2345 6789A9.CT tu 0123\",2026-01-15T09:30:00+07:00\r\n";
+        let lines = parse_account_statement(text).unwrap();
+        assert_eq!(
+            (lines[0].account_no.as_str(), lines[0].amount_vnd),
+            ("1234567890", 70_000)
+        );
+        assert_eq!(lines[0].description, "MBVCB.1.2345 6789A9.CT tu 0123");
+        let resaved = "\u{feff}Credited_At;Description;Amount_VND;Bank_Txn_Id\r\n\
+                       2026-01-15 09:30:00;ND 23456789A9;\"70.000\";QR1\r\n;;;\r\n";
+        let lines = parse_account_statement(resaved).unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            (
+                lines[0].bank_txn_id.as_str(),
+                lines[0].account_no.as_str(),
+                lines[0].amount_vnd
+            ),
+            ("QR1", "", 70_000)
+        );
+        let e = parse_account_statement("bank_txn_id,amount_vnd,description\n").unwrap_err();
+        assert!(e.contains("credited_at"), "{e}");
+    }
 
     #[test]
     fn reads_a_plain_statement() {

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod errors;
 pub mod health;
+pub mod statement;
 pub mod translate;
 pub mod wire;
 

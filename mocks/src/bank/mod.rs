@@ -13,10 +13,15 @@
 //!   (its CRC checked), writes the transfer's description as banking apps do (a prefix, the
 //!   purpose with a space inserted, the payer) and reports the credit to the gateway
 //!   (`POST /v1/providers/bank/{bank_code}/credits`), signed like the rest. `amount_vnd` overrides
-//!   the payload's (a payer typing another amount).
-//! - `GET /__admin/transactions` — what the bank holds.
+//!   the payload's (a payer typing another amount); `notify: false` credits the account without
+//!   telling the gateway (a lost notification, for reconciliation to find).
+//! - `GET /__admin/transactions` — what the bank holds: the payments it took and the credits it
+//!   received.
 //! - `GET /statement?date=YYYY-MM-DD` — the day's statement CSV (the gateway's documented
 //!   columns) of the payments the gateway acknowledged and the bank did not reverse.
+//! - `GET /account-statement?date=YYYY-MM-DD` — the receiving bank's statement of the agency's
+//!   account that day (`bank_txn_id, account_no, amount_vnd, description, credited_at`): every
+//!   credit, whether its notification reached the gateway or not.
 //!
 //! Each action answers `{status, body}`: the gateway's HTTP status and its JSON answer.
 
@@ -88,9 +93,25 @@ struct Transaction {
     reversed: bool,
 }
 
+/// A credit to the agency's account (a VietQR transfer the bank received).
+#[derive(Debug, Clone, Serialize)]
+struct Credit {
+    bank_txn_id: String,
+    account_no: String,
+    amount_vnd: i64,
+    description: String,
+    /// RFC 3339, Vietnam's offset.
+    credited_at: String,
+    /// `YYYY-MM-DD` in Vietnam.
+    day: String,
+    /// Whether the notification was sent (and the gateway's HTTP status, 0 when unreachable).
+    notified: Option<u16>,
+}
+
 #[derive(Default)]
 struct Book {
     transactions: Vec<Transaction>,
+    credits: Vec<Credit>,
     next_seq: u64,
 }
 
@@ -275,6 +296,9 @@ struct TransferAction {
     payload: String,
     bank_txn_id: Option<String>,
     amount_vnd: Option<i64>,
+    /// `false`: the account is credited but the notification never reaches the gateway (a lost
+    /// notification, for reconciliation to find). Default `true`.
+    notify: Option<bool>,
 }
 
 /// A transfer description as a banking app writes it: the app's prefix and reference, the
@@ -314,8 +338,23 @@ async fn vietqr_transfer(
         "description": mangled_description(qr.purpose.as_deref().unwrap_or("")),
         "credited_at": credited_at,
     });
+    let mut credit = Credit {
+        bank_txn_id: txn.clone(),
+        account_no: qr.account_no.clone(),
+        amount_vnd: amount,
+        description: body["description"].as_str().unwrap_or_default().to_owned(),
+        credited_at,
+        day: now.date().to_string(),
+        notified: None,
+    };
+    if a.notify == Some(false) {
+        s.book().credits.push(credit);
+        return answer(0, json!({ "bank_txn_id": txn, "notified": false }));
+    }
     let path = format!("/v1/providers/bank/{}/credits", s.settings.bank_code);
     let (status, mut answered) = s.post(&path, &body).await;
+    credit.notified = Some(status);
+    s.book().credits.push(credit);
     if answered.is_object() {
         answered["bank_txn_id"] = txn.into();
     }
@@ -323,7 +362,11 @@ async fn vietqr_transfer(
 }
 
 async fn transactions(State(s): State<Arc<Shared>>) -> Response {
-    axum::Json(json!({ "transactions": s.book().transactions.clone() })).into_response()
+    let book = s.book();
+    axum::Json(
+        json!({ "transactions": book.transactions.clone(), "credits": book.credits.clone() }),
+    )
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -349,8 +392,57 @@ async fn statement(State(s): State<Arc<Shared>>, Query(q): Query<StatementQuery>
         .into_response()
 }
 
+/// The day's statement of the agency's account: every credit of that Vietnam day, notified to
+/// the gateway or not.
+async fn account_statement(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<StatementQuery>,
+) -> Response {
+    /// A line of the statement, its fields in the header's order.
+    #[derive(Serialize)]
+    struct Line<'a> {
+        bank_txn_id: &'a str,
+        account_no: &'a str,
+        amount_vnd: i64,
+        description: &'a str,
+        credited_at: &'a str,
+    }
+    let book = s.book();
+    let lines: Vec<Line> = book
+        .credits
+        .iter()
+        .filter(|c| c.day == q.date)
+        .map(|c| Line {
+            bank_txn_id: &c.bank_txn_id,
+            account_no: &c.account_no,
+            amount_vnd: c.amount_vnd,
+            description: &c.description,
+            credited_at: &c.credited_at,
+        })
+        .collect();
+    let header = [
+        "bank_txn_id",
+        "account_no",
+        "amount_vnd",
+        "description",
+        "credited_at",
+    ];
+    match crate::vnpay::statement::render_csv(&header, &lines) {
+        Ok(body) => (
+            [(http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => (http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
 fn classify(parts: &http::request::Parts, _body: &[u8]) -> Option<Cow<'static, str>> {
-    (parts.uri.path() == "/statement").then_some(Cow::Borrowed("statement"))
+    match parts.uri.path() {
+        "/statement" => Some(Cow::Borrowed("statement")),
+        "/account-statement" => Some(Cow::Borrowed("account_statement")),
+        _ => None,
+    }
 }
 
 /// The bank's routes, wrapped with the shared journal, faults and `/__admin` API.
@@ -368,6 +460,7 @@ pub fn router(settings: &Settings, control: Arc<MockControl>) -> Router {
     });
     let routes = Router::new()
         .route("/statement", get(statement))
+        .route("/account-statement", get(account_statement))
         .with_state(shared.clone());
     let admin = Router::new()
         .route("/__admin/inquiry", post(inquiry))
@@ -393,7 +486,7 @@ pub async fn start(
         ("gateway".to_owned(), settings.gateway_url.clone()),
         (
             "actions".to_owned(),
-            "POST /__admin/inquiry, /__admin/pay, /__admin/reverse, /__admin/vietqr-transfer; GET /statement?date=YYYY-MM-DD"
+            "POST /__admin/inquiry, /__admin/pay, /__admin/reverse, /__admin/vietqr-transfer; GET /statement?date=YYYY-MM-DD, /account-statement?date=YYYY-MM-DD"
                 .to_owned(),
         ),
     ];

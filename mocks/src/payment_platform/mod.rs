@@ -11,11 +11,14 @@
 //!   checks the reply's `MaXacThuc`, and retries while the reply is missing, unsigned, badly signed
 //!   or not `MaLoi` 00. Misbehaviour is set with `PUT /__admin/scenario` (see [`Scenario`]);
 //!   attempts are listed at `GET /__admin/callbacks`.
+//! - `GET /statement?date=YYYY-MM-DD&MaDoiTac=…` — the daily statement for reconciliation *(ours)*:
+//!   CSV with the platform's field names (see [`statement`]).
 
 mod api;
 mod callback;
 mod pay;
 pub mod sign;
+mod statement;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -256,13 +259,22 @@ fn classify(parts: &http::request::Parts, body: &[u8]) -> Option<Cow<'static, st
     if path.starts_with("/pay/") {
         return Some(Cow::Borrowed("pay_page"));
     }
+    if path == "/statement" {
+        return Some(Cow::Borrowed("statement"));
+    }
     None
 }
 
 /// The operation names fault rules and stubs may name, and the scenario keys.
 pub const VOCABULARY: Vocabulary = Vocabulary {
     operations: &[
-        "Init", "GetBill", "Confirm", "payment", "choose", "pay_page",
+        "Init",
+        "GetBill",
+        "Confirm",
+        "payment",
+        "choose",
+        "pay_page",
+        "statement",
     ],
     scenario_keys: &[
         "callback_mode",
@@ -299,6 +311,7 @@ fn router_with_seed(
         .route("/api/v1/payment", post(api::payment))
         .route("/pay/choose", post(pay::choose))
         .route("/pay/{ma_tham_chieu}", get(pay::pay_page))
+        .route("/statement", get(statement::statement))
         .with_state(shared.clone());
     let admin = Router::new()
         .route("/__admin/callbacks", get(admin_callbacks))
@@ -346,6 +359,10 @@ pub async fn start(
     credentials.push((
         "API URL".to_owned(),
         format!("{}/api/v1/payment", mock.url()),
+    ));
+    credentials.push((
+        "statement".to_owned(),
+        format!("{}/statement?date=YYYY-MM-DD", mock.url()),
     ));
     Ok(StartedSystem {
         name: NAME,

@@ -20,7 +20,7 @@ mod ipn;
 pub(crate) mod outbound;
 pub(crate) mod pay;
 pub mod sign;
-mod statement;
+pub(crate) mod statement;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};

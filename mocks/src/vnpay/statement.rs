@@ -40,11 +40,20 @@ struct Line {
 
 /// The statement file: the header, then a line each, CRLF line ends, RFC 4180 quotes where needed.
 fn render(lines: &[Line]) -> Result<Vec<u8>, csv::Error> {
+    render_csv(&HEADER, lines)
+}
+
+/// A statement file of any provider: `header`, then a line each (its fields in the header's
+/// order), CRLF line ends, RFC 4180 quotes where needed.
+pub(crate) fn render_csv<L: Serialize>(
+    header: &[&str],
+    lines: &[L],
+) -> Result<Vec<u8>, csv::Error> {
     let mut csv = csv::WriterBuilder::new()
         .has_headers(false)
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
-    csv.write_record(HEADER)?;
+    csv.write_record(header)?;
     for l in lines {
         csv.serialize(l)?;
     }

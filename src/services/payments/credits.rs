@@ -239,7 +239,20 @@ pub async fn credit(
         tracing::warn!(bank = %bank, reason = %e, "bank credit refused: body signature");
         signature_problem(e)
     })?;
-    let req: Credit = crate::extract::parse_json(&raw)?;
+    receive(store, vietqr, &bank, &raw).await
+}
+
+/// A receiving bank's credit notification whose sender is verified (its signature checked, or
+/// read from the bank's own statement by `lienthong reconcile --apply`): checked, then it pays its
+/// order or is kept as an unmatched credit, exactly once per bank transaction id; a repeat gets
+/// the first answer. 200 matched, 202 unmatched.
+pub async fn receive(
+    store: &dyn Store,
+    vietqr: &VietQrProvider,
+    bank: &str,
+    raw: &[u8],
+) -> Result<Response, ApiError> {
+    let req: Credit = crate::extract::parse_json(raw)?;
     let mut errors = Errors::default();
     check_txn_id(&mut errors, &req.bank_txn_id);
     errors.check_text("account_no", &req.account_no, 64);
@@ -263,11 +276,11 @@ pub async fn credit(
     errors.into_result()?;
     let credited_at_ms = credited_at_ms.unwrap_or(now);
     let fingerprint = fingerprint(&req, credited_at_ms);
-    if let Some(answer) = repeat(store, &bank, &req, &fingerprint).await? {
+    if let Some(answer) = repeat(store, bank, &req, &fingerprint).await? {
         return Ok(answer);
     }
-    let (reason, payment_id) = match match_order(store, vietqr, &bank, &req).await {
-        Ok(p) => match pay(store, &bank, &req, &p, credited_at_ms, &fingerprint, &raw).await? {
+    let (reason, payment_id) = match match_order(store, vietqr, bank, &req).await {
+        Ok(p) => match pay(store, bank, &req, &p, credited_at_ms, &fingerprint, raw).await? {
             Paid::Answer(r) => return Ok(r),
             Paid::Closed => (Unmatched::OrderClosed, Some(p.id)),
         },
@@ -275,13 +288,13 @@ pub async fn credit(
     };
     keep_unmatched(
         store,
-        &bank,
+        bank,
         req,
         credited_at_ms,
         fingerprint,
         reason,
         payment_id,
-        &raw,
+        raw,
     )
     .await
 }

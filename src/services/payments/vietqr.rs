@@ -163,6 +163,11 @@ impl VietQrProvider {
     pub fn account_of(&self, agency: &str) -> Option<&VietQrAccount> {
         self.accounts.iter().find(|a| a.agency == agency)
     }
+
+    /// The receiving accounts held at `bank`.
+    pub fn accounts_at(&self, bank: &str) -> Vec<&VietQrAccount> {
+        self.accounts.iter().filter(|a| a.bank == bank).collect()
+    }
 }
 
 #[async_trait]

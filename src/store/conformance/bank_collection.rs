@@ -4,8 +4,8 @@
 
 use super::{Backend, insert, settle};
 use crate::store::{
-    BankReversal, BankTransaction, CollectOutcome, Discrepancy, Evidence, NewOutboxEvent,
-    PaymentStatus, ReconciledDay, ReverseOutcome, Settlement,
+    BankReversal, BankTransaction, CollectOutcome, Evidence, NewOutboxEvent, PaymentStatus,
+    ReconciliationRun, ReverseOutcome, Settlement,
 };
 
 conformance!(
@@ -174,51 +174,29 @@ async fn a_reversal_unpays_until_the_day_is_closed(backend: &Backend) {
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
 
-    // Closing the day stores its discrepancies (a rerun replaces them) and ends reversals.
-    let day = ReconciledDay {
+    // A bank's reconciliation closes the day and ends reversals.
+    let run = ReconciliationRun {
+        id: "run-1".into(),
         provider: "bank".into(),
         account: "bank-a".into(),
         day: "2026-01-01".into(),
         statement_sha256: "00".into(),
-        closed_at_ms: 30,
-    };
-    let found = Discrepancy {
-        provider: "bank".into(),
-        account: "bank-a".into(),
-        day: "2026-01-01".into(),
-        kind: "missing_at_bank".into(),
-        reference: "FT2".into(),
-        payment_id: Some("p2".into()),
-        statement_amount_vnd: None,
-        ledger_amount_vnd: Some(50_000),
-        found_at_ms: 30,
+        statement_lines: 1,
+        matched: 1,
+        discrepancies: 0,
+        new_discrepancies: 0,
+        run_at_ms: 30,
     };
     assert!(
         !s.reconciliation_closed("bank", "bank-a", "2026-01-01")
             .await
             .unwrap()
     );
-    s.close_reconciliation(&day, &[found.clone(), found.clone()])
-        .await
-        .unwrap();
-    s.close_reconciliation(&day, std::slice::from_ref(&found))
-        .await
-        .unwrap();
+    s.record_reconciliation(&run, &[], true).await.unwrap();
     assert!(
         s.reconciliation_closed("bank", "bank-a", "2026-01-01")
             .await
             .unwrap()
-    );
-    assert_eq!(
-        s.discrepancies(Some("2026-01-01"), 10).await.unwrap(),
-        vec![found.clone()]
-    );
-    assert_eq!(s.discrepancies(None, 10).await.unwrap(), vec![found]);
-    assert!(
-        s.discrepancies(Some("2026-01-02"), 10)
-            .await
-            .unwrap()
-            .is_empty()
     );
     assert_eq!(
         s.reverse(&reversal("FT2")).await.unwrap(),

@@ -140,6 +140,7 @@ mod audit_trail;
 mod bank_collection;
 mod bank_credits;
 pub(super) use audit_trail::{assert_old_chain_goes_on_keyed, before_migration_6};
+pub(super) use reconciliations::{assert_findings_kept_once, before_migration_15};
 mod client_states;
 mod cluster_changes;
 mod evidence_log;
@@ -147,6 +148,7 @@ mod idempotency;
 mod incidents;
 mod ledger;
 mod outbox;
+mod reconciliations;
 mod shipments;
 mod usage_log;
 
