@@ -146,8 +146,8 @@ fn guidance(code: ErrorCode) -> Guidance {
         ),
         ErrorCode::PaymentCodeUnknown => (
             "Mã thanh toán không tồn tại",
-            "Kiểm tra lại mã thanh toán người nộp đọc hoặc quét (10 ký tự, không phân biệt dấu gạch).",
-            "Check the payment code the payer read or scanned (10 characters, dashes ignored).",
+            "Kiểm tra lại mã thanh toán người nộp đọc hoặc quét: 10 ký tự, không kể dấu cách, dấu gạch và chữ hoa hay thường.",
+            "Check the payment code the payer read or scanned: 10 characters, whatever the spaces, hyphens and case.",
         ),
         ErrorCode::PaymentCodeExpired => (
             "Mã thanh toán hết hạn",
