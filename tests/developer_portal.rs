@@ -173,6 +173,45 @@ async fn the_portal_s_assets_are_cached_and_its_policy_loads_nothing_from_elsewh
     assert_eq!(again.status(), 304);
     assert!(again.bytes().await.unwrap().is_empty());
 
+    // Gzipped for a browser that takes it: the same bytes, under their own tag.
+    let bundle = html
+        .split('"')
+        .find(|s| s.starts_with("/docs/assets/swagger-ui-bundle.js?v="))
+        .unwrap()
+        .to_owned();
+    let plain = h.http.get(h.url(&bundle)).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    let gzipped = h
+        .http
+        .get(h.url(&bundle))
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert_eq!(gzipped.headers()["vary"], "accept-encoding");
+    assert!(
+        gzipped.headers()["etag"]
+            .to_str()
+            .unwrap()
+            .ends_with("-gz\"")
+    );
+    let gzipped = gzipped.bytes().await.unwrap();
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&gzipped[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain);
+    assert!(
+        gzipped.len() * 3 < plain.len(),
+        "{} of {}",
+        gzipped.len(),
+        plain.len()
+    );
+
     let missing = h
         .http
         .get(h.url("/docs/assets/../Cargo.toml"))
