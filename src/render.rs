@@ -63,9 +63,101 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// Whether the caller prefers HTML to JSON (a browser): `text/html` has a higher quality in `Accept` than
+/// `application/json` (RFC 9110 §12.5.1; a tie, or no `Accept`, is JSON).
+pub fn prefers_html(headers: &http::HeaderMap) -> bool {
+    let accept = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let html = quality(&accept, "text/html");
+    html > 0.0 && html > quality(&accept, "application/json")
+}
+
+/// The quality `Accept` gives a media type: that of the most specific range matching it
+/// (`type/subtype`, then `type/*`, then `*/*`), 0 when none does.
+fn quality(accept: &str, media_type: &str) -> f32 {
+    let any_subtype = media_type
+        .split_once('/')
+        .map(|(t, _)| format!("{t}/*"))
+        .unwrap_or_default();
+    let mut best: Option<(u8, f32)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let specificity = if name == media_type {
+            2
+        } else if name == any_subtype {
+            1
+        } else if name == "*/*" {
+            0
+        } else {
+            continue;
+        };
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())
+            .unwrap_or(0.0)
+            .clamp(0.0, 1.0);
+        if best.is_none_or(|(s, _)| specificity > s) {
+            best = Some((specificity, q));
+        }
+    }
+    best.map_or(0.0, |(_, q)| q)
+}
+
+/// A page of our own for a browser: HTML that runs no script and loads nothing (its style is
+/// inline), so that should an escaping bug ever let markup through, the browser still runs
+/// nothing.
+pub fn html_page(body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use http::{HeaderValue, header};
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_only_when_preferred_by_quality() {
+        let wants = |accept: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                http::header::ACCEPT,
+                http::HeaderValue::from_str(accept).expect("header value"),
+            );
+            prefers_html(&h)
+        };
+        assert!(wants("text/html"));
+        assert!(wants(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(wants("application/json;q=0.5, text/html"));
+        assert!(!wants("text/html;q=0, application/json"));
+        assert!(!wants("text/html;q=0"));
+        assert!(!wants("text/html;q=0.4, application/json"));
+        assert!(!wants("application/json, text/html"));
+        assert!(!wants("*/*"));
+        assert!(!wants(""));
+    }
 
     #[test]
     fn times_and_html() {

@@ -118,6 +118,20 @@ fn demo_banner_examples_work_top_to_bottom() {
     // After the resume the portal calls again.
     let out = run_shell(&commands[0], "-o /dev/null -w '%{http_code}'");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    // The developer portal the banner names is there.
+    let portal = banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("developer portal"))
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+        .expect("the banner names the developer portal");
+    let out = run_shell(
+        &format!("curl -s {portal}"),
+        "-o /dev/null -w '%{http_code} %{content_type}'",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200 text/html; charset=utf-8"
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@ use lienthong::cache::CacheConfig;
 use lienthong::cluster::testing;
 use lienthong::config::{RedisConfig, RedisUrl, SecretRef};
 use lienthong::outbox::WebhookConfig;
-use lienthong::server::{ConnSettings, RunningServer};
+use lienthong::server::RunningServer;
 use lienthong_mocks::RunningMock;
 use lienthong_mocks::set::{MockSet, MocksConfig, Ports};
 
@@ -83,19 +83,7 @@ impl EveryKind {
             poll_interval_ms: 1000,
         });
         config.audit.checkpoint_file = Some(dir.path().join("checkpoints.jsonl"));
-        let store = lienthong::app::open_store(&config).await.unwrap();
-        let source = lienthong::app::ConfigSource::Fixed(Box::new(config.clone()));
-        let gw = lienthong::app::Gateway::new(config.clone(), source, store)
-            .await
-            .unwrap();
-        let listeners = lienthong::server::bind_all(&config.listeners)
-            .await
-            .unwrap();
-        let server = RunningServer::start(
-            listeners,
-            lienthong::router(gw.clone()),
-            ConnSettings::from_limits(&config.limits),
-        );
+        let (gw, server) = common::serve_fixed(config, |_| {}).await;
         EveryKind {
             base: format!("http://{}", server.addrs[0]),
             http: reqwest::Client::builder().no_proxy().build().unwrap(),

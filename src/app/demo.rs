@@ -409,6 +409,7 @@ pub fn banner(addr: SocketAddr, admin: SocketAddr) -> String {
     format!(
         r#"lienthong demo gateway on http://{addr}  (demo credentials; never use them elsewhere)
   operators' surface (/v1/admin, /metrics) on http://{admin}
+  developer portal http://{addr}/docs  (Authorize with an API key below, then "Try it out")
   portal client  {PORTAL_CLIENT}: API key {PORTAL_API_KEY}, OAuth2 secret {PORTAL_SECRET}
   admin client   {ADMIN_CLIENT}: API key {ADMIN_API_KEY}
   partner bank   {BANK_CLIENT}: API key {BANK_API_KEY}, signature secret {BANK_SIGNATURE_SECRET}

@@ -12,10 +12,12 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod docs;
 pub mod inbox;
 pub mod incidents;
 pub mod lint;
 pub mod ops;
+pub mod problems;
 pub mod router;
 pub mod runtime;
 pub mod workers;

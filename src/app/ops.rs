@@ -1,20 +1,19 @@
 //! Operational endpoints: `/healthz` (alive), `/readyz` (config loaded and store reachable; Redis
-//! and upstream breakers reported), `/metrics` (Prometheus), `/problems/{code}` (what an error
-//! code means), `/openapi.json`, `/.well-known/jwks.json` (the evidence keys), and
+//! and upstream breakers reported), `/metrics` (Prometheus), `/openapi.json` (its portal is
+//! [`super::docs`], the error codes' pages [`super::problems`]), `/.well-known/jwks.json` (the evidence keys), and
 //! `GET /v1/services`, which lists exactly what the caller may call.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 use super::Gateway;
 use crate::auth::Identity;
-use crate::error::{ApiError, ErrorCode, Lang};
 use crate::resilience::guard::UpstreamGuard;
 use crate::telemetry::metrics::OutboxBacklog;
 
@@ -169,18 +168,6 @@ pub async fn metrics(State(gw): State<Arc<Gateway>>, headers: http::HeaderMap) -
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
-}
-
-/// `GET /problems/{code}`: documents an error code (the target of every problem's `type`).
-pub async fn problem_doc(Path(code): Path<String>) -> Result<Response, ApiError> {
-    let code = ErrorCode::from_name(&code).ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    Ok(Json(serde_json::json!({
-        "code": code.as_str(),
-        "status": code.status().as_u16(),
-        "title": { "vi": code.title(Lang::Vi), "en": code.title(Lang::En) },
-        "description": { "vi": code.default_detail(Lang::Vi), "en": code.default_detail(Lang::En) },
-    }))
-    .into_response())
 }
 
 /// The gateway's OpenAPI document (`schemas/openapi.json`).

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, get, post};
 
-use super::{Gateway, admin, incidents, ops};
+use super::{Gateway, admin, docs, incidents, ops, problems};
 use crate::config::ListenerRole;
 use crate::edge::Edge;
 use crate::edge::guard::{GuardState, RouteAccess, guard};
@@ -68,7 +68,8 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
     let mut operators: Router<Arc<Gateway>> = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/problems/{code}", get(ops::problem_doc));
+        .route("/problems", get(problems::problem_index))
+        .route("/problems/{code}", get(problems::problem_doc));
     if role.serves_admin() {
         operators = operators
             .route("/metrics", get(ops::metrics))
@@ -122,6 +123,8 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
         operators = operators
             .route("/v1/services", caller(get(ops::list_services)))
             .route("/openapi.json", get(ops::openapi))
+            .route("/docs", get(docs::page))
+            .route("/docs/assets/{file}", get(docs::asset))
             .route("/v1/status", get(incidents::status))
             .route("/.well-known/jwks.json", get(ops::jwks));
         let mut services: Router<ServiceState> = Router::new();

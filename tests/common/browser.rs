@@ -91,7 +91,8 @@ impl Browser {
             .await;
     }
 
-    pub async fn click(&self, css: &str) {
+    /// The WebDriver id of the element of a CSS selector.
+    pub async fn element(&self, css: &str) -> String {
         let e = self
             .cmd(
                 reqwest::Method::POST,
@@ -99,16 +100,30 @@ impl Browser {
                 json!({"using": "css selector", "value": css}),
             )
             .await;
-        let id = e
-            .as_object()
+        e.as_object()
             .and_then(|o| o.values().next())
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("no element {css}: {e}"))
-            .to_owned();
+            .to_owned()
+    }
+
+    pub async fn click(&self, css: &str) {
+        let id = self.element(css).await;
         self.cmd(
             reqwest::Method::POST,
             &format!("element/{id}/click"),
             json!({}),
+        )
+        .await;
+    }
+
+    /// Types text into the element of a CSS selector, key by key, as a user does.
+    pub async fn type_text(&self, css: &str, text: &str) {
+        let id = self.element(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("element/{id}/value"),
+            json!({ "text": text }),
         )
         .await;
     }

@@ -186,6 +186,59 @@ pub fn demo_config(set: &lienthong_mocks::set::MockSet) -> Config {
     )
 }
 
+/// Starts a gateway on a config given in code (no file), `prepare` run on it before it serves,
+/// every listener's routes on its listeners.
+pub async fn serve_fixed(
+    config: Config,
+    prepare: impl FnOnce(&Gateway),
+) -> (Arc<Gateway>, RunningServer) {
+    let store = lienthong::app::open_store(&config).await.unwrap();
+    let source = ConfigSource::Fixed(Box::new(config.clone()));
+    let gw = Gateway::new(config.clone(), source, store).await.unwrap();
+    prepare(&gw);
+    let listeners = lienthong::server::bind_all(&config.listeners)
+        .await
+        .unwrap();
+    let server = RunningServer::start(
+        listeners,
+        lienthong::router(gw.clone()),
+        ConnSettings::from_limits(&config.limits),
+    );
+    (gw, server)
+}
+
+/// A gateway as `serve --demo` runs it: every kind on the demo's mocks, its webhook inbox open,
+/// both listeners' routes on one free port.
+pub struct DemoGateway {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub gw: Arc<Gateway>,
+    pub server: RunningServer,
+    pub mocks: lienthong_mocks::set::MockSet,
+}
+
+/// Starts the demo's mocks and a [`DemoGateway`] on them.
+pub async fn demo_gateway() -> DemoGateway {
+    install_crypto();
+    let mocks = lienthong_mocks::set::MockSet::start(&lienthong_mocks::set::MocksConfig {
+        ports: lienthong_mocks::set::Ports::any(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (gw, server) = serve_fixed(demo_config(&mocks), |gw| {
+        gw.open_demo_inbox();
+    })
+    .await;
+    DemoGateway {
+        base: format!("http://{}", server.addrs[0]),
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        gw,
+        server,
+        mocks,
+    }
+}
+
 /// Starts the notary records mock (the standard test data) on a free port.
 pub async fn notary_records() -> lienthong_mocks::StartedSystem {
     install_crypto();

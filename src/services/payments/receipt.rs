@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, header};
 
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode};
-use crate::render::{escape_html as escape, rfc3339, vietnam_time};
+use crate::render::{escape_html as escape, html_page, prefers_html, rfc3339, vietnam_time};
 use crate::store::{PaymentRecord, PaymentStatus, Store};
 
 use super::{PaymentsService, own_payment};
@@ -128,50 +128,6 @@ td, th {{ border: 1px solid #444; padding: .3em .5em; }}
     )
 }
 
-/// Whether the caller prefers HTML to JSON: `text/html` has a higher quality in `Accept` than
-/// `application/json` (RFC 9110 §12.5.1; a tie, or no `Accept`, is JSON).
-fn wants_html(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let html = quality(&accept, "text/html");
-    html > 0.0 && html > quality(&accept, "application/json")
-}
-
-/// The quality `Accept` gives a media type: that of the most specific range matching it
-/// (`type/subtype`, then `type/*`, then `*/*`), 0 when none does.
-fn quality(accept: &str, media_type: &str) -> f32 {
-    let any_subtype = media_type
-        .split_once('/')
-        .map(|(t, _)| format!("{t}/*"))
-        .unwrap_or_default();
-    let mut best: Option<(u8, f32)> = None;
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let name = parts.next().unwrap_or("").trim();
-        let specificity = if name == media_type {
-            2
-        } else if name == any_subtype {
-            1
-        } else if name == "*/*" {
-            0
-        } else {
-            continue;
-        };
-        let q = parts
-            .find_map(|p| p.trim().strip_prefix("q="))
-            .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())
-            .unwrap_or(0.0)
-            .clamp(0.0, 1.0);
-        if best.is_none_or(|(s, _)| specificity > s) {
-            best = Some((specificity, q));
-        }
-    }
-    best.map_or(0.0, |(_, q)| q)
-}
-
 /// `GET /v1/payments/{id}/receipt`.
 pub async fn get(
     Live(svc): Live<PaymentsService>,
@@ -182,26 +138,8 @@ pub async fn get(
 ) -> Response {
     match own_payment(store.as_ref(), &identity, &id).await {
         Ok(p) if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) => {
-            let mut r = if wants_html(&headers) {
-                let mut r = receipt_html(&p, svc.agency_name(&p)).into_response();
-                let h = r.headers_mut();
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                // The page needs nothing but its own inline style: should an escaping bug ever
-                // let markup through, the browser still runs no script and loads nothing.
-                h.insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(
-                        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-                    ),
-                );
-                h.insert(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                );
-                r
+            let mut r = if prefers_html(&headers) {
+                html_page(receipt_html(&p, svc.agency_name(&p)))
             } else {
                 axum::Json(receipt_json(&p, svc.agency_name(&p))).into_response()
             };
@@ -223,26 +161,6 @@ pub async fn get(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn html_only_when_preferred_by_quality() {
-        let wants = |accept: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::ACCEPT, accept.parse().expect("header value"));
-            wants_html(&h)
-        };
-        assert!(wants("text/html"));
-        assert!(wants(
-            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-        ));
-        assert!(wants("application/json;q=0.5, text/html"));
-        assert!(!wants("text/html;q=0, application/json"));
-        assert!(!wants("text/html;q=0"));
-        assert!(!wants("text/html;q=0.4, application/json"));
-        assert!(!wants("application/json, text/html"));
-        assert!(!wants("*/*"));
-        assert!(!wants(""));
-    }
 
     #[test]
     fn escaping_and_grouping() {
