@@ -536,3 +536,238 @@ async fn an_operator_watches_an_upstream_fail_and_recover_and_suspends_a_client(
         .unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// Posts a console form with the session's cookie and token; the response as is.
+async fn act(
+    http: &reqwest::Client,
+    h: &common::Harness,
+    (cookie, token): (&str, &str),
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![("csrf", token)];
+    form.extend_from_slice(fields);
+    http.post(format!("{}{path}", h.admin_base))
+        .header("cookie", cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// An operator pauses a service from the overview: its calls get 503 `service_maintenance`,
+/// the overview says so, the admin audit names the operator; ending it lets calls through.
+#[tokio::test]
+async fn an_operator_puts_a_service_in_maintenance_and_ends_it() {
+    let h = gateway().await;
+    let http = no_redirects();
+    let (cookie, token) = signed_in(&h, &http).await;
+    let session = (cookie.as_str(), token.as_str());
+    let path = "/console/services/cat/maintenance";
+    let resp = act(
+        &http,
+        &h,
+        session,
+        path,
+        &[
+            ("message_vi", "Bảo trì"),
+            ("message_en", "Upkeep"),
+            ("minutes", "0"),
+        ],
+    )
+    .await;
+    let body = common::problem(resp, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "minutes", "{body}");
+    let resp = act(
+        &http,
+        &h,
+        session,
+        path,
+        &[
+            ("message_vi", ""),
+            ("message_en", "Upkeep"),
+            ("minutes", "30"),
+        ],
+    )
+    .await;
+    common::problem(resp, 422, "validation_failed").await;
+    let resp = act(
+        &http,
+        &h,
+        session,
+        path,
+        &[
+            ("message_vi", "Bảo trì"),
+            ("message_en", "Upkeep"),
+            ("minutes", "30"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let resp = h
+        .get("/v1/proxy/cat/procedures", "portal-key")
+        .send()
+        .await
+        .unwrap();
+    let body = common::problem(resp, 503, "service_maintenance").await;
+    assert!(
+        body.to_string().contains("Upkeep") || body.to_string().contains("Bảo trì"),
+        "{body}"
+    );
+    let page = http
+        .get(format!("{}/console", h.admin_base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-service=\"cat\" data-state=\"maintenance\""));
+    let audit: serde_json::Value = h
+        .http
+        .get(format!("{}/v1/admin/audit", h.admin_base))
+        .bearer_auth("ops-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["records"][0]["action"], "maintenance_start");
+    assert_eq!(audit["records"][0]["actor"], "ops");
+
+    let resp = act(
+        &http,
+        &h,
+        session,
+        "/console/services/cat/maintenance/end",
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let resp = h
+        .get("/v1/proxy/cat/procedures", "portal-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = act(
+        &http,
+        &h,
+        session,
+        "/console/services/nope/maintenance/end",
+        &[],
+    )
+    .await;
+    common::problem(resp, 404, "not_found").await;
+}
+
+/// The timeline finds a payment by its dossier id and shows its ledger changes, the provider
+/// message received and its portal notification, without the payer; a notification given up
+/// is on the outbox page, and replaying it puts it back in the queue (audited).
+#[tokio::test]
+async fn the_timeline_follows_a_payment_and_a_given_up_notification_is_replayed() {
+    use lienthong::store::{Evidence, NewOutboxEvent, NewPayment, PaymentStatus, Settlement};
+    let h = gateway().await;
+    let mut record = common::vnpay_ipn::pending_record("pay-1", "TXN1", 70_000);
+    record.payer = Some("Nguyễn Văn A".into());
+    record.client_id = "portal".into();
+    h.gw.store
+        .insert_payment(&NewPayment {
+            record,
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+    let now = lienthong::store::now_ms();
+    h.gw.store
+        .settle(&Settlement {
+            payment_id: "pay-1".into(),
+            to: PaymentStatus::Paid,
+            provider_txn_no: Some("VNP1".into()),
+            bank_code: Some("NCB".into()),
+            paid_at_ms: Some(now),
+            failure_code: None,
+            receipt_no: Some("BL-1".into()),
+            source: "ipn".into(),
+            note: None,
+            event: Some(NewOutboxEvent {
+                id: "evt-1".into(),
+                event_type: "payment.paid".into(),
+                payload: "{}".into(),
+            }),
+            evidence: Some(Evidence {
+                provider: "vnpay".into(),
+                kind: "ipn".into(),
+                payment_id: Some("pay-1".into()),
+                raw: "vnp_TxnRef=TXN1&secret-looking=1".into(),
+                verdict: "RspCode 00".into(),
+                at_ms: now,
+            }),
+            at_ms: now,
+        })
+        .await
+        .unwrap();
+    h.gw.store
+        .outbox_attempt_failed("evt-1", "portal answered 500", None)
+        .await
+        .unwrap();
+
+    let http = no_redirects();
+    let (cookie, token) = signed_in(&h, &http).await;
+    let get = |path: String| {
+        let (http, cookie) = (http.clone(), cookie.clone());
+        async move {
+            let resp = http
+                .get(path)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.text().await.unwrap()
+        }
+    };
+    let page = get(format!("{}/console/timeline?q=HS-TXN1", h.admin_base)).await;
+    assert!(page.contains("data-payment=\"pay-1\""), "{page}");
+    assert!(page.contains("RspCode 00") && page.contains("BL-1") && page.contains("evt-1"));
+    assert!(
+        page.contains("pending") && page.contains("paid"),
+        "ledger change"
+    );
+    assert!(!page.contains("Nguyễn Văn A"), "no payer");
+    assert!(!page.contains("secret-looking"), "no raw message");
+    let page = get(format!("{}/console/timeline?q=pay-1", h.admin_base)).await;
+    assert!(page.contains("data-payment=\"pay-1\""));
+    let page = get(format!("{}/console/timeline?q=nothing", h.admin_base)).await;
+    assert!(!page.contains("data-payment="));
+
+    let page = get(format!("{}/console/outbox", h.admin_base)).await;
+    assert!(page.contains("data-event=\"evt-1\"") && page.contains("portal answered 500"));
+    let resp = act(
+        &http,
+        &h,
+        (&cookie, &token),
+        "/console/outbox/evt-1/replay",
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let pending = h.gw.store.outbox_by_state("pending", 10).await.unwrap();
+    assert_eq!(pending[0].id, "evt-1");
+    let resp = act(
+        &http,
+        &h,
+        (&cookie, &token),
+        "/console/outbox/evt-1/replay",
+        &[],
+    )
+    .await;
+    common::problem(resp, 404, "not_found").await;
+    let audit = h.gw.store.admin_audit(1).await.unwrap();
+    assert_eq!(
+        (audit[0].actor.as_str(), audit[0].action.as_str()),
+        ("ops", "outbox_replay")
+    );
+}
