@@ -630,3 +630,78 @@ impl FromRequest<Arc<Gateway>> for Action {
 fn back_to(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_timeout_and_the_lifetime_are_bounded() {
+        assert!(ConsoleConfig::default().validate().is_ok());
+        let config = |idle, lifetime| ConsoleConfig {
+            idle_timeout_secs: idle,
+            lifetime_secs: lifetime,
+        };
+        assert!(config(59, 3600).validate().is_err(), "idle under a minute");
+        assert!(config(600, 599).validate().is_err(), "lifetime under idle");
+        assert!(config(600, 8 * 86_400).validate().is_err(), "over a week");
+        assert!(config(60, 60).validate().is_ok());
+    }
+
+    #[test]
+    fn only_requests_from_the_consoles_own_origin_pass() {
+        let uri: http::Uri = "/console/sign-out".parse().unwrap_or_default();
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static("10.0.0.5:9090"));
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert!(same_origin(&headers(&[]), &uri).is_ok(), "not a browser");
+        let own = [
+            ("origin", "http://10.0.0.5:9090"),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        assert!(same_origin(&headers(&own), &uri).is_ok());
+        for bad in [
+            &[("origin", "http://evil.example")][..],
+            &[("origin", "null")],
+            &[("origin", "http://10.0.0.5:9091")],
+            &[("sec-fetch-site", "same-site")],
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://10.0.0.5:9090"),
+            ],
+        ] {
+            assert!(same_origin(&headers(bad), &uri).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_session_is_found_by_its_id_only_while_live() {
+        let sessions = Sessions::default();
+        let start = Instant::now();
+        let skew = Arc::new(Mutex::new(Duration::ZERO));
+        let clock = skew.clone();
+        sessions.use_clock(Arc::new(move || {
+            start + *clock.lock().unwrap_or_else(|e| e.into_inner())
+        }));
+        let config = ConsoleConfig::default();
+        let id = sessions.open(Arc::from("ops"), &config);
+        assert_eq!(id.len(), 64);
+        assert!(
+            sessions
+                .find("0".repeat(64).as_str(), &config, true)
+                .is_none()
+        );
+        let found = sessions.find(&id, &config, true).map(|s| s.client_id);
+        assert_eq!(found.as_deref(), Some("ops"));
+        *skew.lock().unwrap_or_else(|e| e.into_inner()) += Duration::from_secs(900);
+        assert!(sessions.find(&id, &config, true).is_none(), "idle 900 s");
+        let id = sessions.open(Arc::from("ops"), &config);
+        sessions.close(&id);
+        assert!(sessions.find(&id, &config, true).is_none(), "signed out");
+    }
+}
