@@ -10,7 +10,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::pki::{ca, leaf};
+use common::pki::{ca, client_tls, leaf};
 use rcgen::Issuer;
 use serde_json::json;
 
@@ -52,20 +52,37 @@ fn csrf_of(page: &str) -> String {
     page[start..start + 64].to_owned()
 }
 
-/// Signs in as `ops` and reads the CSRF token from the clients page: (cookie, token).
-async fn signed_in(h: &common::Harness, http: &reqwest::Client) -> (String, String) {
-    let resp = sign_in(http, &h.admin_base, "ops-key").await;
-    assert_eq!(resp.status(), 303);
-    let (cookie, _) = session_cookie(&resp);
-    let page = http
-        .get(format!("{}/console/clients", h.admin_base))
-        .header("cookie", &cookie)
+/// The text of a console page read with the session `cookie`.
+async fn page(http: &reqwest::Client, h: &common::Harness, cookie: &str, path: &str) -> String {
+    http.get(format!("{}{path}", h.admin_base))
+        .header("cookie", cookie)
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The latest admin audit records, read through the admin API.
+async fn admin_audit(h: &common::Harness) -> serde_json::Value {
+    h.http
+        .get(format!("{}/v1/admin/audit", h.admin_base))
+        .bearer_auth("ops-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Signs in as `ops` and reads the CSRF token from the clients page: (cookie, token).
+async fn signed_in(h: &common::Harness, http: &reqwest::Client) -> (String, String) {
+    let resp = sign_in(http, &h.admin_base, "ops-key").await;
+    assert_eq!(resp.status(), 303);
+    let (cookie, _) = session_cookie(&resp);
+    let page = page(http, h, &cookie, "/console/clients").await;
     (cookie.clone(), csrf_of(&page))
 }
 
@@ -143,16 +160,7 @@ async fn an_admin_signs_in_to_a_strict_http_only_session() {
     );
 
     // The sign-in is in the admin audit.
-    let audit: serde_json::Value = h
-        .http
-        .get(format!("{}/v1/admin/audit", h.admin_base))
-        .bearer_auth("ops-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = admin_audit(&h).await;
     assert_eq!(audit["records"][0]["action"], "console_sign_in");
     assert_eq!(audit["records"][0]["actor"], "ops");
 
@@ -278,16 +286,7 @@ async fn actions_need_the_csrf_token_and_the_same_origin() {
         .await
         .unwrap();
     common::problem(resp, 403, "client_suspended").await;
-    let audit: serde_json::Value = h
-        .http
-        .get(format!("{}/v1/admin/audit", h.admin_base))
-        .bearer_auth("ops-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = admin_audit(&h).await;
     let record = &audit["records"][0];
     assert_eq!(
         (
@@ -303,15 +302,7 @@ async fn actions_need_the_csrf_token_and_the_same_origin() {
             &json!("hết hạn hợp đồng")
         )
     );
-    let page = http
-        .get(format!("{}/console/clients", h.admin_base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page(&http, &h, &cookie, "/console/clients").await;
     assert!(page.contains("data-client=\"narrow\" data-suspended=\"true\""));
     assert!(page.contains("hết hạn hợp đồng"));
 
@@ -402,21 +393,10 @@ async fn the_session_cookie_is_secure_on_a_tls_listener() {
     let config_path = p.join("lienthong.toml");
     std::fs::write(&config_path, text).unwrap();
     let h = common::start_with(upstream, dir, config_path).await;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls_pki_types::CertificateDer::from(pki.ca_der.clone()))
-        .unwrap();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     let http = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
-        .tls_backend_preconfigured(tls)
+        .tls_backend_preconfigured(client_tls(&pki, None))
         .build()
         .unwrap();
     let base = h.base.replace("127.0.0.1", "localhost");
@@ -614,26 +594,9 @@ async fn an_operator_puts_a_service_in_maintenance_and_ends_it() {
         body.to_string().contains("Upkeep") || body.to_string().contains("Bảo trì"),
         "{body}"
     );
-    let page = http
-        .get(format!("{}/console", h.admin_base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page(&http, &h, &cookie, "/console").await;
     assert!(page.contains("data-service=\"cat\" data-state=\"maintenance\""));
-    let audit: serde_json::Value = h
-        .http
-        .get(format!("{}/v1/admin/audit", h.admin_base))
-        .bearer_auth("ops-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = admin_audit(&h).await;
     assert_eq!(audit["records"][0]["action"], "maintenance_start");
     assert_eq!(audit["records"][0]["actor"], "ops");
 
