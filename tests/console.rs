@@ -166,13 +166,7 @@ async fn an_admin_signs_in_to_a_strict_http_only_session() {
 
     // Sign-out ends the session.
     let token = csrf_of(&page);
-    let resp = http
-        .post(format!("{}/console/sign-out", h.admin_base))
-        .header("cookie", &cookie)
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = act(&http, &h, (&cookie, &token), "/console/sign-out", &[]).await;
     assert_eq!(resp.status(), 303);
     assert!(
         resp.headers()["set-cookie"]
