@@ -87,7 +87,7 @@ pub(super) async fn suspend(
 ) -> Result<Response, ApiError> {
     let reason = action.field("reason");
     set_client_suspension(&gw, action.operator.actor(), &client_id, true, reason).await?;
-    Ok(back_to("/console/clients"))
+    Ok(back_to("/console/clients", &action.operator))
 }
 
 /// `POST /console/clients/{id}/resume`.
@@ -97,5 +97,5 @@ pub(super) async fn resume(
     action: Action,
 ) -> Result<Response, ApiError> {
     set_client_suspension(&gw, action.operator.actor(), &client_id, false, None).await?;
-    Ok(back_to("/console/clients"))
+    Ok(back_to("/console/clients", &action.operator))
 }

@@ -284,7 +284,7 @@ fn html_response(markup: Markup) -> Response {
 
 /// The frame of every page: head, title bar, the signed-in operator's menu.
 fn layout(title: &str, operator: Option<&Operator>, refresh: bool, content: Markup) -> Response {
-    html_response(html! {
+    let mut resp = html_response(html! {
         (DOCTYPE)
         html lang="vi" {
             head {
@@ -322,7 +322,11 @@ fn layout(title: &str, operator: Option<&Operator>, refresh: bool, content: Mark
                 main { (content) }
             }
         }
-    })
+    });
+    if let Some(op) = operator {
+        op.log_on(&mut resp);
+    }
+    resp
 }
 
 /// A section's Vietnamese title with its English subtitle.
@@ -521,6 +525,12 @@ impl Operator {
         (&self.session.client_id, &self.request_id)
     }
 
+    /// Names the operator's client in the access log line of `resp`.
+    fn log_on(&self, resp: &mut Response) {
+        resp.extensions_mut()
+            .insert(LoggedClient(self.session.client_id.clone()));
+    }
+
     /// The hidden field that every form of this session carries.
     fn csrf_field(&self) -> Markup {
         html! { input type="hidden" name="csrf" value=(self.session.csrf); }
@@ -627,8 +637,10 @@ impl FromRequest<Arc<Gateway>> for Action {
 }
 
 /// After an action: back to the page it was made from.
-fn back_to(path: &str) -> Response {
-    Redirect::to(path).into_response()
+fn back_to(path: &str, operator: &Operator) -> Response {
+    let mut resp = Redirect::to(path).into_response();
+    operator.log_on(&mut resp);
+    resp
 }
 
 #[cfg(test)]

@@ -219,7 +219,7 @@ pub(super) async fn start_maintenance(
         until: rfc3339(now_ms() + minutes * 60_000),
     };
     put_in_maintenance(&gw, action.operator.actor(), &service, body).await?;
-    Ok(back_to("/console"))
+    Ok(back_to("/console", &action.operator))
 }
 
 /// `POST /console/services/{service}/maintenance/end`: ends a service's maintenance now.
@@ -229,5 +229,5 @@ pub(super) async fn end_maintenance(
     action: Action,
 ) -> Result<Response, ApiError> {
     end_service_maintenance(&gw, action.operator.actor(), &service).await?;
-    Ok(back_to("/console"))
+    Ok(back_to("/console", &action.operator))
 }

@@ -97,7 +97,7 @@ pub(super) async fn replay(
     action: Action,
 ) -> Result<Response, ApiError> {
     replay_outbox_event(&gw, action.operator.actor(), &event_id).await?;
-    Ok(back_to("/console/outbox"))
+    Ok(back_to("/console/outbox", &action.operator))
 }
 
 /// Query of `GET /console/timeline`.
