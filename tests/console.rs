@@ -629,7 +629,6 @@ async fn the_timeline_follows_a_payment_and_a_given_up_notification_is_replayed(
     let h = gateway().await;
     let mut record = common::vnpay_ipn::pending_record("pay-1", "TXN1", 70_000);
     record.payer = Some("Nguyễn Văn A".into());
-    record.client_id = "portal".into();
     h.gw.store
         .insert_payment(&NewPayment {
             record,

@@ -324,6 +324,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         super::portable_credits::MIGRATION,
     ),
+    (
+        16,
+        super::portable_ledger::TIMELINE_MIGRATION,
+    ),
 
 ];
 

@@ -17,13 +17,13 @@ use super::{Action, Operator, back_to, heading, layout, when};
 use crate::app::Gateway;
 use crate::app::admin::replay_outbox_event;
 use crate::error::{ApiError, FieldError};
-use crate::store::{ClientListing, OutboxEvent, PaymentRecord, ShipmentRecord};
+use crate::store::{OutboxEvent, PaymentRecord, ShipmentRecord};
 
-/// At most this many failed events on the outbox page, and records per client in a dossier.
+/// At most this many failed events on the outbox page, and payments or shipments of a dossier.
 const LIMIT: u32 = 100;
 
-/// Outbox events read per state when looking for those of one record.
-const EVENTS_SCANNED: u32 = 1000;
+/// At most this many portal notifications of one payment or shipment.
+const EVENTS_SHOWN: u32 = 1000;
 
 fn events_table(events: &[OutboxEvent], operator: Option<&Operator>) -> Markup {
     html! {
@@ -107,64 +107,39 @@ pub(super) struct TimelineQuery {
     q: Option<String>,
 }
 
-/// The payments and shipments `q` names: the one with this id, else those of this dossier (of
-/// every client).
+/// The payments and shipments `q` names: the one with this id, else those of this dossier
+/// (whichever client made them).
 async fn find(
     gw: &Gateway,
     q: &str,
 ) -> Result<(Vec<PaymentRecord>, Vec<ShipmentRecord>), ApiError> {
     let internal = |e: crate::store::StoreError| ApiError::internal(&e);
-    let mut payments: Vec<PaymentRecord> = gw
-        .store
-        .payment(q)
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .collect();
-    let mut shipments: Vec<ShipmentRecord> = gw
-        .store
-        .shipment(q)
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .collect();
-    if payments.is_empty() && shipments.is_empty() {
-        let runtime = gw.runtime();
-        for client_id in runtime.callers.clients.keys() {
-            let listing = ClientListing {
-                client_id,
-                dossier_id: Some(q),
-                status: None,
-                before_id: None,
-                limit: LIMIT,
-            };
-            payments.extend(gw.store.client_payments(&listing).await.map_err(internal)?);
-            shipments.extend(
-                gw.store
-                    .client_shipments(&listing)
-                    .await
-                    .map_err(internal)?,
-            );
-        }
+    let payment = gw.store.payment(q).await.map_err(internal)?;
+    let shipment = gw.store.shipment(q).await.map_err(internal)?;
+    if payment.is_some() || shipment.is_some() {
+        return Ok((
+            payment.into_iter().collect(),
+            shipment.into_iter().collect(),
+        ));
     }
-    Ok((payments, shipments))
+    Ok((
+        gw.store
+            .dossier_payments(q, LIMIT)
+            .await
+            .map_err(internal)?,
+        gw.store
+            .dossier_shipments(q, LIMIT)
+            .await
+            .map_err(internal)?,
+    ))
 }
 
-/// The portal notifications about a payment or a shipment, among the latest of each state.
+/// The portal notifications about a payment or a shipment, oldest first.
 async fn events_of(gw: &Gateway, id: &str) -> Result<Vec<OutboxEvent>, ApiError> {
-    let mut found = Vec::new();
-    for state in ["pending", "failed", "delivered"] {
-        let events = gw
-            .store
-            .outbox_by_state(state, EVENTS_SCANNED)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        found.extend(events.into_iter().filter(|e| {
-            e.payment_id.as_deref() == Some(id) || e.shipment_id.as_deref() == Some(id)
-        }));
-    }
-    found.sort_by_key(|e| e.created_at_ms);
-    Ok(found)
+    gw.store
+        .outbox_of(id, EVENTS_SHOWN)
+        .await
+        .map_err(|e| ApiError::internal(&e))
 }
 
 async fn payment_section(
