@@ -7,7 +7,6 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde::Serialize;
 
 /// The stable, machine-readable kind of an error. The wire name (`code`) never changes once published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -197,42 +196,78 @@ impl ErrorCode {
         Self::ALL.into_iter().find(|c| c.as_str() == name)
     }
 
-    /// Short English title (RFC 9457 `title` is the same for every occurrence of a type).
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::Unauthenticated => "Authentication required",
-            Self::Forbidden => "Forbidden",
-            Self::ClientSuspended => "Client suspended",
-            Self::NotFound => "Not found",
-            Self::MethodNotAllowed => "Method not allowed",
-            Self::InvalidRequest => "Invalid request",
-            Self::ValidationFailed => "Validation failed",
-            Self::PayloadTooLarge => "Payload too large",
-            Self::UnsupportedMediaType => "Unsupported media type",
-            Self::RequestTimeout => "Request timeout",
-            Self::RateLimited => "Too many requests",
-            Self::ConfigRejected => "Configuration rejected",
-            Self::UpstreamError => "Upstream error",
-            Self::UpstreamUnavailable => "Upstream unavailable",
-            Self::UpstreamTimeout => "Upstream timeout",
-            Self::RateLimitUnavailable => "Rate limiter unavailable",
-            Self::Internal => "Internal error",
-            Self::IdempotencyKeyRequired => "Idempotency-Key required",
-            Self::IdempotencyKeyReused => "Idempotency-Key reused",
-            Self::IdempotencyKeyInProgress => "Request in progress",
-            Self::ShipmentNotCancellable => "Shipment not cancellable",
-            Self::UnsupportedTransferCoding => "Transfer coding not supported",
-            Self::HeaderTooLarge => "Request header fields too large",
-            Self::SignatureInvalid => "Body signature invalid",
-            Self::PaymentCodeUnknown => "Payment code unknown",
-            Self::PaymentCodeExpired => "Payment code expired",
-            Self::PaymentCodeAlreadyPaid => "Payment code already paid",
-            Self::AmountMismatch => "Amount mismatch",
-            Self::BankTransactionConflict => "Bank transaction id reused",
-            Self::BankTransactionReversed => "Bank transaction reversed",
-            Self::ReversalWindowClosed => "Reversal window closed",
-            Self::ReconciliationClosed => "Reconciliation closed",
-            Self::ServiceMaintenance => "Service in maintenance",
+    /// The short title in the given language: the same for every occurrence of the code, except
+    /// for its language (RFC 9457 §3.1.3).
+    pub fn title(self, lang: Lang) -> &'static str {
+        let (vi, en) = match self {
+            Self::Unauthenticated => ("Chưa xác thực", "Authentication required"),
+            Self::Forbidden => ("Không có quyền thực hiện", "Forbidden"),
+            Self::ClientSuspended => ("Tài khoản kết nối bị tạm dừng", "Client suspended"),
+            Self::NotFound => ("Không tìm thấy", "Not found"),
+            Self::MethodNotAllowed => ("Phương thức không được phép", "Method not allowed"),
+            Self::InvalidRequest => ("Yêu cầu không hợp lệ", "Invalid request"),
+            Self::ValidationFailed => ("Dữ liệu không hợp lệ", "Validation failed"),
+            Self::PayloadTooLarge => ("Nội dung yêu cầu quá lớn", "Payload too large"),
+            Self::UnsupportedMediaType => {
+                ("Kiểu nội dung không được hỗ trợ", "Unsupported media type")
+            }
+            Self::RequestTimeout => ("Hết thời gian chờ yêu cầu", "Request timeout"),
+            Self::RateLimited => ("Vượt quá tần suất cho phép", "Too many requests"),
+            Self::ConfigRejected => ("Cấu hình bị từ chối", "Configuration rejected"),
+            Self::UpstreamError => ("Lỗi từ hệ thống bên ngoài", "Upstream error"),
+            Self::UpstreamUnavailable => {
+                ("Hệ thống bên ngoài không sẵn sàng", "Upstream unavailable")
+            }
+            Self::UpstreamTimeout => ("Hệ thống bên ngoài không phản hồi kịp", "Upstream timeout"),
+            Self::RateLimitUnavailable => (
+                "Bộ giới hạn tần suất không sẵn sàng",
+                "Rate limiter unavailable",
+            ),
+            Self::Internal => ("Lỗi nội bộ của hệ thống", "Internal error"),
+            Self::IdempotencyKeyRequired => {
+                ("Thiếu khóa Idempotency-Key", "Idempotency-Key required")
+            }
+            Self::IdempotencyKeyReused => (
+                "Khóa Idempotency-Key đã được sử dụng",
+                "Idempotency-Key reused",
+            ),
+            Self::IdempotencyKeyInProgress => ("Yêu cầu đang được xử lý", "Request in progress"),
+            Self::ShipmentNotCancellable => ("Không thể hủy bưu gửi", "Shipment not cancellable"),
+            Self::UnsupportedTransferCoding => (
+                "Mã hóa truyền tải không được hỗ trợ",
+                "Transfer coding not supported",
+            ),
+            Self::HeaderTooLarge => (
+                "Phần tiêu đề yêu cầu quá lớn",
+                "Request header fields too large",
+            ),
+            Self::SignatureInvalid => ("Chữ ký nội dung không hợp lệ", "Body signature invalid"),
+            Self::PaymentCodeUnknown => ("Mã thanh toán không tồn tại", "Payment code unknown"),
+            Self::PaymentCodeExpired => ("Mã thanh toán đã hết hạn", "Payment code expired"),
+            Self::PaymentCodeAlreadyPaid => (
+                "Mã thanh toán đã được thanh toán",
+                "Payment code already paid",
+            ),
+            Self::AmountMismatch => ("Số tiền không khớp", "Amount mismatch"),
+            Self::BankTransactionConflict => (
+                "Mã giao dịch ngân hàng bị trùng",
+                "Bank transaction id reused",
+            ),
+            Self::BankTransactionReversed => {
+                ("Giao dịch ngân hàng đã bị hủy", "Bank transaction reversed")
+            }
+            Self::ReversalWindowClosed => {
+                ("Đã hết thời hạn hủy giao dịch", "Reversal window closed")
+            }
+            Self::ReconciliationClosed => (
+                "Ngày giao dịch đã khóa sổ đối soát",
+                "Reconciliation closed",
+            ),
+            Self::ServiceMaintenance => ("Dịch vụ đang bảo trì", "Service in maintenance"),
+        };
+        match lang {
+            Lang::Vi => vi,
+            Lang::En => en,
         }
     }
 
@@ -405,7 +440,7 @@ impl ErrorCode {
     }
 }
 
-/// The language of `detail`, chosen from `Accept-Language` (Vietnamese unless the caller prefers English).
+/// The language of a problem document (its title, detail and field messages), chosen from `Accept-Language` (Vietnamese unless the caller prefers English).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
     /// Vietnamese, the default.
@@ -416,6 +451,14 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// The language tag sent as `Content-Language`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+        }
+    }
+
     /// Picks the best of vi/en from an `Accept-Language` header (RFC 9110 §12.5.4), defaulting to Vietnamese.
     pub fn from_headers(headers: &HeaderMap) -> Lang {
         let Some(value) = headers
@@ -451,23 +494,67 @@ impl Lang {
 }
 
 /// One invalid field of a `validation_failed` problem.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     /// JSON pointer-ish name of the field, e.g. `citizen_id` or `items[2].amount_vnd`.
     pub field: String,
     /// Stable machine code of the failure, e.g. `required`, `format`, `check_digit`.
     pub code: String,
-    /// Human explanation (English; fields are for programs first).
-    pub message: String,
+    /// Human explanation in both languages; the problem carries the caller's one.
+    pub message: Detail,
 }
 
-/// Text in both languages, for details that are more specific than the code's default.
+impl FieldError {
+    /// A field error with its explanation in Vietnamese and English (both are required, so that
+    /// no problem document mixes languages).
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        vi: impl Into<String>,
+        en: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: Detail::new(vi, en),
+        }
+    }
+
+    /// The member of `errors` in the caller's language.
+    fn to_json(&self, lang: Lang) -> serde_json::Value {
+        serde_json::json!({
+            "field": self.field,
+            "code": self.code,
+            "message": self.message.get(lang),
+        })
+    }
+}
+
+/// Text in both languages: a problem's detail, a field error's message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detail {
     /// Vietnamese text.
     pub vi: String,
     /// English text.
     pub en: String,
+}
+
+impl Detail {
+    /// The text in Vietnamese and English.
+    pub fn new(vi: impl Into<String>, en: impl Into<String>) -> Self {
+        Self {
+            vi: vi.into(),
+            en: en.into(),
+        }
+    }
+
+    /// The text in `lang`.
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Vi => &self.vi,
+            Lang::En => &self.en,
+        }
+    }
 }
 
 /// An error on its way to the caller. Build one with [`ApiError::new`] and the `with_*` helpers.
@@ -506,10 +593,7 @@ impl ApiError {
 
     /// Sets a specific explanation in Vietnamese and English.
     pub fn with_detail(mut self, vi: impl Into<String>, en: impl Into<String>) -> Self {
-        self.detail = Some(Detail {
-            vi: vi.into(),
-            en: en.into(),
-        });
+        self.detail = Some(Detail::new(vi, en));
         self
     }
 
@@ -563,14 +647,13 @@ impl ApiError {
 
     /// Renders the problem document for a request with this id, path and language.
     pub fn to_problem(&self, request_id: &str, lang: Lang) -> serde_json::Value {
-        let detail = match (&self.detail, lang) {
-            (Some(d), Lang::Vi) => d.vi.as_str(),
-            (Some(d), Lang::En) => d.en.as_str(),
-            (None, l) => self.code.default_detail(l),
+        let detail = match &self.detail {
+            Some(d) => d.get(lang),
+            None => self.code.default_detail(lang),
         };
         let mut obj = serde_json::Map::new();
         obj.insert("type".into(), problem_type(self.code).into());
-        obj.insert("title".into(), self.code.title().into());
+        obj.insert("title".into(), self.code.title(lang).into());
         obj.insert("status".into(), self.code.status().as_u16().into());
         obj.insert("detail".into(), detail.into());
         obj.insert(
@@ -580,10 +663,8 @@ impl ApiError {
         obj.insert("code".into(), self.code.as_str().into());
         obj.insert("request_id".into(), request_id.into());
         if !self.errors.is_empty() {
-            obj.insert(
-                "errors".into(),
-                serde_json::to_value(&self.errors).unwrap_or_default(),
-            );
+            let errors = self.errors.iter().map(|e| e.to_json(lang)).collect();
+            obj.insert("errors".into(), serde_json::Value::Array(errors));
         }
         if let Some(s) = self.retry_after {
             obj.insert("retry_after".into(), s.into());
@@ -606,13 +687,12 @@ impl ApiError {
             "application/problem+json"
         };
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+        // Title, detail and messages are all in this one language, chosen by `Accept-Language`.
         h.insert(
             header::CONTENT_LANGUAGE,
-            HeaderValue::from_static(match lang {
-                Lang::Vi => "vi",
-                Lang::En => "en",
-            }),
+            HeaderValue::from_static(lang.tag()),
         );
+        h.append(header::VARY, HeaderValue::from_static("accept-language"));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(s) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -735,6 +815,73 @@ mod tests {
                 "{} is missing from schemas/openapi.json",
                 c.as_str()
             );
+        }
+    }
+
+    /// Whether a text is Vietnamese as written: with its diacritics, not bare ASCII.
+    fn has_diacritics(text: &str) -> bool {
+        text.chars().any(|c| c.is_alphabetic() && !c.is_ascii())
+    }
+
+    #[test]
+    fn every_code_has_a_title_and_a_detail_in_each_language() {
+        let mut titles = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            let name = c.as_str();
+            let (vi, en) = (c.title(Lang::Vi), c.title(Lang::En));
+            assert!(has_diacritics(vi), "{name}: Vietnamese title {vi:?}");
+            assert!(
+                en.is_ascii() && !en.is_empty(),
+                "{name}: English title {en:?}"
+            );
+            assert_ne!(vi, en, "{name}");
+            // A title names its code: two codes never share one in either language.
+            assert!(
+                titles.insert(vi) && titles.insert(en),
+                "{name}: {vi} / {en}"
+            );
+            let (vi, en) = (c.default_detail(Lang::Vi), c.default_detail(Lang::En));
+            assert!(has_diacritics(vi), "{name}: Vietnamese detail {vi:?}");
+            assert!(
+                en.is_ascii() && !en.is_empty(),
+                "{name}: English detail {en:?}"
+            );
+            assert_ne!(vi, en, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_problem_speaks_one_language_with_its_field_messages() {
+        let e = ApiError::validation(vec![
+            FieldError::new(
+                "citizen_id",
+                "format",
+                "phải gồm đúng 12 chữ số",
+                "must be 12 digits",
+            ),
+            FieldError::new(
+                "full_name",
+                "length",
+                "phải có từ 2 ký tự",
+                "at least 2 characters",
+            ),
+        ]);
+        for (lang, other) in [(Lang::Vi, Lang::En), (Lang::En, Lang::Vi)] {
+            let p = e.to_problem("abc", lang);
+            assert_eq!(p["title"], ErrorCode::ValidationFailed.title(lang));
+            assert_eq!(
+                p["detail"],
+                ErrorCode::ValidationFailed.default_detail(lang)
+            );
+            let text = p.to_string();
+            for (i, f) in e.errors.iter().enumerate() {
+                assert_eq!(p["errors"][i]["message"], f.message.get(lang));
+                assert_eq!(p["errors"][i]["code"], f.code.as_str());
+                assert!(!text.contains(f.message.get(other)), "{text}");
+            }
+            let resp = e.render("abc", lang);
+            assert_eq!(resp.headers()[header::CONTENT_LANGUAGE], lang.tag());
+            assert_eq!(resp.headers()[header::VARY], "accept-language");
         }
     }
 

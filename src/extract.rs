@@ -119,11 +119,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         format!("Malformed JSON: {e}."),
     );
     if let Some(field) = field {
-        problem.errors = vec![FieldError {
-            field,
-            code: "invalid".into(),
-            message: e.to_string(),
-        }];
+        let en = e.to_string();
+        problem.errors = vec![FieldError::new(field, "invalid", serde_reason_vi(&en), en)];
     }
     Err(problem)
 }
@@ -153,6 +150,32 @@ fn nfc_strings(value: &mut serde_json::Value) {
             }
         }
         _ => {}
+    }
+}
+
+/// A Vietnamese explanation of serde's English message about one field, by its kind (serde
+/// writes these messages in English only). The value sent and the type expected are left out;
+/// a field's name, which serde quotes in backticks, is kept.
+fn serde_reason_vi(message: &str) -> String {
+    const KINDS: [(&str, &str); 7] = [
+        ("invalid type", "sai kiểu dữ liệu"),
+        ("invalid value", "giá trị không hợp lệ"),
+        ("invalid length", "số phần tử không đúng"),
+        ("unknown variant", "giá trị không thuộc danh sách cho phép"),
+        ("missing field", "thiếu trường bắt buộc"),
+        ("unknown field", "không chấp nhận trường"),
+        ("duplicate field", "trường bị lặp lại"),
+    ];
+    let Some((prefix, vi)) = KINDS.iter().find(|(p, _)| message.starts_with(p)) else {
+        return "giá trị không hợp lệ".into();
+    };
+    let name = message
+        .split('`')
+        .nth(1)
+        .filter(|_| prefix.ends_with("field"));
+    match name {
+        Some(name) => format!("{vi} `{name}`"),
+        None => (*vi).into(),
     }
 }
 

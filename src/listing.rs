@@ -32,7 +32,12 @@ impl Paging {
             None => DEFAULT_LIMIT,
             Some(n @ 1..=MAX_LIMIT) => n,
             Some(_) => {
-                errors.add("limit", "range", format!("must be 1 to {MAX_LIMIT}"));
+                errors.add(
+                    "limit",
+                    "range",
+                    format!("phải từ 1 đến {MAX_LIMIT}"),
+                    format!("must be 1 to {MAX_LIMIT}"),
+                );
                 DEFAULT_LIMIT
             }
         };
@@ -42,6 +47,7 @@ impl Paging {
                 errors.add(
                     "cursor",
                     "format",
+                    "không phải là con trỏ do danh sách này trả về (dùng nguyên giá trị next_cursor)",
                     "is not a cursor this list gave (take next_cursor as it is)",
                 );
             }

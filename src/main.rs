@@ -620,6 +620,7 @@ async fn audit_search(
     let subject = match &about {
         SearchFor::Citizen(id) => {
             if let Err(why) = lienthong::validate::parse_personal_id(id.trim()) {
+                let why = why.en;
                 eprintln!("error: `--citizen-id` is not a valid 12-digit personal ID: {why}");
                 return ExitCode::from(2);
             }

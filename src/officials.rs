@@ -112,6 +112,26 @@ pub enum AssertionError {
     KeysUnavailable,
 }
 
+impl AssertionError {
+    /// The explanation in Vietnamese, for the caller's problem (the `Display` text is English).
+    pub fn vietnamese(&self) -> String {
+        match self {
+            Self::Missing => {
+                "bắt buộc: xác nhận có chữ ký của cán bộ từ lần đăng nhập cổng dịch vụ công".into()
+            }
+            Self::Malformed => "không phải là JWT ký bằng thuật toán bất đối xứng".into(),
+            Self::UnknownKey => "được ký bằng khóa mà bên phát hành không công bố".into(),
+            Self::Invalid(_) => {
+                "không xác minh được: chữ ký hoặc một trong iss, aud, exp, nbf, iat không hợp lệ"
+                    .into()
+            }
+            Self::TooLong(max) => format!("có thời hạn dài hơn {max} giây cho phép"),
+            Self::OtherOfficial => "chủ thể không phải là cán bộ ghi trong X-User-Id".into(),
+            Self::KeysUnavailable => "chưa lấy được khóa của bên phát hành".into(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Claims {
     sub: String,

@@ -203,6 +203,8 @@ impl PersonalDataCall {
             errors.add(
                 "X-User-Id",
                 "format",
+                "phải là số định danh cá nhân của cán bộ, 12 chữ số (hoặc 9 chữ số với chứng minh \
+                 nhân dân cũ): cơ sở dữ liệu ghi nhận đây là cán bộ thực hiện yêu cầu",
                 "must be the official's personal id number, 12 digits (or 9 for an old id card): \
                  the registry records it as the official making the request",
             );
@@ -215,11 +217,15 @@ impl PersonalDataCall {
             };
             match proven {
                 Ok(sub) if sub == call.official_id => {}
-                Ok(_) => errors.add(
-                    "X-Official-Assertion",
-                    "subject",
-                    AssertionError::OtherOfficial.to_string(),
-                ),
+                Ok(_) => {
+                    let e = AssertionError::OtherOfficial;
+                    errors.add(
+                        "X-Official-Assertion",
+                        "subject",
+                        e.vietnamese(),
+                        e.to_string(),
+                    )
+                }
                 Err(AssertionError::KeysUnavailable) => {
                     return Err(ApiError::new(ErrorCode::UpstreamUnavailable)
                         .with_detail(
@@ -229,13 +235,20 @@ impl PersonalDataCall {
                         .with_retry_after(5)
                         .into_response());
                 }
-                Err(e) => errors.add("X-Official-Assertion", "assertion", e.to_string()),
+                Err(e) => errors.add(
+                    "X-Official-Assertion",
+                    "assertion",
+                    e.vietnamese(),
+                    e.to_string(),
+                ),
             }
         }
         if call.request_id.chars().count() > MAX_REGISTRY_REQUEST_ID {
             errors.add(
                 "X-Request-Id",
                 "length",
+                "tối đa 64 ký tự ở địa chỉ này: cơ sở dữ liệu ghi mã này cùng yêu cầu (MaYeuCau) \
+                 và nhật ký kiểm toán tìm yêu cầu theo mã này",
                 "must be at most 64 characters on this endpoint: the registries record it with \
                  the call (MaYeuCau), and the audit trail finds the call by it",
             );

@@ -5,7 +5,7 @@
 //! registration, century-and-sex digit, year of birth), the 9-digit old ID, and the 10-digit tax code
 //! with its weighted check digit and optional `-NNN` branch suffix.
 
-use crate::error::FieldError;
+use crate::error::{Detail, FieldError};
 
 /// Sex as encoded in a personal ID's century digit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,22 +37,31 @@ fn known_province(code: u16) -> bool {
     CODES.contains(&code)
 }
 
-/// Parses a 12-digit personal ID. `Err` names the problem.
-pub fn parse_personal_id(id: &str) -> Result<PersonalId, &'static str> {
+/// Parses a 12-digit personal ID. `Err` names the problem, in both languages.
+pub fn parse_personal_id(id: &str) -> Result<PersonalId, Detail> {
     if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("must be exactly 12 digits");
+        return Err(Detail::new(
+            "phải gồm đúng 12 chữ số",
+            "must be exactly 12 digits",
+        ));
     }
     let d = |r: std::ops::Range<usize>| id[r].parse::<u16>().unwrap_or(0);
     let province = d(0..3);
     if !known_province(province) {
-        return Err("the first three digits are not a province code");
+        return Err(Detail::new(
+            "ba chữ số đầu không phải là mã tỉnh",
+            "the first three digits are not a province code",
+        ));
     }
     let g = d(3..4);
     let yy = i32::from(d(4..6));
     // G: 0/1 → 1900s, 2/3 → 2000s, 4/5 → 2100s, 6/7 → 2200s, 8/9 → 2300s; even = male.
     let century = 1900 + 100 * i32::from(g / 2);
     if century > 2100 {
-        return Err("the century digit is out of range");
+        return Err(Detail::new(
+            "chữ số thứ tư (thế kỷ và giới tính) không hợp lệ",
+            "the century digit is out of range",
+        ));
     }
     let sex = if g % 2 == 0 { Sex::Male } else { Sex::Female };
     Ok(PersonalId {
@@ -68,33 +77,48 @@ pub fn is_old_id(id: &str) -> bool {
 }
 
 /// Checks a tax code (`NNNNNNNNNN` or `NNNNNNNNNN-NNN`): its weighted check digit, non-zero body and
-/// branch. Returns the problem, if any.
-pub fn tax_code_problem(code: &str) -> Option<&'static str> {
+/// branch. Returns the problem, if any, in both languages.
+pub fn tax_code_problem(code: &str) -> Option<Detail> {
+    let wrong_check_digit = || {
+        Some(Detail::new(
+            "chữ số kiểm tra không đúng",
+            "the check digit is wrong",
+        ))
+    };
     let (main, branch) = match code.split_once('-') {
         Some((m, b)) => (m, Some(b)),
         None => (code, None),
     };
     if main.len() != 10 || !main.bytes().all(|b| b.is_ascii_digit()) {
-        return Some("must be 10 digits, optionally followed by -NNN for a branch");
+        return Some(Detail::new(
+            "phải gồm 10 chữ số, có thể kèm -NNN đối với chi nhánh",
+            "must be 10 digits, optionally followed by -NNN for a branch",
+        ));
     }
     if let Some(b) = branch
         && (b.len() != 3 || !b.bytes().all(|c| c.is_ascii_digit()) || b == "000")
     {
-        return Some("a branch suffix is 3 digits other than 000");
+        return Some(Detail::new(
+            "phần đuôi chi nhánh phải gồm 3 chữ số, khác 000",
+            "a branch suffix is 3 digits other than 000",
+        ));
     }
     let digits: Vec<u32> = main.bytes().map(|b| u32::from(b - b'0')).collect();
     if digits[2..9].iter().all(|d| *d == 0) {
-        return Some("digits 3 to 9 cannot all be zero");
+        return Some(Detail::new(
+            "các chữ số từ thứ 3 đến thứ 9 không được đều bằng 0",
+            "digits 3 to 9 cannot all be zero",
+        ));
     }
     const WEIGHTS: [u32; 9] = [31, 29, 23, 19, 17, 13, 7, 5, 3];
     let sum: u32 = digits[..9].iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
     let rem = sum % 11;
     if rem == 0 {
-        return Some("the check digit is wrong");
+        return wrong_check_digit();
     }
     let check = (10 - rem) % 10;
     if digits[9] != check {
-        return Some("the check digit is wrong");
+        return wrong_check_digit();
     }
     None
 }
@@ -148,13 +172,81 @@ pub fn is_record_id(id: &str) -> bool {
 pub struct Errors(pub Vec<FieldError>);
 
 impl Errors {
-    /// Records one error.
-    pub fn add(&mut self, field: &str, code: &str, message: impl Into<String>) {
+    /// Records one error, its message in Vietnamese and English.
+    pub fn add(&mut self, field: &str, code: &str, vi: impl Into<String>, en: impl Into<String>) {
+        self.0.push(FieldError::new(field, code, vi, en));
+    }
+
+    /// Records one error whose message is `why` (both languages).
+    pub fn add_detail(&mut self, field: &str, code: &str, why: Detail) {
         self.0.push(FieldError {
             field: field.into(),
             code: code.into(),
-            message: message.into(),
+            message: why,
         });
+    }
+
+    /// Records a `range` error: the amount must be positive.
+    pub fn positive(&mut self, field: &str) {
+        self.add(field, "range", "phải lớn hơn 0", "must be positive");
+    }
+
+    /// Records an error with this `code` unless `v` is one of `allowed`.
+    pub fn one_of(&mut self, field: &str, code: &str, v: &str, allowed: &[&str]) {
+        if !allowed.contains(&v) {
+            let list = allowed.join(", ");
+            self.add(
+                field,
+                code,
+                format!("phải là một trong các giá trị: {list}"),
+                format!("must be one of: {list}"),
+            );
+        }
+    }
+
+    /// Records `too_long` when a free text (a reason, a message to citizens) has more than `max`
+    /// characters, and `control` when it holds a control character.
+    pub fn check_note(&mut self, field: &str, v: &str, max: usize) {
+        if v.chars().count() > max {
+            self.add(
+                field,
+                "too_long",
+                format!("tối đa {max} ký tự"),
+                format!("at most {max} characters"),
+            );
+        }
+        if v.chars().any(char::is_control) {
+            self.add(
+                field,
+                "control",
+                "không được chứa ký tự điều khiển",
+                "no control characters",
+            );
+        }
+    }
+
+    /// Reads an RFC 3339 date-time as Unix milliseconds, recording `format` when it is not one
+    /// and `range` when it is after `latest_ms`.
+    pub fn instant_not_after(&mut self, field: &str, v: &str, latest_ms: i64) -> Option<i64> {
+        let ms = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok());
+        match ms {
+            None => self.add(
+                field,
+                "format",
+                "phải là thời điểm theo RFC 3339",
+                "must be an RFC 3339 date-time",
+            ),
+            Some(t) if t > latest_ms => self.add(
+                field,
+                "range",
+                "không được ở thời điểm tương lai",
+                "must not be in the future",
+            ),
+            Some(_) => {}
+        }
+        ms
     }
 
     /// Whether any were recorded.
@@ -178,6 +270,7 @@ impl Errors {
             self.add(
                 field,
                 "length",
+                format!("phải có từ 1 đến {max} ký tự, không chứa ký tự điều khiển"),
                 format!("must be 1 to {max} characters, no control characters"),
             );
         }
@@ -198,7 +291,7 @@ pub fn check_citizen_identity(errors: &mut Errors, citizen_id: &str, date_of_bir
     let id = match parse_personal_id(citizen_id) {
         Ok(id) => Some(id),
         Err(why) => {
-            errors.add("citizen_id", "format", why);
+            errors.add_detail("citizen_id", "format", why);
             None
         }
     };
@@ -207,6 +300,7 @@ pub fn check_citizen_identity(errors: &mut Errors, citizen_id: &str, date_of_bir
         errors.add(
             "date_of_birth",
             "format",
+            "phải là một ngày có thật, viết theo dạng YYYY-MM-DD, hoặc YYYY khi sổ đăng ký chỉ ghi năm sinh",
             "must be a real date written YYYY-MM-DD, or YYYY when the register knows only the year",
         );
     }
@@ -216,6 +310,10 @@ pub fn check_citizen_identity(errors: &mut Errors, citizen_id: &str, date_of_bir
                 "date_of_birth",
                 "mismatch",
                 format!(
+                    "số định danh cá nhân cho biết người này sinh năm {}",
+                    id.birth_year
+                ),
+                format!(
                     "the personal ID says the holder was born in {}",
                     id.birth_year
                 ),
@@ -223,7 +321,12 @@ pub fn check_citizen_identity(errors: &mut Errors, citizen_id: &str, date_of_bir
         }
         let today = time::OffsetDateTime::now_utc().date();
         if year > today.year() {
-            errors.add("date_of_birth", "range", "is in the future");
+            errors.add(
+                "date_of_birth",
+                "range",
+                "không được là một ngày trong tương lai",
+                "is in the future",
+            );
         }
     }
 }
@@ -233,7 +336,12 @@ pub fn check_full_name(errors: &mut Errors, field: &str, name: &str) {
     let trimmed = name.trim();
     let len = trimmed.chars().count();
     if !(2..=100).contains(&len) {
-        errors.add(field, "length", "must be 2 to 100 characters");
+        errors.add(
+            field,
+            "length",
+            "phải có từ 2 đến 100 ký tự",
+            "must be 2 to 100 characters",
+        );
     } else if !trimmed
         .chars()
         .all(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '-' | '.'))
@@ -241,6 +349,7 @@ pub fn check_full_name(errors: &mut Errors, field: &str, name: &str) {
         errors.add(
             field,
             "format",
+            "chỉ được chứa chữ cái, dấu cách và các ký tự ' - .",
             "may contain only letters, spaces, ' - and .",
         );
     }
@@ -327,15 +436,22 @@ pub fn check_province(
         (None, _) => errors.add(
             &field("province_code"),
             "unknown",
+            "không phải là mã tỉnh theo danh mục 63 tỉnh hoặc 34 tỉnh",
             "not a province code of the 63-province or the 34-province scheme",
         ),
         (Some((_, in_34)), None) if !in_34 => errors.add(
             &field("province_code"),
             "scheme",
+            "tỉnh theo danh mục 63 tỉnh cũ cần kèm district_code (hoặc dùng mã tỉnh theo danh mục 34 tỉnh)",
             "a province of the old 63-province scheme needs its district_code (or use the 34-province code)",
         ),
         (Some(_), Some(d)) if !digits(d, 3) => {
-            errors.add(&field("district_code"), "format", "must be 3 digits")
+            errors.add(
+                &field("district_code"),
+                "format",
+                "phải gồm 3 chữ số",
+                "must be 3 digits",
+            )
         }
         (Some((code, _)), _) => return Some(code),
     }
@@ -353,12 +469,18 @@ pub fn check_postal_party(errors: &mut Errors, prefix: &str, p: &PostalParty<'_>
         errors.add(
             &field("phone"),
             "format",
+            "phải là số điện thoại Việt Nam: số 0 và 9 chữ số (hoặc +84 và 9 chữ số)",
             "must be a Vietnamese phone number: 0 and 9 digits (or +84 and 9 digits)",
         );
     }
     check_province(errors, prefix, p.province_code, p.district_code);
     if !digits(p.commune_code, 5) {
-        errors.add(&field("commune_code"), "format", "must be 5 digits");
+        errors.add(
+            &field("commune_code"),
+            "format",
+            "phải gồm 5 chữ số",
+            "must be 5 digits",
+        );
     }
 }
 

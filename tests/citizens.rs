@@ -264,6 +264,80 @@ async fn on_postgres_a_personal_data_call_is_audited_in_the_shared_database() {
     schema.drop().await;
 }
 
+/// A problem speaks one language, the caller's (`Accept-Language`, Vietnamese unless English is
+/// preferred): its title, its detail and every field's message, while the codes stay the same.
+#[tokio::test]
+async fn a_validation_problem_speaks_only_the_callers_language() {
+    use lienthong::error::{ErrorCode, Lang};
+    let s = setup("timeout_ms = 5000").await;
+    let ask = |accept_language: Option<&'static str>| {
+        let mut req =
+            s.h.post("/v1/citizens/verify", "clerk-key")
+                .header("x-user-id", "not-an-id")
+                .header("x-dossier-id", "HS-2026-0042")
+                .json(&citizen("12345", "X", "1990-02-30"));
+        if let Some(value) = accept_language {
+            req = req.header("accept-language", value);
+        }
+        req.send()
+    };
+    let texts = |p: &Value| -> Vec<String> {
+        let mut texts = vec![
+            p["title"].as_str().unwrap().to_owned(),
+            p["detail"].as_str().unwrap().to_owned(),
+        ];
+        for e in p["errors"].as_array().unwrap() {
+            texts.push(e["message"].as_str().unwrap().to_owned());
+        }
+        texts
+    };
+    let english = ask(Some("en-GB,en;q=0.9")).await.unwrap();
+    assert_eq!(english.headers()["content-language"], "en");
+    let english = problem(english, 422, "validation_failed").await;
+    let failures = |p: &Value| -> Vec<(String, String)> {
+        p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["field"].to_string(), e["code"].to_string()))
+            .collect()
+    };
+    assert_eq!(
+        failures(&english).len(),
+        4,
+        "X-User-Id, citizen_id, date_of_birth, full_name: {english}"
+    );
+    assert_eq!(
+        english["title"],
+        ErrorCode::ValidationFailed.title(Lang::En)
+    );
+    for text in texts(&english) {
+        assert!(text.is_ascii(), "an English problem speaks English: {text}");
+    }
+    for accept_language in [None, Some("vi"), Some("fr, vi;q=0.5, en;q=0.1")] {
+        let resp = ask(accept_language).await.unwrap();
+        assert_eq!(
+            resp.headers()["content-language"],
+            "vi",
+            "{accept_language:?}"
+        );
+        let vietnamese = problem(resp, 422, "validation_failed").await;
+        assert_eq!(failures(&vietnamese), failures(&english), "the same codes");
+        assert_eq!(
+            vietnamese["title"],
+            ErrorCode::ValidationFailed.title(Lang::Vi)
+        );
+        let body = vietnamese.to_string();
+        for text in texts(&vietnamese) {
+            // Vietnamese is written with its diacritics.
+            assert!(!text.is_ascii(), "{accept_language:?}: {text}");
+        }
+        for text in texts(&english) {
+            assert!(!body.contains(&text), "English leaks: {text} in {body}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn invalid_input_is_refused_before_any_upstream_call() {
     let s = setup("timeout_ms = 5000").await;

@@ -210,9 +210,51 @@ async fn oauth_errors_follow_rfc6749() {
             .starts_with("Basic")
     );
     assert_eq!(resp.headers()["content-type"], "application/json");
+    assert_eq!(resp.headers()["content-language"], "vi");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
     assert_eq!(body["code"], "unauthenticated");
+    // RFC 6749's members stay ASCII (§5.2) whatever the language; the problem's own speak
+    // the caller's language, Vietnamese by default...
+    assert_eq!(body["error_description"], "client authentication failed");
+    assert_eq!(body["title"], "Chưa xác thực", "{body}");
+    assert_eq!(
+        body["detail"], "Xác thực bên gọi không thành công.",
+        "{body}"
+    );
+    // ...or English.
+    let resp = h
+        .http
+        .post(h.url("/oauth/token"))
+        .basic_auth("portal", Some("nope"))
+        .header("accept-language", "en")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-language"], "en");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error_description"], "client authentication failed");
+    assert_eq!(body["title"], "Authentication required", "{body}");
+    assert_eq!(body["detail"], "client authentication failed", "{body}");
+    // A repeated parameter whose name is not ASCII is not quoted into `error_description`.
+    let resp = token(
+        &h,
+        &[
+            ("grant_type", "client_credentials"),
+            ("thứ", "1"),
+            ("thứ", "2"),
+        ],
+        Some(("portal", "portal-secret")),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().is_ascii(),
+        "{body}"
+    );
 
     let resp = token(
         &h,
@@ -1348,6 +1390,8 @@ async fn problem_detail_follows_accept_language() {
         en["detail"].as_str().unwrap().contains("Authentication"),
         "{en}"
     );
+    assert_eq!(vi["title"], "Chưa xác thực", "{vi}");
+    assert_eq!(en["title"], "Authentication required", "{en}");
     let doc: Value = h
         .http
         .get(h.url("/problems/rate_limited"))
@@ -1358,6 +1402,24 @@ async fn problem_detail_follows_accept_language() {
         .await
         .unwrap();
     assert_eq!(doc["status"], 429);
+    assert_eq!(doc["title"]["vi"], "Vượt quá tần suất cho phép", "{doc}");
+    assert_eq!(doc["title"]["en"], "Too many requests", "{doc}");
+    // Every code is documented with its title and description in both languages: Vietnamese
+    // with its diacritics, English in plain ASCII.
+    let vietnamese = |v: &Value| {
+        v.as_str()
+            .is_some_and(|t| t.chars().any(|c| c.is_alphabetic() && !c.is_ascii()))
+    };
+    let english = |v: &Value| v.as_str().is_some_and(|t| !t.is_empty() && t.is_ascii());
+    for code in lienthong::error::ErrorCode::ALL {
+        let doc = h
+            .fetch_json(&h.url(&format!("/problems/{}", code.as_str())))
+            .await;
+        for member in ["title", "description"] {
+            assert!(vietnamese(&doc[member]["vi"]), "{doc}");
+            assert!(english(&doc[member]["en"]), "{doc}");
+        }
+    }
 }
 
 #[tokio::test]

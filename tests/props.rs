@@ -390,7 +390,9 @@ proptest! {
         let mut errors = Errors::default();
         validate::check_citizen_identity(&mut errors, &id, &dob);
         for e in &errors.0 {
-            prop_assert!(!e.message.contains(&id) && !e.message.contains(&dob), "{}", e.message);
+            for message in [&e.message.vi, &e.message.en] {
+                prop_assert!(!message.contains(&id) && !message.contains(&dob), "{}", message);
+            }
         }
     }
 

@@ -100,14 +100,9 @@ pub(crate) async fn set_client_suspension(
 ) -> Result<bool, ApiError> {
     if let Some(reason) = reason {
         let mut errors = crate::validate::Errors::default();
-        if reason.chars().count() > 500 {
-            errors.add("reason", "too_long", "at most 500 characters");
-        }
         // Kept in the audit trail: a control character (a NUL the database refuses, a line
         // break forging another record) has no place there.
-        if reason.chars().any(char::is_control) {
-            errors.add("reason", "control", "no control characters");
-        }
+        errors.check_note("reason", reason, 500);
         errors.into_result()?;
     }
     if !gw.runtime().callers.clients.contains_key(client_id) {
@@ -260,11 +255,19 @@ pub async fn usage_report(
     let period = Period::parse(&q.from, &q.to).map_err(|e| {
         let mut errors = crate::validate::Errors::default();
         match e {
-            ReportError::BadDate { field } => errors.add(field, "format", "a date YYYY-MM-DD"),
-            ReportError::FromAfterTo => errors.add("from", "range", "on or before `to`"),
+            ReportError::BadDate { field } => errors.add(
+                field,
+                "format",
+                "một ngày viết theo dạng YYYY-MM-DD",
+                "a date YYYY-MM-DD",
+            ),
+            ReportError::FromAfterTo => {
+                errors.add("from", "range", "không được sau `to`", "on or before `to`")
+            }
             _ => errors.add(
                 "to",
                 "range",
+                format!("không quá {MAX_DAYS} ngày sau `from`"),
                 format!("at most {MAX_DAYS} days after `from`"),
             ),
         }
@@ -390,13 +393,9 @@ pub async fn payment_outbox(
 ) -> Result<Response, ApiError> {
     let q = query_params(query)?;
     let state = q.state.unwrap_or_else(|| "failed".into());
-    if !matches!(state.as_str(), "failed" | "pending" | "delivered") {
-        return Err(ApiError::validation(vec![crate::error::FieldError {
-            field: "state".into(),
-            code: "enum".into(),
-            message: "one of failed, pending, delivered".into(),
-        }]));
-    }
+    let mut errors = crate::validate::Errors::default();
+    errors.one_of("state", "enum", &state, &["failed", "pending", "delivered"]);
+    errors.into_result()?;
     let events = gw
         .store
         .outbox_by_state(&state, q.limit.unwrap_or(100).clamp(1, 1000))
@@ -424,11 +423,12 @@ pub async fn reconciliation_discrepancies(
     if let Some(d) = &q.date
         && crate::validate::Date::parse_iso(d).is_none()
     {
-        return Err(ApiError::validation(vec![crate::error::FieldError {
-            field: "date".into(),
-            code: "format".into(),
-            message: "a date YYYY-MM-DD".into(),
-        }]));
+        return Err(ApiError::validation(vec![crate::error::FieldError::new(
+            "date",
+            "format",
+            "một ngày viết theo dạng YYYY-MM-DD",
+            "a date YYYY-MM-DD",
+        )]));
     }
     let found = gw
         .store
@@ -455,13 +455,14 @@ pub async fn bank_credits(
 ) -> Result<Response, ApiError> {
     let q = query_params(query)?;
     let status = q.status.unwrap_or_else(|| "unmatched".into());
-    if !crate::services::payments::credits::STATUSES.contains(&status.as_str()) {
-        return Err(ApiError::validation(vec![crate::error::FieldError {
-            field: "status".into(),
-            code: "unknown".into(),
-            message: "one of: unmatched, assigned".into(),
-        }]));
-    }
+    let mut errors = crate::validate::Errors::default();
+    errors.one_of(
+        "status",
+        "unknown",
+        &status,
+        crate::services::payments::credits::STATUSES,
+    );
+    errors.into_result()?;
     let credits = gw
         .store
         .unmatched_credits(&status, q.limit.unwrap_or(100).clamp(1, 1000))

@@ -332,15 +332,15 @@ pub struct MaintenanceBody {
 const LONGEST_WINDOW_MS: i64 = 30 * 86_400_000;
 
 fn check_message(errors: &mut crate::validate::Errors, field: &str, text: &str) {
-    let chars = text.chars().count();
     if text.trim().is_empty() {
-        errors.add(field, "required", "must not be empty");
-    } else if chars > 500 {
-        errors.add(field, "too_long", "at most 500 characters");
+        errors.add(
+            field,
+            "required",
+            "không được để trống",
+            "must not be empty",
+        );
     }
-    if text.chars().any(char::is_control) {
-        errors.add(field, "control", "no control characters");
-    }
+    errors.check_note(field, text, 500);
 }
 
 /// 404 unless `service` is configured.
@@ -398,11 +398,24 @@ pub(crate) async fn put_in_maintenance(
             .ok()
             .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok());
     match until {
-        None => errors.add("until", "format", "an RFC 3339 date-time"),
-        Some(until) if until <= now => errors.add("until", "past", "must be in the future"),
-        Some(until) if until - now > LONGEST_WINDOW_MS => {
-            errors.add("until", "too_far", "at most 30 days ahead")
-        }
+        None => errors.add(
+            "until",
+            "format",
+            "một thời điểm theo RFC 3339",
+            "an RFC 3339 date-time",
+        ),
+        Some(until) if until <= now => errors.add(
+            "until",
+            "past",
+            "phải là một thời điểm trong tương lai",
+            "must be in the future",
+        ),
+        Some(until) if until - now > LONGEST_WINDOW_MS => errors.add(
+            "until",
+            "too_far",
+            "không quá 30 ngày kể từ bây giờ",
+            "at most 30 days ahead",
+        ),
         Some(_) => {}
     }
     errors.into_result()?;

@@ -177,7 +177,7 @@ pub async fn problem_doc(Path(code): Path<String>) -> Result<Response, ApiError>
     Ok(Json(serde_json::json!({
         "code": code.as_str(),
         "status": code.status().as_u16(),
-        "title": code.title(),
+        "title": { "vi": code.title(Lang::Vi), "en": code.title(Lang::En) },
         "description": { "vi": code.default_detail(Lang::Vi), "en": code.default_detail(Lang::En) },
     }))
     .into_response())

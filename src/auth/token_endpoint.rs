@@ -3,6 +3,8 @@
 //!
 //! Errors carry RFC 6749 §5.2's `error` and `error_description` next to the problem members,
 //! and use `application/json` as §5.2 requires, so both OAuth2 libraries and our callers can read them.
+//! `error_description` is English whatever the caller's language, as §5.2 allows only ASCII there;
+//! the problem's own `title` and `detail` are in the language of `Accept-Language`.
 //!
 //! Guessing secrets is throttled: failed client authentications count per client id (of a
 //! configured client: unknown ids would let a caller fill memory) and per source address (the
@@ -74,28 +76,33 @@ fn too_many_failures(wait: Duration) -> ApiError {
     oauth_error(
         ErrorCode::RateLimited,
         "rate_limited",
+        "Quá nhiều lần xác thực bên gọi không thành công; vui lòng thử lại sau.",
         "too many failed client authentications: retry later",
     )
     .with_retry_after(seconds.max(1))
 }
 
-fn oauth_error(code: ErrorCode, error: &str, description: &str) -> ApiError {
+/// An error of the token endpoint: the problem's `detail` in both languages, and RFC 6749's
+/// `error` and `error_description` (the English text: §5.2 allows only ASCII in it).
+fn oauth_error(code: ErrorCode, error: &str, vi: &str, en: &str) -> ApiError {
     let mut e = ApiError::new(code)
+        .with_detail(vi, en)
         .with_extension("error", error.into())
-        .with_extension("error_description", description.into());
+        .with_extension("error_description", en.into());
     e.plain_json = true;
     e
 }
 
-fn invalid_request(description: &str) -> ApiError {
-    oauth_error(ErrorCode::InvalidRequest, "invalid_request", description)
+fn invalid_request(vi: &str, en: &str) -> ApiError {
+    oauth_error(ErrorCode::InvalidRequest, "invalid_request", vi, en)
 }
 
 /// The scope to grant for a requested `scope` (RFC 6749 §3.3): its tokens are service names, each
 /// one a service the client has rights to; the granted scope lists each once, in the order asked.
 /// A token can narrow the client's rights, never widen them.
 fn granted_scope(client: &ClientEntry, requested: &str) -> Result<String, ApiError> {
-    let invalid_scope = |why: &str| oauth_error(ErrorCode::InvalidRequest, "invalid_scope", why);
+    let invalid_scope =
+        |vi: &str, en: &str| oauth_error(ErrorCode::InvalidRequest, "invalid_scope", vi, en);
     let mut granted: Vec<&str> = Vec::new();
     for token in requested.split(' ') {
         // scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -105,12 +112,14 @@ fn granted_scope(client: &ClientEntry, requested: &str) -> Result<String, ApiErr
                 .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
         if !well_formed {
             return Err(invalid_scope(
+                "scope phải là các tên dịch vụ, cách nhau bởi một dấu cách.",
                 "scope must be service names separated by single spaces",
             ));
         }
         let admin = token == super::ADMIN_SCOPE && client.role == crate::config::Role::Admin;
         if !admin && !client.allow.contains_key(token) {
             return Err(invalid_scope(
+                "scope có dịch vụ mà bên gọi này không được phép sử dụng.",
                 "scope names a service this client may not call",
             ));
         }
@@ -125,6 +134,7 @@ fn invalid_client() -> ApiError {
     oauth_error(
         ErrorCode::Unauthenticated,
         "invalid_client",
+        "Xác thực bên gọi không thành công.",
         "client authentication failed",
     )
     .with_header(
@@ -147,7 +157,10 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Ap
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(invalid_request("send one Authorization header"));
+        return Err(invalid_request(
+            "Chỉ gửi một tiêu đề Authorization.",
+            "send one Authorization header",
+        ));
     }
     let value = value.to_str().map_err(|_| invalid_client())?;
     let Some((scheme, b64)) = value.split_once(' ') else {
@@ -205,7 +218,10 @@ async fn issue(
         .unwrap_or(false);
     if !form_type {
         return Err((
-            invalid_request("the body must be application/x-www-form-urlencoded"),
+            invalid_request(
+                "Nội dung yêu cầu phải có kiểu application/x-www-form-urlencoded.",
+                "the body must be application/x-www-form-urlencoded",
+            ),
             None,
         ));
     }
@@ -213,8 +229,14 @@ async fn issue(
     // RFC 6749 §3.2: a parameter without a value is as if it were omitted.
     for (k, v) in form_urlencoded::parse(&body).filter(|(_, v)| !v.is_empty()) {
         if params.iter().any(|(pk, _)| *pk == k) {
+            // Named only when its name is plain ASCII: `error_description` may hold nothing else.
+            let plain = k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let name = if plain { k.as_ref() } else { "?" };
             return Err((
-                invalid_request(&format!("parameter `{k}` is repeated")),
+                invalid_request(
+                    &format!("Tham số `{name}` bị lặp lại."),
+                    &format!("parameter `{name}` is repeated"),
+                ),
                 None,
             ));
         }
@@ -232,6 +254,7 @@ async fn issue(
         (Some(_), Some(_)) => {
             return Err((
                 invalid_request(
+                    "Chỉ dùng một cách xác thực bên gọi: Basic hoặc client_secret, không dùng cả hai.",
                     "use one client authentication method, not both Basic and client_secret",
                 ),
                 None,
@@ -240,7 +263,10 @@ async fn issue(
         (Some((id, secret)), None) => {
             if param("client_id").is_some_and(|b| b != id) {
                 return Err((
-                    invalid_request("client_id differs from the Basic credentials"),
+                    invalid_request(
+                        "client_id khác với thông tin xác thực Basic.",
+                        "client_id differs from the Basic credentials",
+                    ),
                     None,
                 ));
             }
@@ -250,7 +276,10 @@ async fn issue(
             Some(id) => (id.to_owned(), secret.to_owned()),
             None => {
                 return Err((
-                    invalid_request("client_id is required with client_secret"),
+                    invalid_request(
+                        "Phải gửi client_id cùng với client_secret.",
+                        "client_id is required with client_secret",
+                    ),
                     None,
                 ));
             }
@@ -259,13 +288,19 @@ async fn issue(
     };
 
     match param("grant_type") {
-        None => return Err((invalid_request("grant_type is required"), None)),
+        None => {
+            return Err((
+                invalid_request("Thiếu tham số grant_type.", "grant_type is required"),
+                None,
+            ));
+        }
         Some("client_credentials") => {}
         Some(_) => {
             return Err((
                 oauth_error(
                     ErrorCode::InvalidRequest,
                     "unsupported_grant_type",
+                    "Chỉ hỗ trợ grant_type client_credentials.",
                     "only client_credentials is supported",
                 ),
                 None,
@@ -296,6 +331,7 @@ async fn issue(
             oauth_error(
                 ErrorCode::ClientSuspended,
                 "unauthorized_client",
+                "Tài khoản kết nối này đang bị tạm dừng.",
                 "this client is suspended",
             ),
             Some(client.id.clone()),

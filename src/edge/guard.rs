@@ -400,26 +400,34 @@ pub fn require_personal_data_headers(headers: &HeaderMap) -> Result<(), ApiError
     let mut errors = Vec::new();
     for name in [USER_ID_HEADER, DOSSIER_ID_HEADER] {
         match headers.get(name).map(|v| v.to_str()) {
-            None => errors.push(FieldError {
-                field: header_label(name).into(),
-                code: "required".into(),
-                message: format!(
+            None => errors.push(FieldError::new(
+                header_label(name),
+                "required",
+                format!(
+                    "dịch vụ có dữ liệu cá nhân bắt buộc phải có {}",
+                    header_label(name)
+                ),
+                format!(
                     "{} is required for services carrying personal data",
                     header_label(name)
                 ),
-            }),
+            )),
             Some(Ok(v))
                 if !v.trim().is_empty()
                     && v.len() <= MAX_HEADER_VALUE
                     && v.chars().all(|c| c.is_ascii_graphic()) => {}
-            Some(_) => errors.push(FieldError {
-                field: header_label(name).into(),
-                code: "format".into(),
-                message: format!(
+            Some(_) => errors.push(FieldError::new(
+                header_label(name),
+                "format",
+                format!(
+                    "{} phải gồm 1 đến {MAX_HEADER_VALUE} ký tự ASCII hiển thị được",
+                    header_label(name)
+                ),
+                format!(
                     "{} must be 1 to {MAX_HEADER_VALUE} visible ASCII characters",
                     header_label(name)
                 ),
-            }),
+            )),
         }
     }
     if errors.is_empty() {

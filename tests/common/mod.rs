@@ -415,6 +415,21 @@ pub async fn problem(resp: reqwest::Response, status: u16, code: &str) -> serde_
         .unwrap()
         .to_owned();
     assert_eq!(ct, "application/problem+json");
+    // One language per document, said and negotiated.
+    assert!(
+        matches!(
+            resp.headers().get("content-language").map(|v| v.as_bytes()),
+            Some(b"vi" | b"en")
+        ),
+        "content-language"
+    );
+    assert!(
+        resp.headers()
+            .get_all("vary")
+            .iter()
+            .any(|v| v.to_str().unwrap_or("").contains("accept-language")),
+        "vary"
+    );
     let request_id = resp
         .headers()
         .get("x-request-id")

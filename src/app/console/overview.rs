@@ -207,11 +207,12 @@ pub(super) async fn start_maintenance(
         .and_then(|m| m.parse::<i64>().ok())
         .filter(|m| (1..=30 * 1440).contains(m))
         .ok_or_else(|| {
-            ApiError::validation(vec![FieldError {
-                field: "minutes".into(),
-                code: "range".into(),
-                message: "whole minutes, 1 to 43200".into(),
-            }])
+            ApiError::validation(vec![FieldError::new(
+                "minutes",
+                "range",
+                "số phút nguyên, từ 1 đến 43200",
+                "whole minutes, 1 to 43200",
+            )])
         })?;
     let body = MaintenanceBody {
         message_vi: action.field("message_vi").unwrap_or_default().to_owned(),

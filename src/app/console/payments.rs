@@ -251,11 +251,12 @@ pub(super) async fn timeline(
     if let Some(q) = &q
         && (q.chars().count() > 128 || q.chars().any(char::is_control))
     {
-        return Err(ApiError::validation(vec![FieldError {
-            field: "q".into(),
-            code: "format".into(),
-            message: "an id of at most 128 characters".into(),
-        }]));
+        return Err(ApiError::validation(vec![FieldError::new(
+            "q",
+            "format",
+            "một mã dài tối đa 128 ký tự",
+            "an id of at most 128 characters",
+        )]));
     }
     let mut found = Vec::new();
     if let Some(q) = &q {

@@ -164,7 +164,7 @@ pub async fn lookup_representatives(
 ) -> Response {
     let admitted = PersonalDataCall::admit(&req, |errors| {
         if let Some(why) = crate::validate::tax_code_problem(&code) {
-            errors.add("enterprise_code", "format", why);
+            errors.add_detail("enterprise_code", "format", why);
         }
     });
     let call = match admitted {
@@ -232,7 +232,7 @@ fn check_code(code: &str) -> Result<(), Response> {
         Some(why) => Err(ApiError::validation(vec![FieldError {
             field: "enterprise_code".into(),
             code: "format".into(),
-            message: why.into(),
+            message: why,
         }])
         .into_response()),
     }

@@ -60,11 +60,17 @@ fn check_document(
     let number = body.document_number.trim().to_owned();
     let office = body.office_code.trim().to_owned();
     if number.is_empty() || number.chars().count() > 64 {
-        errors.add("document_number", "length", "must be 1 to 64 characters");
+        errors.add(
+            "document_number",
+            "length",
+            "phải có từ 1 đến 64 ký tự",
+            "must be 1 to 64 characters",
+        );
     } else if !is_document_number(&number) {
         errors.add(
             "document_number",
             "format",
+            "phải có dạng {số}/{năm}/{loại}: 1 đến 6 chữ số, 4 chữ số năm, sau đó là chữ cái, chữ số, / hoặc -",
             "must be {serial}/{year}/{kind}: 1 to 6 digits, 4 digits, then letters, digits, / or -",
         );
     }
@@ -72,16 +78,31 @@ fn check_document(
         errors.add(
             "office_code",
             "format",
+            "phải gồm 5 chữ số: mã tỉnh và số thứ tự",
             "must be 5 digits: the province's code and a serial",
         );
     }
     let sha256 = body.sha256.as_deref().map(str::to_ascii_lowercase);
     match (op, &sha256) {
-        ("verify", None) => errors.add("sha256", "required", "the document's SHA-256 is required"),
-        ("verify", Some(h)) if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            errors.add("sha256", "format", "must be 64 hexadecimal digits")
-        }
-        ("lookup", Some(_)) => errors.add("sha256", "unexpected", "only for verify"),
+        ("verify", None) => errors.add(
+            "sha256",
+            "required",
+            "bắt buộc phải có mã băm SHA-256 của văn bản",
+            "the document's SHA-256 is required",
+        ),
+        ("verify", Some(h)) if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) => errors
+            .add(
+                "sha256",
+                "format",
+                "phải gồm 64 chữ số thập lục phân",
+                "must be 64 hexadecimal digits",
+            ),
+        ("lookup", Some(_)) => errors.add(
+            "sha256",
+            "unexpected",
+            "chỉ dùng khi xác minh văn bản (verify)",
+            "only for verify",
+        ),
         _ => {}
     }
     (number, office, sha256)

@@ -58,6 +58,7 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
         errors.add(
             "provider",
             "unknown",
+            "không phải là kênh thanh toán đã cấu hình (vnpay, payment_platform, vietqr)",
             "not a configured provider (vnpay, payment_platform, vietqr)",
         );
     }
@@ -68,6 +69,12 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
         errors.add(
             "amount_vnd",
             "range",
+            format!(
+                "phải từ {} đến {} đồng{}",
+                range.start(),
+                range.end(),
+                provider.map(|p| format!(" với {p}")).unwrap_or_default()
+            ),
             format!(
                 "must be {} to {} VND{}",
                 range.start(),
@@ -81,20 +88,26 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
             if matches!(u.scheme_str(), Some("http" | "https"))
                 && u.authority().is_some()
                 && body.return_url.is_ascii() => {}
-        _ => errors.add("return_url", "format", "must be an absolute http(s) URL"),
+        _ => errors.add(
+            "return_url",
+            "format",
+            "phải là địa chỉ http(s) tuyệt đối",
+            "must be an absolute http(s) URL",
+        ),
     }
     if body.items.is_empty() || body.items.len() > 50 {
-        errors.add("items", "length", "list 1 to 50 fee lines");
+        errors.add(
+            "items",
+            "length",
+            "liệt kê từ 1 đến 50 khoản phí",
+            "list 1 to 50 fee lines",
+        );
     }
     for (i, item) in body.items.iter().enumerate() {
         errors.check_text(&format!("items[{i}].code"), &item.code, 64);
         errors.check_text(&format!("items[{i}].name"), &item.name, 255);
         if item.amount_vnd <= 0 {
-            errors.add(
-                &format!("items[{i}].amount_vnd"),
-                "range",
-                "must be positive",
-            );
+            errors.positive(&format!("items[{i}].amount_vnd"));
         }
     }
     let sum = body
@@ -105,6 +118,7 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
         errors.add(
             "amount_vnd",
             "sum",
+            "phải bằng tổng amount_vnd của các khoản phí",
             "must equal the sum of the items' amount_vnd",
         );
     }
@@ -114,7 +128,12 @@ fn validate(body: &CreatePayment, svc: &PaymentsService) -> Result<(), ApiError>
     if let Some(ip) = &body.payer_ip
         && ip.parse::<std::net::IpAddr>().is_err()
     {
-        errors.add("payer_ip", "format", "must be an IP address");
+        errors.add(
+            "payer_ip",
+            "format",
+            "phải là một địa chỉ IP",
+            "must be an IP address",
+        );
     }
     errors.into_result()
 }
@@ -178,11 +197,12 @@ async fn open_payment(
         Some(a) => merchants.iter().find(|m| &m.agency == a),
     }
     .ok_or_else(|| {
-        ApiError::validation(vec![crate::error::FieldError {
-            field: "agency".into(),
-            code: "unknown".into(),
-            message: "the provider has no merchant for this agency".into(),
-        }])
+        ApiError::validation(vec![crate::error::FieldError::new(
+            "agency",
+            "unknown",
+            "kênh thanh toán chưa có mã đơn vị chấp nhận thanh toán cho cơ quan này",
+            "the provider has no merchant for this agency",
+        )])
     })?
     .clone();
     let id = uuid::Uuid::now_v7();
@@ -374,10 +394,11 @@ pub async fn list(
     if let Some(s) = &q.status
         && PaymentStatus::parse(s).is_none()
     {
-        errors.add(
+        errors.one_of(
             "status",
             "unknown",
-            "must be pending, paid, failed, expired or refunded",
+            s,
+            &["pending", "paid", "failed", "expired", "refunded"],
         );
     }
     errors.into_result()?;

@@ -134,18 +134,20 @@ pub(super) fn signature_problem(e: SignatureError) -> ApiError {
 
 fn parse_code(raw: &str) -> Result<String, ApiError> {
     code::parse(raw).map_err(|e| {
-        let (c, message) = match e {
+        let (c, vi, en) = match e {
             code::CodeError::Format => (
                 "format",
+                "phải gồm 10 chữ cái và chữ số của mã thanh toán",
                 "must be the 10 letters and digits of a payment code",
             ),
             code::CodeError::Check => (
                 "check",
+                "ký tự kiểm tra không khớp: có ký tự bị đọc sai",
                 "the check character does not match: a character was misread",
             ),
         };
         let mut errors = Errors::default();
-        errors.add("payment_code", c, message);
+        errors.add("payment_code", c, vi, en);
         errors
             .into_result()
             .err()
@@ -224,6 +226,7 @@ pub(super) fn check_txn_id(errors: &mut Errors, v: &str) {
         errors.add(
             "bank_txn_id",
             "format",
+            "phải gồm 1 đến 64 ký tự ASCII hiển thị được",
             "must be 1 to 64 visible ASCII characters",
         );
     }
@@ -263,19 +266,13 @@ pub async fn pay(
     let mut errors = Errors::default();
     check_txn_id(&mut errors, &req.bank_txn_id);
     let now = now_ms();
-    let paid_at_ms =
-        time::OffsetDateTime::parse(&req.paid_at, &time::format_description::well_known::Rfc3339)
-            .ok()
-            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
-    match paid_at_ms {
-        None => errors.add("paid_at", "format", "must be an RFC 3339 date-time"),
-        Some(t) if t > now + crate::signature::WINDOW_S * 1000 => {
-            errors.add("paid_at", "range", "must not be in the future")
-        }
-        Some(_) => {}
-    }
+    let paid_at_ms = errors.instant_not_after(
+        "paid_at",
+        &req.paid_at,
+        now + crate::signature::WINDOW_S * 1000,
+    );
     if req.amount_vnd <= 0 {
-        errors.add("amount_vnd", "range", "must be positive");
+        errors.positive("amount_vnd");
     }
     errors.into_result()?;
     let paid_at_ms = paid_at_ms.unwrap_or(now);

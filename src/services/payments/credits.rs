@@ -247,26 +247,19 @@ pub async fn credit(
         errors.add(
             "description",
             "length",
+            "tối đa 500 ký tự, không chứa ký tự điều khiển",
             "must be at most 500 characters, no control characters",
         );
     }
     if req.amount_vnd <= 0 {
-        errors.add("amount_vnd", "range", "must be positive");
+        errors.positive("amount_vnd");
     }
-    let credited_at_ms = time::OffsetDateTime::parse(
-        &req.credited_at,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .ok()
-    .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
     let now = now_ms();
-    match credited_at_ms {
-        None => errors.add("credited_at", "format", "must be an RFC 3339 date-time"),
-        Some(t) if t > now + crate::signature::WINDOW_S * 1000 => {
-            errors.add("credited_at", "range", "must not be in the future")
-        }
-        Some(_) => {}
-    }
+    let credited_at_ms = errors.instant_not_after(
+        "credited_at",
+        &req.credited_at,
+        now + crate::signature::WINDOW_S * 1000,
+    );
     errors.into_result()?;
     let credited_at_ms = credited_at_ms.unwrap_or(now);
     let fingerprint = fingerprint(&req, credited_at_ms);
@@ -440,6 +433,7 @@ pub async fn assign(
         errors.add(
             "payment_id",
             "account",
+            "cơ quan của khoản phải nộp không nhận tiền tại tài khoản được ghi có",
             "the order's agency does not receive at the credited account",
         );
         return Err(errors

@@ -177,6 +177,8 @@ fn check_register_name(errors: &mut Errors, name: &str) {
         errors.add(
             "full_name",
             "format",
+            "phải viết bằng chữ cái Latinh (được dùng dấu tiếng Việt), dấu cách, ' và -, tối đa 100 \
+             chữ cái: sổ đăng ký so sánh họ tên viết hoa, không dấu",
             "must be written in Latin letters (Vietnamese diacritics allowed), spaces, ' and -, at \
              most 100 letters: the register compares names in upper case without diacritics",
         );

@@ -137,6 +137,7 @@ fn check_weight_cod(errors: &mut Errors, weight_g: i64, cod: Option<i64>) {
         errors.add(
             "weight_g",
             "range",
+            format!("phải từ 1 đến {MAX_WEIGHT_G} gam"),
             format!("must be 1 to {MAX_WEIGHT_G} grams"),
         );
     }
@@ -146,31 +147,39 @@ fn check_weight_cod(errors: &mut Errors, weight_g: i64, cod: Option<i64>) {
         errors.add(
             "cod_amount_vnd",
             "range",
+            format!("phải từ 0 đến {MAX_COD_VND} đồng"),
             format!("must be 0 to {MAX_COD_VND} VND"),
         );
     }
 }
 
+/// Records that no sender (the agency's address and contact) is configured for the agency asked.
+fn no_sender(errors: &mut Errors) {
+    errors.add(
+        "agency",
+        "unknown",
+        "chưa cấu hình người gửi cho cơ quan này",
+        "no sender is configured for this agency",
+    );
+}
+
 fn validate(body: &CreateShipment, svc: &ShipmentsService) -> Result<(), ApiError> {
     let mut errors = Errors::default();
     errors.check_text("dossier_id", &body.dossier_id, 64);
-    if !matches!(body.purpose.as_str(), "return_result" | "collect_documents") {
-        errors.add("purpose", "enum", "one of return_result, collect_documents");
-    }
+    errors.one_of(
+        "purpose",
+        "enum",
+        &body.purpose,
+        &["return_result", "collect_documents"],
+    );
     check_postal_party(&mut errors, "receiver", &party_check(&body.receiver));
     if let Some(s) = &body.sender {
         check_postal_party(&mut errors, "sender", &party_check(s));
     }
     if svc.sender(body.agency.as_deref()).is_none() {
-        errors.add(
-            "agency",
-            "unknown",
-            "no sender is configured for this agency",
-        );
+        no_sender(&mut errors);
     }
-    if !SERVICES.contains(&body.service.as_str()) {
-        errors.add("service", "enum", format!("one of {}", SERVICES.join(", ")));
-    }
+    errors.one_of("service", "enum", &body.service, &SERVICES);
     check_weight_cod(&mut errors, body.weight_g, body.cod_amount_vnd);
     if let Some(c) = &body.content {
         errors.check_text("content", c, 500);
@@ -630,11 +639,7 @@ pub async fn quote(
         check_weight_cod(&mut errors, req.weight_g, req.cod_amount_vnd);
         let sender = svc.sender(req.agency.as_deref());
         if sender.is_none() {
-            errors.add(
-                "agency",
-                "unknown",
-                "no sender is configured for this agency",
-            );
+            no_sender(&mut errors);
         }
         let (Some(sender), Some(to_province), true) = (sender, to, errors.is_empty()) else {
             return Err(ApiError::validation(errors.0));

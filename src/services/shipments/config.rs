@@ -171,7 +171,7 @@ impl ShipmentsConfig {
                 },
             );
             if let Some(e) = errors.0.first() {
-                return Err(ConfigError::invalid(e.field.clone(), e.message.clone()));
+                return Err(ConfigError::invalid(e.field.clone(), e.message.en.clone()));
             }
         }
         if let Some(w) = &self.webhook {
