@@ -4,37 +4,15 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::pki::{Leaf, Pki, ca, leaf, leaf_with};
+use common::pki::{Leaf, Pki, ca, client_tls, leaf, leaf_with};
 use rcgen::Issuer;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 fn client(pki: &Pki, identity: Option<&Leaf>) -> reqwest::Client {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls_pki_types::CertificateDer::from(pki.ca_der.clone()))
-        .unwrap();
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots);
-    let config = match identity {
-        Some(leaf) => builder
-            .with_client_auth_cert(
-                vec![rustls_pki_types::CertificateDer::from(leaf.der.clone())],
-                rustls_pki_types::PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
     reqwest::Client::builder()
         .no_proxy()
-        .tls_backend_preconfigured(config)
+        .tls_backend_preconfigured(client_tls(pki, identity))
         .build()
         .unwrap()
 }

@@ -73,7 +73,32 @@ async fn change_state(
     (headers, body): (&HeaderMap, &[u8]),
 ) -> Result<Response, ApiError> {
     let body = state_change_body(headers, body)?;
-    if let Some(reason) = &body.reason {
+    let changed = set_client_suspension(
+        gw,
+        (&identity.client.id, &ctx.request_id),
+        client_id,
+        suspend,
+        body.reason.as_deref(),
+    )
+    .await?;
+    Ok(Json(
+        serde_json::json!({ "client_id": client_id, "suspended": suspend, "changed": changed }),
+    )
+    .into_response())
+}
+
+/// Suspends or resumes a client for the admin `actor` (with the `request_id` of its request),
+/// with an optional `reason`: checked, stored with its admin audit record, applied here and
+/// announced to the other replicas. Returns whether the state changed. Shared by the admin API
+/// and the console.
+pub(crate) async fn set_client_suspension(
+    gw: &Gateway,
+    (actor, request_id): (&str, &str),
+    client_id: &str,
+    suspend: bool,
+    reason: Option<&str>,
+) -> Result<bool, ApiError> {
+    if let Some(reason) = reason {
         let mut errors = crate::validate::Errors::default();
         // Kept in the audit trail: a control character (a NUL the database refuses, a line
         // break forging another record) has no place there.
@@ -86,18 +111,18 @@ async fn change_state(
             "No client with this id is configured.",
         ));
     }
-    if suspend && client_id == &*identity.client.id {
+    if suspend && client_id == actor {
         return Err(ApiError::invalid_request(
             "Không thể tự tạm dừng tài khoản đang dùng để gọi.",
             "An admin client cannot suspend itself.",
         ));
     }
     let action = AdminAction {
-        actor: &identity.client.id,
+        actor,
         action: if suspend { "suspend" } else { "resume" },
         target: Some(client_id),
-        detail: body.reason.as_deref(),
-        request_id: &ctx.request_id,
+        detail: reason,
+        request_id,
     };
     let changed = gw
         .store
@@ -108,11 +133,14 @@ async fn change_state(
     if changed {
         gw.announce(ChangeEvent::Suspensions).await;
     }
-    tracing::info!(actor = %identity.client.id, target = client_id, suspended = suspend, changed, "client state changed");
-    Ok(Json(
-        serde_json::json!({ "client_id": client_id, "suspended": suspend, "changed": changed }),
-    )
-    .into_response())
+    tracing::info!(
+        actor,
+        target = client_id,
+        suspended = suspend,
+        changed,
+        "client state changed"
+    );
+    Ok(changed)
 }
 
 /// `GET /v1/admin/clients`: every configured client with its live state.
@@ -621,10 +649,22 @@ pub async fn replay_payment_event(
     Extension(ctx): Extension<RequestContext>,
     Path(event_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let replayed = crate::validate::is_record_id(&event_id)
+    replay_outbox_event(&gw, (&identity.client.id, &ctx.request_id), &event_id).await?;
+    Ok(Json(serde_json::json!({ "event_id": event_id, "replayed": true })).into_response())
+}
+
+/// Puts the given-up notification `event_id` back in the queue for the admin `actor` (with the
+/// `request_id` of its request), recorded in the admin audit; 404 when no failed notification
+/// has this id. Shared by the admin API and the console.
+pub(crate) async fn replay_outbox_event(
+    gw: &Gateway,
+    (actor, request_id): (&str, &str),
+    event_id: &str,
+) -> Result<(), ApiError> {
+    let replayed = crate::validate::is_record_id(event_id)
         && gw
             .store
-            .outbox_replay(&event_id, crate::store::now_ms())
+            .outbox_replay(event_id, crate::store::now_ms())
             .await
             .map_err(|e| ApiError::internal(&e))?;
     if !replayed {
@@ -634,17 +674,16 @@ pub async fn replay_payment_event(
         ));
     }
     let action = AdminAction {
-        actor: &identity.client.id,
+        actor,
         action: "outbox_replay",
-        target: Some(&event_id),
+        target: Some(event_id),
         detail: None,
-        request_id: &ctx.request_id,
+        request_id,
     };
     gw.store
         .record_admin_action(&action)
         .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(serde_json::json!({ "event_id": event_id, "replayed": true })).into_response())
+        .map_err(|e| ApiError::internal(&e))
 }
 
 /// `POST /v1/admin/payments/sweep`: runs the query-and-expire job now (it also runs on its own

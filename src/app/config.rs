@@ -13,6 +13,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::console::ConsoleConfig;
 use crate::config::{
     AuditConfig, AuthConfig, ClientConfig, ConfigError, LimitsConfig, ListenerConfig,
     ProxiesConfig, RedisConfig, StoreConfig, TelemetryConfig, UpstreamConfig,
@@ -76,6 +77,9 @@ pub struct RawConfig {
     /// How operators hear of incidents.
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// The operator console (`/console` on the admin listener).
+    #[serde(default)]
+    pub console: ConsoleConfig,
 }
 
 /// The whole configuration.
@@ -117,6 +121,8 @@ pub struct Config {
     /// How operators hear of incidents: a signed webhook, mail. Absent: the admin API and
     /// `/metrics` only.
     pub notify: NotifyConfig,
+    /// The operator console's sessions (`/console` on the admin listener).
+    pub console: ConsoleConfig,
 }
 
 /// One `[services.NAME]` table: the keys every service has, and its kind's own section.
@@ -388,6 +394,7 @@ impl Config {
             redis: raw.redis,
             officials: raw.officials,
             notify: raw.notify,
+            console: raw.console,
         }
     }
 }
@@ -487,6 +494,7 @@ impl Config {
             check(s.validate());
         }
         check(self.notify.validate());
+        check(self.console.validate());
         if let Some(officials) = &self.officials {
             check(officials.validate());
         }

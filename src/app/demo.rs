@@ -391,6 +391,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
         redis: None,
         officials: None,
         notify: Default::default(),
+        console: Default::default(),
     }
 }
 

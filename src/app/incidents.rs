@@ -198,32 +198,32 @@ impl Gateway {
     }
 }
 
-/// One service on the status page.
+/// One service on the status page (and the console's overview).
 #[derive(Debug, Serialize)]
-struct ServiceStatus<'a> {
-    name: &'a str,
-    description: &'a str,
-    state: ServiceState,
+pub(crate) struct ServiceStatus<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) description: &'a str,
+    pub(crate) state: ServiceState,
     /// RFC 3339; absent for a service with no incident or window on record.
     #[serde(skip_serializing_if = "Option::is_none")]
-    since: Option<String>,
+    pub(crate) since: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    message_vi: Option<&'a str>,
+    pub(crate) message_vi: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    message_en: Option<&'a str>,
+    pub(crate) message_en: Option<&'a str>,
     /// The expected end of a maintenance, RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
-    until: Option<String>,
+    pub(crate) until: Option<String>,
 }
 
-/// `GET /v1/status`: each service's state for the portal's banner. Public, no personal data,
-/// cacheable for 5 s; read from what this replica last read of the store (at most
-/// [`MONITOR_TICK`] old) and its maintenance windows.
-pub async fn status(State(gw): State<Arc<Gateway>>) -> Response {
-    let runtime = gw.runtime();
-    let recent = gw.recent_incidents.load();
-    let windows = gw.maintenance.all();
-    let services: Vec<ServiceStatus> = runtime
+/// Each configured service's state: in maintenance when a window is open, else its open
+/// incident's, else operational (since its last incident closed). What `GET /v1/status` shows.
+pub(crate) fn service_statuses<'a>(
+    runtime: &'a super::Runtime,
+    recent: &'a [Incident],
+    windows: &'a [Arc<crate::edge::maintenance::Window>],
+) -> Vec<ServiceStatus<'a>> {
+    runtime
         .config
         .services
         .iter()
@@ -262,7 +262,17 @@ pub async fn status(State(gw): State<Arc<Gateway>>) -> Response {
                 ..base
             }
         })
-        .collect();
+        .collect()
+}
+
+/// `GET /v1/status`: each service's state for the portal's banner. Public, no personal data,
+/// cacheable for 5 s; read from what this replica last read of the store (at most
+/// [`MONITOR_TICK`] old) and its maintenance windows.
+pub async fn status(State(gw): State<Arc<Gateway>>) -> Response {
+    let runtime = gw.runtime();
+    let recent = gw.recent_incidents.load();
+    let windows = gw.maintenance.all();
+    let services = service_statuses(&runtime, &recent, &windows);
     let mut resp = Json(serde_json::json!({
         "updated_at": rfc3339(now_ms()),
         "services": services,
@@ -356,7 +366,29 @@ pub async fn start_maintenance(
     Path(service): Path<String>,
     JsonBody(body): JsonBody<MaintenanceBody>,
 ) -> Result<Response, ApiError> {
-    configured(&gw, &service)?;
+    let window =
+        put_in_maintenance(&gw, (&identity.client.id, &ctx.request_id), &service, body).await?;
+    Ok(Json(serde_json::json!({
+        "service": service,
+        "state": ServiceState::Maintenance,
+        "since": rfc3339(window.started_at_ms),
+        "until": rfc3339(window.until_ms),
+        "message_vi": window.message_vi,
+        "message_en": window.message_en,
+    }))
+    .into_response())
+}
+
+/// Puts `service` in maintenance for the admin `actor` (with the `request_id` of its request):
+/// checks the window, stores it, records it in the admin audit, applies it here and tells the
+/// other replicas. Shared by the admin API and the console.
+pub(crate) async fn put_in_maintenance(
+    gw: &Gateway,
+    (actor, request_id): (&str, &str),
+    service: &str,
+    body: MaintenanceBody,
+) -> Result<Maintenance, ApiError> {
+    configured(gw, service)?;
     let now = now_ms();
     let mut errors = crate::validate::Errors::default();
     check_message(&mut errors, "message_vi", &body.message_vi);
@@ -388,12 +420,12 @@ pub async fn start_maintenance(
     }
     errors.into_result()?;
     let window = Maintenance {
-        service: service.clone(),
+        service: service.to_owned(),
         message_vi: body.message_vi,
         message_en: body.message_en,
         started_at_ms: now,
         until_ms: until.unwrap_or(now),
-        actor: identity.client.id.to_string(),
+        actor: actor.to_owned(),
     };
     gw.store
         .set_maintenance(&window)
@@ -401,26 +433,17 @@ pub async fn start_maintenance(
         .map_err(|e| ApiError::internal(&e))?;
     let until = rfc3339(window.until_ms);
     record(
-        &gw,
-        &identity,
-        &ctx,
+        gw,
+        (actor, request_id),
         "maintenance_start",
-        &service,
+        service,
         Some(&until),
     )
     .await;
     gw.maintenance.set(window.clone());
     gw.announce(ChangeEvent::Maintenance).await;
-    tracing::info!(actor = %identity.client.id, service, until, "service put in maintenance");
-    Ok(Json(serde_json::json!({
-        "service": service,
-        "state": ServiceState::Maintenance,
-        "since": rfc3339(window.started_at_ms),
-        "until": until,
-        "message_vi": window.message_vi,
-        "message_en": window.message_en,
-    }))
-    .into_response())
+    tracing::info!(actor, service, until, "service put in maintenance");
+    Ok(window)
 }
 
 /// `DELETE /v1/admin/services/{service}/maintenance`: ends a service's maintenance now.
@@ -430,37 +453,48 @@ pub async fn end_maintenance(
     Extension(ctx): Extension<RequestContext>,
     Path(service): Path<String>,
 ) -> Result<Response, ApiError> {
-    configured(&gw, &service)?;
+    let ended =
+        end_service_maintenance(&gw, (&identity.client.id, &ctx.request_id), &service).await?;
+    Ok(Json(serde_json::json!({ "service": service, "ended": ended })).into_response())
+}
+
+/// Ends `service`'s maintenance now for the admin `actor` (with the `request_id` of its
+/// request); returns whether one was on. Shared by the admin API and the console.
+pub(crate) async fn end_service_maintenance(
+    gw: &Gateway,
+    (actor, request_id): (&str, &str),
+    service: &str,
+) -> Result<bool, ApiError> {
+    configured(gw, service)?;
     let ended = gw
         .store
-        .end_maintenance(&service)
+        .end_maintenance(service)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     if ended {
-        record(&gw, &identity, &ctx, "maintenance_end", &service, None).await;
+        record(gw, (actor, request_id), "maintenance_end", service, None).await;
     }
-    gw.maintenance.end(&service);
+    gw.maintenance.end(service);
     if ended {
         gw.announce(ChangeEvent::Maintenance).await;
     }
-    Ok(Json(serde_json::json!({ "service": service, "ended": ended })).into_response())
+    Ok(ended)
 }
 
 /// Records a maintenance action in the admin audit (a failure is logged: the change is made).
 async fn record(
     gw: &Gateway,
-    identity: &Identity,
-    ctx: &RequestContext,
+    (actor, request_id): (&str, &str),
     action: &str,
     service: &str,
     detail: Option<&str>,
 ) {
     let action = AdminAction {
-        actor: &identity.client.id,
+        actor,
         action,
         target: Some(service),
         detail,
-        request_id: &ctx.request_id,
+        request_id,
     };
     if let Err(e) = gw.store.record_admin_action(&action).await {
         tracing::error!(error = %e, "could not record a maintenance action in the admin audit");

@@ -336,6 +336,7 @@ fn empty_raw() -> RawConfig {
         redis: None,
         officials: None,
         notify: Default::default(),
+        console: Default::default(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! route tagged for the edge's guard ([`router`]), runs reloads and cache purges (here and, with
 //! Redis, on every replica), starts the background workers ([`workers`]), watches the upstreams
 //! and keeps their incidents and maintenance windows ([`incidents`]), and serves the operator
-//! endpoints ([`admin`], [`ops`]).
+//! endpoints ([`admin`], [`ops`]) and the operator console ([`console`]).
 //!
 //! Nothing below this module imports it: the edge, the kinds and the shared machinery receive
 //! small handles ([`crate::services::ServiceState`], [`crate::edge::guard::GuardState`],
@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod docs;
 pub mod inbox;
@@ -137,6 +138,8 @@ pub struct Gateway {
     recent_incidents: ArcSwap<Vec<crate::store::Incident>>,
     /// Demo mode's webhook inbox (`/v1/demo/*`), opened before the routers are made.
     demo_inbox: std::sync::OnceLock<Arc<inbox::Inbox>>,
+    /// The operator console's sessions in this process.
+    pub console: console::Sessions,
 }
 
 /// Opens the configured store, appending audit records keyed with `[audit] chain_key`: how a
@@ -208,6 +211,7 @@ impl Gateway {
             maintenance: Arc::new(maintenance),
             recent_incidents: Default::default(),
             demo_inbox: std::sync::OnceLock::new(),
+            console: Default::default(),
         });
         if let Some(cluster) = gw.cluster.clone() {
             let replica: Arc<dyn Replica> = gw.clone();

@@ -116,7 +116,9 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
             .route(
                 "/v1/admin/credits/{bank}/{bank_txn_id}/assign",
                 admin(post(admin::assign_credit)),
-            );
+            )
+            // The console authenticates its own operators (a session, not a bearer credential).
+            .merge(super::console::routes());
     }
     let mut routes = Router::new();
     if role.serves_public() {

@@ -55,14 +55,14 @@ impl TokenFailures {
 
     /// How long until the client (when configured) and the source may try again, when either
     /// has spent its quota.
-    fn blocked(&self, client: Option<&Arc<str>>, source: IpAddr) -> Option<Duration> {
+    pub fn blocked(&self, client: Option<&Arc<str>>, source: IpAddr) -> Option<Duration> {
         let by_client = client.and_then(|c| self.by_client.blocked(c));
         let by_source = self.by_source.blocked(&source_key(source));
         by_client.max(by_source)
     }
 
     /// Counts one failure of both keys; `Some(wait)` when either is now over its quota.
-    fn fail(&self, client: Option<&Arc<str>>, source: IpAddr) -> Option<Duration> {
+    pub fn fail(&self, client: Option<&Arc<str>>, source: IpAddr) -> Option<Duration> {
         let by_client = client.and_then(|c| self.by_client.fail(c));
         let by_source = self.by_source.fail(&source_key(source));
         by_client.max(by_source)

@@ -50,6 +50,14 @@ impl Watch {
         run.last_ok = Some(ok);
     }
 
+    /// The last probe of `service` (whether it answered) and the failures in a row up to it;
+    /// `None` before the first.
+    pub fn last_probe(&self, service: &str) -> Option<(bool, u32)> {
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let run = runs.get(service)?;
+        Some((run.last_ok?, run.consecutive_failures))
+    }
+
     /// Forgets the services not in `keep` (after a reload removed them).
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
         self.runs

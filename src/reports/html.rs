@@ -12,10 +12,10 @@ use crate::render::escape_html as esc;
 const GREEN: &str = "#2e7d32";
 const AMBER: &str = "#f9a825";
 const RED: &str = "#c62828";
-const BLUE: &str = "#1565c0";
+pub(crate) const BLUE: &str = "#1565c0";
 const TEAL: &str = "#00838f";
 
-const STYLE: &str = "
+pub(crate) const STYLE: &str = "
 body{font-family:'Segoe UI',Roboto,'Noto Sans',Arial,sans-serif;margin:0;background:#f4f6f8;color:#1f2933}
 header{background:#8b1a1a;color:#fff;padding:24px 40px}
 header h1{margin:0;font-size:26px}
@@ -58,7 +58,7 @@ fn label_width<'a>(labels: impl Iterator<Item = &'a String>) -> (f64, f64) {
 }
 
 /// Horizontal bars, one per item, labelled with their value.
-fn bars(items: &[(String, i64)], color: &str, unit: &str) -> String {
+pub(crate) fn bars(items: &[(String, i64)], color: &str, unit: &str) -> String {
     let max = items.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
     let (label_w, bar_w) = label_width(items.iter().map(|(l, _)| l));
     let row_h = 24.0;
@@ -90,7 +90,7 @@ fn bars(items: &[(String, i64)], color: &str, unit: &str) -> String {
 }
 
 /// Horizontal bars split into succeeded, 4xx and 5xx, with a legend.
-fn stacked(items: &[(String, [i64; 3])]) -> String {
+pub(crate) fn stacked(items: &[(String, [i64; 3])]) -> String {
     let max = items
         .iter()
         .map(|(_, v)| v.iter().sum::<i64>())
@@ -154,7 +154,7 @@ fn stacked(items: &[(String, [i64; 3])]) -> String {
 }
 
 /// A line of the daily requests, with the failed ones beneath it.
-fn daily_line(report: &Report) -> String {
+pub(crate) fn daily_line(report: &Report) -> String {
     let days = &report.daily;
     let (w, h, left, top, bottom) = (1000.0, 220.0, 60.0, 10.0, 30.0);
     let max = days.iter().map(|d| d.requests).max().unwrap_or(0).max(1);
@@ -278,6 +278,21 @@ fn card(out: &mut String, vi: &str, en: &str, value: &str) {
     );
 }
 
+/// The requests of each service, succeeded, 4xx and 5xx (for [`stacked`]), by service name.
+pub(crate) fn per_service(r: &Report) -> Vec<(String, [i64; 3])> {
+    let mut per_service: std::collections::BTreeMap<&str, [i64; 3]> = Default::default();
+    for a in &r.agencies {
+        let s = per_service.entry(&a.service).or_default();
+        s[0] += a.succeeded;
+        s[1] += a.client_errors;
+        s[2] += a.server_errors;
+    }
+    per_service
+        .into_iter()
+        .map(|(s, v)| (s.to_owned(), v))
+        .collect()
+}
+
 /// The whole page.
 pub fn page(r: &Report) -> String {
     let mut out = String::with_capacity(32 * 1024);
@@ -333,17 +348,7 @@ pub fn page(r: &Report) -> String {
         .map(|(c, n)| (c.to_owned(), n))
         .collect();
     per_client.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let mut per_service: std::collections::BTreeMap<&str, [i64; 3]> = Default::default();
-    for a in &r.agencies {
-        let s = per_service.entry(&a.service).or_default();
-        s[0] += a.succeeded;
-        s[1] += a.client_errors;
-        s[2] += a.server_errors;
-    }
-    let per_service: Vec<(String, [i64; 3])> = per_service
-        .into_iter()
-        .map(|(s, v)| (s.to_owned(), v))
-        .collect();
+    let per_service = per_service(r);
     let mut per_provider: std::collections::BTreeMap<&str, i64> = Default::default();
     for p in &r.payments {
         *per_provider.entry(&p.provider).or_default() += p.paid_vnd;

@@ -10,7 +10,7 @@
 //! rank in the last, unbounded bucket is shown as its lower bound.
 
 pub mod html;
-mod text;
+pub(crate) mod text;
 
 use std::collections::BTreeMap;
 

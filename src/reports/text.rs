@@ -21,7 +21,7 @@ pub(super) fn grouped(n: i64) -> String {
 }
 
 /// A figure that may be missing: `-` for none.
-pub(super) fn figure(x: Option<f64>) -> String {
+pub(crate) fn figure(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"))
 }
 

@@ -47,6 +47,13 @@ pub trait Ledger: Send + Sync {
         &self,
         listing: &ClientListing<'_>,
     ) -> Result<Vec<PaymentRecord>, StoreError>;
+    /// The payments of a dossier, whichever client made them, newest first (the operator
+    /// console's timeline).
+    async fn dossier_payments(
+        &self,
+        dossier_id: &str,
+        limit: u32,
+    ) -> Result<Vec<PaymentRecord>, StoreError>;
     /// A payment's recorded state changes, oldest first.
     async fn payment_changes(&self, id: &str) -> Result<Vec<PaymentChange>, StoreError>;
     /// Applies a forward-only state change with its outbox event and evidence, in one durable

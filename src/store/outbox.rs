@@ -57,6 +57,8 @@ pub trait Outbox: Send + Sync {
         state: &str,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError>;
+    /// The events about one payment or shipment (by its id), in every state, oldest first.
+    async fn outbox_of(&self, record_id: &str, limit: u32) -> Result<Vec<OutboxEvent>, StoreError>;
     /// How many events are pending and failed, and when the oldest pending one was written.
     async fn outbox_backlog(&self) -> Result<OutboxCounts, StoreError>;
     /// Puts a given-up event back in the queue for delivery now. Returns whether it was `failed`.

@@ -11,6 +11,15 @@ pub(super) const CLIENT_LISTING_MIGRATION: &str =
     "CREATE INDEX payments_client ON payments (client_id, id);
         CREATE INDEX shipments_client ON shipments (client_id, id);";
 
+/// Migration 16, the same SQL on SQLite and PostgreSQL.
+/// The operator console's timeline finds a dossier's payments and shipments, whichever client
+/// made them, and the portal notifications about one of them.
+pub(super) const TIMELINE_MIGRATION: &str =
+    "CREATE INDEX payments_dossier ON payments (dossier_id);
+        CREATE INDEX shipments_dossier ON shipments (dossier_id);
+        CREATE INDEX outbox_payment ON outbox (payment_id);
+        CREATE INDEX outbox_shipment ON outbox (shipment_id);";
+
 /// Expands the [`Ledger`](super::Ledger), [`IdempotencyKeys`](super::IdempotencyKeys) and
 /// [`Outbox`](super::Outbox) roles for a backend:
 /// `portable_ledger!(StoreName, DatabaseType, ConnectionType)`, in the module that defines
@@ -409,6 +418,18 @@ macro_rules! portable_ledger {
                 .await
             }
 
+            async fn dossier_payments(
+                &self,
+                dossier_id: &str,
+                limit: u32,
+            ) -> Result<Vec<PaymentRecord>, StoreError> {
+                self.payments_where(
+                    "dossier_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+                    vec![BindValue::Text(dossier_id), BindValue::Int(i64::from(limit))],
+                )
+                .await
+            }
+
             async fn payment_changes(
                 &self,
                 id: &str,
@@ -543,6 +564,21 @@ macro_rules! portable_ledger {
                 );
                 Ok(::sqlx::query_as::<_, OutboxEvent>(::sqlx::AssertSqlSafe(sql))
                     .bind(state)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn outbox_of(
+                &self,
+                record_id: &str,
+                limit: u32,
+            ) -> Result<Vec<OutboxEvent>, StoreError> {
+                let sql = format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE payment_id = $1 OR shipment_id = $1 ORDER BY created_at_ms, id LIMIT $2"
+                );
+                Ok(::sqlx::query_as::<_, OutboxEvent>(::sqlx::AssertSqlSafe(sql))
+                    .bind(record_id)
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?)

@@ -116,6 +116,18 @@ macro_rules! portable_shipments {
                         .pop())
                 }
 
+                async fn dossier_shipments(
+                    &self,
+                    dossier_id: &str,
+                    limit: u32,
+                ) -> Result<Vec<ShipmentRecord>, StoreError> {
+                    self.shipments_where(
+                        &format!("dossier_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT {limit}"),
+                        &[dossier_id],
+                    )
+                    .await
+                }
+
                 async fn shipment_history(
                     &self,
                     id: &str,

@@ -30,6 +30,13 @@ pub trait ShipmentLog: Send + Sync {
         &self,
         listing: &super::ClientListing<'_>,
     ) -> Result<Vec<ShipmentRecord>, StoreError>;
+    /// The shipments of a dossier, whichever client made them, newest first (the operator
+    /// console's timeline).
+    async fn dossier_shipments(
+        &self,
+        dossier_id: &str,
+        limit: u32,
+    ) -> Result<Vec<ShipmentRecord>, StoreError>;
     /// A shipment's history, oldest first.
     async fn shipment_history(&self, id: &str) -> Result<Vec<ShipmentHistoryEntry>, StoreError>;
     /// Open shipments due for a poll at `now_ms`, most overdue first.

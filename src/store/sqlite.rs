@@ -310,6 +310,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         super::portable_reconciliation::MIGRATION,
     ),
+    (
+        16,
+        super::portable_ledger::TIMELINE_MIGRATION,
+    ),
 
 ];
 

@@ -56,3 +56,27 @@ pub fn leaf_with(
         der: cert.der().to_vec(),
     }
 }
+
+/// A rustls client config trusting `pki`'s CA, presenting `identity` when given.
+pub fn client_tls(pki: &Pki, identity: Option<&Leaf>) -> rustls::ClientConfig {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(pki.ca_der.clone()))
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    match identity {
+        Some(leaf) => builder
+            .with_client_auth_cert(
+                vec![rustls_pki_types::CertificateDer::from(leaf.der.clone())],
+                rustls_pki_types::PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    }
+}

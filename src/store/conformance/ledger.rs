@@ -11,6 +11,7 @@ conformance!(
     state_machine_is_forward_only_in_sql,
     duplicate_settlements_from_two_instances_change_state_once,
     a_client_lists_its_own_payments_newest_first_page_by_page,
+    a_dossiers_payments_and_a_payments_events_are_found_whoever_made_them,
 );
 
 async fn payment_codes_are_unique_and_found(backend: &Backend) {
@@ -93,6 +94,65 @@ async fn a_client_lists_its_own_payments_newest_first_page_by_page(backend: &Bac
         .await
         .unwrap();
     assert_eq!(ids(pending), ["p1"]);
+}
+
+async fn a_dossiers_payments_and_a_payments_events_are_found_whoever_made_them(backend: &Backend) {
+    let s = backend.open().await;
+    for (id, client, dossier, created) in [
+        ("p1", "portal", "HS-1", 1),
+        ("p2", "other", "HS-1", 3),
+        ("p3", "portal", "HS-2", 2),
+        ("p4", "gone", "HS-1", 2),
+    ] {
+        let mut r = record(id, &format!("R-{id}"));
+        r.client_id = client.into();
+        r.dossier_id = dossier.into();
+        r.created_at_ms = created;
+        s.insert_payment(&NewPayment {
+            record: r,
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+    }
+    let ids = |records: Vec<crate::store::PaymentRecord>| {
+        records.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    let of_dossier = s.dossier_payments("HS-1", 10).await.unwrap();
+    assert_eq!(of_dossier[0].items.len(), 1, "with their fee lines");
+    assert_eq!(
+        ids(of_dossier),
+        ["p2", "p4", "p1"],
+        "every client's, newest first"
+    );
+    assert_eq!(
+        ids(s.dossier_payments("HS-1", 2).await.unwrap()),
+        ["p2", "p4"]
+    );
+    assert!(s.dossier_payments("HS-9", 10).await.unwrap().is_empty());
+
+    s.settle(&settle("p1", PaymentStatus::Paid, Some("T1")))
+        .await
+        .unwrap();
+    s.settle(&settle("p1", PaymentStatus::Refunded, None))
+        .await
+        .unwrap();
+    s.settle(&settle("p2", PaymentStatus::Paid, Some("T2")))
+        .await
+        .unwrap();
+    s.outbox_delivered("ev-p1-paid", 9).await.unwrap();
+    let events = s.outbox_of("p1", 10).await.unwrap();
+    let of_p1: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.id.as_str(), e.state.as_str()))
+        .collect();
+    assert_eq!(
+        of_p1,
+        [("ev-p1-paid", "delivered"), ("ev-p1-refunded", "pending")],
+        "every state, never another payment's"
+    );
+    assert_eq!(s.outbox_of("p1", 1).await.unwrap().len(), 1);
+    assert!(s.outbox_of("p3", 10).await.unwrap().is_empty());
 }
 
 async fn state_machine_is_forward_only_in_sql(backend: &Backend) {

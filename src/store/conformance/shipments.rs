@@ -12,6 +12,7 @@ conformance!(
     one_status_change_from_many_sources_is_written_once_with_one_event,
     history_is_kept_in_order_and_closed_shipments_are_not_polled,
     a_client_lists_its_own_shipments_newest_first_page_by_page,
+    a_dossiers_shipments_are_found_whoever_made_them,
 );
 
 fn history(carrier_status: i64, status: &str, at_ms: i64, source: &str) -> ShipmentHistoryEntry {
@@ -80,6 +81,29 @@ fn change(id: &str, from: i64, to: i64, status: &str, open: bool, at_ms: i64) ->
         at_ms,
         next_poll_at_ms: at_ms + 300_000,
     }
+}
+
+async fn a_dossiers_shipments_are_found_whoever_made_them(backend: &Backend) {
+    let s = backend.open().await;
+    for (id, client, dossier, created) in [
+        ("s1", "portal", "HS-1", 1),
+        ("s2", "other", "HS-1", 3),
+        ("s3", "portal", "HS-2", 2),
+    ] {
+        let mut new = shipment(id, client, &format!("O-{id}"), 0);
+        new.record.dossier_id = dossier.into();
+        new.record.created_at_ms = created;
+        s.insert_shipment(&new).await.unwrap();
+    }
+    let ids = |records: Vec<crate::store::ShipmentRecord>| {
+        records.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(s.dossier_shipments("HS-1", 10).await.unwrap()),
+        ["s2", "s1"]
+    );
+    assert_eq!(ids(s.dossier_shipments("HS-1", 1).await.unwrap()), ["s2"]);
+    assert!(s.dossier_shipments("HS-9", 10).await.unwrap().is_empty());
 }
 
 async fn shipments_are_stored_with_their_owner_and_found_by_carrier_order(backend: &Backend) {
