@@ -78,11 +78,14 @@ pub enum ErrorCode {
     ReconciliationClosed,
     /// An operator has put the service in maintenance; see `Retry-After` for its expected end.
     ServiceMaintenance,
+    /// The payment cannot be refunded now: it is not paid (or refunded in full already), or
+    /// another of its refunds awaits the provider's answer.
+    PaymentNotRefundable,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -116,6 +119,7 @@ impl ErrorCode {
         Self::ReversalWindowClosed,
         Self::ReconciliationClosed,
         Self::ServiceMaintenance,
+        Self::PaymentNotRefundable,
     ];
 
     /// The stable snake_case name sent as `code`.
@@ -154,6 +158,7 @@ impl ErrorCode {
             Self::ReversalWindowClosed => "reversal_window_closed",
             Self::ReconciliationClosed => "reconciliation_closed",
             Self::ServiceMaintenance => "service_maintenance",
+            Self::PaymentNotRefundable => "payment_not_refundable",
         }
     }
 
@@ -189,6 +194,7 @@ impl ErrorCode {
             Self::BankTransactionReversed => StatusCode::CONFLICT,
             Self::ReversalWindowClosed => StatusCode::CONFLICT,
             Self::ReconciliationClosed => StatusCode::CONFLICT,
+            Self::PaymentNotRefundable => StatusCode::CONFLICT,
         }
     }
 
@@ -233,6 +239,7 @@ impl ErrorCode {
             Self::ReversalWindowClosed => "Reversal window closed",
             Self::ReconciliationClosed => "Reconciliation closed",
             Self::ServiceMaintenance => "Service in maintenance",
+            Self::PaymentNotRefundable => "Payment not refundable",
         }
     }
 
@@ -400,6 +407,12 @@ impl ErrorCode {
             }
             (Self::ServiceMaintenance, Lang::En) => {
                 "The service is in maintenance; retry after the time in Retry-After."
+            }
+            (Self::PaymentNotRefundable, Lang::Vi) => {
+                "Khoản thanh toán này không thể hoàn tiền lúc này (chưa thanh toán, đã hoàn đủ, hoặc đang chờ kết quả một yêu cầu hoàn tiền khác)."
+            }
+            (Self::PaymentNotRefundable, Lang::En) => {
+                "This payment cannot be refunded now (not paid, refunded in full, or another refund awaits its answer)."
             }
         }
     }

@@ -3,7 +3,7 @@
 //! ([`Ledger`]) with its idempotency keys ([`IdempotencyKeys`]) and outbox ([`Outbox`]), shipments
 //! ([`ShipmentLog`]), the changes every replica applies ([`ClusterChanges`]) and the signed
 //! evidence of registry answers ([`EvidenceLog`]), bank collection with its reconciliations
-//! ([`BankCollection`]) and the bank credits that paid nothing ([`BankCredits`]), the hourly
+//! ([`BankCollection`]) and the bank credits that paid nothing ([`BankCredits`]), refunds ([`Refunds`]), the hourly
 //! usage figures with the reads of the quarterly reports ([`UsageLog`]), and incidents and
 //! maintenance windows ([`Incidents`]). [`Store`] is all of
 //! them at once: what [`open`] returns, from which a caller takes the role handles it needs
@@ -30,9 +30,11 @@ mod portable_credits;
 mod portable_evidence;
 mod portable_incidents;
 mod portable_ledger;
+mod portable_refunds;
 mod portable_shipments;
 mod portable_usage;
 mod postgres;
+mod refunds;
 mod shipments;
 mod sqlite;
 #[doc(hidden)]
@@ -61,6 +63,9 @@ pub use payments::{
     PaymentChange, PaymentItem, PaymentRecord, PaymentStatus, SettleOutcome, Settlement,
 };
 pub use postgres::PostgresStore;
+pub use refunds::{
+    RefundInsert, RefundRecord, RefundSettleOutcome, RefundSettlement, RefundState, Refunds,
+};
 pub use shipments::{
     NewShipment, ShipmentHistoryEntry, ShipmentLog, ShipmentRecord, ShipmentUpdate,
 };
@@ -115,7 +120,7 @@ pub mod prelude {
     pub use super::{
         AuditTrail as _, BankCollection as _, BankCredits as _, ClientStates as _,
         ClusterChanges as _, EvidenceLog as _, IdempotencyKeys as _, Incidents as _, Ledger as _,
-        Outbox as _, ShipmentLog as _, Store as _, UsageLog as _,
+        Outbox as _, Refunds as _, ShipmentLog as _, Store as _, UsageLog as _,
     };
 }
 
@@ -166,6 +171,7 @@ pub trait Store:
     + UsageLog
     + Incidents
     + BankCredits
+    + Refunds
     + Send
     + Sync
 {

@@ -324,6 +324,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         super::portable_credits::MIGRATION,
     ),
+    (
+        14,
+        // Refunds; `payments.status` may now hold `partially_refunded`.
+        concat!(
+            "ALTER TABLE payments DROP CONSTRAINT payments_status_check;
+        ALTER TABLE payments ADD CONSTRAINT payments_status_check
+            CHECK (status IN ('pending', 'paid', 'failed', 'expired', 'refunded', 'partially_refunded'));
+        ",
+            super::portable_refunds::refunds_migration!()
+        ),
+    ),
 
 ];
 
@@ -529,6 +540,7 @@ super::portable_credits::portable_credits!(PostgresStore, sqlx::PgConnection);
 super::portable_evidence::portable_evidence!(PostgresStore);
 super::portable_incidents::portable_incidents!(PostgresStore);
 super::portable_usage::portable_usage!(PostgresStore);
+super::portable_refunds::portable_refunds!(PostgresStore, sqlx::PgConnection);
 
 #[cfg(test)]
 mod tests {

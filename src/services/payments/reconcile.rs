@@ -144,7 +144,7 @@ pub async fn reconcile_vnpay(
             Some(p) if i64::try_from(line.amount_vnd).ok() != Some(p.amount_vnd) => {
                 Kind::AmountMismatch
             }
-            Some(p) if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) => {
+            Some(p) if p.status.was_paid() => {
                 if p.provider_txn_no.as_deref() == Some(line.transaction_no.as_str()) {
                     Kind::Matched
                 } else {

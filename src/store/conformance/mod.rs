@@ -147,6 +147,7 @@ mod idempotency;
 mod incidents;
 mod ledger;
 mod outbox;
+mod refunds;
 mod shipments;
 mod usage_log;
 
