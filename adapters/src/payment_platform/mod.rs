@@ -1,7 +1,7 @@
 //! The national payment platform (`schemas/payment-platform/README.md`): `Init` opens a payment and
 //! returns its pay URL, `GetBill` reads its state, the platform POSTs a signed `Confirm` callback.
 //! Every message carries `MaXacThuc`; a wrong one is refused (public client code forgets to).
-//! `Refund` is ours (the platform publishes none; `docs/mock-data.md` describes it): the
+//! `Refund` is ours (the platform publishes none; its README §2.3 describes it): the
 //! same request id (`MaYeuCau`) sent again gets the first answer, never a second refund.
 //! One [`Client`] per partner (`MaDoiTac`).
 

@@ -283,23 +283,27 @@ fn init(shared: &Shared, headers: &HeaderMap, msg: &Value) -> Response {
     envelope("0", &inner)
 }
 
+/// A flat-reply message (GetBill, Refund) authenticated and its common fields checked: the
+/// partner's hash key, or the refusal to send (signed when the partner is known).
+fn admit(shared: &Shared, msg: &Value, fields: &[&str]) -> Result<String, Response> {
+    let refused = |r: &Refusal, key: Option<&str>| Json(short_reply(msg, r, key)).into_response();
+    let hash_key = authenticate(shared, msg, fields).map_err(|r| {
+        // An unknown partner's refusal cannot be signed.
+        let key = (r.ma_loi != "04")
+            .then(|| partner_key(shared, msg))
+            .flatten();
+        refused(&r, key.as_deref())
+    })?;
+    check_common(msg).map_err(|r| refused(&r, Some(&hash_key)))?;
+    Ok(hash_key)
+}
+
 fn get_bill(shared: &Shared, msg: &Value) -> Response {
-    let key = partner_key(shared, msg);
     let fail = |r: Refusal, key: Option<&str>| Json(short_reply(msg, &r, key)).into_response();
-    let hash_key = match authenticate(shared, msg, GETBILL_FIELDS) {
+    let hash_key = match admit(shared, msg, GETBILL_FIELDS) {
         Ok(k) => k,
-        Err(r) => {
-            let key = if r.ma_loi == "04" {
-                None
-            } else {
-                key.as_deref()
-            };
-            return fail(r, key);
-        }
+        Err(refused) => return refused,
     };
-    if let Err(r) = check_common(msg) {
-        return fail(r, Some(&hash_key));
-    }
     let text = |k: &str| field_text(msg, k).unwrap_or_default();
     let book = shared.book();
     let order = book
@@ -350,22 +354,11 @@ fn get_bill(shared: &Shared, msg: &Value) -> Response {
 /// `Refund` *(ours)*: money of a paid payment sent back, never more than was paid in all; the
 /// same `MaYeuCau` again gets the first answer and refunds nothing more.
 fn refund(shared: &Shared, msg: &Value, scenario: Option<&super::Scenario>) -> Response {
-    let key = partner_key(shared, msg);
     let fail = |r: Refusal, key: Option<&str>| Json(short_reply(msg, &r, key)).into_response();
-    let hash_key = match authenticate(shared, msg, REFUND_FIELDS) {
+    let hash_key = match admit(shared, msg, REFUND_FIELDS) {
         Ok(k) => k,
-        Err(r) => {
-            let key = if r.ma_loi == "04" {
-                None
-            } else {
-                key.as_deref()
-            };
-            return fail(r, key);
-        }
+        Err(refused) => return refused,
     };
-    if let Err(r) = check_common(msg) {
-        return fail(r, Some(&hash_key));
-    }
     let text = |k: &str| field_text(msg, k).unwrap_or_default();
     let so_tien = text("SoTien").parse::<u64>().ok().filter(|n| *n > 0);
     let ma_yeu_cau = text("MaYeuCau");

@@ -360,7 +360,8 @@ pub async fn get(
 pub struct ListPayments {
     /// Only the payments of this dossier.
     pub dossier_id: Option<String>,
-    /// Only those in this state: `pending`, `paid`, `failed`, `expired`, `refunded`.
+    /// Only those in this state: `pending`, `paid`, `failed`, `expired`, `partially_refunded`,
+    /// `refunded`.
     pub status: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -386,7 +387,7 @@ pub async fn list(
         errors.add(
             "status",
             "unknown",
-            "must be pending, paid, failed, expired or refunded",
+            "must be pending, paid, failed, expired, partially_refunded or refunded",
         );
     }
     errors.into_result()?;

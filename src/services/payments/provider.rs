@@ -100,6 +100,12 @@ impl VnpayProvider {
             .find(|c| c.settings().tmn_code == tmn_code)
     }
 
+    /// The client of a payment's merchant.
+    fn client_of(&self, p: &PaymentRecord) -> Result<&vnpay::Client, AdapterError> {
+        self.client(&p.merchant)
+            .ok_or_else(|| vnpay::errors::config("unknown VNPay merchant"))
+    }
+
     /// Decodes and verifies a return or IPN query string.
     pub fn verify_query(&self, raw: &str) -> Result<Notification, CallbackError> {
         let params =
@@ -141,10 +147,9 @@ impl PaymentProvider for VnpayProvider {
     }
 
     async fn query(&self, p: &PaymentRecord) -> Result<StatusReply, AdapterError> {
-        let client = self
-            .client(&p.merchant)
-            .ok_or_else(|| vnpay::errors::config("unknown VNPay merchant"))?;
-        client.querydr(&p.txn_ref, &p.provider_created).await
+        self.client_of(p)?
+            .querydr(&p.txn_ref, &p.provider_created)
+            .await
     }
 
     fn allowed_source(&self, ip: IpAddr) -> bool {
@@ -160,10 +165,7 @@ impl PaymentProvider for VnpayProvider {
         p: &PaymentRecord,
         order: &RefundOrder,
     ) -> Result<RefundReply, AdapterError> {
-        let client = self
-            .client(&p.merchant)
-            .ok_or_else(|| vnpay::errors::config("unknown VNPay merchant"))?;
-        client.refund(order).await
+        self.client_of(p)?.refund(order).await
     }
 
     /// Sent again: VNPay refunds it if it never arrived, or answers 94 if it did; then
@@ -174,9 +176,7 @@ impl PaymentProvider for VnpayProvider {
         p: &PaymentRecord,
         order: &RefundOrder,
     ) -> Result<RefundReply, AdapterError> {
-        let client = self
-            .client(&p.merchant)
-            .ok_or_else(|| vnpay::errors::config("unknown VNPay merchant"))?;
+        let client = self.client_of(p)?;
         let again = client.refund(order).await?;
         if again.outcome != RefundOutcome::Pending {
             return Ok(again);
@@ -210,6 +210,12 @@ impl PlatformProvider {
             .iter()
             .map(|(_, c)| c)
             .find(|c| c.settings().ma_doi_tac == ma_doi_tac)
+    }
+
+    /// The client of a payment's partner.
+    fn client_of(&self, p: &PaymentRecord) -> Result<&payment_platform::Client, AdapterError> {
+        self.client(&p.merchant)
+            .ok_or_else(|| payment_platform::errors::config("unknown platform partner"))
     }
 }
 
@@ -245,10 +251,9 @@ impl PaymentProvider for PlatformProvider {
     }
 
     async fn query(&self, p: &PaymentRecord) -> Result<StatusReply, AdapterError> {
-        let client = self
-            .client(&p.merchant)
-            .ok_or_else(|| payment_platform::errors::config("unknown platform partner"))?;
-        client.get_bill(&p.txn_ref, &p.provider_created).await
+        self.client_of(p)?
+            .get_bill(&p.txn_ref, &p.provider_created)
+            .await
     }
 
     fn allowed_source(&self, ip: IpAddr) -> bool {
@@ -264,10 +269,7 @@ impl PaymentProvider for PlatformProvider {
         p: &PaymentRecord,
         order: &RefundOrder,
     ) -> Result<RefundReply, AdapterError> {
-        let client = self
-            .client(&p.merchant)
-            .ok_or_else(|| payment_platform::errors::config("unknown platform partner"))?;
-        client.refund(order).await
+        self.client_of(p)?.refund(order).await
     }
 }
 

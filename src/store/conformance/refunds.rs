@@ -13,7 +13,7 @@ conformance!(
     a_refund_settles_once_with_its_payment_event_and_evidence,
 );
 
-fn refund(id: &str, payment_id: &str, amount_vnd: i64) -> RefundRecord {
+pub(super) fn refund(id: &str, payment_id: &str, amount_vnd: i64) -> RefundRecord {
     RefundRecord {
         id: id.into(),
         payment_id: payment_id.into(),
@@ -32,7 +32,11 @@ fn refund(id: &str, payment_id: &str, amount_vnd: i64) -> RefundRecord {
     }
 }
 
-fn answer(id: &str, to: RefundState, payment_to: Option<PaymentStatus>) -> RefundSettlement {
+pub(super) fn answer(
+    id: &str,
+    to: RefundState,
+    payment_to: Option<PaymentStatus>,
+) -> RefundSettlement {
     RefundSettlement {
         refund_id: id.into(),
         to,
