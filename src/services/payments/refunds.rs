@@ -209,14 +209,15 @@ pub struct RefundAnswer {
 /// Applies a refund's answer: the refund's state, the payment's (`partially_refunded` or
 /// `refunded`), the portal event, the evidence and, when given, the response stored under the
 /// request's idempotency key (`(client, key, status)`; the body is the refund's view), in one
-/// durable transaction. Returns the refund as it now stands.
+/// durable transaction. Returns the refund as it now stands, and whether this answer settled it
+/// (not: it was settled before, e.g. by the sweep).
 pub async fn apply(
     store: &dyn Store,
     p: &PaymentRecord,
     r: &RefundRecord,
     answer: RefundAnswer,
     idempotency: Option<(&str, &str, u16)>,
-) -> Result<RefundRecord, StoreError> {
+) -> Result<(RefundRecord, bool), StoreError> {
     let at_ms = now_ms();
     let settled = RefundRecord {
         state: answer.to,
@@ -275,10 +276,10 @@ pub async fn apply(
     match store.settle_refund(&settlement).await? {
         RefundSettleOutcome::Applied => {
             tracing::info!(refund_id = %r.id, payment_id = %p.id, state = answer.to.as_str(), "refund settled");
-            Ok(settled)
+            Ok((settled, true))
         }
         RefundSettleOutcome::Unchanged(_) | RefundSettleOutcome::NotFound => {
-            Ok(store.refund(&r.id).await?.unwrap_or(settled))
+            Ok((store.refund(&r.id).await?.unwrap_or(settled), false))
         }
     }
 }
@@ -449,12 +450,25 @@ async fn refund(
             .map_err(|e| ApiError::internal(&e))?;
         return pending(store, client_id, key, &record).await;
     };
-    let settled = apply(store, p, &record, answer, Some((client_id, key, 201)))
+    let (settled, applied) = apply(store, p, &record, answer, Some((client_id, key, 201)))
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    let body = view(&settled).to_string();
+    if !applied {
+        // Settled meanwhile (by the sweep): the key keeps the refund as it stands.
+        store
+            .idempotency_complete(&IdempotentResponse {
+                client_id: client_id.to_owned(),
+                key: key.to_owned(),
+                status: 201,
+                body: body.clone(),
+            })
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
     Ok(crate::idempotency::json_response(
         StatusCode::CREATED,
-        view(&settled).to_string(),
+        body,
         None,
     ))
 }
@@ -558,9 +572,9 @@ pub async fn resolve_pending(
         };
         let (answer, evidence) = answer_of(&p, &reply, "query");
         let written = match answer {
-            Some(answer) => apply(store, &p, &r, answer, None).await.map(|_| {
-                done.settled += 1;
-            }),
+            Some(answer) => apply(store, &p, &r, answer, None)
+                .await
+                .map(|(_, applied)| done.settled += usize::from(applied)),
             None => store.record_evidence(&evidence).await,
         };
         if let Err(e) = written {
@@ -631,7 +645,7 @@ pub async fn confirm(
         }),
         source: "operator",
     };
-    let settled = apply(store, &p, &r, answer, None)
+    let (settled, _) = apply(store, &p, &r, answer, None)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(view(&settled))
