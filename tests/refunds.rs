@@ -140,6 +140,17 @@ poll_interval_ms = 3600000
     }
 }
 
+/// Sends a request and reads its JSON answer.
+trait JsonBody {
+    async fn json_body(self) -> Value;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    async fn json_body(self) -> Value {
+        self.send().await.unwrap().json().await.unwrap()
+    }
+}
+
 impl Env {
     /// A 70 000 VND order of `provider`, paid by the citizen at the mock bank.
     async fn paid_order(&self, provider: &str, dossier: &str) -> String {
@@ -159,12 +170,8 @@ impl Env {
                 })
                 .to_string(),
             )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .json_body()
+            .await;
         let id = created["payment_id"].as_str().unwrap().to_owned();
         let pay_url = created["pay_url"].as_str().unwrap();
         let paid = self
@@ -186,12 +193,8 @@ impl Env {
     async fn payment(&self, id: &str) -> Value {
         self.h
             .get(&format!("/v1/payments/{id}"), "clerk-key")
-            .send()
+            .json_body()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     async fn refund(&self, api_key: &str, id: &str, key: &str, body: &Value) -> reqwest::Response {
@@ -225,12 +228,8 @@ impl Env {
         let orders: Value = self
             .browser
             .get(format!("{}/__admin/orders", self.vnpay.mock.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .json_body()
+            .await;
         orders["orders"]
             .as_array()
             .unwrap()
@@ -257,12 +256,8 @@ impl Env {
     async fn sweep(&self) -> Value {
         self.h
             .post("/v1/admin/payments/sweep", "ops-key")
-            .send()
+            .json_body()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 }
 
@@ -371,12 +366,8 @@ async fn partial_refunds_add_up_to_the_paid_amount_and_no_further() {
     let listed: Value = env
         .h
         .get(&format!("/v1/payments/{id}/refunds"), "clerk-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     assert_eq!(listed["status"], "refunded");
     assert_eq!(listed["refunded_vnd"], 70_000);
     assert_eq!(listed["refunds"].as_array().unwrap().len(), 3);
@@ -405,12 +396,8 @@ async fn only_a_paid_order_is_refunded_and_only_by_a_client_allowed_refund() {
             })
             .to_string(),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     let unpaid = created["payment_id"].as_str().unwrap();
     let body = json!({ "amount_vnd": 1_000, "reason": "Thử" });
     // `payer` may do everything with payments (`*`) except refund them.
@@ -594,12 +581,8 @@ async fn a_platform_refund_is_made_once_even_when_sent_again() {
     let orders: Value = env
         .browser
         .get(format!("{}/__admin/orders", env.platform.mock.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     let refunds: Vec<&Value> = orders["orders"]
         .as_array()
         .unwrap()
@@ -657,15 +640,7 @@ async fn an_order_paid_at_a_bank_is_refunded_by_an_operator_and_confirmed() {
     );
     // No bank refund API: nothing was sent, and the sweep leaves it to the operator.
     assert_eq!(env.sweep().await["refunds_queried"], 0);
-    let pending: Value = env
-        .h
-        .get("/v1/admin/refunds", "ops-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pending: Value = env.h.get("/v1/admin/refunds", "ops-key").json_body().await;
     assert_eq!(pending["refunds"][0]["refund_id"], r["refund_id"]);
 
     let refund_id = r["refund_id"].as_str().unwrap();
@@ -677,13 +652,7 @@ async fn an_order_paid_at_a_bank_is_refunded_by_an_operator_and_confirmed() {
     };
     let resp = confirm("clerk-key").send().await.unwrap();
     common::problem(resp, 403, "forbidden").await;
-    let done: Value = confirm("ops-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let done: Value = confirm("ops-key").json_body().await;
     assert_eq!(done["status"], "refunded", "{done}");
     assert_eq!(done["provider_txn_no"], "FT26002-HOANTIEN");
     let resp = confirm("ops-key").send().await.unwrap();
