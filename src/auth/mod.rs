@@ -442,3 +442,30 @@ pub fn identify(callers: &Callers, req: &Request) -> Result<Identity, AuthFailur
     }
     Err(AuthFailure::Missing)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(allow: &str) -> ClientEntry {
+        let c: ClientConfig = toml::from_str(&format!("id = \"c\"\nallow = {allow}")).unwrap();
+        ClientEntry::build(&c, None, None, None)
+    }
+
+    #[test]
+    fn a_star_grants_every_operation_but_names_none() {
+        let star = client(r#"[{ service = "payments", operations = ["*"] }]"#);
+        assert!(star.may_call("payments", "create") && star.may_call("payments", "refund"));
+        assert!(
+            !star.names_operation("payments", "refund"),
+            "paying is not refunding"
+        );
+        let named = client(
+            r#"[{ service = "payments", operations = ["*"] }, { service = "payments", operations = ["refund"] }]"#,
+        );
+        assert!(named.names_operation("payments", "refund"));
+        assert!(!named.names_operation("shipments", "refund"));
+        let narrow = client(r#"[{ service = "payments", operations = ["read"] }]"#);
+        assert!(narrow.may_call("payments", "read") && !narrow.may_call("payments", "create"));
+    }
+}
