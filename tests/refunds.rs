@@ -660,3 +660,35 @@ async fn an_order_paid_at_a_bank_is_refunded_by_an_operator_and_confirmed() {
     assert_eq!(env.payment(&record.id).await["status"], "refunded");
     assert_eq!(env.delivered(&record.id, "payment.refunded").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_lost_refund_vnpay_then_rejected_fails_and_leaves_the_payment_paid() {
+    let env = start(1_000).await;
+    let id = env.paid_order("vnpay", "HS-R9").await;
+    env.vnpay
+        .control
+        .merge_scenario(json!({ "refund_delay_ms": 2_500 }));
+    let (status, _) = env.refund_ok(&id, "rejected", 70_000).await;
+    assert_eq!(status, 202);
+    env.vnpay
+        .control
+        .merge_scenario(json!({ "refund_delay_ms": 0, "refund_status": "09" }));
+    let report = env.sweep().await;
+    assert_eq!(report["refunds_settled"], 1, "{report}");
+    let p = env.payment(&id).await;
+    assert_eq!(
+        (p["status"].as_str(), p["refunded_vnd"].as_i64()),
+        (Some("paid"), Some(0))
+    );
+    let refund = &p["refunds"][0];
+    assert_eq!(refund["status"], "refund_failed");
+    assert_eq!(refund["failure_code"], "status-09");
+    assert!(
+        refund["failure_reason"]["en"]
+            .as_str()
+            .unwrap()
+            .contains("rejected")
+    );
+    let events = env.delivered(&id, "payment.refund_failed").await;
+    assert_eq!(events.len(), 1);
+}
