@@ -79,11 +79,14 @@ pub enum ErrorCode {
     DiscrepancyAlreadyResolved,
     /// An operator has put the service in maintenance; see `Retry-After` for its expected end.
     ServiceMaintenance,
+    /// The payment cannot be refunded now: it is not paid (or refunded in full already), or
+    /// another of its refunds awaits the provider's answer.
+    PaymentNotRefundable,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 35] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::ClientSuspended,
@@ -118,6 +121,7 @@ impl ErrorCode {
         Self::ReconciliationClosed,
         Self::DiscrepancyAlreadyResolved,
         Self::ServiceMaintenance,
+        Self::PaymentNotRefundable,
     ];
 
     /// The stable snake_case name sent as `code`.
@@ -157,6 +161,7 @@ impl ErrorCode {
             Self::ReconciliationClosed => "reconciliation_closed",
             Self::DiscrepancyAlreadyResolved => "discrepancy_already_resolved",
             Self::ServiceMaintenance => "service_maintenance",
+            Self::PaymentNotRefundable => "payment_not_refundable",
         }
     }
 
@@ -193,6 +198,7 @@ impl ErrorCode {
             Self::ReversalWindowClosed => StatusCode::CONFLICT,
             Self::ReconciliationClosed => StatusCode::CONFLICT,
             Self::DiscrepancyAlreadyResolved => StatusCode::CONFLICT,
+            Self::PaymentNotRefundable => StatusCode::CONFLICT,
         }
     }
 
@@ -269,6 +275,10 @@ impl ErrorCode {
                 "Reconciliation closed",
             ),
             Self::ServiceMaintenance => ("Dịch vụ đang bảo trì", "Service in maintenance"),
+            Self::PaymentNotRefundable => (
+                "Khoản thanh toán không thể hoàn tiền",
+                "Payment not refundable",
+            ),
             Self::DiscrepancyAlreadyResolved => (
                 "Chênh lệch đối soát đã được xử lý",
                 "Discrepancy already resolved",
@@ -450,6 +460,12 @@ impl ErrorCode {
             }
             (Self::ServiceMaintenance, Lang::En) => {
                 "The service is in maintenance; retry after the time in Retry-After."
+            }
+            (Self::PaymentNotRefundable, Lang::Vi) => {
+                "Khoản thanh toán này không thể hoàn tiền lúc này (chưa thanh toán, đã hoàn đủ, hoặc đang chờ kết quả một yêu cầu hoàn tiền khác)."
+            }
+            (Self::PaymentNotRefundable, Lang::En) => {
+                "This payment cannot be refunded now (not paid, refunded in full, or another refund awaits its answer)."
             }
         }
     }

@@ -123,7 +123,7 @@ pub fn json_response(status: StatusCode, body: String, location: Option<&str>) -
 /// and how long its keys are kept.
 #[derive(Debug, Clone, Copy)]
 pub struct Resource {
-    /// E.g. `/v1/payments`.
+    /// E.g. `/v1/payments`; empty when the resource has no URL of its own (no `Location`).
     pub collection: &'static str,
     /// E.g. `payment_id`.
     pub id_field: &'static str,
@@ -134,6 +134,9 @@ pub struct Resource {
 impl Resource {
     /// The `Location` of a stored response body.
     fn location_of(&self, body: &str) -> Option<String> {
+        if self.collection.is_empty() {
+            return None;
+        }
         let v: serde_json::Value = serde_json::from_str(body).ok()?;
         v[self.id_field]
             .as_str()

@@ -600,7 +600,7 @@ async fn malformed_and_unsigned_messages_get_the_platform_error() {
     let v = post(
         &c,
         &base,
-        &json!({"LoaiBanTin": "Refund", "MaDoiTac": PARTNER}),
+        &json!({"LoaiBanTin": "Reverse", "MaDoiTac": PARTNER}),
     )
     .await;
     assert_eq!(v["MaLoi"], "02");

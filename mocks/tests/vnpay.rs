@@ -1356,14 +1356,33 @@ async fn refund_reply_codes() {
     let mut body = refund_body(&full, "R12", "02", 2_000_000);
     body.as_object_mut().unwrap().remove("vnp_CreateBy");
     assert_eq!(api(&c, &base, &body).await["vnp_ResponseCode"], "03");
-    // querydr still describes the payment itself.
+    // querydr shows the payment's latest refund (03, being paid back: 05), under the payment's
+    // own number; a payment without refunds is shown as itself.
     let q = api(&c, &base, &querydr_body(&paid, "RQ")).await;
     assert_eq!(
         (
             q["vnp_TransactionType"].as_str(),
+            q["vnp_TransactionStatus"].as_str(),
             q["vnp_TransactionNo"].as_str()
         ),
-        (Some("01"), Some(pay_back["vnp_TransactionNo"].as_str()))
+        (
+            Some("03"),
+            Some("05"),
+            Some(pay_back["vnp_TransactionNo"].as_str())
+        )
+    );
+    assert!(reply_signature_ok(&q));
+    let q = api(&c, &base, &querydr_body(&cancelled, "RQ2")).await;
+    assert_eq!(q["vnp_TransactionType"], "01");
+    // The scenario says where refunds stand: 09, rejected.
+    scenario(&c, &base, json!({ "refund_status": "09" })).await;
+    let q = api(&c, &base, &querydr_body(&full, "RQ3")).await;
+    assert_eq!(
+        (
+            q["vnp_TransactionType"].as_str(),
+            q["vnp_TransactionStatus"].as_str()
+        ),
+        (Some("02"), Some("09"))
     );
 }
 

@@ -642,6 +642,52 @@ pub async fn assign_credit(
     Ok(Json(assigned).into_response())
 }
 
+/// `GET /v1/admin/refunds`: refunds awaiting their provider's answer or an operator's bank
+/// transfer, oldest first.
+pub async fn pending_refunds(State(gw): State<Arc<Gateway>>) -> Result<Response, ApiError> {
+    let pending = crate::services::payments::refunds::pending_view(gw.store.as_ref()).await?;
+    Ok(Json(pending).into_response())
+}
+
+/// `POST /v1/admin/refunds/{id}/confirm {transfer_ref}`: an operator has sent a refund by bank
+/// transfer (an order paid by VietQR or at a bank counter) and records it. Audited.
+pub async fn confirm_refund(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(refund_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if !crate::extract::is_json_content_type(&headers) {
+        return Err(crate::extract::not_json());
+    }
+    let body: crate::services::payments::refunds::ConfirmRefund = parse_json(&body)?;
+    let svc = gw.runtime().of_kind("payments").and_then(|s| {
+        s.downcast::<crate::services::payments::PaymentsService>()
+            .ok()
+    });
+    let confirmed = crate::services::payments::refunds::confirm(
+        gw.store.as_ref(),
+        svc.as_deref(),
+        &refund_id,
+        &body,
+    )
+    .await?;
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "refund_confirm",
+        target: Some(&refund_id),
+        detail: Some(&body.transfer_ref),
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(confirmed).into_response())
+}
+
 /// `POST /v1/admin/payments/outbox/{id}/replay`: puts a given-up notification back in the queue.
 pub async fn replay_payment_event(
     State(gw): State<Arc<Gateway>>,

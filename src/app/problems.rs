@@ -150,6 +150,10 @@ fn guidance(code: ErrorCode) -> Guidance {
             "Xử lý chênh lệch với cơ quan thu theo quy trình đối soát.",
             "Settle the difference with the agency through the reconciliation procedure.",
         ),
+        ErrorCode::PaymentNotRefundable => (
+            "Chỉ hoàn tiền khoản đã thanh toán, chưa hoàn hết và không có yêu cầu hoàn tiền nào đang xử lý; GET /v1/payments/{id}/refunds cho biết các lần hoàn tiền.",
+            "Only a paid payment, not yet fully refunded and with no refund in progress, can be refunded; GET /v1/payments/{id}/refunds lists its refunds.",
+        ),
         ErrorCode::DiscrepancyAlreadyResolved => (
             "Không cần làm gì thêm: chênh lệch này đã được xử lý; GET /v1/admin/reconciliation/discrepancies cho biết ai xử lý và ghi chú.",
             "Nothing more to do: this discrepancy is already resolved; GET /v1/admin/reconciliation/discrepancies shows who resolved it and the note.",

@@ -113,6 +113,11 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
                 admin(post(admin::resolve_discrepancy)),
             )
             .route("/v1/admin/credits", admin(get(admin::bank_credits)))
+            .route("/v1/admin/refunds", admin(get(admin::pending_refunds)))
+            .route(
+                "/v1/admin/refunds/{id}/confirm",
+                admin(post(admin::confirm_refund)),
+            )
             .route(
                 "/v1/admin/credits/{bank}/{bank_txn_id}/assign",
                 admin(post(admin::assign_credit)),

@@ -30,13 +30,13 @@ use jwt::TokenService;
 /// with a scope that lacks it cannot use them. Not a service name (`:` is not allowed in one).
 pub const ADMIN_SCOPE: &str = "lienthong:admin";
 
-/// What a client may call within one service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowedOps {
-    /// Every operation of the service.
-    All,
-    /// Only these operations.
-    Some(HashSet<String>),
+/// The operations of one service a client may call.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedOps {
+    /// `*`: every operation, except those a service grants only by name (refunds).
+    pub all: bool,
+    /// The operations named in the client's rules.
+    pub named: HashSet<String>,
 }
 
 /// A configured client, ready for per-request checks.
@@ -68,11 +68,17 @@ pub struct BankCaller {
 impl ClientEntry {
     /// Whether this client may call `operation` of `service` (deny by default).
     pub fn may_call(&self, service: &str, operation: &str) -> bool {
-        match self.allow.get(service) {
-            Some(AllowedOps::All) => true,
-            Some(AllowedOps::Some(ops)) => ops.contains(operation),
-            None => false,
-        }
+        self.allow
+            .get(service)
+            .is_some_and(|ops| ops.all || ops.named.contains(operation))
+    }
+
+    /// Whether this client's rules name `operation` of `service` (a `*` does not count): the
+    /// test of an operation a service grants only by name.
+    pub fn names_operation(&self, service: &str, operation: &str) -> bool {
+        self.allow
+            .get(service)
+            .is_some_and(|ops| ops.named.contains(operation))
     }
 
     /// The entry of a configured client. Its rate limiter is `previous`'s when the quota did not
@@ -96,13 +102,13 @@ impl ClientEntry {
         });
         let mut allow: HashMap<String, AllowedOps> = HashMap::new();
         for rule in &c.allow {
-            let entry = allow
-                .entry(rule.service.clone())
-                .or_insert_with(|| AllowedOps::Some(HashSet::new()));
-            if rule.operations.iter().any(|o| o == "*") {
-                *entry = AllowedOps::All;
-            } else if let AllowedOps::Some(set) = entry {
-                set.extend(rule.operations.iter().cloned());
+            let entry = allow.entry(rule.service.clone()).or_default();
+            for op in &rule.operations {
+                if op == "*" {
+                    entry.all = true;
+                } else {
+                    entry.named.insert(op.clone());
+                }
             }
         }
         ClientEntry {
@@ -266,11 +272,21 @@ impl Identity {
     /// Whether this caller may call `operation` of `service`: the client's rights, narrowed to
     /// the token's scope when it has one.
     pub fn may_call(&self, service: &str, operation: &str) -> bool {
-        self.client.may_call(service, operation)
-            && self
-                .scope
-                .as_ref()
-                .is_none_or(|scope| scope.iter().any(|s| s == service))
+        self.client.may_call(service, operation) && self.in_scope(service)
+    }
+
+    /// Whether this caller may call an operation its service grants only by name: an admin
+    /// client, or one whose rules name it (within the token's scope, if any).
+    pub fn may_call_by_name(&self, service: &str, operation: &str) -> bool {
+        (self.client.role == Role::Admin || self.client.names_operation(service, operation))
+            && self.in_scope(service)
+    }
+
+    /// Whether the token's scope, if it has one, includes `service`.
+    fn in_scope(&self, service: &str) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|scope| scope.iter().any(|s| s == service))
     }
 }
 
@@ -425,4 +441,31 @@ pub fn identify(callers: &Callers, req: &Request) -> Result<Identity, AuthFailur
         });
     }
     Err(AuthFailure::Missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(allow: &str) -> ClientEntry {
+        let c: ClientConfig = toml::from_str(&format!("id = \"c\"\nallow = {allow}")).unwrap();
+        ClientEntry::build(&c, None, None, None)
+    }
+
+    #[test]
+    fn a_star_grants_every_operation_but_names_none() {
+        let star = client(r#"[{ service = "payments", operations = ["*"] }]"#);
+        assert!(star.may_call("payments", "create") && star.may_call("payments", "refund"));
+        assert!(
+            !star.names_operation("payments", "refund"),
+            "paying is not refunding"
+        );
+        let named = client(
+            r#"[{ service = "payments", operations = ["*"] }, { service = "payments", operations = ["refund"] }]"#,
+        );
+        assert!(named.names_operation("payments", "refund"));
+        assert!(!named.names_operation("shipments", "refund"));
+        let narrow = client(r#"[{ service = "payments", operations = ["read"] }]"#);
+        assert!(narrow.may_call("payments", "read") && !narrow.may_call("payments", "create"));
+    }
 }

@@ -137,7 +137,8 @@ impl RateLimitConfig {
 pub struct AllowRule {
     /// The service name, a key of `[services]`.
     pub service: String,
-    /// Operation names, or `["*"]` for all of the service's operations.
+    /// Operation names, or `["*"]` for all of the service's operations except those it grants
+    /// only by name (payments' `refund`: list it, e.g. `["*", "refund"]`).
     pub operations: Vec<String>,
 }
 

@@ -89,6 +89,9 @@ pub struct TargetInfo {
     /// What client rate limits do for its calls while Redis is unreachable (`None`: the
     /// cluster's default).
     pub rate_limit_fail: Option<RateLimitFail>,
+    /// Operations a client's `*` does not grant: only admin clients and clients whose rules
+    /// name them may call them (a payments client may not refund because it may pay).
+    pub by_name_only: &'static [&'static str],
 }
 
 impl TargetInfo {
@@ -99,6 +102,7 @@ impl TargetInfo {
             kind,
             personal_data: upstream.personal_data,
             rate_limit_fail: upstream.rate_limit_fail,
+            by_name_only: &[],
         }
     }
 }
@@ -343,9 +347,12 @@ pub async fn guard(
                 },
             };
             service.operation = Some(operation.clone());
-            if !matches!(access, RouteAccess::Bank(..))
-                && !identity.may_call(&info.name, &operation)
-            {
+            let allowed = if info.by_name_only.contains(&&*operation) {
+                identity.may_call_by_name(&info.name, &operation)
+            } else {
+                identity.may_call(&info.name, &operation)
+            };
+            if !matches!(access, RouteAccess::Bank(..)) && !allowed {
                 return refuse(ApiError::new(ErrorCode::Forbidden), Some(service));
             }
             // After the rights: who may not call the service learns nothing of its maintenance.

@@ -10,8 +10,8 @@ use super::{
 };
 
 /// The payment ledger (regulation art. 7.3, 11.2, 15): records each payment exactly once, moves
-/// it forward only (`pending → paid | failed | expired`, `paid → refunded`; a bank's reversal is
-/// the bank-collection role's), each change written
+/// it forward only (`pending → paid | failed | expired`; `paid → partially_refunded → refunded`
+/// is the refunds role's, a bank's reversal the bank-collection role's), each change written
 /// durably with its portal event and evidence, and answers the reports and reconciliation.
 #[async_trait]
 pub trait Ledger: Send + Sync {

@@ -3,7 +3,7 @@
 //! ([`Ledger`]) with its idempotency keys ([`IdempotencyKeys`]) and outbox ([`Outbox`]), shipments
 //! ([`ShipmentLog`]), the changes every replica applies ([`ClusterChanges`]) and the signed
 //! evidence of registry answers ([`EvidenceLog`]), bank collection ([`BankCollection`]), the bank credits that paid nothing ([`BankCredits`]),
-//! what the reconciliations of every provider found ([`Reconciliations`]), the hourly
+//! refunds ([`Refunds`]), what the reconciliations of every provider found ([`Reconciliations`]), the hourly
 //! usage figures with the reads of the quarterly reports ([`UsageLog`]), and incidents and
 //! maintenance windows ([`Incidents`]). [`Store`] is all of
 //! them at once: what [`open`] returns, from which a caller takes the role handles it needs
@@ -31,10 +31,12 @@ mod portable_evidence;
 mod portable_incidents;
 mod portable_ledger;
 mod portable_reconciliation;
+mod portable_refunds;
 mod portable_shipments;
 mod portable_usage;
 mod postgres;
 mod reconciliations;
+mod refunds;
 mod shipments;
 mod sqlite;
 #[doc(hidden)]
@@ -64,6 +66,9 @@ pub use payments::{
 pub use postgres::PostgresStore;
 pub use reconciliations::{
     Discrepancy, DiscrepancyFilter, ReconciliationRun, Reconciliations, RecordedRun, ResolveOutcome,
+};
+pub use refunds::{
+    RefundInsert, RefundRecord, RefundSettleOutcome, RefundSettlement, RefundState, Refunds,
 };
 pub use shipments::{
     NewShipment, ShipmentHistoryEntry, ShipmentLog, ShipmentRecord, ShipmentUpdate,
@@ -119,7 +124,7 @@ pub mod prelude {
     pub use super::{
         AuditTrail as _, BankCollection as _, BankCredits as _, ClientStates as _,
         ClusterChanges as _, EvidenceLog as _, IdempotencyKeys as _, Incidents as _, Ledger as _,
-        Outbox as _, Reconciliations as _, ShipmentLog as _, Store as _, UsageLog as _,
+        Outbox as _, Reconciliations as _, Refunds as _, ShipmentLog as _, Store as _, UsageLog as _,
     };
 }
 
@@ -171,6 +176,7 @@ pub trait Store:
     + Incidents
     + BankCredits
     + Reconciliations
+    + Refunds
     + Send
     + Sync
 {

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-/// A payment's state. Forward only: `pending → paid | failed | expired`, `paid → refunded`; the
+/// A payment's state. Forward only: `pending → paid | failed | expired`,
+/// `paid → partially_refunded → refunded` (or `paid → refunded`, by the refunds role); the
 /// one way back, `paid → pending`, is a partner bank's same-day reversal
 /// ([`BankCollection::reverse`](super::BankCollection::reverse)), outside [`Settlement`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -17,8 +18,10 @@ pub enum PaymentStatus {
     Failed,
     /// Nobody paid before `expires_at`.
     Expired,
-    /// Paid, then refunded.
+    /// Paid, then refunded in full.
     Refunded,
+    /// Paid, then part of it refunded.
+    PartiallyRefunded,
 }
 
 impl PaymentStatus {
@@ -30,6 +33,7 @@ impl PaymentStatus {
             Self::Failed => "failed",
             Self::Expired => "expired",
             Self::Refunded => "refunded",
+            Self::PartiallyRefunded => "partially_refunded",
         }
     }
 
@@ -41,6 +45,7 @@ impl PaymentStatus {
             "failed" => Self::Failed,
             "expired" => Self::Expired,
             "refunded" => Self::Refunded,
+            "partially_refunded" => Self::PartiallyRefunded,
             _ => return None,
         })
     }
@@ -49,9 +54,14 @@ impl PaymentStatus {
     pub fn required_previous(self) -> Option<PaymentStatus> {
         match self {
             Self::Paid | Self::Failed | Self::Expired => Some(Self::Pending),
-            Self::Refunded => Some(Self::Paid),
+            Self::Refunded | Self::PartiallyRefunded => Some(Self::Paid),
             Self::Pending => None,
         }
+    }
+
+    /// Whether the order was paid (whether or not some or all of it was refunded since).
+    pub fn was_paid(self) -> bool {
+        matches!(self, Self::Paid | Self::PartiallyRefunded | Self::Refunded)
     }
 
     /// Whether `from → to` is an allowed change.

@@ -408,7 +408,7 @@ macro_rules! portable_ledger {
                 to_ms: i64,
             ) -> Result<Vec<PaymentRecord>, StoreError> {
                 self.payments_where(
-                    "provider = $1 AND status IN ('paid', 'refunded') AND paid_at_ms >= $2 AND paid_at_ms <= $3 ORDER BY paid_at_ms",
+                    "provider = $1 AND status IN ('paid', 'partially_refunded', 'refunded') AND paid_at_ms >= $2 AND paid_at_ms <= $3 ORDER BY paid_at_ms",
                     vec![
                         BindValue::Text(provider),
                         BindValue::Int(from_ms),

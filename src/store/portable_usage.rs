@@ -128,19 +128,23 @@ macro_rules! portable_usage {
                     from_ms: i64,
                     to_ms: i64,
                 ) -> Result<Vec<PaymentSummary>, StoreError> {
-                    // Sums cast back to BIGINT: PostgreSQL sums BIGINT as NUMERIC.
+                    // Sums cast back to BIGINT: PostgreSQL sums BIGINT as NUMERIC. The amount
+                    // refunded is the sum of the payments' refunds that were made.
                     Ok(::sqlx::query_as(
-                        "SELECT provider, agency,
+                        "SELECT p.provider, p.agency,
                             CAST(COUNT(*) AS BIGINT) AS payments,
-                            CAST(SUM(CASE WHEN status = 'paid' THEN 1 ELSE 0 END) AS BIGINT) AS paid,
-                            CAST(SUM(CASE WHEN status = 'paid' THEN amount_vnd ELSE 0 END) AS BIGINT) AS paid_vnd,
-                            CAST(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed,
-                            CAST(SUM(CASE WHEN status = 'expired' THEN 1 ELSE 0 END) AS BIGINT) AS expired,
-                            CAST(SUM(CASE WHEN status = 'refunded' THEN 1 ELSE 0 END) AS BIGINT) AS refunded,
-                            CAST(SUM(CASE WHEN status = 'refunded' THEN amount_vnd ELSE 0 END) AS BIGINT) AS refunded_vnd,
-                            CAST(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END) AS BIGINT) AS pending
-                         FROM payments WHERE created_at_ms >= $1 AND created_at_ms < $2
-                         GROUP BY provider, agency ORDER BY provider, agency",
+                            CAST(SUM(CASE WHEN p.status IN ('paid', 'partially_refunded') THEN 1 ELSE 0 END) AS BIGINT) AS paid,
+                            CAST(SUM(CASE WHEN p.status IN ('paid', 'partially_refunded') THEN p.amount_vnd ELSE 0 END) AS BIGINT) AS paid_vnd,
+                            CAST(SUM(CASE WHEN p.status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed,
+                            CAST(SUM(CASE WHEN p.status = 'expired' THEN 1 ELSE 0 END) AS BIGINT) AS expired,
+                            CAST(SUM(CASE WHEN p.status IN ('partially_refunded', 'refunded') THEN 1 ELSE 0 END) AS BIGINT) AS refunded,
+                            CAST(COALESCE(SUM(r.refunded_vnd), 0) AS BIGINT) AS refunded_vnd,
+                            CAST(SUM(CASE WHEN p.status = 'pending' THEN 1 ELSE 0 END) AS BIGINT) AS pending
+                         FROM payments p
+                         LEFT JOIN (SELECT payment_id, SUM(amount_vnd) AS refunded_vnd FROM refunds
+                                    WHERE state = 'refunded' GROUP BY payment_id) r ON r.payment_id = p.id
+                         WHERE p.created_at_ms >= $1 AND p.created_at_ms < $2
+                         GROUP BY p.provider, p.agency ORDER BY p.provider, p.agency",
                     )
                     .bind(from_ms)
                     .bind(to_ms)

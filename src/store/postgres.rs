@@ -325,6 +325,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
         super::portable_credits::MIGRATION,
     ),
     (
+        14,
+        // Refunds; `payments.status` may now hold `partially_refunded`.
+        concat!(
+            "ALTER TABLE payments DROP CONSTRAINT payments_status_check;
+        ALTER TABLE payments ADD CONSTRAINT payments_status_check
+            CHECK (status IN ('pending', 'paid', 'failed', 'expired', 'refunded', 'partially_refunded'));
+        ",
+            super::portable_refunds::refunds_migration!()
+        ),
+    ),
+    (
         15,
         super::portable_reconciliation::MIGRATION,
     ),
@@ -538,6 +549,7 @@ super::portable_evidence::portable_evidence!(PostgresStore);
 super::portable_incidents::portable_incidents!(PostgresStore);
 super::portable_reconciliation::portable_reconciliation!(PostgresStore);
 super::portable_usage::portable_usage!(PostgresStore);
+super::portable_refunds::portable_refunds!(PostgresStore, sqlx::PgConnection);
 
 #[cfg(test)]
 mod tests {

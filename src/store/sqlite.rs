@@ -307,6 +307,22 @@ const MIGRATIONS: &[(i64, &str)] = &[
         super::portable_credits::MIGRATION,
     ),
     (
+        14,
+        // Refunds. `payments.status` may now hold `partially_refunded`: SQLite cannot alter a
+        // CHECK, and rebuilding `payments` would mean rebuilding every table that references
+        // it, so the constraint is widened in the schema text (a change no stored row can
+        // violate, as SQLite's ALTER TABLE documentation describes); RESET reloads the schema
+        // on this connection, and the new table's schema change makes the others reload it.
+        concat!(
+            "PRAGMA writable_schema = ON;
+        UPDATE sqlite_master SET sql = replace(sql, '''expired'', ''refunded'')', '''expired'', ''refunded'', ''partially_refunded'')')
+            WHERE type = 'table' AND name = 'payments';
+        PRAGMA writable_schema = RESET;
+        ",
+            super::portable_refunds::refunds_migration!()
+        ),
+    ),
+    (
         15,
         super::portable_reconciliation::MIGRATION,
     ),
@@ -504,6 +520,7 @@ super::portable_evidence::portable_evidence!(SqliteStore);
 super::portable_incidents::portable_incidents!(SqliteStore);
 super::portable_reconciliation::portable_reconciliation!(SqliteStore);
 super::portable_usage::portable_usage!(SqliteStore);
+super::portable_refunds::portable_refunds!(SqliteStore, sqlx::SqliteConnection);
 
 #[cfg(test)]
 mod tests {

@@ -22,17 +22,17 @@ pub struct PaymentSummary {
     pub agency: String,
     /// Payments created.
     pub payments: i64,
-    /// Of them, paid (and not refunded).
+    /// Of them, paid and not refunded in full (`paid`, `partially_refunded`).
     pub paid: i64,
-    /// The amount of the paid ones (VND).
+    /// The amount paid of those (VND; what was refunded of them is in `refunded_vnd`).
     pub paid_vnd: i64,
     /// Failed at the provider.
     pub failed: i64,
     /// Not paid in time.
     pub expired: i64,
-    /// Paid and then refunded.
+    /// Paid and then refunded, in full or in part.
     pub refunded: i64,
-    /// The amount refunded (VND).
+    /// The amount refunded (VND): the refunds made of these payments.
     pub refunded_vnd: i64,
     /// Still waiting for the payer.
     pub pending: i64,

@@ -84,6 +84,59 @@ pub struct StatusReply {
     pub outcome: ProviderOutcome,
 }
 
+/// A refund to ask of a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundOrder {
+    /// Our request's id, derived from the refund's: the same refund sent again carries the same
+    /// id, so the provider recognises a retry (VNPay answers 94) instead of refunding twice.
+    pub request_id: String,
+    /// The payment's reference (`vnp_TxnRef`, `MaThamChieu`).
+    pub txn_ref: String,
+    /// Amount to send back, VND.
+    pub amount_vnd: u64,
+    /// Whether this refund returns the whole payment (VNPay `02`) or a part of it (`03`).
+    pub full: bool,
+    /// The provider's transaction number of the payment.
+    pub transaction_no: String,
+    /// The payment's creation time as sent to the provider (`yyyyMMddHHmmss`, GMT+7).
+    pub transaction_date: String,
+    /// Who asked for it (the client id; VNPay's `vnp_CreateBy`).
+    pub created_by: String,
+    /// Why (sent without diacritics).
+    pub reason: String,
+}
+
+/// What a provider says about a refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RefundOutcome {
+    /// The provider took the refund: the money goes back.
+    Refunded {
+        /// The provider's transaction number of the refund, when it says.
+        transaction_no: Option<String>,
+    },
+    /// The provider refused it: final, nothing goes back.
+    Failed {
+        /// The provider's answer code.
+        code: String,
+    },
+    /// The provider has it but has not finished (or saw this request before): ask again later.
+    Pending,
+    /// The provider has no record of it: it never arrived, and may be sent again.
+    NotReceived,
+}
+
+/// A provider's answer to a refund or to a question about one, with the raw message (evidence).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundReply {
+    /// The provider's answer code (`vnp_ResponseCode`, `MaLoi`).
+    pub code: String,
+    /// What it means.
+    pub outcome: RefundOutcome,
+    /// The message as received.
+    pub raw: String,
+}
+
 const GMT7: time::UtcOffset = match time::UtcOffset::from_hms(7, 0, 0) {
     Ok(o) => o,
     Err(_) => time::UtcOffset::UTC,

@@ -1,6 +1,8 @@
 //! The national payment platform (`schemas/payment-platform/README.md`): `Init` opens a payment and
 //! returns its pay URL, `GetBill` reads its state, the platform POSTs a signed `Confirm` callback.
 //! Every message carries `MaXacThuc`; a wrong one is refused (public client code forgets to).
+//! `Refund` is ours (the platform publishes none; its README §2.3 describes it): the
+//! same request id (`MaYeuCau`) sent again gets the first answer, never a second refund.
 //! One [`Client`] per partner (`MaDoiTac`).
 
 pub mod auth;
@@ -17,7 +19,8 @@ use serde_json::{Value, json};
 
 use crate::AdapterError;
 use crate::canonical::payment::{
-    CallbackError, Notification, PayOrder, ProviderOutcome, StatusReply,
+    CallbackError, Notification, PayOrder, ProviderOutcome, RefundOrder, RefundOutcome,
+    RefundReply, StatusReply, format_gmt7,
 };
 use wire::json_text;
 
@@ -163,6 +166,51 @@ impl Client {
             ));
         }
         Ok(translate::get_bill(&reply))
+    }
+
+    /// `Refund` *(ours)*: sends money of a paid payment back. `MaLoi` 00 is refunded, any other
+    /// a refusal; a refusal's `MaXacThuc` is checked when the platform knew us (not on 01/04).
+    /// Sending the same `MaYeuCau` again is safe: the platform answers as the first time.
+    pub async fn refund(&self, order: &RefundOrder) -> Result<RefundReply, AdapterError> {
+        let mut msg = json!({
+            "LoaiBanTin": "Refund",
+            "PhienBan": wire::VERSION,
+            "MaDoiTac": self.settings.ma_doi_tac,
+            "MaThamChieu": order.txn_ref,
+            "MaYeuCau": order.request_id,
+            "SoTien": order.amount_vnd.to_string(),
+            "MaGiaoDich": order.transaction_no,
+            "ThoiGianGD": format_gmt7(time::OffsetDateTime::now_utc()),
+            "NoiDung": crate::canonical::payment::ascii_fold(&order.reason),
+        });
+        self.sign(&mut msg, &wire::REFUND_SIGNED);
+        let reply = self.post(&msg).await?;
+        let code = json_text(&reply, "MaLoi");
+        let trusted = if matches!(code.as_str(), "01" | "04") {
+            true
+        } else {
+            self.verified(&reply, &wire::REFUND_REPLY_SIGNED)
+        };
+        if !trusted {
+            return Err(errors::protocol("the Refund reply's MaXacThuc is wrong"));
+        }
+        if code == "00" && json_text(&reply, "MaYeuCau") != order.request_id {
+            return Err(errors::protocol("the Refund reply is about another refund"));
+        }
+        let outcome = match code.as_str() {
+            "00" => RefundOutcome::Refunded {
+                transaction_no: Some(json_text(&reply, "MaGiaoDichHoanTien"))
+                    .filter(|n| !n.is_empty()),
+            },
+            other => RefundOutcome::Failed {
+                code: other.to_owned(),
+            },
+        };
+        Ok(RefundReply {
+            code,
+            outcome,
+            raw: reply.to_string(),
+        })
     }
 
     /// Verifies a `Confirm` callback of this partner and reads it.

@@ -46,6 +46,30 @@ pub const CONFIRM_SIGNED: [&str; 10] = [
     "ThongTinGiaoDich",
 ];
 
+/// Fields of a `Refund` request's signature *(ours: the platform publishes no refund message)*.
+pub const REFUND_SIGNED: [&str; 8] = [
+    "LoaiBanTin",
+    "PhienBan",
+    "MaDoiTac",
+    "MaThamChieu",
+    "MaYeuCau",
+    "SoTien",
+    "MaGiaoDich",
+    "ThoiGianGD",
+];
+
+/// Fields of a `Refund` reply's signature *(ours)*.
+pub const REFUND_REPLY_SIGNED: [&str; 8] = [
+    "LoaiBanTin",
+    "MaLoi",
+    "MaDoiTac",
+    "MaThamChieu",
+    "MaYeuCau",
+    "SoTien",
+    "MaGiaoDichHoanTien",
+    "ThoiGianGD",
+];
+
 /// Fields of short replies (Init reply, errors, our reply to a Confirm).
 pub const SHORT_REPLY_SIGNED: [&str; 4] = ["MaLoi", "MaDoiTac", "MaThamChieu", "ThoiGianGD"];
 

@@ -1,6 +1,6 @@
 //! VNPay merchant API 2.1.0 (`schemas/vnpay/README.md`): the signed pay URL, verification of the
-//! return URL and IPN (HMAC-SHA512 over the PHP-encoded sorted query), and `querydr` for payments
-//! whose IPN never came. One [`Client`] per merchant (`vnp_TmnCode`).
+//! return URL and IPN (HMAC-SHA512 over the PHP-encoded sorted query), `querydr` for payments
+//! whose IPN never came, and `refund`. One [`Client`] per merchant (`vnp_TmnCode`).
 
 pub mod auth;
 pub mod errors;
@@ -12,7 +12,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::AdapterError;
-use crate::canonical::payment::{CallbackError, Notification, PayOrder, StatusReply, format_gmt7};
+use crate::canonical::payment::{
+    CallbackError, Notification, PayOrder, RefundOrder, RefundReply, StatusReply, format_gmt7,
+};
 
 /// One merchant's settings.
 #[derive(Clone)]
@@ -116,6 +118,38 @@ impl Client {
         txn_ref: &str,
         transaction_date: &str,
     ) -> Result<StatusReply, AdapterError> {
+        let (v, _) = self.querydr_reply(txn_ref, transaction_date).await?;
+        if wire::json_text(&v, "vnp_ResponseCode") == "91" {
+            return Ok(StatusReply {
+                amount_vnd: None,
+                outcome: crate::canonical::payment::ProviderOutcome::Pending,
+            });
+        }
+        Ok(translate::status_reply(&v))
+    }
+
+    /// Where a payment's latest refund stands, by `querydr`: `vnp_TransactionStatus` 05 or 06
+    /// (VNPay is paying it back) is refunded, 09 (VNPay rejected it) failed; a payment without
+    /// a refund (type 01) means the refund never reached VNPay.
+    pub async fn refund_progress(
+        &self,
+        txn_ref: &str,
+        transaction_date: &str,
+    ) -> Result<RefundReply, AdapterError> {
+        let (v, raw) = self.querydr_reply(txn_ref, transaction_date).await?;
+        Ok(RefundReply {
+            code: wire::json_text(&v, "vnp_ResponseCode"),
+            outcome: translate::refund_progress(&v),
+            raw,
+        })
+    }
+
+    /// A verified `querydr` reply (00 or 91) and its raw text.
+    async fn querydr_reply(
+        &self,
+        txn_ref: &str,
+        transaction_date: &str,
+    ) -> Result<(serde_json::Value, String), AdapterError> {
         let s = &self.settings;
         let request_id = uuid::Uuid::new_v4().simple().to_string();
         let create_date = format_gmt7(time::OffsetDateTime::now_utc());
@@ -146,10 +180,90 @@ impl Client {
             vnp_IpAddr: s.ip_addr.clone(),
             vnp_SecureHash: hash,
         };
+        let (v, raw) = self.merchant_api(&req, "querydr").await?;
+        let code = wire::json_text(&v, "vnp_ResponseCode");
+        if code != "00" && code != "91" {
+            return Err(errors::from_response_code(&code));
+        }
+        self.check_reply(&v, txn_ref, "querydr")?;
+        Ok((v, raw))
+    }
+
+    /// `refund`: asks VNPay to send money of a paid payment back (`vnp_TransactionType` 02 in
+    /// full, 03 in part). 00 is refunded; 94 (the request id was seen: an earlier attempt
+    /// arrived) is pending, to be asked with [`Client::refund_progress`]; any other code is a
+    /// refusal. A success must carry VNPay's signature; a refusal's, when it has one, must be
+    /// right.
+    pub async fn refund(&self, order: &RefundOrder) -> Result<RefundReply, AdapterError> {
+        let s = &self.settings;
+        let create_date = format_gmt7(time::OffsetDateTime::now_utc());
+        let transaction_type = if order.full { "02" } else { "03" };
+        let amount = order.amount_vnd.saturating_mul(100).to_string();
+        let order_info: String = crate::canonical::payment::ascii_fold(&format!(
+            "Hoan tien {}: {}",
+            order.txn_ref, order.reason
+        ))
+        .chars()
+        .take(255)
+        .collect();
+        let created_by: String = order.created_by.chars().take(250).collect();
+        let hash = auth::pipe_hash(
+            &s.hash_secret,
+            &[
+                &order.request_id,
+                wire::VERSION,
+                "refund",
+                &s.tmn_code,
+                transaction_type,
+                &order.txn_ref,
+                &amount,
+                &order.transaction_no,
+                &order.transaction_date,
+                &created_by,
+                &create_date,
+                &s.ip_addr,
+                &order_info,
+            ],
+        );
+        let req = wire::RefundRequest {
+            vnp_RequestId: order.request_id.clone(),
+            vnp_Version: wire::VERSION.into(),
+            vnp_Command: "refund".into(),
+            vnp_TmnCode: s.tmn_code.clone(),
+            vnp_TransactionType: transaction_type.into(),
+            vnp_TxnRef: order.txn_ref.clone(),
+            vnp_Amount: amount,
+            vnp_TransactionNo: order.transaction_no.clone(),
+            vnp_TransactionDate: order.transaction_date.clone(),
+            vnp_CreateBy: created_by,
+            vnp_CreateDate: create_date,
+            vnp_IpAddr: s.ip_addr.clone(),
+            vnp_OrderInfo: order_info,
+            vnp_SecureHash: hash,
+        };
+        let (v, raw) = self.merchant_api(&req, "refund").await?;
+        let code = wire::json_text(&v, "vnp_ResponseCode");
+        let signed = !wire::json_text(&v, "vnp_SecureHash").is_empty();
+        if code == "00" || code == "94" || signed {
+            self.check_reply(&v, &order.txn_ref, "refund")?;
+        }
+        Ok(RefundReply {
+            outcome: translate::refund_answer(&code, &v),
+            code,
+            raw,
+        })
+    }
+
+    /// Posts a merchant-API request; the reply as JSON and as received.
+    async fn merchant_api(
+        &self,
+        req: &impl serde::Serialize,
+        what: &str,
+    ) -> Result<(serde_json::Value, String), AdapterError> {
         let resp = self
             .http
-            .post(&s.api_url)
-            .json(&req)
+            .post(&self.settings.api_url)
+            .json(req)
             .send()
             .await
             .map_err(|e| errors::from_transport(&e))?;
@@ -158,31 +272,33 @@ impl Client {
             return Err(errors::from_status(reply.status));
         }
         let v: serde_json::Value = serde_json::from_slice(&reply.body)
-            .map_err(|_| errors::protocol("the querydr reply is not JSON"))?;
-        let code = wire::json_text(&v, "vnp_ResponseCode");
-        if code != "00" && code != "91" {
-            return Err(errors::from_response_code(&code));
-        }
+            .map_err(|_| errors::protocol(format!("the {what} reply is not JSON")))?;
+        Ok((v, String::from_utf8_lossy(&reply.body).into_owned()))
+    }
+
+    /// Checks a merchant-API reply's signature and that it is about `txn_ref`.
+    fn check_reply(
+        &self,
+        v: &serde_json::Value,
+        txn_ref: &str,
+        what: &str,
+    ) -> Result<(), AdapterError> {
         let values: Vec<String> = wire::REPLY_SIGNED_FIELDS
             .iter()
-            .map(|k| wire::json_text(&v, k))
+            .map(|k| wire::json_text(v, k))
             .collect();
         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-        let expected = auth::pipe_hash(&s.hash_secret, &refs);
-        if !auth::hex_eq(&expected, &wire::json_text(&v, "vnp_SecureHash")) {
-            return Err(errors::protocol("the querydr reply's checksum is wrong"));
+        let expected = auth::pipe_hash(&self.settings.hash_secret, &refs);
+        if !auth::hex_eq(&expected, &wire::json_text(v, "vnp_SecureHash")) {
+            return Err(errors::protocol(format!(
+                "the {what} reply's checksum is wrong"
+            )));
         }
-        if wire::json_text(&v, "vnp_TxnRef") != txn_ref {
-            return Err(errors::protocol(
-                "the querydr reply is about another payment",
-            ));
+        if wire::json_text(v, "vnp_TxnRef") != txn_ref {
+            return Err(errors::protocol(format!(
+                "the {what} reply is about another payment"
+            )));
         }
-        if code == "91" {
-            return Ok(StatusReply {
-                amount_vnd: None,
-                outcome: crate::canonical::payment::ProviderOutcome::Pending,
-            });
-        }
-        Ok(translate::status_reply(&v))
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Canonical orders to VNPay parameters, and VNPay's notifications and replies to canonical outcomes.
 
 use crate::canonical::payment::{
-    CallbackError, Notification, PayOrder, ProviderOutcome, StatusReply, ascii_fold,
+    CallbackError, Notification, PayOrder, ProviderOutcome, RefundOutcome, StatusReply, ascii_fold,
 };
 
 use super::wire::{self, param};
@@ -107,5 +107,85 @@ pub fn status_reply(reply: &serde_json::Value) -> StatusReply {
     StatusReply {
         amount_vnd: amount,
         outcome,
+    }
+}
+
+/// A `refund` reply's code → the refund's outcome: 00 refunded, 94 (VNPay saw this request id:
+/// an earlier attempt arrived) pending, anything else refused.
+pub fn refund_answer(code: &str, reply: &serde_json::Value) -> RefundOutcome {
+    match code {
+        "00" => RefundOutcome::Refunded {
+            transaction_no: Some(wire::json_text(reply, "vnp_TransactionNo"))
+                .filter(|n| !n.is_empty() && n != "0"),
+        },
+        "94" => RefundOutcome::Pending,
+        other => RefundOutcome::Failed {
+            code: other.to_owned(),
+        },
+    }
+}
+
+/// A verified `querydr` reply → where the payment's latest refund stands: a refund
+/// (`vnp_TransactionType` 02 or 03) VNPay is paying back (05, 06) is refunded, one it rejected
+/// (09) failed; no refund (or 91, no payment) means the refund never arrived.
+pub fn refund_progress(reply: &serde_json::Value) -> RefundOutcome {
+    let is_refund = matches!(
+        wire::json_text(reply, "vnp_TransactionType").as_str(),
+        "02" | "03"
+    );
+    match (
+        wire::json_text(reply, "vnp_ResponseCode").as_str(),
+        is_refund,
+        wire::json_text(reply, "vnp_TransactionStatus").as_str(),
+    ) {
+        ("00", true, "05" | "06") => RefundOutcome::Refunded {
+            transaction_no: None,
+        },
+        ("00", true, "09") => RefundOutcome::Failed {
+            code: "status-09".to_owned(),
+        },
+        ("00", true, _) => RefundOutcome::Pending,
+        _ => RefundOutcome::NotReceived,
+    }
+}
+
+#[cfg(test)]
+mod refund_tests {
+    use super::*;
+
+    #[test]
+    fn refund_codes_and_progress_read_as_documented() {
+        let reply = serde_json::json!({"vnp_TransactionNo": "14000123"});
+        assert_eq!(
+            refund_answer("00", &reply),
+            RefundOutcome::Refunded {
+                transaction_no: Some("14000123".into())
+            }
+        );
+        assert_eq!(refund_answer("94", &reply), RefundOutcome::Pending);
+        assert_eq!(
+            refund_answer("02", &reply),
+            RefundOutcome::Failed { code: "02".into() }
+        );
+        let progress = |t: &str, s: &str| {
+            refund_progress(&serde_json::json!({
+                "vnp_ResponseCode": "00", "vnp_TransactionType": t, "vnp_TransactionStatus": s
+            }))
+        };
+        assert!(matches!(
+            progress("03", "05"),
+            RefundOutcome::Refunded { .. }
+        ));
+        assert!(matches!(
+            progress("02", "06"),
+            RefundOutcome::Refunded { .. }
+        ));
+        assert_eq!(
+            progress("02", "09"),
+            RefundOutcome::Failed {
+                code: "status-09".into()
+            }
+        );
+        assert_eq!(progress("01", "00"), RefundOutcome::NotReceived);
     }
 }

@@ -82,6 +82,26 @@ pub struct QuerydrRequest {
     pub vnp_SecureHash: String,
 }
 
+/// A `refund` request (JSON field names as VNPay spells them).
+#[derive(Debug, Clone, Serialize)]
+#[allow(non_snake_case, missing_docs)]
+pub struct RefundRequest {
+    pub vnp_RequestId: String,
+    pub vnp_Version: String,
+    pub vnp_Command: String,
+    pub vnp_TmnCode: String,
+    pub vnp_TransactionType: String,
+    pub vnp_TxnRef: String,
+    pub vnp_Amount: String,
+    pub vnp_TransactionNo: String,
+    pub vnp_TransactionDate: String,
+    pub vnp_CreateBy: String,
+    pub vnp_CreateDate: String,
+    pub vnp_IpAddr: String,
+    pub vnp_OrderInfo: String,
+    pub vnp_SecureHash: String,
+}
+
 /// The fields of a merchant-API reply, in the order its signature covers them.
 pub const REPLY_SIGNED_FIELDS: [&str; 15] = [
     "vnp_ResponseId",

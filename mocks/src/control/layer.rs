@@ -67,6 +67,11 @@ pub(super) async fn control_layer(
         fault.as_ref().map(FaultKind::name),
     );
     entry.stub = stub.map(|s| s.id);
+    let entry = Journalled {
+        entry: Some(entry),
+        control: &control,
+        generation,
+    };
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
@@ -117,8 +122,7 @@ pub(super) async fn control_layer(
             r
         }
         Some(FaultKind::NeverAnswer) => {
-            entry.status = 0;
-            control.record_since(entry, generation);
+            entry.finish(0);
             // Long enough for any caller to give up; bounded so a forgotten test cannot hang forever.
             tokio::time::sleep(Duration::from_secs(600)).await;
             return (StatusCode::GATEWAY_TIMEOUT, "").into_response();
@@ -156,13 +160,39 @@ pub(super) async fn control_layer(
         )
             .into_response(),
     };
-    entry.status = if resp.extensions().get::<DropConnection>().is_some() {
+    entry.finish(if resp.extensions().get::<DropConnection>().is_some() {
         0
     } else {
         resp.status().as_u16()
-    };
-    control.record_since(entry, generation);
+    });
     resp
+}
+
+/// A request's journal entry, recorded when answered or, if the caller gave up first (its
+/// connection closed and the answer was dropped unfinished), when dropped, with status 0: a
+/// request the system acted on is in the journal even when nobody heard the answer.
+struct Journalled<'a> {
+    entry: Option<Recorded>,
+    control: &'a MockControl,
+    generation: u64,
+}
+
+impl Journalled<'_> {
+    /// Records the entry with the status answered.
+    fn finish(mut self, status: u16) {
+        if let Some(mut entry) = self.entry.take() {
+            entry.status = status;
+            self.control.record_since(entry, self.generation);
+        }
+    }
+}
+
+impl Drop for Journalled<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            self.control.record_since(entry, self.generation);
+        }
+    }
 }
 
 /// The system's answer, its body read whole (to be cut).

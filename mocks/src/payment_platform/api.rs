@@ -1,4 +1,4 @@
-//! `POST /api/v1/payment`: `Init` and `GetBill`.
+//! `POST /api/v1/payment`: `Init`, `GetBill` and `Refund` (ours).
 
 use std::sync::Arc;
 
@@ -10,7 +10,8 @@ use http::{HeaderMap, header};
 use serde_json::{Value, json};
 
 use super::sign::{
-    self, GETBILL_FIELDS, GETBILL_REPLY_FIELDS, INIT_FIELDS, SHORT_REPLY_FIELDS, field_text,
+    self, GETBILL_FIELDS, GETBILL_REPLY_FIELDS, INIT_FIELDS, REFUND_FIELDS, REFUND_REPLY_FIELDS,
+    SHORT_REPLY_FIELDS, field_text,
 };
 use super::{Order, Shared, VERSION};
 use crate::vnpay::clock;
@@ -23,6 +24,7 @@ pub(crate) fn normalise_kind(s: &str) -> Option<&'static str> {
         "INIT" => Some("Init"),
         "GETBILL" | "QUERY" => Some("GetBill"),
         "CONFIRM" => Some("Confirm"),
+        "REFUND" => Some("Refund"),
         _ => None,
     }
 }
@@ -85,11 +87,21 @@ pub(crate) async fn payment(
     match kind {
         Some("Init") => init(&shared, &headers, &msg),
         Some("GetBill") => get_bill(&shared, &msg),
+        Some("Refund") => {
+            let scenario = super::Scenario::from_value(&shared.control.scenario()).ok();
+            let answer = refund(&shared, &msg, scenario.as_ref());
+            let delay = scenario.map_or(0, |s| s.refund_delay_ms);
+            if delay > 0 {
+                // Made already: only the answer is late.
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            }
+            answer
+        }
         _ => {
             let key = partner_key(&shared, &msg);
             let r = refuse(
                 "02",
-                "Sai định dạng dữ liệu: LoaiBanTin phải là Init hoặc GetBill",
+                "Sai định dạng dữ liệu: LoaiBanTin phải là Init, GetBill hoặc Refund",
             );
             Json(short_reply(&msg, &r, key.as_deref())).into_response()
         }
@@ -236,6 +248,7 @@ fn init(shared: &Shared, headers: &HeaderMap, msg: &Value) -> Response {
         thoi_gian_gd: text("ThoiGianGD"),
         thong_tin_bien_lai: bien_lai,
         outcome: None,
+        refunds: Vec::new(),
     };
     {
         let mut book = shared.book();
@@ -270,23 +283,27 @@ fn init(shared: &Shared, headers: &HeaderMap, msg: &Value) -> Response {
     envelope("0", &inner)
 }
 
+/// A flat-reply message (GetBill, Refund) authenticated and its common fields checked: the
+/// partner's hash key, or the refusal to send (signed when the partner is known).
+fn admit(shared: &Shared, msg: &Value, fields: &[&str]) -> Result<String, Response> {
+    let refused = |r: &Refusal, key: Option<&str>| Json(short_reply(msg, r, key)).into_response();
+    let hash_key = authenticate(shared, msg, fields).map_err(|r| {
+        // An unknown partner's refusal cannot be signed.
+        let key = (r.ma_loi != "04")
+            .then(|| partner_key(shared, msg))
+            .flatten();
+        refused(&r, key.as_deref())
+    })?;
+    check_common(msg).map_err(|r| refused(&r, Some(&hash_key)))?;
+    Ok(hash_key)
+}
+
 fn get_bill(shared: &Shared, msg: &Value) -> Response {
-    let key = partner_key(shared, msg);
     let fail = |r: Refusal, key: Option<&str>| Json(short_reply(msg, &r, key)).into_response();
-    let hash_key = match authenticate(shared, msg, GETBILL_FIELDS) {
+    let hash_key = match admit(shared, msg, GETBILL_FIELDS) {
         Ok(k) => k,
-        Err(r) => {
-            let key = if r.ma_loi == "04" {
-                None
-            } else {
-                key.as_deref()
-            };
-            return fail(r, key);
-        }
+        Err(refused) => return refused,
     };
-    if let Err(r) = check_common(msg) {
-        return fail(r, Some(&hash_key));
-    }
     let text = |k: &str| field_text(msg, k).unwrap_or_default();
     let book = shared.book();
     let order = book
@@ -331,5 +348,97 @@ fn get_bill(shared: &Shared, msg: &Value) -> Response {
         "TrangThaiGD": trang_thai,
     });
     reply["MaXacThuc"] = Value::String(sign::sign_message(&reply, GETBILL_REPLY_FIELDS, &hash_key));
+    Json(reply).into_response()
+}
+
+/// `Refund` *(ours)*: money of a paid payment sent back, never more than was paid in all; the
+/// same `MaYeuCau` again gets the first answer and refunds nothing more.
+fn refund(shared: &Shared, msg: &Value, scenario: Option<&super::Scenario>) -> Response {
+    let fail = |r: Refusal, key: Option<&str>| Json(short_reply(msg, &r, key)).into_response();
+    let hash_key = match admit(shared, msg, REFUND_FIELDS) {
+        Ok(k) => k,
+        Err(refused) => return refused,
+    };
+    let text = |k: &str| field_text(msg, k).unwrap_or_default();
+    let so_tien = text("SoTien").parse::<u64>().ok().filter(|n| *n > 0);
+    let ma_yeu_cau = text("MaYeuCau");
+    let (Some(so_tien), true) = (so_tien, is_ref(&ma_yeu_cau)) else {
+        return fail(
+            refuse(
+                "02",
+                "Sai định dạng dữ liệu: SoTien phải là số nguyên dương, MaYeuCau 1–100 ký tự",
+            ),
+            Some(&hash_key),
+        );
+    };
+    let mut book = shared.book();
+    let next_id = book.next_ma_giao_dich;
+    let Some(order) = book
+        .orders
+        .get_mut(&(text("MaDoiTac"), text("MaThamChieu")))
+    else {
+        return fail(refuse("03", "Không tìm thấy giao dịch"), Some(&hash_key));
+    };
+    let done = order
+        .refunds
+        .iter()
+        .find(|r| r.ma_yeu_cau == ma_yeu_cau)
+        .cloned();
+    let made = match done {
+        Some(earlier) => earlier,
+        None => {
+            let paid = order
+                .outcome
+                .as_ref()
+                .filter(|o| o.ma_loi == "00" && o.ma_giao_dich == text("MaGiaoDich"));
+            let refunded: u64 = order
+                .refunds
+                .iter()
+                .filter(|r| r.ma_loi == "00")
+                .map(|r| r.so_tien)
+                .sum();
+            let ma_loi = match (paid, scenario.and_then(|s| s.refund_ma_loi.clone())) {
+                (None, _) => "07".to_owned(),
+                (Some(_), Some(forced)) => forced,
+                (Some(_), None) if refunded + so_tien > order.so_tien => "06".to_owned(),
+                (Some(_), None) => "00".to_owned(),
+            };
+            let r = super::Refund {
+                ma_yeu_cau: ma_yeu_cau.clone(),
+                so_tien,
+                ma_giao_dich_hoan_tien: if ma_loi == "00" {
+                    format!("HT{next_id}")
+                } else {
+                    String::new()
+                },
+                ma_loi,
+                thoi_gian_gd: clock::compact(clock::now()),
+            };
+            order.refunds.push(r.clone());
+            r
+        }
+    };
+    let (ma_doi_tac, ma_tham_chieu) = (order.ma_doi_tac.clone(), order.ma_tham_chieu.clone());
+    if made.ma_loi == "00" && made.ma_giao_dich_hoan_tien == format!("HT{next_id}") {
+        book.next_ma_giao_dich += 1;
+    }
+    let mo_ta = match made.ma_loi.as_str() {
+        "00" => "Hoàn tiền thành công",
+        "06" => "Số tiền hoàn vượt số tiền còn lại của giao dịch",
+        "07" => "Giao dịch chưa thanh toán thành công, không thể hoàn tiền",
+        _ => "Hoàn tiền không thành công",
+    };
+    let mut reply = json!({
+        "LoaiBanTin": "Refund",
+        "MaLoi": made.ma_loi,
+        "MoTaLoi": mo_ta,
+        "MaDoiTac": ma_doi_tac,
+        "MaThamChieu": ma_tham_chieu,
+        "MaYeuCau": made.ma_yeu_cau,
+        "SoTien": made.so_tien.to_string(),
+        "MaGiaoDichHoanTien": made.ma_giao_dich_hoan_tien,
+        "ThoiGianGD": made.thoi_gian_gd,
+    });
+    reply["MaXacThuc"] = Value::String(sign::sign_message(&reply, REFUND_REPLY_FIELDS, &hash_key));
     Json(reply).into_response()
 }

@@ -45,6 +45,10 @@ pub struct Scenario {
     pub callback_timeout_ms: Option<u64>,
     /// `callback_url`: sends every partner's callback here instead.
     pub callback_url: Option<String>,
+    /// `refund_ma_loi`: every new refund is refused with this `MaLoi` (e.g. `99`).
+    pub refund_ma_loi: Option<String>,
+    /// `refund_delay_ms`: a refund is made, then answered this late.
+    pub refund_delay_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +59,8 @@ struct RawScenario {
     callback_retries: Option<Vec<u64>>,
     callback_timeout_ms: Option<u64>,
     callback_url: Option<String>,
+    refund_ma_loi: Option<String>,
+    refund_delay_ms: Option<u64>,
 }
 
 impl Scenario {
@@ -85,7 +91,17 @@ impl Scenario {
                 "payment_platform scenario: callback_url must be an http:// URL".to_owned(),
             );
         }
+        if let Some(code) = &raw.refund_ma_loi
+            && !(code.len() == 2 && code.bytes().all(|b| b.is_ascii_digit()) && code != "00")
+        {
+            return Err(
+                "payment_platform scenario: refund_ma_loi must be two digits other than 00"
+                    .to_owned(),
+            );
+        }
         Ok(Scenario {
+            refund_ma_loi: raw.refund_ma_loi,
+            refund_delay_ms: raw.refund_delay_ms.unwrap_or(0),
             callback_mode,
             callback_delay_ms: raw.callback_delay_ms.unwrap_or(2_000),
             duplicates,

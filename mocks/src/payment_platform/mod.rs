@@ -151,6 +151,21 @@ pub(crate) struct Order {
     pub thoi_gian_gd: String,
     pub thong_tin_bien_lai: serde_json::Value,
     pub outcome: Option<Outcome>,
+    /// Refunds made, with the answer each request id got (a repeat gets it again).
+    pub refunds: Vec<Refund>,
+}
+
+/// A `Refund` request the platform answered *(ours)*.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Refund {
+    /// `MaYeuCau`.
+    pub ma_yeu_cau: String,
+    pub so_tien: u64,
+    /// `MaLoi` answered; only 00 refunded anything.
+    pub ma_loi: String,
+    /// The refund's own transaction id (00 only).
+    pub ma_giao_dich_hoan_tien: String,
+    pub thoi_gian_gd: String,
 }
 
 /// One Confirm callback the platform sent, and the partner's reply.
@@ -271,6 +286,7 @@ pub const VOCABULARY: Vocabulary = Vocabulary {
         "Init",
         "GetBill",
         "Confirm",
+        "Refund",
         "payment",
         "choose",
         "pay_page",
@@ -283,6 +299,8 @@ pub const VOCABULARY: Vocabulary = Vocabulary {
         "callback_retries",
         "callback_timeout_ms",
         "callback_url",
+        "refund_ma_loi",
+        "refund_delay_ms",
     ],
     check_scenario: Some(|v| Scenario::from_value(v).map(|_| ())),
     reply_format: crate::control::ReplyFormat::Json,

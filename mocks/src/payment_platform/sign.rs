@@ -44,6 +44,30 @@ pub const CONFIRM_FIELDS: &[&str] = &[
     "ThongTinGiaoDich",
 ];
 
+/// `Refund` request *(ours)*.
+pub const REFUND_FIELDS: &[&str] = &[
+    "LoaiBanTin",
+    "PhienBan",
+    "MaDoiTac",
+    "MaThamChieu",
+    "MaYeuCau",
+    "SoTien",
+    "MaGiaoDich",
+    "ThoiGianGD",
+];
+
+/// `Refund` reply *(ours)*.
+pub const REFUND_REPLY_FIELDS: &[&str] = &[
+    "LoaiBanTin",
+    "MaLoi",
+    "MaDoiTac",
+    "MaThamChieu",
+    "MaYeuCau",
+    "SoTien",
+    "MaGiaoDichHoanTien",
+    "ThoiGianGD",
+];
+
 /// `GetBill` reply *(ours)*: the Confirm fields, then `TrangThaiGD`.
 pub const GETBILL_REPLY_FIELDS: &[&str] = &[
     "LoaiBanTin",

@@ -221,7 +221,22 @@ pub(crate) async fn transaction(State(shared): State<Arc<Shared>>, body: Bytes) 
         return reply.render(secret);
     }
     if reply.command == "refund" {
-        refund(&shared, &f, reply, secret)
+        let scenario = super::ipn::Scenario::from_value(&shared.control.scenario()).ok();
+        if let Some(code) = scenario
+            .as_ref()
+            .and_then(|s| s.refund_response_code.clone())
+        {
+            reply.response_code = static_code(&code);
+            reply.message = format!("Refund refused (scenario refund_response_code {code})");
+            return reply.render(secret);
+        }
+        let answer = refund(&shared, &f, reply, secret);
+        let delay = scenario.map_or(0, |s| s.refund_delay_ms);
+        if delay > 0 {
+            // Made already: only the answer is late.
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
+        answer
     } else {
         querydr(&shared, &f, reply, secret)
     }
@@ -277,6 +292,14 @@ fn querydr(shared: &Shared, f: &Fields, mut reply: Reply, secret: Option<&str>) 
         None => {
             reply.transaction_status = "01".to_owned();
         }
+    }
+    // A refunded payment shows its latest refund: its type (02 full, 03 partial) and where it
+    // stands (05/06 in progress, 09 rejected; the scenario's `refund_status`).
+    if let Some(last) = order.refunds.last() {
+        reply.transaction_type = last.transaction_type.clone();
+        reply.transaction_status = super::ipn::Scenario::from_value(&shared.control.scenario())
+            .map(|s| s.refund_status)
+            .unwrap_or_else(|_| "05".to_owned());
     }
     reply.render(secret)
 }
@@ -355,4 +378,10 @@ fn refund(shared: &Shared, f: &Fields, mut reply: Reply, secret: Option<&str>) -
     reply.transaction_type = transaction_type;
     reply.transaction_status = "05".to_owned();
     reply.render(secret)
+}
+
+/// A two-digit response code as the reply's `&'static str` (codes outside VNPay's list read 99).
+fn static_code(code: &str) -> &'static str {
+    const CODES: &[&str] = &["00", "02", "03", "04", "91", "93", "94", "95", "97", "99"];
+    CODES.iter().find(|c| **c == code).copied().unwrap_or("99")
 }

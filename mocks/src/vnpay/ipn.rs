@@ -64,6 +64,15 @@ pub struct Scenario {
     /// `querydr_omit_amount`: `querydr` answers without `vnp_Amount` (a merchant must then not
     /// settle a payment from it).
     pub querydr_omit_amount: bool,
+    /// `refund_response_code`: every refund is answered with this `vnp_ResponseCode` (e.g.
+    /// `94`, `99`) and refunds nothing.
+    pub refund_response_code: Option<String>,
+    /// `refund_delay_ms`: a refund is made, then answered this late (a merchant that gives up
+    /// waiting must not refund it again).
+    pub refund_delay_ms: u64,
+    /// `refund_status`: the `vnp_TransactionStatus` `querydr` shows for a refunded payment:
+    /// `05` (default) or `06` in progress, `09` rejected.
+    pub refund_status: String,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +86,9 @@ struct RawScenario {
     ipn_url: Option<String>,
     statement_discrepancies: Option<Vec<String>>,
     querydr_omit_amount: Option<bool>,
+    refund_response_code: Option<String>,
+    refund_delay_ms: Option<u64>,
+    refund_status: Option<String>,
 }
 
 impl Scenario {
@@ -119,7 +131,19 @@ impl Scenario {
         {
             return Err("vnpay scenario: ipn_url must be an http:// URL".to_owned());
         }
+        if let Some(code) = &raw.refund_response_code
+            && !(code.len() == 2 && code.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err("vnpay scenario: refund_response_code must be two digits".to_owned());
+        }
+        let refund_status = raw.refund_status.unwrap_or_else(|| "05".to_owned());
+        if !matches!(refund_status.as_str(), "05" | "06" | "09") {
+            return Err("vnpay scenario: refund_status must be 05, 06 or 09".to_owned());
+        }
         Ok(Scenario {
+            refund_response_code: raw.refund_response_code,
+            refund_delay_ms: raw.refund_delay_ms.unwrap_or(0),
+            refund_status,
             ipn_mode,
             ipn_delay_ms: raw.ipn_delay_ms.unwrap_or(2_000),
             duplicates,

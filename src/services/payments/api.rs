@@ -341,7 +341,7 @@ pub fn view(p: &PaymentRecord, agency_name: Option<&str>) -> serde_json::Value {
         v["failure_code"] = code.clone().into();
         v["failure_reason"] = super::outcome::reason_json(&p.provider, code);
     }
-    if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) {
+    if p.status.was_paid() {
         v["receipt"] = super::receipt::receipt_json(p, agency_name);
     }
     v
@@ -357,6 +357,15 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let p = super::own_payment(store.as_ref(), &identity, &id).await?;
     let mut v = view(&p, svc.agency_name(&p));
+    if p.status.was_paid() {
+        let refunds = store
+            .payment_refunds(&p.id)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let (refunded, list) = super::refunds::payment_refunds_json(&refunds);
+        v["refunded_vnd"] = refunded.into();
+        v["refunds"] = list;
+    }
     if p.status == PaymentStatus::Pending
         && let Some(transfer) = super::vietqr::transfer_json(svc.vietqr.as_deref(), &p)
     {
@@ -371,7 +380,8 @@ pub async fn get(
 pub struct ListPayments {
     /// Only the payments of this dossier.
     pub dossier_id: Option<String>,
-    /// Only those in this state: `pending`, `paid`, `failed`, `expired`, `refunded`.
+    /// Only those in this state: `pending`, `paid`, `failed`, `expired`, `partially_refunded`,
+    /// `refunded`.
     pub status: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -398,7 +408,7 @@ pub async fn list(
             "status",
             "unknown",
             s,
-            &["pending", "paid", "failed", "expired", "refunded"],
+            &["pending", "paid", "failed", "expired", "partially_refunded", "refunded"],
         );
     }
     errors.into_result()?;

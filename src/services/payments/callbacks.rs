@@ -152,11 +152,8 @@ pub async fn handle_notification(
         return refuse(Verdict::InvalidAmount, Some(&payment)).await;
     }
     if payment.status != PaymentStatus::Pending {
-        let paid_after_close = matches!(n.outcome, ProviderOutcome::Paid { .. })
-            && !matches!(
-                payment.status,
-                PaymentStatus::Paid | PaymentStatus::Refunded
-            );
+        let paid_after_close =
+            matches!(n.outcome, ProviderOutcome::Paid { .. }) && !payment.status.was_paid();
         if paid_after_close {
             // Money taken for an order already failed or expired: states only move forward, so
             // the message is kept as evidence under its own verdict, reconciliation lists it

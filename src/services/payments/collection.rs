@@ -167,7 +167,7 @@ async fn payable(store: &dyn Store, code: &str) -> Result<PaymentRecord, ApiErro
         PaymentStatus::Pending | PaymentStatus::Expired | PaymentStatus::Failed => {
             Err(ApiError::new(ErrorCode::PaymentCodeExpired))
         }
-        PaymentStatus::Paid | PaymentStatus::Refunded => {
+        PaymentStatus::Paid | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded => {
             Err(ApiError::new(ErrorCode::PaymentCodeAlreadyPaid))
         }
     }

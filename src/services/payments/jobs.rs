@@ -1,6 +1,7 @@
 //! The missing-callback job: orders still pending some time after creation are queried at their
 //! provider (VNPay `querydr`, platform `GetBill`) and settled; unpaid orders past `expires_at`
-//! become `expired` — but only after the provider confirmed it has no payment for them.
+//! become `expired` — but only after the provider confirmed it has no payment for them. Refunds
+//! whose answer was lost are asked again of their provider (see `refunds::resolve_pending`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,10 @@ pub struct SweepReport {
     pub expired: usize,
     /// Queries that failed (retried next round).
     pub errors: usize,
+    /// Refunds whose answer was lost, asked again of their provider.
+    pub refunds_queried: usize,
+    /// Of them, settled (`refunded` or `refund_failed`).
+    pub refunds_settled: usize,
 }
 
 /// One round. Also the manual trigger (tests, operators).
@@ -137,6 +142,10 @@ pub async fn sweep_once(
             }
         }
     }
+    let refunds = super::refunds::resolve_pending(svc, store, cutoff).await;
+    report.refunds_queried = refunds.queried;
+    report.refunds_settled = refunds.settled;
+    report.errors += refunds.errors;
     report
 }
 
@@ -152,12 +161,14 @@ pub async fn run(service: Lookup<PaymentsService>, store: Arc<dyn Store>, metric
             return;
         };
         let r = sweep_once(&svc, store.as_ref(), &metrics).await;
-        if r.queried > 0 {
+        if r.queried > 0 || r.refunds_queried > 0 {
             tracing::info!(
                 queried = r.queried,
                 settled = r.settled,
                 expired = r.expired,
                 errors = r.errors,
+                refunds_queried = r.refunds_queried,
+                refunds_settled = r.refunds_settled,
                 "payment sweep"
             );
         }

@@ -16,6 +16,7 @@ pub mod outcome;
 pub mod provider;
 pub mod receipt;
 pub mod reconcile;
+pub mod refunds;
 pub mod vietqr;
 
 use std::sync::Arc;
@@ -50,8 +51,8 @@ pub static KIND: Kind = Kind {
     not_configured_en: "No payments service is configured.",
 };
 
-/// Its operations.
-pub const OPERATIONS: &[&str] = &["create", "read"];
+/// Its operations. `refund` is granted only by name (see [`refunds`]).
+pub const OPERATIONS: &[&str] = &["create", "read", refunds::OPERATION];
 
 /// The routes of the kind: the portal's API, the partner banks' collection API, and the
 /// providers' callbacks (authenticated by their signature, not by a client credential).
@@ -75,6 +76,18 @@ pub fn routes() -> Vec<Route> {
         Route {
             path: "/v1/payments/{id}",
             handlers: get(api::get),
+            access: op("read"),
+            any_method: false,
+        },
+        Route {
+            path: "/v1/payments/{id}/refunds",
+            handlers: post(refunds::create),
+            access: op(refunds::OPERATION),
+            any_method: false,
+        },
+        Route {
+            path: "/v1/payments/{id}/refunds",
+            handlers: get(refunds::list),
             access: op("read"),
             any_method: false,
         },
@@ -253,7 +266,10 @@ impl PaymentsService {
             .map(|w| Webhook::build("payments.webhook", w))
             .transpose()?;
         Ok(PaymentsService {
-            info: TargetInfo::new(KIND.name, name, upstream),
+            info: TargetInfo {
+                by_name_only: &[refunds::OPERATION],
+                ..TargetInfo::new(KIND.name, name, upstream)
+            },
             public_base: upstream.base_url.trim_end_matches('/').to_owned(),
             settings: cfg.clone(),
             vnpay,

@@ -80,6 +80,54 @@ pub fn failure_reason(provider: &str, code: &str) -> Reason {
     }
 }
 
+/// The meaning of a provider's answer to a refund it did not make: VNPay's `vnp_ResponseCode`
+/// (or `status-09`, a refund its `querydr` shows rejected), the national platform's `MaLoi`.
+pub fn refund_failure_reason(provider: &str, code: &str) -> Reason {
+    let r = |vi, en| Reason { vi, en };
+    match (provider, code) {
+        ("vnpay", "02") | ("payment_platform", "04") => r(
+            "Nhà cung cấp không nhận mã đơn vị (merchant) của cơ quan.",
+            "The provider does not know the agency's merchant code.",
+        ),
+        ("vnpay", "03") | ("payment_platform", "02") => r(
+            "Yêu cầu hoàn tiền sai định dạng.",
+            "The refund request's format was refused.",
+        ),
+        ("vnpay", "04") => r(
+            "Không được hoàn toàn phần sau khi đã hoàn một phần.",
+            "A full refund is not allowed after a partial one.",
+        ),
+        ("vnpay", "91") | ("payment_platform", "03") => r(
+            "Nhà cung cấp không tìm thấy giao dịch thanh toán.",
+            "The provider has no such payment.",
+        ),
+        ("vnpay", "93") | ("payment_platform", "06") => r(
+            "Số tiền hoàn không hợp lệ (vượt số tiền còn lại của giao dịch).",
+            "Invalid refund amount (over what is left of the payment).",
+        ),
+        ("vnpay", "94") => r(
+            "Yêu cầu hoàn tiền trùng với một yêu cầu trước đó.",
+            "The refund request repeats an earlier one.",
+        ),
+        ("vnpay", "95") | ("payment_platform", "07") => r(
+            "Giao dịch chưa thanh toán thành công tại nhà cung cấp; không thể hoàn tiền.",
+            "The payment did not succeed at the provider; it cannot be refunded.",
+        ),
+        ("vnpay", "97") | ("payment_platform", "01") => r(
+            "Nhà cung cấp từ chối chữ ký (checksum) của yêu cầu.",
+            "The provider refused the request's checksum.",
+        ),
+        ("vnpay", "status-09") => r(
+            "Nhà cung cấp đã từ chối giao dịch hoàn tiền.",
+            "The provider rejected the refund.",
+        ),
+        _ => r(
+            "Hoàn tiền không thành công; nhà cung cấp không nêu lý do.",
+            "The refund failed; the provider gave no reason.",
+        ),
+    }
+}
+
 /// `{"vi": …, "en": …}`, beside the code in the payment's view and its event.
 pub fn reason_json(provider: &str, code: &str) -> serde_json::Value {
     let r = failure_reason(provider, code);
@@ -96,6 +144,18 @@ mod tests {
         assert!(!vnpay.contains(&4_999) && vnpay.contains(&5_000));
         assert!(vnpay.contains(&999_999_999) && !vnpay.contains(&1_000_000_000));
         assert!(amount_range("payment_platform").contains(&1_000));
+    }
+
+    #[test]
+    fn every_documented_refund_code_reads_in_both_languages() {
+        let unexplained = refund_failure_reason("vnpay", "99");
+        for code in ["02", "03", "04", "91", "93", "94", "95", "97", "status-09"] {
+            assert_ne!(refund_failure_reason("vnpay", code), unexplained, "{code}");
+        }
+        assert_eq!(
+            refund_failure_reason("payment_platform", "06"),
+            refund_failure_reason("vnpay", "93")
+        );
     }
 
     #[test]

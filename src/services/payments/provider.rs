@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 use lienthong_adapters::AdapterError;
-use lienthong_adapters::canonical::payment::{CallbackError, Notification, PayOrder, StatusReply};
+use lienthong_adapters::canonical::payment::{
+    CallbackError, Notification, PayOrder, RefundOrder, RefundOutcome, RefundReply, StatusReply,
+};
 use lienthong_adapters::{payment_platform, vnpay};
 
 use crate::server::CidrSet;
@@ -36,6 +38,31 @@ pub trait PaymentProvider: Send + Sync {
     async fn query(&self, payment: &PaymentRecord) -> Result<StatusReply, AdapterError>;
     /// Whether notifications may come from this address (always, without an allowlist).
     fn allowed_source(&self, ip: IpAddr) -> bool;
+    /// Whether the provider refunds through an API (otherwise an operator sends the transfer).
+    fn refunds_by_api(&self) -> bool {
+        false
+    }
+    /// Asks the provider to refund (only when [`refunds_by_api`](Self::refunds_by_api)).
+    async fn refund(
+        &self,
+        _payment: &PaymentRecord,
+        _order: &RefundOrder,
+    ) -> Result<RefundReply, AdapterError> {
+        Err(lienthong_adapters::AdapterError::new(
+            lienthong_adapters::ErrorKind::Invalid,
+            lienthong_adapters::Origin::Internal,
+            "this provider has no refund API",
+        ))
+    }
+    /// What became of a refund whose answer was lost: sent again under the same request id,
+    /// which the provider recognises (by default, it answers as the first time).
+    async fn resolve_refund(
+        &self,
+        payment: &PaymentRecord,
+        order: &RefundOrder,
+    ) -> Result<RefundReply, AdapterError> {
+        self.refund(payment, order).await
+    }
 }
 
 /// An IP allowlist of addresses and CIDR blocks; empty allows everyone. The address it is asked
@@ -71,6 +98,12 @@ impl VnpayProvider {
             .iter()
             .map(|(_, c)| c)
             .find(|c| c.settings().tmn_code == tmn_code)
+    }
+
+    /// The client of a payment's merchant.
+    fn client_of(&self, p: &PaymentRecord) -> Result<&vnpay::Client, AdapterError> {
+        self.client(&p.merchant)
+            .ok_or_else(|| vnpay::errors::config("unknown VNPay merchant"))
     }
 
     /// Decodes and verifies a return or IPN query string.
@@ -114,14 +147,51 @@ impl PaymentProvider for VnpayProvider {
     }
 
     async fn query(&self, p: &PaymentRecord) -> Result<StatusReply, AdapterError> {
-        let client = self
-            .client(&p.merchant)
-            .ok_or_else(|| vnpay::errors::config("unknown VNPay merchant"))?;
-        client.querydr(&p.txn_ref, &p.provider_created).await
+        self.client_of(p)?
+            .querydr(&p.txn_ref, &p.provider_created)
+            .await
     }
 
     fn allowed_source(&self, ip: IpAddr) -> bool {
         self.allow.allows(ip)
+    }
+
+    fn refunds_by_api(&self) -> bool {
+        true
+    }
+
+    async fn refund(
+        &self,
+        p: &PaymentRecord,
+        order: &RefundOrder,
+    ) -> Result<RefundReply, AdapterError> {
+        self.client_of(p)?.refund(order).await
+    }
+
+    /// Sent again: VNPay refunds it if it never arrived, or answers 94 if it did; then
+    /// `querydr` tells where it stands (the payment's latest refund is this one, as one refund
+    /// of a payment is pending at a time).
+    async fn resolve_refund(
+        &self,
+        p: &PaymentRecord,
+        order: &RefundOrder,
+    ) -> Result<RefundReply, AdapterError> {
+        let client = self.client_of(p)?;
+        let again = client.refund(order).await?;
+        if again.outcome != RefundOutcome::Pending {
+            return Ok(again);
+        }
+        let progress = client
+            .refund_progress(&p.txn_ref, &p.provider_created)
+            .await?;
+        Ok(match progress.outcome {
+            // Seen (94) yet not on record: VNPay refused it; ask again later rather than guess.
+            RefundOutcome::NotReceived => RefundReply {
+                outcome: RefundOutcome::Pending,
+                ..progress
+            },
+            _ => progress,
+        })
     }
 }
 
@@ -140,6 +210,12 @@ impl PlatformProvider {
             .iter()
             .map(|(_, c)| c)
             .find(|c| c.settings().ma_doi_tac == ma_doi_tac)
+    }
+
+    /// The client of a payment's partner.
+    fn client_of(&self, p: &PaymentRecord) -> Result<&payment_platform::Client, AdapterError> {
+        self.client(&p.merchant)
+            .ok_or_else(|| payment_platform::errors::config("unknown platform partner"))
     }
 }
 
@@ -175,14 +251,25 @@ impl PaymentProvider for PlatformProvider {
     }
 
     async fn query(&self, p: &PaymentRecord) -> Result<StatusReply, AdapterError> {
-        let client = self
-            .client(&p.merchant)
-            .ok_or_else(|| payment_platform::errors::config("unknown platform partner"))?;
-        client.get_bill(&p.txn_ref, &p.provider_created).await
+        self.client_of(p)?
+            .get_bill(&p.txn_ref, &p.provider_created)
+            .await
     }
 
     fn allowed_source(&self, ip: IpAddr) -> bool {
         self.allow.allows(ip)
+    }
+
+    fn refunds_by_api(&self) -> bool {
+        true
+    }
+
+    async fn refund(
+        &self,
+        p: &PaymentRecord,
+        order: &RefundOrder,
+    ) -> Result<RefundReply, AdapterError> {
+        self.client_of(p)?.refund(order).await
     }
 }
 

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderValue, header};
 use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode};
 use crate::render::{escape_html as escape, html_page, prefers_html, rfc3339, vietnam_time};
-use crate::store::{PaymentRecord, PaymentStatus, Store};
+use crate::store::{PaymentRecord, Store};
 
 use super::{PaymentsService, own_payment};
 use crate::services::Live;
@@ -137,7 +137,7 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Response {
     match own_payment(store.as_ref(), &identity, &id).await {
-        Ok(p) if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) => {
+        Ok(p) if p.status.was_paid() => {
             let mut r = if prefers_html(&headers) {
                 html_page(receipt_html(&p, svc.agency_name(&p)))
             } else {

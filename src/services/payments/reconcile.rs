@@ -315,7 +315,7 @@ pub async fn reconcile_checkout(
             _ if duplicate => Kind::Duplicate,
             None => Kind::PaidAtBankNotHere,
             Some(p) if line.amount_vnd != p.amount_vnd => Kind::AmountMismatch,
-            Some(p) if matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded) => {
+            Some(p) if p.status.was_paid() => {
                 if p.provider_txn_no.as_deref() == Some(line.transaction_no.as_str()) {
                     Kind::Matched
                 } else {

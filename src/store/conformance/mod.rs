@@ -149,6 +149,7 @@ mod incidents;
 mod ledger;
 mod outbox;
 mod reconciliations;
+mod refunds;
 mod shipments;
 mod usage_log;
 

@@ -2,7 +2,9 @@
 //! period; the payment and shipment figures of a report.
 
 use super::{Backend, insert, settle};
-use crate::store::{LATENCY_BUCKETS, PaymentStatus, PaymentSummary, ShipmentSummary, UsageCount};
+use crate::store::{
+    LATENCY_BUCKETS, PaymentStatus, PaymentSummary, RefundState, ShipmentSummary, UsageCount,
+};
 
 conformance!(
     replicas_add_their_usage_into_the_same_rows,
@@ -105,9 +107,22 @@ async fn payments_and_shipments_are_summed_per_period(backend: &Backend) {
                 .unwrap();
         }
     }
-    let mut refund = settle("p5", PaymentStatus::Refunded, None);
-    refund.provider_txn_no = Some("T-p5".into());
-    store.settle(&refund).await.unwrap();
+    // p5 refunded in full in two refunds, p2 in part; a failed refund counts for nothing.
+    for (refund, payment, amount_vnd, to) in [
+        ("r1", "p5", 20_000, RefundState::Refunded),
+        ("r2", "p5", 30_000, RefundState::Refunded),
+        ("r3", "p2", 10_000, RefundState::RefundFailed),
+        ("r4", "p2", 5_000, RefundState::Refunded),
+    ] {
+        let record = super::refunds::refund(refund, payment, amount_vnd);
+        store.insert_refund(&record).await.unwrap();
+        let mut answer = super::refunds::answer(refund, to, None);
+        answer.payment_to = (to == RefundState::Refunded).then_some(match refund {
+            "r1" | "r4" => PaymentStatus::PartiallyRefunded,
+            _ => PaymentStatus::Refunded,
+        });
+        store.settle_refund(&answer).await.unwrap();
+    }
     assert_eq!(
         store.payment("p5").await.unwrap().map(|p| p.status),
         Some(PaymentStatus::Refunded)
@@ -122,8 +137,8 @@ async fn payments_and_shipments_are_summed_per_period(backend: &Backend) {
             paid_vnd: 100_000,
             failed: 1,
             expired: 0,
-            refunded: 1,
-            refunded_vnd: 50_000,
+            refunded: 2,
+            refunded_vnd: 55_000,
             pending: 1,
         }]
     );
