@@ -357,7 +357,7 @@ async fn vnpay_full_flow_pays_records_once_notifies_and_issues_a_receipt() {
         .send()
         .await
         .unwrap();
-    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.status(), 401);
 
     // Exactly one state change; the IPN is kept as evidence.
     assert_eq!(env.h.gw.store.payment_changes(id).await.unwrap().len(), 1);
