@@ -227,7 +227,11 @@ mod tests {
 
     #[test]
     fn whole_numbers_written_with_a_fraction_are_integers() {
-        for raw in [r#"{"weight_g":347}"#, r#"{"weight_g":347.0}"#, r#"{"weight_g":3.47e2}"#] {
+        for raw in [
+            r#"{"weight_g":347}"#,
+            r#"{"weight_g":347.0}"#,
+            r#"{"weight_g":3.47e2}"#,
+        ] {
             let w: Weighed = parse_json(raw.as_bytes()).unwrap();
             assert_eq!(w.weight_g, 347, "{raw}");
         }
