@@ -9,14 +9,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use lienthong::app::demo;
 use serde_json::{Value, json};
 
-use common::process::BIN;
+use common::process::{DemoProcess as Demo, start_demo};
 
 const DOC: &str = include_str!("../schemas/openapi.json");
 /// Where the document is a resource for the validator.
@@ -452,59 +449,6 @@ fn webhooks_describe_every_portal_event_and_its_signature() {
 }
 
 // ---- against the demo gateway ----------------------------------------------------------------
-
-/// `serve --demo` on free ports, killed when dropped.
-struct Demo {
-    child: Child,
-    public: String,
-    admin: String,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The `http://…` word of a banner line.
-fn url_in(line: &str) -> Option<String> {
-    line.split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .map(str::to_owned)
-}
-
-fn start_demo() -> Demo {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--demo", "--port", "0", "--mocks-port-base", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut public, mut admin) = (None, None);
-    while public.is_none() || admin.is_none() {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the demo printed no banner (`lienthong serve --demo` says why)");
-        if line.starts_with("lienthong demo gateway on") {
-            public = url_in(&line);
-        } else if line.contains("operators' surface") {
-            admin = url_in(&line);
-        }
-    }
-    Demo {
-        child,
-        public: public.unwrap(),
-        admin: admin.unwrap(),
-    }
-}
 
 /// A parameter's example: its own, or its schema's first.
 fn example_of(p: &Value) -> Option<Value> {

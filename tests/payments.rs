@@ -1233,8 +1233,7 @@ async fn reconciliation_reports_each_kind_of_discrepancy() {
 /// after a restart, nothing is recorded twice, and the rest settle when VNPay retries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_ipns_arrive_loses_no_answered_payment() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     use std::sync::atomic::AtomicUsize;
 
     common::install_crypto();
@@ -1273,25 +1272,17 @@ async fn sigkill_while_ipns_arrive_loses_no_answered_payment() {
         format!("http://{addr}/v1/providers/vnpay/ipn?{q}")
     };
     let spawn = || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["message"] == "listening"
-                {
-                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-                }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lienthong"));
+        cmd.args(["serve", "--config"]).arg(&config_path);
+        let (child, rx) = common::process::lines_of(cmd);
+        let addr = loop {
+            let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["message"] == "listening"
+            {
+                break v["addr"].as_str().unwrap_or_default().to_owned();
             }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        };
         (child, addr)
     };
 
