@@ -468,6 +468,7 @@ fn text_of(v: &Value) -> String {
 struct Answer {
     status: u16,
     content_type: String,
+    headers: reqwest::header::HeaderMap,
     body: Vec<u8>,
 }
 
@@ -580,10 +581,12 @@ async fn send(
         .unwrap_or_default()
         .trim()
         .to_owned();
+    let headers = resp.headers().clone();
     let body = resp.bytes().await.unwrap().to_vec();
     Answer {
         status,
         content_type,
+        headers,
         body,
     }
 }
@@ -612,6 +615,23 @@ fn documented(
     };
     let at = location(r, &format!("{}/responses/{}", op.at, esc(key)));
     let r = resolve(doc, r);
+    // Its headers: each required one sent, each sent as its schema says.
+    for (name, h) in r["headers"].as_object().into_iter().flatten() {
+        let h_at = location(h, &format!("{at}/headers/{}", esc(name)));
+        let h = resolve(doc, h);
+        match answer.headers.get(name).map(|v| v.to_str()) {
+            None if h["required"] == true => {
+                return Err(format!("{}: {status} without its {name} header", op.name()));
+            }
+            None => {}
+            Some(value) => {
+                let value = value.unwrap_or_default();
+                validator
+                    .check(&format!("{h_at}/schema"), &json!(value))
+                    .map_err(|e| format!("{}: {status} {name}: {value}: {e}", op.name()))?;
+            }
+        }
+    }
     let Some(content) = r["content"].as_object() else {
         return Ok(());
     };
