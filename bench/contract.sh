@@ -42,13 +42,19 @@ PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$OUT"; }
 trap cleanup EXIT
 
-# Free ports: the demo's own, the operators' surface on the next one.
-"$BIN" serve --demo --port 0 --mocks-port-base 0 > "$OUT/demo.out" 2> "$OUT/demo.err" &
-PID=$!
-for _ in $(seq 1 100); do
-    grep -q '^Mock upstreams' "$OUT/demo.out" 2>/dev/null && break
-    kill -0 "$PID" 2>/dev/null || { cat "$OUT/demo.err" >&2; exit 1; }
-    sleep 0.1
+# Free ports: the demo's own, the operators' surface on the next one (taken meanwhile by
+# another process now and then: tried three times).
+for attempt in 1 2 3; do
+    "$BIN" serve --demo --port 0 --mocks-port-base 0 > "$OUT/demo.out" 2> "$OUT/demo.err" &
+    PID=$!
+    for _ in $(seq 1 100); do
+        grep -q '^Mock upstreams' "$OUT/demo.out" 2>/dev/null && break 2
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    wait "$PID" 2>/dev/null || true
+    PID=""
+    [ "$attempt" = 3 ] && { cat "$OUT/demo.err" >&2; exit 1; }
 done
 PUBLIC=$(grep -m1 '^lienthong demo gateway on' "$OUT/demo.out" | grep -o 'http://[^ ]*')
 ADMIN=$(grep -m1 "operators' surface" "$OUT/demo.out" | grep -o 'http://[^ ]*')
@@ -65,7 +71,7 @@ run() {
         --url "$url" --checks all --mode all --phases "$phases" \
         -n "$EXAMPLES" --seed "$SEED" --workers 1 --request-timeout 10 --no-color \
         --suppress-health-check all "$scope" '^/(v1/admin|metrics)' \
-        -H "Authorization: Bearer $key" | tee "$OUT/$name.txt" | sed -n '/^=* SUMMARY =*$/,$p'
+        -H "Authorization: Bearer $key" | tee "$OUT/$name.txt" | sed -n '/^=* \(FAILURES\|SUMMARY\) =*$/,$p'
 }
 status=0
 run public "$PUBLIC" demo-portal-key --exclude-path-regex examples,coverage,fuzzing,stateful || status=1
