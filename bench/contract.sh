@@ -67,11 +67,12 @@ export SCHEMATHESIS_HOOKS=contract_hooks PYTHONPATH="$ROOT/bench"
 run() {
     local name=$1 url=$2 key=$3 scope=$4 phases=$5
     echo "== $name: $url"
-    "$VENV/bin/schemathesis" --config-file "$ROOT/bench/schemathesis.toml" run "$DOCUMENT" \
+    # Run from the scratch directory: Schemathesis keeps its cache in the working directory.
+    (cd "$OUT" && "$VENV/bin/schemathesis" --config-file "$ROOT/bench/schemathesis.toml" run "$DOCUMENT" \
         --url "$url" --checks all --mode all --phases "$phases" \
         -n "$EXAMPLES" --seed "$SEED" --workers 1 --request-timeout 10 --no-color \
         --suppress-health-check all "$scope" '^/(v1/admin|metrics)' \
-        -H "Authorization: Bearer $key" | tee "$OUT/$name.txt" | sed -n '/^=* \(FAILURES\|SUMMARY\) =*$/,$p'
+        -H "Authorization: Bearer $key") | tee "$OUT/$name.txt" | sed -n '/^=* \(FAILURES\|SUMMARY\) =*$/,$p'
 }
 status=0
 run public "$PUBLIC" demo-portal-key --exclude-path-regex examples,coverage,fuzzing,stateful || status=1
