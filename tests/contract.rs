@@ -122,7 +122,7 @@ struct Validator {
 
 fn tax_code_format(v: &Value) -> Result<(), Box<dyn std::error::Error>> {
     match v.as_str().and_then(lienthong::validate::tax_code_problem) {
-        Some(why) => Err(why.into()),
+        Some(why) => Err(format!("{why:?}").into()),
         None => Ok(()),
     }
 }
