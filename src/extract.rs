@@ -110,6 +110,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             Err(e) => (None, e),
         },
         Err(e) => {
+            // JSON has one kind of number: `347.0` is the integer 347 (as JSON Schema's `integer`
+            // says), which serde refuses for an integer field. Read once more with such numbers
+            // written as integers; any other refusal stands.
+            if e.inner().is_data()
+                && e.inner().to_string().contains("floating point")
+                && let Some(v) = with_integral_floats_as_integers(bytes)
+            {
+                return Ok(v);
+            }
             let path = e.path().to_string();
             (Some(path).filter(|p| p != "."), e.into_inner())
         }
@@ -123,6 +132,32 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         problem.errors = vec![FieldError::new(field, "invalid", serde_reason_vi(&en), en)];
     }
     Err(problem)
+}
+
+/// `bytes` read into `T` with every number that is a whole value (`347.0`, `1e3`) written as an
+/// integer, and every string in NFC; `None` when it still does not fit.
+fn with_integral_floats_as_integers<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Number(n) => {
+                if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0)
+                    && f.abs() < 9.0e15
+                {
+                    // Whole and within 2^53: exactly an i64.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let whole = f as i64;
+                    *n = serde_json::Number::from(whole);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    walk(&mut value);
+    nfc_strings(&mut value);
+    serde_json::from_value(value).ok()
 }
 
 /// Whether a JSON text may hold a string not in NFC: any byte beyond ASCII, or a `\u` escape.
@@ -205,5 +240,33 @@ mod tests {
         // Refusals stay refusals: a duplicate field is still one.
         let dup = format!(r#"{{"full_name":"{decomposed}","full_name":"An"}}"#);
         assert!(parse_json::<Named>(dup.as_bytes()).is_err());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Weighed {
+        weight_g: i64,
+    }
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_integers() {
+        for raw in [
+            r#"{"weight_g":347}"#,
+            r#"{"weight_g":347.0}"#,
+            r#"{"weight_g":3.47e2}"#,
+        ] {
+            let w: Weighed = parse_json(raw.as_bytes()).unwrap();
+            assert_eq!(w.weight_g, 347, "{raw}");
+        }
+        // A fraction is no integer, nor a number beyond exact doubles; other refusals stand.
+        for raw in [
+            r#"{"weight_g":347.5}"#,
+            r#"{"weight_g":1e300}"#,
+            r#"{"weight_g":347.0,"other":1}"#,
+            r#"{"weight_g":"347"}"#,
+        ] {
+            let e = parse_json::<Weighed>(raw.as_bytes()).unwrap_err();
+            assert_eq!(e.code, crate::error::ErrorCode::InvalidRequest, "{raw}");
+        }
     }
 }

@@ -1121,8 +1121,15 @@ async fn serve_demo(port: u16, mocks_port_base: u16) -> Result<anyhow::Result<()
         })
     };
     let public = bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)), "--port").await?;
+    // `--port 0` asks for any free port: the operators' surface then takes any free one too, not
+    // the one after the demo's, which another process may hold.
+    let admin_after = if port == 0 {
+        0
+    } else {
+        public.local_addr.port()
+    };
     let port = public.local_addr.port();
-    let admin = bind(demo::admin_addr(port), "--port").await?;
+    let admin = bind(demo::admin_addr(admin_after), "--port").await?;
     // Every mock in-process, with the bank callbacks pointed at this gateway.
     let mut mocks = lienthong_mocks::set::MocksConfig {
         ports: mock_ports("--mocks-port-base", mocks_port_base)?,

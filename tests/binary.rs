@@ -454,22 +454,12 @@ async fn mocks_command_starts_every_system_and_prints_where() {
     .unwrap();
     let data =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/data/example-citizens.csv");
-    let mut child = Command::new(BIN)
-        .args(["mocks", "--seed", "3", "--config"])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["mocks", "--seed", "3", "--config"])
         .arg(&cfg)
         .arg("--data")
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+        .arg(&data);
+    let (mut child, rx) = common::process::lines_of(cmd);
     let mut urls = std::collections::BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while urls.len() < 7 && Instant::now() < deadline {

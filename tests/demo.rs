@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::process::BIN;
+use common::process::{BIN, lines_of, start_demo};
 
 /// A child process killed when dropped.
 struct Killed(Child);
@@ -22,19 +21,9 @@ impl Drop for Killed {
 
 /// Starts the binary with `args`; its standard output arrives line by line.
 fn spawn_lines(args: &[&str]) -> (Killed, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    let (child, rx) = lines_of(cmd);
     (Killed(child), rx)
 }
 
@@ -48,22 +37,6 @@ fn run_shell(cmd: &str, write_out: &str) -> std::process::Output {
         .env("no_proxy", "*")
         .output()
         .unwrap()
-}
-
-/// Starts `serve --demo` on free ports and returns it with its banner (every line up to the mocks'
-/// table).
-fn start_demo() -> (Killed, Vec<String>) {
-    let (child, rx) = spawn_lines(&["serve", "--demo", "--port", "0", "--mocks-port-base", "0"]);
-    let mut banner = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the demo printed no banner");
-        if line.starts_with("Mock upstreams") {
-            return (child, banner);
-        }
-        banner.push(line);
-    }
 }
 
 /// The shell commands of the banner: each starts at a line `  curl`, and goes on while a line ends
@@ -95,8 +68,8 @@ fn curl_commands(banner: &[String]) -> Vec<String> {
 
 #[test]
 fn demo_banner_examples_work_top_to_bottom() {
-    let (_demo, banner) = start_demo();
-    let commands = curl_commands(&banner);
+    let demo = start_demo();
+    let commands = curl_commands(&demo.banner);
     assert!(commands.len() >= 10, "{commands:#?}");
     let (last, before) = commands.split_last().unwrap();
     assert!(last.contains("/resume"), "resume comes last: {last}");
@@ -200,15 +173,8 @@ fn port_is_refused_with_a_config() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_events_show_the_portal_events_it_sent() {
     common::install_crypto();
-    let (_demo, banner) = start_demo();
-    let base = banner
-        .iter()
-        .find(|l| l.starts_with("lienthong demo gateway on"))
-        .unwrap()
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let demo = start_demo();
+    let base = demo.public.clone();
     // The bank's page redirects the citizen back to the portal: not followed here.
     let http = reqwest::Client::builder()
         .no_proxy()

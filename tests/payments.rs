@@ -357,7 +357,7 @@ async fn vnpay_full_flow_pays_records_once_notifies_and_issues_a_receipt() {
         .send()
         .await
         .unwrap();
-    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.status(), 401);
 
     // Exactly one state change; the IPN is kept as evidence.
     assert_eq!(env.h.gw.store.payment_changes(id).await.unwrap().len(), 1);
@@ -1420,8 +1420,7 @@ async fn the_platform_statement_reconciles_and_its_findings_are_stored_once() {
 /// after a restart, nothing is recorded twice, and the rest settle when VNPay retries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_ipns_arrive_loses_no_answered_payment() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     use std::sync::atomic::AtomicUsize;
 
     common::install_crypto();
@@ -1460,25 +1459,17 @@ async fn sigkill_while_ipns_arrive_loses_no_answered_payment() {
         format!("http://{addr}/v1/providers/vnpay/ipn?{q}")
     };
     let spawn = || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["message"] == "listening"
-                {
-                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-                }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lienthong"));
+        cmd.args(["serve", "--config"]).arg(&config_path);
+        let (child, rx) = common::process::lines_of(cmd);
+        let addr = loop {
+            let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["message"] == "listening"
+            {
+                break v["addr"].as_str().unwrap_or_default().to_owned();
             }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        };
         (child, addr)
     };
 

@@ -396,7 +396,7 @@ pub fn config(port: u16, upstreams: DemoUpstreams) -> Config {
 }
 
 /// Where demo mode serves the operators' surface: the port after the demo's (a free one when there
-/// is none after it).
+/// is none after it, or for `port` 0).
 pub fn admin_addr(port: u16) -> SocketAddr {
     let admin = match port {
         0 | u16::MAX => 0,

@@ -71,3 +71,73 @@ pub fn spawn_command(mut cmd: Command) -> GatewayProcess {
         stdout: lines,
     }
 }
+
+/// `lienthong serve --demo` on free ports, killed when dropped.
+pub struct DemoProcess {
+    pub child: Child,
+    /// Every banner line up to the mocks' table.
+    pub banner: Vec<String>,
+    /// The public surface, `http://127.0.0.1:PORT`.
+    pub public: String,
+    /// The operators' surface.
+    pub admin: String,
+}
+
+impl Drop for DemoProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `serve --demo` on free ports and reads its banner.
+pub fn start_demo() -> DemoProcess {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--demo", "--port", "0", "--mocks-port-base", "0"]);
+    let (child, rx) = lines_of(cmd);
+    let mut banner = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the demo printed no banner (`lienthong serve --demo` says why)");
+        if line.starts_with("Mock upstreams") {
+            break;
+        }
+        banner.push(line);
+    }
+    let url_of = |start: &str| {
+        banner
+            .iter()
+            .find(|l| l.trim_start().starts_with(start))
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+            .unwrap_or_else(|| panic!("no `{start}` line in the banner: {banner:#?}"))
+            .to_owned()
+    };
+    let (public, admin) = (
+        url_of("lienthong demo gateway on"),
+        url_of("operators' surface"),
+    );
+    DemoProcess {
+        child,
+        banner,
+        public,
+        admin,
+    }
+}
+
+/// Starts `cmd` (standard error dropped); its standard output arrives line by line.
+pub fn lines_of(mut cmd: Command) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}

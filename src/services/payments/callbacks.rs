@@ -391,12 +391,15 @@ async fn return_redirect(
 ) -> Response {
     let n = match verified {
         Ok(n) => n,
+        // As every other signed message the gateway receives: a signature it cannot verify is
+        // `signature_invalid`.
         Err(_) => {
-            return ApiError::invalid_request(
-                "Chữ ký của kết quả thanh toán không hợp lệ.",
-                "The payment result's signature is not valid.",
-            )
-            .into_response();
+            return ApiError::new(ErrorCode::SignatureInvalid)
+                .with_detail(
+                    "Chữ ký của kết quả thanh toán không hợp lệ.",
+                    "The payment result's signature is not valid.",
+                )
+                .into_response();
         }
     };
     let payment = match store
