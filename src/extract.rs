@@ -154,10 +154,72 @@ fn with_integral_floats_as_integers<T: DeserializeOwned>(bytes: &[u8]) -> Option
             _ => {}
         }
     }
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let mut value = serde_json::from_slice::<UniqueKeys>(bytes).ok()?.0;
     walk(&mut value);
     nfc_strings(&mut value);
     serde_json::from_value(value).ok()
+}
+
+/// A JSON value read with every object's keys unique: a document read again as a value must be
+/// refused where the typed reading refused it, and serde_json's `Value` keeps the last of two
+/// equal keys where a struct refuses them.
+struct UniqueKeys(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+        use serde_json::Value;
+
+        struct Unique;
+        impl<'de> Visitor<'de> for Unique {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::Bool(v)))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(v.into()))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(v.into()))
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<UniqueKeys, E> {
+                serde_json::Number::from_f64(v)
+                    .map(|n| UniqueKeys(Value::Number(n)))
+                    .ok_or_else(|| E::custom("a number that is not finite"))
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::String(v.to_owned())))
+            }
+            fn visit_string<E: Error>(self, v: String) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::String(v)))
+            }
+            fn visit_unit<E: Error>(self) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(Value::Null))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+                let mut items = Vec::new();
+                while let Some(UniqueKeys(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(UniqueKeys(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+                let mut members = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if members.contains_key(&key) {
+                        return Err(A::Error::custom("duplicate field"));
+                    }
+                    let UniqueKeys(value) = map.next_value()?;
+                    members.insert(key, value);
+                }
+                Ok(UniqueKeys(Value::Object(members)))
+            }
+        }
+        deserializer.deserialize_any(Unique)
+    }
 }
 
 /// Whether a JSON text may hold a string not in NFC: any byte beyond ASCII, or a `\u` escape.
@@ -263,6 +325,9 @@ mod tests {
             r#"{"weight_g":347.5}"#,
             r#"{"weight_g":1e300}"#,
             r#"{"weight_g":347.0,"other":1}"#,
+            // A field sent twice is refused whichever reading meets it.
+            r#"{"weight_g":347.0,"weight_g":1}"#,
+            r#"{"weight_g":1,"weight_g":347.0}"#,
             r#"{"weight_g":"347"}"#,
         ] {
             let e = parse_json::<Weighed>(raw.as_bytes()).unwrap_err();

@@ -525,6 +525,11 @@ async fn the_collection_s_reads_pass_the_demo_gateway_with_its_variables() {
             continue;
         }
         let url = substitute(r["url"]["raw"].as_str().unwrap(), &values);
+        // A provider's callbacks and return pages prove themselves by the provider's signature,
+        // which no collection variable can make: refused (401) as they should be.
+        if url.contains("/v1/providers/") {
+            continue;
+        }
         let mut req = http.get(&url);
         for h in r["header"].as_array().unwrap() {
             if h["disabled"] != true {

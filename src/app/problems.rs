@@ -163,10 +163,7 @@ fn guidance(code: ErrorCode) -> Guidance {
             "Retry after the time in Retry-After; GET /v1/status gives the maintenance window.",
         ),
     };
-    Guidance {
-        todo_vi,
-        todo_en,
-    }
+    Guidance { todo_vi, todo_en }
 }
 
 /// The JSON document of a code: what `/problems/{code}` has always answered.

@@ -124,7 +124,8 @@ pub mod prelude {
     pub use super::{
         AuditTrail as _, BankCollection as _, BankCredits as _, ClientStates as _,
         ClusterChanges as _, EvidenceLog as _, IdempotencyKeys as _, Incidents as _, Ledger as _,
-        Outbox as _, Reconciliations as _, Refunds as _, ShipmentLog as _, Store as _, UsageLog as _,
+        Outbox as _, Reconciliations as _, Refunds as _, ShipmentLog as _, Store as _,
+        UsageLog as _,
     };
 }
 

@@ -408,7 +408,14 @@ pub async fn list(
             "status",
             "unknown",
             s,
-            &["pending", "paid", "failed", "expired", "partially_refunded", "refunded"],
+            &[
+                "pending",
+                "paid",
+                "failed",
+                "expired",
+                "partially_refunded",
+                "refunded",
+            ],
         );
     }
     errors.into_result()?;
