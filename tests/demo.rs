@@ -92,7 +92,8 @@ fn demo_banner_examples_work_top_to_bottom() {
     let out = run_shell(&commands[0], "-o /dev/null -w '%{http_code}'");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
     // The developer portal the banner names is there.
-    let portal = banner
+    let portal = demo
+        .banner
         .iter()
         .find(|l| l.trim_start().starts_with("developer portal"))
         .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
