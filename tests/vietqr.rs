@@ -366,6 +366,51 @@ async fn unmatched_kept_and_assigned(h: &common::Harness) {
     let listed = credits_listed(h, "assigned").await;
     assert_eq!(listed["credits"][0]["bank_txn_id"], "FT-B", "{listed}");
     assert_eq!(listed["credits"].as_array().unwrap().len(), 1);
+
+    // The credit that named no order goes back to its payer: the operator records the transfer.
+    let refund = |txn: &str, body: Value| {
+        h.http
+            .post(format!(
+                "{}/v1/admin/credits/bank-a/{txn}/refund",
+                h.admin_base
+            ))
+            .bearer_auth("ops-key")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let sent_back = json!({"transfer_ref": "FT-RF-1", "reason": "no dossier of this payer"});
+    common::problem(
+        refund("FT-C", json!({"transfer_ref": "", "reason": "x"}))
+            .await
+            .unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    let refunded = refund("FT-C", sent_back.clone()).await.unwrap();
+    assert_eq!(refunded.status(), 200);
+    let refunded: Value = refunded.json().await.unwrap();
+    assert_eq!(refunded["status"], "refunded", "{refunded}");
+    assert_eq!(refunded["amount_vnd"], 70_000);
+    // Once, and only an unmatched credit: not again, not an assigned one.
+    common::problem(
+        refund("FT-C", sent_back.clone()).await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    common::problem(refund("FT-B", sent_back).await.unwrap(), 404, "not_found").await;
+    common::problem(assign("FT-C", id).await.unwrap(), 404, "not_found").await;
+    let listed = credits_listed(h, "refunded").await;
+    assert_eq!(listed["credits"][0]["bank_txn_id"], "FT-C", "{listed}");
+    assert_eq!(
+        credits_listed(h, "unmatched").await["credits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 /// The bank mock as receiving bank `bank-a` of the gateway `h`.

@@ -642,6 +642,53 @@ pub async fn assign_credit(
     Ok(Json(assigned).into_response())
 }
 
+/// Body of `POST /v1/admin/credits/{bank}/{bank_txn_id}/refund`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundCredit {
+    /// The bank's reference of the transfer that sent the money back.
+    pub transfer_ref: String,
+    /// Why the credit went back rather than to an order.
+    pub reason: String,
+}
+
+/// `POST /v1/admin/credits/{bank}/{bank_txn_id}/refund {transfer_ref, reason}`: an operator sent
+/// an unmatched credit back to its payer by bank transfer and records it. Audited, with the
+/// transfer's reference and the reason.
+pub async fn refund_credit(
+    State(gw): State<Arc<Gateway>>,
+    Extension(identity): Extension<Identity>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((bank, bank_txn_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if !crate::extract::is_json_content_type(&headers) {
+        return Err(crate::extract::not_json());
+    }
+    let body: RefundCredit = parse_json(&body)?;
+    let mut errors = crate::validate::Errors::default();
+    errors.check_text("transfer_ref", &body.transfer_ref, 64);
+    errors.check_text("reason", &body.reason, 255);
+    errors.into_result()?;
+    let refunded =
+        crate::services::payments::credits::refund(gw.store.as_ref(), &bank, &bank_txn_id).await?;
+    let target = format!("{bank}/{bank_txn_id}");
+    let detail = format!("{}: {}", body.transfer_ref.trim(), body.reason.trim());
+    let action = AdminAction {
+        actor: &identity.client.id,
+        action: "credit_refund",
+        target: Some(&target),
+        detail: Some(&detail),
+        request_id: &ctx.request_id,
+    };
+    gw.store
+        .record_admin_action(&action)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(refunded).into_response())
+}
+
 /// `GET /v1/admin/refunds`: refunds awaiting their provider's answer or an operator's bank
 /// transfer, oldest first.
 pub async fn pending_refunds(State(gw): State<Arc<Gateway>>) -> Result<Response, ApiError> {

@@ -122,6 +122,10 @@ pub fn router_for(gw: Arc<Gateway>, role: ListenerRole) -> App {
                 "/v1/admin/credits/{bank}/{bank_txn_id}/assign",
                 admin(post(admin::assign_credit)),
             )
+            .route(
+                "/v1/admin/credits/{bank}/{bank_txn_id}/refund",
+                admin(post(admin::refund_credit)),
+            )
             // The console authenticates its own operators (a session, not a bearer credential).
             .merge(super::console::routes());
     }

@@ -85,6 +85,10 @@ pub trait BankCredits: Send + Sync {
         settlement: &Settlement,
         evidence: &Evidence,
     ) -> Result<AssignOutcome, StoreError>;
+    /// An operator sent an unmatched credit back to its payer by bank transfer: the credit
+    /// becomes `refunded`. False when it is not unmatched (already assigned or refunded, or
+    /// unknown), so a credit is settled one way only, once.
+    async fn refund_credit(&self, bank_code: &str, bank_txn_id: &str) -> Result<bool, StoreError>;
     /// Credits of a status, newest first.
     async fn unmatched_credits(
         &self,

@@ -161,6 +161,29 @@ macro_rules! portable_credits {
                     .await
                 }
 
+                async fn refund_credit(
+                    &self,
+                    bank_code: &str,
+                    bank_txn_id: &str,
+                ) -> Result<bool, StoreError> {
+                    let (bank_code, bank_txn_id) = (bank_code.to_owned(), bank_txn_id.to_owned());
+                    self.durable_write(move |conn| {
+                        Box::pin(async move {
+                            let changed = ::sqlx::query(
+                                "UPDATE bank_credits SET status = 'refunded'
+                                 WHERE bank_code = $1 AND bank_txn_id = $2 AND status = 'unmatched'",
+                            )
+                            .bind(&bank_code)
+                            .bind(&bank_txn_id)
+                            .execute(&mut *conn)
+                            .await?
+                            .rows_affected();
+                            Ok(changed == 1)
+                        })
+                    })
+                    .await
+                }
+
                 async fn unmatched_credits(
                     &self,
                     status: &str,

@@ -403,7 +403,44 @@ async fn keep_unmatched(
 }
 
 /// The `status` of `GET /v1/admin/credits`.
-pub const STATUSES: &[&str] = &["unmatched", "assigned"];
+pub const STATUSES: &[&str] = &["unmatched", "assigned", "refunded"];
+
+/// An operator sent an unmatched credit back to its payer by bank transfer
+/// (`POST /v1/admin/credits/{bank}/{bank_txn_id}/refund`): no bank offers a refund API, so the
+/// gateway records the transfer the operator made. The credit becomes `refunded`, once; one that
+/// is assigned, refunded already or unknown is `not_found`.
+pub async fn refund(
+    store: &dyn Store,
+    bank: &str,
+    bank_txn_id: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let internal = |e: crate::store::StoreError| ApiError::internal(&e);
+    let no_credit = || {
+        ApiError::new(ErrorCode::NotFound).with_detail(
+            "Không có khoản tiền chưa đối soát với mã giao dịch này.",
+            "No unmatched credit under this bank transaction id.",
+        )
+    };
+    if !store
+        .refund_credit(bank, bank_txn_id)
+        .await
+        .map_err(internal)?
+    {
+        return Err(no_credit());
+    }
+    let c = store
+        .unmatched_credit(bank, bank_txn_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(no_credit)?;
+    Ok(serde_json::json!({
+        "status": c.status,
+        "bank": c.bank_code,
+        "bank_txn_id": c.bank_txn_id,
+        "amount_vnd": c.amount_vnd,
+        "credited_at": rfc3339(c.credited_at_ms),
+    }))
+}
 
 /// An operator pays an order with an unmatched credit (`POST /v1/admin/credits/{bank}/{bank_txn_id}/assign`):
 /// the order must be pending, of the credited account and of the credit's amount. The order is

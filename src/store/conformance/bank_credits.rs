@@ -84,6 +84,20 @@ async fn an_unmatched_credit_is_kept_once_and_listed(backend: &Backend) {
             .unwrap()
             .is_empty()
     );
+    // Sent back once: the credit is refunded, and neither refunded again nor unknown ones are.
+    assert!(s.refund_credit("bank-a", "FT2").await.unwrap());
+    assert!(!s.refund_credit("bank-a", "FT2").await.unwrap());
+    assert!(!s.refund_credit("bank-b", "FT1").await.unwrap());
+    let refunded = s.unmatched_credits("refunded", 10).await.unwrap();
+    assert_eq!(refunded.len(), 1);
+    assert_eq!(
+        (
+            refunded[0].bank_txn_id.as_str(),
+            refunded[0].status.as_str()
+        ),
+        ("FT2", "refunded")
+    );
+    assert_eq!(s.unmatched_credits("unmatched", 10).await.unwrap().len(), 1);
 }
 
 fn paid_by(bank_txn_id: &str, payment_id: &str) -> (BankTransaction, Settlement) {
