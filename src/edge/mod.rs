@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Version, header};
 use http_body_util::Limited;
 use tower::ServiceExt;
-use tracing::Instrument;
 
 use crate::config::LimitsConfig;
 use crate::error::{ApiError, ErrorCode, Lang, PendingProblem, RenderedProblem};
@@ -28,8 +27,8 @@ use crate::server::{ConnInfo, TrustedProxies};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::usage::{UsageFact, UsageTally};
 use crate::telemetry::{
-    CacheOutcome, LoggedClient, LoggedService, REQUEST_ID, RequestContext, TraceContext,
-    UpstreamLatency, access_log, mask_digits,
+    CacheOutcome, LoggedClient, LoggedService, REQUEST_ID, RequestContext, RequestLogIds,
+    TraceContext, UpstreamLatency, access_log, mask_digits,
 };
 
 /// What the edge reads of the config in force; a reload swaps it.
@@ -279,23 +278,21 @@ where
         let mut req = req.map(|b| Body::new(Limited::new(b, limit)));
         // The limit above is the only one: axum's own default for extractors stays off.
         DefaultBodyLimit::disable().apply(&mut req);
-        // Every line logged while the request is handled carries its request id and trace id. At
-        // the error level, so that no log level filters the span out from under a line it keeps.
-        let span = tracing::error_span!(
-            "request",
-            request_id = %request_id,
-            trace_id = %trace.trace_id_hex(),
-        );
+        // Every line logged while the request is handled carries its request id and trace id.
+        let log_ids = RequestLogIds {
+            request_id: request_id.clone(),
+            trace,
+        };
         match tokio::time::timeout(
             Duration::from_millis(limits.request_timeout_ms),
-            inner.oneshot(req).instrument(span.clone()),
+            log_ids.clone().scope(inner.oneshot(req)),
         )
         .await
         {
             Ok(Ok(r)) => crate::error::rejections_to_problems(r),
             Ok(Err(never)) => match never {},
             Err(_) => {
-                span.in_scope(|| tracing::warn!("request timed out"));
+                log_ids.sync_scope(|| tracing::warn!("request timed out"));
                 ApiError::new(ErrorCode::RequestTimeout).into_response()
             }
         }
