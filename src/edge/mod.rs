@@ -28,7 +28,7 @@ use crate::telemetry::metrics::Metrics;
 use crate::telemetry::usage::{UsageFact, UsageTally};
 use crate::telemetry::{
     CacheOutcome, LoggedClient, LoggedService, REQUEST_ID, RequestContext, RequestLogIds,
-    TraceContext, UpstreamLatency, access_log, mask_digits,
+    TraceContext, UpstreamLatency, access_log, mask_digits, traces,
 };
 
 /// What the edge reads of the config in force; a reload swaps it.
@@ -243,7 +243,9 @@ where
         }
     };
     let lang = Lang::from_headers(req.headers());
-    let trace = TraceContext::from_headers(req.headers());
+    let mut trace = TraceContext::from_headers(req.headers());
+    // The request's span, when traces are exported; it takes the trace's ids.
+    let request_span = traces::start_request(&mut trace, req.method());
     let method = req.method().clone();
     let path = loggable_path(req.uri().path());
     let (limits, access_log) = (&settings.limits, settings.access_log);
@@ -285,7 +287,10 @@ where
         };
         match tokio::time::timeout(
             Duration::from_millis(limits.request_timeout_ms),
-            log_ids.clone().scope(inner.oneshot(req)),
+            traces::within(
+                request_span.clone(),
+                log_ids.clone().scope(inner.oneshot(req)),
+            ),
         )
         .await
         {
@@ -350,6 +355,17 @@ where
             cache,
             code: problem_code,
         });
+    }
+    if let Some(request_span) = request_span {
+        traces::end_request(
+            request_span,
+            traces::Answered {
+                status,
+                client: client.as_deref(),
+                service: service.as_ref().map(|s| &*s.service),
+                operation: service.as_ref().and_then(|s| s.operation.as_deref()),
+            },
+        );
     }
     // Last, so that the names move into the tally instead of being copied.
     if let Some(service) = service {

@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod metrics;
+pub mod traces;
 pub mod usage;
 
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub struct TraceContext {
     pub span_id: [u8; 8],
     /// Trace flags.
     pub flags: u8,
+    /// The caller's span id, when it sent a valid `traceparent`: the parent of this hop's span.
+    pub parent_id: Option<[u8; 8]>,
 }
 
 /// Decodes exactly `N` bytes of lowercase hex (W3C forbids uppercase).
@@ -64,15 +67,17 @@ impl TraceContext {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_traceparent);
         match caller {
-            Some((trace_id, flags)) => TraceContext {
+            Some((trace_id, parent_id, flags)) => TraceContext {
                 trace_id,
                 span_id,
                 flags,
+                parent_id: Some(parent_id),
             },
             None => TraceContext {
                 trace_id: rand::random::<u128>().to_be_bytes(),
                 span_id,
                 flags: 0,
+                parent_id: None,
             },
         }
     }
@@ -97,8 +102,8 @@ impl TraceContext {
     }
 }
 
-/// The trace id and flags of a valid `traceparent` (W3C Trace Context §3.2).
-fn parse_traceparent(v: &str) -> Option<([u8; 16], u8)> {
+/// The trace id, parent id and flags of a valid `traceparent` (W3C Trace Context §3.2).
+fn parse_traceparent(v: &str) -> Option<([u8; 16], [u8; 8], u8)> {
     let mut parts = v.trim().split('-');
     let version: [u8; 1] = lower_hex(parts.next()?)?;
     let trace_id: [u8; 16] = lower_hex(parts.next()?)?;
@@ -109,7 +114,7 @@ fn parse_traceparent(v: &str) -> Option<([u8; 16], u8)> {
         && (version[0] != 0 || parts.next().is_none())
         && trace_id != [0; 16]
         && parent_id != [0; 8];
-    valid.then_some((trace_id, flags[0]))
+    valid.then_some((trace_id, parent_id, flags[0]))
 }
 
 /// The client a response was for (response extension, for the access log and metrics).
@@ -323,6 +328,10 @@ mod tests {
         let t = TraceContext::from_headers(&h);
         assert_eq!(t.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(t.flags, 1);
+        assert_eq!(
+            t.parent_id.map(hex::encode).as_deref(),
+            Some("00f067aa0ba902b7")
+        );
         assert_ne!(hex::encode(t.span_id), "00f067aa0ba902b7");
         assert!(
             t.child_header()

@@ -146,10 +146,8 @@ impl Client {
             vnp_IpAddr: s.ip_addr.clone(),
             vnp_SecureHash: hash,
         };
-        let resp = self
-            .http
-            .post(&s.api_url)
-            .json(&req)
+        let request = self.http.post(&s.api_url).json(&req);
+        let resp = crate::trace::propagate(request)
             .send()
             .await
             .map_err(|e| errors::from_transport(&e))?;
