@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
-use common::process::{spawn_gateway, write_config};
+use common::process::{signal, spawn_gateway, write_config};
 
 /// The caller's trace: a portal that traces its own requests.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -109,15 +108,6 @@ fn attribute_texts(span: &Span) -> Vec<String> {
         .collect()
 }
 
-fn signal(child: &std::process::Child, sig: &str) {
-    let ok = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_citizen_verify_is_one_trace_under_the_callers_span_flushed_at_shutdown() {
     let received = Arc::new(Mutex::new(Received::default()));
@@ -125,9 +115,6 @@ async fn a_citizen_verify_is_one_trace_under_the_callers_span_flushed_at_shutdow
     let population = common::population_registry().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("c06.secret"), "demo-c06-secret").unwrap();
-    std::fs::write(d.join("c06.apikey"), "demo-c06-apikey").unwrap();
-    std::fs::write(d.join("audit.key"), "audit-key-0123456789abcdef0123456789").unwrap();
     std::fs::write(d.join("otlp.token"), "Bearer collector-token\n").unwrap();
     // A minute between exports: what the receiver gets comes from the flush at shutdown.
     let extra = format!(
@@ -138,22 +125,8 @@ headers = {{ authorization = "file:{d}/otlp.token" }}
 service_name = "lienthong-test"
 export_interval_ms = 60000
 
-[[clients]]
-id = "clerk"
-api_keys_sha256 = ["{clerk}"]
-allow = [{{ service = "population", operations = ["*"] }}]
-
-[services.population]
-kind = "population"
-base_url = "{url}/dancuquocgia"
-personal_data = true
-population = {{ username = "lienthong", secret = "file:{d}/c06.secret", api_key = "file:{d}/c06.apikey", service_unit_code = "46001", unit_code = "46001", account = "lienthong.hue" }}
-
-[audit]
-subject_key = "file:{d}/audit.key"
-"#,
-        clerk = lienthong::keys::sha256_hex("clerk-key"),
-        url = population.mock.url(),
+{population}"#,
+        population = common::population_extra(&population.mock.url(), d),
         d = d.display(),
     );
     let gw = spawn_gateway(&write_config(d, "http://127.0.0.1:9", &extra));
