@@ -1194,6 +1194,10 @@ struct Bound {
 
 async fn serve(config: Config, source: ConfigSource, bound: Option<Bound>) -> anyhow::Result<()> {
     let _log_guard = lienthong::telemetry::init_logging(&config.telemetry);
+    let trace_export = match &config.telemetry.otlp {
+        Some(otlp) => lienthong::telemetry::traces::install(otlp)?,
+        None => None,
+    };
     let store = lienthong::app::open_store(&config).await?;
     let gw: Arc<Gateway> = Gateway::new(config.clone(), source, store)
         .await
@@ -1254,6 +1258,10 @@ async fn serve(config: Config, source: ConfigSource, bound: Option<Bound>) -> an
     gw.write_audit_checkpoint().await;
     // The usage of the drained requests too: the reports count every request answered.
     let _ = gw.flush_usage().await;
+    // And their spans.
+    if let Some(export) = trace_export {
+        export.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

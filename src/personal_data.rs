@@ -37,7 +37,7 @@ use crate::evidence::{Facts, Issuer, Source};
 use crate::officials::{ASSERTION_HEADER, AssertionError, OfficialVerifier};
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
-use crate::telemetry::{RequestContext, UpstreamLatency};
+use crate::telemetry::{RequestContext, UpstreamLatency, traces};
 use crate::validate::Errors;
 
 /// Where personal-data accesses are recorded (the store's audit trail, with the live key that
@@ -317,14 +317,17 @@ impl PersonalDataCall {
         let audited = async {
             for subject in subjects {
                 let event = self.event(key.subject(subject.as_ref()), outcome_code.clone());
-                audit.store.append_audit(&event).await?;
+                traces::store_write("audit.append", audit.store.append_audit(&event)).await?;
             }
             Ok(())
         };
         // Both in flight at once: on SQLite they usually share one group commit.
         let kept = async {
             match &record {
-                Some(record) => audit.store.append_evidence(record).await,
+                Some(record) => {
+                    traces::store_write("evidence.append", audit.store.append_evidence(record))
+                        .await
+                }
                 None => Ok(()),
             }
         };
@@ -347,7 +350,8 @@ impl PersonalDataCall {
     ) -> Response {
         let key = audit.key.load();
         let event = self.event(key.subject(subject), outcome_code(&outcome));
-        if let Err(e) = audit.store.append_audit(&event).await {
+        if let Err(e) = traces::store_write("audit.append", audit.store.append_audit(&event)).await
+        {
             return ApiError::internal(&e).into_response();
         }
         let resp = match outcome {

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{BIN, spawn_gateway, write_config};
+use common::process::{BIN, signal, spawn_gateway, write_config};
 
 /// `lienthong check-config FILE`.
 fn check_config(path: &std::path::Path) -> std::process::Output {
@@ -219,15 +219,6 @@ fn keys_new_prints_the_key_once_and_its_hash_line() {
             .unwrap()
             .contains(env!("CARGO_PKG_VERSION"))
     );
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -624,29 +624,7 @@ async fn a_citizen_the_register_does_not_know_is_not_a_warning() {
     let population = common::population_registry().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("c06.secret"), "demo-c06-secret").unwrap();
-    std::fs::write(d.join("c06.apikey"), "demo-c06-apikey").unwrap();
-    std::fs::write(d.join("audit.key"), "audit-key-0123456789abcdef0123456789").unwrap();
-    let extra = format!(
-        r#"
-[[clients]]
-id = "clerk"
-api_keys_sha256 = ["{clerk}"]
-allow = [{{ service = "population", operations = ["*"] }}]
-
-[services.population]
-kind = "population"
-base_url = "{url}/dancuquocgia"
-personal_data = true
-population = {{ username = "lienthong", secret = "file:{d}/c06.secret", api_key = "file:{d}/c06.apikey", service_unit_code = "46001", unit_code = "46001", account = "lienthong.hue" }}
-
-[audit]
-subject_key = "file:{d}/audit.key"
-"#,
-        clerk = lienthong::keys::sha256_hex("clerk-key"),
-        url = population.mock.url(),
-        d = d.display(),
-    );
+    let extra = common::population_extra(&population.mock.url(), d);
     let gw = spawn_gateway(&write_config(d, "http://127.0.0.1:9", &extra));
     let resp = reqwest::Client::builder()
         .no_proxy()

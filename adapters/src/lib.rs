@@ -17,6 +17,7 @@ pub mod payment_platform;
 pub mod population;
 pub mod reply;
 mod statement;
+pub mod trace;
 pub mod vietqr;
 pub mod vnpay;
 pub mod vnpost;

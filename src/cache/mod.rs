@@ -29,6 +29,8 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+use crate::telemetry::traces;
+
 /// Reply cache settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -380,6 +382,26 @@ where
     /// freshness it has left), else loads the value once for all concurrent callers and stores it
     /// here and in the shared tier.
     pub async fn get_or_load_shared<S, F, Fut>(
+        &self,
+        key: K,
+        shared: Option<&S>,
+        load: F,
+    ) -> Result<(V, CacheOutcome), E>
+    where
+        S: SharedTier<V>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let step = traces::Step::start("cache", Vec::new);
+        let found = step.run(self.lookup(key, shared, load)).await;
+        step.set(|| {
+            let outcome = found.as_ref().map_or("error", |(_, o)| o.as_str());
+            traces::KeyValue::new("lienthong.cache.outcome", outcome)
+        });
+        found
+    }
+
+    async fn lookup<S, F, Fut>(
         &self,
         key: K,
         shared: Option<&S>,

@@ -21,8 +21,9 @@ pub use clients::{
 };
 pub use secret::{MIN_OWN_KEY_BYTES, MIN_PARTNER_KEY_BYTES, RedisUrl, SecretRef};
 pub use server::{
-    ClientAuthMode, LimitsConfig, ListenerConfig, ListenerRole, LogFormat, ProxiesConfig,
-    TelemetryConfig, TlsConfig, exposed_admin_listeners, listener_roles, validate_listeners,
+    ClientAuthMode, LimitsConfig, ListenerConfig, ListenerRole, LogFormat, OtlpConfig,
+    ProxiesConfig, TelemetryConfig, TlsConfig, exposed_admin_listeners, listener_roles,
+    validate_listeners,
 };
 pub use state::{AuditConfig, RateLimitFail, RedisConfig, StoreConfig};
 pub use upstream::{ProbeConfig, UpstreamConfig};

@@ -171,6 +171,104 @@ pub struct TelemetryConfig {
     /// How often the usage counted for the reports is added into the store, in seconds
     /// (default 30; also at shutdown). What a crash loses is at most this much.
     pub usage_flush_interval_s: u64,
+    /// Traces of requests exported over OTLP/HTTP (protobuf) to a collector. Absent: no span is
+    /// made and nothing of it costs on the request path.
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// `[telemetry.otlp]`: where and how the spans of requests are exported. Read at start (a
+/// reload does not change it).
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// The collector's OTLP/HTTP traces URL, e.g. `http://collector:4318/v1/traces`.
+    pub endpoint: String,
+    /// Headers sent with every export (a collector's credential), each value a secret
+    /// reference: `env:NAME` or `file:PATH`.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, SecretRef>,
+    /// `service.name` of the spans (default `lienthong`).
+    #[serde(default = "default_otlp_service_name")]
+    pub service_name: String,
+    /// Share of new traces kept, 0 to 1 (default 1). A caller's `traceparent` decides for its
+    /// own trace: sampled by the caller, kept; not sampled, not kept.
+    #[serde(default = "default_sample_ratio")]
+    pub sample_ratio: f64,
+    /// Time limit of one export request, in milliseconds (default 10000).
+    #[serde(default = "default_otlp_timeout_ms")]
+    pub timeout_ms: u64,
+    /// How many ended spans wait for export at most (default 2048). When the queue is full, a
+    /// span is dropped and counted in `lienthong_trace_spans_dropped_total`: the request path
+    /// never waits for the collector.
+    #[serde(default = "default_otlp_queue_size")]
+    pub queue_size: usize,
+    /// How long spans are gathered into one export, in milliseconds (default 1000); at most 512
+    /// spans go in one export. What is queued at shutdown is exported after the drain.
+    #[serde(default = "default_otlp_export_interval_ms")]
+    pub export_interval_ms: u64,
+}
+
+fn default_otlp_service_name() -> String {
+    "lienthong".into()
+}
+fn default_sample_ratio() -> f64 {
+    1.0
+}
+fn default_otlp_timeout_ms() -> u64 {
+    10_000
+}
+fn default_otlp_queue_size() -> usize {
+    2048
+}
+fn default_otlp_export_interval_ms() -> u64 {
+    1000
+}
+
+impl OtlpConfig {
+    /// Checks the endpoint, the headers' names, the ratio and the bounds.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        const KEY: &str = "telemetry.otlp";
+        super::check_http_url(&format!("{KEY}.endpoint"), &self.endpoint)?;
+        for name in self.headers.keys() {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(ConfigError::invalid(
+                    format!("{KEY}.headers"),
+                    "a header name is not a valid HTTP field name",
+                ));
+            }
+        }
+        if self.service_name.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{KEY}.service_name"),
+                "must not be empty",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return Err(ConfigError::invalid(
+                format!("{KEY}.sample_ratio"),
+                "must be between 0 and 1",
+            ));
+        }
+        if !(1..=120_000).contains(&self.timeout_ms) {
+            return Err(ConfigError::invalid(
+                format!("{KEY}.timeout_ms"),
+                "must be between 1 and 120000 milliseconds",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.queue_size) {
+            return Err(ConfigError::invalid(
+                format!("{KEY}.queue_size"),
+                "must be between 1 and 1000000 spans",
+            ));
+        }
+        if !(10..=3_600_000).contains(&self.export_interval_ms) {
+            return Err(ConfigError::invalid(
+                format!("{KEY}.export_interval_ms"),
+                "must be between 10 and 3600000 milliseconds",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for TelemetryConfig {
@@ -180,6 +278,7 @@ impl Default for TelemetryConfig {
             log_level: "info".into(),
             access_log: true,
             usage_flush_interval_s: 30,
+            otlp: None,
         }
     }
 }
@@ -283,6 +382,9 @@ impl TelemetryConfig {
                 "telemetry.usage_flush_interval_s",
                 "must be between 1 and 3600 seconds",
             ));
+        }
+        if let Some(otlp) = &self.otlp {
+            otlp.validate()?;
         }
         Ok(())
     }

@@ -23,7 +23,7 @@ use crate::cluster::Cluster;
 use crate::config::{RateLimitFail, Role, UpstreamConfig};
 use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::ratelimit::RateVerdict;
-use crate::telemetry::{LoggedClient, LoggedService};
+use crate::telemetry::{LoggedClient, LoggedService, traces};
 
 use super::maintenance::MaintenanceBoard;
 
@@ -190,6 +190,12 @@ pub async fn guard(
     req: Request,
     next: Next,
 ) -> Response {
+    if traces::enabled()
+        && let Some(route) = req.extensions().get::<axum::extract::MatchedPath>()
+    {
+        // The template, never the path itself: a path can hold a citizen's id.
+        traces::set_route(route.as_str());
+    }
     if let RouteAccess::Public(kind) = access {
         let mut req = req;
         if let Some(target) = state.targets.load().of_kind(kind.name) {
@@ -198,9 +204,12 @@ pub async fn guard(
         }
         return next.run(req).await;
     }
+    let auth_step = traces::Step::start("auth", Vec::new);
     let identity = match identify(&state.auth.callers.load(), &req) {
         Ok(id) => id,
         Err(failure) => {
+            auth_step.set(|| traces::KeyValue::new("lienthong.auth.outcome", failure.as_str()));
+            auth_step.fail("authentication failed");
             state.auth.metrics.auth_failure(failure.as_str());
             // RFC 6750 §3.1: no error code for a caller that sent no bearer credential at all.
             let invalid_token = !matches!(
@@ -210,6 +219,8 @@ pub async fn guard(
             return ApiError::unauthenticated(invalid_token).into_response();
         }
     };
+    auth_step.set(|| traces::KeyValue::new("lienthong.client", identity.client.id.to_string()));
+    drop(auth_step);
     let logged = LoggedClient(identity.client.id.clone());
     let refuse = |e: ApiError, service: Option<LoggedService>| {
         let mut resp = e.into_response();

@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Version, header};
 use http_body_util::Limited;
 use tower::ServiceExt;
-use tracing::Instrument;
 
 use crate::config::LimitsConfig;
 use crate::error::{ApiError, ErrorCode, Lang, PendingProblem, RenderedProblem};
@@ -28,8 +27,8 @@ use crate::server::{ConnInfo, TrustedProxies};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::usage::{UsageFact, UsageTally};
 use crate::telemetry::{
-    CacheOutcome, LoggedClient, LoggedService, REQUEST_ID, RequestContext, TraceContext,
-    UpstreamLatency, access_log, mask_digits,
+    CacheOutcome, LoggedClient, LoggedService, REQUEST_ID, RequestContext, RequestLogIds,
+    TraceContext, UpstreamLatency, access_log, mask_digits, traces,
 };
 
 /// What the edge reads of the config in force; a reload swaps it.
@@ -244,7 +243,9 @@ where
         }
     };
     let lang = Lang::from_headers(req.headers());
-    let trace = TraceContext::from_headers(req.headers());
+    let mut trace = TraceContext::from_headers(req.headers());
+    // The request's span, when traces are exported; it takes the trace's ids.
+    let request_span = traces::start_request(&mut trace, req.method());
     let method = req.method().clone();
     let path = loggable_path(req.uri().path());
     let (limits, access_log) = (&settings.limits, settings.access_log);
@@ -279,23 +280,24 @@ where
         let mut req = req.map(|b| Body::new(Limited::new(b, limit)));
         // The limit above is the only one: axum's own default for extractors stays off.
         DefaultBodyLimit::disable().apply(&mut req);
-        // Every line logged while the request is handled carries its request id and trace id. At
-        // the error level, so that no log level filters the span out from under a line it keeps.
-        let span = tracing::error_span!(
-            "request",
-            request_id = %request_id,
-            trace_id = %trace.trace_id_hex(),
-        );
+        // Every line logged while the request is handled carries its request id and trace id.
+        let log_ids = RequestLogIds {
+            request_id: request_id.clone(),
+            trace,
+        };
         match tokio::time::timeout(
             Duration::from_millis(limits.request_timeout_ms),
-            inner.oneshot(req).instrument(span.clone()),
+            traces::within(
+                request_span.clone(),
+                log_ids.clone().scope(inner.oneshot(req)),
+            ),
         )
         .await
         {
             Ok(Ok(r)) => crate::error::rejections_to_problems(r),
             Ok(Err(never)) => match never {},
             Err(_) => {
-                span.in_scope(|| tracing::warn!("request timed out"));
+                log_ids.sync_scope(|| tracing::warn!("request timed out"));
                 ApiError::new(ErrorCode::RequestTimeout).into_response()
             }
         }
@@ -353,6 +355,17 @@ where
             cache,
             code: problem_code,
         });
+    }
+    if let Some(request_span) = request_span {
+        traces::end_request(
+            request_span,
+            traces::Answered {
+                status,
+                client: client.as_deref(),
+                service: service.as_ref().map(|s| &*s.service),
+                operation: service.as_ref().and_then(|s| s.operation.as_deref()),
+            },
+        );
     }
     // Last, so that the names move into the tally instead of being copied.
     if let Some(service) = service {

@@ -26,7 +26,9 @@ use super::limits::{OutboundConfig, OutboundLimits, Shed};
 use super::retry::{RetryConfig, RetryPolicy, is_retryable};
 use crate::cluster::Cluster;
 use crate::config::ConfigError;
+use crate::telemetry::RequestLogIds;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::traces::{self, KeyValue};
 
 /// The client id of calls the gateway makes on its own (background pollers): not a valid client
 /// id, so it never shares a client's place in the outbound queue.
@@ -131,6 +133,8 @@ pub struct UpstreamGuard {
     limits: OutboundLimits,
     deadline: Duration,
     attempt_timeout: Duration,
+    /// The upstream's host (`server.address` of its trace spans).
+    peer: Option<Arc<str>>,
 }
 
 /// Whether a failure counts against the upstream's health (the breaker, the retry budget, the
@@ -151,6 +155,23 @@ fn upstream_answered(e: &AdapterError) -> bool {
     e.kind == ErrorKind::NotFound || e.status.is_some() || e.upstream_code.is_some()
 }
 
+/// What one attempt came to, as its span says: `ok`, `timeout` or the adapter's kind of failure.
+fn attempt_outcome<T, E>(result: &Result<Result<T, AdapterError>, E>) -> &'static str {
+    match result {
+        Ok(Ok(_)) => "ok",
+        Err(_) => "timeout",
+        Ok(Err(e)) => match e.kind {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Fault => "fault",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Protocol => "protocol",
+        },
+    }
+}
+
 impl UpstreamGuard {
     /// A guard with a closed breaker, a fresh budget and free caps.
     pub fn new(name: &str, config: GuardConfig) -> Self {
@@ -167,7 +188,17 @@ impl UpstreamGuard {
             limits: OutboundLimits::new(name, &config.outbound),
             deadline: config.deadline,
             attempt_timeout,
+            peer: None,
         }
+    }
+
+    /// Names the upstream's host, from its base URL, in the spans of its calls.
+    pub fn with_peer(mut self, base_url: &str) -> Self {
+        self.peer = base_url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|uri| uri.host().map(Arc::from));
+        self
     }
 
     /// Makes the outbound rate cap the whole deployment's, kept in Redis (see
@@ -229,7 +260,32 @@ impl UpstreamGuard {
                 .min(deadline.saturating_duration_since(Instant::now()));
             let in_flight = metrics.upstream_in_flight(&self.name);
             let started = Instant::now();
-            let result = tokio::time::timeout(limit, attempt()).await;
+            let step = traces::Step::start_client("upstream", || {
+                let mut attributes = vec![
+                    KeyValue::new("lienthong.service", self.name.to_string()),
+                    KeyValue::new("lienthong.attempt", i64::from(attempts)),
+                ];
+                if let Some(peer) = &self.peer {
+                    attributes.push(KeyValue::new("server.address", peer.to_string()));
+                }
+                attributes
+            });
+            // The upstream continues the trace from this attempt (or the request, untraced).
+            let traceparent = step
+                .traceparent()
+                .or_else(|| RequestLogIds::current_trace().map(|t| t.child_header()))
+                .and_then(|v| http::HeaderValue::try_from(v).ok());
+            let result = step
+                .run(lienthong_adapters::trace::with_traceparent(
+                    traceparent,
+                    tokio::time::timeout(limit, attempt()),
+                ))
+                .await;
+            step.set(|| KeyValue::new("lienthong.outcome", attempt_outcome(&result)));
+            if !matches!(result, Ok(Ok(_))) {
+                step.fail("the upstream call failed");
+            }
+            drop(step);
             let took = started.elapsed();
             drop(in_flight);
             drop(admission);

@@ -157,6 +157,8 @@ pub struct Metrics {
     upstream_rate_fallback: Family<ServiceLabel, Counter>,
     /// Rendered only once Redis is configured ([`Metrics::redis_available`] called).
     redis_registry: Registry,
+    /// Families shown only while traces are exported (`[telemetry.otlp]`).
+    traces_registry: Registry,
     redis_configured: std::sync::atomic::AtomicBool,
     redis_available: Gauge,
     ratelimit_fallback: Family<ModeLabel, Counter>,
@@ -299,6 +301,12 @@ impl Metrics {
             "1 while Redis answers and rate limits are shared by the replicas, else 0",
             redis_available.clone(),
         );
+        let mut traces_registry = Registry::with_prefix("lienthong");
+        traces_registry.register(
+            "trace_spans_dropped",
+            "Spans not exported because the export queue was full",
+            super::traces::dropped_spans(),
+        );
         let ratelimit_fallback = Family::<ModeLabel, Counter>::default();
         registry.register(
             "ratelimit_fallback",
@@ -398,6 +406,7 @@ impl Metrics {
         Self {
             registry,
             redis_registry,
+            traces_registry,
             redis_configured: std::sync::atomic::AtomicBool::new(false),
             payments,
             callback_answers,
@@ -713,6 +722,8 @@ impl Metrics {
             .load(std::sync::atomic::Ordering::Relaxed);
         let encoded = encode_registry(&mut out, &self.registry).is_ok()
             && (!redis || encode_registry(&mut out, &self.redis_registry).is_ok())
+            && (!super::traces::enabled()
+                || encode_registry(&mut out, &self.traces_registry).is_ok())
             && encode_eof(&mut out).is_ok();
         if !encoded {
             out.clear();

@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod metrics;
+pub mod traces;
 pub mod usage;
 
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub struct TraceContext {
     pub span_id: [u8; 8],
     /// Trace flags.
     pub flags: u8,
+    /// The caller's span id, when it sent a valid `traceparent`: the parent of this hop's span.
+    pub parent_id: Option<[u8; 8]>,
 }
 
 /// Decodes exactly `N` bytes of lowercase hex (W3C forbids uppercase).
@@ -64,15 +67,17 @@ impl TraceContext {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_traceparent);
         match caller {
-            Some((trace_id, flags)) => TraceContext {
+            Some((trace_id, parent_id, flags)) => TraceContext {
                 trace_id,
                 span_id,
                 flags,
+                parent_id: Some(parent_id),
             },
             None => TraceContext {
                 trace_id: rand::random::<u128>().to_be_bytes(),
                 span_id,
                 flags: 0,
+                parent_id: None,
             },
         }
     }
@@ -97,8 +102,8 @@ impl TraceContext {
     }
 }
 
-/// The trace id and flags of a valid `traceparent` (W3C Trace Context §3.2).
-fn parse_traceparent(v: &str) -> Option<([u8; 16], u8)> {
+/// The trace id, parent id and flags of a valid `traceparent` (W3C Trace Context §3.2).
+fn parse_traceparent(v: &str) -> Option<([u8; 16], [u8; 8], u8)> {
     let mut parts = v.trim().split('-');
     let version: [u8; 1] = lower_hex(parts.next()?)?;
     let trace_id: [u8; 16] = lower_hex(parts.next()?)?;
@@ -109,7 +114,7 @@ fn parse_traceparent(v: &str) -> Option<([u8; 16], u8)> {
         && (version[0] != 0 || parts.next().is_none())
         && trace_id != [0; 16]
         && parent_id != [0; 8];
-    valid.then_some((trace_id, flags[0]))
+    valid.then_some((trace_id, parent_id, flags[0]))
 }
 
 /// The client a response was for (response extension, for the access log and metrics).
@@ -155,6 +160,121 @@ pub fn mask_digits(s: &str) -> String {
 /// Keeps the log writer alive; drop it last so buffered lines are flushed.
 pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 
+/// The ids of the request a task handles: every log line it writes carries them, and its
+/// outgoing calls name its trace.
+#[derive(Clone, Debug)]
+pub struct RequestLogIds {
+    /// The request id (checked by the edge: `[A-Za-z0-9._:-]`, at most 128 characters).
+    pub request_id: Arc<str>,
+    /// The trace context of the request.
+    pub trace: TraceContext,
+}
+
+tokio::task_local! {
+    /// The ids of the request the current task handles. Kept aside rather than in a `tracing`
+    /// span: a span's fields are formatted when it is made, on every request, although almost no
+    /// request writes a line; these are formatted only into a line that is written.
+    static REQUEST_LOG_IDS: RequestLogIds;
+}
+
+impl RequestLogIds {
+    /// Runs `fut` with these ids on every line it logs.
+    pub fn scope<F: std::future::Future>(
+        self,
+        fut: F,
+    ) -> tokio::task::futures::TaskLocalFuture<RequestLogIds, F> {
+        REQUEST_LOG_IDS.scope(self, fut)
+    }
+
+    /// The trace context of the request the current task handles, if any.
+    pub fn current_trace() -> Option<TraceContext> {
+        REQUEST_LOG_IDS.try_with(|ids| ids.trace).ok()
+    }
+
+    /// Runs `f` with these ids on every line it logs.
+    pub fn sync_scope<R>(self, f: impl FnOnce() -> R) -> R {
+        REQUEST_LOG_IDS.sync_scope(self, f)
+    }
+
+    /// Writes the ids as the JSON object `span` of a line (the shape the request span had):
+    /// `"span":{"request_id":"…","trace_id":"…","name":"request"}`.
+    fn write_json(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        let mut trace = [0u8; 32];
+        let _ = hex::encode_to_slice(self.trace.trace_id, &mut trace);
+        // The request id holds no character JSON escapes (the edge checked it), nor does hex.
+        write!(
+            out,
+            r#""span":{{"request_id":"{}","trace_id":"{}","name":"request"}}"#,
+            self.request_id,
+            std::str::from_utf8(&trace).unwrap_or_default()
+        )
+    }
+
+    /// Writes the ids as the text format's span prefix: `request{request_id=… trace_id=…}: `.
+    fn write_text(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        let mut trace = [0u8; 32];
+        let _ = hex::encode_to_slice(self.trace.trace_id, &mut trace);
+        write!(
+            out,
+            "request{{request_id={} trace_id={}}}: ",
+            self.request_id,
+            std::str::from_utf8(&trace).unwrap_or_default()
+        )
+    }
+}
+
+/// A log line formatter that adds the current request's ids ([`RequestLogIds`]) to what `inner`
+/// writes.
+struct WithRequestIds<F> {
+    inner: F,
+    format: LogFormat,
+}
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithRequestIds<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Ok(ids) = REQUEST_LOG_IDS.try_with(Clone::clone) else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        match self.format {
+            LogFormat::Text => {
+                ids.write_text(&mut writer)?;
+                self.inner.format_event(ctx, writer, event)
+            }
+            LogFormat::Json => {
+                // The object is written whole, then closed again after the ids.
+                let mut line = String::with_capacity(256);
+                self.inner.format_event(
+                    ctx,
+                    tracing_subscriber::fmt::format::Writer::new(&mut line),
+                    event,
+                )?;
+                let body = line.trim_end();
+                match body.strip_suffix('}') {
+                    Some(open) => {
+                        writer.write_str(open)?;
+                        if !open.trim_end().ends_with('{') {
+                            writer.write_char(',')?;
+                        }
+                        ids.write_json(&mut writer)?;
+                        writer.write_str("}\n")
+                    }
+                    None => writer.write_str(&line),
+                }
+            }
+        }
+    }
+}
+
 /// Installs the global logger (JSON or text) writing to standard output through a background writer.
 pub fn init_logging(cfg: &TelemetryConfig) -> Option<LogGuard> {
     let filter =
@@ -168,15 +288,27 @@ pub fn init_logging(cfg: &TelemetryConfig) -> Option<LogGuard> {
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(ansi);
+    let format = tracing_subscriber::fmt::format();
     let installed = match cfg.log_format {
-        // The request's span (`request_id`, `trace_id`) goes in each line as `span`.
+        // A line inside a request carries its ids as `span` ([`WithRequestIds`]).
         LogFormat::Json => builder
             .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .event_format(WithRequestIds {
+                inner: format
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false),
+                format: LogFormat::Json,
+            })
             .try_init(),
-        LogFormat::Text => builder.compact().try_init(),
+        LogFormat::Text => builder
+            .compact()
+            .event_format(WithRequestIds {
+                inner: format.compact(),
+                format: LogFormat::Text,
+            })
+            .try_init(),
     };
     installed.is_ok().then_some(guard)
 }
@@ -196,6 +328,10 @@ mod tests {
         let t = TraceContext::from_headers(&h);
         assert_eq!(t.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(t.flags, 1);
+        assert_eq!(
+            t.parent_id.map(hex::encode).as_deref(),
+            Some("00f067aa0ba902b7")
+        );
         assert_ne!(hex::encode(t.span_id), "00f067aa0ba902b7");
         assert!(
             t.child_header()

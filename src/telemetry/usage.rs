@@ -126,7 +126,8 @@ pub struct UsageFact<'a> {
 /// The usage of this process not yet in the store.
 #[derive(Debug)]
 pub struct UsageTally {
-    shards: Vec<Mutex<HashMap<Key, Tally>>>,
+    /// Keyed with foldhash: SipHash of the three names cost more than the rest of a record.
+    shards: Vec<Mutex<HashMap<Key, Tally, foldhash::fast::RandomState>>>,
     /// Counts drained by a flush the store refused: added to the next flush.
     unflushed: Mutex<Vec<UsageCount>>,
 }

@@ -253,6 +253,38 @@ pub async fn notary_records() -> lienthong_mocks::StartedSystem {
     .unwrap()
 }
 
+/// `extra` config: the population service (personal data) at `registry` with the audit trail, and
+/// a client `clerk` (API key `clerk-key`) that may call it. Writes the service's secrets and the
+/// audit key in `dir`.
+pub fn population_extra(registry: &str, dir: &std::path::Path) -> String {
+    std::fs::write(dir.join("c06.secret"), "demo-c06-secret").unwrap();
+    std::fs::write(dir.join("c06.apikey"), "demo-c06-apikey").unwrap();
+    std::fs::write(
+        dir.join("audit.key"),
+        "audit-key-0123456789abcdef0123456789",
+    )
+    .unwrap();
+    format!(
+        r#"
+[[clients]]
+id = "clerk"
+api_keys_sha256 = ["{clerk}"]
+allow = [{{ service = "population", operations = ["*"] }}]
+
+[services.population]
+kind = "population"
+base_url = "{registry}/dancuquocgia"
+personal_data = true
+population = {{ username = "lienthong", secret = "file:{d}/c06.secret", api_key = "file:{d}/c06.apikey", service_unit_code = "46001", unit_code = "46001", account = "lienthong.hue" }}
+
+[audit]
+subject_key = "file:{d}/audit.key"
+"#,
+        clerk = sha256_hex("clerk-key"),
+        d = dir.display(),
+    )
+}
+
 /// `extra` config: the notary service (personal data) at `records`, and a client `registrar`
 /// (API key `registrar-key`) that may call it. Writes the service's password in `dir`.
 pub fn notary_extra(records: &str, dir: &std::path::Path) -> String {

@@ -18,6 +18,16 @@ pub fn write_config(dir: &std::path::Path, upstream: &str, extra: &str) -> std::
     path
 }
 
+/// Sends the signal `sig` (`TERM`, `HUP`) to `child`.
+pub fn signal(child: &Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
 /// A running gateway process, killed when dropped.
 pub struct GatewayProcess {
     pub child: Child,

@@ -181,8 +181,9 @@ impl Client {
         token: &AccessToken,
         ctx: &CallContext,
     ) -> Result<wire::Reply, AdapterError> {
-        let req =
+        let mut req =
             wire::build_lookup_request(&self.http, &self.settings, enterprise_code, token, ctx)?;
+        crate::trace::propagate_to(&mut req);
         let resp = self
             .http
             .execute(req)

@@ -148,7 +148,8 @@ impl Client {
     }
 
     async fn call(&self, op: Operation, envelope: String) -> Result<wire::Element, AdapterError> {
-        let req = wire::build_request(&self.http, &self.settings, op, envelope)?;
+        let mut req = wire::build_request(&self.http, &self.settings, op, envelope)?;
+        crate::trace::propagate_to(&mut req);
         let result = async {
             let resp = self
                 .http

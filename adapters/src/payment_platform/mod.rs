@@ -88,10 +88,8 @@ impl Client {
     }
 
     async fn post(&self, msg: &Value) -> Result<Value, AdapterError> {
-        let resp = self
-            .http
-            .post(&self.settings.api_url)
-            .json(msg)
+        let request = self.http.post(&self.settings.api_url).json(msg);
+        let resp = crate::trace::propagate(request)
             .send()
             .await
             .map_err(|e| errors::from_transport(&e))?;

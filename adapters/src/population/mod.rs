@@ -340,7 +340,7 @@ impl Client {
         for (name, value) in headers {
             rb = rb.header(name, value);
         }
-        let resp = rb.send().await.map_err(|e| {
+        let resp = crate::trace::propagate(rb).send().await.map_err(|e| {
             let err = AdapterError::from_transport(&e);
             log_failure(op, &err);
             err

@@ -260,10 +260,8 @@ impl Client {
         req: &impl serde::Serialize,
         what: &str,
     ) -> Result<(serde_json::Value, String), AdapterError> {
-        let resp = self
-            .http
-            .post(&self.settings.api_url)
-            .json(req)
+        let request = self.http.post(&self.settings.api_url).json(req);
+        let resp = crate::trace::propagate(request)
             .send()
             .await
             .map_err(|e| errors::from_transport(&e))?;

@@ -185,11 +185,12 @@ impl Client {
     ) -> Result<wire::Reply, AdapterError> {
         let mut token = self.token(None).await?;
         for attempt in 0..2 {
-            let resp = self
+            let request = self
                 .http
                 .post(self.url(path))
                 .header("h-token", token.secret())
-                .json(body)
+                .json(body);
+            let resp = crate::trace::propagate(request)
                 .send()
                 .await
                 .map_err(|e| errors::from_transport(&e, read))?;

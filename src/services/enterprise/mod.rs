@@ -104,7 +104,7 @@ impl EnterpriseService {
         Ok(EnterpriseService {
             info: TargetInfo::new(KIND.name, name, upstream),
             client,
-            guard: UpstreamGuard::new(name, config.guard(upstream)),
+            guard: UpstreamGuard::new(name, config.guard(upstream)).with_peer(&upstream.base_url),
             cache,
             shared,
             representatives_cache,

@@ -81,7 +81,7 @@ impl NotaryService {
         Ok(NotaryService {
             info: TargetInfo::new(KIND.name, name, upstream),
             client,
-            guard: UpstreamGuard::new(name, config.guard(upstream)),
+            guard: UpstreamGuard::new(name, config.guard(upstream)).with_peer(&upstream.base_url),
         })
     }
 }

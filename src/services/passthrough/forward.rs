@@ -24,6 +24,7 @@ use crate::personal_data::{AuditLog, PersonalDataCall};
 use crate::server::{ClientAddr, ConnInfo};
 use crate::services::Live;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::traces::{self, KeyValue};
 use crate::telemetry::{RequestContext, UpstreamLatency};
 
 /// Headers that belong to one connection and are never forwarded either way (RFC 9110 §7.6.1).
@@ -160,11 +161,22 @@ async fn forward_to(
     if let Ok(v) = HeaderValue::from_str(&identity.client.id) {
         headers.insert(CLIENT_HEADER, v);
     }
+    let step = traces::Step::start_client("upstream", || {
+        vec![
+            KeyValue::new("lienthong.service", service.info.name.to_string()),
+            KeyValue::new("lienthong.attempt", 1),
+            KeyValue::new("server.address", service.authority.host().to_owned()),
+        ]
+    });
     if let Some(ctx) = &ctx {
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
             headers.insert(crate::telemetry::REQUEST_ID, v);
         }
-        if let Ok(v) = HeaderValue::try_from(ctx.trace.child_header()) {
+        // The upstream continues the trace from this call's span (or from this hop, untraced).
+        let traceparent = step
+            .traceparent()
+            .unwrap_or_else(|| ctx.trace.child_header());
+        if let Ok(v) = HeaderValue::try_from(traceparent) {
             headers.insert(crate::telemetry::TRACEPARENT, v);
         }
     }
@@ -184,6 +196,15 @@ async fn forward_to(
 
     let started = Instant::now();
     let result = tokio::time::timeout(service.timeout, service.client.request(upstream_req)).await;
+    step.set(|| {
+        let outcome = match &result {
+            Ok(Ok(_)) => "ok",
+            Ok(Err(_)) => "unavailable",
+            Err(_) => "timeout",
+        };
+        KeyValue::new("lienthong.outcome", outcome)
+    });
+    drop(step);
     let latency = UpstreamLatency(started.elapsed());
     metrics.upstream_latency(&service.info.name, latency.0);
     let upstream_resp = match result {

@@ -42,6 +42,7 @@ use crate::store::{
     Evidence, NewOutboxEvent, PaymentRecord, PaymentStatus, SettleOutcome, Settlement, Store,
     StoreError, now_ms,
 };
+use crate::telemetry::traces;
 use provider::{Allowlist, PaymentProvider, PlatformProvider, VnpayProvider};
 
 /// The kind, as the edge's guard names it.
@@ -443,12 +444,14 @@ pub async fn settle(
     let event_id = uuid::Uuid::now_v7().to_string();
     s.event = Some(event_for(p, &s, &event_id));
     let to = s.to;
-    Ok(match store.settle(&s).await? {
-        SettleOutcome::Applied => Applied::Changed(to),
-        SettleOutcome::Unchanged(st) => Applied::AlreadySettled(st),
-        SettleOutcome::DuplicateProviderTxn => Applied::DuplicateTransaction,
-        SettleOutcome::NotFound => Applied::NotFound,
-    })
+    Ok(
+        match traces::store_write("ledger.settle", store.settle(&s)).await? {
+            SettleOutcome::Applied => Applied::Changed(to),
+            SettleOutcome::Unchanged(st) => Applied::AlreadySettled(st),
+            SettleOutcome::DuplicateProviderTxn => Applied::DuplicateTransaction,
+            SettleOutcome::NotFound => Applied::NotFound,
+        },
+    )
 }
 
 /// Applies what a provider says about a payment. `source`: `ipn`, `callback`, `query`, `reconcile`.

@@ -108,7 +108,7 @@ impl PopulationService {
         Ok(PopulationService {
             info: TargetInfo::new(KIND.name, name, upstream),
             client,
-            guard: UpstreamGuard::new(name, config.guard(upstream)),
+            guard: UpstreamGuard::new(name, config.guard(upstream)).with_peer(&upstream.base_url),
             verify_cache: cache_of(config.cache.unwrap_or(VERIFY_CACHE_DEFAULT)),
             lookup_cache: config.lookup_cache.and_then(cache_of),
             key_secret: rand::random(),

@@ -196,7 +196,7 @@ impl ShipmentsService {
         Ok(ShipmentsService {
             info: TargetInfo::new(KIND.name, name, upstream),
             client,
-            guard: UpstreamGuard::new(name, svc.guard(upstream)),
+            guard: UpstreamGuard::new(name, svc.guard(upstream)).with_peer(&upstream.base_url),
             settings: cfg.clone(),
             webhook,
             push_secret,
