@@ -48,17 +48,18 @@ async fn the_portal_lists_the_operations_and_tries_one_with_the_demo_key_in_head
     // Authorize with the demo portal's API key, as a developer does.
     browser.click(".auth-wrapper .authorize").await;
     browser
-        .until("return !!document.querySelector('.modal-ux input[type=text]')")
+        .until("return !!document.querySelector('.modal-ux input[aria-label=auth-bearer-value]')")
         .await;
+    // The bearer scheme's field, not the OAuth2 client id's above it.
     browser
         .type_text(
-            ".modal-ux input[type=text]",
+            ".modal-ux input[aria-label=auth-bearer-value]",
             lienthong::app::demo::PORTAL_API_KEY,
         )
         .await;
     click_when(
         &browser,
-        "document.querySelector('.modal-ux .auth-btn-wrapper button.authorize')",
+        "document.querySelector('.modal-ux form:has(input[aria-label=auth-bearer-value]) button.authorize')",
         "authorize-bearer",
     )
     .await;
@@ -247,7 +248,7 @@ async fn a_browser_gets_a_code_s_page_in_its_language_and_a_program_its_json() {
     assert!(en.contains("<html lang=\"en\">") && en.contains("HTTP 429"));
     // Both languages, English first: the title, what it means and what to do.
     let at = |page: &str, text: &str| page.find(text).unwrap_or_else(|| panic!("no {text}"));
-    assert!(at(&en, "Too many requests") < at(&en, "Quá nhiều yêu cầu"));
+    assert!(at(&en, "Too many requests") < at(&en, "Vượt quá tần suất cho phép"));
     assert!(at(&en, "What to do") < at(&en, "Cần làm gì"));
     assert!(en.contains("Retry-After") && en.contains("href=\"/docs\""));
 
@@ -255,7 +256,7 @@ async fn a_browser_gets_a_code_s_page_in_its_language_and_a_program_its_json() {
     assert_eq!(vi.headers()["content-language"], "vi");
     let vi = vi.text().await.unwrap();
     assert!(vi.contains("<html lang=\"vi\">"));
-    assert!(at(&vi, "Quá nhiều yêu cầu") < at(&vi, "Too many requests"));
+    assert!(at(&vi, "Vượt quá tần suất cho phép") < at(&vi, "Too many requests"));
 
     // A program keeps today's JSON.
     for accept in [
@@ -281,7 +282,7 @@ async fn a_browser_gets_a_code_s_page_in_its_language_and_a_program_its_json() {
             json!({
                 "code": "rate_limited",
                 "status": 429,
-                "title": "Too many requests",
+                "title": { "vi": "Vượt quá tần suất cho phép", "en": "Too many requests" },
                 "description": {
                     "vi": "Vượt quá giới hạn tần suất gọi; vui lòng thử lại sau.",
                     "en": "Rate limit exceeded; retry later."

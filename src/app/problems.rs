@@ -353,8 +353,8 @@ mod tests {
         let vi = code_page(ErrorCode::RateLimited, Lang::Vi);
         let en = code_page(ErrorCode::RateLimited, Lang::En);
         let at = |page: &str, text: &str| page.find(text).unwrap();
-        assert!(at(&vi, "Quá nhiều yêu cầu") < at(&vi, "Too many requests"));
-        assert!(at(&en, "Too many requests") < at(&en, "Quá nhiều yêu cầu"));
+        assert!(at(&vi, "Vượt quá tần suất cho phép") < at(&vi, "Too many requests"));
+        assert!(at(&en, "Too many requests") < at(&en, "Vượt quá tần suất cho phép"));
         assert!(vi.contains("<html lang=\"vi\">") && en.contains("<html lang=\"en\">"));
     }
 }

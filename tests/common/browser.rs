@@ -14,6 +14,7 @@ impl Browser {
     /// Starts chromedriver and a headless session, or `None` (with a notice) when Chromium or
     /// chromedriver is missing outside CI.
     pub async fn start() -> Option<Browser> {
+        super::install_crypto();
         let driver_path = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());
