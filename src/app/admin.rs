@@ -53,9 +53,9 @@ pub async fn resume(
     change_state(&gw, &identity, &ctx, &client_id, false, (&headers, &body)).await
 }
 
-/// The optional body of suspend/resume: none (or blank), or JSON.
+/// The optional body of suspend/resume: none, or JSON (a blank one is not JSON: refused).
 fn state_change_body(headers: &HeaderMap, body: &[u8]) -> Result<StateChangeBody, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.is_empty() {
         Ok(StateChangeBody::default())
     } else if !crate::extract::is_json_content_type(headers) {
         Err(crate::extract::not_json())
