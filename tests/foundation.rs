@@ -621,6 +621,15 @@ async fn suspend_takes_effect_at_once_persists_and_resume_restores() {
         vec!["portal".to_owned()]
     );
 
+    // A body is optional, but one sent as JSON must be JSON: a blank one is not.
+    let resp = h
+        .post("/v1/admin/clients/portal/resume", "ops-key")
+        .header("content-type", "application/json")
+        .body(" ")
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 400, "invalid_request").await;
     let resp = h
         .post("/v1/admin/clients/portal/resume", "ops-key")
         .send()

@@ -363,17 +363,7 @@ pub async fn purge_cache(
             purged.join(", ")
         }
     );
-    let action = AdminAction {
-        actor: &identity.client.id,
-        action: "cache_purge",
-        target: None,
-        detail: Some(&detail),
-        request_id: &ctx.request_id,
-    };
-    gw.store
-        .record_admin_action(&action)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    record_action(&gw, &identity, &ctx, "cache_purge", None, Some(&detail)).await?;
     Ok(Json(serde_json::json!({ "purged": purged })).into_response())
 }
 
@@ -508,10 +498,7 @@ pub async fn resolve_discrepancy(
         )
     };
     let id: i64 = id.parse().ok().filter(|n| *n > 0).ok_or_else(not_found)?;
-    if !crate::extract::is_json_content_type(&headers) {
-        return Err(crate::extract::not_json());
-    }
-    let body: ResolveDiscrepancy = parse_json(&body)?;
+    let body: ResolveDiscrepancy = json_body(&headers, &body)?;
     let mut errors = crate::validate::Errors::default();
     let note = body.note.trim();
     if note.is_empty() || note.chars().count() > 1000 || note.chars().any(char::is_control) {
@@ -536,17 +523,15 @@ pub async fn resolve_discrepancy(
         crate::store::ResolveOutcome::NotFound => return Err(not_found()),
     };
     let target = id.to_string();
-    let action = AdminAction {
-        actor: &identity.client.id,
-        action: "discrepancy_resolve",
-        target: Some(&target),
-        detail: None,
-        request_id: &ctx.request_id,
-    };
-    gw.store
-        .record_admin_action(&action)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    record_action(
+        &gw,
+        &identity,
+        &ctx,
+        "discrepancy_resolve",
+        Some(&target),
+        None,
+    )
+    .await?;
     tracing::info!(actor = %identity.client.id, discrepancy = id, "reconciliation discrepancy resolved");
     Ok(Json(discrepancy_view(&resolved)).into_response())
 }
@@ -611,10 +596,7 @@ pub async fn assign_credit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if !crate::extract::is_json_content_type(&headers) {
-        return Err(crate::extract::not_json());
-    }
-    let body: AssignCredit = parse_json(&body)?;
+    let body: AssignCredit = json_body(&headers, &body)?;
     let svc = gw.runtime().of_kind("payments").and_then(|s| {
         s.downcast::<crate::services::payments::PaymentsService>()
             .ok()
@@ -628,17 +610,15 @@ pub async fn assign_credit(
     )
     .await?;
     let target = format!("{bank}/{bank_txn_id}");
-    let action = AdminAction {
-        actor: &identity.client.id,
-        action: "credit_assign",
-        target: Some(&target),
-        detail: Some(&body.payment_id),
-        request_id: &ctx.request_id,
-    };
-    gw.store
-        .record_admin_action(&action)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    record_action(
+        &gw,
+        &identity,
+        &ctx,
+        "credit_assign",
+        Some(&target),
+        Some(&body.payment_id),
+    )
+    .await?;
     Ok(Json(assigned).into_response())
 }
 
@@ -663,10 +643,7 @@ pub async fn refund_credit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if !crate::extract::is_json_content_type(&headers) {
-        return Err(crate::extract::not_json());
-    }
-    let body: RefundCredit = parse_json(&body)?;
+    let body: RefundCredit = json_body(&headers, &body)?;
     let mut errors = crate::validate::Errors::default();
     errors.check_text("transfer_ref", &body.transfer_ref, 64);
     errors.check_text("reason", &body.reason, 255);
@@ -675,17 +652,15 @@ pub async fn refund_credit(
         crate::services::payments::credits::refund(gw.store.as_ref(), &bank, &bank_txn_id).await?;
     let target = format!("{bank}/{bank_txn_id}");
     let detail = format!("{}: {}", body.transfer_ref.trim(), body.reason.trim());
-    let action = AdminAction {
-        actor: &identity.client.id,
-        action: "credit_refund",
-        target: Some(&target),
-        detail: Some(&detail),
-        request_id: &ctx.request_id,
-    };
-    gw.store
-        .record_admin_action(&action)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    record_action(
+        &gw,
+        &identity,
+        &ctx,
+        "credit_refund",
+        Some(&target),
+        Some(&detail),
+    )
+    .await?;
     Ok(Json(refunded).into_response())
 }
 
@@ -706,10 +681,7 @@ pub async fn confirm_refund(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if !crate::extract::is_json_content_type(&headers) {
-        return Err(crate::extract::not_json());
-    }
-    let body: crate::services::payments::refunds::ConfirmRefund = parse_json(&body)?;
+    let body: crate::services::payments::refunds::ConfirmRefund = json_body(&headers, &body)?;
     let svc = gw.runtime().of_kind("payments").and_then(|s| {
         s.downcast::<crate::services::payments::PaymentsService>()
             .ok()
@@ -721,17 +693,15 @@ pub async fn confirm_refund(
         &body,
     )
     .await?;
-    let action = AdminAction {
-        actor: &identity.client.id,
-        action: "refund_confirm",
-        target: Some(&refund_id),
-        detail: Some(&body.transfer_ref),
-        request_id: &ctx.request_id,
-    };
-    gw.store
-        .record_admin_action(&action)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    record_action(
+        &gw,
+        &identity,
+        &ctx,
+        "refund_confirm",
+        Some(&refund_id),
+        Some(&body.transfer_ref),
+    )
+    .await?;
     Ok(Json(confirmed).into_response())
 }
 
@@ -791,16 +761,40 @@ pub async fn sweep_payments(
         "queried {}, settled {}, expired {}, errors {}",
         report.queried, report.settled, report.expired, report.errors
     );
+    record_action(&gw, &identity, &ctx, "payments_sweep", None, Some(&detail)).await?;
+    Ok(Json(report).into_response())
+}
+
+/// Writes what an operator did into the admin audit, before the answer: an action that cannot be
+/// recorded is answered as failed.
+async fn record_action(
+    gw: &Gateway,
+    identity: &Identity,
+    ctx: &RequestContext,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), ApiError> {
     let action = AdminAction {
         actor: &identity.client.id,
-        action: "payments_sweep",
-        target: None,
-        detail: Some(&detail),
+        action,
+        target,
+        detail,
         request_id: &ctx.request_id,
     };
     gw.store
         .record_admin_action(&action)
         .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(report).into_response())
+        .map_err(|e| ApiError::internal(&e))
+}
+
+/// The JSON body of an operator's action: `application/json`, read as [`parse_json`] reads it.
+fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if !crate::extract::is_json_content_type(headers) {
+        return Err(crate::extract::not_json());
+    }
+    parse_json(body)
 }
