@@ -539,14 +539,15 @@ pub async fn resolve_discrepancy(
 /// Query of `GET /v1/admin/credits`.
 #[derive(Debug, Deserialize)]
 pub struct CreditQuery {
-    /// `unmatched` (the default).
+    /// `unmatched` (the default), `assigned` or `refunded`.
     pub status: Option<String>,
     /// How many, newest first (default 100, at most 1000).
     pub limit: Option<u32>,
 }
 
 /// `GET /v1/admin/credits?status=unmatched`: credits to the agencies' receiving accounts that
-/// paid no order (no code, wrong amount or account, order already closed), newest first.
+/// paid no order (no code, wrong amount or account, order already closed), or that an operator
+/// since assigned to an order or sent back to the payer, newest first.
 pub async fn bank_credits(
     State(gw): State<Arc<Gateway>>,
     query: Result<Query<CreditQuery>, axum::extract::rejection::QueryRejection>,
